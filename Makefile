@@ -1,0 +1,49 @@
+# OpenDSP: `make run` serves the platform on its embedded defaults; `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export PORT
+
+.PHONY: run test migrate demo lock bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs are keyed on the lock files: change a lock, and the next run reinstalls.
+$(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-test: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/opendsp migrate
+	$(BIN)/opendsp demo load
+	$(BIN)/opendsp serve --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/opendsp migrate
+
+demo: $(VENV)/.installed-run
+	$(BIN)/opendsp demo load
+
+# Regenerate the pinned, hashed locks after changing dependencies in pyproject.toml.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml -o requirements.lock --python-version 3.11 --generate-hashes -q
+	$(BIN)/uv pip compile pyproject.toml --extra test -o requirements-dev.lock --python-version 3.11 --generate-hashes -q
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/bulk_load.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

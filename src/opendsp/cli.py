@@ -1,0 +1,232 @@
+"""The ``opendsp`` command: an adapter over the same services as the web."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from opendsp import __version__
+from opendsp.actors import SYSTEM
+from opendsp.settings import InsecureSettings, Settings
+
+err = Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error; quiet when it is not a terminal."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _platform(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from opendsp.platform import Platform
+
+    if "platform" not in ctx.obj:
+        ctx.obj["platform"] = Platform(settings=ctx.obj["settings"])
+    return ctx.obj["platform"]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="opendsp")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """OpenDSP: the shared care record platform."""
+    ctx.ensure_object(dict)
+    try:
+        ctx.obj["settings"] = Settings()
+    except ValueError as error:
+        fail(f"bad settings: {error}", 2)
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the database schema."""
+    from opendsp.migrations import upgrade
+
+    settings: Settings = ctx.obj["settings"]
+    if settings.database_kind == "sqlite":
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(_platform(ctx).engine)
+    err.print(f"database ready ({settings.database_kind})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, envvar="PORT", type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the platform over HTTP."""
+    import uvicorn
+
+    from opendsp.web.app import create_app
+
+    try:
+        app = create_app(ctx.obj["settings"])
+    except InsecureSettings as error:
+        fail(str(error), 2)
+    err.print(f"OpenDSP {__version__} on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@main.command("import-population")
+@click.argument("extract", type=click.Path(path_type=Path))
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write rejected rows to this CSV.")
+@click.pass_context
+def import_population_command(ctx: click.Context, extract: Path, report_path: Path | None) -> None:
+    """Create persons and their records from an insured-population CSV extract.
+
+    Idempotent: importing the same file again changes nothing. Rows that are
+    wrong are rejected whole and listed with their line and reason; the exit
+    status is 1 when any row was rejected.
+    """
+    from opendsp.population.importer import ExtractUnreadable, count_rows, import_population
+
+    platform = _platform(ctx)
+    try:
+        total = count_rows(extract)
+        with progress_bar(f"importing {extract.name}", total) as advance:
+            report = import_population(extract, platform=platform, actor=SYSTEM, progress=advance)
+    except ExtractUnreadable as error:
+        fail(str(error), 2)
+    click.echo(
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.rejected} rejected"
+    )
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.national_number or '(no number)'}: {error.reason}", err=True)
+    if report_path:
+        import csv
+
+        with report_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["line", "national_number", "reason"])
+            writer.writerows((e.line, e.national_number, e.reason) for e in report.errors)
+    if report.errors:
+        sys.exit(1)
+
+
+@main.group()
+def store() -> None:
+    """The sealed content store."""
+
+
+@store.command("check")
+@click.option("--grace-minutes", type=int, default=None, help="Leave blobs younger than this (default from settings).")
+@click.option("--dry-run", is_flag=True, help="Report orphans without removing them.")
+@click.option("--verify", is_flag=True, help="Also decrypt every document and check its hash (slow).")
+@click.pass_context
+def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, verify: bool) -> None:
+    """Remove content left by failed deposits and report missing or altered content."""
+    platform = _platform(ctx)
+    grace = timedelta(minutes=grace_minutes if grace_minutes is not None else platform.settings.orphan_grace_minutes)
+    with platform.transaction() as session, progress_bar("checking content", None) as advance:
+        report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify, progress=advance)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{report.blobs_seen} blobs; {verb} {len(report.orphans_removed)} orphans")
+    for key in report.orphans_removed:
+        click.echo(f"  orphan: {key}")
+    if report.orphans_too_recent:
+        click.echo(f"{len(report.orphans_too_recent)} recent blobs without a document left alone (grace {grace})")
+    for key in report.missing_content:
+        click.echo(f"  MISSING content for document: {key}", err=True)
+    for key in report.broken_content:
+        click.echo(f"  ALTERED content: {key}", err=True)
+    if not report.healthy:
+        sys.exit(1)
+
+
+@main.group()
+def trace() -> None:
+    """The trace of every act."""
+
+
+@trace.command("verify")
+@click.pass_context
+def trace_verify(ctx: click.Context) -> None:
+    """Check every chain of the trace; name the first altered, removed or reordered entry."""
+    from opendsp.trace.service import verify
+
+    platform = _platform(ctx)
+    with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
+        report = verify(session, progress=advance)
+    if report.intact:
+        click.echo(f"trace intact: {report.entries} entries in {report.chains} chains")
+        return
+    click.echo(f"trace BROKEN: {len(report.breaks)} chain(s) fail", err=True)
+    click.echo(f"first: {report.first_break}", err=True)
+    for problem in report.breaks:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """Master keys and record data keys."""
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Add a new master key (keyring file) and rewrap every record's data key under it."""
+    from opendsp.content.keys import KeyringFileProvider, MasterKeyError
+    from opendsp.records.services import trace_event
+    from opendsp.trace.models import Outcome  # noqa: F401  (permitted is the default)
+
+    platform = _platform(ctx)
+    try:
+        if isinstance(platform.keys, KeyringFileProvider):
+            new_id = platform.keys.add_key(platform.randomness)
+            click.echo(f"new master key {new_id} is current")
+        with platform.transaction() as session, progress_bar("rewrapping data keys", None) as advance:
+            count = platform.content.rotate(session, progress=advance)
+            platform.trace.append(
+                session,
+                trace_event(SYSTEM, "keys.rotate", record_id=None,
+                            context={"master_key": platform.keys.current_key_id, "rewrapped": count}),
+            )
+    except MasterKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"{count} data keys rewrapped under {platform.keys.current_key_id}")
+
+
+@main.group()
+def demo() -> None:
+    """Demonstration data."""
+
+
+@demo.command("load")
+@click.option("--seed", default=20260101, show_default=True)
+@click.pass_context
+def demo_load(ctx: click.Context, seed: int) -> None:
+    """Load the demo population once (does nothing if it is already there)."""
+    from opendsp.demo.load import load_demo
+
+    platform = _platform(ctx)
+    out = platform.settings.var_dir / "demo" / "identities.json"
+    with progress_bar("loading demo data", None) as advance:
+        result = load_demo(platform, seed=seed, identities_path=out, progress=advance)
+    if result is None:
+        click.echo(f"demo data already loaded; identities in {out}")
+    else:
+        click.echo(f"demo data loaded: {json.dumps(result)}; identities in {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

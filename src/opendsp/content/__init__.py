@@ -1,0 +1,1 @@
+"""Sealed content: documents encrypted at rest under a data key per record."""

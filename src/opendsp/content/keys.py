@@ -1,0 +1,177 @@
+"""Master keys behind a small key-provider interface.
+
+A master key never encrypts content; it wraps the per-record data keys.
+Providers: a keyring file (created with the well-known demo key on a
+developer's machine) and the environment (``OPENDSP_MASTER_KEYS``). A KMS or
+an HSM would be a third provider with the same four methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from opendsp.clock import Randomness, SystemRandomness
+
+if TYPE_CHECKING:
+    from opendsp.settings import Settings
+
+# Published on purpose: it makes demo data reproducible and can never pass for a secret.
+DEMO_KEY_ID = "demo-1"
+DEMO_KEY = bytes.fromhex("0d5b0d5b" * 8)
+_NONCE_BYTES = 12
+
+
+class MasterKeyError(Exception):
+    """A master key problem, said in words (unknown key id, bad key file, ...)."""
+
+
+class KeyProvider(ABC):
+    @property
+    @abstractmethod
+    def current_key_id(self) -> str: ...
+
+    @abstractmethod
+    def key(self, key_id: str) -> bytes: ...
+
+    @abstractmethod
+    def add_key(self, randomness: Randomness) -> str:
+        """Create a new master key, make it current, and return its id."""
+
+    @abstractmethod
+    def key_ids(self) -> list[str]: ...
+
+    def uses_demo_key(self) -> bool:
+        return self.key(self.current_key_id) == DEMO_KEY
+
+    def wrap(self, data_key: bytes, context: bytes, randomness: Randomness) -> tuple[str, bytes]:
+        key_id = self.current_key_id
+        nonce = randomness.bytes(_NONCE_BYTES)
+        return key_id, nonce + AESGCM(self.key(key_id)).encrypt(nonce, data_key, context)
+
+    def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
+        nonce, sealed = wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:]
+        return AESGCM(self.key(key_id)).decrypt(nonce, sealed, context)
+
+
+def _decode_key(key_id: str, encoded: str) -> bytes:
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise MasterKeyError(f"master key {key_id!r} is not valid base64") from None
+    if len(key) != 32:
+        raise MasterKeyError(f"master key {key_id!r} must be 32 bytes (AES-256), not {len(key)}")
+    return key
+
+
+class KeyringFileProvider(KeyProvider):
+    """A JSON file ``{"current": ID, "keys": {ID: base64}}`` readable only by its owner."""
+
+    def __init__(self, path: Path, *, create_demo: bool) -> None:
+        self.path = path
+        if not path.exists():
+            if not create_demo:
+                raise MasterKeyError(f"no master keyring at {path}; create one with `opendsp keys init`")
+            self._write(DEMO_KEY_ID, {DEMO_KEY_ID: DEMO_KEY})
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text())
+            self._current = data["current"]
+            self._keys = {key_id: _decode_key(key_id, value) for key_id, value in data["keys"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise MasterKeyError(f"the master keyring {self.path} cannot be read: {error}") from None
+        if self._current not in self._keys:
+            raise MasterKeyError(f"the master keyring {self.path} names a current key it does not hold")
+
+    def _write(self, current: str, keys: dict[str, bytes]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
+        temporary = self.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    @property
+    def current_key_id(self) -> str:
+        return self._current
+
+    def key(self, key_id: str) -> bytes:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise MasterKeyError(f"master key {key_id!r} is not in the keyring {self.path}") from None
+
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    def add_key(self, randomness: Randomness) -> str:
+        key_id = f"k-{randomness.bytes(6).hex()}"
+        self._write(key_id, {**self._keys, key_id: randomness.bytes(32)})
+        self._load()
+        return key_id
+
+
+class EnvironmentKeyProvider(KeyProvider):
+    """Keys from ``id:base64,id:base64``; the first one is current."""
+
+    def __init__(self, spec: str | None) -> None:
+        if not spec:
+            raise MasterKeyError("OPENDSP_MASTER_KEYS is empty; give id:base64key[,id:base64key]")
+        self._keys: dict[str, bytes] = {}
+        for item in spec.split(","):
+            key_id, sep, encoded = item.strip().partition(":")
+            if not sep or not key_id:
+                raise MasterKeyError("OPENDSP_MASTER_KEYS entries are id:base64key")
+            self._keys[key_id] = _decode_key(key_id, encoded)
+        self._current = next(iter(self._keys))
+
+    @property
+    def current_key_id(self) -> str:
+        return self._current
+
+    def key(self, key_id: str) -> bytes:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise MasterKeyError(f"master key {key_id!r} is not in OPENDSP_MASTER_KEYS") from None
+
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    def add_key(self, randomness: Randomness) -> str:
+        raise MasterKeyError(
+            "keys from the environment are added by the operator: put the new id:key first in "
+            "OPENDSP_MASTER_KEYS, then run `opendsp keys rotate` to rewrap the data keys"
+        )
+
+
+def key_provider_from_settings(settings: Settings) -> KeyProvider:
+    source = settings.master_key_source
+    if source == "env":
+        return EnvironmentKeyProvider(settings.master_keys)
+    if source.startswith("file:"):
+        from opendsp.settings import Mode
+
+        return KeyringFileProvider(Path(source.removeprefix("file:")), create_demo=settings.mode is Mode.development)
+    raise MasterKeyError(f"unknown master key source {source!r}: use file:PATH or env")
+
+
+__all__ = [
+    "DEMO_KEY",
+    "EnvironmentKeyProvider",
+    "KeyProvider",
+    "KeyringFileProvider",
+    "SystemRandomness",
+    "key_provider_from_settings",
+]

@@ -1,0 +1,1 @@
+"""Documents deposited in a record, PDFs and structured FHIR data alike."""

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
+from opendsp.professionals.models import Organisation, Professional
+
+
+class Document(Base):
+    """A document's metadata. Its content is sealed in the content store."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_record_deposited", "record_id", "deposited_at"),
+        Index("ix_documents_record_type", "record_id", "type"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    type: Mapped[DocumentType] = mapped_column(Enum(DocumentType, native_enum=False, length=32))
+    title: Mapped[str] = mapped_column(String(500))
+    author_professional_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))
+    author_organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    # Set when the holder (or someone acting for them) deposited it in the personal space.
+    authored_by_holder: Mapped[bool] = mapped_column(default=False)
+    care_date: Mapped[date] = mapped_column(Date)
+    deposited_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confidentiality: Mapped[ConfidentialityLevel] = mapped_column(
+        Enum(ConfidentialityLevel, native_enum=False, length=16), default=ConfidentialityLevel.normal
+    )
+    status: Mapped[DocumentStatus] = mapped_column(
+        Enum(DocumentStatus, native_enum=False, length=16), default=DocumentStatus.current
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("documents.id"))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_kind: Mapped[ContentKind] = mapped_column(Enum(ContentKind, native_enum=False, length=8))
+    # Where the sealed content lives in the content store (record-prefixed).
+    content_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+    author: Mapped[Professional | None] = relationship()
+    author_organisation: Mapped[Organisation | None] = relationship()
+    replaces: Mapped[Document | None] = relationship(remote_side=[id])

@@ -1,0 +1,156 @@
+"""Depositing, replacing and withdrawing documents, and reading their content.
+
+These functions do the storage work and leave the trace entry; *whether* an
+actor may do it is decided beforehand by the policy (``opendsp.policy``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from opendsp.actors import Actor
+from opendsp.documents.models import Document
+from opendsp.documents.types import (
+    FHIR_MEDIA_TYPE,
+    ConfidentialityLevel,
+    ContentKind,
+    DocumentStatus,
+    DocumentType,
+)
+from opendsp.platform import Platform
+from opendsp.records.models import Record
+from opendsp.records.services import trace_event
+from opendsp.trace.service import RequestContext
+
+BINARY_MEDIA_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
+
+
+class DocumentRefused(Exception):
+    """The document cannot be stored as given; the message says why."""
+
+
+@dataclass(frozen=True)
+class DocumentDraft:
+    type: DocumentType
+    title: str
+    care_date: date
+    media_type: str
+    confidentiality: ConfidentialityLevel = ConfidentialityLevel.normal
+    author_professional_id: uuid.UUID | None = None
+    author_organisation_id: uuid.UUID | None = None
+    authored_by_holder: bool = False
+
+    @property
+    def content_kind(self) -> ContentKind:
+        return ContentKind.fhir if self.media_type == FHIR_MEDIA_TYPE else ContentKind.binary
+
+    def check(self) -> None:
+        if not self.title.strip():
+            raise DocumentRefused("a document needs a title")
+        if len(self.title) > 500:
+            raise DocumentRefused("a document title has at most 500 characters")
+        if self.media_type != FHIR_MEDIA_TYPE and self.media_type not in BINARY_MEDIA_TYPES:
+            allowed = ", ".join(sorted(BINARY_MEDIA_TYPES | {FHIR_MEDIA_TYPE}))
+            raise DocumentRefused(f"media type {self.media_type!r} is not accepted; use one of {allowed}")
+        if self.authored_by_holder == (self.author_professional_id is not None):
+            raise DocumentRefused("a document has either a professional author or the holder as author")
+
+
+def deposit(
+    *,
+    session: Session,
+    platform: Platform,
+    actor: Actor,
+    record: Record,
+    draft: DocumentDraft,
+    content: Iterable[bytes],
+    replaces: Document | None = None,
+    request: RequestContext = RequestContext(),
+) -> Document:
+    draft.check()
+    if replaces is not None:
+        if replaces.record_id != record.id:
+            raise DocumentRefused("a document can only replace a document of the same record")
+        if replaces.status is not DocumentStatus.current:
+            raise DocumentRefused(f"the document to replace is {replaces.status.value}, not current")
+    stored = platform.content.put(session, record.id, content)
+    now = platform.clock.now()
+    document = Document(
+        id=uuid.uuid4(),
+        record_id=record.id,
+        type=draft.type,
+        title=draft.title.strip(),
+        author_professional_id=draft.author_professional_id,
+        author_organisation_id=draft.author_organisation_id,
+        authored_by_holder=draft.authored_by_holder,
+        care_date=draft.care_date,
+        deposited_at=now,
+        confidentiality=draft.confidentiality,
+        status=DocumentStatus.current,
+        version=replaces.version + 1 if replaces else 1,
+        replaces_id=replaces.id if replaces else None,
+        media_type=draft.media_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_kind=draft.content_kind,
+        content_key=stored.key,
+    )
+    session.add(document)
+    if replaces is not None:
+        replaces.status = DocumentStatus.superseded
+        replaces.status_changed_at = now
+    session.flush()
+    platform.trace.append(
+        session,
+        trace_event(
+            actor,
+            "document.replace" if replaces else "document.deposit",
+            record_id=record.id,
+            document_id=document.id,
+            context={"type": draft.type.value, **({"replaces": str(replaces.id)} if replaces else {})},
+            request=request,
+        ),
+    )
+    return document
+
+
+def withdraw(
+    *,
+    session: Session,
+    platform: Platform,
+    actor: Actor,
+    document: Document,
+    reason: str | None = None,
+    request: RequestContext = RequestContext(),
+) -> Document:
+    if document.status is DocumentStatus.withdrawn:
+        raise DocumentRefused("the document is already withdrawn")
+    document.status = DocumentStatus.withdrawn
+    document.status_changed_at = platform.clock.now()
+    platform.trace.append(
+        session,
+        trace_event(
+            actor, "document.withdraw", record_id=document.record_id, document_id=document.id, reason=reason,
+            request=request,
+        ),
+    )
+    session.flush()
+    return document
+
+
+def open_content(*, session: Session, platform: Platform, document: Document) -> Iterator[bytes]:
+    """Stream a document's verified content (the caller has already traced the consultation)."""
+    return platform.content.open(
+        session, document.record_id, document.content_key, sha256=document.sha256, size=document.size
+    )
+
+
+def read_content(*, session: Session, platform: Platform, document: Document) -> bytes:
+    return platform.content.read(
+        session, document.record_id, document.content_key, sha256=document.sha256, size=document.size
+    )

@@ -1,0 +1,23 @@
+"""Every mapped table, imported in one place for migrations and metadata."""
+
+from opendsp.content.models import RecordKey
+from opendsp.db import Base
+from opendsp.documents.models import Document
+from opendsp.persons.models import LegalRepresentation, Person
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.records.models import Record, RecordStateChange
+from opendsp.trace.models import TraceChainHead, TraceEntry
+
+__all__ = [
+    "Base",
+    "Document",
+    "LegalRepresentation",
+    "Organisation",
+    "Person",
+    "Professional",
+    "Record",
+    "RecordKey",
+    "RecordStateChange",
+    "TraceChainHead",
+    "TraceEntry",
+]

@@ -1,0 +1,1 @@
+"""Persons: the insured population, holders of records."""

@@ -1,0 +1,1 @@
+"""Importing the insured population: persons and their records."""

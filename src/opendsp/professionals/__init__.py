@@ -1,0 +1,1 @@
+"""Professionals and the organisations they act for."""

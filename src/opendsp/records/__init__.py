@@ -1,0 +1,1 @@
+"""Records: one shared care record per person, the unit of everything."""

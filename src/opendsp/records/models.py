@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.persons.models import Person
+
+
+class RecordState(str, enum.Enum):
+    created = "created"
+    active = "active"
+    closed = "closed"
+
+
+# The transitions a record may take; anything else is refused.
+ALLOWED_TRANSITIONS: dict[RecordState, frozenset[RecordState]] = {
+    RecordState.created: frozenset({RecordState.active, RecordState.closed}),
+    RecordState.active: frozenset({RecordState.closed}),
+    RecordState.closed: frozenset({RecordState.active}),
+}
+
+
+class Record(Base):
+    __tablename__ = "records"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), unique=True)
+    state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    holder: Mapped[Person] = relationship()
+    history: Mapped[list[RecordStateChange]] = relationship(
+        back_populates="record", order_by="RecordStateChange.changed_at"
+    )
+
+
+class RecordStateChange(Base):
+    """Every change of a record's state, with its date: the record's own history."""
+
+    __tablename__ = "record_state_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[RecordState | None] = mapped_column(Enum(RecordState, native_enum=False, length=16))
+    to_state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+    record: Mapped[Record] = relationship(back_populates="history")

@@ -1,0 +1,92 @@
+"""Creating records and moving them through their states, each act traced."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendsp.actors import Actor
+from opendsp.persons.models import Person
+from opendsp.platform import Platform
+from opendsp.records.models import ALLOWED_TRANSITIONS, Record, RecordState, RecordStateChange
+from opendsp.trace.models import Outcome
+from opendsp.trace.service import RequestContext, TraceEvent
+
+
+class TransitionRefused(Exception):
+    """The record cannot move to that state from where it is."""
+
+
+def trace_event(
+    actor: Actor,
+    action: str,
+    *,
+    record_id: uuid.UUID | None,
+    outcome: Outcome = Outcome.permitted,
+    request: RequestContext = RequestContext(),
+    **details: object,
+) -> TraceEvent:
+    """A trace event for ``actor`` with the usual who-for-whom fields filled in."""
+    return TraceEvent(
+        action=action,
+        outcome=outcome,
+        actor_kind=actor.kind.value,
+        actor_id=actor.id,
+        actor_display=actor.display,
+        on_behalf_of=str(actor.on_behalf_of) if actor.on_behalf_of else None,
+        record_id=record_id,
+        request=request,
+        **details,  # type: ignore[arg-type]
+    )
+
+
+def create_record(*, session: Session, platform: Platform, person: Person, actor: Actor) -> Record:
+    now = platform.clock.now()
+    record = Record(id=uuid.uuid4(), person_id=person.id, state=RecordState.created, created_at=now)
+    session.add(record)
+    session.add(RecordStateChange(record_id=record.id, from_state=None, to_state=RecordState.created, changed_at=now))
+    platform.trace.start_chain(session, record.id)
+    session.flush()
+    platform.trace.append(session, trace_event(actor, "record.create", record_id=record.id))
+    return record
+
+
+_ACTIONS = {RecordState.active: "record.activate", RecordState.closed: "record.close"}
+
+
+def change_state(
+    *,
+    session: Session,
+    platform: Platform,
+    record: Record,
+    to_state: RecordState,
+    actor: Actor,
+    reason: str | None = None,
+    request: RequestContext = RequestContext(),
+) -> Record:
+    if to_state not in ALLOWED_TRANSITIONS[record.state]:
+        raise TransitionRefused(f"a {record.state.value} record cannot become {to_state.value}")
+    now = platform.clock.now()
+    from_state = record.state
+    action = "record.reopen" if (from_state, to_state) == (RecordState.closed, RecordState.active) else _ACTIONS[to_state]
+    if action == "record.reopen":
+        record.reopened_at = now
+    elif to_state is RecordState.active:
+        record.activated_at = now
+    else:
+        record.closed_at = now
+    record.state = to_state
+    session.add(
+        RecordStateChange(record_id=record.id, from_state=from_state, to_state=to_state, changed_at=now, reason=reason)
+    )
+    platform.trace.append(
+        session, trace_event(actor, action, record_id=record.id, reason=reason, request=request)
+    )
+    session.flush()
+    return record
+
+
+def record_of(session: Session, person_id: uuid.UUID) -> Record | None:
+    return session.scalars(select(Record).where(Record.person_id == person_id)).first()

@@ -1,0 +1,69 @@
+"""One settings object, read from ``OPENDSP_*`` environment variables.
+
+Every default is the embedded one: SQLite and a local folder under ``var/``,
+so that ``make run`` needs nothing else. Production mode refuses those
+defaults that are only safe on a developer's machine.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(str, enum.Enum):
+    development = "development"
+    production = "production"
+
+
+class InsecureSettings(RuntimeError):
+    """Raised when production mode is asked to run on development defaults."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENDSP_", extra="ignore")
+
+    mode: Mode = Mode.development
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    # "file:PATH" for a local folder, "s3://BUCKET/PREFIX" for an object store.
+    content_store: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    # "file:PATH" for a keyring file, "env" for OPENDSP_MASTER_KEYS.
+    master_key_source: str = ""
+    master_keys: str | None = Field(default=None, description="id:base64key[,id:base64key...] for the env source")
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
+    orphan_grace_minutes: int = 60
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'opendsp.db'}"
+        if not self.content_store:
+            self.content_store = f"file:{self.var_dir / 'content'}"
+        if not self.master_key_source:
+            self.master_key_source = f"file:{self.var_dir / 'keys' / 'master-keys.json'}"
+
+    @property
+    def database_kind(self) -> str:
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+
+    def check_production(self) -> None:
+        """Refuse to run production on defaults meant for a developer's machine."""
+        if self.mode is not Mode.production:
+            return
+        if self.database_kind == "sqlite":
+            raise InsecureSettings(
+                "production mode refuses an SQLite database: set OPENDSP_DATABASE_URL to PostgreSQL"
+            )
+        from opendsp.content.keys import key_provider_from_settings
+
+        if key_provider_from_settings(self).uses_demo_key():
+            raise InsecureSettings(
+                "production mode refuses the demo master key: configure OPENDSP_MASTER_KEY_SOURCE "
+                "with a key of your own"
+            )

@@ -1,0 +1,1 @@
+"""The trace: an append-only, hash-chained journal of every act."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendsp.db import Base, UTCDateTime
+
+PLATFORM_CHAIN = "platform"
+GENESIS_HASH = "0" * 64
+
+
+class Outcome(str, enum.Enum):
+    permitted = "permitted"
+    refused = "refused"
+    failed = "failed"
+
+
+class TraceEntry(Base):
+    """One act: who, for whom, what, on which record and document, with what result, and why."""
+
+    __tablename__ = "trace_entries"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_trace_entries_record_time", "record_id", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    # Each record has a chain of its own (the record is the unit); other acts go to "platform".
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_display: Mapped[str | None] = mapped_column(String(300))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[uuid.UUID | None] = mapped_column()
+    document_id: Mapped[uuid.UUID | None] = mapped_column()
+    outcome: Mapped[Outcome] = mapped_column(Enum(Outcome, native_enum=False, length=16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    basis: Mapped[str | None] = mapped_column(String(32))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    client_software: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class TraceChainHead(Base):
+    """The last position and hash of each chain: it reveals entries cut from a chain's end."""
+
+    __tablename__ = "trace_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)

@@ -1,0 +1,214 @@
+"""Writing and verifying the trace.
+
+Every entry hashes its own fields together with the hash of the entry before
+it in the same chain. Changing, removing or reordering an entry breaks the
+chain at that point, and ``verify`` names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendsp.clock import Clock
+from opendsp.trace.models import GENESIS_HASH, PLATFORM_CHAIN, Outcome, TraceChainHead, TraceEntry
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the edge knows about the request that caused an act."""
+
+    request_id: str | None = None
+    client_software: str | None = None
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    action: str
+    outcome: Outcome
+    actor_kind: str
+    actor_id: str | None = None
+    actor_display: str | None = None
+    on_behalf_of: str | None = None
+    record_id: uuid.UUID | None = None
+    document_id: uuid.UUID | None = None
+    reason: str | None = None
+    basis: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    request: RequestContext = RequestContext()
+
+
+def _canonical(entry: TraceEntry) -> bytes:
+    fields = {
+        "chain": entry.chain,
+        "recorded_at": entry.recorded_at.isoformat(timespec="microseconds"),
+        "actor_kind": entry.actor_kind,
+        "actor_id": entry.actor_id,
+        "actor_display": entry.actor_display,
+        "on_behalf_of": entry.on_behalf_of,
+        "action": entry.action,
+        "record_id": str(entry.record_id) if entry.record_id else None,
+        "document_id": str(entry.document_id) if entry.document_id else None,
+        "outcome": Outcome(entry.outcome).value,
+        "reason": entry.reason,
+        "basis": entry.basis,
+        "context": entry.context or {},
+        "client_software": entry.client_software,
+        "request_id": entry.request_id,
+        "prev_hash": entry.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: TraceEntry) -> str:
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+def chain_for(record_id: uuid.UUID | None) -> str:
+    return str(record_id) if record_id else PLATFORM_CHAIN
+
+
+class TraceWriter:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def start_chain(self, session: Session, record_id: uuid.UUID) -> None:
+        """Called in the transaction that creates a record."""
+        session.add(TraceChainHead(chain=chain_for(record_id), last_seq=0, last_hash=GENESIS_HASH))
+
+    def append(self, session: Session, event: TraceEvent) -> TraceEntry:
+        chain = chain_for(event.record_id)
+        # Locking the head row serialises appends to one chain (SQLite serialises all writers).
+        head = session.scalars(select(TraceChainHead).where(TraceChainHead.chain == chain).with_for_update()).first()
+        if head is None:
+            head = TraceChainHead(chain=chain, last_seq=0, last_hash=GENESIS_HASH)
+            session.add(head)
+        entry = TraceEntry(
+            chain=chain,
+            seq=head.last_seq + 1,
+            recorded_at=self.clock.now(),
+            actor_kind=event.actor_kind,
+            actor_id=event.actor_id,
+            actor_display=event.actor_display,
+            on_behalf_of=event.on_behalf_of,
+            action=event.action,
+            record_id=event.record_id,
+            document_id=event.document_id,
+            outcome=event.outcome,
+            reason=event.reason,
+            basis=event.basis,
+            context=dict(event.context),
+            client_software=event.request.client_software,
+            request_id=event.request.request_id,
+            prev_hash=head.last_hash,
+        )
+        entry.hash = entry_hash(entry)
+        head.last_seq, head.last_hash = entry.seq, entry.hash
+        session.add(entry)
+        session.flush()
+        return entry
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    chain: str
+    seq: int
+    entry_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.entry_id} (chain {self.chain}, position {self.seq})"
+        if self.entry_id is None:
+            where = f"chain {self.chain} at position {self.seq}"
+        return f"{where}: {self.problem}"
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    chains: int = 0
+    breaks: list[ChainBreak] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+    @property
+    def first_break(self) -> ChainBreak | None:
+        return min(self.breaks, key=lambda b: (b.entry_id is None, b.entry_id or 0)) if self.breaks else None
+
+
+def _entries(session: Session, chain: str) -> Iterator[TraceEntry]:
+    yield from session.scalars(
+        select(TraceEntry).where(TraceEntry.chain == chain).order_by(TraceEntry.seq).execution_options(yield_per=1000)
+    )
+
+
+def _diagnose_link(session: Session, entry: TraceEntry, expected_prev: str) -> str:
+    pointed = session.scalars(
+        select(TraceEntry.seq).where(TraceEntry.chain == entry.chain, TraceEntry.hash == entry.prev_hash)
+    ).first()
+    if pointed is None:
+        return "the entry before it was removed (it links to an entry that no longer exists)"
+    return f"entries were reordered (it links to the entry now at position {pointed})"
+
+
+def verify_chain(session: Session, head: TraceChainHead) -> tuple[int, ChainBreak | None]:
+    """Walk one chain; return how many entries it holds and its first break, if any."""
+    expected_seq, expected_prev, count = 1, GENESIS_HASH, 0
+    for entry in _entries(session, head.chain):
+        count += 1
+        if entry_hash(entry) != entry.hash:
+            return count, ChainBreak(head.chain, entry.seq, entry.id, "its content was altered")
+        if entry.seq != expected_seq:
+            problem = f"entries at positions {expected_seq}..{entry.seq - 1} were removed"
+            if entry.prev_hash == expected_prev:
+                problem = f"it was renumbered (expected position {expected_seq})"
+            return count, ChainBreak(head.chain, entry.seq, entry.id, problem)
+        if entry.prev_hash != expected_prev:
+            return count, ChainBreak(head.chain, entry.seq, entry.id, _diagnose_link(session, entry, expected_prev))
+        expected_seq, expected_prev = entry.seq + 1, entry.hash
+    if head.last_seq != expected_seq - 1 or head.last_hash != expected_prev:
+        return count, ChainBreak(
+            head.chain,
+            expected_seq,
+            None,
+            f"the chain ends at position {expected_seq - 1} but its head records {head.last_seq}: "
+            "its last entries were removed or the head was altered",
+        )
+    return count, None
+
+
+def verify(session: Session, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    report = VerifyReport()
+    heads = {h.chain: h for h in session.scalars(select(TraceChainHead).order_by(TraceChainHead.chain))}
+    orphan_chains = set(session.scalars(select(TraceEntry.chain).distinct())) - set(heads)
+    for chain in sorted(orphan_chains):
+        first = session.scalars(select(TraceEntry).where(TraceEntry.chain == chain).order_by(TraceEntry.seq)).first()
+        report.breaks.append(ChainBreak(chain, first.seq if first else 0, first.id if first else None,
+                                        "the chain's head was removed"))
+    for head in heads.values():
+        count, problem = verify_chain(session, head)
+        report.chains += 1
+        report.entries += count
+        if problem:
+            report.breaks.append(problem)
+        if progress:
+            progress(1)
+    return report
+
+
+def entries_for_record(session: Session, record_id: uuid.UUID) -> list[TraceEntry]:
+    return list(_entries(session, chain_for(record_id)))
+
+
+def recorded_between(entry: TraceEntry, start: datetime, end: datetime) -> bool:
+    return start <= entry.recorded_at < end

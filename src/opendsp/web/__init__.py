@@ -1,0 +1,1 @@
+"""HTTP adapters: health, and (later) the FHIR API and the portals."""

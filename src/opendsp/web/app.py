@@ -1,0 +1,35 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from opendsp import __version__
+from opendsp.platform import Platform
+from opendsp.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
+    settings = settings or (platform.settings if platform else Settings())
+    settings.check_production()
+    platform = platform or Platform(settings=settings)
+    app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None)
+    app.state.platform = platform
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__, "database": settings.database_kind}
+
+    @app.get("/", response_class=HTMLResponse)
+    def home() -> str:
+        return (
+            '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>OpenDSP</title></head><body><main>"
+            "<h1>OpenDSP — Dossier de Soins Partagé</h1>"
+            f"<p>Version {__version__}. <a href=\"/healthz\">État du service</a></p>"
+            "</main></body></html>"
+        )
+
+    return app

@@ -1,0 +1,94 @@
+"""Fixtures shared by the whole suite.
+
+Every database test runs twice: on SQLite and on PostgreSQL. The PostgreSQL
+run needs ``OPENDSP_TEST_DATABASE_URL``; without it those tests are skipped,
+saying so. Each test gets a fresh, migrated database (a new SQLite file, or a
+new PostgreSQL schema) so that tests which commit stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from opendsp.clock import FrozenClock, SeededRandomness
+from opendsp.db import make_engine
+from opendsp.migrations import upgrade
+from opendsp.platform import Platform
+from opendsp.settings import Settings
+
+POSTGRES_URL = os.environ.get("OPENDSP_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_reachable() -> str | None:
+    """None when PostgreSQL can be used, else the reason to skip."""
+    if not POSTGRES_URL:
+        return "OPENDSP_TEST_DATABASE_URL is not set: PostgreSQL tests skipped (SQLite tests still run)"
+    try:
+        engine = make_engine(POSTGRES_URL)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure means: skip, and say why
+        return f"PostgreSQL at OPENDSP_TEST_DATABASE_URL is not reachable: {error.__class__.__name__}"
+    return None
+
+
+_POSTGRES_SKIP: list[str | None] = []
+
+
+def postgres_skip_reason() -> str | None:
+    if not _POSTGRES_SKIP:
+        _POSTGRES_SKIP.append(_postgres_reachable())
+    return _POSTGRES_SKIP[0]
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'opendsp.db'}"
+        return
+    reason = postgres_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    assert POSTGRES_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _with_search_path(POSTGRES_URL, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(var_dir=tmp_path / "var", database_url=database_url)
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: FrozenClock) -> Iterator[Platform]:
+    platform = Platform(settings=settings, clock=clock, randomness=SeededRandomness(7))
+    assert platform.engine is not None
+    upgrade(platform.engine)
+    yield platform
+    platform.engine.dispose()
