@@ -77,9 +77,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from opendsp.web.app import create_app
 
+    from opendsp.content.keys import MasterKeyError
+    from opendsp.policy.matrix import MatrixInvalid
+
     try:
         app = create_app(ctx.obj["settings"])
-    except InsecureSettings as error:
+    except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
         fail(str(error), 2)
     err.print(f"OpenDSP {__version__} on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
@@ -204,6 +207,35 @@ def keys_rotate(ctx: click.Context) -> None:
     except MasterKeyError as error:
         fail(str(error), 2)
     click.echo(f"{count} data keys rewrapped under {platform.keys.current_key_id}")
+
+
+@main.group()
+def policy() -> None:
+    """The access policy and its rights matrix."""
+
+
+@policy.command("check")
+@click.argument("matrix_file", type=click.Path(path_type=Path), required=False)
+@click.pass_context
+def policy_check(ctx: click.Context, matrix_file: Path | None) -> None:
+    """Validate a rights matrix file (by default the one configured)."""
+    from opendsp.policy.matrix import DEFAULT_MATRIX, MatrixInvalid, load_matrix
+
+    path = matrix_file or ctx.obj["settings"].rights_matrix or DEFAULT_MATRIX
+    try:
+        matrix = load_matrix(path)
+    except MatrixInvalid as error:
+        fail(str(error), 2)
+    click.echo(f"{path}: valid ({len(matrix.professions)} professions, {len(matrix.specialties)} specialty rules)")
+
+
+@policy.command("render")
+@click.pass_context
+def policy_render(ctx: click.Context) -> None:
+    """Print docs/access-policy.md from the rules and the rights matrix."""
+    from opendsp.policy.render import render_access_policy
+
+    click.echo(render_access_policy(_platform(ctx).matrix), nl=False)
 
 
 @main.group()

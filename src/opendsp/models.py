@@ -1,5 +1,15 @@
 """Every mapped table, imported in one place for migrations and metadata."""
 
+from opendsp.access.models import (
+    AccessSettings,
+    AssistantDelegation,
+    BlockedProfessional,
+    CircleMember,
+    DocumentNamedProfessional,
+    EmergencyAccess,
+    Notification,
+    PresenceGrant,
+)
 from opendsp.content.models import RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
@@ -9,6 +19,14 @@ from opendsp.records.models import Record, RecordStateChange
 from opendsp.trace.models import TraceChainHead, TraceEntry
 
 __all__ = [
+    "AccessSettings",
+    "AssistantDelegation",
+    "BlockedProfessional",
+    "CircleMember",
+    "DocumentNamedProfessional",
+    "EmergencyAccess",
+    "Notification",
+    "PresenceGrant",
     "Base",
     "Document",
     "LegalRepresentation",

@@ -6,7 +6,7 @@ receive what they need from it. Nothing here runs at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,8 +19,13 @@ from opendsp.content.keys import KeyProvider, key_provider_from_settings
 from opendsp.content.service import SealedContentStore
 from opendsp.content.stores import BlobStore, blob_store_from_settings
 from opendsp.db import make_engine, session_factory
+from opendsp.policy.matrix import RightsMatrix, default_matrix, load_matrix
 from opendsp.settings import Settings
 from opendsp.trace.service import TraceWriter
+
+
+# Session info key: how to write again the refusals of a transaction that rolls back.
+PENDING_REFUSALS = "opendsp.pending_refusals"
 
 
 @dataclass
@@ -52,11 +57,35 @@ class Platform:
         return SealedContentStore(blobs=self.blob_store, keys=self.keys, clock=self.clock, randomness=self.randomness)
 
     @cached_property
+    def matrix(self) -> RightsMatrix:
+        """The rights matrix, validated: a bad file stops start-up with a precise message."""
+        return load_matrix(self.settings.rights_matrix) if self.settings.rights_matrix else default_matrix()
+
+    @cached_property
     def trace(self) -> TraceWriter:
         return TraceWriter(self.clock)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: services flush, this commits (or rolls back)."""
+        """One unit of work: services flush, this commits (or rolls back).
+
+        Refusals are traced in the same transaction as everything else; if the
+        transaction rolls back, they are written again in one of their own, so
+        that a refusal is never lost with the request that caused it.
+        """
+        with self.sessions() as session:
+            try:
+                with session.begin():
+                    yield session
+            except BaseException:
+                pending = session.info.pop(PENDING_REFUSALS, [])
+                if pending:
+                    self._write_refusals(pending)
+                raise
+            finally:
+                session.info.pop(PENDING_REFUSALS, None)
+
+    def _write_refusals(self, pending: list[Callable[[Session], None]]) -> None:
         with self.sessions() as session, session.begin():
-            yield session
+            for write in pending:
+                write(session)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     master_key_source: str = ""
     master_keys: str | None = Field(default=None, description="id:base64key[,id:base64key...] for the env source")
     public_base_url: str = "http://127.0.0.1:8000"
+    # The rights matrix (YAML); the default ships with the package.
+    rights_matrix: Path | None = None
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
 

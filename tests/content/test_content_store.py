@@ -12,9 +12,8 @@ from opendsp.content.keys import KeyringFileProvider
 from opendsp.content.models import RecordKey
 from opendsp.content.service import ContentUnavailable
 from opendsp.documents.models import Document
-from opendsp.documents.services import read_content
 from opendsp.platform import Platform
-from tests.factories import PDF, deposit_pdf, make_record
+from tests.factories import PDF, deposit_pdf, make_record, read_as_holder
 
 
 def blob_path(platform: Platform, document: Document) -> Path:
@@ -29,7 +28,7 @@ def test_content_is_sealed_at_rest_and_reads_back(platform: Platform) -> None:
     assert b"test document" not in stored
     assert document.content_key.startswith(f"records/{record.id}/")
     with platform.sessions() as session:
-        assert read_content(session=session, platform=platform, document=document) == PDF
+        assert read_as_holder(session, platform, document) == PDF
     assert document.size == len(PDF)
 
 
@@ -41,7 +40,7 @@ def test_altered_blob_is_refused_on_read_and_reported_by_check(platform: Platfor
     data[30] ^= 0xFF
     path.write_bytes(bytes(data))
     with platform.sessions() as session, pytest.raises(ContentUnavailable, match="altered"):
-        read_content(session=session, platform=platform, document=document)
+        read_as_holder(session, platform, document)
     with platform.transaction() as session:
         report = platform.content.check(session, grace=timedelta(0), verify=True)
     assert report.broken_content == [document.content_key]
@@ -56,7 +55,7 @@ def test_content_not_matching_its_recorded_hash_is_refused(platform: Platform) -
         changed = session.get(Document, document.id)
         assert changed is not None
         with pytest.raises(ContentUnavailable, match="hash"):
-            read_content(session=session, platform=platform, document=changed)
+            read_as_holder(session, platform, changed)
 
 
 def test_a_blob_moved_to_another_documents_place_does_not_open(platform: Platform) -> None:
@@ -66,7 +65,7 @@ def test_a_blob_moved_to_another_documents_place_does_not_open(platform: Platfor
         second = deposit_pdf(session, platform, record, content=PDF)
     blob_path(platform, second).write_bytes(blob_path(platform, first).read_bytes())
     with platform.sessions() as session, pytest.raises(ContentUnavailable):
-        read_content(session=session, platform=platform, document=second)
+        read_as_holder(session, platform, second)
 
 
 class InjectedFailure(Exception):
@@ -135,7 +134,7 @@ def test_rotation_rewraps_data_keys_without_touching_content(platform: Platform)
     # The old master key can now be retired: content still opens with the new one alone.
     keyring._keys.pop(old_key_id)
     with platform.sessions() as session:
-        assert read_content(session=session, platform=platform, document=document) == PDF
+        assert read_as_holder(session, platform, document) == PDF
     with platform.transaction() as session:
         assert platform.content.rotate(session) == 0
 
@@ -149,4 +148,4 @@ def test_destroying_a_record_key_makes_its_content_unreadable(platform: Platform
         row = session.scalars(select(RecordKey)).one()
         assert row.wrapped_key is None and row.destroyed_at is not None
         with pytest.raises(ContentUnavailable, match="destroyed"):
-            read_content(session=session, platform=platform, document=document)
+            read_as_holder(session, platform, document)

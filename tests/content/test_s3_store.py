@@ -19,11 +19,10 @@ import pytest
 from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.content.service import ContentUnavailable
 from opendsp.content.stores import BlobMissing, S3Store, blob_store_from_settings
-from opendsp.documents.services import read_content
 from opendsp.migrations import upgrade
 from opendsp.platform import Platform
 from opendsp.settings import Settings
-from tests.factories import PDF, deposit_pdf, make_record
+from tests.factories import PDF, deposit_pdf, make_record, read_as_holder
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +104,7 @@ def test_documents_are_sealed_in_the_object_store(s3_settings: Settings) -> None
     raw = platform.content.blobs.read(document.content_key)
     assert b"test document" not in raw
     with platform.sessions() as session:
-        assert read_content(session=session, platform=platform, document=document) == PDF
+        assert read_as_holder(session, platform, document) == PDF
 
     clock.advance(timedelta(days=1))
     with platform.transaction() as session:
@@ -114,4 +113,4 @@ def test_documents_are_sealed_in_the_object_store(s3_settings: Settings) -> None
 
     platform.content.blobs.put(document.content_key, [raw[:-5]])
     with platform.sessions() as session, pytest.raises(ContentUnavailable):
-        read_content(session=session, platform=platform, document=document)
+        read_as_holder(session, platform, document)

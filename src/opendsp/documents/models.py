@@ -43,6 +43,10 @@ class Document(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     content_kind: Mapped[ContentKind] = mapped_column(Enum(ContentKind, native_enum=False, length=8))
+    # The holder hid it from every professional ("documents bloqués").
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The author delayed its release to the holder (a result to be explained in consultation).
+    visible_to_holder_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Where the sealed content lives in the content store (record-prefixed).
     content_key: Mapped[str] = mapped_column(String(200), unique=True)
 

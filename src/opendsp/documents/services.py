@@ -1,7 +1,8 @@
-"""Depositing, replacing and withdrawing documents, and reading their content.
+"""Storing, replacing and withdrawing documents, and reading their content.
 
-These functions do the storage work and leave the trace entry; *whether* an
-actor may do it is decided beforehand by the policy (``opendsp.policy``).
+These functions do the storage work only. They act solely on a permit from
+the policy that covers exactly this act on this record and document, and
+the caller (``opendsp.access.services.RecordAccess``) writes the trace entry.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from opendsp.actors import Actor
 from opendsp.documents.models import Document
 from opendsp.documents.types import (
     FHIR_MEDIA_TYPE,
@@ -23,15 +23,26 @@ from opendsp.documents.types import (
     DocumentType,
 )
 from opendsp.platform import Platform
+from opendsp.policy.decision import Decision
+from opendsp.policy.vocabulary import Action
 from opendsp.records.models import Record
-from opendsp.records.services import trace_event
-from opendsp.trace.service import RequestContext
 
 BINARY_MEDIA_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 
 
 class DocumentRefused(Exception):
     """The document cannot be stored as given; the message says why."""
+
+
+class NoPermit(PermissionError):
+    """The storage layer was called without a permit for exactly this act."""
+
+
+def require_permit(
+    permit: Decision, action: Action, record_id: uuid.UUID, document_id: uuid.UUID | None = None
+) -> None:
+    if not permit.covers(action, record_id, document_id):
+        raise NoPermit(f"no permit for {action.value} on record {record_id}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class DocumentDraft:
     author_professional_id: uuid.UUID | None = None
     author_organisation_id: uuid.UUID | None = None
     authored_by_holder: bool = False
+    visible_to_holder_from: datetime | None = None
 
     @property
     def content_kind(self) -> ContentKind:
@@ -61,17 +73,20 @@ class DocumentDraft:
             raise DocumentRefused("a document has either a professional author or the holder as author")
 
 
-def deposit(
+def store(
     *,
     session: Session,
     platform: Platform,
-    actor: Actor,
+    permit: Decision,
     record: Record,
+    document_id: uuid.UUID,
     draft: DocumentDraft,
     content: Iterable[bytes],
     replaces: Document | None = None,
-    request: RequestContext = RequestContext(),
 ) -> Document:
+    """Seal the content, then add the metadata; a replacement supersedes the earlier version."""
+    action = Action.replace_document if replaces else Action.deposit_document
+    require_permit(permit, action, record.id, replaces.id if replaces else None)
     draft.check()
     if replaces is not None:
         if replaces.record_id != record.id:
@@ -81,7 +96,7 @@ def deposit(
     stored = platform.content.put(session, record.id, content)
     now = platform.clock.now()
     document = Document(
-        id=uuid.uuid4(),
+        id=document_id,
         record_id=record.id,
         type=draft.type,
         title=draft.title.strip(),
@@ -99,58 +114,34 @@ def deposit(
         sha256=stored.sha256,
         content_kind=draft.content_kind,
         content_key=stored.key,
+        visible_to_holder_from=draft.visible_to_holder_from,
     )
     session.add(document)
     if replaces is not None:
         replaces.status = DocumentStatus.superseded
         replaces.status_changed_at = now
     session.flush()
-    platform.trace.append(
-        session,
-        trace_event(
-            actor,
-            "document.replace" if replaces else "document.deposit",
-            record_id=record.id,
-            document_id=document.id,
-            context={"type": draft.type.value, **({"replaces": str(replaces.id)} if replaces else {})},
-            request=request,
-        ),
-    )
     return document
 
 
-def withdraw(
-    *,
-    session: Session,
-    platform: Platform,
-    actor: Actor,
-    document: Document,
-    reason: str | None = None,
-    request: RequestContext = RequestContext(),
-) -> Document:
+def withdraw(*, session: Session, platform: Platform, permit: Decision, document: Document) -> Document:
+    require_permit(permit, Action.withdraw_document, document.record_id, document.id)
     if document.status is DocumentStatus.withdrawn:
         raise DocumentRefused("the document is already withdrawn")
     document.status = DocumentStatus.withdrawn
     document.status_changed_at = platform.clock.now()
-    platform.trace.append(
-        session,
-        trace_event(
-            actor, "document.withdraw", record_id=document.record_id, document_id=document.id, reason=reason,
-            request=request,
-        ),
-    )
     session.flush()
     return document
 
 
-def open_content(*, session: Session, platform: Platform, document: Document) -> Iterator[bytes]:
-    """Stream a document's verified content (the caller has already traced the consultation)."""
+def open_content(*, session: Session, platform: Platform, permit: Decision, document: Document) -> Iterator[bytes]:
+    """Stream a document's verified content."""
+    require_permit(permit, Action.consult_document, document.record_id, document.id)
     return platform.content.open(
         session, document.record_id, document.content_key, sha256=document.sha256, size=document.size
     )
 
 
-def read_content(*, session: Session, platform: Platform, document: Document) -> bytes:
-    return platform.content.read(
-        session, document.record_id, document.content_key, sha256=document.sha256, size=document.size
-    )
+def read_content(*, session: Session, platform: Platform, permit: Decision, document: Document) -> bytes:
+    """The whole content, returned once verified against its hash."""
+    return b"".join(open_content(session=session, platform=platform, permit=permit, document=document))

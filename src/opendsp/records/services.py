@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from opendsp.actors import Actor
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
+from opendsp.policy.decision import Decision
+from opendsp.policy.vocabulary import Action
 from opendsp.records.models import ALLOWED_TRANSITIONS, Record, RecordState, RecordStateChange
 from opendsp.trace.models import Outcome
 from opendsp.trace.service import RequestContext, TraceEvent
@@ -17,6 +19,18 @@ from opendsp.trace.service import RequestContext, TraceEvent
 
 class TransitionRefused(Exception):
     """The record cannot move to that state from where it is."""
+
+
+class NoPermit(PermissionError):
+    """A state change was attempted without a permit for it."""
+
+
+_TRANSITION_ACTIONS = {
+    (RecordState.created, RecordState.active): Action.activate_record,
+    (RecordState.created, RecordState.closed): Action.close_record,
+    (RecordState.active, RecordState.closed): Action.close_record,
+    (RecordState.closed, RecordState.active): Action.reopen_record,
+}
 
 
 def trace_event(
@@ -53,25 +67,19 @@ def create_record(*, session: Session, platform: Platform, person: Person, actor
     return record
 
 
-_ACTIONS = {RecordState.active: "record.activate", RecordState.closed: "record.close"}
-
-
 def change_state(
-    *,
-    session: Session,
-    platform: Platform,
-    record: Record,
-    to_state: RecordState,
-    actor: Actor,
+    *, session: Session, platform: Platform, permit: Decision, record: Record, to_state: RecordState,
     reason: str | None = None,
-    request: RequestContext = RequestContext(),
 ) -> Record:
-    if to_state not in ALLOWED_TRANSITIONS[record.state]:
+    """Move a record to another state; the permit's action must be that move."""
+    expected = _TRANSITION_ACTIONS.get((record.state, to_state))
+    if expected is None or to_state not in ALLOWED_TRANSITIONS[record.state]:
         raise TransitionRefused(f"a {record.state.value} record cannot become {to_state.value}")
+    if not permit.covers(expected, record.id):
+        raise NoPermit(f"no permit for {expected.value} on record {record.id}")
     now = platform.clock.now()
     from_state = record.state
-    action = "record.reopen" if (from_state, to_state) == (RecordState.closed, RecordState.active) else _ACTIONS[to_state]
-    if action == "record.reopen":
+    if expected is Action.reopen_record:
         record.reopened_at = now
     elif to_state is RecordState.active:
         record.activated_at = now
@@ -80,9 +88,6 @@ def change_state(
     record.state = to_state
     session.add(
         RecordStateChange(record_id=record.id, from_state=from_state, to_state=to_state, changed_at=now, reason=reason)
-    )
-    platform.trace.append(
-        session, trace_event(actor, action, record_id=record.id, reason=reason, request=request)
     )
     session.flush()
     return record

@@ -27,6 +27,8 @@ class TraceEntry(Base):
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
         Index("ix_trace_entries_record_time", "record_id", "recorded_at"),
+        # Counting recent wrong presence codes per professional reads the trace itself.
+        Index("ix_trace_entries_actor_action_time", "actor_id", "action", "recorded_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)

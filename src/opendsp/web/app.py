@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     settings = settings or (platform.settings if platform else Settings())
     settings.check_production()
     platform = platform or Platform(settings=settings)
+    platform.matrix  # noqa: B018 - load and validate the rights matrix now, not on the first request
     app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None)
     app.state.platform = platform
 

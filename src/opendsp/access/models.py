@@ -1,0 +1,122 @@
+"""The holder's choices and the accesses opened on a record."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendsp.db import Base, UTCDateTime, new_id
+
+
+class AccessSettings(Base):
+    """One row per record: emergency access, referring doctor, presence code."""
+
+    __tablename__ = "access_settings"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    emergency_allowed: Mapped[bool] = mapped_column(default=True)
+    referring_doctor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))
+    # Only a hash of the presence code is kept (argon2id).
+    presence_code_hash: Mapped[str | None] = mapped_column(String(200))
+    presence_code_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CircleMember(Base):
+    """A professional the holder added to the trusted circle, one by one."""
+
+    __tablename__ = "circle_members"
+    __table_args__ = (Index("ix_circle_members_record_professional", "record_id", "professional_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    comment: Mapped[str | None] = mapped_column(String(300))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BlockedProfessional(Base):
+    """A professional the holder refuses: overrides circle, code and emergency access."""
+
+    __tablename__ = "blocked_professionals"
+    __table_args__ = (Index("ix_blocked_professionals_record_professional", "record_id", "professional_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PresenceGrant(Base):
+    """24 hours of access opened by a professional with the holder's presence code."""
+
+    __tablename__ = "presence_grants"
+    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EmergencyAccess(Base):
+    """An emergency department opening the record, with its reason, for a bounded time."""
+
+    __tablename__ = "emergency_accesses"
+    __table_args__ = (Index("ix_emergency_accesses_record_expires", "record_id", "expires_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AssistantDelegation(Base):
+    """A person the holder designated to act with the holder's rights."""
+
+    __tablename__ = "assistant_delegations"
+    __table_args__ = (Index("ix_assistant_delegations_record_assistant", "record_id", "assistant_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DocumentNamedProfessional(Base):
+    """For a restricted document: a professional the holder named as a reader."""
+
+    __tablename__ = "document_named_professionals"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+
+
+class Notification(Base):
+    """Something the holder (and their assistants) must learn of; delivered by the portal and e-mail."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,686 @@
+"""``RecordAccess``: every act on a record, decided by the policy and traced.
+
+Built once per request from the authenticated actor. Each public method loads
+the facts, asks ``decide``, writes exactly one trace entry for that decision
+(a refusal survives a rollback of the request), raises ``AccessDenied`` on a
+refusal, and only then acts through the storage services with the permit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from opendsp.access import presence
+from opendsp.access.models import (
+    AccessSettings,
+    AssistantDelegation,
+    BlockedProfessional,
+    CircleMember,
+    DocumentNamedProfessional,
+    EmergencyAccess,
+    Notification,
+    PresenceGrant,
+)
+from opendsp.actors import Actor, ActorKind
+from opendsp.documents import services as documents
+from opendsp.documents.models import Document
+from opendsp.documents.types import ConfidentialityLevel, DocumentType
+from opendsp.persons.models import LegalRepresentation, Person
+from opendsp.platform import PENDING_REFUSALS, Platform
+from opendsp.policy.decision import AccessDenied, Decision, decide, visibility
+from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts
+from opendsp.policy.matrix import RightsMatrix
+from opendsp.policy.sql import visible_documents
+from opendsp.policy.vocabulary import Action, Basis, Obligation, Reason
+from opendsp.professionals.models import Professional
+from opendsp.records import services as records
+from opendsp.records.models import Record, RecordState
+from opendsp.trace.models import Outcome, TraceEntry
+from opendsp.trace.service import RequestContext, TraceEvent
+
+__all__ = ["AccessDenied", "Consultation", "DocumentPage", "InvalidRequest", "RecordAccess", "RecordNotFound"]
+
+
+class RecordNotFound(LookupError):
+    """No record with that id."""
+
+
+class InvalidRequest(ValueError):
+    """The request itself is wrong (unknown professional, bad date, ...): nothing was changed."""
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    items: list[Document]
+    total: int
+
+
+@dataclass(frozen=True)
+class Consultation:
+    document: Document
+    permit: Decision
+    chunks: Iterator[bytes]
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+# Which obligations and acts leave a notification for the holder, by trace action.
+_NOTIFY_ON_PERMIT = {
+    Action.open_with_presence_code: "presence.opened",
+    Action.open_emergency_access: "emergency.opened",
+}
+
+
+class RecordAccess:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        platform: Platform,
+        actor: Actor,
+        request: RequestContext = RequestContext(),
+        matrix: RightsMatrix | None = None,
+    ) -> None:
+        self.session = session
+        self.platform = platform
+        self.actor = actor
+        self.request = request
+        self.matrix = matrix or platform.matrix
+
+    @property
+    def now(self) -> datetime:
+        return self.platform.clock.now()
+
+    # -- facts ----------------------------------------------------------------
+
+    def _record(self, record_id: uuid.UUID) -> Record:
+        record = self.session.get(Record, record_id)
+        if record is None:
+            raise RecordNotFound(f"no record {record_id}")
+        return record
+
+    def _record_facts(self, record: Record) -> RecordFacts:
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        return RecordFacts(id=record.id, state=record.state, holder_id=holder.id, holder_birth_date=holder.birth_date)
+
+    def _grants(self, record: Record) -> Grants:
+        session, now, record_id = self.session, self.now, record.id
+        settings = session.get(AccessSettings, record_id)
+        circle = {
+            m.professional_id: m.until
+            for m in session.scalars(
+                select(CircleMember).where(CircleMember.record_id == record_id, CircleMember.removed_at.is_(None))
+            )
+        }
+        blocked = frozenset(
+            session.scalars(
+                select(BlockedProfessional.professional_id).where(
+                    BlockedProfessional.record_id == record_id, BlockedProfessional.removed_at.is_(None)
+                )
+            )
+        )
+        presence_grants: dict[uuid.UUID, datetime] = {}
+        for professional_id, expires in session.execute(
+            select(PresenceGrant.professional_id, PresenceGrant.expires_at).where(
+                PresenceGrant.record_id == record_id, PresenceGrant.expires_at > now
+            )
+        ):
+            presence_grants[professional_id] = max(expires, presence_grants.get(professional_id, expires))
+        emergency: dict[uuid.UUID, datetime] = {}
+        for professional_id, expires in session.execute(
+            select(EmergencyAccess.professional_id, EmergencyAccess.expires_at).where(
+                EmergencyAccess.record_id == record_id, EmergencyAccess.expires_at > now
+            )
+        ):
+            emergency[professional_id] = max(expires, emergency.get(professional_id, expires))
+        assistants = {
+            d.assistant_id: d.until
+            for d in session.scalars(
+                select(AssistantDelegation).where(
+                    AssistantDelegation.record_id == record_id, AssistantDelegation.ended_at.is_(None)
+                )
+            )
+        }
+        representatives = frozenset(
+            session.scalars(
+                select(LegalRepresentation.representative_id).where(LegalRepresentation.minor_id == record.person_id)
+            )
+        )
+        return Grants(
+            circle=circle,
+            referring_doctor=settings.referring_doctor_id if settings else None,
+            blocked=blocked,
+            emergency_allowed=settings.emergency_allowed if settings else True,
+            presence=presence_grants,
+            emergency=emergency,
+            assistants=assistants,
+            representatives=representatives,
+        )
+
+    def _document_facts(self, document: Document) -> DocumentFacts:
+        named = frozenset(
+            self.session.scalars(
+                select(DocumentNamedProfessional.professional_id).where(
+                    DocumentNamedProfessional.document_id == document.id
+                )
+            )
+        )
+        return DocumentFacts(
+            id=document.id,
+            type=document.type,
+            status=document.status,
+            confidentiality=document.confidentiality,
+            author_id=document.author_professional_id,
+            authored_by_holder=document.authored_by_holder,
+            hidden=document.hidden_at is not None,
+            named_professionals=named,
+            visible_to_holder_from=document.visible_to_holder_from,
+        )
+
+    def _request(self, action: Action, record: Record | None, document: Document | None = None, **facts: Any) -> AccessRequest:
+        return AccessRequest(
+            actor=self.actor,
+            action=action,
+            record=self._record_facts(record) if record else None,
+            now=self.now,
+            grants=self._grants(record) if record else Grants(),
+            document=self._document_facts(document) if document else None,
+            **facts,
+        )
+
+    # -- deciding and tracing -------------------------------------------------
+
+    def _authorise(
+        self,
+        action: Action,
+        record: Record | None,
+        *,
+        document: Document | None = None,
+        trace_document: uuid.UUID | None = None,
+        context: dict[str, Any] | None = None,
+        **facts: Any,
+    ) -> Decision:
+        """Decide, trace the decision once, and raise AccessDenied on a refusal."""
+        decision = decide(self._request(action, record, document, **facts), self.matrix)
+        self._trace(decision, document_id=trace_document or decision.document_id, context=context or {})
+        if not decision.permitted:
+            raise AccessDenied(decision)
+        return decision
+
+    def _event(self, decision: Decision, *, document_id: uuid.UUID | None, context: dict[str, Any]) -> TraceEvent:
+        actor = self.actor
+        details = dict(context)
+        if Obligation.trace_as_emergency in decision.obligations:
+            details["emergency"] = True
+        if actor.organisation_id:
+            details.setdefault("organisation", str(actor.organisation_id))
+        if decision.how_to_obtain:
+            details["how_to_obtain"] = list(decision.how_to_obtain)
+        return TraceEvent(
+            action=decision.action.value,
+            outcome=Outcome.permitted if decision.permitted else Outcome.refused,
+            actor_kind=actor.kind.value,
+            actor_id=actor.id,
+            actor_display=actor.display,
+            on_behalf_of=str(actor.on_behalf_of) if actor.on_behalf_of else None,
+            record_id=decision.record_id,
+            document_id=document_id,
+            reason=decision.reason.value,
+            basis=decision.basis.value if decision.basis else None,
+            context=details,
+            request=self.request,
+        )
+
+    def _trace(self, decision: Decision, *, document_id: uuid.UUID | None, context: dict[str, Any]) -> TraceEntry:
+        event = self._event(decision, document_id=document_id, context=context)
+        kind = self._notification_kind(decision)
+
+        def write(session: Session) -> TraceEntry:
+            entry = self.platform.trace.append(session, event)
+            if kind and decision.record_id:
+                self._notify(session, decision.record_id, kind, entry, context)
+            return entry
+
+        entry = write(self.session)
+        if not decision.permitted:
+            # Written again in a transaction of its own if this one rolls back.
+            self.session.info.setdefault(PENDING_REFUSALS, []).append(write)
+        return entry
+
+    def _notification_kind(self, decision: Decision) -> str | None:
+        if Obligation.notify_holder not in decision.obligations:
+            return None
+        if decision.permitted:
+            return _NOTIFY_ON_PERMIT.get(decision.action, decision.action.value)
+        return "presence.locked" if decision.reason is Reason.presence_code_locked else decision.action.value
+
+    def _notify(
+        self, session: Session, record_id: uuid.UUID, kind: str, entry: TraceEntry, context: dict[str, Any]
+    ) -> None:
+        if kind == "presence.locked":
+            window = self.now - self.matrix.parameters.lockout_window
+            already = session.scalar(
+                select(func.count()).select_from(Notification).where(
+                    Notification.record_id == record_id, Notification.kind == kind, Notification.created_at > window
+                )
+            )
+            if already:
+                return
+        session.add(
+            Notification(
+                record_id=record_id,
+                kind=kind,
+                created_at=self.now,
+                trace_entry_id=entry.id,
+                details={"actor": self.actor.display, **{k: v for k, v in context.items() if k != "reason_text"}},
+            )
+        )
+        session.flush()
+
+    # -- the holder's controls ------------------------------------------------
+
+    def _settings(self, record: Record) -> AccessSettings:
+        settings = self.session.get(AccessSettings, record.id)
+        if settings is None:
+            settings = AccessSettings(record_id=record.id, emergency_allowed=True, updated_at=self.now)
+            self.session.add(settings)
+        return settings
+
+    def _professional(self, professional_id: uuid.UUID) -> Professional:
+        professional = self.session.get(Professional, professional_id)
+        if professional is None:
+            raise InvalidRequest(f"no professional {professional_id}")
+        return professional
+
+    def _manage(self, record_id: uuid.UUID, change: str, **details: Any) -> tuple[Record, Decision]:
+        record = self._record(record_id)
+        context = {"change": change, **{k: _plain(v) for k, v in details.items()}}
+        return record, self._authorise(Action.manage_access, record, context=context)
+
+    def activate(self, record_id: uuid.UUID) -> Record:
+        return self._change_state(record_id, Action.activate_record, RecordState.active)
+
+    def close(self, record_id: uuid.UUID, *, reason: str | None = None) -> Record:
+        return self._change_state(record_id, Action.close_record, RecordState.closed, reason=reason)
+
+    def reopen(self, record_id: uuid.UUID) -> Record:
+        return self._change_state(record_id, Action.reopen_record, RecordState.active)
+
+    def _change_state(
+        self, record_id: uuid.UUID, action: Action, to_state: RecordState, *, reason: str | None = None
+    ) -> Record:
+        record = self._record(record_id)
+        permit = self._authorise(action, record, context={"reason_text": reason} if reason else None)
+        return records.change_state(
+            session=self.session, platform=self.platform, permit=permit, record=record, to_state=to_state, reason=reason
+        )
+
+    def add_to_circle(
+        self, record_id: uuid.UUID, professional_id: uuid.UUID, *, until: datetime | None = None, comment: str | None = None
+    ) -> CircleMember:
+        professional = self._professional(professional_id)
+        if until is not None and until <= self.now:
+            raise InvalidRequest("the end of a circle membership must be in the future")
+        record, _ = self._manage(record_id, "circle.add", professional=professional.id, until=until)
+        member = self.session.scalars(
+            select(CircleMember).where(
+                CircleMember.record_id == record.id,
+                CircleMember.professional_id == professional.id,
+                CircleMember.removed_at.is_(None),
+            )
+        ).first()
+        if member is None:
+            member = CircleMember(record_id=record.id, professional_id=professional.id, since=self.now)
+            self.session.add(member)
+        member.until, member.comment = until, comment
+        self.session.flush()
+        return member
+
+    def remove_from_circle(self, record_id: uuid.UUID, professional_id: uuid.UUID) -> None:
+        record, _ = self._manage(record_id, "circle.remove", professional=professional_id)
+        for member in self.session.scalars(
+            select(CircleMember).where(
+                CircleMember.record_id == record.id,
+                CircleMember.professional_id == professional_id,
+                CircleMember.removed_at.is_(None),
+            )
+        ):
+            member.removed_at = self.now
+        self.session.flush()
+
+    def set_referring_doctor(self, record_id: uuid.UUID, professional_id: uuid.UUID | None) -> None:
+        if professional_id is not None:
+            professional = self._professional(professional_id)
+            rights = self.matrix.rights_of(professional.profession, frozenset(professional.specialties))
+            if rights is None or DocumentType.patient_summary not in rights.deposit:
+                raise InvalidRequest(f"{professional.display_name} cannot be a referring doctor")
+        record, _ = self._manage(record_id, "referring_doctor.set", professional=professional_id)
+        self._settings(record).referring_doctor_id = professional_id
+        self._touch(record)
+
+    def set_emergency_allowed(self, record_id: uuid.UUID, allowed: bool) -> None:
+        record, _ = self._manage(record_id, "emergency.allow" if allowed else "emergency.refuse")
+        self._settings(record).emergency_allowed = allowed
+        self._touch(record)
+
+    def block(self, record_id: uuid.UUID, professional_id: uuid.UUID) -> None:
+        professional = self._professional(professional_id)
+        record, _ = self._manage(record_id, "block.add", professional=professional.id)
+        if professional.id not in self._grants(record).blocked:
+            self.session.add(BlockedProfessional(record_id=record.id, professional_id=professional.id, since=self.now))
+        self.session.flush()
+
+    def unblock(self, record_id: uuid.UUID, professional_id: uuid.UUID) -> None:
+        record, _ = self._manage(record_id, "block.remove", professional=professional_id)
+        for row in self.session.scalars(
+            select(BlockedProfessional).where(
+                BlockedProfessional.record_id == record.id,
+                BlockedProfessional.professional_id == professional_id,
+                BlockedProfessional.removed_at.is_(None),
+            )
+        ):
+            row.removed_at = self.now
+        self.session.flush()
+
+    def regenerate_presence_code(self, record_id: uuid.UUID) -> str:
+        """A new presence code, shown once; the old one stops working at once."""
+        record, _ = self._manage(record_id, "presence_code.regenerate")
+        code = presence.new_code(self.platform.randomness)
+        settings = self._settings(record)
+        settings.presence_code_hash = presence.hash_code(code)
+        settings.presence_code_set_at = self.now
+        self._touch(record)
+        return code
+
+    def _document_of(self, document_id: uuid.UUID) -> tuple[Document | None, Record | None]:
+        document = self.session.get(Document, document_id)
+        return (document, self.session.get(Record, document.record_id)) if document else (None, None)
+
+    def _manage_document(self, document_id: uuid.UUID, change: str, **details: Any) -> Document:
+        document, record = self._document_of(document_id)
+        context = {"change": change, **{k: _plain(v) for k, v in details.items()}}
+        self._authorise(Action.manage_access, record, document=document, trace_document=document_id, context=context)
+        assert document is not None  # a missing document is refused above
+        return document
+
+    def hide(self, document_id: uuid.UUID) -> None:
+        document = self._manage_document(document_id, "document.hide")
+        document.hidden_at = document.hidden_at or self.now
+        self.session.flush()
+
+    def unhide(self, document_id: uuid.UUID) -> None:
+        document = self._manage_document(document_id, "document.unhide")
+        document.hidden_at = None
+        self.session.flush()
+
+    def set_confidentiality(
+        self, document_id: uuid.UUID, level: ConfidentialityLevel, *, named: Iterable[uuid.UUID] = ()
+    ) -> None:
+        """Normal, or restricted to the author, the referring doctor and the professionals named."""
+        readers = sorted(set(named))
+        for professional_id in readers:
+            self._professional(professional_id)
+        if level is ConfidentialityLevel.normal and readers:
+            raise InvalidRequest("professionals are named only for a restricted document")
+        document = self._manage_document(document_id, "document.confidentiality", level=level.value, named=readers)
+        document.confidentiality = level
+        existing = self.session.scalars(
+            select(DocumentNamedProfessional).where(DocumentNamedProfessional.document_id == document.id)
+        )
+        for row in existing:
+            self.session.delete(row)
+        self.session.flush()
+        for professional_id in readers:
+            self.session.add(
+                DocumentNamedProfessional(
+                    document_id=document.id, professional_id=professional_id, record_id=document.record_id
+                )
+            )
+        self.session.flush()
+
+    def designate_assistant(
+        self, record_id: uuid.UUID, person_id: uuid.UUID, *, until: datetime | None = None
+    ) -> AssistantDelegation:
+        record = self._record(record_id)
+        person = self.session.get(Person, person_id)
+        if person is None:
+            raise InvalidRequest(f"no person {person_id}")
+        if person.id == record.person_id:
+            raise InvalidRequest("the holder cannot be their own assistant")
+        if until is not None and until <= self.now:
+            raise InvalidRequest("the end of a delegation must be in the future")
+        context = {"change": "assistant.add", "assistant": str(person.id), "until": _plain(until)}
+        self._authorise(Action.manage_assistants, record, context=context)
+        delegation = self.session.scalars(
+            select(AssistantDelegation).where(
+                AssistantDelegation.record_id == record.id,
+                AssistantDelegation.assistant_id == person.id,
+                AssistantDelegation.ended_at.is_(None),
+            )
+        ).first()
+        if delegation is None:
+            delegation = AssistantDelegation(record_id=record.id, assistant_id=person.id, since=self.now)
+            self.session.add(delegation)
+        delegation.until = until
+        self._notify_change(record, "assistant.changed", {"assistant": person.display_name, "change": "added"})
+        self.session.flush()
+        return delegation
+
+    def end_assistant(self, record_id: uuid.UUID, person_id: uuid.UUID) -> None:
+        record = self._record(record_id)
+        self._authorise(
+            Action.manage_assistants, record, context={"change": "assistant.end", "assistant": str(person_id)}
+        )
+        for delegation in self.session.scalars(
+            select(AssistantDelegation).where(
+                AssistantDelegation.record_id == record.id,
+                AssistantDelegation.assistant_id == person_id,
+                AssistantDelegation.ended_at.is_(None),
+            )
+        ):
+            delegation.ended_at = self.now
+        self._notify_change(record, "assistant.changed", {"assistant": str(person_id), "change": "ended"})
+        self.session.flush()
+
+    def _notify_change(self, record: Record, kind: str, details: dict[str, Any]) -> None:
+        self.session.add(Notification(record_id=record.id, kind=kind, created_at=self.now, details=details))
+
+    def _touch(self, record: Record) -> None:
+        self._settings(record).updated_at = self.now
+        self.session.flush()
+
+    def read_trace(self, record_id: uuid.UUID) -> list[TraceEntry]:
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record)
+        return list(
+            self.session.scalars(
+                select(TraceEntry).where(TraceEntry.chain == str(record.id)).order_by(TraceEntry.seq)
+            )
+        )
+
+    # -- opening access -------------------------------------------------------
+
+    def open_with_presence_code(self, record_id: uuid.UUID, code: str) -> PresenceGrant:
+        record = self._record(record_id)
+        locked = self._presence_locked(record)
+        settings = self.session.get(AccessSettings, record.id)
+        valid = not locked and presence.code_matches(settings.presence_code_hash if settings else None, code)
+        permit = self._authorise(
+            Action.open_with_presence_code, record, presence_code_valid=valid, presence_code_locked=locked
+        )
+        assert permit.basis is Basis.presence_code
+        grant = PresenceGrant(
+            record_id=record.id,
+            professional_id=uuid.UUID(self.actor.id),
+            organisation_id=self.actor.organisation_id,
+            opened_at=self.now,
+            expires_at=self.now + self.matrix.parameters.presence_access,
+        )
+        self.session.add(grant)
+        self.session.flush()
+        return grant
+
+    def _presence_locked(self, record: Record) -> bool:
+        parameters = self.matrix.parameters
+        since = self.now - parameters.lockout_window
+        failures = select(func.count()).select_from(TraceEntry).where(
+            TraceEntry.action == Action.open_with_presence_code.value,
+            TraceEntry.reason == Reason.wrong_presence_code.value,
+            TraceEntry.recorded_at > since,
+        )
+        professional = TraceEntry.actor_id == self.actor.id
+        on_record = TraceEntry.record_id == record.id
+
+        def count(query: Select[tuple[int]]) -> int:
+            return self.session.scalar(query) or 0
+
+        return (
+            count(failures.where(professional, on_record)) >= parameters.presence_failures_per_professional_and_record
+            or count(failures.where(on_record)) >= parameters.presence_failures_per_record
+            or count(failures.where(professional)) >= parameters.presence_failures_per_professional
+        )
+
+    def open_emergency_access(self, record_id: uuid.UUID, reason: str) -> EmergencyAccess:
+        record = self._record(record_id)
+        self._authorise(
+            Action.open_emergency_access, record, emergency_reason=reason, context={"reason_text": reason}
+        )
+        access = EmergencyAccess(
+            record_id=record.id,
+            professional_id=uuid.UUID(self.actor.id),
+            organisation_id=self.actor.organisation_id,
+            reason=reason.strip(),
+            opened_at=self.now,
+            expires_at=self.now + self.matrix.parameters.emergency_access,
+        )
+        self.session.add(access)
+        self.session.flush()
+        return access
+
+    # -- documents ------------------------------------------------------------
+
+    def list_documents(
+        self,
+        record_id: uuid.UUID,
+        *,
+        types: Iterable[DocumentType] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> DocumentPage:
+        record = self._record(record_id)
+        self._authorise(Action.list_documents, record)
+        rule = visibility(self._request(Action.list_documents, record), self.matrix)
+        query = select(Document).where(Document.record_id == record.id, visible_documents(rule))
+        wanted = list(types)
+        if wanted:
+            query = query.where(Document.type.in_(wanted))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        items = self.session.scalars(
+            query.order_by(Document.care_date.desc(), Document.deposited_at.desc(), Document.id).limit(limit).offset(offset)
+        ).all()
+        return DocumentPage(items=list(items), total=total)
+
+    def consult(self, document_id: uuid.UUID) -> Consultation:
+        document, record = self._document_of(document_id)
+        permit = self._authorise(Action.consult_document, record, document=document, trace_document=document_id)
+        assert document is not None
+        chunks = documents.open_content(session=self.session, platform=self.platform, permit=permit, document=document)
+        return Consultation(document=document, permit=permit, chunks=chunks)
+
+    def _authored(self, draft: documents.DocumentDraft) -> documents.DocumentDraft:
+        """The author is whoever deposits: never taken from the caller's draft."""
+        if self.actor.kind is ActorKind.professional:
+            return replace(
+                draft,
+                author_professional_id=uuid.UUID(self.actor.id),
+                author_organisation_id=self.actor.organisation_id,
+                authored_by_holder=False,
+            )
+        return replace(
+            draft,
+            author_professional_id=None,
+            author_organisation_id=None,
+            authored_by_holder=True,
+            visible_to_holder_from=None,
+        )
+
+    def deposit(
+        self,
+        record_id: uuid.UUID,
+        draft: documents.DocumentDraft,
+        content: Iterable[bytes],
+    ) -> Document:
+        record = self._record(record_id)
+        draft = self._authored(draft)
+        draft.check()
+        new_id = uuid.uuid4()
+        permit = self._authorise(
+            Action.deposit_document,
+            record,
+            document_type=draft.type,
+            trace_document=new_id,
+            context={"type": draft.type.value, "title": draft.title.strip()},
+        )
+        document = documents.store(
+            session=self.session,
+            platform=self.platform,
+            permit=permit,
+            record=record,
+            document_id=new_id,
+            draft=draft,
+            content=content,
+        )
+        if self.actor.kind is ActorKind.professional:
+            self._notify_change(record, "document.new", {"document": str(document.id), "type": draft.type.value})
+        return document
+
+    def replace(self, document_id: uuid.UUID, draft: documents.DocumentDraft, content: Iterable[bytes]) -> Document:
+        old, record = self._document_of(document_id)
+        draft = self._authored(draft)
+        draft.check()
+        new_id = uuid.uuid4()
+        permit = self._authorise(
+            Action.replace_document,
+            record,
+            document=old,
+            context={"type": draft.type.value, "new_document": str(new_id)},
+        )
+        assert old is not None and record is not None
+        if draft.type is not old.type:
+            raise InvalidRequest("a new version keeps the type of the document it replaces")
+        return documents.store(
+            session=self.session,
+            platform=self.platform,
+            permit=permit,
+            record=record,
+            document_id=new_id,
+            draft=draft,
+            content=content,
+            replaces=old,
+        )
+
+    def withdraw(self, document_id: uuid.UUID, *, reason: str | None = None) -> Document:
+        document, record = self._document_of(document_id)
+        permit = self._authorise(
+            Action.withdraw_document, record, document=document, context={"reason_text": reason} if reason else None
+        )
+        assert document is not None
+        return documents.withdraw(session=self.session, platform=self.platform, permit=permit, document=document)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form for trace context."""
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return value

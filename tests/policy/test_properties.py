@@ -1,0 +1,136 @@
+"""Properties that hold over any settings and any request (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from opendsp.actors import ActorKind
+from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, DocumentType
+from opendsp.policy import Action, DocumentFacts, Effect, Grants, decide, visibility
+from opendsp.policy.matrix import default_matrix
+from opendsp.records.models import RecordState
+from tests.policy.scenario import (
+    AGENCY,
+    ASSISTANT,
+    BIOLOGIST,
+    CARDIOLOGIST,
+    DENTIST,
+    ER_DOCTOR,
+    GP,
+    GP_SAME_PRACTICE,
+    HEALER,
+    HOLDER,
+    JOB,
+    NOW,
+    NURSE,
+    PARENT,
+    PHARMACIST,
+    RECORD,
+    pid,
+    request,
+)
+
+PROFESSIONALS = [GP, GP_SAME_PRACTICE, CARDIOLOGIST, ER_DOCTOR, NURSE, PHARMACIST, BIOLOGIST, DENTIST, HEALER]
+ACTORS = [*PROFESSIONALS, HOLDER, ASSISTANT, PARENT, AGENCY, JOB]
+PROFESSIONAL_IDS = [pid(p) for p in PROFESSIONALS]
+moments = st.integers(-48, 48).map(lambda hours: NOW + timedelta(hours=hours))
+maybe_moment = st.none() | moments
+
+
+@st.composite
+def grants(draw: st.DrawFn) -> Grants:
+    some = st.sets(st.sampled_from(PROFESSIONAL_IDS))
+    return Grants(
+        circle={p: draw(maybe_moment) for p in draw(some)},
+        referring_doctor=draw(st.none() | st.sampled_from(PROFESSIONAL_IDS)),
+        blocked=frozenset(draw(some)),
+        emergency_allowed=draw(st.booleans()),
+        presence={p: draw(moments) for p in draw(some)},
+        emergency={p: draw(moments) for p in draw(some)},
+        assistants={pid(ASSISTANT): draw(maybe_moment)} if draw(st.booleans()) else {},
+        representatives=frozenset({pid(PARENT)}) if draw(st.booleans()) else frozenset(),
+    )
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> DocumentFacts:
+    by_holder = draw(st.booleans())
+    return DocumentFacts(
+        id=draw(st.uuids()),
+        type=draw(st.sampled_from(DocumentType)),
+        status=draw(st.sampled_from(DocumentStatus)),
+        confidentiality=draw(st.sampled_from(ConfidentialityLevel)),
+        author_id=None if by_holder else draw(st.sampled_from(PROFESSIONAL_IDS)),
+        authored_by_holder=by_holder,
+        hidden=draw(st.booleans()),
+        named_professionals=frozenset(draw(st.sets(st.sampled_from(PROFESSIONAL_IDS), max_size=3))),
+        visible_to_holder_from=draw(maybe_moment),
+    )
+
+
+@st.composite
+def requests(draw: st.DrawFn):  # type: ignore[no-untyped-def]
+    record = replace(RECORD, state=draw(st.sampled_from(RecordState)))
+    if draw(st.booleans()):
+        record = replace(record, holder_birth_date=record.holder_birth_date.replace(year=2015))
+    return request(
+        draw(st.sampled_from(ACTORS)),
+        draw(st.sampled_from(Action)),
+        record=record,
+        grants=draw(grants()),
+        document=draw(st.none() | documents()),
+        document_type=draw(st.none() | st.sampled_from(DocumentType)),
+        presence_code_valid=draw(st.booleans()),
+        presence_code_locked=draw(st.booleans()),
+        emergency_reason=draw(st.sampled_from([None, "", "unconscious"])),
+    )
+
+
+@given(requests())
+def test_a_blocked_professional_never_gets_a_permit(req) -> None:  # type: ignore[no-untyped-def]
+    if req.actor.kind is ActorKind.professional:
+        req = replace(req, grants=replace(req.grants, blocked=req.grants.blocked | {pid(req.actor)}))
+        assert decide(req).effect is Effect.deny
+
+
+@given(requests())
+def test_no_permit_without_a_basis(req) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(req)
+    if decision.permitted:
+        assert decision.basis is not None
+
+
+@given(requests())
+def test_every_decision_names_its_reason_and_act(req) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(req)
+    assert decision.action is req.action and decision.message
+
+
+@given(requests(), documents())
+def test_a_hidden_document_is_never_visible_to_a_professional(req, doc) -> None:  # type: ignore[no-untyped-def]
+    hidden = replace(doc, hidden=True)
+    if req.actor.kind is ActorKind.professional:
+        assert not visibility(req).admits(hidden)
+        assert not decide(replace(req, action=Action.consult_document, document=hidden)).permitted
+
+
+@given(requests(), documents())
+def test_what_a_list_shows_is_exactly_what_can_be_consulted(req, doc) -> None:  # type: ignore[no-untyped-def]
+    """Lists and consultations come from one rule: no list reveals a document that cannot be read."""
+    listed = visibility(req).admits(doc)
+    consulted = decide(replace(req, action=Action.consult_document, document=doc)).permitted
+    assert listed == consulted
+
+
+@given(st.integers(min_value=-10**6, max_value=48 * 3600 * 10**6))
+def test_presence_code_access_ends_at_exactly_24_hours(microseconds: int) -> None:
+    hours = default_matrix().parameters.presence_access
+    opened = NOW
+    expires = opened + hours
+    moment = opened + timedelta(microseconds=microseconds)
+    req = request(CARDIOLOGIST, Action.list_documents, grants=Grants(presence={pid(CARDIOLOGIST): expires}), now=moment)
+    assert decide(req).permitted == (moment < opened + timedelta(hours=24))
