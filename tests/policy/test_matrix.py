@@ -41,6 +41,7 @@ def test_the_default_matrix_covers_the_professions_the_platform_serves() -> None
         ("parameters: {presence_access_hours: 0}\\nprofessions: {}", "parameters.presence_access_hours"),
         ("professions: [", "not valid YAML"),
         ("parameters: {}", "professions: Field required"),
+        ("professions: {}\norganisations: {castle: {}}", "organisations: unknown organisation kind 'castle'"),
     ],
 )
 def test_a_bad_matrix_is_refused_with_a_precise_message(tmp_path: Path, content: str, message: str) -> None:

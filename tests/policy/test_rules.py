@@ -55,6 +55,7 @@ RESTRICTED_NAMING_NURSE = document(
 GP_REPORT = document(T.consultation_report, author=GP)
 WITHDRAWN_BY_CARDIO = document(T.consultation_report, author=CARDIOLOGIST, status=DocumentStatus.withdrawn)
 PERSONAL = document(T.personal_document, by_holder=True)
+LAB_BIOLOGIST_ELSEWHERE = replace(BIOLOGIST, organisation_kind="hospital")
 DELAYED = document(T.laboratory_report, holder_from=NOW + 72 * HOUR)
 
 
@@ -88,6 +89,15 @@ ROWS = [
         PERMIT, Reason.access_granted, Basis.circle),
     Row("matrix: an unknown profession gets nothing, even in the circle",
         request(HEALER, A.list_documents, grants=circle(HEALER)), DENY, Reason.profession_without_rights),
+    Row("matrix: a hospital physician deposits a discharge letter",
+        request(CARDIOLOGIST, A.deposit_document, grants=circle(CARDIOLOGIST), document_type=T.discharge_letter),
+        PERMIT, Reason.access_granted, Basis.circle),
+    Row("matrix: the same letter is not for a physician in private practice",
+        request(GP, A.deposit_document, grants=circle(GP), document_type=T.discharge_letter),
+        DENY, Reason.type_not_permitted, Basis.circle),
+    Row("matrix: a biologist outside a laboratory needs an access basis to deposit",
+        request(LAB_BIOLOGIST_ELSEWHERE, A.deposit_document, document_type=T.laboratory_report),
+        DENY, Reason.no_access),
     Row("matrix: a laboratory sends a result directly, without an access basis",
         request(BIOLOGIST, A.deposit_document, document_type=T.laboratory_report),
         PERMIT, Reason.access_granted, Basis.direct_deposit),

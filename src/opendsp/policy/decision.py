@@ -267,7 +267,7 @@ def _ways_in(request: AccessRequest) -> tuple[str, ...]:
 def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -> Decision:
     actor, record, action, grants = request.actor, request.record, request.action, request.grants
     assert record is not None
-    rights = matrix.rights_of(actor.profession, actor.specialties)
+    rights = matrix.rights_of(actor.profession, actor.specialties, actor.organisation_kind)
     if rights is None:
         return out.deny(Reason.profession_without_rights)
     if action in HOLDER_ONLY_ACTIONS:
@@ -364,7 +364,7 @@ def _document_rule(request: AccessRequest, matrix: RightsMatrix | None = None) -
         return Visibility(holder_side=True, now=now, nothing=basis is None)
     if actor.kind is not ActorKind.professional or request.record is None:
         return Visibility(holder_side=False, now=now, nothing=True)
-    rights = matrix.rights_of(actor.profession, actor.specialties)
+    rights = matrix.rights_of(actor.profession, actor.specialties, actor.organisation_kind)
     professional = uuid.UUID(actor.id)
     return Visibility(
         holder_side=False,

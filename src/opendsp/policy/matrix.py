@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opendsp.documents.types import DocumentType
+from opendsp.professionals.models import OrganisationKind
 from opendsp.professionals.vocabulary import PROFESSIONS, SPECIALTIES
 
 DEFAULT_MATRIX = Path(__file__).with_name("rights.yaml")
@@ -90,6 +91,19 @@ class _MatrixFile(BaseModel):
 
     parameters: PolicyParameters = Field(default_factory=PolicyParameters)
     professions: dict[str, _Profession]
+    organisations: dict[str, dict[str, _Rights]] = Field(default_factory=dict)
+
+    @field_validator("organisations")
+    @classmethod
+    def _known_organisations(cls, value: dict[str, dict[str, _Rights]]) -> dict[str, dict[str, _Rights]]:
+        kinds = {kind.value for kind in OrganisationKind}
+        for kind, by_profession in value.items():
+            if kind not in kinds:
+                raise ValueError(f"unknown organisation kind {kind!r} (known: {', '.join(sorted(kinds))})")
+            for code in by_profession:
+                if code not in PROFESSIONS:
+                    raise ValueError(f"{kind}: unknown profession {code!r}")
+        return value
 
     @field_validator("professions")
     @classmethod
@@ -124,15 +138,23 @@ class RightsMatrix:
     parameters: PolicyParameters
     professions: dict[str, Rights]
     specialties: dict[tuple[str, str], Rights]
+    organisations: dict[tuple[str, str], Rights]
     source: Path
 
-    def rights_of(self, profession: str | None, specialties: frozenset[str] = frozenset()) -> Rights | None:
-        """The joined rights of a profession and specialties; None for an unknown profession."""
+    def rights_of(
+        self, profession: str | None, specialties: frozenset[str] = frozenset(), organisation_kind: str | None = None
+    ) -> Rights | None:
+        """The joined rights of a profession, its specialties and the organisation acted for.
+
+        None for a profession the matrix does not know: it gets nothing.
+        """
         if profession not in self.professions:
             return None
         rights = self.professions[profession]
         for specialty in sorted(specialties):
             rights = rights | self.specialties.get((profession, specialty), Rights())
+        if organisation_kind:
+            rights = rights | self.organisations.get((organisation_kind, profession), Rights())
         return rights
 
 
@@ -160,7 +182,12 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> RightsMatrix:
         for code, spec in parsed.professions.items()
         for specialty, rights in spec.specialties.items()
     }
-    return RightsMatrix(parsed.parameters, professions, specialties, path)
+    organisations = {
+        (kind, profession): _rights(rights)
+        for kind, by_profession in parsed.organisations.items()
+        for profession, rights in by_profession.items()
+    }
+    return RightsMatrix(parsed.parameters, professions, specialties, organisations, path)
 
 
 @cache

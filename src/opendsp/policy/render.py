@@ -99,9 +99,15 @@ document the caller could not consult.
 
 C: may consult · D: may deposit (and replace or withdraw their own) ·
 D*: may deposit directly, without an access basis. A professional's rights are
-those of their profession joined with those of each of their specialties.
+those of their profession, joined with those of each of their specialties and
+with those their profession gains when acting for a kind of organisation
+(second table).
 
 {table}
+
+### Rights gained when acting for a kind of organisation
+
+{organisations}
 """
 
 
@@ -130,6 +136,16 @@ def _table(matrix: RightsMatrix) -> str:
     return "\n".join(lines)
 
 
+def _organisation_table(matrix: RightsMatrix) -> str:
+    kinds = list(DocumentType)
+    header = "| organisation / profession | " + " | ".join(k.value for k in kinds) + " |"
+    lines = [header, "|" + "---|" * (len(kinds) + 1)]
+    for (organisation, profession), extra in matrix.organisations.items():
+        label = f"{organisation.replace('_', ' ')} — {PROFESSIONS[profession]}"
+        lines.append(f"| {label} | " + " | ".join(_cell(extra, k) for k in kinds) + " |")
+    return "\n".join(lines)
+
+
 def render_access_policy(matrix: RightsMatrix) -> str:
     p = matrix.parameters
     return RULES.format(
@@ -142,4 +158,5 @@ def render_access_policy(matrix: RightsMatrix) -> str:
         reasons="\n".join(f"| `{reason.value}` | {REASON_TEXT[reason]} |" for reason in Reason),
         bases="\n".join(f"- `{basis.value}`" for basis in Basis),
         table=_table(matrix),
+        organisations=_organisation_table(matrix),
     )
