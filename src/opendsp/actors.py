@@ -18,6 +18,7 @@ class ActorKind(str, enum.Enum):
     representative = "representative"
     professional = "professional"
     agency = "agency"
+    institution = "institution"  # a hospital's own system, reporting its stays
     system = "system"
 
 
@@ -69,3 +70,13 @@ def professional(person: Professional, *, organisation: Organisation | None) -> 
 
 def agency(staff_id: str, display: str, roles: frozenset[str] = frozenset({"helpdesk"})) -> Actor:
     return Actor(kind=ActorKind.agency, id=staff_id, display=display, agency_roles=roles)
+
+
+def institution(organisation: Organisation, *, software: str) -> Actor:
+    return Actor(
+        kind=ActorKind.institution,
+        id=str(organisation.id),
+        display=f"{organisation.name} ({software})",
+        organisation_id=organisation.id,
+        organisation_kind=organisation.kind.value,
+    )

@@ -209,6 +209,66 @@ def keys_rotate(ctx: click.Context) -> None:
     click.echo(f"{count} data keys rewrapped under {platform.keys.current_key_id}")
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default OPENDSP_MLLP_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default OPENDSP_MLLP_PORT, else 2575).")
+@click.pass_context
+def mllp(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Receive hospitals' HL7 v2 ADT messages over MLLP (admissions, transfers, discharges)."""
+    from opendsp.stays.mllp import run_mllp
+
+    settings: Settings = ctx.obj["settings"]
+    host = host or settings.mllp_host
+    port = port or settings.mllp_port or 2575
+    err.print(f"MLLP listener on {host}:{port}")
+    run_mllp(_platform(ctx), host, port)
+
+
+@main.group()
+def stays() -> None:
+    """Hospitals that report stays: their care units and ADT senders."""
+
+
+@stays.command("add-unit")
+@click.option("--hospital", required=True, help="The hospital's organisation identifier.")
+@click.option("--code", required=True, help="The unit's code as the hospital sends it in PV1-3.")
+@click.option("--name", required=True)
+@click.pass_context
+def stays_add_unit(ctx: click.Context, hospital: str, code: str, name: str) -> None:
+    """Register a care unit of a hospital."""
+    from opendsp.stays.registry import RegistryError, register_care_unit
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            unit = register_care_unit(session=session, platform=platform, actor=SYSTEM, hospital=hospital, code=code, name=name)
+            identifier = unit.identifier
+    except RegistryError as error:
+        fail(str(error), 2)
+    click.echo(f"care unit {identifier} registered")
+
+
+@stays.command("add-sender")
+@click.option("--hospital", required=True, help="The hospital's organisation identifier.")
+@click.option("--application", required=True, help="MSH-3, the sending application.")
+@click.option("--facility", required=True, help="MSH-4, the sending facility.")
+@click.pass_context
+def stays_add_sender(ctx: click.Context, hospital: str, application: str, facility: str) -> None:
+    """Allow a hospital's system to report its stays over HL7 v2."""
+    from opendsp.stays.registry import RegistryError, register_adt_sender
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            register_adt_sender(
+                session=session, platform=platform, actor=SYSTEM, hospital=hospital, application=application,
+                facility=facility,
+            )
+    except RegistryError as error:
+        fail(str(error), 2)
+    click.echo(f"sender {application}/{facility} registered for {hospital}")
+
+
 @main.group()
 def policy() -> None:
     """The access policy and its rights matrix."""

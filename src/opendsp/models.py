@@ -16,6 +16,7 @@ from opendsp.documents.models import Document
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
+from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessage, Stay, StayMovement
 from opendsp.trace.models import TraceChainHead, TraceEntry
 
 __all__ = [
@@ -36,6 +37,11 @@ __all__ = [
     "Record",
     "RecordKey",
     "RecordStateChange",
+    "AdtSender",
+    "InstitutionalRefusal",
+    "ReceivedMessage",
+    "Stay",
+    "StayMovement",
     "TraceChainHead",
     "TraceEntry",
 ]

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # The rights matrix (YAML); the default ships with the package.
     rights_matrix: Path | None = None
+    # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
+    mllp_port: int | None = None
+    mllp_host: str = "127.0.0.1"
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
 

@@ -52,6 +52,9 @@ PHARMACIST = professional("pharmacist", "pharmacist", organisation="pharmacy")
 BIOLOGIST = professional("biologist", "laboratory_biologist", organisation="laboratory")
 DENTIST = professional("dentist", "dentist")
 HEALER = professional("healer", "shaman")
+WARD_NURSE = professional("ward-nurse", "nurse", organisation="hospital")
+HOSPITAL_ID = _id("hospital")
+WARD_NURSE = replace(WARD_NURSE, organisation_id=_id("cardiology-unit"))
 
 
 def pid(actor: Actor) -> uuid.UUID:

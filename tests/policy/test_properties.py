@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from opendsp.actors import ActorKind
 from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, DocumentType
-from opendsp.policy import Action, DocumentFacts, Effect, Grants, decide, visibility
+from opendsp.policy import Action, Basis, DocumentFacts, Effect, Grants, decide, visibility
+from opendsp.policy.facts import StayGrant
 from opendsp.policy.matrix import default_matrix
 from opendsp.records.models import RecordState
 from tests.policy.scenario import (
@@ -24,17 +25,20 @@ from tests.policy.scenario import (
     GP_SAME_PRACTICE,
     HEALER,
     HOLDER,
+    HOSPITAL_ID,
     JOB,
     NOW,
     NURSE,
     PARENT,
     PHARMACIST,
     RECORD,
+    WARD_NURSE,
     pid,
     request,
 )
 
-PROFESSIONALS = [GP, GP_SAME_PRACTICE, CARDIOLOGIST, ER_DOCTOR, NURSE, PHARMACIST, BIOLOGIST, DENTIST, HEALER]
+PROFESSIONALS = [GP, GP_SAME_PRACTICE, CARDIOLOGIST, ER_DOCTOR, NURSE, PHARMACIST, BIOLOGIST, DENTIST, HEALER, WARD_NURSE]
+ORGANISATIONS = sorted({p.organisation_id for p in PROFESSIONALS if p.organisation_id})
 ACTORS = [*PROFESSIONALS, HOLDER, ASSISTANT, PARENT, AGENCY, JOB]
 PROFESSIONAL_IDS = [pid(p) for p in PROFESSIONALS]
 moments = st.integers(-48, 48).map(lambda hours: NOW + timedelta(hours=hours))
@@ -53,6 +57,12 @@ def grants(draw: st.DrawFn) -> Grants:
         emergency={p: draw(moments) for p in draw(some)},
         assistants={pid(ASSISTANT): draw(maybe_moment)} if draw(st.booleans()) else {},
         representatives=frozenset({pid(PARENT)}) if draw(st.booleans()) else frozenset(),
+        stays={
+            organisation: StayGrant(draw(st.uuids()), HOSPITAL_ID, draw(maybe_moment))
+            for organisation in draw(st.sets(st.sampled_from(ORGANISATIONS)))
+        },
+        institutional_access_allowed=draw(st.booleans()),
+        refused_institutions=frozenset({HOSPITAL_ID}) if draw(st.booleans()) else frozenset(),
     )
 
 
@@ -134,3 +144,12 @@ def test_presence_code_access_ends_at_exactly_24_hours(microseconds: int) -> Non
     moment = opened + timedelta(microseconds=microseconds)
     req = request(CARDIOLOGIST, Action.list_documents, grants=Grants(presence={pid(CARDIOLOGIST): expires}), now=moment)
     assert decide(req).permitted == (moment < opened + timedelta(hours=24))
+
+
+@given(requests())
+def test_a_stay_never_outlives_its_period_nor_the_holders_refusal(req) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(req)
+    if decision.permitted and decision.basis is Basis.stay:
+        stay = req.grants.stays[req.actor.organisation_id]
+        assert stay.until is None or req.now < stay.until
+        assert req.grants.institutional_access_allowed and stay.hospital_id not in req.grants.refused_institutions

@@ -6,15 +6,18 @@ Each row: who, what, the situation, and the decision the policy must take
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import NamedTuple
 
 import pytest
 
+from opendsp.actors import Actor, ActorKind
 from opendsp.documents.types import ConfidentialityLevel as Conf
 from opendsp.documents.types import DocumentStatus
 from opendsp.documents.types import DocumentType as T
 from opendsp.policy import AccessRequest, Action, Basis, Effect, Grants, Obligation, Reason, decide
+from opendsp.policy.facts import StayGrant
 from opendsp.records.models import RecordState
 from tests.policy.scenario import (
     AGENCY,
@@ -26,6 +29,7 @@ from tests.policy.scenario import (
     GP,
     GP_SAME_PRACTICE,
     HEALER,
+    HOSPITAL_ID,
     HOLDER,
     HOUR,
     IN_CIRCLE,
@@ -37,6 +41,7 @@ from tests.policy.scenario import (
     PARENT,
     PHARMACIST,
     RECORD,
+    WARD_NURSE,
     document,
     pid,
     request,
@@ -56,6 +61,13 @@ GP_REPORT = document(T.consultation_report, author=GP)
 WITHDRAWN_BY_CARDIO = document(T.consultation_report, author=CARDIOLOGIST, status=DocumentStatus.withdrawn)
 PERSONAL = document(T.personal_document, by_holder=True)
 LAB_BIOLOGIST_ELSEWHERE = replace(BIOLOGIST, organisation_kind="hospital")
+IN_STAY = Grants(stays={WARD_NURSE.organisation_id: StayGrant(uuid.uuid4(), HOSPITAL_ID, None)})  # type: ignore[dict-item]
+HOSPITAL_SYSTEM = Actor(kind=ActorKind.institution, id=str(HOSPITAL_ID), display="HIS", organisation_id=HOSPITAL_ID,
+                        organisation_kind="hospital")
+
+
+def stay_until(moment):  # type: ignore[no-untyped-def]
+    return Grants(stays={WARD_NURSE.organisation_id: StayGrant(uuid.uuid4(), HOSPITAL_ID, moment)})  # type: ignore[dict-item]
 DELAYED = document(T.laboratory_report, holder_from=NOW + 72 * HOUR)
 
 
@@ -120,6 +132,37 @@ ROWS = [
     Row("referring doctor: another GP of the circle may not deposit the patient summary",
         request(GP_SAME_PRACTICE, A.deposit_document, grants=circle(GP, GP_SAME_PRACTICE, referring_doctor=pid(GP)),
                 document_type=T.patient_summary), DENY, Reason.referring_doctor_only, Basis.circle),
+    # Institutional access: a hospital stay opens the record to the care unit (issue 8).
+    Row("stay: during the stay the care unit's nurse consults",
+        request(WARD_NURSE, A.consult_document, grants=IN_STAY, document=LAB), PERMIT, Reason.access_granted, Basis.stay),
+    Row("stay: until the end of the period after discharge",
+        request(WARD_NURSE, A.list_documents, grants=stay_until(NOW + HOUR)), PERMIT, Reason.access_granted, Basis.stay),
+    Row("stay: and not after it",
+        request(WARD_NURSE, A.list_documents, grants=stay_until(NOW)), DENY, Reason.no_access),
+    Row("stay: another unit of the same hospital has no access",
+        request(replace(WARD_NURSE, organisation_id=HOSPITAL_ID), A.list_documents, grants=IN_STAY), DENY, Reason.no_access),
+    Row("stay: a block still wins",
+        request(WARD_NURSE, A.list_documents, grants=replace(IN_STAY, blocked=frozenset({pid(WARD_NURSE)}))),
+        DENY, Reason.blocked),
+    Row("stay: a hidden document stays hidden",
+        request(WARD_NURSE, A.consult_document, grants=IN_STAY, document=HIDDEN_LAB), DENY, Reason.not_found, Basis.stay),
+    Row("stay: a restricted document stays restricted",
+        request(WARD_NURSE, A.consult_document, grants=IN_STAY, document=RESTRICTED), DENY, Reason.not_found, Basis.stay),
+    Row("stay: a closed record stays closed",
+        request(WARD_NURSE, A.list_documents, record=CLOSED, grants=IN_STAY), DENY, Reason.record_closed),
+    Row("stay: the holder may refuse institutional access altogether",
+        request(WARD_NURSE, A.list_documents, grants=replace(IN_STAY, institutional_access_allowed=False)),
+        DENY, Reason.no_access),
+    Row("stay: or for one organisation",
+        request(WARD_NURSE, A.list_documents, grants=replace(IN_STAY, refused_institutions=frozenset({HOSPITAL_ID}))),
+        DENY, Reason.no_access),
+    Row("stay: the hospital's system reports the stay",
+        request(HOSPITAL_SYSTEM, A.report_stay), PERMIT, Reason.access_granted, Basis.institution),
+    Row("stay: a laboratory's system may not",
+        request(replace(HOSPITAL_SYSTEM, organisation_kind="laboratory"), A.report_stay),
+        DENY, Reason.not_a_care_institution),
+    Row("stay: a hospital's system never reads the record",
+        request(HOSPITAL_SYSTEM, A.list_documents), DENY, Reason.not_applicable),
     # 3. Presence code.
     Row("presence code: the right code opens access and the holder is told",
         request(CARDIOLOGIST, A.open_with_presence_code, presence_code_valid=True),

@@ -34,14 +34,15 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import ConfidentialityLevel, DocumentType
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
-from opendsp.policy.decision import AccessDenied, Decision, decide, visibility
-from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts
+from opendsp.policy.decision import AccessDenied, Decision, decide, stay_basis, visibility
+from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts, StayGrant
 from opendsp.policy.matrix import RightsMatrix
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action, Basis, Obligation, Reason
-from opendsp.professionals.models import Professional
+from opendsp.professionals.models import Organisation, Professional
 from opendsp.records import services as records
 from opendsp.records.models import Record, RecordState
+from opendsp.stays.models import InstitutionalRefusal, Stay, StayState
 from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import RequestContext, TraceEvent
 
@@ -155,6 +156,13 @@ class RecordAccess:
                 select(LegalRepresentation.representative_id).where(LegalRepresentation.minor_id == record.person_id)
             )
         )
+        refusals = list(
+            session.scalars(
+                select(InstitutionalRefusal.organisation_id).where(
+                    InstitutionalRefusal.record_id == record_id, InstitutionalRefusal.removed_at.is_(None)
+                )
+            )
+        )
         return Grants(
             circle=circle,
             referring_doctor=settings.referring_doctor_id if settings else None,
@@ -164,7 +172,26 @@ class RecordAccess:
             emergency=emergency,
             assistants=assistants,
             representatives=representatives,
+            stays=self._stay_grants(record_id),
+            institutional_access_allowed=None not in refusals,
+            refused_institutions=frozenset(r for r in refusals if r is not None),
         )
+
+    def _stay_grants(self, record_id: uuid.UUID) -> dict[uuid.UUID, StayGrant]:
+        """Stays that open the record now: in progress, or finished within the period after discharge."""
+        after = self.matrix.parameters.after_discharge
+        grants: dict[uuid.UUID, StayGrant] = {}
+        for stay in self.session.scalars(
+            select(Stay)
+            .where(Stay.record_id == record_id, Stay.state.in_([StayState.in_progress, StayState.finished]))
+            .order_by(Stay.admitted_at)
+        ):
+            until = None if stay.state is StayState.in_progress else (stay.discharged_at or stay.updated_at) + after
+            scope = stay.care_unit_id or stay.organisation_id
+            current = grants.get(scope)
+            if current is None or current.until is not None and (until is None or until > current.until):
+                grants[scope] = StayGrant(stay_id=stay.id, hospital_id=stay.organisation_id, until=until)
+        return grants
 
     def _document_facts(self, document: Document) -> DocumentFacts:
         named = frozenset(
@@ -210,11 +237,29 @@ class RecordAccess:
         **facts: Any,
     ) -> Decision:
         """Decide, trace the decision once, and raise AccessDenied on a refusal."""
-        decision = decide(self._request(action, record, document, **facts), self.matrix)
-        self._trace(decision, document_id=trace_document or decision.document_id, context=context or {})
+        request = self._request(action, record, document, **facts)
+        decision = decide(request, self.matrix)
+        context = dict(context or {})
+        if decision.basis is Basis.stay:
+            context["stay"] = self._stay_context(request)
+        self._trace(decision, document_id=trace_document or decision.document_id, context=context)
         if not decision.permitted:
             raise AccessDenied(decision)
         return decision
+
+    def _stay_context(self, request: AccessRequest) -> dict[str, Any]:
+        """What the holder reads in the trace: which stay, where, from when to when."""
+        grant = stay_basis(request)
+        stay = self.session.get(Stay, grant.stay_id) if grant else None
+        if stay is None:
+            return {}
+        return {
+            "id": str(stay.id),
+            "organisation": stay.organisation.name,
+            "care_unit": stay.care_unit.name if stay.care_unit else None,
+            "from": _plain(stay.admitted_at),
+            "to": _plain(stay.discharged_at),
+        }
 
     def _event(self, decision: Decision, *, document_id: uuid.UUID | None, context: dict[str, Any]) -> TraceEvent:
         actor = self.actor
@@ -497,6 +542,51 @@ class RecordAccess:
     def _touch(self, record: Record) -> None:
         self._settings(record).updated_at = self.now
         self.session.flush()
+
+    def set_institutional_access(self, record_id: uuid.UUID, allowed: bool) -> None:
+        """Allow or refuse that any hospital stay opens the record."""
+        self._set_institutional_refusal(record_id, None, refused=not allowed)
+
+    def refuse_institution(self, record_id: uuid.UUID, organisation_id: uuid.UUID, *, refused: bool = True) -> None:
+        """Refuse (or allow again) that a stay at one organisation opens the record."""
+        if self.session.get(Organisation, organisation_id) is None:
+            raise InvalidRequest(f"no organisation {organisation_id}")
+        self._set_institutional_refusal(record_id, organisation_id, refused=refused)
+
+    def _set_institutional_refusal(
+        self, record_id: uuid.UUID, organisation_id: uuid.UUID | None, *, refused: bool
+    ) -> None:
+        change = "institutions.refuse" if refused else "institutions.allow"
+        record, _ = self._manage(record_id, change, organisation=organisation_id)
+        active = self.session.scalars(
+            select(InstitutionalRefusal).where(
+                InstitutionalRefusal.record_id == record.id,
+                InstitutionalRefusal.organisation_id.is_(None)
+                if organisation_id is None
+                else InstitutionalRefusal.organisation_id == organisation_id,
+                InstitutionalRefusal.removed_at.is_(None),
+            )
+        ).all()
+        if refused and not active:
+            self.session.add(
+                InstitutionalRefusal(record_id=record.id, organisation_id=organisation_id, since=self.now)
+            )
+        for row in active if not refused else []:
+            row.removed_at = self.now
+        self.session.flush()
+
+    def authorise_stay_report(self, record_id: uuid.UUID, *, context: dict[str, Any]) -> Decision:
+        """A hospital's system reporting an admission, transfer or discharge of this record's holder."""
+        return self._authorise(Action.report_stay, self._record(record_id), context=context)
+
+    def list_stays(self, record_id: uuid.UUID) -> list[Stay]:
+        record = self._record(record_id)
+        self._authorise(Action.list_stays, record)
+        return list(
+            self.session.scalars(
+                select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
+            )
+        )
 
     def read_trace(self, record_id: uuid.UUID) -> list[TraceEntry]:
         record = self._record(record_id)

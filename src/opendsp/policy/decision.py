@@ -9,9 +9,10 @@ Precedence, from strongest to weakest (docs/access-policy.md says it in words):
 3. For professionals: an unknown profession gets nothing; a closed or not yet
    activated record refuses everyone; a blocked professional is refused
    whatever else holds (circle, presence code, emergency).
-4. Then an access basis is needed: referring doctor, trusted circle, presence
-   code (24 h), emergency access — or, for the types a profession may send
-   directly (laboratory results), none.
+4. Then an access basis is needed: referring doctor, trusted circle, a
+   hospital stay of the organisation acted for, presence code (24 h),
+   emergency access — or, for the types a profession may send directly
+   (laboratory results), none.
 5. Then the document: hidden by the holder, restricted to others, a type the
    profession may not consult, or withdrawn by someone else, and it does not
    exist for this professional ("not found", nothing more).
@@ -25,7 +26,7 @@ from datetime import datetime
 
 from opendsp.actors import ActorKind
 from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, DocumentType
-from opendsp.policy.facts import AccessRequest, DocumentFacts
+from opendsp.policy.facts import AccessRequest, DocumentFacts, StayGrant
 from opendsp.policy.matrix import RightsMatrix, default_matrix
 from opendsp.policy.vocabulary import (
     HOLDER_ONLY_ACTIONS,
@@ -155,6 +156,14 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
         if request.action is Action.manage_accounts:
             return out.permit(Reason.agency_administration, Basis.system)
         return out.deny(Reason.system_no_clinical_access)
+    if kind is ActorKind.institution:
+        if request.action is not Action.report_stay:
+            return out.deny(Reason.not_applicable)
+        if request.actor.organisation_kind not in ("hospital", "emergency_department"):
+            return out.deny(Reason.not_a_care_institution)
+        if request.record is None:
+            return out.deny(Reason.not_found)
+        return out.permit(Reason.access_granted, Basis.institution)
     if request.action is Action.manage_accounts:
         return out.deny(Reason.agency_only)
     if request.record is None:
@@ -209,7 +218,7 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
             return out.deny(Reason.assistant_cannot_delegate)
         case Action.manage_access | Action.manage_assistants:
             return permit if record.state is not RecordState.closed else out.deny(Reason.record_closed)
-        case Action.read_trace | Action.export_record | Action.list_documents:
+        case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays:
             return permit
         case Action.consult_document:
             if document is None or not _document_rule(request).admits(document):
@@ -250,11 +259,26 @@ def _professional_basis(request: AccessRequest) -> Basis | None:
         until = grants.circle[professional]
         if until is None or now < until:
             return Basis.circle
+    if stay_basis(request) is not None:
+        return Basis.stay
     if professional in grants.presence and now < grants.presence[professional]:
         return Basis.presence_code
     if grants.emergency_allowed and professional in grants.emergency and now < grants.emergency[professional]:
         return Basis.emergency
     return None
+
+
+def stay_basis(request: AccessRequest) -> StayGrant | None:
+    """The stay that opens the record to the organisation the professional acts for, if any."""
+    grants, organisation = request.grants, request.actor.organisation_id
+    if organisation is None or not grants.institutional_access_allowed:
+        return None
+    stay = grants.stays.get(organisation)
+    if stay is None or stay.hospital_id in grants.refused_institutions:
+        return None
+    if stay.until is not None and request.now >= stay.until:
+        return None
+    return stay
 
 
 def _ways_in(request: AccessRequest) -> tuple[str, ...]:
@@ -333,7 +357,7 @@ def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -
 
     if basis is None:
         return out.deny(Reason.no_access, how=_ways_in(request))
-    if action is Action.list_documents:
+    if action in (Action.list_documents, Action.list_stays):
         return out.permit(Reason.access_granted, basis)
     if action is Action.consult_document:
         if document is None or not _document_rule(request, matrix).admits(document):

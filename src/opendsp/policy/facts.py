@@ -44,6 +44,16 @@ class DocumentFacts:
 
 
 @dataclass(frozen=True)
+class StayGrant:
+    """A hospital stay seen from the policy: who it opens the record to, and until when."""
+
+    stay_id: uuid.UUID
+    hospital_id: uuid.UUID
+    # None while the stay is in progress; else the discharge plus the period after it.
+    until: datetime | None
+
+
+@dataclass(frozen=True)
 class Grants:
     """The holder's choices and the accesses currently open, as of ``now``."""
 
@@ -55,6 +65,10 @@ class Grants:
     emergency: dict[uuid.UUID, datetime] = field(default_factory=dict)  # professional -> expires at
     assistants: dict[uuid.UUID, datetime | None] = field(default_factory=dict)  # person -> until
     representatives: frozenset[uuid.UUID] = frozenset()  # persons
+    # Stays in progress or recently finished, by the organisation (care unit or hospital) they open to.
+    stays: dict[uuid.UUID, StayGrant] = field(default_factory=dict)
+    institutional_access_allowed: bool = True
+    refused_institutions: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True)

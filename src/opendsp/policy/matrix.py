@@ -72,6 +72,11 @@ class PolicyParameters(BaseModel):
     presence_failures_per_professional_and_record: int = Field(5, ge=1)
     presence_failures_per_record: int = Field(10, ge=1)
     presence_failures_per_professional: int = Field(20, ge=1)
+    stay_access_days_after_discharge: float = Field(7, ge=0)
+
+    @property
+    def after_discharge(self) -> timedelta:
+        return timedelta(days=self.stay_access_days_after_discharge)
 
     @property
     def presence_access(self) -> timedelta:

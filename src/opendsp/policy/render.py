@@ -31,7 +31,8 @@ document the caller could not consult.
 
 1. **Agency staff and platform jobs** never list, consult, deposit or export
    anything of a record. Agency staff manage accounts; their acts are traced
-   like any other.
+   like any other. A hospital's system reports the stays of its own
+   patients and nothing else.
 2. **The holder's side.** The holder, an assistant the holder designated
    (until the end date the holder gave, if any), and a legal representative
    of a minor (until the minor's 18th birthday) act with the holder's rights.
@@ -53,6 +54,13 @@ document the caller could not consult.
    - *trusted circle* — professionals the holder added one by one (adding one
      doctor of a practice gives nothing to the others), until the end date
      the holder gave, if any;
+   - *hospital stay* — while a stay is in progress at a hospital, and for
+     {after_discharge:g} days after discharge, the professionals acting for that
+     hospital (or for its care unit, when the hospital reports one) have
+     access under the matrix. The hospital's own system reports the stay
+     (HL7 v2 ADT or FHIR Encounter); a cancelled admission removes the access
+     at once. The holder may refuse institutional access altogether, or for
+     one organisation. The trace names the stay ("stay at X from … to …");
    - *presence code* — the holder's secret code, given to a professional
      outside the circle, opens the record to that professional for
      {presence_hours:g} hours exactly. The holder is notified of every use.
@@ -151,6 +159,7 @@ def render_access_policy(matrix: RightsMatrix) -> str:
     return RULES.format(
         presence_hours=p.presence_access_hours,
         emergency_hours=p.emergency_access_hours,
+        after_discharge=p.stay_access_days_after_discharge,
         lockout=p.presence_code_lockout_minutes,
         per_pair=p.presence_failures_per_professional_and_record,
         per_record=p.presence_failures_per_record,

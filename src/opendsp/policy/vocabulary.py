@@ -21,6 +21,8 @@ class Action(str, enum.Enum):
     open_with_presence_code = "presence.open"
     open_emergency_access = "emergency.open"
     manage_accounts = "accounts.manage"
+    report_stay = "stay.report"
+    list_stays = "stays.list"
 
 
 # Actions that touch clinical content or metadata of a record.
@@ -61,10 +63,12 @@ class Basis(str, enum.Enum):
     representative = "representative"
     circle = "circle"
     referring_doctor = "referring_doctor"
+    stay = "stay"
     presence_code = "presence_code"
     emergency = "emergency"
     direct_deposit = "direct_deposit"
     agency = "agency"
+    institution = "institution"
     system = "system"
 
 
@@ -109,6 +113,7 @@ class Reason(str, enum.Enum):
     wrong_state = "wrong_state"
     agency_only = "agency_only"
     not_applicable = "not_applicable"
+    not_a_care_institution = "not_a_care_institution"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -142,4 +147,5 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.wrong_state: "the record is not in a state that allows this",
     Reason.agency_only: "only the agency's staff manage accounts",
     Reason.not_applicable: "this act does not apply to this actor",
+    Reason.not_a_care_institution: "only hospitals and emergency departments report stays",
 }

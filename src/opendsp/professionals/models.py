@@ -36,6 +36,8 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[OrganisationKind] = mapped_column(Enum(OrganisationKind, native_enum=False, length=32))
     city: Mapped[str | None] = mapped_column(String(200))
+    # A care unit belongs to its hospital.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     members: Mapped[list[Professional]] = relationship(secondary=membership, back_populates="organisations")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
@@ -15,7 +18,22 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     settings.check_production()
     platform = platform or Platform(settings=settings)
     platform.matrix  # noqa: B018 - load and validate the rights matrix now, not on the first request
-    app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Hospitals' ADT feed runs beside the web server when a port is configured.
+        if settings.mllp_port is None:
+            yield
+            return
+        from opendsp.stays.mllp import serve_mllp
+
+        server = await serve_mllp(platform, settings.mllp_host, settings.mllp_port)
+        try:
+            yield
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.platform = platform
 
     @app.get("/healthz")

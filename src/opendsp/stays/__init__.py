@@ -1,0 +1,1 @@
+"""Hospital stays: the admission is the context of care that opens the record to its team."""

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.professionals.models import Organisation
+
+
+class StayState(str, enum.Enum):
+    planned = "planned"
+    in_progress = "in_progress"
+    finished = "finished"
+    cancelled = "cancelled"
+
+
+class PatientClass(str, enum.Enum):
+    inpatient = "inpatient"
+    outpatient = "outpatient"
+    emergency = "emergency"
+
+
+class Stay(Base):
+    """A hospital stay of a record's holder, as the hospital reported it."""
+
+    __tablename__ = "stays"
+    __table_args__ = (
+        # The hospital's own visit number identifies the stay among that hospital's stays.
+        UniqueConstraint("organisation_id", "visit_number"),
+        Index("ix_stays_record_state", "record_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    visit_number: Mapped[str] = mapped_column(String(64))
+    patient_class: Mapped[PatientClass] = mapped_column(Enum(PatientClass, native_enum=False, length=16))
+    state: Mapped[StayState] = mapped_column(Enum(StayState, native_enum=False, length=16))
+    admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
+    care_unit: Mapped[Organisation | None] = relationship(foreign_keys=[care_unit_id])
+    movements: Mapped[list[StayMovement]] = relationship(back_populates="stay", order_by="StayMovement.moved_at")
+
+
+class StayMovement(Base):
+    """Where the patient was cared for during a stay: admission and each transfer."""
+
+    __tablename__ = "stay_movements"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    stay_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stays.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    stay: Mapped[Stay] = relationship(back_populates="movements")
+
+
+class AdtSender(Base):
+    """A hospital system allowed to report stays, as named in MSH-3 and MSH-4."""
+
+    __tablename__ = "adt_senders"
+    __table_args__ = (UniqueConstraint("sending_application", "sending_facility"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    sending_application: Mapped[str] = mapped_column(String(64))
+    sending_facility: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class ReceivedMessage(Base):
+    """Each ADT message accepted, by sender and control id: a repeat changes nothing."""
+
+    __tablename__ = "received_messages"
+    __table_args__ = (UniqueConstraint("sender_id", "control_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("adt_senders.id"))
+    control_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(8))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ack: Mapped[str] = mapped_column(String(2000))
+
+
+class InstitutionalRefusal(Base):
+    """The holder refuses that a stay at this organisation (or at any, when None) opens the record."""
+
+    __tablename__ = "institutional_refusals"
+    __table_args__ = (Index("ix_institutional_refusals_record", "record_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
