@@ -190,7 +190,6 @@ def keys_rotate(ctx: click.Context) -> None:
     """Add a new master key (keyring file) and rewrap every record's data key under it."""
     from opendsp.content.keys import KeyringFileProvider, MasterKeyError
     from opendsp.records.services import trace_event
-    from opendsp.trace.models import Outcome  # noqa: F401  (permitted is the default)
 
     platform = _platform(ctx)
     try:

@@ -12,7 +12,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -152,7 +151,7 @@ def _entries(session: Session, chain: str) -> Iterator[TraceEntry]:
     )
 
 
-def _diagnose_link(session: Session, entry: TraceEntry, expected_prev: str) -> str:
+def _diagnose_link(session: Session, entry: TraceEntry) -> str:
     pointed = session.scalars(
         select(TraceEntry.seq).where(TraceEntry.chain == entry.chain, TraceEntry.hash == entry.prev_hash)
     ).first()
@@ -174,7 +173,7 @@ def verify_chain(session: Session, head: TraceChainHead) -> tuple[int, ChainBrea
                 problem = f"it was renumbered (expected position {expected_seq})"
             return count, ChainBreak(head.chain, entry.seq, entry.id, problem)
         if entry.prev_hash != expected_prev:
-            return count, ChainBreak(head.chain, entry.seq, entry.id, _diagnose_link(session, entry, expected_prev))
+            return count, ChainBreak(head.chain, entry.seq, entry.id, _diagnose_link(session, entry))
         expected_seq, expected_prev = entry.seq + 1, entry.hash
     if head.last_seq != expected_seq - 1 or head.last_hash != expected_prev:
         return count, ChainBreak(
@@ -205,10 +204,3 @@ def verify(session: Session, *, progress: Callable[[int], None] | None = None) -
             progress(1)
     return report
 
-
-def entries_for_record(session: Session, record_id: uuid.UUID) -> list[TraceEntry]:
-    return list(_entries(session, chain_for(record_id)))
-
-
-def recorded_between(entry: TraceEntry, start: datetime, end: datetime) -> bool:
-    return start <= entry.recorded_at < end
