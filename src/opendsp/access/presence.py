@@ -10,7 +10,8 @@ from opendsp.clock import Randomness
 # No 0/O or 1/I: the code is read aloud and typed from a slip of paper.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 LENGTH = 8
-_hasher = PasswordHasher()
+# OWASP's minimum for argon2id (19 MiB, 2 passes): the code is also guarded by lockouts.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def new_code(randomness: Randomness) -> str:

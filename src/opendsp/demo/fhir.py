@@ -1,0 +1,363 @@
+"""FHIR R4B document Bundles for the demo: laboratory reports and patient summaries.
+
+Each Bundle is self-contained (type ``document``): a Composition first, then
+the Patient, the author and every resource the Composition's sections point
+to, all linked by ``urn:uuid:`` full URLs. Identifiers come from the seeded
+random source so that the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from opendsp.demo.clinical import (
+    NO_KNOWN_ALLERGY,
+    SECTION_TITLES,
+    Allergy,
+    Analyte,
+    Condition,
+    Medicine,
+    Vaccine,
+    tr,
+)
+from opendsp.fhir import systems
+
+# The same identifier systems as the FHIR adapter, so demo documents match what the API serves.
+NATIONAL_NUMBER_SYSTEM = systems.NATIONAL_NUMBER
+LICENCE_SYSTEM = systems.LICENCE_NUMBER
+ORGANISATION_SYSTEM = systems.ORGANISATION
+
+LOINC = systems.LOINC
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+ATC = "http://www.whocc.no/atc"
+CVX = "http://hl7.org/fhir/sid/cvx"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+
+INTERPRETATION_DISPLAY = {"H": "High", "L": "Low", "N": "Normal"}
+
+
+class Ids:
+    """Version-4 UUIDs drawn from the demo's seeded random source."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def new(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    national_number: str
+    family_name: str
+    given_name: str
+    sex: str  # FHIR administrative gender
+    birth_date: date
+
+
+@dataclass(frozen=True)
+class AuthorInfo:
+    licence_number: str
+    family_name: str
+    given_name: str
+    organisation_identifier: str
+    organisation_name: str
+
+
+@dataclass(frozen=True)
+class LabResult:
+    analyte: Analyte
+    value: float
+    low: float | None
+    high: float | None
+    flag: str  # H, L or N
+
+
+def to_json(bundle: dict[str, Any]) -> bytes:
+    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# -- building blocks ------------------------------------------------------------
+
+
+def _coding(system: str, code: str, display: str) -> dict[str, Any]:
+    return {"system": system, "code": code, "display": display}
+
+
+def _concept(system: str, code: str, display: str, text: str | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"coding": [_coding(system, code, display)]}
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def _narrative(items: Iterable[str]) -> dict[str, str]:
+    rows = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{rows}</ul></div>'}
+
+
+def _instant(day: date, hour: int = 10) -> str:
+    return f"{day.isoformat()}T{hour:02d}:00:00Z"
+
+
+def _quantity(value: float, analyte: Analyte) -> dict[str, Any]:
+    number: float | int = int(value) if analyte.decimals == 0 else value
+    return {"value": number, "unit": analyte.unit, "system": UCUM, "code": analyte.ucum}
+
+
+class _Document:
+    """Collects the entries of one document Bundle."""
+
+    def __init__(self, ids: Ids, patient: PatientInfo, author: AuthorInfo) -> None:
+        self.ids = ids
+        self.entries: list[dict[str, Any]] = []
+        self.patient = self.add(
+            {
+                "resourceType": "Patient",
+                "identifier": [{"system": NATIONAL_NUMBER_SYSTEM, "value": patient.national_number}],
+                "name": [{"family": patient.family_name, "given": [patient.given_name]}],
+                "gender": patient.sex,
+                "birthDate": patient.birth_date.isoformat(),
+            }
+        )
+        self.organisation = self.add(
+            {
+                "resourceType": "Organization",
+                "identifier": [{"system": ORGANISATION_SYSTEM, "value": author.organisation_identifier}],
+                "name": author.organisation_name,
+            }
+        )
+        self.practitioner = self.add(
+            {
+                "resourceType": "Practitioner",
+                "identifier": [{"system": LICENCE_SYSTEM, "value": author.licence_number}],
+                "name": [{"family": author.family_name, "given": [author.given_name]}],
+            }
+        )
+
+    def add(self, resource: dict[str, Any]) -> dict[str, str]:
+        """Add a resource; return a reference to it."""
+        resource_id = self.ids.new()
+        self.entries.append({"fullUrl": f"urn:uuid:{resource_id}", "resource": {**resource, "id": resource_id}})
+        return {"reference": f"urn:uuid:{resource_id}"}
+
+    def bundle(
+        self,
+        *,
+        type_code: tuple[str, str],
+        title: str,
+        day: date,
+        language: str,
+        restricted: bool,
+        sections: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        composition_id = self.ids.new()
+        composition = {
+            "resourceType": "Composition",
+            "id": composition_id,
+            "language": language,
+            "status": "final",
+            "type": _concept(LOINC, *type_code),
+            "subject": self.patient,
+            "date": _instant(day),
+            "author": [self.practitioner, self.organisation],
+            "title": title,
+            "confidentiality": "R" if restricted else "N",
+            "custodian": self.organisation,
+            "section": sections,
+        }
+        return {
+            "resourceType": "Bundle",
+            "id": self.ids.new(),
+            "language": language,
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{self.ids.new()}"},
+            "type": "document",
+            "timestamp": _instant(day),
+            "entry": [{"fullUrl": f"urn:uuid:{composition_id}", "resource": composition}, *self.entries],
+        }
+
+
+def _section(key: str, code: tuple[str, str], language: str, lines: list[str],
+             entries: list[dict[str, str]]) -> dict[str, Any]:
+    section: dict[str, Any] = {"title": tr(SECTION_TITLES[key], language), "code": _concept(LOINC, *code)}
+    if entries:
+        section["text"] = _narrative(lines)
+        section["entry"] = entries
+    else:
+        section["text"] = _narrative([tr(SECTION_TITLES["none_known"], language)])
+        section["emptyReason"] = _concept(EMPTY_REASON, "nilknown", "Nil Known")
+    return section
+
+
+# -- laboratory report ------------------------------------------------------------
+
+
+def laboratory_report(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    results: list[LabResult],
+    restricted: bool = False,
+) -> dict[str, Any]:
+    document = _Document(ids, patient, author)
+    observations = [document.add(_observation(document, result, day)) for result in results]
+    report = document.add(
+        {
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "Laboratory")],
+            "code": _concept(LOINC, "11502-2", "Laboratory report"),
+            "subject": document.patient,
+            "effectiveDateTime": day.isoformat(),
+            "issued": _instant(day, 16),
+            "performer": [document.organisation],
+            "resultsInterpreter": [document.practitioner],
+            "result": observations,
+        }
+    )
+    lines = [f"{tr(r.analyte.name, language)}: {r.value} {r.analyte.unit} ({r.flag})" for r in results]
+    section = _section("results", ("30954-2", "Relevant diagnostic tests/laboratory data Narrative"), language,
+                       lines, [report])
+    return document.bundle(type_code=("11502-2", "Laboratory report"), title=title, day=day, language=language,
+                           restricted=restricted, sections=[section])
+
+
+def _observation(document: _Document, result: LabResult, day: date) -> dict[str, Any]:
+    analyte = result.analyte
+    reference: dict[str, Any] = {}
+    if result.low is not None:
+        reference["low"] = _quantity(result.low, analyte)
+    if result.high is not None:
+        reference["high"] = _quantity(result.high, analyte)
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [_concept("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory",
+                              "Laboratory")],
+        "code": _concept(LOINC, analyte.loinc, analyte.display),
+        "subject": document.patient,
+        "effectiveDateTime": day.isoformat(),
+        "issued": _instant(day, 16),
+        "performer": [document.organisation],
+        "valueQuantity": _quantity(result.value, analyte),
+        "interpretation": [_concept(INTERPRETATION, result.flag, INTERPRETATION_DISPLAY[result.flag])],
+        "referenceRange": [reference],
+    }
+
+
+# -- patient summary ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryContent:
+    allergies: list[Allergy]
+    conditions: list[tuple[Condition, date]]  # with onset
+    medicines: list[tuple[Medicine, date]]  # with start
+    immunizations: list[tuple[Vaccine, date, str]]  # with date and batch
+
+
+def patient_summary(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    content: SummaryContent,
+    restricted: bool = False,
+) -> dict[str, Any]:
+    document = _Document(ids, patient, author)
+    sections = [
+        _allergy_section(document, content.allergies, language),
+        _section("problems", ("11450-4", "Problem list - Reported"), language,
+                 [f"{tr(c.name, language)} ({onset.isoformat()})" for c, onset in content.conditions],
+                 [document.add(_condition(document, c, onset)) for c, onset in content.conditions]),
+        _section("medications", ("10160-0", "History of Medication use Narrative"), language,
+                 [f"{m.name}: {tr(m.dosage, language)}" for m, _ in content.medicines],
+                 [document.add(_medication(document, m, start, language)) for m, start in content.medicines]),
+        _section("immunizations", ("11369-6", "History of Immunization Narrative"), language,
+                 [f"{tr(v.name, language)} ({when.isoformat()})" for v, when, _ in content.immunizations],
+                 [document.add(_immunization(document, v, when, batch)) for v, when, batch in content.immunizations]),
+    ]
+    return document.bundle(type_code=("60591-5", "Patient summary Document"), title=title, day=day,
+                           language=language, restricted=restricted, sections=sections)
+
+
+def _allergy_section(document: _Document, allergies: list[Allergy], language: str) -> dict[str, Any]:
+    code = ("48765-2", "Allergies and adverse reactions Document")
+    if not allergies:
+        # The IPS way of saying "asked, and there are none": an entry, not an empty section.
+        entry = document.add(
+            {
+                "resourceType": "AllergyIntolerance",
+                "code": _concept(SNOMED, NO_KNOWN_ALLERGY.snomed, NO_KNOWN_ALLERGY.display),
+                "patient": document.patient,
+            }
+        )
+        return _section("allergies", code, language, [tr(NO_KNOWN_ALLERGY.name, language)], [entry])
+    entries = [
+        document.add(
+            {
+                "resourceType": "AllergyIntolerance",
+                "clinicalStatus": _concept("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                           "active", "Active"),
+                "verificationStatus": _concept(
+                    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed", "Confirmed"
+                ),
+                "type": "allergy",
+                "category": [allergy.category],
+                "code": _concept(SNOMED, allergy.snomed, allergy.display),
+                "patient": document.patient,
+            }
+        )
+        for allergy in allergies
+    ]
+    return _section("allergies", code, language, [tr(a.name, language) for a in allergies], entries)
+
+
+def _condition(document: _Document, condition: Condition, onset: date) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "clinicalStatus": _concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
+        "category": [_concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item",
+                              "Problem List Item")],
+        "code": _concept(SNOMED, condition.snomed, condition.display),
+        "subject": document.patient,
+        "onsetDateTime": onset.isoformat(),
+    }
+
+
+def _medication(document: _Document, medicine: Medicine, start: date, language: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "medicationCodeableConcept": _concept(ATC, medicine.atc, medicine.substance, medicine.name),
+        "subject": document.patient,
+        "effectivePeriod": {"start": start.isoformat()},
+        "dosage": [{"text": tr(medicine.dosage, language)}],
+    }
+
+
+def _immunization(document: _Document, vaccine: Vaccine, when: date, batch: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": _concept(CVX, vaccine.cvx, vaccine.display),
+        "patient": document.patient,
+        "occurrenceDateTime": when.isoformat(),
+        "lotNumber": batch,
+    }
