@@ -48,9 +48,18 @@ def mllp_port(platform: Platform) -> Iterator[int]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield port
-    loop.call_soon_threadsafe(server.close)
+
+    async def shutdown() -> None:
+        server.close()
+        connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in connections:
+            task.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
     loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=5)
+    thread.join(timeout=10)
+    loop.close()
 
 
 @pytest.fixture
