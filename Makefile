@@ -22,12 +22,20 @@ $(VENV)/.installed-test: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+# Front-end packages (the DSFR design system; oidc-provider for the tests) from the committed lock file.
+# --ignore-scripts: no package may run an install script (none may download a browser or a binary).
+# Without npm the portals still run, unstyled, and the OpenID Connect tests are skipped, saying why.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the portals run without the DSFR styles; OpenID Connect tests will be skipped"; fi
+
+run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp migrate
 	$(BIN)/opendsp demo load
 	$(BIN)/opendsp serve --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: $(VENV)/.installed-run
@@ -46,4 +54,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bulk_load.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

@@ -188,6 +188,7 @@ def keys() -> None:
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """Add a new master key (keyring file) and rewrap every record's data key under it."""
+    from opendsp.accounts import sealing as accounts_sealing
     from opendsp.content.keys import KeyringFileProvider, MasterKeyError
     from opendsp.records.services import trace_event
 
@@ -198,14 +199,17 @@ def keys_rotate(ctx: click.Context) -> None:
             click.echo(f"new master key {new_id} is current")
         with platform.transaction() as session, progress_bar("rewrapping data keys", None) as advance:
             count = platform.content.rotate(session, progress=advance)
+            resealed = accounts_sealing.rotate(session, platform)
             platform.trace.append(
                 session,
                 trace_event(SYSTEM, "keys.rotate", record_id=None,
-                            context={"master_key": platform.keys.current_key_id, "rewrapped": count}),
+                            context={"master_key": platform.keys.current_key_id, "rewrapped": count,
+                                     "authenticator_secrets": resealed}),
             )
     except MasterKeyError as error:
         fail(str(error), 2)
-    click.echo(f"{count} data keys rewrapped under {platform.keys.current_key_id}")
+    click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
+               f"{platform.keys.current_key_id}")
 
 
 @main.command()
@@ -269,6 +273,157 @@ def stays_add_sender(ctx: click.Context, hospital: str, application: str, facili
 
 
 @main.group()
+def clients() -> None:
+    """Client software that calls the FHIR API for an organisation."""
+
+
+@clients.command("add")
+@click.option("--name", required=True, help="The software's name, shown in the trace.")
+@click.option("--organisation", required=True, help="The organisation's identifier.")
+@click.option("--jwks", "jwks_file", required=True, type=click.Path(path_type=Path),
+              help="A JSON file with the client's public JWK Set (RS384 or ES384 keys, each with a kid).")
+@click.pass_context
+def clients_add(ctx: click.Context, name: str, organisation: str, jwks_file: Path) -> None:
+    """Register client software and print its client id."""
+    from opendsp.clients.services import ClientRegistrationRefused, register_client
+
+    try:
+        jwks = json.loads(jwks_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        fail(f"cannot read the JWK Set {jwks_file}: {error}", 2)
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            client = register_client(session=session, platform=platform, actor=SYSTEM, name=name,
+                                     organisation_identifier=organisation, jwks=jwks)
+            client_id = client.client_id
+    except ClientRegistrationRefused as error:
+        fail(str(error), 2)
+    click.echo(client_id)
+
+
+@main.command()
+@click.argument("national_numbers", nargs=-1)
+@click.option("--include-sent", is_flag=True, help="Also write again to persons who were sent a letter already.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the PDF files (default OPENDSP_LETTERS_DIR).")
+@click.option("--batch-size", type=int, default=None, help="Letters per PDF file (default OPENDSP_LETTERS_BATCH_SIZE).")
+@click.pass_context
+def letters(ctx: click.Context, national_numbers: tuple[str, ...], include_sent: bool, out_dir: Path | None,
+            batch_size: int | None) -> None:
+    """Activation letters (PDF, in each person's language) for the persons not activated yet, or those named.
+
+    Each letter carries a new activation code and a new presence code; the
+    codes exist only in the PDF. One file (and one transaction) per batch.
+    """
+    from opendsp.accounts.letters import issue_letters, select_persons
+
+    platform = _platform(ctx)
+    with platform.sessions() as session:
+        chosen, skipped = select_persons(session, national_numbers=national_numbers or None, include_sent=include_sent)
+    for number, why in skipped:
+        click.echo(f"{number}: skipped: {why}", err=True)
+    with progress_bar("writing letters", len(chosen)) as advance:
+        report = issue_letters(platform=platform, person_ids=chosen, actor=SYSTEM, out_dir=out_dir,
+                               batch_size=batch_size, progress=advance)
+    click.echo(f"{report.letters} letters in {len(report.files)} files")
+    for path in report.files:
+        click.echo(f"  {path}")
+    if skipped:
+        sys.exit(1)
+
+
+@main.group()
+def staff() -> None:
+    """The agency's staff accounts (console)."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="The staff member's full name.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(["helpdesk", "administrator"]), required=True)
+@click.pass_context
+def staff_add(ctx: click.Context, username: str, display_name: str, roles: tuple[str, ...]) -> None:
+    """Create a staff account; prints its activation code once (activate at /console/activate)."""
+    from opendsp.accounts.services import issue_activation_code, register_staff
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            account = register_staff(session=session, platform=platform, actor=SYSTEM, username=username,
+                                     display_name=display_name, roles=list(roles))
+            code = issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
+    except ValueError as error:
+        fail(str(error), 2)
+    click.echo(f"staff account {account.login} created; activation code (shown once): {code}")
+
+
+@main.group()
+def organisations() -> None:
+    """Organisations professionals act for."""
+
+
+@organisations.command("add")
+@click.option("--identifier", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True)
+@click.option("--city", default=None)
+@click.pass_context
+def organisations_add(ctx: click.Context, identifier: str, name: str, kind: str, city: str | None) -> None:
+    """Register an organisation."""
+    from opendsp.professionals.services import RegistrationRefused, register_organisation
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            register_organisation(session=session, platform=platform, actor=SYSTEM, identifier=identifier, name=name,
+                                  kind=kind, city=city)
+    except RegistrationRefused as error:
+        fail(str(error), 2)
+    click.echo(f"organisation {identifier} registered")
+
+
+@main.group()
+def professionals() -> None:
+    """Health professionals and their accounts."""
+
+
+@professionals.command("add")
+@click.option("--licence", "licence_number", required=True)
+@click.option("--family-name", required=True)
+@click.option("--given-name", required=True)
+@click.option("--profession", required=True)
+@click.option("--specialty", "specialties", multiple=True)
+@click.option("--organisation", "organisation_ids", multiple=True, required=True, help="An organisation identifier.")
+@click.pass_context
+def professionals_add(ctx: click.Context, licence_number: str, family_name: str, given_name: str, profession: str,
+                      specialties: tuple[str, ...], organisation_ids: tuple[str, ...]) -> None:
+    """Register a professional; prints the account's activation code once (activate at /pro/activate)."""
+    from sqlalchemy import select
+
+    from opendsp.accounts.services import account_of_professional, issue_activation_code
+    from opendsp.professionals.models import Organisation
+    from opendsp.professionals.services import RegistrationRefused, register_professional
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            found = list(session.scalars(select(Organisation).where(Organisation.identifier.in_(organisation_ids))))
+            missing = set(organisation_ids) - {o.identifier for o in found}
+            if missing:
+                raise RegistrationRefused(f"unknown organisation(s): {', '.join(sorted(missing))}")
+            professional = register_professional(
+                session=session, platform=platform, actor=SYSTEM, licence_number=licence_number,
+                family_name=family_name, given_name=given_name, profession=profession, specialties=list(specialties),
+                organisations=found,
+            )
+            account = account_of_professional(session=session, platform=platform, professional=professional)
+            code = issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
+    except RegistrationRefused as error:
+        fail(str(error), 2)
+    click.echo(f"professional {licence_number} registered; activation code (shown once): {code}")
+
+
+@main.group()
 def policy() -> None:
     """The access policy and its rights matrix."""
 
@@ -307,12 +462,15 @@ def demo() -> None:
 @click.pass_context
 def demo_load(ctx: click.Context, seed: int) -> None:
     """Load the demo population once (does nothing if it is already there)."""
-    from opendsp.demo.load import load_demo
+    from opendsp.demo.load import DemoConflict, load_demo
 
     platform = _platform(ctx)
     out = platform.settings.var_dir / "demo" / "identities.json"
-    with progress_bar("loading demo data", None) as advance:
-        result = load_demo(platform, seed=seed, identities_path=out, progress=advance)
+    try:
+        with progress_bar("loading demo data", None) as advance:
+            result = load_demo(platform, seed=seed, identities_path=out, progress=advance)
+    except DemoConflict as error:
+        fail(str(error), 2)
     if result is None:
         click.echo(f"demo data already loaded; identities in {out}")
     else:

@@ -9,10 +9,21 @@ from opendsp.access.models import (
     EmergencyAccess,
     Notification,
     PresenceGrant,
+    Wish,
 )
+from opendsp.accounts.models import (
+    Account,
+    ActivationCode,
+    ActivationLetter,
+    AssistantInvitation,
+    RecoveryCode,
+    WebSession,
+)
+from opendsp.clients.models import Client, UsedAssertion
 from opendsp.content.models import RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
+from opendsp.fhir.models import SubmissionSet, SubmittedDocument
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
@@ -20,6 +31,16 @@ from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessag
 from opendsp.trace.models import TraceChainHead, TraceEntry
 
 __all__ = [
+    "Client",
+    "SubmissionSet",
+    "SubmittedDocument",
+    "UsedAssertion",
+    "Account",
+    "ActivationCode",
+    "ActivationLetter",
+    "AssistantInvitation",
+    "RecoveryCode",
+    "WebSession",
     "AccessSettings",
     "AssistantDelegation",
     "BlockedProfessional",
@@ -28,6 +49,7 @@ __all__ = [
     "EmergencyAccess",
     "Notification",
     "PresenceGrant",
+    "Wish",
     "Base",
     "Document",
     "LegalRepresentation",

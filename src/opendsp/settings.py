@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,39 @@ class Settings(BaseSettings):
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
 
+    # -- identity and sessions (docs/identity.md) --
+    # Days an activation code stays valid after its letter is printed.
+    activation_code_days: int = 90
+    # Wrong activation codes before the code is revoked (a new letter is then needed).
+    activation_max_failures: int = 5
+    # Wrong passwords or second factors in a row before the account locks, and for how long.
+    login_max_failures: int = 5
+    lockout_minutes: int = 30
+    # Any client: secrets entered per window (login, second factor, activation) before HTTP 429.
+    rate_limit_attempts: int = 30
+    rate_limit_window_minutes: int = 15
+    session_idle_minutes: int = 15
+    session_absolute_hours: int = 8
+    # "file:PATH" (created on first use, development only) or "env" for OPENDSP_SESSION_SECRET.
+    session_secret_source: str = ""
+    session_secret: str | None = None
+    # None: secure cookies in production mode or behind an https public address.
+    cookie_secure: bool | None = None
+    # argon2id cost: "standard" (OWASP); "fast" only for the test suite, refused in production.
+    password_hash_profile: Literal["standard", "fast"] = "standard"
+    # Where `opendsp letters` and the console write the activation letters to print.
+    letters_dir: Path | None = None
+    letters_batch_size: int = 500
+    # The external OpenID Connect provider (the State's portal); federation is off without an issuer.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid"
+    # The ID token claim that carries the national number.
+    oidc_national_number_claim: str = "national_number"
+    # The DSFR design system's dist folder (installed by npm); found next to the project by default.
+    dsfr_dir: Path | None = None
+
     def model_post_init(self, _context: object) -> None:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'opendsp.db'}"
@@ -52,6 +86,16 @@ class Settings(BaseSettings):
             self.content_store = f"file:{self.var_dir / 'content'}"
         if not self.master_key_source:
             self.master_key_source = f"file:{self.var_dir / 'keys' / 'master-keys.json'}"
+        if not self.session_secret_source:
+            self.session_secret_source = f"file:{self.var_dir / 'keys' / 'session-secret'}"
+        if self.letters_dir is None:
+            self.letters_dir = self.var_dir / "letters"
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.mode is Mode.production or self.public_base_url.startswith("https://")
 
     @property
     def database_kind(self) -> str:
@@ -65,6 +109,10 @@ class Settings(BaseSettings):
             raise InsecureSettings(
                 "production mode refuses an SQLite database: set OPENDSP_DATABASE_URL to PostgreSQL"
             )
+        if self.cookie_secure is False:
+            raise InsecureSettings("production mode refuses cookies without the Secure flag (OPENDSP_COOKIE_SECURE)")
+        if self.password_hash_profile != "standard":
+            raise InsecureSettings("production mode refuses the fast password hashing meant for tests")
         from opendsp.content.keys import key_provider_from_settings
 
         if key_provider_from_settings(self).uses_demo_key():

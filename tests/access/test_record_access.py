@@ -321,3 +321,20 @@ def test_bad_input_changes_nothing(platform: Platform, world, clock) -> None:  #
         as_holder(session, platform, record).set_referring_doctor(record.id, world["biologist"].id)
     with platform.sessions() as session:
         assert len(trace_of(session, record)) == before
+
+
+def test_wishes_keep_their_history_and_only_the_holder_side_reads_them(platform: Platform, world, clock) -> None:  # type: ignore[no-untyped-def]
+    from opendsp.access.wishes import WishKind, WishValue
+
+    record = world["record"]
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, record)
+        holder.set_wish(record.id, WishKind.organ_donation, WishValue.yes)
+        clock.advance(timedelta(days=1))
+        holder.set_wish(record.id, WishKind.organ_donation, WishValue.no, comment="j'ai changé d'avis")
+        history = holder.wishes(record.id)
+    assert [(w.value, w.comment) for w in history] == [("no", "j'ai changé d'avis"), ("yes", None)]
+    with refused(Reason.holder_only), platform.transaction() as session:
+        as_professional(session, platform, world["gp"]).wishes(record.id)
+    with refused(Reason.holder_only), platform.transaction() as session:
+        as_professional(session, platform, world["gp"]).set_wish(record.id, WishKind.organ_donation, WishValue.yes)

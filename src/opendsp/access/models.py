@@ -120,3 +120,18 @@ class Notification(Base):
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Wish(Base):
+    """A wish the holder records, e.g. organ donation after death; every change is kept."""
+
+    __tablename__ = "wishes"
+    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(String(500))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_by: Mapped[str] = mapped_column(String(300))

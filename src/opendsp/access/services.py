@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from opendsp.access import presence
@@ -27,7 +27,9 @@ from opendsp.access.models import (
     EmergencyAccess,
     Notification,
     PresenceGrant,
+    Wish,
 )
+from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
@@ -446,6 +448,21 @@ class RecordAccess:
         self._touch(record)
         return code
 
+    def issue_presence_code(self, record_id: uuid.UUID) -> str:
+        """A presence code for the activation letter (agency or platform job); replaces the previous one."""
+        record = self._record(record_id)
+        self._authorise(Action.manage_accounts, record, context={"change": "presence_code.issue"})
+        code = presence.new_code(self.platform.randomness)
+        settings = self._settings(record)
+        settings.presence_code_hash = presence.hash_code(code)
+        settings.presence_code_set_at = self.now
+        self._touch(record)
+        return code
+
+    def enter(self, record_id: uuid.UUID) -> Decision:
+        """An assistant or a legal representative switching to the record they act for."""
+        return self._authorise(Action.enter_record, self._record(record_id))
+
     def _document_of(self, document_id: uuid.UUID) -> tuple[Document | None, Record | None]:
         document = self.session.get(Document, document_id)
         return (document, self.session.get(Record, document.record_id)) if document else (None, None)
@@ -575,6 +592,13 @@ class RecordAccess:
             row.removed_at = self.now
         self.session.flush()
 
+    def authorise_patient_search(self, *, criteria: list[str], found: list[uuid.UUID]) -> Decision:
+        """A professional looking patients up (identity only): decided and traced, with who was found,
+        on the platform's chain, before any result leaves."""
+        return self._authorise(
+            Action.find_patients, None, context={"criteria": criteria, "found": [str(f) for f in found]}
+        )
+
     def authorise_stay_report(self, record_id: uuid.UUID, *, context: dict[str, Any]) -> Decision:
         """A hospital's system reporting an admission, transfer or discharge of this record's holder."""
         return self._authorise(Action.report_stay, self._record(record_id), context=context)
@@ -586,6 +610,39 @@ class RecordAccess:
             self.session.scalars(
                 select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
             )
+        )
+
+    def read_choices(self, record_id: uuid.UUID) -> Grants:
+        """The holder's choices (circle, referring doctor, blocks, emergency setting), for the holder's side.
+
+        Decided and traced as a part of the record's export: the holder reads
+        back what they chose.
+        """
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "choices"})
+        return self._grants(record)
+
+    def set_wish(
+        self, record_id: uuid.UUID, kind: WishKind, value: WishValue, *, comment: str | None = None
+    ) -> Wish:
+        """Record a wish (organ donation, ...); earlier answers stay in its history."""
+        if value not in ANSWERS[kind]:
+            raise InvalidRequest(f"{value.value} is not an answer to {kind.value}")
+        record, _ = self._manage(record_id, "wish.set", kind=kind.value, value=value.value)
+        wish = Wish(
+            record_id=record.id, kind=kind.value, value=value.value, comment=(comment or "").strip() or None,
+            set_at=self.now, set_by=self.actor.display,
+        )
+        self.session.add(wish)
+        self.session.flush()
+        return wish
+
+    def wishes(self, record_id: uuid.UUID) -> list[Wish]:
+        """Every wish with its history, newest first (the holder's side)."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "wishes"})
+        return list(
+            self.session.scalars(select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id))
         )
 
     def read_trace(self, record_id: uuid.UUID) -> list[TraceEntry]:
@@ -665,18 +722,24 @@ class RecordAccess:
         types: Iterable[DocumentType] = (),
         limit: int = 50,
         offset: int = 0,
+        where: Iterable[ColumnElement[bool]] = (),
+        order_by: Iterable[ColumnElement[Any]] | None = None,
     ) -> DocumentPage:
+        """One page of the documents the actor may see, newest first.
+
+        ``where`` narrows the search (the FHIR adapter's search parameters) and
+        ``order_by`` changes the order; the visibility rule is always applied.
+        """
         record = self._record(record_id)
         self._authorise(Action.list_documents, record)
         rule = visibility(self._request(Action.list_documents, record), self.matrix)
-        query = select(Document).where(Document.record_id == record.id, visible_documents(rule))
+        query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)
         if wanted:
             query = query.where(Document.type.in_(wanted))
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        items = self.session.scalars(
-            query.order_by(Document.care_date.desc(), Document.deposited_at.desc(), Document.id).limit(limit).offset(offset)
-        ).all()
+        order = list(order_by) if order_by is not None else [Document.care_date.desc(), Document.deposited_at.desc()]
+        items = self.session.scalars(query.order_by(*order, Document.id).limit(limit).offset(offset)).all()
         return DocumentPage(items=list(items), total=total)
 
     def consult(self, document_id: uuid.UUID) -> Consultation:

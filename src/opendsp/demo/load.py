@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from opendsp import actors
 from opendsp.access.services import RecordAccess
 from opendsp.actors import SYSTEM, Actor
+from opendsp.clients.services import register_demo_clients
 from opendsp.demo.people import ORGANISATIONS, REFERENCE_DATE, PersonSpec, ProfessionalSpec
 from opendsp.demo.plan import DemoPlan, DocumentPlan, make_plan
 from opendsp.documents.models import Document
@@ -34,6 +35,7 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.professionals.services import register_organisation, register_professional
 from opendsp.records.models import Record, RecordState
+from opendsp.stays.registry import register_adt_sender
 from opendsp.records.services import create_record
 
 Progress = Callable[[int], None]
@@ -56,8 +58,29 @@ def load_demo(
             return None
         _refuse_collisions(session, plan)
         counts, presence_codes = _write(session, platform, plan, progress or (lambda _: None))
-    write_identities(identities_path, plan, presence_codes=presence_codes)
+        clients = _software(session, platform, keys_dir=identities_path.parent / "keys")
+    write_identities(identities_path, plan, presence_codes=presence_codes, clients=clients)
     return counts
+
+
+# The demo hospital's and laboratory's own software: FHIR clients, and the hospital's HL7 v2 feed.
+DEMO_CLIENTS = {"DEMO-HOS-ALZ": "Hôpital Alzette - dossier patient", "DEMO-LAB-MOS": "Laboratoire Moselle - LIS"}
+DEMO_ADT_SENDER = ("DEMO-HOS-ALZ", "HIS", "ALZETTE")
+
+
+def _software(session: Session, platform: Platform, *, keys_dir: Path) -> dict[str, Any]:
+    clients = register_demo_clients(
+        session=session, platform=platform, actor=SYSTEM, organisations=DEMO_CLIENTS, keys_dir=keys_dir
+    )
+    hospital, application, facility = DEMO_ADT_SENDER
+    register_adt_sender(
+        session=session, platform=platform, actor=SYSTEM, hospital=hospital, application=application,
+        facility=facility,
+    )
+    return {
+        "fhir_clients": clients,
+        "hl7_senders": [{"organisation": hospital, "sending_application": application, "sending_facility": facility}],
+    }
 
 
 def _loaded(session: Session) -> bool:
@@ -223,7 +246,13 @@ class RecordLoader:
 # -- the identities file ----------------------------------------------------------
 
 
-def write_identities(path: Path, plan: DemoPlan, *, presence_codes: dict[str, str] | None = None) -> None:
+def write_identities(
+    path: Path,
+    plan: DemoPlan,
+    *,
+    presence_codes: dict[str, str] | None = None,
+    clients: dict[str, Any] | None = None,
+) -> None:
     """List who is in the demo, for people trying the platform.
 
     Each entry is a plain dict: later steps (presence codes, passwords, TOTP
@@ -231,6 +260,7 @@ def write_identities(path: Path, plan: DemoPlan, *, presence_codes: dict[str, st
     inventing a second file.
     """
     data = identities(plan)
+    data.update(clients or {})
     for person in data["persons"]:
         code = (presence_codes or {}).get(person["national_number"])
         if code:

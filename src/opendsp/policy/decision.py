@@ -166,6 +166,12 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
         return out.permit(Reason.access_granted, Basis.institution)
     if request.action is Action.manage_accounts:
         return out.deny(Reason.agency_only)
+    if request.action is Action.find_patients:
+        # Identity only, never clinical data: any professional whose profession has rights.
+        known = kind is ActorKind.professional and matrix.rights_of(request.actor.profession) is not None
+        return out.permit(Reason.access_granted, Basis.licensed_professional) if known else out.deny(
+            Reason.profession_without_rights if kind is ActorKind.professional else Reason.not_applicable
+        )
     if request.record is None:
         return out.deny(Reason.not_found)
     if kind in HOLDER_SIDE:
@@ -218,7 +224,7 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
             return out.deny(Reason.assistant_cannot_delegate)
         case Action.manage_access | Action.manage_assistants:
             return permit if record.state is not RecordState.closed else out.deny(Reason.record_closed)
-        case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays:
+        case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays | Action.enter_record:
             return permit
         case Action.consult_document:
             if document is None or not _document_rule(request).admits(document):

@@ -23,6 +23,10 @@ class Action(str, enum.Enum):
     manage_accounts = "accounts.manage"
     report_stay = "stay.report"
     list_stays = "stays.list"
+    # A professional looking a patient up by national number or name and birth date (IHE PDQm).
+    find_patients = "patients.search"
+    # An assistant or a parent switching to the record they act for (the holder sees it in the trace).
+    enter_record = "record.enter"
 
 
 # Actions that touch clinical content or metadata of a record.
@@ -46,6 +50,7 @@ HOLDER_ONLY_ACTIONS = frozenset(
         Action.activate_record,
         Action.read_trace,
         Action.export_record,
+        Action.enter_record,
     }
 )
 
@@ -69,6 +74,7 @@ class Basis(str, enum.Enum):
     direct_deposit = "direct_deposit"
     agency = "agency"
     institution = "institution"
+    licensed_professional = "licensed_professional"
     system = "system"
 
 

@@ -27,6 +27,7 @@ from opendsp.trace.service import RequestContext
 
 
 class StayEvent(str, enum.Enum):
+    plan = "plan"  # a FHIR Encounter created "planned" (A05 in HL7 v2, not received here)
     admit = "admit"  # A01
     transfer = "transfer"  # A02
     discharge = "discharge"  # A03
@@ -102,7 +103,7 @@ def apply_report(
             organisation_id=hospital.id,
             visit_number=report.visit_number,
             patient_class=PatientClass.outpatient if report.event is StayEvent.register_outpatient else report.patient_class,
-            state=StayState.in_progress,
+            state=StayState.planned if report.event is StayEvent.plan else StayState.in_progress,
             admitted_at=report.admitted_at or report.occurred_at,
             updated_at=now,
         )
@@ -138,8 +139,9 @@ _NEEDS = {
 
 
 def _check_transition(event: StayEvent, stay: Stay | None) -> None:
-    if event in (StayEvent.admit, StayEvent.register_outpatient):
-        if stay is not None and stay.state is not StayState.cancelled:
+    if event in (StayEvent.admit, StayEvent.register_outpatient, StayEvent.plan):
+        reusable = (StayState.cancelled,) if event is StayEvent.plan else (StayState.cancelled, StayState.planned)
+        if stay is not None and stay.state not in reusable:
             raise StayReportRefused("this visit is already registered", field="PV1-19", code="205")
         return
     if stay is None:
@@ -157,7 +159,11 @@ def _move(session: Session, stay: Stay, record: Record, unit: Organisation | Non
 
 def _apply(session: Session, stay: Stay, record: Record, unit: Organisation | None, report: StayReport) -> None:
     match report.event:
-        case StayEvent.admit | StayEvent.register_outpatient:  # re-admission of a cancelled visit
+        case StayEvent.plan:  # a cancelled visit planned again
+            stay.state = StayState.planned
+            stay.cancelled_at = None
+            stay.admitted_at = report.admitted_at
+        case StayEvent.admit | StayEvent.register_outpatient:  # a planned visit admitted, or a cancelled one again
             stay.state = StayState.in_progress
             stay.cancelled_at = None
             stay.discharged_at = None

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from opendsp import __version__
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.web.portals import install_portals
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.platform = platform
+    install_portals(app, platform)  # login, activation, accounts, the agency's console
+    _mount_fhir(app, platform)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -52,3 +55,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         )
 
     return app
+
+
+def _mount_fhir(app: FastAPI, platform: Platform) -> None:
+    """The FHIR API at /fhir and its OAuth token endpoint at /auth/token."""
+    from opendsp.clients.services import Tokens
+    from opendsp.clients.views import token_router
+    from opendsp.fhir.app import create_fhir_app
+
+    tokens = Tokens(platform)
+    app.include_router(token_router(platform, tokens))
+    app.mount("/fhir", create_fhir_app(platform, tokens))

@@ -1,7 +1,7 @@
 """stays: hospital stays, ADT senders and messages, institutional refusals
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22 07:48:20.718901
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import opendsp.db
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Identity: accounts, activation letters, strong login, federation and web sessions."""

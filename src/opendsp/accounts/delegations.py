@@ -1,0 +1,117 @@
+"""Acting for someone else: assistants and parents switch between their own record and others'.
+
+Which records a person may act for is read from the delegations and legal
+representations; the switch itself is decided by the policy through
+``RecordAccess.enter`` and traced on the record entered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendsp import actors
+from opendsp.access.models import AssistantDelegation
+from opendsp.access.services import InvalidRequest, RecordAccess
+from opendsp.accounts.models import Account, AccountKind, WebSession
+from opendsp.actors import Actor
+from opendsp.persons.models import LegalRepresentation, Person
+from opendsp.platform import Platform
+from opendsp.policy.facts import AGE_OF_MAJORITY
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.records.models import Record
+from opendsp.records.services import record_of
+
+
+@dataclass(frozen=True)
+class ActingFor:
+    person_id: uuid.UUID
+    display: str
+    relation: str  # "assistant" or "representative"
+
+
+def _is_minor(person: Person, on: datetime) -> bool:
+    born = person.birth_date
+    try:
+        majority = born.replace(year=born.year + AGE_OF_MAJORITY)
+    except ValueError:  # born on 29 February
+        majority = date(born.year + AGE_OF_MAJORITY, 3, 1)
+    return on.date() < majority
+
+
+def acting_options(session: Session, person: Person, now: datetime) -> list[ActingFor]:
+    """The persons whose records ``person`` may act for now (the policy still decides each switch)."""
+    options: dict[uuid.UUID, ActingFor] = {}
+    for delegation, record in session.execute(
+        select(AssistantDelegation, Record)
+        .join(Record, Record.id == AssistantDelegation.record_id)
+        .where(AssistantDelegation.assistant_id == person.id, AssistantDelegation.ended_at.is_(None))
+    ):
+        if delegation.until is None or delegation.until > now:
+            holder = session.get(Person, record.person_id)
+            assert holder is not None
+            options[holder.id] = ActingFor(holder.id, holder.display_name, "assistant")
+    for minor in session.scalars(
+        select(Person).join(LegalRepresentation, LegalRepresentation.minor_id == Person.id).where(
+            LegalRepresentation.representative_id == person.id
+        )
+    ):
+        if _is_minor(minor, now):
+            options[minor.id] = ActingFor(minor.id, minor.display_name, "representative")
+    return sorted(options.values(), key=lambda o: o.display)
+
+
+def _relation(session: Session, person: Person, holder: Person, record: Record) -> str:
+    represents = session.scalars(
+        select(LegalRepresentation.id).where(
+            LegalRepresentation.minor_id == holder.id, LegalRepresentation.representative_id == person.id
+        )
+    ).first()
+    return "representative" if represents else "assistant"
+
+
+def actor_for(session: Session, person: Person, holder_id: uuid.UUID | None) -> Actor:
+    """The actor a person's requests carry: themselves, or acting for someone."""
+    if holder_id is None or holder_id == person.id:
+        return actors.holder(person)
+    holder = session.get(Person, holder_id)
+    record = record_of(session, holder_id)
+    assert holder is not None and record is not None
+    if _relation(session, person, holder, record) == "representative":
+        return actors.representative(person, acting_for=holder)
+    return actors.assistant(person, acting_for=holder)
+
+
+def switch(*, session: Session, platform: Platform, web: WebSession, person: Person, holder_id: uuid.UUID | None) -> Actor:
+    """Switch the session to another person's record (the policy decides), or back to one's own."""
+    if holder_id is None or holder_id == person.id:
+        web.acting_for_person_id = None
+        session.flush()
+        return actors.holder(person)
+    holder = session.get(Person, holder_id)
+    record = record_of(session, holder_id) if holder else None
+    if holder is None or record is None:
+        raise InvalidRequest("no such person")
+    actor = actor_for(session, person, holder_id)
+    RecordAccess(session=session, platform=platform, actor=actor).enter(record.id)  # AccessDenied, traced
+    web.acting_for_person_id = holder.id
+    session.flush()
+    return actor
+
+
+def session_actor(session: Session, account: Account, web: WebSession) -> Actor:
+    """The actor of a logged-in request, from the account and the session's choices."""
+    if account.kind is AccountKind.person:
+        person = session.get(Person, account.person_id)
+        assert person is not None
+        return actor_for(session, person, web.acting_for_person_id)
+    if account.kind is AccountKind.professional:
+        professional = session.get(Professional, account.professional_id)
+        assert professional is not None
+        organisation = session.get(Organisation, web.organisation_id) if web.organisation_id else None
+        return actors.professional(professional, organisation=organisation)
+    return actors.agency(str(account.id), account.display_name, frozenset(account.roles))

@@ -1,0 +1,640 @@
+"""The life of an account: creation, activation, login, lockout and the helpdesk's acts.
+
+Every function is keyword-only, flushes and never commits: the edge commits.
+Every act is traced — on the person's record chain when it concerns a holder,
+else on the platform chain. A wrong secret is counted and traced by a writer
+that is registered with the platform (``PENDING_REFUSALS``): if the request
+rolls back, as it does when the refusal is raised, the count and the trace
+are written again in a transaction of their own, so brute force is never
+forgotten.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendsp import actors
+from opendsp.access.services import RecordAccess
+from opendsp.accounts import codes, passwords, totp
+from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
+from opendsp.accounts.models import (
+    Account,
+    AccountKind,
+    AccountState,
+    ActivationCode,
+    RecoveryCode,
+    StaffRole,
+)
+from opendsp.accounts.sealing import seal, unseal
+from opendsp.actors import Actor
+from opendsp.locale import N_
+from opendsp.persons.models import Person
+from opendsp.platform import PENDING_REFUSALS, Platform
+from opendsp.professionals.models import Professional
+from opendsp.records.models import RecordState
+from opendsp.records.services import record_of
+from opendsp.trace.models import Outcome
+from opendsp.trace.service import RequestContext, TraceEvent
+
+RECOVERY_CODES = 10
+
+
+class AccountRefused(Exception):
+    """A refusal: ``code`` for programs and tests, ``message`` (a catalogue id) for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+MESSAGES = {
+    "wrong_activation": N_("The number or the activation code is not correct."),
+    "code_used": N_("This activation code has already been used."),
+    "code_expired": N_("This activation code has expired: ask the helpdesk for a new letter."),
+    "code_locked": N_("Too many wrong codes: this activation code is blocked. Ask the helpdesk for a new letter."),
+    "already_active": N_("This account is already active: log in instead."),
+    "closed": N_("This account is closed. The helpdesk can help you."),
+    "wrong_login": N_("The identifier or the password is not correct."),
+    "locked": N_("Too many failed attempts: the account is locked for a while. The helpdesk can unlock it."),
+    "not_active": N_("This account is not active yet: activate it with the code from your letter."),
+    "wrong_second_factor": N_("The code is not correct, has expired or was already used."),
+    "wrong_enrolment_code": N_("The code from the authenticator app is not correct: check the app and try again."),
+    "contact_needed": N_("Give an e-mail address or a mobile number."),
+    "bad_email": N_("This e-mail address is not valid."),
+    "bad_mobile": N_("A mobile number has 8 to 15 digits, starting with + and the country code."),
+    "passwords_differ": N_("The two passwords are not the same."),
+    "flow_expired": N_("This step took too long: start again."),
+}
+
+
+def refuse(code: str) -> AccountRefused:
+    return AccountRefused(code, MESSAGES[code])
+
+
+@dataclass(frozen=True)
+class Client:
+    """What the edge knows about who is at the other end."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @property
+    def request(self) -> RequestContext:
+        return RequestContext(request_id=self.request_id, client_software=(self.user_agent or None) and self.user_agent[:200])
+
+
+@dataclass
+class Activated:
+    account: Account
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+# -- finding and creating accounts ---------------------------------------------------------
+
+
+def find(session: Session, *, kind: AccountKind, login: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.kind == kind, Account.login == login)).first()
+
+
+def find_for_login(session: Session, identifier: str) -> Account | None:
+    """Persons type their national number; professionals their licence number."""
+    try:
+        number = national_number_from_input(identifier)
+    except InvalidNationalNumber:
+        return find(session, kind=AccountKind.professional, login=identifier.strip())
+    return find(session, kind=AccountKind.person, login=number)
+
+
+def account_of_person(*, session: Session, platform: Platform, person: Person) -> Account:
+    """Every insured person has an account; it is created (inactive) the first time it is needed."""
+    account = session.scalars(select(Account).where(Account.person_id == person.id)).first()
+    if account is None:
+        account = Account(
+            kind=AccountKind.person,
+            login=person.national_number,
+            person_id=person.id,
+            display_name=person.display_name,
+            roles=[],
+            state=AccountState.created,
+            email=person.email,
+            mobile=person.mobile,
+            failures=0,
+            created_at=platform.clock.now(),
+        )
+        session.add(account)
+        session.flush()
+    return account
+
+
+def account_of_professional(*, session: Session, platform: Platform, professional: Professional) -> Account:
+    account = session.scalars(select(Account).where(Account.professional_id == professional.id)).first()
+    if account is None:
+        account = Account(
+            kind=AccountKind.professional,
+            login=professional.licence_number,
+            professional_id=professional.id,
+            display_name=professional.display_name,
+            roles=[],
+            state=AccountState.created,
+            failures=0,
+            created_at=platform.clock.now(),
+        )
+        session.add(account)
+        session.flush()
+    return account
+
+
+def register_staff(
+    *, session: Session, platform: Platform, actor: Actor, username: str, display_name: str, roles: list[str]
+) -> Account:
+    username = username.strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9._-]{1,63}", username):
+        raise ValueError("a user name has 2 to 64 lower-case letters, digits, dots, dashes or underscores")
+    unknown = set(roles) - {r.value for r in StaffRole}
+    if unknown or not roles:
+        raise ValueError(f"roles are among {', '.join(r.value for r in StaffRole)}")
+    if find(session, kind=AccountKind.staff, login=username):
+        raise ValueError(f"the user name {username} is taken")
+    account = Account(
+        kind=AccountKind.staff,
+        login=username,
+        display_name=display_name.strip() or username,
+        roles=sorted(set(roles)),
+        state=AccountState.created,
+        failures=0,
+        created_at=platform.clock.now(),
+    )
+    session.add(account)
+    session.flush()
+    trace(session, platform, account, "staff.register", actor=actor, roles=account.roles)
+    return account
+
+
+# -- tracing -------------------------------------------------------------------------------
+
+
+def owner_actor(session: Session, account: Account) -> Actor:
+    """The account's owner, as the actor of the acts they do themselves."""
+    if account.person_id:
+        person = session.get(Person, account.person_id)
+        assert person is not None
+        return actors.holder(person)
+    if account.professional_id:
+        professional = session.get(Professional, account.professional_id)
+        assert professional is not None
+        return actors.professional(professional, organisation=None)
+    return actors.agency(str(account.id), account.display_name, frozenset(account.roles))
+
+
+def _chain(session: Session, account: Account) -> uuid.UUID | None:
+    record = record_of(session, account.person_id) if account.person_id else None
+    return record.id if record else None
+
+
+def trace(
+    session: Session,
+    platform: Platform,
+    account: Account,
+    action: str,
+    *,
+    actor: Actor | None = None,
+    outcome: Outcome = Outcome.permitted,
+    reason: str | None = None,
+    client: Client = Client(),
+    **context: Any,
+) -> None:
+    """One entry about ``account``. Without an actor, the act is an unauthenticated attempt."""
+    details = {"account": str(account.id), **context}
+    if outcome is not Outcome.permitted and client.ip:
+        details["client"] = client.ip
+    platform.trace.append(
+        session,
+        TraceEvent(
+            action=action,
+            outcome=outcome,
+            actor_kind=actor.kind.value if actor else "anonymous",
+            actor_id=actor.id if actor else None,
+            actor_display=actor.display if actor else None,
+            on_behalf_of=str(actor.on_behalf_of) if actor and actor.on_behalf_of else None,
+            record_id=_chain(session, account),
+            reason=reason,
+            context=details,
+            request=client.request,
+        ),
+    )
+
+
+def _survive_rollback(session: Session, write: Callable[[Session], None]) -> None:
+    """Write now, and again in a transaction of its own if this one rolls back."""
+    write(session)
+    session.info.setdefault(PENDING_REFUSALS, []).append(write)
+
+
+def _refused_unknown(session: Session, platform: Platform, action: str, client: Client, **context: Any) -> None:
+    """A secret presented for nobody: traced on the platform chain, without what was typed."""
+
+    def write(s: Session) -> None:
+        platform.trace.append(
+            s,
+            TraceEvent(
+                action=action,
+                outcome=Outcome.refused,
+                actor_kind="anonymous",
+                record_id=None,
+                reason="unknown_account",
+                context={"client": client.ip, **context},
+                request=client.request,
+            ),
+        )
+
+    _survive_rollback(session, write)
+
+
+def is_locked(account: Account, now: datetime) -> bool:
+    return account.locked_until is not None and account.locked_until > now
+
+
+def _count_failure(session: Session, platform: Platform, account: Account, action: str, reason: str, client: Client) -> None:
+    """One more wrong password or second factor; the account locks after a few in a row."""
+    account_id = account.id
+    settings = platform.settings
+
+    def write(s: Session) -> None:
+        row = s.get(Account, account_id)
+        assert row is not None
+        now = platform.clock.now()
+        row.failures = (row.failures or 0) + 1
+        trace(s, platform, row, action, outcome=Outcome.refused, reason=reason, client=client, failures=row.failures)
+        if row.failures >= settings.login_max_failures:
+            row.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            row.failures = 0
+            trace(s, platform, row, "account.lock", outcome=Outcome.refused, reason="too_many_failures", client=client,
+                  until=row.locked_until.isoformat())
+        s.flush()
+
+    _survive_rollback(session, write)
+
+
+# -- activation codes ----------------------------------------------------------------------
+
+
+def issue_activation_code(*, session: Session, platform: Platform, account: Account, actor: Actor) -> str:
+    """A new single-use code; the codes issued before it stop working. Only its hash is kept."""
+    now = platform.clock.now()
+    for old in _open_codes(session, account):
+        old.revoked_at = now
+    code = codes.new_activation_code(platform.randomness)
+    session.add(
+        ActivationCode(
+            account_id=account.id,
+            code_hash=passwords.hash_secret(platform.settings, codes.normalise(code)),
+            created_at=now,
+            expires_at=now + timedelta(days=platform.settings.activation_code_days),
+            failures=0,
+        )
+    )
+    session.flush()
+    trace(session, platform, account, "account.activation_code.issue", actor=actor)
+    return code
+
+
+def _open_codes(session: Session, account: Account) -> list[ActivationCode]:
+    return list(
+        session.scalars(
+            select(ActivationCode).where(
+                ActivationCode.account_id == account.id,
+                ActivationCode.used_at.is_(None),
+                ActivationCode.revoked_at.is_(None),
+            )
+        )
+    )
+
+
+def _activation_account(session: Session, kind: AccountKind, identifier: str) -> Account | None:
+    if kind is AccountKind.person:
+        try:
+            return find(session, kind=kind, login=national_number_from_input(identifier))
+        except InvalidNationalNumber:
+            return None
+    return find(session, kind=kind, login=identifier.strip().lower() if kind is AccountKind.staff else identifier.strip())
+
+
+def check_activation_code(
+    *, session: Session, platform: Platform, kind: AccountKind, identifier: str, code: str, client: Client
+) -> tuple[Account, ActivationCode]:
+    """Step 1 of activation: the identifier and the code from the letter. Wrong codes are counted."""
+    now = platform.clock.now()
+    settings = platform.settings
+    account = _activation_account(session, kind, identifier)
+    typed = codes.normalise(code)
+    if account is None:
+        passwords.secret_matches(settings, None, typed)
+        _refused_unknown(session, platform, "account.activation", client, kind=kind.value)
+        raise refuse("wrong_activation")
+
+    account_id = account.id  # the closure below may run after a rollback has expired ``account``
+
+    def refused(reason: str, message: str) -> AccountRefused:
+        def write(s: Session) -> None:
+            row = s.get(Account, account_id)
+            assert row is not None
+            trace(s, platform, row, "account.activation", outcome=Outcome.refused, reason=reason, client=client)
+
+        _survive_rollback(session, write)
+        return refuse(message)
+
+    if account.state is AccountState.closed:
+        raise refused("closed", "closed")
+    if account.state is AccountState.active:
+        raise refused("already_active", "already_active")
+    issued = list(
+        session.scalars(
+            select(ActivationCode).where(ActivationCode.account_id == account.id).order_by(ActivationCode.created_at.desc())
+        )
+    )
+    newest = issued[0] if issued else None
+    if newest is not None and newest.revoked_at is not None and newest.failures >= settings.activation_max_failures:
+        raise refused("code_locked", "code_locked")
+    for candidate in issued[:3]:  # the newest few: a reused or replaced code gets a precise answer
+        if passwords.secret_matches(settings, candidate.code_hash, typed):
+            if candidate.used_at is not None:
+                raise refused("code_used", "code_used")
+            if candidate.revoked_at is not None:
+                raise refused("code_replaced", "wrong_activation")
+            if candidate.expires_at <= now:
+                raise refused("code_expired", "code_expired")
+            trace(session, platform, account, "account.activation.code_accepted", actor=owner_actor(session, account))
+            return account, candidate
+    if newest is None or newest.used_at is not None or newest.revoked_at is not None:
+        raise refused("wrong_code", "wrong_activation")
+    code_id = newest.id
+
+    def count(s: Session) -> None:
+        row = s.get(ActivationCode, code_id)
+        owner = s.get(Account, row.account_id) if row else None
+        assert row is not None and owner is not None
+        row.failures = (row.failures or 0) + 1
+        trace(s, platform, owner, "account.activation", outcome=Outcome.refused, reason="wrong_code", client=client,
+              failures=row.failures)
+        if row.failures >= settings.activation_max_failures:
+            row.revoked_at = platform.clock.now()
+            trace(s, platform, owner, "account.activation_code.lock", outcome=Outcome.refused,
+                  reason="too_many_failures", client=client)
+        s.flush()
+
+    _survive_rollback(session, count)
+    raise refuse("wrong_activation")
+
+
+def pending_totp_secret(*, session: Session, platform: Platform, account: Account) -> str:
+    """The secret shown for enrolment: made once, kept sealed until the first code confirms it."""
+    if account.totp_pending is None:
+        account.totp_pending = seal(platform, account.id, totp.new_secret(platform.randomness))
+        session.flush()
+    return unseal(platform, account.id, account.totp_pending)
+
+
+def _contact(email: str | None, mobile: str | None) -> tuple[str | None, str | None]:
+    email = (email or "").strip() or None
+    mobile = re.sub(r"[\s./()-]", "", mobile or "") or None
+    if not email and not mobile:
+        raise refuse("contact_needed")
+    if email and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}", email):
+        raise refuse("bad_email")
+    if mobile and not re.fullmatch(r"\+[1-9][0-9]{7,14}", mobile):
+        raise refuse("bad_mobile")
+    return email, mobile
+
+
+def personal_words(session: Session, account: Account, email: str | None = None) -> list[str]:
+    words = [account.login, *account.display_name.split(), *(email or "").split("@")[:1]]
+    if account.person_id:
+        person = session.get(Person, account.person_id)
+        if person:
+            words += [person.given_name, person.family_name, person.birth_date.strftime("%Y%m%d")]
+    return [w for w in words if w]
+
+
+def check_new_password(session: Session, account: Account, password: str, confirmation: str, email: str | None) -> str:
+    if password != confirmation:
+        raise refuse("passwords_differ")
+    problems = passwords.problems(password, personal=personal_words(session, account, email))
+    if problems:
+        raise AccountRefused("weak_password", problems[0])
+    return passwords.normalise(password)
+
+
+def complete_activation(
+    *,
+    session: Session,
+    platform: Platform,
+    account_id: uuid.UUID,
+    code_id: uuid.UUID,
+    email: str | None,
+    mobile: str | None,
+    password: str,
+    confirmation: str,
+    totp_code: str,
+    client: Client,
+) -> Activated:
+    """Step 2: contact, password and the second factor; the code is spent and the record activated."""
+    now = platform.clock.now()
+    account = session.get(Account, account_id)
+    code = session.get(ActivationCode, code_id)
+    if account is None or code is None or code.account_id != account.id:
+        raise refuse("flow_expired")
+    if code.used_at is not None:
+        raise refuse("code_used")
+    if code.revoked_at is not None or code.expires_at <= now:
+        raise refuse("code_expired")
+    email, mobile = _contact(email, mobile)
+    secret_password = check_new_password(session, account, password, confirmation, email)
+    if account.totp_pending is None:
+        raise refuse("flow_expired")
+    secret = unseal(platform, account.id, account.totp_pending)
+    step = totp.matching_step(secret, totp_code, now=now, last_step=None)
+    if step is None:
+        raise refuse("wrong_enrolment_code")
+    code.used_at = now
+    _activate(session, platform, account, email=email, mobile=mobile)
+    account.password_hash = passwords.hash_secret(platform.settings, secret_password)
+    account.password_set_at = now
+    account.totp_secret, account.totp_pending, account.totp_last_step = account.totp_pending, None, step
+    recovery = new_recovery_codes(session=session, platform=platform, account=account)
+    trace(session, platform, account, "account.activate", actor=owner_actor(session, account), method="letter")
+    return Activated(account=account, recovery_codes=recovery)
+
+
+def activate_federated(
+    *, session: Session, platform: Platform, account: Account, email: str | None, mobile: str | None, subject: str
+) -> Account:
+    """Activation by a person the State's portal has just authenticated strongly: no letter needed."""
+    email, mobile = _contact(email, mobile)
+    if account.state is AccountState.closed:
+        raise refuse("closed")
+    if account.state is AccountState.active:
+        raise refuse("already_active")
+    for code in _open_codes(session, account):
+        code.revoked_at = platform.clock.now()  # the letter's code, if one was sent, is no longer needed
+    _activate(session, platform, account, email=email, mobile=mobile)
+    account.federated_subject = subject
+    trace(session, platform, account, "account.activate", actor=owner_actor(session, account), method="federated")
+    return account
+
+
+def _activate(session: Session, platform: Platform, account: Account, *, email: str | None, mobile: str | None) -> None:
+    account.email, account.mobile = email or account.email, mobile or account.mobile
+    account.state = AccountState.active
+    account.activated_at = platform.clock.now()
+    account.failures, account.locked_until = 0, None
+    if account.person_id:
+        person = session.get(Person, account.person_id)
+        record = record_of(session, account.person_id)
+        assert person is not None
+        if record is not None and record.state is RecordState.created:
+            RecordAccess(session=session, platform=platform, actor=actors.holder(person)).activate(record.id)
+    session.flush()
+
+
+def new_recovery_codes(*, session: Session, platform: Platform, account: Account) -> list[str]:
+    """Fresh recovery codes, shown once; the previous ones stop working."""
+    for old in session.scalars(select(RecoveryCode).where(RecoveryCode.account_id == account.id)):
+        session.delete(old)
+    fresh = [codes.new_recovery_code(platform.randomness) for _ in range(RECOVERY_CODES)]
+    for code in fresh:
+        session.add(
+            RecoveryCode(
+                account_id=account.id,
+                code_hash=passwords.hash_secret(platform.settings, codes.normalise(code)),
+                created_at=platform.clock.now(),
+            )
+        )
+    session.flush()
+    return fresh
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+def check_password(
+    *, session: Session, platform: Platform, kind: AccountKind | None, identifier: str, password: str, client: Client
+) -> Account:
+    """Step 1 of login. The same answer for an unknown identifier and a wrong password."""
+    now = platform.clock.now()
+    if kind is None:
+        account = find_for_login(session, identifier)
+    else:
+        account = _activation_account(session, kind, identifier)
+    if account is None or account.kind is AccountKind.staff and kind is not AccountKind.staff:
+        passwords.secret_matches(platform.settings, None, password)
+        _refused_unknown(session, platform, "account.login", client)
+        raise refuse("wrong_login")
+
+    account_id = account.id  # the closure below may run after a rollback has expired ``account``
+
+    def refused(reason: str) -> AccountRefused:
+        def write(s: Session) -> None:
+            row = s.get(Account, account_id)
+            assert row is not None
+            trace(s, platform, row, "account.login", outcome=Outcome.refused, reason=reason, client=client)
+
+        _survive_rollback(session, write)
+        return refuse(reason)
+
+    # A locked account does not even check the password: no oracle for the attacker.
+    if is_locked(account, now):
+        raise refused("locked")
+    if account.state is AccountState.closed:
+        raise refused("closed")
+    if account.password_hash is None:
+        passwords.secret_matches(platform.settings, None, password)
+        raise refused("not_active") if account.state is not AccountState.active else refused("wrong_login")
+    if not passwords.secret_matches(platform.settings, account.password_hash, passwords.normalise(password)):
+        _count_failure(session, platform, account, "account.login", "wrong_password", client)
+        raise refuse("wrong_login")
+    if account.state is not AccountState.active or not account.has_second_factor:
+        raise refused("not_active")
+    if passwords.hasher(platform.settings).check_needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_secret(platform.settings, passwords.normalise(password))
+    trace(session, platform, account, "account.login.password", actor=owner_actor(session, account))
+    return account
+
+
+def check_second_factor(
+    *, session: Session, platform: Platform, account_id: uuid.UUID, code: str, client: Client
+) -> str:
+    """Step 2 of login: a code of the authenticator app (never twice) or a recovery code (once each).
+
+    Returns how the person authenticated.
+    """
+    now = platform.clock.now()
+    account = session.get(Account, account_id)
+    if account is None or account.totp_secret is None or account.state is not AccountState.active:
+        raise refuse("flow_expired")
+    if is_locked(account, now):
+        def write(s: Session) -> None:
+            row = s.get(Account, account_id)
+            assert row is not None
+            trace(s, platform, row, "account.login", outcome=Outcome.refused, reason="locked", client=client)
+
+        _survive_rollback(session, write)
+        raise refuse("locked")
+    secret = unseal(platform, account.id, account.totp_secret)
+    step = totp.matching_step(secret, code, now=now, last_step=account.totp_last_step)
+    method = None
+    if step is not None:
+        account.totp_last_step, method = step, "password+totp"
+    elif len(codes.normalise(code)) == codes.RECOVERY_LENGTH:
+        for recovery in session.scalars(
+            select(RecoveryCode).where(RecoveryCode.account_id == account.id, RecoveryCode.used_at.is_(None))
+        ):
+            if passwords.secret_matches(platform.settings, recovery.code_hash, codes.normalise(code)):
+                recovery.used_at, method = now, "password+recovery_code"
+                break
+    if method is None:
+        replayed = totp.matching_step(secret, code, now=now, last_step=None) is not None
+        _count_failure(session, platform, account, "account.login", "replayed_totp" if replayed else "wrong_totp", client)
+        raise refuse("wrong_second_factor")
+    account.failures = 0
+    session.flush()
+    trace(session, platform, account, "account.login", actor=owner_actor(session, account), method=method)
+    return method
+
+
+# -- the helpdesk's acts -------------------------------------------------------------------
+
+
+def unlock(*, session: Session, platform: Platform, account: Account, actor: Actor) -> None:
+    account.locked_until, account.failures = None, 0
+    for code in session.scalars(select(ActivationCode).where(ActivationCode.account_id == account.id)):
+        code.failures = 0
+    session.flush()
+    trace(session, platform, account, "account.unlock", actor=actor)
+
+
+def reset_second_factor(
+    *, session: Session, platform: Platform, account: Account, actor: Actor, checks: list[str], reference: str
+) -> None:
+    """After the helpdesk checked the person's identity: the authenticator and recovery codes are removed,
+    every session ends, and the account waits for a new activation (a new letter, or the State's portal)."""
+    from opendsp.accounts.sessions import end_all_sessions
+
+    account.totp_secret = account.totp_pending = None
+    account.totp_last_step = None
+    account.password_hash = None
+    account.state = AccountState.created if account.state is not AccountState.closed else account.state
+    for code in session.scalars(select(RecoveryCode).where(RecoveryCode.account_id == account.id)):
+        session.delete(code)
+    session.flush()
+    end_all_sessions(session=session, platform=platform, account=account, actor=actor)
+    trace(session, platform, account, "account.second_factor.reset", actor=actor, checks=checks, reference=reference)

@@ -1,0 +1,1 @@
+"""Registered client software (professionals' systems) and the tokens they obtain."""

@@ -1,0 +1,1 @@
+"""The agency's console: helpdesk and administration of accounts, never clinical content."""

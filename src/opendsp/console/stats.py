@@ -1,0 +1,102 @@
+"""The figures the agency publishes, per month: counts only, never a document or a name.
+
+Each figure is a handful of ``count`` queries (one per month) that both
+databases run on their indexes; nothing is loaded row by row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opendsp.documents.models import Document
+from opendsp.locale import N_
+from opendsp.records.models import RecordState, RecordStateChange
+from opendsp.trace.models import Outcome, TraceEntry
+
+HOLDER_SIDE = ("holder", "assistant", "representative")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list[int]
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    months: list[str]  # "2026-01"
+    series: list[Series]
+
+
+def months_until(now: datetime, count: int = 12) -> list[tuple[datetime, datetime]]:
+    """The last ``count`` calendar months, the current one included, oldest first."""
+    year, month = now.year, now.month
+    bounds = []
+    for _ in range(count):
+        start = datetime(year, month, 1, tzinfo=UTC)
+        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+        bounds.append((start, end))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return list(reversed(bounds))
+
+
+def activations(session: Session, now: datetime) -> Figure:
+    windows = months_until(now)
+    values = [
+        session.scalar(
+            select(func.count()).select_from(RecordStateChange).where(
+                RecordStateChange.from_state == RecordState.created,
+                RecordStateChange.to_state == RecordState.active,
+                RecordStateChange.changed_at >= start,
+                RecordStateChange.changed_at < end,
+            )
+        )
+        or 0
+        for start, end in windows
+    ]
+    return Figure(N_("Record activations per month"), [f"{s:%Y-%m}" for s, _ in windows], [Series(N_("activations"), values)])
+
+
+def deposits(session: Session, now: datetime) -> Figure:
+    windows = months_until(now)
+    by_type: dict[str, list[int]] = {}
+    for index, (start, end) in enumerate(windows):
+        for kind, count in session.execute(
+            select(Document.type, func.count())
+            .where(Document.deposited_at >= start, Document.deposited_at < end)
+            .group_by(Document.type)
+        ):
+            name = kind.value if hasattr(kind, "value") else str(kind)
+            by_type.setdefault(name, [0] * len(windows))[index] = count
+    series = [Series(name, values) for name, values in sorted(by_type.items())]
+    return Figure(N_("Documents deposited per month, by type"), [f"{s:%Y-%m}" for s, _ in windows], series)
+
+
+def consultations(session: Session, now: datetime) -> Figure:
+    windows = months_until(now)
+    holders, professionals = [], []
+    for start, end in windows:
+        counts = dict(
+            session.execute(
+                select(TraceEntry.actor_kind, func.count())
+                .where(
+                    TraceEntry.action == "document.consult",
+                    TraceEntry.outcome == Outcome.permitted,
+                    TraceEntry.recorded_at >= start,
+                    TraceEntry.recorded_at < end,
+                )
+                .group_by(TraceEntry.actor_kind)
+            ).all()
+        )
+        holders.append(sum(counts.get(kind, 0) for kind in HOLDER_SIDE))
+        professionals.append(counts.get("professional", 0))
+    return Figure(
+        N_("Documents consulted per month"),
+        [f"{s:%Y-%m}" for s, _ in windows],
+        [Series(N_("by holders"), holders), Series(N_("by professionals"), professionals)],
+    )

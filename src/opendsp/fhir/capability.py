@@ -1,0 +1,121 @@
+"""The CapabilityStatement (/fhir/metadata) and the SMART configuration: exactly what works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opendsp import __version__
+from opendsp.clients.services import ASSERTION_ALGORITHMS
+from opendsp.fhir import systems
+
+
+def _param(name: str, kind: str, doc: str) -> dict[str, str]:
+    return {"name": name, "type": kind, "documentation": doc}
+
+
+DOCUMENT_REFERENCE_SEARCH = [
+    _param("patient", "reference", "Patient/{id}: the patient (one of patient, patient.identifier is required)"),
+    _param("patient.identifier", "token", f"{systems.NATIONAL_NUMBER}|{{national number}}"),
+    _param("status", "token", "current, superseded, entered-in-error"),
+    _param("date", "date", "when the document was deposited (DocumentReference.date)"),
+    _param("period", "date", "the date of care (context.period)"),
+    _param("author.given", "string", "the author's given name (starts with; :exact, :contains)"),
+    _param("author.family", "string", "the author's family name (starts with; :exact, :contains)"),
+    _param("category", "token", f"EHDS priority category ({systems.EHDS_CATEGORY})"),
+    _param("type", "token", "LOINC document type"),
+    _param("facility", "token", f"kind of the author's organisation ({systems.ORGANISATION_KIND})"),
+    _param("security-label", "token", "N (normal) or R (restricted)"),
+    _param("format", "token", systems.MIME_TYPE_SUFFICIENT),
+    _param("_id", "token", "the document id"),
+]
+PATIENT_SEARCH = [
+    _param("identifier", "token", f"{systems.NATIONAL_NUMBER}|{{national number}}"),
+    _param("_id", "token", "the patient id"),
+    _param("family", "string", "with birthdate"),
+    _param("given", "string", "with family and birthdate"),
+    _param("name", "string", "with birthdate"),
+    _param("birthdate", "date", "with family or name"),
+    _param("gender", "token", "female, male, other, unknown"),
+]
+PATIENT_REQUIRED = _param("patient", "reference", "Patient/{id} (or patient.identifier)")
+PATIENT_IDENTIFIER = _param("patient.identifier", "token", f"{systems.NATIONAL_NUMBER}|{{national number}}")
+
+
+def capability_statement(base: str, date: str) -> dict[str, Any]:
+    def resource(kind: str, interactions: list[str], search: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": kind, "interaction": [{"code": code} for code in interactions]}
+        if search:
+            out["searchParam"] = search
+        out.update(extra)
+        return out
+
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "opendsp",
+        "url": f"{base}/metadata",
+        "name": "OpenDSP",
+        "title": "OpenDSP shared care record: FHIR API for professionals' software",
+        "status": "active",
+        "date": date,
+        "publisher": "OpenDSP",
+        "kind": "instance",
+        "software": {"name": "OpenDSP", "version": __version__},
+        "implementation": {"description": "Dossier de Soins Partagé", "url": base},
+        "fhirVersion": systems.FHIR_VERSION,
+        "format": [systems.FHIR_JSON, "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "instantiates": [
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient",
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder",
+            "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.Supplier",
+        ],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                             "code": "SMART-on-FHIR"}]}],
+                    "description": "SMART Backend Services (client_credentials, private_key_jwt with "
+                    f"{' or '.join(ASSERTION_ALGORITHMS)}) with the IHE IUA claims; see "
+                    f"{base}/.well-known/smart-configuration",
+                },
+                "resource": [
+                    resource("DocumentReference", ["read", "search-type", "patch"], DOCUMENT_REFERENCE_SEARCH,
+                             documentation="IHE MHD ITI-67; PATCH status to entered-in-error withdraws (author only)"),
+                    resource("Binary", ["read"], [], documentation="IHE MHD ITI-68: the content in its media type"),
+                    resource("List", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER,
+                                                       _param("code", "token", "submissionset"),
+                                                       _param("status", "token", "current")],
+                             documentation="IHE MHD ITI-66 (SubmissionSets)"),
+                    resource("Patient", ["read", "search-type"], PATIENT_SEARCH,
+                             operation=[{"name": "presence-code",
+                                         "definition": f"{base}/OperationDefinition/Patient-presence-code"}],
+                             documentation="IHE PDQm ITI-78; $presence-code opens 24 hours of access"),
+                    resource("AuditEvent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
+                             documentation="IHE BALP: the record's trace, for the holder's side only"),
+                    resource("Consent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
+                             documentation="The holder's choices, read-only, for the holder's side only"),
+                    resource("Encounter", ["create", "update", "read"], [],
+                             documentation="A hospital's stays: a stay in progress opens the record to its care unit"),
+                ],
+                "interaction": [{"code": "transaction", "documentation": "IHE MHD ITI-65 Provide Document Bundle"}],
+            }
+        ],
+    }
+
+
+def smart_configuration(public_base: str) -> dict[str, Any]:
+    return {
+        "issuer": f"{public_base}/fhir",
+        "token_endpoint": f"{public_base}/auth/token",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "grant_types_supported": ["client_credentials"],
+        "scopes_supported": [
+            "system/DocumentReference.rs", "system/DocumentReference.c", "system/DocumentReference.u",
+            "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.s",
+            "system/Encounter.cru",
+        ],
+        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+    }

@@ -1,0 +1,80 @@
+"""The holder's choices as read-only FHIR Consent resources.
+
+One Consent per choice: each professional of the trusted circle (permit,
+until the end the holder gave), the referring doctor (permit), each blocked
+professional (deny), and the emergency-access setting (permit or deny for the
+purpose ETREAT). The organ-donation wish has no model yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from opendsp.fhir import systems
+from opendsp.fhir.mapping import concept, instant
+from opendsp.persons.models import Person
+from opendsp.policy.facts import Grants
+from opendsp.professionals.models import Professional
+from opendsp.records.models import Record
+
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+CONSENT_CATEGORY = concept("http://loinc.org", "59284-0", "Patient Consent")
+POLICY = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
+
+
+def _consent(
+    key: str, record: Record, person: Person, now: datetime, *, rule: str, provision: dict[str, Any], title: str
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "id": str(uuid.uuid5(record.id, key)),
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{title}</div>'},
+        "status": "active",
+        "scope": concept(CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
+        "category": [CONSENT_CATEGORY],
+        "patient": {"reference": f"Patient/{person.id}"},
+        "dateTime": instant(now),
+        "policyRule": concept(POLICY, rule),
+        "provision": provision,
+    }
+
+
+def _professional_actor(professional: Professional | None, professional_id: uuid.UUID) -> dict[str, Any]:
+    reference: dict[str, Any] = {"identifier": {"system": "urn:opendsp:sid:professional", "value": str(professional_id)}}
+    if professional is not None:
+        reference = {
+            "identifier": {"system": systems.LICENCE_NUMBER, "value": professional.licence_number},
+            "display": professional.display_name,
+        }
+    return {"role": concept(ROLE, "PROV", "healthcare provider"), "reference": reference}
+
+
+def consents(session: Session, record: Record, person: Person, grants: Grants, now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for professional_id, until in sorted(grants.circle.items(), key=lambda item: str(item[0])):
+        professional = session.get(Professional, professional_id)
+        provision: dict[str, Any] = {"type": "permit", "actor": [_professional_actor(professional, professional_id)]}
+        if until is not None:
+            provision["period"] = {"end": instant(until)}
+        out.append(_consent(f"circle/{professional_id}", record, person, now, rule="OPTIN", provision=provision,
+                            title="Trusted circle"))
+    if grants.referring_doctor is not None:
+        professional = session.get(Professional, grants.referring_doctor)
+        out.append(_consent("referring-doctor", record, person, now, rule="OPTIN", title="Referring doctor",
+                            provision={"type": "permit",
+                                       "actor": [_professional_actor(professional, grants.referring_doctor)]}))
+    for professional_id in sorted(grants.blocked, key=str):
+        professional = session.get(Professional, professional_id)
+        out.append(_consent(f"blocked/{professional_id}", record, person, now, rule="OPTOUT", title="Blocked professional",
+                            provision={"type": "deny", "actor": [_professional_actor(professional, professional_id)]}))
+    allowed = grants.emergency_allowed
+    out.append(_consent("emergency", record, person, now, rule="OPTIN" if allowed else "OPTOUT",
+                        title="Emergency access " + ("allowed" if allowed else "refused"),
+                        provision={"type": "permit" if allowed else "deny",
+                                   "purpose": [{"system": systems.ACT_REASON, "code": "ETREAT"}]}))
+    return out

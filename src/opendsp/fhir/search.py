@@ -1,0 +1,352 @@
+"""FHIR search parameters turned into SQL conditions on documents, and paging links.
+
+Only the parameters listed here are accepted; any other is refused with an
+OperationOutcome (``not-supported``) rather than silently ignored. The
+visibility rule is never built here: ``RecordAccess.list_documents`` applies
+it to whatever these conditions narrow.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import CODINGS
+from opendsp.fhir import systems
+from opendsp.fhir.errors import FhirError
+from opendsp.fhir.mapping import (
+    CONFIDENTIALITY_FROM_FHIR,
+    STATUS_FROM_FHIR,
+    TYPE_BY_LOINC,
+)
+from opendsp.professionals.models import Organisation, OrganisationKind, Professional
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 100
+# Accepted everywhere and without effect: totals are always exact (``_totalMethod`` is what some clients,
+# fhirpy among them, send for a count).
+IGNORED = frozenset({"_format", "_total", "_totalMethod", "_pretty"})
+PAGING = frozenset({"_count", "_offset", "_snapshot", "_sort"})
+
+DOCUMENT_PARAMETERS = frozenset({
+    "patient", "patient.identifier", "status", "date", "author.given", "author.family", "category", "type",
+    "facility", "security-label", "format", "period", "_id",
+})
+PATIENT_PARAMETERS = frozenset({"_id", "identifier", "family", "given", "name", "birthdate", "gender"})
+LIST_PARAMETERS = frozenset({"patient", "patient.identifier", "code", "status"})
+AUDIT_PARAMETERS = frozenset({"patient", "patient.identifier"})
+CONSENT_PARAMETERS = frozenset({"patient", "patient.identifier"})
+
+_DATE = re.compile(
+    r"^(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+@dataclass
+class Query:
+    """The parameters of one search request: name -> the values of each occurrence."""
+
+    params: dict[str, list[str]]
+    allowed: frozenset[str]
+    resource: str
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    snapshot: datetime | None = None
+    sort_ascending: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, items: list[tuple[str, str]], allowed: frozenset[str], resource: str, now: datetime) -> Query:
+        params: dict[str, list[str]] = {}
+        for name, value in items:
+            if name in IGNORED:
+                if name == "_format" and "json" not in value:
+                    raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
+                continue
+            base = name.split(":", 1)[0]
+            if base not in allowed and name not in PAGING:
+                raise FhirError(
+                    400, "not-supported",
+                    f"unknown or unsupported search parameter {name!r} for {resource}; supported: "
+                    f"{', '.join(sorted(allowed | PAGING))}",
+                    expression=name,
+                )
+            params.setdefault(name, []).append(value)
+        query = cls(params=params, allowed=allowed, resource=resource)
+        query.count = _integer(query.single("_count"), "_count", DEFAULT_COUNT, 0, MAX_COUNT)
+        query.offset = _integer(query.single("_offset"), "_offset", 0, 0, 10**9)
+        snapshot = query.single("_snapshot")
+        query.snapshot = _instant(snapshot, "_snapshot") if snapshot else now
+        sort = query.single("_sort")
+        if sort not in (None, "date", "-date"):
+            raise FhirError(400, "not-supported", "_sort supports date and -date only", expression="_sort")
+        query.sort_ascending = sort == "date"
+        return query
+
+    def single(self, name: str) -> str | None:
+        values = self.params.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise FhirError(400, "invalid", f"the parameter {name} may be given once", expression=name)
+        return values[0]
+
+    def values(self, name: str) -> list[list[str]]:
+        """Each occurrence (AND) as its comma-separated alternatives (OR)."""
+        return [[part for part in _split(value)] for value in self.params.get(name, [])]
+
+    def criteria(self) -> list[tuple[str, str | None, list[str]]]:
+        """(name, modifier, alternatives) for every non-paging occurrence."""
+        out = []
+        for name, values in self.params.items():
+            if name in PAGING:
+                continue
+            base, _, modifier = name.partition(":")
+            for value in values:
+                out.append((base, modifier or None, _split(value)))
+        return out
+
+    def link(self, base: str, offset: int) -> str:
+        items = [(name, value) for name, values in sorted(self.params.items()) if name not in PAGING
+                 for value in values]
+        items += [("_count", str(self.count)), ("_offset", str(offset))]
+        if self.snapshot is not None:
+            items.append(("_snapshot", self.snapshot.isoformat().replace("+00:00", "Z")))
+        if self.sort_ascending:
+            items.append(("_sort", "date"))
+        return f"{base}/{self.resource}?{urlencode(items)}"
+
+    def links(self, base: str, total: int) -> dict[str, str]:
+        links = {"self": self.link(base, self.offset)}
+        if self.count and self.offset + self.count < total:
+            links["next"] = self.link(base, self.offset + self.count)
+        if self.offset > 0 and self.count:
+            links["previous"] = self.link(base, max(0, self.offset - self.count))
+        return links
+
+
+def _split(value: str) -> list[str]:
+    # A comma escaped with a backslash is part of the value.
+    parts = re.split(r"(?<!\\),", value)
+    return [part.replace("\\,", ",") for part in parts]
+
+
+def _integer(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise FhirError(400, "invalid", f"{name} must be a whole number", expression=name)
+    return max(low, min(high, int(value)))
+
+
+def _instant(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise FhirError(400, "invalid", f"{name} is not an instant", expression=name) from None
+    if parsed.tzinfo is None:
+        raise FhirError(400, "invalid", f"{name} needs a time zone", expression=name)
+    return parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    prefix: str
+    start: datetime
+    end: datetime  # exclusive
+
+
+def parse_date(value: str, name: str) -> DateRange:
+    match = _DATE.match(value)
+    if not match:
+        raise FhirError(400, "invalid", f"{name}={value!r} is not a FHIR date search value", expression=name)
+    year = int(match["year"])
+    try:
+        if match["time"]:
+            text = f"{match['year']}-{match['month']}-{match['day']}T{match['time']}"
+            start = datetime.fromisoformat(text)
+            tz = match["tz"] or "Z"
+            start = datetime.fromisoformat(text + tz.replace("Z", "+00:00")).astimezone(UTC)
+            seconds = match["time"].count(":")
+            end = start + (timedelta(minutes=1) if seconds == 1 else timedelta(seconds=1))
+        elif match["day"]:
+            start = datetime(year, int(match["month"]), int(match["day"]), tzinfo=UTC)
+            end = start + timedelta(days=1)
+        elif match["month"]:
+            month = int(match["month"])
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        else:
+            start = datetime(year, 1, 1, tzinfo=UTC)
+            end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    except ValueError:
+        raise FhirError(400, "invalid", f"{name}={value!r} is not a valid date", expression=name) from None
+    return DateRange(match["prefix"] or "eq", start, end)
+
+
+def date_condition(column: Any, wanted: DateRange, *, as_date: bool = False) -> ColumnElement[bool]:
+    start: Any = wanted.start.date() if as_date else wanted.start
+    end: Any = wanted.end.date() if as_date else wanted.end
+    if as_date and wanted.end.time() != datetime.min.time():
+        end = wanted.end.date() + timedelta(days=1)
+    match wanted.prefix:
+        case "eq" | "ap":
+            return and_(column >= start, column < end)
+        case "ne":
+            return not_(and_(column >= start, column < end))
+        case "gt" | "sa":
+            return column >= end
+        case "lt" | "eb":
+            return column < start
+        case "ge":
+            return column >= start
+        case "le":
+            return column < end
+    raise AssertionError(wanted.prefix)
+
+
+def _token(value: str) -> tuple[str | None, str]:
+    if "|" in value:
+        system, _, code = value.partition("|")
+        return (system or None), code
+    return None, value
+
+
+def _like(value: str) -> str:
+    return value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _string_condition(column: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "exact":
+        return column == value
+    if modifier == "contains":
+        return func.lower(column).like(f"%{_like(value)}%", escape="\\")
+    if modifier is not None:
+        raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on strings")
+    return func.lower(column).like(f"{_like(value)}%", escape="\\")
+
+
+def reference_id(value: str, resource: str, base: str) -> uuid.UUID | None:
+    """The id in ``Resource/id``, ``base/Resource/id`` or a bare id; None if it is not one of ours."""
+    text = value.removeprefix(base + "/")
+    if "/" in text:
+        kind, _, text = text.partition("/")
+        if kind != resource:
+            return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def document_conditions(query: Query) -> list[ColumnElement[bool]]:
+    """SQL conditions for every DocumentReference criterion except the patient."""
+    conditions: list[ColumnElement[bool]] = []
+    for name, modifier, alternatives in query.criteria():
+        if name in ("patient", "patient.identifier"):
+            continue
+        if modifier is not None and not name.startswith("author."):
+            raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on {name}")
+        options = [_document_condition(name, value, modifier) for value in alternatives]
+        conditions.append(or_(*options))
+    if query.snapshot is not None:
+        conditions.append(Document.deposited_at <= query.snapshot)
+    return conditions
+
+
+def _document_condition(name: str, value: str, modifier: str | None) -> ColumnElement[bool]:
+    match name:
+        case "_id":
+            try:
+                return Document.id == uuid.UUID(value)
+            except ValueError:
+                return false()
+        case "status":
+            status = STATUS_FROM_FHIR.get(value)
+            return Document.status == status if status else false()
+        case "date":
+            return date_condition(Document.deposited_at, parse_date(value, name))
+        case "period":
+            return date_condition(Document.care_date, parse_date(value, name), as_date=True)
+        case "type":
+            system, code = _token(value)
+            kind = TYPE_BY_LOINC.get(code) if system in (None, systems.LOINC) else None
+            return Document.type == kind if kind else false()
+        case "category":
+            system, code = _token(value)
+            kinds = [k for k, c in CODINGS.items() if c.ehds_category == code] if system in (None, systems.EHDS_CATEGORY) else []
+            return Document.type.in_(kinds) if kinds else false()
+        case "security-label":
+            system, code = _token(value)
+            level = CONFIDENTIALITY_FROM_FHIR.get(code) if system in (None, systems.CONFIDENTIALITY) else None
+            return Document.confidentiality == level if level else false()
+        case "format":
+            system, code = _token(value)
+            return true() if system in (None, systems.FORMAT_CODE) and code == systems.MIME_TYPE_SUFFICIENT else false()
+        case "facility":
+            system, code = _token(value)
+            try:
+                kind = OrganisationKind(code) if system in (None, systems.ORGANISATION_KIND) else None
+            except ValueError:
+                kind = None
+            if kind is None:
+                return false()
+            return Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.kind == kind))
+        case "author.given" | "author.family":
+            column = Professional.given_name if name == "author.given" else Professional.family_name
+            return Document.author_professional_id.in_(
+                select(Professional.id).where(_string_condition(column, value, modifier))
+            )
+    raise FhirError(400, "not-supported", f"unsupported search parameter {name}")
+
+
+def person_conditions(query: Query) -> list[ColumnElement[bool]]:
+    from opendsp.persons.models import Person, Sex
+
+    conditions: list[ColumnElement[bool]] = []
+    for name, modifier, alternatives in query.criteria():
+        options: list[ColumnElement[bool]] = []
+        for value in alternatives:
+            match name:
+                case "_id":
+                    try:
+                        options.append(Person.id == uuid.UUID(value))
+                    except ValueError:
+                        options.append(false())
+                case "identifier":
+                    system, code = _token(value)
+                    if system not in (None, systems.NATIONAL_NUMBER):
+                        options.append(false())
+                    else:
+                        options.append(Person.national_number == code)
+                case "family":
+                    options.append(_string_condition(Person.family_name, value, modifier))
+                case "given":
+                    options.append(_string_condition(Person.given_name, value, modifier))
+                case "name":
+                    options.append(or_(_string_condition(Person.family_name, value, modifier),
+                                       _string_condition(Person.given_name, value, modifier)))
+                case "birthdate":
+                    options.append(date_condition(Person.birth_date, parse_date(value, name), as_date=True))
+                case "gender":
+                    try:
+                        options.append(Person.sex == Sex(value))
+                    except ValueError:
+                        options.append(false())
+        conditions.append(or_(*options))
+    return conditions
+
+
+def patient_search_is_specific(query: Query) -> bool:
+    """Demographics are found by national number, id, or a name with a birth date: never by browsing."""
+    names = {name.split(":", 1)[0] for name in query.params if name not in PAGING}
+    return bool(names & {"identifier", "_id"}) or (bool(names & {"family", "name"}) and "birthdate" in names)

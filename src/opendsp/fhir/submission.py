@@ -1,0 +1,345 @@
+"""IHE MHD Provide Document Bundle (ITI-65): checked whole, then stored all or nothing.
+
+Everything the Bundle says is checked before anything is stored: its shape,
+that every reference stays inside the Bundle, the patient, the codes, and
+that each Binary matches the size and SHA-1 hash its DocumentReference
+declares. Only then are the documents deposited (or replace earlier ones)
+through ``RecordAccess``, in the request's one transaction: a refusal or a
+failure of any of them stores none.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+
+from opendsp.access.services import RecordAccess
+from opendsp.documents.models import Document
+from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
+from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.fhir import systems
+from opendsp.fhir.api import Unit
+from opendsp.fhir.errors import FhirError
+from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
+from opendsp.fhir.models import SubmissionSet, SubmittedDocument
+from opendsp.fhir.search import reference_id
+from opendsp.persons.models import Person
+
+ACCEPTED_MEDIA_TYPES = BINARY_MEDIA_TYPES | {FHIR_MEDIA_TYPE}
+
+
+@dataclass
+class PlannedDocument:
+    full_url: str
+    binary_url: str | None
+    draft: DocumentDraft
+    content: bytes
+    replaces: uuid.UUID | None
+    master_identifier: str
+
+
+@dataclass
+class Plan:
+    person: Person
+    list_url: str
+    unique_id: str
+    title: str | None
+    source_id: str | None
+    documents: list[PlannedDocument]
+    order: list[tuple[str, str]]  # (resourceType, fullUrl) in the Bundle's order
+
+
+def _fail(status: int, code: str, text: str, where: str) -> FhirError:
+    return FhirError(status, code, text, expression=where)
+
+
+def plan(bundle: dict[str, Any], unit: Unit) -> Plan:
+    if bundle.get("type") != "transaction":
+        raise _fail(400, "invalid", "a Provide Document Bundle is a Bundle of type transaction", "Bundle.type")
+    entries = bundle.get("entry") or []
+    by_url: dict[str, tuple[int, dict[str, Any]]] = {}
+    order = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        resource, url = entry.get("resource"), entry.get("fullUrl")
+        if not isinstance(resource, dict) or not url:
+            raise _fail(400, "required", "every entry needs a fullUrl and a resource", where)
+        kind = resource["resourceType"]
+        if kind not in ("List", "DocumentReference", "Binary"):
+            raise _fail(422, "not-supported", f"{kind} is not accepted in a Provide Document Bundle "
+                        "(List, DocumentReference and Binary only)", where)
+        request = entry.get("request") or {}
+        if request.get("method") != "POST" or request.get("url") != kind:
+            raise _fail(400, "invalid", f"each entry is created with POST {kind}", f"{where}.request")
+        if url in by_url:
+            raise _fail(400, "invalid", f"the fullUrl {url} appears twice", f"{where}.fullUrl")
+        by_url[url] = (i, resource)
+        order.append((kind, url))
+    lists = [url for kind, url in order if kind == "List"]
+    if len(lists) != 1:
+        raise _fail(422, "invalid", "a Provide Document Bundle holds exactly one SubmissionSet List", "Bundle.entry")
+    list_index, submission = by_url[lists[0]]
+    list_where = f"Bundle.entry[{list_index}].resource"
+    codes = [c.get("code") for c in (submission.get("code") or {}).get("coding", [])]
+    if "submissionset" not in codes:
+        raise _fail(422, "invalid", f"the List must be coded submissionset ({systems.MHD_LIST_TYPES})",
+                    f"{list_where}.code")
+    person = _subject(submission.get("subject"), unit, f"{list_where}.subject")
+    listed: list[str] = []
+    for j, item in enumerate(submission.get("entry") or []):
+        reference = (item.get("item") or {}).get("reference")
+        target = by_url.get(reference or "")
+        if target is None or target[1]["resourceType"] != "DocumentReference":
+            raise _fail(422, "invalid", f"the List entry {reference!r} is not a DocumentReference of this Bundle "
+                        "(references must stay inside the Bundle)", f"{list_where}.entry[{j}].item")
+        listed.append(reference or "")
+    references = [url for kind, url in order if kind == "DocumentReference"]
+    if not references:
+        raise _fail(422, "required", "the Bundle holds no DocumentReference", "Bundle.entry")
+    if sorted(listed) != sorted(references):
+        raise _fail(422, "invalid", "the SubmissionSet must list every DocumentReference of the Bundle, once",
+                    f"{list_where}.entry")
+    used_binaries: set[str] = set()
+    documents = []
+    for url in references:
+        index, resource = by_url[url]
+        documents.append(_document(resource, url, index, person, unit, by_url, used_binaries))
+    unused = [url for kind, url in order if kind == "Binary" and url not in used_binaries]
+    if unused:
+        raise _fail(422, "invalid", f"the Binary {unused[0]} is not the content of any DocumentReference", "Bundle.entry")
+    masters = [d.master_identifier for d in documents]
+    if len(set(masters)) != len(masters):
+        raise _fail(422, "duplicate", "two DocumentReferences share a masterIdentifier", "Bundle.entry")
+    taken = unit.session.scalars(
+        select(SubmittedDocument.master_identifier).where(SubmittedDocument.master_identifier.in_(masters))
+    ).first()
+    if taken:
+        raise _fail(409, "duplicate", f"a document with masterIdentifier {taken} was already submitted",
+                    "DocumentReference.masterIdentifier")
+    identifier = next((i.get("value") for i in submission.get("identifier") or [] if i.get("use") == "usual"),
+                      None) or next((i.get("value") for i in submission.get("identifier") or []), None)
+    return Plan(
+        person=person,
+        list_url=lists[0],
+        unique_id=identifier or f"urn:uuid:{uuid.uuid4()}",
+        title=submission.get("title"),
+        source_id=_source_id(submission),
+        documents=documents,
+        order=order,
+    )
+
+
+def _source_id(submission: dict[str, Any]) -> str | None:
+    for extension in submission.get("extension") or []:
+        if str(extension.get("url", "")).endswith("ihe-sourceId"):
+            value = extension.get("valueIdentifier") or {}
+            return value.get("value")
+    return None
+
+
+def _subject(reference: Any, unit: Unit, where: str) -> Person:
+    if not isinstance(reference, dict):
+        raise _fail(422, "required", "the patient (subject) is required", where)
+    person: Person | None = None
+    if reference.get("reference"):
+        person_id = reference_id(reference["reference"], "Patient", unit.base)
+        if person_id is None:
+            raise _fail(422, "invalid", "the subject must reference a Patient of this server (Patient/{id}); "
+                        "patients are not created by a Provide Document Bundle", where)
+        person = unit.session.get(Person, person_id)
+    elif isinstance(reference.get("identifier"), dict):
+        identifier = reference["identifier"]
+        if identifier.get("system") != systems.NATIONAL_NUMBER:
+            raise _fail(422, "invalid", f"the subject's identifier must use the system {systems.NATIONAL_NUMBER}", where)
+        person = unit.session.scalars(
+            select(Person).where(Person.national_number == identifier.get("value"))
+        ).first()
+    else:
+        raise _fail(422, "required", "the subject needs a reference or an identifier", where)
+    if person is None:
+        raise _fail(404, "not-found", "no such patient", where)
+    return person
+
+
+def _document(
+    resource: dict[str, Any],
+    url: str,
+    index: int,
+    person: Person,
+    unit: Unit,
+    by_url: dict[str, tuple[int, dict[str, Any]]],
+    used_binaries: set[str],
+) -> PlannedDocument:
+    where = f"Bundle.entry[{index}].resource"
+    if resource.get("status") != "current":
+        raise _fail(422, "business-rule", "a submitted DocumentReference has status current", f"{where}.status")
+    if _subject(resource.get("subject"), unit, f"{where}.subject").id != person.id:
+        raise _fail(422, "business-rule", "every document of a submission is about the SubmissionSet's patient",
+                    f"{where}.subject")
+    kind = _type(resource.get("type"), f"{where}.type")
+    contents = resource.get("content") or []
+    if len(contents) != 1:
+        raise _fail(422, "not-supported", "a DocumentReference carries exactly one content", f"{where}.content")
+    attachment = contents[0].get("attachment") or {}
+    media_type = attachment.get("contentType")
+    if media_type not in ACCEPTED_MEDIA_TYPES:
+        raise _fail(415, "not-supported", f"the media type {media_type!r} is not accepted; use one of "
+                    f"{', '.join(sorted(ACCEPTED_MEDIA_TYPES))}", f"{where}.content[0].attachment.contentType")
+    binary_url = None
+    if attachment.get("data") is not None:
+        content = _decode(attachment["data"], f"{where}.content[0].attachment.data")
+    else:
+        binary_url = attachment.get("url")
+        target = by_url.get(binary_url or "")
+        if target is None or target[1]["resourceType"] != "Binary":
+            raise _fail(422, "invalid", f"the attachment url {binary_url!r} is not a Binary of this Bundle "
+                        "(references must stay inside the Bundle)", f"{where}.content[0].attachment.url")
+        binary_index, binary = target
+        if binary_url in used_binaries:
+            raise _fail(422, "invalid", f"the Binary {binary_url} is the content of two documents",
+                        f"{where}.content[0].attachment.url")
+        used_binaries.add(binary_url or "")
+        if binary.get("contentType") != media_type:
+            raise _fail(422, "invalid", "the Binary's contentType differs from the attachment's",
+                        f"Bundle.entry[{binary_index}].resource.contentType")
+        if binary.get("data") is None:
+            raise _fail(422, "required", "the Binary has no data", f"Bundle.entry[{binary_index}].resource.data")
+        content = _decode(binary["data"], f"Bundle.entry[{binary_index}].resource.data")
+    if attachment.get("size") is not None and attachment["size"] != len(content):
+        raise _fail(422, "invalid", f"the attachment declares {attachment['size']} bytes but the content has "
+                    f"{len(content)}", f"{where}.content[0].attachment.size")
+    if attachment.get("hash") is not None:
+        declared = attachment["hash"]
+        actual = base64.b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode()
+        if declared != actual:
+            raise _fail(422, "invalid", "the attachment's hash (SHA-1, base64) does not match the content",
+                        f"{where}.content[0].attachment.hash")
+    if not content:
+        raise _fail(422, "required", "the document is empty", f"{where}.content[0]")
+    title = (resource.get("description") or attachment.get("title") or "").strip()
+    if not title:
+        raise _fail(422, "required", "a document needs a title (description or attachment.title)",
+                    f"{where}.description")
+    master = (resource.get("masterIdentifier") or {}).get("value")
+    if not master:
+        raise _fail(422, "required", "a DocumentReference needs a masterIdentifier (the document's uniqueId)",
+                    f"{where}.masterIdentifier")
+    draft = DocumentDraft(
+        type=kind,
+        title=title,
+        care_date=_care_date(resource, attachment, unit),
+        media_type=media_type,
+        confidentiality=_confidentiality(resource.get("securityLabel") or [], f"{where}.securityLabel"),
+    )
+    return PlannedDocument(
+        full_url=url, binary_url=binary_url, draft=draft, content=content,
+        replaces=_replaces(resource.get("relatesTo") or [], unit, f"{where}.relatesTo"), master_identifier=master,
+    )
+
+
+def _decode(data: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(400, "value", "the data is not valid base64", where) from None
+
+
+def _type(concept: Any, where: str) -> DocumentType:
+    for coding in (concept or {}).get("coding", []):
+        if coding.get("system") == systems.LOINC and coding.get("code") in TYPE_BY_LOINC:
+            return TYPE_BY_LOINC[coding["code"]]
+    accepted = ", ".join(sorted(TYPE_BY_LOINC))
+    raise _fail(422, "code-invalid", f"the document type must be one of the LOINC codes {accepted}", where)
+
+
+def _care_date(resource: dict[str, Any], attachment: dict[str, Any], unit: Unit) -> date:
+    for value in ((resource.get("context") or {}).get("period") or {}).get("start"), attachment.get("creation"):
+        if value:
+            return date.fromisoformat(value[:10]) if len(value) >= 10 else date(int(value[:4]), 1, 1)
+    return unit.access.now.date()
+
+
+def _confidentiality(labels: list[dict[str, Any]], where: str) -> ConfidentialityLevel:
+    levels = set()
+    for label in labels:
+        for coding in label.get("coding", []):
+            if coding.get("system") == systems.CONFIDENTIALITY:
+                level = CONFIDENTIALITY_FROM_FHIR.get(coding.get("code"))
+                if level is None:
+                    raise _fail(422, "code-invalid", "the confidentiality is N (normal) or R (restricted)", where)
+                levels.add(level)
+    if len(levels) > 1:
+        raise _fail(422, "invalid", "a document has one confidentiality", where)
+    return levels.pop() if levels else ConfidentialityLevel.normal
+
+
+def _replaces(relations: list[dict[str, Any]], unit: Unit, where: str) -> uuid.UUID | None:
+    replaced = None
+    for relation in relations:
+        if relation.get("code") != "replaces":
+            raise _fail(422, "not-supported", "only relatesTo.code replaces is supported", where)
+        target = (relation.get("target") or {}).get("reference") or ""
+        replaced = reference_id(target, "DocumentReference", unit.base)
+        if replaced is None:
+            raise _fail(422, "invalid", "relatesTo.target must reference a DocumentReference of this server", where)
+    return replaced
+
+
+def _put(access: RecordAccess, record_id: uuid.UUID, planned: PlannedDocument) -> Document:
+    if planned.replaces is not None:
+        return access.replace(planned.replaces, planned.draft, [planned.content])
+    return access.deposit(record_id, planned.draft, [planned.content])
+
+
+def store(submission: Plan, unit: Unit) -> dict[str, Any]:
+    """Deposit every planned document through RecordAccess; return the transaction-response Bundle."""
+    _person, record = unit.record_of(submission.person)
+    access = unit.access
+    now = access.now
+    submission_set = SubmissionSet(
+        record_id=record.id,
+        unique_id=submission.unique_id,
+        title=submission.title,
+        source_id=submission.source_id,
+        client_id=unit.caller.client.client_id,
+        author_professional_id=unit.caller.professional.id,
+        submitted_at=now,
+    )
+    unit.session.add(submission_set)
+    unit.session.flush()
+    locations: dict[str, str] = {submission.list_url: f"List/{submission_set.id}"}
+    for planned in submission.documents:
+        document: Document = unit.with_break_glass(partial(_put, access, record.id, planned))
+        unit.session.add(SubmittedDocument(
+            document_id=document.id, submission_set_id=submission_set.id, record_id=record.id,
+            master_identifier=planned.master_identifier,
+        ))
+        locations[planned.full_url] = f"DocumentReference/{document.id}"
+        if planned.binary_url:
+            locations[planned.binary_url] = f"Binary/{document.id}"
+    unit.session.flush()
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "transaction-response",
+        "entry": [
+            {
+                "response": {
+                    "status": "201 Created",
+                    "location": f"{locations[url]}/_history/1",
+                    "lastModified": instant(now),
+                }
+            }
+            for _kind, url in submission.order
+        ],
+    }
+
+

@@ -1,0 +1,75 @@
+"""Puts the portals' web layer on the app: security, federation, static files, routers, error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import opendsp
+from opendsp.platform import Platform
+from opendsp.web.security import WebSecurity, web_middleware
+
+HERE = Path(__file__).parent
+# Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
+PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language")
+
+
+def dsfr_directory(configured: Path | None) -> Path | None:
+    """The DSFR's dist folder that `npm ci` installed next to the project (or the configured one)."""
+    candidates = [configured] if configured else [
+        Path.cwd() / "node_modules" / "@gouvfr" / "dsfr" / "dist",
+        Path(opendsp.__file__).resolve().parents[2] / "node_modules" / "@gouvfr" / "dsfr" / "dist",
+    ]
+    return next((c for c in candidates if c and (c / "dsfr.min.css").exists()), None)
+
+
+def install_portals(app: FastAPI, platform: Platform) -> None:
+    from opendsp.console.views import router as console_router
+    from opendsp.web.auth_views import NotLoggedIn
+    from opendsp.web.auth_views import router as auth_router
+    from opendsp.web.templating import render, translate
+
+    settings = platform.settings
+    app.state.security = WebSecurity(platform)
+    app.state.federation = None
+    if settings.oidc_issuer:
+        from opendsp.accounts.federation import OidcClient
+
+        app.state.federation = OidcClient(settings, platform.clock)
+    app.middleware("http")(web_middleware)
+
+    dsfr = dsfr_directory(settings.dsfr_dir)
+    if dsfr is not None:
+        app.mount("/static/dsfr", StaticFiles(directory=dsfr), name="dsfr")
+    app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")
+    app.include_router(auth_router)
+    app.include_router(console_router)
+
+    def for_people(request: Request) -> bool:
+        return request.url.path.startswith(PORTAL_PREFIXES)
+
+    async def not_logged_in(request: Request, error: Exception) -> Response:
+        assert isinstance(error, NotLoggedIn)
+        return RedirectResponse(error.login_url, status_code=303)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if not for_people(request):
+            return await http_exception_handler(request, error)
+        return render(request, "message.html", error.status_code, title_text=translate(request, str(error.detail)))
+
+    async def form_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        if not for_people(request):
+            return await request_validation_exception_handler(request, error)
+        return render(request, "message.html", 400, title_text=translate(request, "The form is incomplete."))
+
+    app.add_exception_handler(NotLoggedIn, not_logged_in)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, form_error)

@@ -1,0 +1,271 @@
+"""The portals' browser security: cookies, the flow state, CSRF, rate limits, headers, the viewer.
+
+Two cookies, both HttpOnly and SameSite=Lax (Lax, not Strict: the return
+from the State's login portal is a cross-site navigation that must carry the
+flow cookie), Secure in production and then ``__Host-`` prefixed:
+
+- the *flow* cookie, signed (itsdangerous) and short-lived: the CSRF token of
+  an anonymous browser and the steps of login, activation and federation;
+- the *session* cookie: an opaque random token for a ``WebSession`` row.
+
+Every unsafe request must carry the CSRF token of its browser (the session's
+once logged in, the flow's before) in the form field ``csrf_token``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from opendsp.accounts import sessions as web_sessions
+from opendsp.accounts.models import AccountKind
+from opendsp.clock import Clock
+from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, N_
+from opendsp.platform import Platform
+from opendsp.settings import Settings
+
+FLOW_MAX_AGE = timedelta(minutes=30)
+# A step of a flow (the password checked, an activation code accepted) must be finished within this.
+STEP_MAX_AGE = timedelta(minutes=10)
+LANGUAGE_COOKIE = "opendsp_lang"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_secret(settings: Settings) -> bytes:
+    """The key that signs flow cookies: from the environment, or a file made once (mode 0600)."""
+    if settings.session_secret_source == "env":
+        if not settings.session_secret or len(settings.session_secret) < 32:
+            raise ValueError("OPENDSP_SESSION_SECRET must hold at least 32 characters")
+        return settings.session_secret.encode()
+    path = Path(settings.session_secret_source.removeprefix("file:"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    flow: str
+    session: str
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> CookieNames:
+        # The __Host- prefix makes browsers refuse the cookie from a subdomain or without Secure.
+        prefix = "__Host-" if settings.secure_cookies else ""
+        return cls(flow=f"{prefix}opendsp_flow", session=f"{prefix}opendsp_session")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is logged in on this request (a snapshot: views load what they need)."""
+
+    session_id: uuid.UUID
+    account_id: uuid.UUID
+    kind: AccountKind
+    display_name: str
+    roles: frozenset[str]
+    csrf_token: str
+    acting_for: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    person_id: uuid.UUID | None
+    professional_id: uuid.UUID | None
+
+
+class RateLimiter:
+    """At most ``attempts`` secrets per client address and kind of secret in a sliding window.
+
+    In memory: it protects one process. Account lockouts, kept in the database,
+    protect each account whatever the number of processes.
+    """
+
+    def __init__(self, clock: Clock, attempts: int, window: timedelta) -> None:
+        self.clock, self.attempts, self.window = clock, attempts, window
+        self._hits: dict[str, deque[datetime]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock.now()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.attempts:
+            return False
+        hits.append(now)
+        return True
+
+
+class WebSecurity:
+    """Built once by the app factory; reached from requests as ``request.app.state.security``."""
+
+    def __init__(self, platform: Platform) -> None:
+        settings = platform.settings
+        self.platform = platform
+        self.settings = settings
+        self.cookies = CookieNames.for_settings(settings)
+        self.signer = URLSafeTimedSerializer(session_secret(settings), salt="opendsp.flow")
+        self.limiter = RateLimiter(
+            platform.clock, settings.rate_limit_attempts, timedelta(minutes=settings.rate_limit_window_minutes)
+        )
+        self.allowed_origins = {_origin(settings.public_base_url)}
+
+    # -- the flow cookie ----------------------------------------------------------------
+
+    def read_flow(self, request: Request) -> dict[str, Any]:
+        raw = request.cookies.get(self.cookies.flow)
+        if raw:
+            try:
+                flow = self.signer.loads(raw, max_age=int(FLOW_MAX_AGE.total_seconds()))
+                if isinstance(flow, dict) and flow.get("csrf"):
+                    return flow
+            except BadSignature:
+                pass
+        return {"csrf": secrets.token_urlsafe(32), "new": True}
+
+    def write_flow(self, response: Response, flow: dict[str, Any]) -> None:
+        flow = {k: v for k, v in flow.items() if k != "new"}
+        response.set_cookie(
+            self.cookies.flow, self.signer.dumps(flow), max_age=int(FLOW_MAX_AGE.total_seconds()), path="/",
+            secure=self.settings.secure_cookies, httponly=True, samesite="lax",
+        )
+
+    def set_session_cookie(self, response: Response, token: str) -> None:
+        # No Max-Age: the cookie dies with the browser; the server ends the session on its own time-outs.
+        response.set_cookie(
+            self.cookies.session, token, path="/", secure=self.settings.secure_cookies, httponly=True, samesite="lax"
+        )
+
+    def clear_session_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.cookies.session, path="/", secure=self.settings.secure_cookies, httponly=True,
+                               samesite="lax")
+
+    # -- the viewer ---------------------------------------------------------------------
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """The logged-in viewer, once per request; an expired session is ended here."""
+        if "viewer" in request.state._state:
+            return request.state.viewer  # type: ignore[no-any-return]
+        token = request.cookies.get(self.cookies.session)
+        viewer = None
+        if token:
+            with self.platform.transaction() as session:
+                found = web_sessions.resume(session=session, platform=self.platform, token=token)
+                if found:
+                    web, account = found
+                    viewer = Viewer(
+                        session_id=web.id, account_id=account.id, kind=account.kind, display_name=account.display_name,
+                        roles=frozenset(account.roles), csrf_token=web.csrf_token, acting_for=web.acting_for_person_id,
+                        organisation_id=web.organisation_id, person_id=account.person_id,
+                        professional_id=account.professional_id,
+                    )
+        request.state.viewer = viewer
+        return viewer
+
+    def csrf_token(self, request: Request) -> str:
+        viewer = self.viewer(request)
+        return viewer.csrf_token if viewer else request.state.flow["csrf"]
+
+    def allow_attempt(self, request: Request, secret: str) -> None:
+        """Raise 429 when this client has entered too many secrets of this kind lately."""
+        client = request.client.host if request.client else "unknown"
+        if not self.limiter.allow(f"{secret}:{client}"):
+            raise HTTPException(429, N_("Too many attempts: wait a few minutes before trying again."))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security(request: Request) -> WebSecurity:
+    return request.app.state.security  # type: ignore[no-any-return]
+
+
+async def csrf_protect(request: Request) -> None:
+    """A dependency of every portal router: unsafe requests need the browser's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    guard = security(request)
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin not in guard.allowed_origins and origin != _origin(str(request.base_url)):
+        raise HTTPException(403, N_("This form was sent from another site."))
+    form = await request.form()
+    sent = form.get("csrf_token")
+    expected = guard.csrf_token(request)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise HTTPException(403, N_("This form has expired or was not sent from this site: reload the page and try again."))
+
+
+def language_of(request: Request) -> str:
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+async def web_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Loads the flow cookie and the language, and writes the flow back when a view changed it."""
+    guard: WebSecurity = request.app.state.security
+    flow = guard.read_flow(request)
+    request.state.flow = flow
+    request.state.flow_changed = bool(flow.get("new"))
+    request.state.language = language_of(request)
+    response = await call_next(request)
+    if request.state.flow_changed:
+        guard.write_flow(response, request.state.flow)
+    if response.headers.get("content-type", "").startswith("text/html"):
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        # Pages hold personal data and codes: never kept by a browser or a proxy.
+        response.headers.setdefault("Cache-Control", "no-store")
+    if guard.settings.secure_cookies:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    return response
+
+
+def update_flow(request: Request, **changes: Any) -> None:
+    flow = request.state.flow
+    for key, value in changes.items():
+        if value is None:
+            flow.pop(key, None)
+        else:
+            flow[key] = value
+    request.state.flow_changed = True
+
+
+def step(request: Request, name: str, now: datetime) -> dict[str, Any] | None:
+    """A step of a flow, if it was taken recently enough."""
+    value = request.state.flow.get(name)
+    if not isinstance(value, dict) or "at" not in value:
+        return None
+    if now - datetime.fromisoformat(value["at"]) > STEP_MAX_AGE:
+        return None
+    return value

@@ -1,0 +1,101 @@
+"""Assistants and parents switch between their own record and the records they act for; professionals choose
+the organisation they act for."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from opendsp.accounts import services
+from opendsp.actors import SYSTEM
+from opendsp.clock import FrozenClock
+from opendsp.persons.models import LegalRepresentation
+from opendsp.platform import Platform
+from opendsp.trace.models import TraceEntry
+from tests.accounts.portal import Browser, activate, letter_for, login
+from tests.factories import as_holder, make_organisation, make_professional, make_record
+
+
+def logged_in_person(platform: Platform, clock: FrozenClock, person) -> Browser:  # type: ignore[no-untyped-def]
+    letter = letter_for(platform, person)
+    browser = Browser(platform)
+    browser.credentials = activate(browser, clock, person.national_number, letter.activation)  # type: ignore[attr-defined]
+    return browser
+
+
+def test_an_assistant_switches_to_the_holder_s_record_until_the_delegation_ends(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    with platform.transaction() as session:
+        holder_record = make_record(session, platform)
+        holder_record.holder.given_name = "Berthe"
+        assistant = make_record(session, platform, active=False).holder
+        as_holder(session, platform, holder_record).designate_assistant(
+            holder_record.id, assistant.id, until=clock.now() + timedelta(days=2))
+        holder = holder_record.holder
+    browser = logged_in_person(platform, clock, assistant)
+    assert holder.display_name in browser.get("/account").text
+    response = browser.submit("/account/act-for", {"person": str(holder.id)})
+    assert response.status_code == 303
+    assert "You are acting for" in browser.get("/account").text
+    with platform.sessions() as session:
+        entry = session.scalars(select(TraceEntry).where(TraceEntry.chain == str(holder_record.id),
+                                                         TraceEntry.action == "record.enter")).one()
+        assert entry.basis == "assistant" and entry.on_behalf_of == str(holder.id)
+
+    browser.submit("/account/act-for", {"person": ""}, form_page="/account")
+    clock.advance(timedelta(days=3))  # the delegation has ended (and the session too: log in again)
+    login(browser, clock, browser.credentials)  # type: ignore[attr-defined]
+    assert holder.display_name not in browser.get("/account").text
+    response = browser.submit("/account/act-for", {"person": str(holder.id)})
+    assert response.status_code == 403, response.headers.get("location")
+    assert "You are using your own record" in browser.get("/account").text
+    with platform.sessions() as session:
+        reasons = list(session.scalars(select(TraceEntry.reason).where(TraceEntry.chain == str(holder_record.id),
+                                                                       TraceEntry.action == "record.enter")))
+    assert reasons[-1] == "delegation_ended"
+
+
+def test_a_holder_names_an_assistant_by_national_number(platform: Platform, clock: FrozenClock) -> None:
+    with platform.transaction() as session:
+        holder = make_record(session, platform, active=False).holder
+        helper = make_record(session, platform).holder
+    browser = logged_in_person(platform, clock, holder)
+    browser.get("/account")
+    response = browser.submit("/account/assistants", {"national_number": helper.national_number, "until": ""})
+    assert response.status_code == 200 and "The assistant was added" in browser.page
+    response = browser.submit("/account/assistants", {"national_number": "1234", "until": ""})
+    assert response.status_code == 400
+
+
+def test_a_parent_sees_the_minor_child_s_record(platform: Platform, clock: FrozenClock) -> None:
+    with platform.transaction() as session:
+        parent = make_record(session, platform, active=False).holder
+        child_record = make_record(session, platform, birth=date(2018, 3, 1))
+        child_record.holder.given_name = "Léo"
+        session.add(LegalRepresentation(minor_id=child_record.person_id, representative_id=parent.id,
+                                        created_at=clock.now()))
+        child = child_record.holder
+    browser = logged_in_person(platform, clock, parent)
+    assert "as legal representative" in browser.get("/account").text
+    assert browser.submit("/account/act-for", {"person": str(child.id)}).status_code == 303
+    assert child.display_name in browser.get("/account").text
+
+
+def test_a_professional_logs_in_and_chooses_an_organisation(platform: Platform, clock: FrozenClock) -> None:
+    with platform.transaction() as session:
+        practice = make_organisation(session, platform, name="Cabinet Weber")
+        hospital = make_organisation(session, platform, name="Hôpital du Nord")
+        professional = make_professional(session, platform, organisation=practice)
+        professional.organisations.append(hospital)
+        account = services.account_of_professional(session=session, platform=platform, professional=professional)
+        code = services.issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
+        licence = professional.licence_number
+        hospital_id = hospital.id
+    credentials = activate(Browser(platform), clock, licence, code, realm="/pro")
+    browser = Browser(platform)
+    assert login(browser, clock, credentials).status_code == 303
+    assert "Choose the organisation you act for" in browser.get("/account").text
+    browser.submit("/account/organisation", {"organisation": str(hospital_id)})
+    assert "Hôpital du Nord" in browser.get("/account").text

@@ -1,0 +1,80 @@
+"""PDQm patient search, the trace as BALP AuditEvents, the holder's choices as Consents."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from opendsp.fhir.consent import consents
+from opendsp.fhir.mapping import audit_event
+from opendsp.persons.models import Person
+from opendsp.platform import Platform
+from opendsp.trace.models import TraceEntry
+from tests.factories import as_holder
+from tests.fhir.conftest import Fhir, World, valid
+from tests.fhir.test_mhd import deposit
+
+
+def test_patients_by_national_number_and_by_name_with_birth_date(platform: Platform, world: World,
+                                                                  fhir: Fhir) -> None:
+    token = fhir.token(world.software["hospital"], world.outsider, "system/Patient.rs")
+    by_number = fhir.get(f"/fhir/Patient?identifier=urn:oid:1.3.182.4.4|{world.national_number}", token)
+    bundle = valid(by_number.json())
+    assert bundle["total"] == 1
+    patient = bundle["entry"][0]["resource"]
+    assert patient["id"] == str(world.person_id)
+    assert "address" not in patient and "telecom" not in patient
+    assert patient["identifier"][0] == {"use": "official", "system": "urn:oid:1.3.182.4.4",
+                                        "value": world.national_number}
+    by_name = valid(fhir.get("/fhir/Patient?family=schm&birthdate=1980-05-17&gender=female", token).json())
+    assert str(world.person_id) in [e["resource"]["id"] for e in by_name["entry"]]
+    assert valid(fhir.get("/fhir/Patient?family=schm&birthdate=1981", token).json())["total"] == 0
+    read = fhir.get(f"/fhir/Patient/{world.person_id}", token)
+    assert valid(read.json())["birthDate"] == "1980-05-17"
+    with platform.sessions() as session:
+        searches = session.scalars(select(TraceEntry).where(TraceEntry.action == "patients.search")).all()
+    assert len(searches) == 4 and all(e.actor_id == str(world.outsider.id) for e in searches)
+    assert searches[0].context["found"] == [str(world.person_id)]
+
+
+def test_audit_events_and_consents_are_the_holders_only(world: World, fhir: Fhir) -> None:
+    token = fhir.token(world.software["hospital"], world.gp, "system/AuditEvent.s system/Consent.s")
+    for kind in ("AuditEvent", "Consent"):
+        response = fhir.get(f"/fhir/{kind}?patient={world.person_id}", token)
+        assert response.status_code == 403, response.text
+        assert valid(response.json())["issue"][0]["details"]["coding"][0]["code"] == "holder_only"
+
+
+def test_every_trace_entry_maps_to_a_valid_balp_audit_event(platform: Platform, world: World, fhir: Fhir) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    document_id = deposit(fhir, world, lab)
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s system/Binary.r")
+    fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", gp)
+    fhir.get(f"/fhir/Binary/{document_id}", gp, headers={"Accept": "*/*"})
+    outsider = fhir.token(world.software["hospital"], world.outsider, "system/DocumentReference.s")
+    fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", outsider)
+    with platform.sessions() as session:
+        entries = session.scalars(select(TraceEntry).where(TraceEntry.chain == str(world.record.id))
+                                  .order_by(TraceEntry.seq)).all()
+    events = [valid(audit_event(entry, person_id=world.person_id)) for entry in entries]
+    read = next(e for e in events if e["action"] == "R")
+    assert read["meta"]["profile"] == ["https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead"]
+    assert read["outcome"] == "0"
+    assert any(a["who"].get("display", "").startswith("Hospital HIS") for a in read["agent"])
+    assert {"what": {"reference": f"DocumentReference/{document_id}"}} .items() <= read["entity"][1].items()
+    refused = events[-1]
+    assert refused["outcome"] == "4" and refused["outcomeDesc"].startswith("no_access")
+
+
+def test_the_holders_choices_map_to_valid_consents(platform: Platform, world: World) -> None:
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, world.record)
+        holder.block(world.record.id, world.outsider.id)
+        holder.set_emergency_allowed(world.record.id, False)
+        grants = holder.read_choices(world.record.id)
+        person = session.get(Person, world.person_id)
+        assert person is not None
+        resources = [valid(c) for c in consents(session, world.record, person, grants, platform.clock.now())]
+    provisions = sorted((c["provision"]["type"], c["policyRule"]["coding"][0]["code"]) for c in resources)
+    assert provisions == [("deny", "OPTOUT"), ("deny", "OPTOUT"), ("permit", "OPTIN")]
+    circle = next(c for c in resources if c["provision"]["type"] == "permit")
+    assert circle["provision"]["actor"][0]["reference"]["identifier"]["value"] == world.gp.licence_number
