@@ -477,5 +477,32 @@ def demo_load(ctx: click.Context, seed: int) -> None:
         click.echo(f"demo data loaded: {json.dumps(result)}; identities in {out}")
 
 
+@demo.command("code")
+@click.argument("login")
+@click.pass_context
+def demo_code(ctx: click.Context, login: str) -> None:
+    """Print the current authenticator code of a demo login (national number, licence or staff name)."""
+    from opendsp.accounts import totp
+    from opendsp.clock import SystemClock
+
+    path = ctx.obj["settings"].var_dir / "demo" / "identities.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        fail(f"no demo identities at {path}: run `opendsp demo load` first", 2)
+    secret = next(
+        (
+            entry.get("totp_secret")
+            for group in ("persons", "professionals", "staff")
+            for entry in data.get(group, [])
+            if login in (entry.get("national_number"), entry.get("licence_number"), entry.get("login"))
+        ),
+        None,
+    )
+    if not secret:
+        fail(f"{login} is not a demo login with an authenticator", 2)
+    click.echo(totp.code_at(secret, SystemClock().now()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -24,6 +24,11 @@ from sqlalchemy.orm import Session
 
 from opendsp import actors
 from opendsp.access.services import RecordAccess
+from opendsp.accounts import totp
+from opendsp.accounts.models import Account, AccountState
+from opendsp.accounts.passwords import hash_secret
+from opendsp.accounts.sealing import seal as seal_totp
+from opendsp.accounts.services import account_of_person, account_of_professional, register_staff
 from opendsp.actors import SYSTEM, Actor
 from opendsp.clients.services import register_demo_clients
 from opendsp.demo.people import ORGANISATIONS, REFERENCE_DATE, PersonSpec, ProfessionalSpec
@@ -35,6 +40,7 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.professionals.services import register_organisation, register_professional
 from opendsp.records.models import Record, RecordState
+from opendsp.settings import Mode
 from opendsp.stays.registry import register_adt_sender
 from opendsp.records.services import create_record
 
@@ -59,8 +65,44 @@ def load_demo(
         _refuse_collisions(session, plan)
         counts, presence_codes = _write(session, platform, plan, progress or (lambda _: None))
         clients = _software(session, platform, keys_dir=identities_path.parent / "keys")
-    write_identities(identities_path, plan, presence_codes=presence_codes, clients=clients)
+        logins = _logins(session, platform)
+    write_identities(identities_path, plan, presence_codes=presence_codes, clients=clients, logins=logins)
     return counts
+
+
+DEMO_PASSWORD = "demo-DSP-passphrase-2026"  # published: the demo is for trying the platform, never for real data
+DEMO_STAFF = (("helpdesk", "Helpdesk (démo)", ["helpdesk"]), ("admin", "Administration (démo)", ["administrator"]))
+
+
+def _logins(session: Session, platform: Platform) -> dict[str, Any]:
+    """Active accounts for everyone in the demo: one published password and an authenticator secret each.
+
+    The accounts are enrolled directly, as the agency would when taking over
+    accounts from a previous platform; nothing here runs in production mode.
+    """
+    if platform.settings.mode is Mode.production:
+        raise DemoConflict("the demo's published passwords are never created in production mode")
+    password_hash = hash_secret(platform.settings, DEMO_PASSWORD)
+    accounts: list[Account] = []
+    for person in session.scalars(select(Person).join(Record).where(Record.state != RecordState.created)):
+        accounts.append(account_of_person(session=session, platform=platform, person=person))
+    for professional in session.scalars(select(Professional)):
+        accounts.append(account_of_professional(session=session, platform=platform, professional=professional))
+    for username, name, roles in DEMO_STAFF:
+        accounts.append(register_staff(session=session, platform=platform, actor=SYSTEM, username=username,
+                                       display_name=name, roles=roles))
+    secrets: dict[str, str] = {}
+    now = platform.clock.now()
+    for account in accounts:
+        secret = totp.new_secret(platform.randomness)
+        account.password_hash, account.password_set_at = password_hash, now
+        account.totp_secret = seal_totp(platform, account.id, secret)
+        account.state, account.activated_at = AccountState.active, now
+        secrets[account.login] = secret
+    session.flush()
+    staff = [{"login": username, "name": name, "roles": roles, "totp_secret": secrets[username]}
+             for username, name, roles in DEMO_STAFF]
+    return {"password": DEMO_PASSWORD, "totp_secrets": secrets, "staff": staff}
 
 
 # The demo hospital's and laboratory's own software: FHIR clients, and the hospital's HL7 v2 feed.
@@ -252,6 +294,7 @@ def write_identities(
     *,
     presence_codes: dict[str, str] | None = None,
     clients: dict[str, Any] | None = None,
+    logins: dict[str, Any] | None = None,
 ) -> None:
     """List who is in the demo, for people trying the platform.
 
@@ -261,10 +304,19 @@ def write_identities(
     """
     data = identities(plan)
     data.update(clients or {})
+    secrets = (logins or {}).get("totp_secrets", {})
+    if logins:
+        data["password"] = logins["password"]
+        data["staff"] = logins["staff"]
     for person in data["persons"]:
         code = (presence_codes or {}).get(person["national_number"])
         if code:
             person["presence_code"] = code
+        if person["national_number"] in secrets:
+            person["totp_secret"] = secrets[person["national_number"]]
+    for professional in data["professionals"]:
+        if professional["licence_number"] in secrets:
+            professional["totp_secret"] = secrets[professional["licence_number"]]
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

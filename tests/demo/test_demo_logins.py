@@ -1,0 +1,31 @@
+"""The demo's published logins work: a holder, a professional and the agency's staff log in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opendsp.clock import FrozenClock
+from opendsp.demo.load import load_demo
+from opendsp.platform import Platform
+from tests.accounts.portal import Browser, Credentials, login, settings  # noqa: F401  (the cheap-hash settings)
+
+
+def test_demo_identities_log_in(platform: Platform, clock: FrozenClock, tmp_path: Path) -> None:
+    identities = tmp_path / "identities.json"
+    assert load_demo(platform, seed=20260101, identities_path=identities) is not None
+    data = json.loads(identities.read_text())
+    password = data["password"]
+    holder = next(p for p in data["persons"] if p["record_state"] == "active")
+    professional = data["professionals"][0]
+    staff = data["staff"][0]
+    assert holder["presence_code"] and len(data["fhir_clients"]) == 2
+    for key in (Path(client["private_key_file"]) for client in data["fhir_clients"]):
+        assert key.exists() and oct(key.stat().st_mode)[-3:] == "600"
+
+    assert login(Browser(platform), clock, Credentials(holder["national_number"], password, holder["totp_secret"], [])) \
+        .status_code == 303
+    assert login(Browser(platform), clock,
+                 Credentials(professional["licence_number"], password, professional["totp_secret"], [])).status_code == 303
+    assert login(Browser(platform), clock, Credentials(staff["login"], password, staff["totp_secret"], []),
+                 realm="/console").status_code == 303
