@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+# Hospitals' HL7 v2 ADT feed (MLLP), served beside the web server by `make run`.
+MLLP_PORT ?= 2575
 export PORT
 
 .PHONY: run test migrate demo lock bench clean
@@ -33,7 +35,7 @@ node_modules/.installed: package.json package-lock.json
 run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp migrate
 	$(BIN)/opendsp demo load
-	$(BIN)/opendsp serve --port $(PORT)
+	OPENDSP_MLLP_PORT=$(MLLP_PORT) $(BIN)/opendsp serve --port $(PORT)
 
 test: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -41,28 +41,33 @@ def documents(fhir: Fhir, token: str, world: World) -> Any:
     return fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", token)
 
 
-def test_a_stay_opens_the_record_to_the_hospital_and_closes_a_week_after_discharge(
+def test_a_hospital_nurse_sees_the_record_during_the_stay_and_not_a_week_after_discharge(
     platform: Platform, world: World, fhir: Fhir, clock  # type: ignore[no-untyped-def]
 ) -> None:
     hospital = world.software["hospital"]
-    # Dr Reuter works at the hospital but is not in the patient's circle.
-    token = fhir.token(hospital, world.outsider)
-    assert documents(fhir, token, world).status_code == 403
+    with platform.transaction() as session:
+        nurse = make_professional(session, platform, profession="nurse", specialties=(),
+                                  organisation=session.merge(world.hospital), family_name="Thill")
+    # The nurse works at the hospital but is not in the patient's circle.
+    nurse_token = fhir.token(hospital, nurse)
+    assert documents(fhir, nurse_token, world).status_code == 403
 
+    # The hospital's software (acting for Dr Reuter) reports the admission.
+    token = fhir.token(hospital, world.outsider)
     created = fhir.post("/fhir/Encounter", token, encounter(world))
     assert created.status_code == 201, created.text
     stay = valid(created.json())
     assert stay["status"] == "in-progress" and created.headers["Location"].endswith(f"/Encounter/{stay['id']}")
-    assert documents(fhir, fhir.token(hospital, world.outsider), world).status_code == 200
+    assert documents(fhir, fhir.token(hospital, nurse), world).status_code == 200
 
     now = clock.now().isoformat()
     finished = put(fhir, f"/fhir/Encounter/{stay['id']}", token, encounter(world, status="finished", end=now, id=stay["id"]))
     assert finished.status_code == 200, finished.text
     assert valid(finished.json())["period"]["end"].startswith(clock.now().date().isoformat())
     clock.advance(timedelta(days=7) - timedelta(minutes=1))
-    assert documents(fhir, fhir.token(hospital, world.outsider), world).status_code == 200
+    assert documents(fhir, fhir.token(hospital, nurse), world).status_code == 200
     clock.advance(timedelta(minutes=1))
-    assert documents(fhir, fhir.token(hospital, world.outsider), world).status_code == 403
+    assert documents(fhir, fhir.token(hospital, nurse), world).status_code == 403
 
 
 def test_a_cancelled_admission_removes_access_at_once(platform: Platform, world: World, fhir: Fhir) -> None:
