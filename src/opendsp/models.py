@@ -24,6 +24,7 @@ from opendsp.content.models import RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
 from opendsp.fhir.models import SubmissionSet, SubmittedDocument
+from opendsp.fhir.structured import StructuredCode, StructuredEntry
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
@@ -34,6 +35,8 @@ __all__ = [
     "Client",
     "SubmissionSet",
     "SubmittedDocument",
+    "StructuredCode",
+    "StructuredEntry",
     "UsedAssertion",
     "Account",
     "ActivationCode",

@@ -87,7 +87,7 @@ def test_search_errors(world: World, fhir: Fhir, lab: str) -> None:
     outcome(fhir.get(f"/fhir/DocumentReference?patient={uuid.uuid4()}", lab), 404, "not-found")
     outcome(fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&date=yesterday", lab), 400, "invalid")
     outcome(fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&_sort=title", lab), 400, "not-supported")
-    outcome(fhir.get("/fhir/Observation", lab), 404, "not-found")
+    outcome(fhir.get("/fhir/Procedure", lab), 404, "not-found")
     outcome(fhir.get("/fhir/Patient?family=Schmit", lab), 400, "too-costly")
 
 
@@ -106,7 +106,9 @@ def test_metadata_lists_what_works(fhir: Fhir) -> None:
     statement = valid(response.json())
     assert statement["fhirVersion"] == "4.0.1"
     kinds = {r["type"] for r in statement["rest"][0]["resource"]}
-    assert kinds == {"DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter"}
+    assert kinds == {"DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
+                     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
+                     "Immunization"}
     smart = fhir.http.get("/fhir/.well-known/smart-configuration").json()
     assert smart["token_endpoint"].endswith("/auth/token")
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]

@@ -33,7 +33,7 @@ from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
-from opendsp.documents.types import ConfidentialityLevel, DocumentType
+from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
 from opendsp.policy.decision import AccessDenied, Decision, decide, stay_basis, visibility
@@ -394,15 +394,7 @@ class RecordAccess:
 
     def remove_from_circle(self, record_id: uuid.UUID, professional_id: uuid.UUID) -> None:
         record, _ = self._manage(record_id, "circle.remove", professional=professional_id)
-        for member in self.session.scalars(
-            select(CircleMember).where(
-                CircleMember.record_id == record.id,
-                CircleMember.professional_id == professional_id,
-                CircleMember.removed_at.is_(None),
-            )
-        ):
-            member.removed_at = self.now
-        self.session.flush()
+        self._end(CircleMember, record, professional_id)
 
     def set_referring_doctor(self, record_id: uuid.UUID, professional_id: uuid.UUID | None) -> None:
         if professional_id is not None:
@@ -428,11 +420,15 @@ class RecordAccess:
 
     def unblock(self, record_id: uuid.UUID, professional_id: uuid.UUID) -> None:
         record, _ = self._manage(record_id, "block.remove", professional=professional_id)
+        self._end(BlockedProfessional, record, professional_id)
+
+    def _end(
+        self, model: type[CircleMember] | type[BlockedProfessional], record: Record, professional_id: uuid.UUID
+    ) -> None:
+        """End a professional's circle membership or block; the row stays, as history."""
         for row in self.session.scalars(
-            select(BlockedProfessional).where(
-                BlockedProfessional.record_id == record.id,
-                BlockedProfessional.professional_id == professional_id,
-                BlockedProfessional.removed_at.is_(None),
+            select(model).where(
+                model.record_id == record.id, model.professional_id == professional_id, model.removed_at.is_(None)
             )
         ):
             row.removed_at = self.now
@@ -441,17 +437,16 @@ class RecordAccess:
     def regenerate_presence_code(self, record_id: uuid.UUID) -> str:
         """A new presence code, shown once; the old one stops working at once."""
         record, _ = self._manage(record_id, "presence_code.regenerate")
-        code = presence.new_code(self.platform.randomness)
-        settings = self._settings(record)
-        settings.presence_code_hash = presence.hash_code(code)
-        settings.presence_code_set_at = self.now
-        self._touch(record)
-        return code
+        return self._new_presence_code(record)
 
     def issue_presence_code(self, record_id: uuid.UUID) -> str:
         """A presence code for the activation letter (agency or platform job); replaces the previous one."""
         record = self._record(record_id)
         self._authorise(Action.manage_accounts, record, context={"change": "presence_code.issue"})
+        return self._new_presence_code(record)
+
+    def _new_presence_code(self, record: Record) -> str:
+        """Draw a code, keep only its hash: the previous code stops working at once."""
         code = presence.new_code(self.platform.randomness)
         settings = self._settings(record)
         settings.presence_code_hash = presence.hash_code(code)
@@ -510,8 +505,14 @@ class RecordAccess:
         self.session.flush()
 
     def designate_assistant(
-        self, record_id: uuid.UUID, person_id: uuid.UUID, *, until: datetime | None = None
+        self,
+        record_id: uuid.UUID,
+        person_id: uuid.UUID,
+        *,
+        until: datetime | None = None,
+        invitation: uuid.UUID | None = None,
     ) -> AssistantDelegation:
+        """Name an assistant; ``invitation``: the e-mail invitation this carries out at its acceptance (traced)."""
         record = self._record(record_id)
         person = self.session.get(Person, person_id)
         if person is None:
@@ -521,6 +522,8 @@ class RecordAccess:
         if until is not None and until <= self.now:
             raise InvalidRequest("the end of a delegation must be in the future")
         context = {"change": "assistant.add", "assistant": str(person.id), "until": _plain(until)}
+        if invitation is not None:
+            context["invitation"] = str(invitation)
         self._authorise(Action.manage_assistants, record, context=context)
         delegation = self.session.scalars(
             select(AssistantDelegation).where(
@@ -536,6 +539,11 @@ class RecordAccess:
         self._notify_change(record, "assistant.changed", {"assistant": person.display_name, "change": "added"})
         self.session.flush()
         return delegation
+
+    def authorise_assistant_invitation(self, record_id: uuid.UUID, context: dict[str, Any]) -> Decision:
+        """Inviting an assistant by e-mail is managing assistants: the policy decides, the decision is traced."""
+        record = self._record(record_id)
+        return self._authorise(Action.manage_assistants, record, context={"change": "assistant.invite", **context})
 
     def end_assistant(self, record_id: uuid.UUID, person_id: uuid.UUID) -> None:
         record = self._record(record_id)
@@ -776,6 +784,7 @@ class RecordAccess:
         draft = self._authored(draft)
         draft.check()
         new_id = uuid.uuid4()
+        content = self._keep_structured(draft, content)
         permit = self._authorise(
             Action.deposit_document,
             record,
@@ -792,6 +801,7 @@ class RecordAccess:
             draft=draft,
             content=content,
         )
+        self._index_structured(document, content)
         if self.actor.kind is ActorKind.professional:
             self._notify_change(record, "document.new", {"document": str(document.id), "type": draft.type.value})
         return document
@@ -810,7 +820,8 @@ class RecordAccess:
         assert old is not None and record is not None
         if draft.type is not old.type:
             raise InvalidRequest("a new version keeps the type of the document it replaces")
-        return documents.store(
+        content = self._keep_structured(draft, content)
+        document = documents.store(
             session=self.session,
             platform=self.platform,
             permit=permit,
@@ -820,6 +831,22 @@ class RecordAccess:
             content=content,
             replaces=old,
         )
+        self._index_structured(document, content)
+        return document
+
+    # -- structured (FHIR) documents: the index of their entries, written with the document --------
+
+    @staticmethod
+    def _keep_structured(draft: documents.DocumentDraft, content: Iterable[bytes]) -> Iterable[bytes]:
+        """FHIR JSON content is kept in memory once, to be both sealed and indexed."""
+        return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else content
+
+    def _index_structured(self, document: Document, content: Iterable[bytes]) -> None:
+        if document.media_type != FHIR_MEDIA_TYPE or not isinstance(content, list):
+            return
+        from opendsp.fhir.structured import index_document
+
+        index_document(self.session, self.platform, document, b"".join(content))
 
     def withdraw(self, document_id: uuid.UUID, *, reason: str | None = None) -> Document:
         document, record = self._document_of(document_id)

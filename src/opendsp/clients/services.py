@@ -44,7 +44,9 @@ ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(seconds=30)
 PURPOSES = frozenset({"TREAT", "ETREAT"})
 # The resource types a scope may name, and the SMART v2 permissions.
-SCOPED_RESOURCES = ("DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter", "*")
+SCOPED_RESOURCES = ("DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
+                    "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
+                    "Immunization", "*")
 _SCOPE = re.compile(r"^system/(?P<resource>[A-Za-z*]+)\.(?P<permissions>c?r?u?d?s?)$")
 
 

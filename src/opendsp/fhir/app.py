@@ -18,13 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from opendsp.clients.services import Tokens
 from opendsp.documents.models import Document
-from opendsp.fhir import encounter, mapping, search, submission, systems
+from opendsp.documents.types import DocumentStatus
+from opendsp.fhir import encounter, mapping, search, structured, submission, systems
 from opendsp.fhir.api import CHALLENGE, Api, Unit
 from opendsp.fhir.capability import capability_statement, smart_configuration
 from opendsp.fhir.consent import consents
 from opendsp.fhir.errors import FhirError, fhir_response, install_handlers
 from opendsp.fhir.models import SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import Query
+from opendsp.fhir.structured import StructuredEntry
 from opendsp.fhir.validation import parse, read_json
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
@@ -279,6 +281,55 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             resources = consents(unit.session, record, person, unit.access.read_choices(record.id), unit.access.now)
             return fhir_response(mapping.searchset(resources, base=api.base, total=len(resources),
                                                    links=query.links(api.base, len(resources)), timestamp=unit.access.now))
+
+    # -- Structured documents: the entries of FHIR document Bundles ---------------------
+
+    def find_entries(request: Request, resource_type: str) -> JSONResponse:
+        with api.unit(request, resource_type, "s") as unit:
+            query = Query.parse(list(request.query_params.multi_items()), search.STRUCTURED_PARAMETERS,
+                                resource_type, unit.access.now)
+            person, record = unit.record_of_patient(query)
+            candidates = unit.session.execute(
+                select(StructuredEntry.document_id, StructuredEntry.position, StructuredEntry.effective_at).where(
+                    StructuredEntry.record_id == record.id, StructuredEntry.resource_type == resource_type,
+                    *search.structured_conditions(query, lambda system, code: structured.search_tokens(
+                        platform, system, code)),
+                )
+            ).all()
+            # The policy says which of the candidate documents the professional may see (hidden ones never).
+            document_ids = sorted({row.document_id for row in candidates}, key=str)
+            conditions = [Document.id.in_(document_ids), Document.status == DocumentStatus.current]
+            if query.snapshot is not None:
+                conditions.append(Document.deposited_at <= query.snapshot)
+            visible = unit.with_break_glass(lambda: unit.access.list_documents(
+                record.id, where=conditions, limit=max(len(document_ids), 1)))
+            deposited = {d.id: d.deposited_at for d in visible.items}
+            rows = [row for row in candidates if row.document_id in deposited]
+            rows.sort(key=lambda r: (r.position,))
+            rows.sort(key=lambda r: (r.effective_at or deposited[r.document_id], deposited[r.document_id]),
+                      reverse=not query.sort_ascending)
+            page = rows[query.offset: query.offset + query.count]
+            bundles: dict[uuid.UUID, dict[str, Any]] = {}
+            resources = []
+            for row in page:
+                if row.document_id not in bundles:
+                    consultation = unit.with_break_glass(lambda d=row.document_id: unit.access.consult(d))
+                    parsed = structured.parse_document(consultation.read())
+                    assert parsed is not None
+                    bundles[row.document_id] = parsed
+                resources.append(structured.served_resource(bundles[row.document_id], row.document_id, row.position,
+                                                            person_id=person.id, base=api.base))
+            return fhir_response(mapping.searchset(resources, base=api.base, total=len(rows),
+                                                   links=query.links(api.base, len(rows)), timestamp=unit.access.now))
+
+    def entries_route(kind: str) -> Any:
+        def route(request: Request) -> JSONResponse:
+            return find_entries(request, kind)
+
+        return route
+
+    for kind in structured.INDEXED_TYPES:
+        app.add_api_route(f"/{kind}", entries_route(kind), methods=["GET"], name=f"find_{kind}")
 
     # -- Hospital stays: Encounter create, update and read (institutional access) -------
 

@@ -39,6 +39,14 @@ PATIENT_SEARCH = [
 ]
 PATIENT_REQUIRED = _param("patient", "reference", "Patient/{id} (or patient.identifier)")
 PATIENT_IDENTIFIER = _param("patient.identifier", "token", f"{systems.NATIONAL_NUMBER}|{{national number}}")
+STRUCTURED_TYPES = (
+    "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement", "Immunization",
+)
+STRUCTURED_SEARCH = [
+    PATIENT_REQUIRED, PATIENT_IDENTIFIER,
+    _param("code", "token", "system|code (LOINC for Observation, SNOMED CT, ATC, CVX); code alone matches any system"),
+    _param("date", "date", "the entry's effective date (effective, onset, occurrence)"),
+]
 
 
 def capability_statement(base: str, date: str) -> dict[str, Any]:
@@ -98,6 +106,11 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                              documentation="The holder's choices, read-only, for the holder's side only"),
                     resource("Encounter", ["create", "update", "read"], [],
                              documentation="A hospital's stays: a stay in progress opens the record to its care unit"),
+                    *[resource(kind, ["search-type"], STRUCTURED_SEARCH,
+                               documentation="The entries of the structured documents (FHIR document Bundles: "
+                               "laboratory reports, patient summaries) the professional may see; each document "
+                               "opened is a traced consultation")
+                      for kind in STRUCTURED_TYPES],
                 ],
                 "interaction": [{"code": "transaction", "documentation": "IHE MHD ITI-65 Provide Document Bundle"}],
             }
@@ -116,6 +129,7 @@ def smart_configuration(public_base: str) -> dict[str, Any]:
             "system/DocumentReference.rs", "system/DocumentReference.c", "system/DocumentReference.u",
             "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.s",
             "system/Encounter.cru",
+            *(f"system/{kind}.s" for kind in STRUCTURED_TYPES),
         ],
         "capabilities": ["client-confidential-asymmetric", "permission-v2"],
     }

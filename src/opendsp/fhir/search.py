@@ -43,6 +43,8 @@ PATIENT_PARAMETERS = frozenset({"_id", "identifier", "family", "given", "name", 
 LIST_PARAMETERS = frozenset({"patient", "patient.identifier", "code", "status"})
 AUDIT_PARAMETERS = frozenset({"patient", "patient.identifier"})
 CONSENT_PARAMETERS = frozenset({"patient", "patient.identifier"})
+# The entries of structured documents (Observation, DiagnosticReport, AllergyIntolerance, ...).
+STRUCTURED_PARAMETERS = frozenset({"patient", "patient.identifier", "code", "date"})
 
 _DATE = re.compile(
     r"^(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
@@ -350,3 +352,31 @@ def patient_search_is_specific(query: Query) -> bool:
     """Demographics are found by national number, id, or a name with a birth date: never by browsing."""
     names = {name.split(":", 1)[0] for name in query.params if name not in PAGING}
     return bool(names & {"identifier", "_id"}) or (bool(names & {"family", "name"}) and "birthdate" in names)
+
+
+def structured_conditions(query: Query, tokens: Any) -> list[ColumnElement[bool]]:
+    """SQL conditions on the index of structured entries for every criterion except the patient.
+
+    ``tokens(system, code)`` gives the keyed HMACs a code is indexed under: codes are never compared in clear.
+    """
+    from opendsp.fhir.structured import StructuredCode, StructuredEntry
+
+    conditions: list[ColumnElement[bool]] = []
+    for name, modifier, alternatives in query.criteria():
+        if name in ("patient", "patient.identifier"):
+            continue
+        if modifier is not None:
+            raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on {name}")
+        options: list[ColumnElement[bool]] = []
+        for value in alternatives:
+            if name == "code":
+                system, code = _token(value)
+                options.append(StructuredEntry.id.in_(
+                    select(StructuredCode.entry_id).where(StructuredCode.token.in_(tokens(system, code)))
+                ))
+            elif name == "date":
+                options.append(date_condition(StructuredEntry.effective_at, parse_date(value, name)))
+            else:
+                raise FhirError(400, "not-supported", f"unsupported search parameter {name}")
+        conditions.append(or_(*options))
+    return conditions
