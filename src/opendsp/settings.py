@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid"
     # The ID token claim that carries the national number.
     oidc_national_number_claim: str = "national_number"
+    # Outgoing e-mail (assistant invitations); without a host, invitations by e-mail are off.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "OpenDSP <no-reply@localhost>"
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 10.0
+    # Days an e-mailed assistant invitation stays valid.
+    assistant_invitation_days: int = 14
     # The DSFR design system's dist folder (installed by npm); found next to the project by default.
     dsfr_dir: Path | None = None
 

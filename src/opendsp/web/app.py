@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
 
 from opendsp import __version__
 from opendsp.platform import Platform
@@ -43,16 +43,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__, "database": settings.database_kind}
 
-    @app.get("/", response_class=HTMLResponse)
-    def home() -> str:
-        return (
-            '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>OpenDSP</title></head><body><main>"
-            "<h1>OpenDSP — Dossier de Soins Partagé</h1>"
-            f"<p>Version {__version__}. <a href=\"/healthz\">État du service</a></p>"
-            "</main></body></html>"
-        )
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        # The portal's front door is the login page, in the visitor's language.
+        return RedirectResponse("/login", status_code=303)
 
     return app
 

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from opendsp import actors
 from opendsp.access.services import InvalidRequest, RecordAccess
-from opendsp.accounts import delegations, services, totp
+from opendsp.accounts import delegations, invitations, services, totp
 from opendsp.accounts import sessions as web_sessions
 from opendsp.accounts.federation import FederationRefused, OidcClient, Pending
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
+from opendsp.accounts.invitations import InvitationRefused
+from opendsp.accounts.mailer import mailer_from_settings
 from opendsp.accounts.models import Account, AccountKind, AccountState, WebSession
 from opendsp.accounts.services import AccountRefused, Client
 from opendsp.locale import LANGUAGES, N_
@@ -456,6 +458,14 @@ def account_page(request: Request, platform: Platform, notice: str | None = None
             assert person is not None
             acting = session.get(Person, viewer.acting_for) if viewer.acting_for else None
             context.update(person=person, acting_for=acting, options=delegations.acting_options(session, person, now))
+            # Inviting by e-mail: on one's own record, or as legal representative (the policy decides anyway).
+            actor = delegations.actor_for(session, person, viewer.acting_for)
+            record = record_of(session, viewer.acting_for or person.id)
+            can_invite = actor.kind is not actors.ActorKind.assistant and record is not None
+            context.update(
+                can_invite=can_invite, mail=mailer_from_settings(platform.settings) is not None,
+                invitations=invitations.pending(session, record.id, now) if can_invite and record else [],
+            )
         else:
             professional = session.get(Professional, viewer.professional_id)
             assert professional is not None
@@ -523,3 +533,107 @@ def invite_assistant(request: Request, platform: PlatformDep, national_number: A
     except AccessDenied:
         return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
     return account_page(request, platform, notice=translate(request, "The assistant was added."))
+
+
+# -- assistants invited by e-mail (docs/identity.md) ---------------------------------------
+
+
+def _managed_record(session: Session, viewer: Viewer) -> tuple[actors.Actor, uuid.UUID]:
+    """The actor of the request and the record whose assistants it manages (own, or the one acted for)."""
+    me = session.get(Person, viewer.person_id)
+    assert me is not None
+    record = record_of(session, viewer.acting_for or me.id)
+    if record is None:
+        raise InvalidRequest("no record")
+    return delegations.actor_for(session, me, viewer.acting_for), record.id
+
+
+def _end_date(until: str, platform: Platform) -> datetime | None:
+    return datetime.fromisoformat(until).replace(tzinfo=platform.clock.now().tzinfo) if until else None
+
+
+@router.post("/account/assistants/invite")
+def invite_assistant_by_email(request: Request, platform: PlatformDep, email: Annotated[str, Form()] = "",
+                              until: Annotated[str, Form()] = "") -> Response:
+    """The holder (or a legal representative) invites an assistant by e-mail; the policy decides, it is traced."""
+    viewer = require_viewer(request, AccountKind.person)
+    mailer = mailer_from_settings(platform.settings)
+    if mailer is None:
+        unavailable = invitations.refuse("mail_unavailable").message
+        return account_page(request, platform, error=translate(request, unavailable), status=503)
+    language = getattr(request.state, "language", "fr")
+    try:
+        end = _end_date(until, platform)
+        with platform.transaction() as session:
+            actor, record_id = _managed_record(session, viewer)
+            invitations.invite(
+                session=session, platform=platform, actor=actor, record_id=record_id, email=email, until=end,
+                mailer=mailer, language=language, gettext=lambda message: translate(request, message),
+                request=client_of(request).request,
+            )
+    except ValueError:
+        return account_page(request, platform, error=translate(request, "Enter the date as YYYY-MM-DD."), status=400)
+    except InvitationRefused as refusal:
+        status = 502 if refusal.code == "mail_failed" else 400
+        return account_page(request, platform, error=translate(request, refusal.message), status=status)
+    except (AccessDenied, InvalidRequest):
+        return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
+    return account_page(request, platform,
+                        notice=translate(request, "The invitation was sent to %(email)s.") % {"email": email.strip()})
+
+
+@router.post("/account/assistants/invitations/{invitation_id}/withdraw")
+def withdraw_invitation(request: Request, platform: PlatformDep, invitation_id: str) -> Response:
+    viewer = require_viewer(request, AccountKind.person)
+    try:
+        with platform.transaction() as session:
+            actor, record_id = _managed_record(session, viewer)
+            invitations.withdraw(session=session, platform=platform, actor=actor, invitation_id=uuid.UUID(invitation_id),
+                                 record_id=record_id, request=client_of(request).request)
+    except (InvitationRefused, InvalidRequest, ValueError):
+        unknown = invitations.refuse("unknown").message
+        return account_page(request, platform, error=translate(request, unknown), status=404)
+    except AccessDenied:
+        return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
+    return account_page(request, platform, notice=translate(request, "The invitation was withdrawn."))
+
+
+def _invitation_refused(request: Request, refusal: InvitationRefused) -> HTMLResponse:
+    status = {"unknown": 404, "own_record": 403, "no_right": 403}.get(refusal.code, 410)
+    return render(request, "message.html", status, title_text=translate(request, refusal.message),
+                  body_text=translate(request, "Nothing was changed."))
+
+
+@router.get("/invitations/{token}", response_class=HTMLResponse)
+def invitation_page(request: Request, platform: PlatformDep, token: str) -> HTMLResponse:
+    """The link of the e-mail: what the invitation is, and how to accept it with one's own account."""
+    viewer = security(request).viewer(request)
+    with platform.sessions() as session:
+        try:
+            invitation = invitations.check(invitations.find(session, token), platform.clock.now())
+        except InvitationRefused as refusal:
+            return _invitation_refused(request, refusal)
+        holder = invitations.holder_of(session, invitation)
+        own = viewer is not None and viewer.person_id == holder.id
+        return render(request, "invitation.html", token=token, holder_name=holder.given_name,
+                      until=invitation.until, expires=invitation.expires_at,
+                      person=viewer is not None and viewer.kind is AccountKind.person, own=own)
+
+
+@router.post("/invitations/{token}")
+def accept_invitation(request: Request, platform: PlatformDep, token: str) -> Response:
+    """The invited person accepts with their own account; the invitation is checked again and used once."""
+    viewer = security(request).viewer(request)
+    if viewer is None or viewer.kind is not AccountKind.person:
+        return see_other(f"/invitations/{token}")
+    try:
+        with platform.transaction() as session:
+            me = session.get(Person, viewer.person_id)
+            assert me is not None
+            _delegation, holder = invitations.accept(session=session, platform=platform, token=token, person=me,
+                                                     request=client_of(request).request)
+            name = holder.display_name
+    except InvitationRefused as refusal:
+        return _invitation_refused(request, refusal)
+    return account_page(request, platform, notice=translate(
+        request, "You are now the assistant of %(name)s: choose their record below to act for them.") % {"name": name})

@@ -17,7 +17,7 @@ from opendsp.web.security import WebSecurity, web_middleware
 
 HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
-PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language")
+PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record")
 
 
 def dsfr_directory(configured: Path | None) -> Path | None:
@@ -33,6 +33,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     from opendsp.console.views import router as console_router
     from opendsp.web.auth_views import NotLoggedIn
     from opendsp.web.auth_views import router as auth_router
+    from opendsp.web.record_views import router as record_router
     from opendsp.web.templating import render, translate
 
     settings = platform.settings
@@ -50,6 +51,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")
     app.include_router(auth_router)
     app.include_router(console_router)
+    app.include_router(record_router)
 
     def for_people(request: Request) -> bool:
         return request.url.path.startswith(PORTAL_PREFIXES)
