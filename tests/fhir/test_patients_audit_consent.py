@@ -78,3 +78,24 @@ def test_the_holders_choices_map_to_valid_consents(platform: Platform, world: Wo
     assert provisions == [("deny", "OPTOUT"), ("deny", "OPTOUT"), ("permit", "OPTIN")]
     circle = next(c for c in resources if c["provision"]["type"] == "permit")
     assert circle["provision"]["actor"][0]["reference"]["identifier"]["value"] == world.gp.licence_number
+
+
+def test_the_organ_donation_wish_is_a_consent_once_stated(platform: Platform, world: World) -> None:
+    from datetime import timedelta
+
+    from opendsp.access.wishes import WishKind, WishValue
+
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, world.record)
+        person = session.get(Person, world.person_id)
+        assert person is not None
+        holder.set_wish(world.record.id, WishKind.organ_donation, WishValue.not_stated)
+        unstated = consents(session, world.record, person, holder.read_choices(world.record.id), platform.clock.now(),
+                            holder.wishes(world.record.id))
+        platform.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+        holder.set_wish(world.record.id, WishKind.organ_donation, WishValue.yes)
+        stated = consents(session, world.record, person, holder.read_choices(world.record.id), platform.clock.now(),
+                          holder.wishes(world.record.id))
+    assert all(c["scope"]["coding"][0]["code"] != "adr" for c in unstated)
+    donation = [valid(c) for c in stated if c["scope"]["coding"][0]["code"] == "adr"]
+    assert len(donation) == 1 and donation[0]["provision"]["type"] == "permit"

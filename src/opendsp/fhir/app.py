@@ -278,7 +278,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             query = Query.parse(list(request.query_params.multi_items()), search.CONSENT_PARAMETERS, "Consent",
                                 unit.access.now)
             person, record = unit.record_of_patient(query)
-            resources = consents(unit.session, record, person, unit.access.read_choices(record.id), unit.access.now)
+            resources = consents(unit.session, record, person, unit.access.read_choices(record.id), unit.access.now,
+                                 unit.access.wishes(record.id))
             return fhir_response(mapping.searchset(resources, base=api.base, total=len(resources),
                                                    links=query.links(api.base, len(resources)), timestamp=unit.access.now))
 

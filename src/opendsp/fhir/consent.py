@@ -3,17 +3,21 @@
 One Consent per choice: each professional of the trusted circle (permit,
 until the end the holder gave), the referring doctor (permit), each blocked
 professional (deny), and the emergency-access setting (permit or deny for the
-purpose ETREAT). The organ-donation wish has no model yet.
+purpose ETREAT), and the holder's latest organ-donation wish when stated
+(an advance directive: permit for "yes", deny for "no").
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opendsp.access.models import Wish
+from opendsp.access.wishes import WishKind, WishValue
 from opendsp.fhir import systems
 from opendsp.fhir.mapping import concept, instant
 from opendsp.persons.models import Person
@@ -25,17 +29,19 @@ CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_CATEGORY = concept("http://loinc.org", "59284-0", "Patient Consent")
 POLICY = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
+ORGAN_DONATION_SYSTEM = "urn:opendsp:cs:wish"
 
 
 def _consent(
-    key: str, record: Record, person: Person, now: datetime, *, rule: str, provision: dict[str, Any], title: str
+    key: str, record: Record, person: Person, now: datetime, *, rule: str, provision: dict[str, Any], title: str,
+    scope: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "resourceType": "Consent",
         "id": str(uuid.uuid5(record.id, key)),
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{title}</div>'},
         "status": "active",
-        "scope": concept(CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
+        "scope": scope or concept(CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
         "category": [CONSENT_CATEGORY],
         "patient": {"reference": f"Patient/{person.id}"},
         "dateTime": instant(now),
@@ -54,7 +60,9 @@ def _professional_actor(professional: Professional | None, professional_id: uuid
     return {"role": concept(ROLE, "PROV", "healthcare provider"), "reference": reference}
 
 
-def consents(session: Session, record: Record, person: Person, grants: Grants, now: datetime) -> list[dict[str, Any]]:
+def consents(
+    session: Session, record: Record, person: Person, grants: Grants, now: datetime, wishes: Sequence[Wish] = ()
+) -> list[dict[str, Any]]:
     out = []
     for professional_id, until in sorted(grants.circle.items(), key=lambda item: str(item[0])):
         professional = session.get(Professional, professional_id)
@@ -77,4 +85,13 @@ def consents(session: Session, record: Record, person: Person, grants: Grants, n
                         title="Emergency access " + ("allowed" if allowed else "refused"),
                         provision={"type": "permit" if allowed else "deny",
                                    "purpose": [{"system": systems.ACT_REASON, "code": "ETREAT"}]}))
+    donation = next((w for w in wishes if w.kind == WishKind.organ_donation.value), None)  # newest first
+    if donation is not None and donation.value != WishValue.not_stated.value:
+        yes = donation.value == WishValue.yes.value
+        out.append(_consent("organ-donation", record, person, donation.set_at, rule="OPTIN" if yes else "OPTOUT",
+                            title="Organ donation after death: " + ("yes" if yes else "no"),
+                            scope=concept(CONSENT_SCOPE, "adr", "Advanced Care Directive"),
+                            provision={"type": "permit" if yes else "deny",
+                                       "code": [concept(ORGAN_DONATION_SYSTEM, "organ-donation",
+                                                        "Organ donation after death")]}))
     return out
