@@ -9,25 +9,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from opendsp.clients.services import make_client_assertion
-from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
-from opendsp.professionals.models import Professional
-from opendsp.web.app import create_app
 from tests.factories import PDF
-from tests.fhir.conftest import CONSULT_NOTE, World, provide_bundle, valid
+from tests.fhir.conftest import CONSULT_NOTE, World, live_token, provide_bundle, valid
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("mhd_client.mjs")
@@ -40,40 +30,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def server(platform: Platform, clock: FrozenClock) -> Iterator[tuple[str, Platform]]:
-    """uvicorn on a free localhost port, serving the test platform's database (as in test_fhirpy.py)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    served = Platform(settings=platform.settings.model_copy(update={"public_base_url": url}), clock=clock,
-                      randomness=platform.randomness, engine=platform.engine, blob_store=platform.blob_store)
-    uv = uvicorn.Server(uvicorn.Config(create_app(platform=served), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.01)  # waiting for the server to listen, not for an expiry
-    assert uv.started
-    try:
-        yield url, served
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def token(url: str, served: Platform, world: World, software: str, professional: Professional, scope: str) -> str:
-    """SMART Backend Services against the live server's token endpoint."""
-    chosen = world.software[software]
-    assertion = make_client_assertion(private_jwk=chosen.key, client_id=chosen.client_id, token_url=f"{url}/auth/token",
-                                      licence_number=professional.licence_number, now=served.clock.now())
-    response = httpx.post(f"{url}/auth/token", data={
-        "grant_type": "client_credentials", "client_assertion": assertion, "scope": scope,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-    })
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def run_client(url: str, access_token: str, patient_id: str, bundle_file: Path | None = None) -> dict[str, Any]:
@@ -94,7 +50,7 @@ def test_fhir_kit_client_provides_finds_retrieves_and_is_refused(server: tuple[s
     bundle_file = tmp_path / "iti65.json"
     bundle_file.write_text(json.dumps(provide_bundle(world.person_id, type_coding=CONSULT_NOTE, title="Consultation npm")))
 
-    gp_token = token(url, served, world, "hospital", world.gp,
+    gp_token = live_token(url, served, world, "hospital", world.gp,
                      "system/DocumentReference.crs system/Binary.r system/List.s")
     result = run_client(url, gp_token, patient_id, bundle_file)
 
@@ -110,7 +66,7 @@ def test_fhir_kit_client_provides_finds_retrieves_and_is_refused(server: tuple[s
     assert result["lists"]["total"] == 1
     assert result["lists"]["items"] == [[f"DocumentReference/{created}"]]
 
-    outsider_token = token(url, served, world, "hospital", world.outsider,
+    outsider_token = live_token(url, served, world, "hospital", world.outsider,
                            "system/DocumentReference.rs system/Binary.r system/List.s")
     refused = run_client(url, outsider_token, patient_id)
 
