@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,12 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 
 from opendsp.actors import SYSTEM
-from opendsp.clock import FrozenClock
 from opendsp.clients.services import make_client_assertion, register_client
 from opendsp.fhir.validation import validate
 from opendsp.platform import Platform
@@ -34,6 +29,7 @@ from tests.factories import (
     make_professional,
     make_record,
 )
+from tests.live import serve
 
 TOKEN_URL = "http://127.0.0.1:8000/auth/token"
 BASE = "http://127.0.0.1:8000/fhir"
@@ -213,26 +209,9 @@ __all__ = ["BASE", "CONSULT_NOTE", "LAB_REPORT", "PDF", "Fhir", "World", "provid
 
 
 @pytest.fixture
-def server(platform: Platform, clock: FrozenClock) -> Iterator[tuple[str, Platform]]:
-    """uvicorn on a free localhost port, serving the test platform's database: for clients written by others."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    served = Platform(settings=platform.settings.model_copy(update={"public_base_url": url}), clock=clock,
-                      randomness=platform.randomness, engine=platform.engine, blob_store=platform.blob_store)
-    uv = uvicorn.Server(uvicorn.Config(create_app(platform=served), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.01)  # waiting for the server to listen, not for an expiry
-    assert uv.started
-    try:
-        yield url, served
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def server(platform: Platform) -> Iterator[tuple[str, Platform]]:
+    with serve(platform) as served:
+        yield served
 
 
 def live_token(url: str, served: Platform, world: World, software: str, professional: Professional, scope: str) -> str:

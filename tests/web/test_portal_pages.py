@@ -8,7 +8,7 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
-from opendsp.locale import LANGUAGES, catalogue_path
+from opendsp.locale import LANGUAGES, catalogue, catalogue_paths
 from opendsp.platform import Platform
 from tests.accounts.portal import Browser, settings  # noqa: F401
 
@@ -32,11 +32,22 @@ def test_every_message_is_translated_in_french_and_german() -> None:
     wanted = extracted_messages()
     assert "Activate your account" in wanted
     for language in ("fr", "de"):
-        catalogue = {m.id: m.string for m in read_po(catalogue_path(language).open("rb")) if m.id}
-        missing = sorted(m for m in wanted if not catalogue.get(m))
+        translated = {m.id: m.string for m in catalogue(language) if m.id}
+        missing = sorted(m for m in wanted if not translated.get(m))
         assert not missing, f"{language}: untranslated {missing[:5]}"
-    english = {m.id: m.string for m in read_po(catalogue_path("en").open("rb")) if m.id}
+    english = {m.id: m.string for m in catalogue("en") if m.id}
     assert all(english.get(m) for m in wanted if ":" in m and " " not in m)  # composed labels need English text
+
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_message_lives_in_one_catalogue_file(language: str) -> None:
+    seen: dict[str, str] = {}
+    for path in catalogue_paths(language):
+        for message in read_po(path.open("rb")):
+            if message.id:
+                assert message.id not in seen, f"{message.id!r} is in {seen[message.id]} and {path.name}"
+                seen[message.id] = path.name
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

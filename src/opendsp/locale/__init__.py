@@ -2,7 +2,10 @@
 
 The ``.po`` files are the source and the only thing kept in git: they are
 compiled when first needed (``babel``), so a fresh clone needs no build step
-and no ``.mo`` file can go stale. English is the source language.
+and no ``.mo`` file can go stale. English is the source language. Each part
+of the interface keeps its own file (``messages.po`` for accounts and the
+console, ``holder.po`` for the holder's portal, ...); a language's files are
+merged into one catalogue, and a message must be defined in only one of them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -20,21 +24,29 @@ DEFAULT_LANGUAGE = "fr"
 HERE = Path(__file__).parent
 
 
-def catalogue_path(language: str) -> Path:
-    return HERE / language / "LC_MESSAGES" / "messages.po"
+def catalogue_paths(language: str) -> list[Path]:
+    return sorted((HERE / language / "LC_MESSAGES").glob("*.po"))
+
+
+def catalogue(language: str) -> Catalog:
+    """All of a language's ``.po`` files as one catalogue."""
+    merged = Catalog(locale=language)
+    for path in catalogue_paths(language):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale=language):
+                if message.id:
+                    merged[message.id] = message
+    return merged
 
 
 @cache
 def translations(language: str) -> gettext.NullTranslations:
     if language not in LANGUAGES:
         language = DEFAULT_LANGUAGE
-    path = catalogue_path(language)
-    if not path.exists():
+    if not catalogue_paths(language):
         return gettext.NullTranslations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
     buffer = BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, catalogue(language))
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
 

@@ -1,0 +1,138 @@
+"""End-to-end tests in a real browser: Debian's Chromium driven by Playwright, checked by axe-core.
+
+Playwright never downloads a browser here: it launches the system Chromium
+(``/usr/bin/chromium`` from Debian's ``chromium`` package, or the path in
+``OPENDSP_TEST_CHROMIUM``). Without it the browser tests are skipped, saying
+why. Every page a test visits is saved as a screenshot under
+``test-artifacts/screenshots/<test>/`` and checked for WCAG 2.1 A and AA
+violations with axe-core from ``node_modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opendsp.accounts import totp
+from opendsp.clock import FrozenClock
+from opendsp.platform import Platform
+from tests.accounts.portal import Credentials
+from tests.live import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("OPENDSP_TEST_CHROMIUM")
+    return configured or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium): browser tests skipped")
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci): browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Screens:
+    """One browser tab on the live portal; every page it shows is photographed and checked for accessibility."""
+
+    def __init__(self, page: Any, base_url: str, folder: Path, clock: FrozenClock) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.folder = folder
+        self.clock = clock
+        self.shots = 0
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def visit(self, path: str, name: str | None = None) -> Any:
+        response = self.page.goto(self.url(path))
+        self.seen(name or path)
+        return response
+
+    def seen(self, name: str) -> None:
+        """The page as it is now: a screenshot, then the accessibility check."""
+        self.shots += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "page"
+        self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{slug}.png"), full_page=True)
+        self.assert_accessible()
+
+    def assert_accessible(self) -> None:
+        self.page.add_script_tag(path=str(AXE))
+        result = self.page.evaluate(
+            "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_21_A_AA
+        )
+        problems = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+        ]
+        assert not problems, f"{self.page.url}: " + json.dumps(problems, indent=1, ensure_ascii=False)
+
+    def log_in(self, credentials: Credentials, *, realm: str = "") -> None:
+        """Password, then a fresh authenticator code, as a person would type them."""
+        self.visit(f"{realm}/login", "login")
+        self.page.locator("#identifier").fill(credentials.identifier)
+        self.page.locator("#password").fill(credentials.password)
+        self.page.locator("form button[type=submit]").first.click()
+        self.page.locator("#code").wait_for()
+        self.clock.advance(timedelta(seconds=30))  # a new time step: the previous code is spent
+        self.page.locator("#code").fill(totp.code_at(credentials.secret, self.clock.now()))
+        self.page.locator("form button[type=submit]").first.click()
+        self.page.wait_for_load_state()
+
+
+@pytest.fixture
+def live(platform: Platform) -> Iterator[tuple[str, Platform]]:
+    with serve(platform) as served:
+        yield served
+
+
+@pytest.fixture
+def screens(chromium: Any, live: tuple[str, Platform], request: pytest.FixtureRequest,
+            clock: FrozenClock) -> Iterator[Screens]:
+    url, _ = live
+    folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    # bypass_csp: only so that axe-core can be injected; the pages themselves run under the strict policy.
+    context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        yield Screens(page, url, folder, clock)
+    finally:
+        context.close()
+
+
+def holder_with_account(platform: Platform, clock: FrozenClock, **record: Any) -> tuple[Any, Credentials]:
+    """A record whose holder has activated their account (over HTTP, from their letter)."""
+    from tests.accounts.portal import Browser, activate, letter_for
+    from tests.factories import make_record
+
+    with platform.transaction() as session:
+        made = make_record(session, platform, active=False, **record)
+        holder = made.holder
+    credentials = activate(Browser(platform), clock, holder.national_number, letter_for(platform, holder).activation)
+    return made, credentials
