@@ -33,7 +33,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     from opendsp.console.views import router as console_router
     from opendsp.web.auth_views import NotLoggedIn
     from opendsp.web.auth_views import router as auth_router
-    from opendsp.web.record_views import router as record_router
+    from opendsp.web import holder
     from opendsp.web.templating import render, translate
 
     settings = platform.settings
@@ -51,7 +51,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")
     app.include_router(auth_router)
     app.include_router(console_router)
-    app.include_router(record_router)
+    holder.install(app)
 
     def for_people(request: Request) -> bool:
         return request.url.path.startswith(PORTAL_PREFIXES)

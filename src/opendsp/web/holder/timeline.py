@@ -1,4 +1,4 @@
-"""The holder's record in the browser: the timeline ("Ligne de vie") of care events.
+"""The timeline ("Ligne de vie") of care events.
 
 Documents and hospital stays, newest first, filterable by type and period.
 Every read goes through ``RecordAccess`` as the person logged in (or the
@@ -7,40 +7,22 @@ holder they act for), so the policy decides and the trace records it.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from opendsp.access.services import RecordAccess
-from opendsp.accounts import delegations
-from opendsp.accounts.models import AccountKind
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
-from opendsp.persons.models import Person
-from opendsp.records.services import record_of
-from opendsp.trace.service import RequestContext
-from opendsp.web.auth_views import PlatformDep, require_viewer
-from opendsp.web.templating import render
+from opendsp.web.auth_views import PlatformDep
+from opendsp.web.holder.context import holder_view
+from opendsp.web.holder.layout import render_holder
+from opendsp.web.labels import TYPE_LABELS
 
 router = APIRouter()
 
-TYPE_LABELS: dict[DocumentType, str] = {
-    DocumentType.laboratory_report: N_("Laboratory report"),
-    DocumentType.imaging_report: N_("Imaging report"),
-    DocumentType.consultation_report: N_("Consultation report"),
-    DocumentType.prescription: N_("Prescription"),
-    DocumentType.discharge_letter: N_("Hospital discharge letter"),
-    DocumentType.home_care_report: N_("Home-care report"),
-    DocumentType.patient_summary: N_("Patient summary"),
-    DocumentType.personal_document: N_("Personal document"),
-    DocumentType.operative_report: N_("Operative report"),
-    DocumentType.vaccination_record: N_("Vaccination record"),
-    DocumentType.pathology_report: N_("Pathology report"),
-}
 STAY = "stay"
 
 
@@ -64,22 +46,10 @@ def _day(value: str) -> date | None:
 
 @router.get("/record/timeline", response_class=HTMLResponse)
 def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "") -> HTMLResponse:
-    viewer = require_viewer(request, AccountKind.person)
     start, end = _day(since), _day(until)
     wanted = kind if kind in {t.value for t in DocumentType} | {STAY} else ""
-    with platform.transaction() as session:
-        person = session.get(Person, viewer.person_id)
-        assert person is not None
-        holder_id: uuid.UUID = viewer.acting_for or person.id
-        holder = session.get(Person, holder_id)
-        record = record_of(session, holder_id)
-        assert holder is not None and record is not None
-        access = RecordAccess(
-            session=session,
-            platform=platform,
-            actor=delegations.actor_for(session, person, viewer.acting_for),
-            request=RequestContext(request_id=str(uuid.uuid4()), client_software="portal"),
-        )
+    with holder_view(request, platform) as view:
+        access, record = view.access, view.record
         events: list[Event] = []
         if wanted != STAY:
             where = [c for c in (Document.care_date >= start if start else None,
@@ -104,8 +74,8 @@ def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str
                                     status=stay.state.value))
         events.sort(key=lambda e: e.day, reverse=True)
         kinds = [(t.value, TYPE_LABELS[t]) for t in DocumentType] + [(STAY, N_("Hospital stay"))]
-        return render(request, "timeline.html", events=events, kinds=kinds, kind=wanted, since=since, until=until,
-                      holder=holder)
+        return render_holder(request, view, "holder/timeline.html", events=events, kinds=kinds, kind=wanted,
+                             since=since, until=until)
 
 
 def _local_day(moment: datetime) -> date:
