@@ -24,7 +24,7 @@ from opendsp.accounts.letters import issue_letters
 from opendsp.accounts.models import Account, AccountKind, AccountState, ActivationLetter, StaffRole
 from opendsp.actors import Actor
 from opendsp.console import stats
-from opendsp.console.charts import bar_chart
+from opendsp.web.charts import bar_chart
 from opendsp.locale import N_
 from opendsp.persons.models import Person
 from opendsp.professionals.models import Organisation, OrganisationKind

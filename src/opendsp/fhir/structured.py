@@ -392,8 +392,12 @@ def _item_text(resource: dict[str, Any]) -> str:
     return concept_text(resource.get("code"))
 
 
-def render_html(bundle: dict[str, Any], language: str) -> str:
-    """A document Bundle as safe, readable HTML: every text from the document is escaped."""
+def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> str:
+    """A document Bundle as safe, readable HTML: every text from the document is escaped.
+
+    ``heading`` is the level of the document's title (its sections come one level below),
+    so that the rendering fits into a page that has its own title.
+    """
     by_url: dict[str, dict[str, Any]] = {}
     composition: dict[str, Any] = {}
     for entry in bundle.get("entry") or []:
@@ -410,14 +414,14 @@ def render_html(bundle: dict[str, Any], language: str) -> str:
 
     parts = ['<article class="fhir-document">']
     title = composition.get("title") or concept_text(composition.get("type"))
-    parts.append(f"<h1>{_e(title)}</h1>")
+    parts.append(f"<h{heading}>{_e(title)}</h{heading}>")
     if composition.get("date"):
         parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(str(composition["date"])[:10])}</p>')
     for section in composition.get("section") or []:
         if not isinstance(section, dict):
             continue
         parts.append("<section>")
-        parts.append(f"<h2>{_e(section.get('title') or concept_text(section.get('code')))}</h2>")
+        parts.append(f"<h{heading + 1}>{_e(section.get('title') or concept_text(section.get('code')))}</h{heading + 1}>")
         resources = [r for r in (target(ref) for ref in section.get("entry") or []) if r]
         observations: list[dict[str, Any]] = []
         others: list[dict[str, Any]] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opendsp.documents.types import DocumentType
+from opendsp.documents.types import DocumentStatus, DocumentType
 from opendsp.locale import N_
 
 TYPE_LABELS: dict[DocumentType, str] = {
@@ -17,4 +17,10 @@ TYPE_LABELS: dict[DocumentType, str] = {
     DocumentType.operative_report: N_("Operative report"),
     DocumentType.vaccination_record: N_("Vaccination record"),
     DocumentType.pathology_report: N_("Pathology report"),
+}
+
+STATUS_LABELS: dict[DocumentStatus, str] = {
+    DocumentStatus.current: N_("current"),
+    DocumentStatus.superseded: N_("replaced"),
+    DocumentStatus.withdrawn: N_("withdrawn"),
 }

@@ -12,11 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import opendsp
+from opendsp.locale import N_
+from opendsp.policy.decision import AccessDenied
 from opendsp.platform import Platform
 from opendsp.web.security import WebSecurity, web_middleware
 
 HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
+REFUSED = N_("This is not available to you.")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record")
 
 
@@ -72,6 +75,11 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
             return await request_validation_exception_handler(request, error)
         return render(request, "message.html", 400, title_text=translate(request, "The form is incomplete."))
 
+    async def refused(request: Request, error: Exception) -> Response:
+        # The policy said no (and the refusal is traced); the page does not say what exists behind it.
+        return render(request, "message.html", 403, title_text=translate(request, REFUSED))
+
     app.add_exception_handler(NotLoggedIn, not_logged_in)
+    app.add_exception_handler(AccessDenied, refused)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, form_error)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, translations
+from opendsp.web.labels import STATUS_LABELS, TYPE_LABELS
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRS = [HERE / "templates", HERE.parent / "console" / "templates"]
@@ -45,6 +46,7 @@ def make_environment() -> Environment:
 
 
 ENVIRONMENT = make_environment()
+ENVIRONMENT.globals.update(type_labels=TYPE_LABELS, status_labels=STATUS_LABELS)
 
 
 def translate(request: Request, message: str) -> str:

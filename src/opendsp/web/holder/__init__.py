@@ -28,9 +28,9 @@ SECTIONS: list[tuple[str, str]] = [
 
 
 def install(app: FastAPI) -> None:
-    from opendsp.web.holder import timeline
+    from opendsp.web.holder import reading, timeline
 
-    parts = (timeline,)
+    parts = (timeline, reading)
     for part in parts:
         app.include_router(part.router)
     # The menu offers only what this server serves.

@@ -1,0 +1,225 @@
+"""Reading a document in the portals: one rendering for the holder and for professionals.
+
+A PDF or an image is shown in the page and can be downloaded as it was
+deposited; a structured (FHIR) document is rendered as HTML — a laboratory
+report as a table with units, reference ranges and out-of-range flags — and
+each test that recurs in the record gets a chart of its values over time.
+
+Everything read here is read through ``RecordAccess.consult``: the documents
+that feed a chart are consultations too, decided and traced like any other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+from markupsafe import Markup
+from sqlalchemy import select
+
+from opendsp.access.services import RecordAccess
+from opendsp.documents.models import Document
+from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentStatus
+from opendsp.fhir import structured
+from opendsp.locale import N_, translations
+from opendsp.web.charts import line_chart
+
+# Shown in the page; any other kind of content is only offered for download.
+INLINE_MEDIA_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
+EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif",
+              "image/webp": "webp", FHIR_MEDIA_TYPE: "json", "text/plain": "txt"}
+# A chart reads at most this many other documents of the record.
+SERIES_DOCUMENTS = 24
+LOINC = "http://loinc.org"
+
+
+@dataclass(frozen=True)
+class Point:
+    day: date
+    value: float
+    document_id: uuid.UUID
+
+
+@dataclass
+class Series:
+    """One laboratory test's values across the record's documents, oldest first."""
+
+    label: str
+    unit: str
+    low: float | None
+    high: float | None
+    points: list[Point] = field(default_factory=list)
+
+    def chart(self, chart_id: str, language: str) -> Markup:
+        gettext = translations(language).gettext
+        title = f"{self.label} ({self.unit})" if self.unit else self.label
+        return line_chart([(p.day, p.value) for p in self.points], chart_id, title,
+                          gettext(N_("The same values are in the table below the chart.")),
+                          low=self.low, high=self.high)
+
+
+@dataclass
+class Reading:
+    document: Document
+    form: str  # "pdf", "image", "structured" or "download"
+    html: Markup | None = None
+    series: list[Series] = field(default_factory=list)
+    versions: list[Document] = field(default_factory=list)  # the document's versions the reader may see
+
+
+class DocumentNotFound(LookupError):
+    """No such document, or none the reader may see (the two are not told apart)."""
+
+
+def read(access: RecordAccess, document_id: uuid.UUID, language: str) -> Reading:
+    """A document and its versions as the reader may see them; a structured one is consulted and rendered.
+
+    A PDF or an image is consulted when the page fetches its content (``content_response``), so that
+    opening the page and reading the file leave one consultation in the trace, not two.
+    """
+    found = access.session.get(Document, document_id)
+    if found is None:
+        raise DocumentNotFound(document_id)
+    chain = _chain(access, found)
+    visible = {d.id: d for d in access.list_documents(found.record_id, where=[Document.id.in_(chain)],
+                                                      limit=len(chain), order_by=[Document.version.desc()]).items}
+    if document_id not in visible:
+        raise DocumentNotFound(document_id)
+    document = visible[document_id]
+    versions = list(visible.values()) if len(visible) > 1 else []
+    if document.media_type == FHIR_MEDIA_TYPE:
+        bundle = structured.parse_document(access.consult(document_id).read())
+        if bundle is not None:
+            # render_html escapes every text taken from the document.
+            return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2)),  # noqa: S704
+                           _series(access, document, bundle), versions)
+    if document.media_type == "application/pdf":
+        return Reading(document, "pdf", versions=versions)
+    if document.media_type in INLINE_MEDIA_TYPES:
+        return Reading(document, "image", versions=versions)
+    return Reading(document, "download", versions=versions)
+
+
+def content_response(access: RecordAccess, document_id: uuid.UUID, *, download: bool) -> StreamingResponse:
+    """The content as deposited, streamed; the decision and its trace are made before the first byte."""
+    consultation = access.consult(document_id)
+    document = consultation.document
+    inline = not download and document.media_type in INLINE_MEDIA_TYPES
+    disposition = "inline" if inline else "attachment"
+    headers = {
+        "Content-Length": str(document.size),
+        "Content-Disposition": f'{disposition}; filename="{file_name(document)}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        # The portal's own pages may frame a PDF; nothing in the content may run or load anything else.
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+                                   "frame-ancestors 'self'",
+        "X-Frame-Options": "SAMEORIGIN",
+    }
+    media_type = document.media_type if inline else "application/octet-stream"
+    return StreamingResponse(consultation.chunks, media_type=media_type, headers=headers)
+
+
+def file_name(document: Document) -> str:
+    """An ASCII file name from the title, with the extension of the content's type."""
+    plain = unicodedata.normalize("NFKD", document.title).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-")[:80] or "document"
+    return f"{document.care_date.isoformat()}-{stem}.{EXTENSIONS.get(document.media_type, 'bin')}"
+
+
+def _chain(access: RecordAccess, document: Document) -> set[uuid.UUID]:
+    """The ids of the document's earlier and later versions (replacements), itself included."""
+    chain = {document.id}
+    older = document.replaces
+    while older is not None and older.id not in chain:
+        chain.add(older.id)
+        older = older.replaces
+    frontier = [document.id]
+    while frontier:
+        newer = access.session.scalars(select(Document.id).where(Document.replaces_id.in_(frontier))).all()
+        frontier = [i for i in newer if i not in chain]
+        chain.update(frontier)
+    return chain
+
+
+def _numeric(observation: dict[str, Any]) -> tuple[float, str] | None:
+    quantity = observation.get("valueQuantity")
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return None
+    return float(quantity["value"]), str(quantity.get("unit") or quantity.get("code") or "")
+
+
+def _range(observation: dict[str, Any]) -> tuple[float | None, float | None]:
+    ranges = observation.get("referenceRange") or []
+    first = ranges[0] if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict) else {}
+    low = (first.get("low") or {}).get("value")
+    high = (first.get("high") or {}).get("value")
+    return (float(low) if isinstance(low, int | float) else None, float(high) if isinstance(high, int | float) else None)
+
+
+def _test_code(observation: dict[str, Any]) -> tuple[str | None, str] | None:
+    found = structured.codings(observation)
+    return next((c for c in found if c[0] == LOINC), found[0] if found else None)
+
+
+def _observations(bundle: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for position, resource in structured.entries(bundle):
+        if resource.get("resourceType") == "Observation" and _numeric(resource) is not None:
+            yield position, resource
+
+
+def _series(access: RecordAccess, document: Document, bundle: dict[str, Any]) -> list[Series]:
+    """The tests of this report that appear in other current documents of the record the reader may see."""
+    wanted: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for _, observation in _observations(bundle):
+        code = _test_code(observation)
+        if code is not None and code not in wanted:
+            wanted[code] = observation
+    if not wanted:
+        return []
+    tokens = {
+        token: code for code in wanted for token in structured.search_tokens(access.platform, code[0], code[1])
+    }
+    rows = access.session.execute(
+        select(structured.StructuredEntry.document_id, structured.StructuredCode.token)
+        .join(structured.StructuredCode, structured.StructuredCode.entry_id == structured.StructuredEntry.id)
+        .where(structured.StructuredCode.record_id == document.record_id,
+               structured.StructuredCode.token.in_(list(tokens)),
+               structured.StructuredEntry.resource_type == "Observation",
+               structured.StructuredEntry.document_id != document.id)
+    ).all()
+    others = {document_id for document_id, _ in rows}
+    if not others:
+        return []
+    visible = access.list_documents(
+        document.record_id, where=[Document.id.in_(others), Document.status == DocumentStatus.current],
+        limit=SERIES_DOCUMENTS,
+    ).items
+    bundles = [(document, bundle)]
+    for other in visible:
+        other_bundle = structured.parse_document(access.consult(other.id).read())
+        if other_bundle is not None:
+            bundles.append((other, other_bundle))
+    series: list[Series] = []
+    for code, first in wanted.items():
+        value, unit = _numeric(first) or (0.0, "")
+        low, high = _range(first)
+        line = Series(label=structured.concept_text(first.get("code")), unit=unit, low=low, high=high)
+        for source, source_bundle in bundles:
+            for _, observation in _observations(source_bundle):
+                measured = _numeric(observation)
+                if _test_code(observation) != code or measured is None or measured[1] != unit:
+                    continue  # another test, or a value in another unit than the one charted
+                moment = structured.effective_at(observation)
+                day = moment.date() if moment else source.care_date
+                line.points.append(Point(day=day, value=measured[0], document_id=source.id))
+        line.points.sort(key=lambda p: p.day)
+        if len(line.points) > 1:
+            series.append(line)
+    return series
