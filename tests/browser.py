@@ -38,7 +38,7 @@ def chromium_path() -> str | None:
     return configured or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
@@ -47,6 +47,7 @@ def chromium() -> Iterator[Any]:
         pytest.skip("axe-core is not installed (npm ci): browser tests skipped")
     from playwright.sync_api import sync_playwright
 
+    # One Playwright per test: its sync API shares the main thread with the test clients' event loops.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
