@@ -14,3 +14,23 @@ def test_a_holder_logs_in_and_reads_the_timeline(platform: Platform, clock: Froz
     screens.seen("after login")
     screens.visit("/record/timeline", "timeline")
     assert screens.page.locator("h1").first.is_visible()
+
+
+def test_the_portal_works_on_a_phone_and_with_the_keyboard(platform: Platform, clock: FrozenClock,
+                                                          screens: Screens) -> None:
+    _, credentials = holder_with_account(platform, clock)
+    screens.page.set_viewport_size({"width": 390, "height": 844})
+    screens.log_in(credentials)
+    screens.visit("/record/timeline", "timeline on a phone")
+    page = screens.page
+    assert page.get_by_role("button", name="Log out").is_visible()  # the header's tools stay reachable
+    assert page.get_by_role("link", name="Deutsch").is_visible()
+    menu = page.locator(".opendsp-folded-menu summary")
+    assert menu.is_visible() and not page.get_by_role("link", name="Your account").is_visible()
+    menu.focus()
+    page.keyboard.press("Enter")  # the folded menu opens from the keyboard, with no script
+    page.get_by_role("link", name="Your account").wait_for(state="visible")
+    screens.seen("menu open")
+    page.get_by_role("link", name="Your account").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/account")
