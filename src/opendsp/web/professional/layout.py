@@ -56,6 +56,10 @@ def render_refusal(request: Request, view: ProfessionalView, patient: Patient, d
                    status_code: int = 403, reason_text: str = "") -> HTMLResponse:
     """The record-level refusal: why, and how access can be obtained (the forms for the ways that apply)."""
     ways = list(decision.how_to_obtain)
+    if decision.reason is Reason.wrong_presence_code:
+        ways = ["presence_code"]  # try again (wrong codes are counted towards a lockout)
+    if decision.reason is Reason.emergency_reason_required:
+        ways = ["emergency_access"]
     return render_pro(request, view, "professional/refused.html", status_code, patient=patient,
                       error=translate(request, refusal_text(decision)),
                       ways=[(way, WAYS_TEXT[way]) for way in ways if way in WAYS_TEXT],
