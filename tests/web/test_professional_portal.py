@@ -67,8 +67,13 @@ def test_finding_a_patient_by_national_number_is_traced_and_says_nothing_more(pl
     found = pro.browser.get(f"/pro/find?national_number={number}")
     assert found.status_code == 200 and f'href="/pro/patients/{record.id}"' in found.text
     assert pro.browser.get("/pro/find?national_number=1234").status_code == 400
-    missing = pro.browser.get("/pro/find?national_number=1980051799912")
-    assert missing.status_code in (200, 400)
+    from datetime import date
+
+    from opendsp.persons.national_number import make_national_number
+
+    nobody = make_national_number(date(1931, 2, 3), 987).value
+    missing = pro.browser.get(f"/pro/find?national_number={nobody}")
+    assert missing.status_code == 200 and 'id="not-found"' in missing.text
     with platform.sessions() as session:
         from opendsp.trace.models import TraceEntry
 
