@@ -63,6 +63,8 @@ class InvalidRequest(ValueError):
 class DocumentPage:
     items: list[Document]
     total: int
+    # The decision that let the caller list the record (its basis: circle, presence code, emergency, ...).
+    permit: Decision | None = None
 
 
 @dataclass(frozen=True)
@@ -739,7 +741,7 @@ class RecordAccess:
         ``order_by`` changes the order; the visibility rule is always applied.
         """
         record = self._record(record_id)
-        self._authorise(Action.list_documents, record)
+        permit = self._authorise(Action.list_documents, record)
         rule = visibility(self._request(Action.list_documents, record), self.matrix)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)
@@ -748,7 +750,7 @@ class RecordAccess:
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         order = list(order_by) if order_by is not None else [Document.care_date.desc(), Document.deposited_at.desc()]
         items = self.session.scalars(query.order_by(*order, Document.id).limit(limit).offset(offset)).all()
-        return DocumentPage(items=list(items), total=total)
+        return DocumentPage(items=list(items), total=total, permit=permit)
 
     def consult(self, document_id: uuid.UUID) -> Consultation:
         document, record = self._document_of(document_id)

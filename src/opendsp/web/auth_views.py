@@ -42,7 +42,7 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 # Where each kind of account logs in, activates, and lands.
 REALMS = {
     AccountKind.person: {"login": "/login", "activate": "/activate", "home": "/account"},
-    AccountKind.professional: {"login": "/login", "activate": "/pro/activate", "home": "/account"},
+    AccountKind.professional: {"login": "/login", "activate": "/pro/activate", "home": "/pro"},
     AccountKind.staff: {"login": "/console/login", "activate": "/console/activate", "home": "/console"},
 }
 
@@ -505,7 +505,7 @@ def choose_organisation(request: Request, platform: PlatformDep, organisation: A
         assert account is not None
         services.trace(session, platform, account, "session.organisation", actor=services.owner_actor(session, account),
                        organisation=str(chosen.id))
-    return see_other("/account")
+    return see_other(REALMS[AccountKind.professional]["home"])
 
 
 @router.post("/account/assistants")

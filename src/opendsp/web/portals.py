@@ -36,7 +36,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     from opendsp.console.views import router as console_router
     from opendsp.web.auth_views import NotLoggedIn
     from opendsp.web.auth_views import router as auth_router
-    from opendsp.web import holder
+    from opendsp.web import holder, professional
     from opendsp.web.templating import render, translate
 
     settings = platform.settings
@@ -55,6 +55,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.include_router(auth_router)
     app.include_router(console_router)
     holder.install(app)
+    professional.install(app)
 
     def for_people(request: Request) -> bool:
         return request.url.path.startswith(PORTAL_PREFIXES)

@@ -1,0 +1,20 @@
+"""The professional's portal: my patients, finding a patient and opening access, the record, deposits.
+
+Each module is one part of the portal. Pages are thin: they read and act
+through ``RecordAccess`` as the professional acting for the organisation of
+their session (see ``context.py``), the same actor the FHIR API uses for their
+software; the policy decides, the trace records. See docs/professional-portal.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from opendsp.web.security import csrf_protect
+
+
+def install(app: FastAPI) -> None:
+    from opendsp.web.professional import deposit, patients, record, summary
+
+    for part in (patients, record, summary, deposit):
+        app.include_router(part.router, dependencies=[Depends(csrf_protect)])

@@ -1,0 +1,262 @@
+"""Depositing documents: a PDF with its metadata, a laboratory result or a patient summary entered in a form;
+replacing and withdrawing one's own documents.
+
+Every act is one call of ``RecordAccess`` (``deposit``, ``replace``,
+``withdraw``): the policy decides from the rights matrix (the types offered
+are those the profession may deposit, but the policy decides again), and the
+deposit, its trace and — for FHIR content — its structured index are written
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
+
+from opendsp.documents.models import Document
+from opendsp.documents.services import DocumentDraft, DocumentRefused
+from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.locale import N_
+from opendsp.policy.decision import AccessDenied
+from opendsp.policy.vocabulary import Reason
+from opendsp.web.auth_views import PlatformDep, see_other
+from opendsp.web.labels import TYPE_LABELS
+from opendsp.web.professional import forms
+from opendsp.web.professional.context import ProfessionalView, professional_view
+from opendsp.web.professional.layout import refusal_text, render_pro, render_refusal
+from opendsp.web.templating import translate
+
+router = APIRouter()
+LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
+NOT_FOUND = N_("This document does not exist or is not available.")
+CONFIDENTIALITY_LABELS = {
+    ConfidentialityLevel.normal: N_("Normal: every professional with access to the record"),
+    ConfidentialityLevel.restricted: N_("Restricted: the author, the referring doctor and professionals the holder named"),
+}
+KINDS = {"pdf": "professional/deposit.html", "laboratory": "professional/deposit_laboratory.html",
+         "summary": "professional/deposit_summary.html"}
+
+
+def deposit_types(view: ProfessionalView) -> list[DocumentType]:
+    """The types the professional's rights (profession, specialties, organisation) list for deposit."""
+    actor = view.access.actor
+    rights = view.access.matrix.rights_of(actor.profession, actor.specialties, actor.organisation_kind)
+    return [t for t in DocumentType if rights is not None and t in rights.deposit]
+
+
+def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, kind: str, *, status: int = 200,
+               error: str | None = None, values: dict[str, Any] | None = None,
+               replacing: Document | None = None) -> HTMLResponse:
+    types = deposit_types(view)
+    return render_pro(
+        request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
+        values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
+        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary"},
+        levels=list(CONFIDENTIALITY_LABELS.items()), today=view.now.astimezone(LUXEMBOURG).date(),
+        replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
+        allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
+        medicines=list(forms.MEDICINES.values()), vaccines=list(forms.VACCINES.items()),
+    )
+
+
+def _metadata(view: ProfessionalView, form: Any, *, media_type: str, kind: DocumentType | None = None) -> DocumentDraft:
+    """The draft from the form's common fields; the author is set by RecordAccess, never by the form."""
+    try:
+        chosen = kind or DocumentType(str(form.get("type") or ""))
+    except ValueError:
+        raise forms.FormRefused(N_("Choose the type of the document.")) from None
+    title = str(form.get("title") or "").strip()
+    if not title:
+        raise forms.FormRefused(N_("Give the document a title."))
+    today = view.now.astimezone(LUXEMBOURG).date()
+    care_date = forms._day(form.get("care_date"))
+    if care_date > today:
+        raise forms.FormRefused(N_("The date of care cannot be in the future."))
+    try:
+        level = ConfidentialityLevel(str(form.get("confidentiality") or "normal"))
+    except ValueError:
+        raise forms.FormRefused(N_("Choose a confidentiality level.")) from None
+    visible_from = None
+    if str(form.get("visible_from") or "").strip():
+        day = forms._day(form.get("visible_from"))
+        if day <= today:
+            raise forms.FormRefused(N_("The holder sees the document from a later date than today, or at once."))
+        visible_from = datetime.combine(day, time(0, 0), LUXEMBOURG)
+    return DocumentDraft(type=chosen, title=title[:500], care_date=care_date, media_type=media_type,
+                         confidentiality=level, visible_to_holder_from=visible_from)
+
+
+def _values(form: Any) -> dict[str, Any]:
+    return {key: form.getlist(key) if key in ("allergy", "condition", "medicine", "vaccine") else value
+            for key, value in form.items() if key != "csrf_token" and not isinstance(value, UploadFile)}
+
+
+def _refused(request: Request, view: ProfessionalView, record_id: uuid.UUID, kind: str, denied: AccessDenied,
+             form: Any, replacing: Document | None = None) -> HTMLResponse:
+    decision = denied.decision
+    if decision.reason is Reason.no_access or decision.reason is Reason.blocked:
+        return render_refusal(request, view, view.patient(record_id), decision)
+    return _form_page(request, view, record_id, kind, status=403, error=translate(request, refusal_text(decision)),
+                      values=_values(form), replacing=replacing)
+
+
+@router.get("/pro/patients/{record_id}/deposit", response_class=HTMLResponse)
+def deposit_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        return _form_page(request, view, record_id, "pdf")
+
+
+@router.get("/pro/patients/{record_id}/deposit/laboratory", response_class=HTMLResponse)
+def laboratory_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        return _form_page(request, view, record_id, "laboratory")
+
+
+@router.get("/pro/patients/{record_id}/deposit/summary", response_class=HTMLResponse)
+def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        return _form_page(request, view, record_id, "summary")
+
+
+@router.post("/pro/patients/{record_id}/deposit")
+async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        content = await forms.read_pdf(upload if isinstance(upload, UploadFile) else None)
+    except forms.FormRefused as refused:
+        content, problem = b"", str(refused)
+    else:
+        problem = ""
+    with professional_view(request, platform) as view:
+        try:
+            if problem:
+                raise forms.FormRefused(problem)
+            draft = _metadata(view, form, media_type="application/pdf")
+            document = view.access.deposit(record_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _form_page(request, view, record_id, "pdf", status=400, error=translate(request, str(refused)),
+                              values=_values(form))
+        except AccessDenied as denied:
+            return _refused(request, view, record_id, "pdf", denied, form)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.post("/pro/patients/{record_id}/deposit/laboratory")
+async def deposit_laboratory(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    form = await request.form()
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=DocumentType.laboratory_report)
+            results = forms.lab_results(form, female=patient.person.sex.value == "female")
+            content = forms.laboratory_bundle(
+                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
+                day=draft.care_date, language=request.state.language, results=results)
+            document = view.access.deposit(record_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _form_page(request, view, record_id, "laboratory", status=400,
+                              error=translate(request, str(refused)), values=_values(form))
+        except AccessDenied as denied:
+            return _refused(request, view, record_id, "laboratory", denied, form)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.post("/pro/patients/{record_id}/deposit/summary")
+async def deposit_summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    form = await request.form()
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=DocumentType.patient_summary)
+            content = forms.summary_bundle(
+                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
+                day=draft.care_date, language=request.state.language,
+                content=forms.summary_content(form, draft.care_date))
+            document = view.access.deposit(record_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _form_page(request, view, record_id, "summary", status=400,
+                              error=translate(request, str(refused)), values=_values(form))
+        except AccessDenied as denied:
+            return _refused(request, view, record_id, "summary", denied, form)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.get("/pro/patients/{record_id}/deposited/{document_id}", response_class=HTMLResponse)
+def deposited(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> HTMLResponse:
+    """After a deposit: where to go next (a direct deposit gives no access to read the record)."""
+    with professional_view(request, platform) as view:
+        return render_pro(request, view, "professional/deposited.html", patient=view.patient(record_id),
+                          document_id=document_id, notice=translate(request, "The document was deposited."))
+
+
+def _own_document(view: ProfessionalView, record_id: uuid.UUID, document_id: uuid.UUID) -> Document:
+    """The document by id within this record (the policy decides whether it may be replaced or withdrawn)."""
+    document = view.session.get(Document, document_id)
+    if document is None or document.record_id != record_id:
+        raise HTTPException(404, NOT_FOUND)
+    return document
+
+
+@router.get("/pro/patients/{record_id}/documents/{document_id}/replace", response_class=HTMLResponse)
+def replace_form(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        _own_document(view, record_id, document_id)
+        try:
+            # Its metadata only if the professional may see it (the policy's list); the replacement is decided on POST.
+            shown = view.access.list_documents(record_id, where=[Document.id == document_id], limit=1).items
+        except AccessDenied as denied:
+            return render_refusal(request, view, view.patient(record_id), denied.decision)
+        if not shown:
+            raise HTTPException(404, NOT_FOUND)
+        document = shown[0]
+        values = {"title": document.title, "care_date": document.care_date.isoformat(),
+                  "confidentiality": document.confidentiality.value}
+        return _form_page(request, view, record_id, "pdf", values=values, replacing=document)
+
+
+@router.post("/pro/patients/{record_id}/documents/{document_id}/replace")
+async def replace(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        content, problem = await forms.read_pdf(upload if isinstance(upload, UploadFile) else None), ""
+    except forms.FormRefused as refused:
+        content, problem = b"", str(refused)
+    with professional_view(request, platform) as view:
+        old = _own_document(view, record_id, document_id)
+        try:
+            if problem:
+                raise forms.FormRefused(problem)
+            draft = _metadata(view, form, media_type="application/pdf", kind=old.type)
+            document = view.access.replace(document_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _form_page(request, view, record_id, "pdf", status=400, error=translate(request, str(refused)),
+                              values=_values(form), replacing=old)
+        except AccessDenied as denied:
+            if denied.decision.reason is Reason.not_found:
+                raise HTTPException(404, NOT_FOUND) from None
+            return _refused(request, view, record_id, "pdf", denied, form, replacing=old)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.post("/pro/patients/{record_id}/documents/{document_id}/withdraw")
+async def withdraw(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> Response:
+    form = await request.form()
+    with professional_view(request, platform) as view:
+        _own_document(view, record_id, document_id)
+        try:
+            view.access.withdraw(document_id, reason=str(form.get("reason") or "").strip()[:300] or None)
+        except AccessDenied as denied:
+            if denied.decision.reason is Reason.not_found:
+                raise HTTPException(404, NOT_FOUND) from None
+            return render_refusal(request, view, view.patient(record_id), denied.decision)
+        return see_other(f"/pro/patients/{record_id}/documents/{document_id}")
+
+

@@ -1,0 +1,181 @@
+"""A patient's record as the professional may see it: documents with filters, the timeline, reading a document.
+
+Lists come from ``RecordAccess.list_documents``, which applies the visibility
+rule inside the SQL query (hidden, restricted and withdrawn documents are
+simply absent). A record-level refusal becomes the page that says how access
+can be obtained.
+
+Keyword search: the ``opendsp.search`` package (being built) will provide it.
+It plugs in at ``document_filters`` below, as one more ``where`` condition on
+the same ``list_documents`` call (a ``q`` parameter), so that its results go
+through the same visibility rule; this module must not grow a search of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import ColumnElement, or_, select
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import DocumentType
+from opendsp.locale import N_
+from opendsp.policy.decision import AccessDenied
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.stays.models import StayState
+from opendsp.web import reading
+from opendsp.web.auth_views import PlatformDep
+from opendsp.web.labels import TYPE_LABELS
+from opendsp.web.professional.context import professional_view
+from opendsp.web.professional.layout import render_pro, render_refusal
+
+router = APIRouter()
+NOT_FOUND = N_("This document does not exist or is not available.")
+PAGE_SIZE = 25
+LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Filters:
+    type: str = ""
+    author: str = ""
+    since: str = ""
+    until: str = ""
+
+    @property
+    def types(self) -> list[DocumentType]:
+        return [DocumentType(self.type)] if self.type in {t.value for t in DocumentType} else []
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """Conditions on the documents the policy lets the professional see (never a widening)."""
+        conditions: list[ColumnElement[bool]] = []
+        start, end = _day(self.since), _day(self.until)
+        if start:
+            conditions.append(Document.care_date >= start)
+        if end:
+            conditions.append(Document.care_date <= end)
+        words = self.author.strip()
+        if words:
+            pattern = f"%{words[:100]}%"
+            conditions.append(or_(
+                Document.author_professional_id.in_(select(Professional.id).where(or_(
+                    Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
+                Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
+            ))
+        # Keyword search (opendsp.search) adds its condition here.
+        return conditions
+
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in (("type", self.type), ("author", self.author), ("since", self.since),
+                                   ("until", self.until)) if v}
+
+
+def document_filters(type: str = "", author: str = "", since: str = "", until: str = "") -> Filters:
+    return Filters(type=type, author=author, since=since, until=until)
+
+
+@router.get("/pro/patients/{record_id}", response_class=HTMLResponse)
+def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, type: str = "", author: str = "",
+                since: str = "", until: str = "", page: int = 1) -> HTMLResponse:
+    filters = document_filters(type, author, since, until)
+    page = max(page, 1)
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
+                                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        except AccessDenied as denied:
+            return render_refusal(request, view, patient, denied.decision)
+        patient = view.patient(record_id, listed.permit)
+        kinds = [(t.value, TYPE_LABELS[t]) for t in DocumentType]
+        return render_pro(request, view, "professional/record.html", patient=patient, documents=listed.items,
+                          total=listed.total, page=page, pages=max(1, -(-listed.total // PAGE_SIZE)),
+                          filters=filters, kinds=kinds, me=view.professional.id)
+
+
+@dataclass(frozen=True)
+class Event:
+    day: date
+    kind: str
+    label: str
+    title: str
+    detail: str | None = None
+    until: date | None = None
+    status: str | None = None
+    document_id: uuid.UUID | None = None
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(LUXEMBOURG).date()
+
+
+@router.get("/pro/patients/{record_id}/timeline", response_class=HTMLResponse)
+def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            listed = view.access.list_documents(record_id, limit=500)
+            stays = view.access.list_stays(record_id)
+        except AccessDenied as denied:
+            return render_refusal(request, view, patient, denied.decision)
+        patient = view.patient(record_id, listed.permit)
+        events = [Event(day=d.care_date, kind=d.type.value, label=TYPE_LABELS[d.type], title=d.title,
+                        detail=d.author_organisation.name if d.author_organisation else None, status=d.status.value,
+                        document_id=d.id) for d in listed.items]
+        for stay in stays:
+            if stay.admitted_at is None or stay.state in (StayState.cancelled, StayState.planned):
+                continue
+            place = stay.organisation.name + (f" — {stay.care_unit.name}" if stay.care_unit else "")
+            events.append(Event(day=_local_day(stay.admitted_at), kind="stay", label=N_("Hospital stay"), title=place,
+                                until=_local_day(stay.discharged_at) if stay.discharged_at else None,
+                                status=stay.state.value))
+        events.sort(key=lambda e: e.day, reverse=True)
+        return render_pro(request, view, "professional/timeline.html", patient=patient, events=events)
+
+
+def _document_in_record(view: Any, record_id: uuid.UUID, document_id: uuid.UUID) -> None:
+    found = view.session.get(Document, document_id)
+    if found is None or found.record_id != record_id:
+        raise HTTPException(404, NOT_FOUND)
+
+
+@router.get("/pro/patients/{record_id}/documents/{document_id}", response_class=HTMLResponse)
+def document_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
+                  document_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        _document_in_record(view, record_id, document_id)
+        try:
+            listed = view.access.list_documents(record_id, limit=0)
+            shown = reading.read(view.access, document_id, request.state.language)
+        except AccessDenied as denied:
+            return render_refusal(request, view, patient, denied.decision)
+        except reading.DocumentNotFound:
+            raise HTTPException(404, NOT_FOUND) from None
+        patient = view.patient(record_id, listed.permit)
+        document = shown.document
+        own = document.author_professional_id == view.professional.id and document.status.value == "current"
+        return render_pro(request, view, "professional/document.html", patient=patient, reading=shown,
+                          base=f"/pro/patients/{record_id}/documents/", own=own)
+
+
+@router.get("/pro/patients/{record_id}/documents/{document_id}/content")
+def document_content(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID,
+                     download: bool = False) -> Response:
+    with professional_view(request, platform) as view:
+        _document_in_record(view, record_id, document_id)
+        # The consultation and its trace commit with this transaction; the content streams after it.
+        return reading.content_response(view.access, document_id, download=download)

@@ -1,0 +1,111 @@
+"""The patient summary view: allergies, problems, medication, immunisations and recent results.
+
+Assembled from the structured index (which entry of which document is an
+allergy, a condition, ...) restricted to the documents the professional may
+see — ``RecordAccess.list_documents`` applies the visibility rule in SQL —
+then each source document is consulted through ``RecordAccess.consult``
+(decided and traced like any reading) and its entries read. Every line links
+to its source document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import DocumentStatus
+from opendsp.fhir import structured
+from opendsp.locale import N_
+from opendsp.policy.decision import AccessDenied
+from opendsp.web.auth_views import PlatformDep
+from opendsp.web.professional.context import professional_view
+from opendsp.web.professional.layout import render_pro, render_refusal
+
+router = APIRouter()
+
+# Section, the FHIR resource types it gathers, and its heading.
+SECTIONS: list[tuple[str, tuple[str, ...], str]] = [
+    ("allergies", ("AllergyIntolerance",), N_("Allergies and intolerances")),
+    ("problems", ("Condition",), N_("Problems")),
+    ("medication", ("MedicationStatement",), N_("Medication")),
+    ("immunisations", ("Immunization",), N_("Immunisations")),
+    ("results", ("Observation",), N_("Recent results")),
+]
+# At most this many source documents are consulted for one view (the newest first).
+MAX_SOURCES = 20
+RECENT_RESULTS = 15
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    detail: str
+    flag: str | None
+    document: Document
+
+
+def _text(resource: dict[str, Any]) -> tuple[str, str, str | None]:
+    kind = resource.get("resourceType")
+    if kind == "AllergyIntolerance":
+        status = structured.concept_text(resource.get("verificationStatus"))
+        return structured.concept_text(resource.get("code")), status, None
+    if kind == "Condition":
+        return structured.concept_text(resource.get("code")), str(resource.get("onsetDateTime") or ""), None
+    if kind == "MedicationStatement":
+        dosage = "; ".join(d["text"] for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text"))
+        return structured.concept_text(resource.get("medicationCodeableConcept")), dosage, None
+    if kind == "Immunization":
+        return structured.concept_text(resource.get("vaccineCode")), str(resource.get("occurrenceDateTime") or ""), None
+    quantity = resource.get("valueQuantity") or {}
+    value = f"{quantity.get('value', '')} {quantity.get('unit') or quantity.get('code') or ''}".strip()
+    when = structured.effective_at(resource)
+    return (f"{structured.concept_text(resource.get('code'))}: {value}", when.date().isoformat() if when else "",
+            structured.out_of_range(resource))
+
+
+@router.get("/pro/patients/{record_id}/summary", response_class=HTMLResponse)
+def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        wanted = [t for _, types, _ in SECTIONS for t in types]
+        entries = select(structured.StructuredEntry.document_id).where(
+            structured.StructuredEntry.record_id == record_id, structured.StructuredEntry.resource_type.in_(wanted))
+        try:
+            sources = view.access.list_documents(
+                record_id, where=[Document.id.in_(entries), Document.status == DocumentStatus.current],
+                limit=MAX_SOURCES)
+        except AccessDenied as denied:
+            return render_refusal(request, view, patient, denied.decision)
+        patient = view.patient(record_id, sources.permit)
+        positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
+        for document_id, position, kind in view.session.execute(
+            select(structured.StructuredEntry.document_id, structured.StructuredEntry.position,
+                   structured.StructuredEntry.resource_type)
+            .where(structured.StructuredEntry.document_id.in_([d.id for d in sources.items]),
+                   structured.StructuredEntry.resource_type.in_(wanted))
+        ):
+            positions.setdefault(document_id, []).append((position, kind))
+        lines: dict[str, list[Line]] = {key: [] for key, _, _ in SECTIONS}
+        section_of = {t: key for key, types, _ in SECTIONS for t in types}
+        for document in sources.items:  # newest first: the latest document's lines come first
+            bundle = structured.parse_document(view.access.consult(document.id).read())
+            if bundle is None:
+                continue
+            resources = bundle.get("entry") or []
+            for position, kind in sorted(positions.get(document.id, [])):
+                resource = resources[position].get("resource") if position < len(resources) else None
+                if not isinstance(resource, dict) or resource.get("resourceType") != kind:
+                    continue
+                if kind == "Observation" and "valueQuantity" not in resource:
+                    continue
+                text, detail, flag = _text(resource)
+                lines[section_of[kind]].append(Line(text=text, detail=detail, flag=flag, document=document))
+        lines["results"] = lines["results"][:RECENT_RESULTS]
+        return render_pro(request, view, "professional/summary.html", patient=patient, sections=SECTIONS,
+                          lines=lines, truncated=sources.total > len(sources.items))
