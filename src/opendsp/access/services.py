@@ -662,6 +662,27 @@ class RecordAccess:
             )
         )
 
+    def notifications(self, record_id: uuid.UUID, *, limit: int = 20) -> list[Notification]:
+        """What the holder's side must learn of (new documents, code uses, emergency accesses, ...), newest first."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications"})
+        return list(self.session.scalars(
+            select(Notification).where(Notification.record_id == record.id)
+            .order_by(Notification.created_at.desc(), Notification.id).limit(limit)
+        ))
+
+    def mark_notifications_read(self, record_id: uuid.UUID) -> int:
+        """Mark every unread notification of the record as read; return how many."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications", "change": "read"})
+        unread = self.session.scalars(
+            select(Notification).where(Notification.record_id == record.id, Notification.read_at.is_(None))
+        ).all()
+        for notification in unread:
+            notification.read_at = self.now
+        self.session.flush()
+        return len(unread)
+
     # -- opening access -------------------------------------------------------
 
     def open_with_presence_code(self, record_id: uuid.UUID, code: str) -> PresenceGrant:
