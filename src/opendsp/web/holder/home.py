@@ -53,6 +53,12 @@ def describe(notification: Notification, gettext) -> str:  # type: ignore[no-unt
     return gettext(text) % {"what": what_text, "who": who}
 
 
+def _link(notification: Notification) -> str | None:
+    """The document a notification is about, if any."""
+    document = (notification.details or {}).get("document")
+    return f"/record/documents/{document}" if isinstance(document, str) and _looks_like_id(document) else None
+
+
 def _looks_like_id(value: str) -> bool:
     return len(value) == 36 and value.count("-") == 4
 
@@ -65,7 +71,7 @@ def home(request: Request, platform: PlatformDep) -> HTMLResponse:
     with holder_view(request, platform) as view:
         latest = view.access.list_documents(view.record.id, limit=LATEST)
         notifications = view.access.notifications(view.record.id)
-        shown = [(n, describe(n, gettext), local_time(n.created_at)) for n in notifications]
+        shown = [(n, describe(n, gettext), local_time(n.created_at), _link(n)) for n in notifications]
         return render_holder(request, view, "holder/home.html", latest=latest, notifications=shown,
                              unread=sum(1 for n in notifications if n.read_at is None))
 
