@@ -453,6 +453,26 @@ def policy_render(ctx: click.Context) -> None:
 
 
 @main.group()
+def search() -> None:
+    """The keyword search index."""
+
+
+@search.command("reindex")
+@click.option("--all", "everything", is_flag=True, help="Index every document again, not only those without tokens.")
+@click.pass_context
+def search_reindex(ctx: click.Context, everything: bool) -> None:
+    """Index documents stored before the search index existed (or all of them with --all)."""
+    from opendsp.search.services import reindex, unindexed
+
+    platform = _platform(ctx)
+    with platform.sessions() as session:
+        wanted = unindexed(session, everything=everything)
+    with progress_bar("indexing documents", len(wanted)) as advance:
+        done = reindex(platform, wanted, progress=advance)
+    click.echo(f"{done} document(s) indexed")
+
+
+@main.group()
 def demo() -> None:
     """Demonstration data."""
 

@@ -28,6 +28,7 @@ from opendsp.fhir.structured import StructuredCode, StructuredEntry
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
+from opendsp.search.models import SearchTerm
 from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessage, Stay, StayMovement
 from opendsp.trace.models import TraceChainHead, TraceEntry
 
@@ -62,6 +63,7 @@ __all__ = [
     "Record",
     "RecordKey",
     "RecordStateChange",
+    "SearchTerm",
     "AdtSender",
     "InstitutionalRefusal",
     "ReceivedMessage",

@@ -52,7 +52,7 @@ def test_login_needs_password_and_a_fresh_authenticator_code(platform: Platform,
     credentials = activate(Browser(platform), clock, person.national_number, letter.activation)
     browser = Browser(platform)
     response = login(browser, clock, credentials)
-    assert response.status_code == 303 and response.headers["location"] == "/account"
+    assert response.status_code == 303 and response.headers["location"] == "/record"
     assert "Anne" in browser.get("/account").text
 
 

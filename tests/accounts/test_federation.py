@@ -117,7 +117,7 @@ def test_a_person_activates_without_a_letter(platform: Platform) -> None:
     assert response.status_code == 303 and response.headers["location"] == "/activate/federated"
     response = browser.submit("/activate/federated", {"email": "anne@example.lu", "mobile": ""},
                               form_page="/activate/federated")
-    assert response.status_code == 303 and response.headers["location"] == "/account"
+    assert response.status_code == 303 and response.headers["location"] == "/record"
     assert browser.get("/account").status_code == 200
     with platform.sessions() as session:
         account = session.scalars(select(Account).where(Account.person_id == person.id)).one()
@@ -132,7 +132,7 @@ def test_an_active_person_logs_in(platform: Platform) -> None:
     browser.submit("/activate/federated", {"email": "anne@example.lu"}, form_page="/activate/federated")
     again = Browser(platform)
     response = callback(again, authenticate_at_provider(again, person.national_number))
-    assert response.status_code == 303 and response.headers["location"] == "/account"
+    assert response.status_code == 303 and response.headers["location"] == "/record"
 
 
 def test_a_tampered_id_token_is_refused(platform: Platform) -> None:

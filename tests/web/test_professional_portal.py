@@ -58,6 +58,30 @@ def test_a_circle_member_finds_the_patient_lists_filters_and_reads_documents(pla
     assert ("document.consult", "permitted", "circle") in actions
 
 
+def test_keyword_search_narrows_the_same_list_and_never_finds_a_hidden_document(platform: Platform,
+                                                                              clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    in_circle(platform, record, pro.id)
+    with platform.transaction() as session:
+        from opendsp.professionals.models import Professional
+
+        access = as_professional(session, platform, session.get(Professional, pro.id))
+        access.deposit(record.id, professional_draft(DocumentType.consultation_report, "Échographie abdominale"),
+                       [real_pdf()])
+        access.deposit(record.id, professional_draft(DocumentType.prescription, "Échographie de contrôle"),
+                       [real_pdf()])
+        hidden = access.deposit(record.id, professional_draft(DocumentType.consultation_report,
+                                                              "Échographie cardiaque"), [real_pdf()])
+        as_holder(session, platform, session.merge(record)).hide(hidden.id)
+    browser = pro.browser
+    found = browser.get(f"/pro/patients/{record.id}?q=echographie").text
+    assert "Documents found: 2" in found and "abdominale" in found and "cardiaque" not in found
+    narrowed = browser.get(f"/pro/patients/{record.id}?q=echographies&type=prescription").text
+    assert "Documents found: 1" in narrowed and "de contrôle" in narrowed and 'value="echographies"' in narrowed
+    assert "Documents found: 0" in browser.get(f"/pro/patients/{record.id}?q=cardiaque").text
+
+
 def test_finding_a_patient_by_national_number_is_traced_and_says_nothing_more(platform: Platform,
                                                                               clock: FrozenClock) -> None:
     pro = professional_with_account(platform, clock)

@@ -664,6 +664,27 @@ class RecordAccess:
             )
         )
 
+    def notifications(self, record_id: uuid.UUID, *, limit: int = 20) -> list[Notification]:
+        """What the holder's side must learn of (new documents, code uses, emergency accesses, ...), newest first."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications"})
+        return list(self.session.scalars(
+            select(Notification).where(Notification.record_id == record.id)
+            .order_by(Notification.created_at.desc(), Notification.id).limit(limit)
+        ))
+
+    def mark_notifications_read(self, record_id: uuid.UUID) -> int:
+        """Mark every unread notification of the record as read; return how many."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications", "change": "read"})
+        unread = self.session.scalars(
+            select(Notification).where(Notification.record_id == record.id, Notification.read_at.is_(None))
+        ).all()
+        for notification in unread:
+            notification.read_at = self.now
+        self.session.flush()
+        return len(unread)
+
     # -- opening access -------------------------------------------------------
 
     def open_with_presence_code(self, record_id: uuid.UUID, code: str) -> PresenceGrant:
@@ -786,7 +807,7 @@ class RecordAccess:
         draft = self._authored(draft)
         draft.check()
         new_id = uuid.uuid4()
-        content = self._keep_structured(draft, content)
+        content = self._keep_for_index(draft, content)
         permit = self._authorise(
             Action.deposit_document,
             record,
@@ -803,7 +824,7 @@ class RecordAccess:
             draft=draft,
             content=content,
         )
-        self._index_structured(document, content)
+        self._index(document, content)
         if self.actor.kind is ActorKind.professional:
             self._notify_change(record, "document.new", {"document": str(document.id), "type": draft.type.value})
         return document
@@ -822,7 +843,7 @@ class RecordAccess:
         assert old is not None and record is not None
         if draft.type is not old.type:
             raise InvalidRequest("a new version keeps the type of the document it replaces")
-        content = self._keep_structured(draft, content)
+        content = self._keep_for_index(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -833,22 +854,31 @@ class RecordAccess:
             content=content,
             replaces=old,
         )
-        self._index_structured(document, content)
+        self._index(document, content)
         return document
 
-    # -- structured (FHIR) documents: the index of their entries, written with the document --------
+    # -- indexes written with the document: structured entries (FHIR) and keyword search ----------
 
     @staticmethod
-    def _keep_structured(draft: documents.DocumentDraft, content: Iterable[bytes]) -> Iterable[bytes]:
-        """FHIR JSON content is kept in memory once, to be both sealed and indexed."""
-        return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else content
+    def _keep_for_index(draft: documents.DocumentDraft, content: Iterable[bytes]) -> Iterable[bytes]:
+        """FHIR JSON content is kept in memory once, to be sealed and indexed; other content is
+        streamed, with a bounded copy kept for the keyword index."""
+        from opendsp.search.index import ContentCopy
 
-    def _index_structured(self, document: Document, content: Iterable[bytes]) -> None:
-        if document.media_type != FHIR_MEDIA_TYPE or not isinstance(content, list):
-            return
-        from opendsp.fhir.structured import index_document
+        return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else ContentCopy(content)
 
-        index_document(self.session, self.platform, document, b"".join(content))
+    def _index(self, document: Document, content: Iterable[bytes]) -> None:
+        from opendsp.fhir.structured import index_document as index_structured
+        from opendsp.search.index import ContentCopy
+        from opendsp.search.index import index_document as index_words
+
+        if isinstance(content, ContentCopy):
+            whole = content.content
+        else:
+            whole = b"".join(content) if isinstance(content, list) else None
+        if document.media_type == FHIR_MEDIA_TYPE and whole is not None:
+            index_structured(self.session, self.platform, document, whole)
+        index_words(self.session, self.platform, document, whole)
 
     def withdraw(self, document_id: uuid.UUID, *, reason: str | None = None) -> Document:
         document, record = self._document_of(document_id)

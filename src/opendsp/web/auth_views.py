@@ -41,7 +41,7 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 # Where each kind of account logs in, activates, and lands.
 REALMS = {
-    AccountKind.person: {"login": "/login", "activate": "/activate", "home": "/account"},
+    AccountKind.person: {"login": "/login", "activate": "/activate", "home": "/record"},
     AccountKind.professional: {"login": "/login", "activate": "/pro/activate", "home": "/pro"},
     AccountKind.staff: {"login": "/console/login", "activate": "/console/activate", "home": "/console"},
 }

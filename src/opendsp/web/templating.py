@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, translations
-from opendsp.web.labels import STATUS_LABELS, TYPE_LABELS
+from opendsp.documents.labels import STATUS_LABELS, TYPE_LABELS
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRS = [HERE / "templates", HERE.parent / "console" / "templates"]

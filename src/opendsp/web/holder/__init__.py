@@ -28,11 +28,13 @@ SECTIONS: list[tuple[str, str]] = [
 
 
 def install(app: FastAPI) -> None:
-    from opendsp.web.holder import reading, timeline
+    from opendsp.web.holder import documents, hidden, home, reading, timeline, upload
 
-    parts = (timeline, reading)
+    parts = (home, timeline, documents, reading, upload, hidden)
     for part in parts:
         app.include_router(part.router)
+        if hasattr(part, "forms"):
+            app.include_router(part.forms)
     # The menu offers only what this server serves.
     served = {getattr(route, "path", None) for part in parts for route in part.router.routes}
     app.state.holder_sections = [(path, label) for path, label in SECTIONS if path in served]

@@ -7,11 +7,23 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from opendsp.locale import N_
 from opendsp.web.holder.context import HolderView
-from opendsp.web.templating import render
+from opendsp.web.templating import render, translate
+
+# What a page says after a form sent the browser back to it (``?done=...``).
+DONE = {
+    "withdrawn": N_("The document was withdrawn."),
+    "hidden": N_("The document is hidden: professionals no longer see it."),
+    "shown": N_("The document is shown to professionals again."),
+    "read": N_("Notifications marked as read."),
+}
 
 
 def render_holder(request: Request, view: HolderView, template: str, status_code: int = 200,
                   **context: Any) -> HTMLResponse:
+    done = request.query_params.get("done", "")
+    if done in DONE and "notice" not in context:
+        context["notice"] = translate(request, DONE[done])
     return render(request, template, status_code, holder=view.holder, acting_for_someone=view.acting_for_someone,
                   sections=request.app.state.holder_sections, current=request.url.path, **context)

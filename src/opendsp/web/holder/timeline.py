@@ -19,7 +19,7 @@ from opendsp.locale import N_
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
-from opendsp.web.labels import TYPE_LABELS
+from opendsp.documents.labels import TYPE_LABELS
 
 router = APIRouter()
 

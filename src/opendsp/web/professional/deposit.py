@@ -26,7 +26,7 @@ from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Reason
 from opendsp.web.auth_views import PlatformDep, see_other
-from opendsp.web.labels import TYPE_LABELS
+from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional import forms
 from opendsp.web.professional.context import ProfessionalView, professional_view
 from opendsp.web.professional.layout import refusal_text, render_pro, render_refusal

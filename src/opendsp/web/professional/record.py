@@ -5,10 +5,8 @@ rule inside the SQL query (hidden, restricted and withdrawn documents are
 simply absent). A record-level refusal becomes the page that says how access
 can be obtained.
 
-Keyword search: the ``opendsp.search`` package (being built) will provide it.
-It plugs in at ``document_filters`` below, as one more ``where`` condition on
-the same ``list_documents`` call (a ``q`` parameter), so that its results go
-through the same visibility rule; this module must not grow a search of its own.
+Keyword search (``q``) is ``opendsp.search``: the other filters narrow it, and
+its results pass through the same ``list_documents`` and visibility rule.
 """
 
 from __future__ import annotations
@@ -27,11 +25,12 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
+from opendsp.search.services import search
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.stays.models import StayState
 from opendsp.web import reading
 from opendsp.web.auth_views import PlatformDep
-from opendsp.web.labels import TYPE_LABELS
+from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
 
@@ -50,6 +49,7 @@ def _day(value: str) -> date | None:
 
 @dataclass(frozen=True)
 class Filters:
+    q: str = ""
     type: str = ""
     author: str = ""
     since: str = ""
@@ -75,28 +75,31 @@ class Filters:
                     Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
                 Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
             ))
-        # Keyword search (opendsp.search) adds its condition here.
         return conditions
 
     def query(self) -> dict[str, str]:
-        return {k: v for k, v in (("type", self.type), ("author", self.author), ("since", self.since),
-                                   ("until", self.until)) if v}
+        return {k: v for k, v in (("q", self.q), ("type", self.type), ("author", self.author),
+                                   ("since", self.since), ("until", self.until)) if v}
 
 
-def document_filters(type: str = "", author: str = "", since: str = "", until: str = "") -> Filters:
-    return Filters(type=type, author=author, since=since, until=until)
+def document_filters(q: str = "", type: str = "", author: str = "", since: str = "", until: str = "") -> Filters:
+    return Filters(q=q.strip()[:200], type=type, author=author, since=since, until=until)
 
 
 @router.get("/pro/patients/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, type: str = "", author: str = "",
-                since: str = "", until: str = "", page: int = 1) -> HTMLResponse:
-    filters = document_filters(type, author, since, until)
+def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, q: str = "", type: str = "",
+                author: str = "", since: str = "", until: str = "", page: int = 1) -> HTMLResponse:
+    filters = document_filters(q, type, author, since, until)
     page = max(page, 1)
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
-            listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
-                                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            if filters.q:
+                listed = search(view.access, record_id, filters.q, types=filters.types, where=filters.where(),
+                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            else:
+                listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
+                                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, listed.permit)

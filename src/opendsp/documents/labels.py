@@ -1,4 +1,4 @@
-"""Words the portals show for the platform's controlled values (translated where they are shown)."""
+"""The words people read for documents' controlled values (marked for the catalogues, translated where shown)."""
 
 from __future__ import annotations
 

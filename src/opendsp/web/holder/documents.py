@@ -1,0 +1,108 @@
+"""Vie documentaire: every document of the record with its status and versions; withdrawing one's own."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import ColumnElement, or_, select
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import DocumentStatus, DocumentType
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.web.auth_views import PlatformDep, see_other
+from opendsp.web.holder.context import HolderView, holder_view
+from opendsp.web.holder.layout import render_holder
+from opendsp.web.holder.reading import NOT_FOUND
+from opendsp.web.reading import _chain
+from opendsp.web.security import csrf_protect
+
+router = APIRouter()
+forms = APIRouter(dependencies=[Depends(csrf_protect)])
+PER_PAGE = 20
+MYSELF = "holder"  # the author filter's value for the personal space
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def filters(kind: str, since: str, until: str, author: str, status: str) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if kind in DocumentType._value2member_map_:
+        where.append(Document.type == DocumentType(kind))
+    start, end = _day(since), _day(until)
+    if start:
+        where.append(Document.care_date >= start)
+    if end:
+        where.append(Document.care_date <= end)
+    if status in DocumentStatus._value2member_map_:
+        where.append(Document.status == DocumentStatus(status))
+    name = author.strip()
+    if name == MYSELF:
+        where.append(Document.authored_by_holder.is_(True))
+    elif name:
+        pattern = f"%{name[:100]}%"
+        where.append(or_(
+            Document.author_professional_id.in_(select(Professional.id).where(or_(
+                Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
+            Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
+        ))
+    return where
+
+
+def versions_of(view: HolderView, documents: list[Document]) -> dict[uuid.UUID, list[Document]]:
+    """For each listed document that has other versions: all its versions the viewer may see, newest first."""
+    chains = {d.id: _chain(view.access, d) for d in documents if d.replaces_id or d.status is DocumentStatus.superseded}
+    wanted = set().union(*chains.values()) if chains else set()
+    if not wanted:
+        return {}
+    visible = {d.id: d for d in view.access.list_documents(view.record.id, where=[Document.id.in_(wanted)],
+                                                           limit=len(wanted)).items}
+    return {doc: sorted((visible[i] for i in chain if i in visible), key=lambda d: -d.version)
+            for doc, chain in chains.items()}
+
+
+@router.get("/record/documents", response_class=HTMLResponse)
+def documents_page(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "",
+                   author: str = "", status: str = "", page: int = 1) -> HTMLResponse:
+    page = max(page, 1)
+    with holder_view(request, platform) as view:
+        found = view.access.list_documents(view.record.id, where=filters(kind, since, until, author, status),
+                                           limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+        pages = max(1, -(-found.total // PER_PAGE))
+        query = {"kind": kind, "since": since, "until": until, "author": author, "status": status}
+        return render_holder(request, view, "holder/documents.html", found=found, page=page, pages=pages,
+                             versions=versions_of(view, found.items), query=query, kinds=list(DocumentType),
+                             statuses=list(DocumentStatus), myself=MYSELF)
+
+
+def _visible(view: HolderView, document_id: uuid.UUID) -> Document:
+    found = view.access.list_documents(view.record.id, where=[Document.id == document_id], limit=1).items
+    if not found:
+        raise HTTPException(404, NOT_FOUND)
+    return found[0]
+
+
+@router.get("/record/documents/{document_id}/withdraw", response_class=HTMLResponse)
+def withdraw_form(request: Request, platform: PlatformDep, document_id: uuid.UUID) -> HTMLResponse:
+    with holder_view(request, platform) as view:
+        document = _visible(view, document_id)
+        return render_holder(request, view, "holder/withdraw.html", document=document)
+
+
+@forms.post("/record/documents/{document_id}/withdraw")
+def withdraw(request: Request, platform: PlatformDep, document_id: uuid.UUID,
+             confirm: Annotated[str, Form()] = "") -> Response:
+    if confirm != "yes":
+        return see_other(f"/record/documents/{document_id}/withdraw")
+    with holder_view(request, platform) as view:
+        _visible(view, document_id)
+        view.access.withdraw(document_id)  # the policy decides: the holder's side withdraws its own, current
+    return see_other("/record/documents?done=withdrawn")

@@ -1,0 +1,55 @@
+"""Documents bloqués: documents the holder hides from every professional, and showing them again."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import DocumentStatus
+from opendsp.web.auth_views import PlatformDep, see_other
+from opendsp.web.holder.context import holder_view
+from opendsp.web.holder.documents import _visible
+from opendsp.web.holder.layout import render_holder
+from opendsp.web.security import csrf_protect
+
+router = APIRouter()
+forms = APIRouter(dependencies=[Depends(csrf_protect)])
+SHOWN = 100
+
+
+@router.get("/record/hidden", response_class=HTMLResponse)
+def hidden_page(request: Request, platform: PlatformDep) -> HTMLResponse:
+    with holder_view(request, platform) as view:
+        access, record = view.access, view.record
+        hidden = access.list_documents(record.id, where=[Document.hidden_at.is_not(None)], limit=SHOWN)
+        others = access.list_documents(record.id, where=[Document.hidden_at.is_(None),
+                                                         Document.status == DocumentStatus.current], limit=SHOWN)
+        return render_holder(request, view, "holder/hidden.html", hidden=hidden, others=others)
+
+
+def _back(next_page: str, done: str) -> str:
+    # Back to the page the form was on (only pages of this portal), saying what was done.
+    target = next_page if next_page.startswith("/record") and "//" not in next_page else "/record/hidden"
+    return f"{target}{'&' if '?' in target else '?'}done={done}"
+
+
+@forms.post("/record/hidden/{document_id}/hide")
+def hide(request: Request, platform: PlatformDep, document_id: uuid.UUID,
+         next_page: Annotated[str, Form(alias="next")] = "/record/hidden") -> Response:
+    with holder_view(request, platform) as view:
+        _visible(view, document_id)
+        view.access.hide(document_id)
+    return see_other(_back(next_page, "hidden"))
+
+
+@forms.post("/record/hidden/{document_id}/unhide")
+def unhide(request: Request, platform: PlatformDep, document_id: uuid.UUID,
+           next_page: Annotated[str, Form(alias="next")] = "/record/hidden") -> Response:
+    with holder_view(request, platform) as view:
+        _visible(view, document_id)
+        view.access.unhide(document_id)
+    return see_other(_back(next_page, "shown"))
