@@ -101,9 +101,11 @@ def test_a_form_without_its_csrf_token_is_refused(platform: Platform, credential
 def test_every_form_of_the_portals_needs_a_csrf_token(platform: Platform) -> None:
     from opendsp.console.views import router as console
     from opendsp.web.auth_views import router as portal
+    from opendsp.web.record_views import router as record
 
     client = Browser(platform).client
-    posts = [route.path for r in (portal, console) for route in r.routes if "POST" in getattr(route, "methods", set())]
+    posts = [route.path for r in (portal, console, record) for route in r.routes
+             if "POST" in getattr(route, "methods", set())]
     assert len(posts) > 15
     for path in posts:
         concrete = path.replace("{person_id}", "00000000-0000-0000-0000-000000000000").replace(

@@ -1,8 +1,9 @@
-"""The holder's record in the browser: the timeline ("Ligne de vie") of care events.
+"""The holder's record in the browser: the timeline ("Ligne de vie") of care events, and the notifications.
 
-Documents and hospital stays, newest first, filterable by type and period.
-Every read goes through ``RecordAccess`` as the person logged in (or the
-holder they act for), so the policy decides and the trace records it.
+Documents and hospital stays, newest first, filterable by type and period;
+what the holder's side was told of (docs/notifications.md). Every read goes
+through ``RecordAccess`` as the person logged in (or the holder they act
+for), so the policy decides and the trace records it.
 """
 
 from __future__ import annotations
@@ -10,23 +11,33 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from opendsp.access.models import Notification
 from opendsp.access.services import RecordAccess
 from opendsp.accounts import delegations
 from opendsp.accounts.models import AccountKind
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
+from opendsp.notifications.messages import KIND_LABELS, OTHER_KIND
+from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import Person
+from opendsp.platform import Platform
+from opendsp.policy.decision import AccessDenied
+from opendsp.records.models import Record
 from opendsp.records.services import record_of
 from opendsp.trace.service import RequestContext
 from opendsp.web.auth_views import PlatformDep, require_viewer
-from opendsp.web.templating import render
+from opendsp.web.security import Viewer, csrf_protect
+from opendsp.web.templating import render, translate
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
 TYPE_LABELS: dict[DocumentType, str] = {
     DocumentType.laboratory_report: N_("Laboratory report"),
@@ -109,6 +120,85 @@ def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str
 
 
 def _local_day(moment: datetime) -> date:
-    from zoneinfo import ZoneInfo
+    return moment.astimezone(LUXEMBOURG).date()
 
-    return moment.astimezone(ZoneInfo("Europe/Luxembourg")).date()
+
+# -- notifications -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    at: datetime
+    label: str  # untranslated; the template translates it
+    detail: str | None  # already translated
+    unread: bool
+
+
+def _record_access(session: Session, platform: Platform, viewer: Viewer) -> tuple[RecordAccess, Record, Person]:
+    """The record the viewer uses now (their own, or the one they act for), and access to it as them."""
+    person = session.get(Person, viewer.person_id)
+    assert person is not None
+    holder = session.get(Person, viewer.acting_for or person.id)
+    record = record_of(session, viewer.acting_for or person.id)
+    assert holder is not None and record is not None
+    access = RecordAccess(
+        session=session, platform=platform, actor=delegations.actor_for(session, person, viewer.acting_for),
+        request=RequestContext(request_id=str(uuid.uuid4()), client_software="portal"),
+    )
+    return access, record, holder
+
+
+# What a change of assistant says in the list, by the change recorded.
+ASSISTANT_CHANGES = {"added": N_("%(name)s was added."), "ended": N_("%(name)s was removed.")}
+
+
+def _detail(request: Request, notification: Notification) -> str | None:
+    """One line under a notification: the document's type, who was added or removed, who acted."""
+    details, kind = notification.details or {}, notification.kind
+    if kind == NotificationKind.document_new.value:
+        parts = []
+        if details.get("type") in {t.value for t in DocumentType}:
+            parts.append(translate(request, TYPE_LABELS[DocumentType(details["type"])]))
+        if details.get("replaces"):
+            parts.append(translate(request, "a new version"))
+        return " — ".join(parts) or None
+    change = ASSISTANT_CHANGES.get(details.get("change", ""))
+    if kind == NotificationKind.assistant_changed.value and change is not None:
+        return translate(request, change) % {"name": details.get("assistant", "")}
+    if details.get("actor"):
+        return translate(request, "By %(name)s") % {"name": details["actor"]}
+    return None
+
+
+def _no_longer(request: Request) -> HTMLResponse:
+    return render(request, "message.html", 403,
+                  title_text=translate(request, "You can no longer act for this person."))
+
+
+@router.get("/record/notifications", response_class=HTMLResponse)
+def notifications_page(request: Request, platform: PlatformDep) -> HTMLResponse:
+    viewer = require_viewer(request, AccountKind.person)
+    try:
+        with platform.transaction() as session:
+            access, record, holder = _record_access(session, platform, viewer)
+            lines = [
+                NoticeLine(at=n.shown_from or n.created_at, label=KIND_LABELS.get(n.kind, OTHER_KIND),
+                           detail=_detail(request, n), unread=n.read_at is None)
+                for n in access.notifications(record.id)
+            ]
+    except AccessDenied:
+        return _no_longer(request)
+    return render(request, "notifications.html", lines=lines, holder=holder, zone=LUXEMBOURG,
+                  unread=sum(1 for line in lines if line.unread))
+
+
+@router.post("/record/notifications/read")
+def notifications_read(request: Request, platform: PlatformDep) -> Response:
+    viewer = require_viewer(request, AccountKind.person)
+    try:
+        with platform.transaction() as session:
+            access, record, _holder = _record_access(session, platform, viewer)
+            access.mark_notifications_read(record.id)
+    except AccessDenied:
+        return _no_longer(request)
+    return RedirectResponse("/record/notifications", status_code=303)
