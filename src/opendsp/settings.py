@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     outbox_retry_max_seconds: float = Field(6 * 3600.0, gt=0)
     # How long a worker's claim on a message lasts if the worker hangs (a dead worker's claim ends at once).
     outbox_lease_seconds: float = Field(600.0, gt=0)
-    # Seconds between two looks at the outbox when it is empty; messages claimed at once.
+    # Seconds an idle worker waits before looking at the outbox again; messages it claims in one go.
     outbox_poll_seconds: float = Field(2.0, gt=0)
     outbox_batch_size: int = Field(20, ge=1)
     # The DSFR design system's dist folder (installed by npm); found next to the project by default.

@@ -402,3 +402,27 @@ def test_on_postgresql_a_row_being_claimed_elsewhere_is_skipped_not_waited_for(
         assert not thread.is_alive(), "the claim waited for the locked row instead of skipping it"
         other.rollback()
     assert [c.id for c in claimed[0]] == [free.id]  # type: ignore[attr-defined]
+
+
+def test_on_postgresql_a_worker_that_loses_the_connection_holding_its_lock_takes_a_new_one(
+    platform: Platform, world: World, smtp: SmtpServer
+) -> None:
+    from sqlalchemy import text
+
+    from opendsp.notifications.worker import ADVISORY_NAMESPACE, PostgresLiveness
+
+    assert platform.engine is not None
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite workers hold a file lock, not a connection")
+    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns AND objid = :key")
+    sender = worker(platform, smtp)
+    with sender, platform.engine.connect() as admin:
+        assert isinstance(sender.liveness, PostgresLiveness) and sender.liveness._connection is not None
+        pid = sender.liveness._connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        sender.liveness._connection.commit()
+        admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+        admin.commit()
+        deposit(platform, world)
+        assert len(sender.claim()) == 1  # noticed before claiming: a new connection, the lock taken again
+        assert admin.execute(held, {"ns": ADVISORY_NAMESPACE, "key": sender.key}).scalar() == 1
+        admin.commit()

@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -202,14 +203,17 @@ class PostgresLiveness:
 
     def check(self) -> None:
         """Take the lock again on a new connection if the one holding it was lost."""
-        assert self._connection is not None
+        connection = self._connection
+        assert connection is not None
         try:
-            self._connection.execute(select(1))
-            self._connection.commit()
+            connection.execute(select(1))
+            connection.commit()
         except Exception:  # noqa: BLE001 - any failure: the connection, and with it the lock, is gone
-            log.warning("worker %s lost its database connection; taking a new key", self.key)
-            self._connection.invalidate()
-            self._connection.close()
+            log.warning("worker %s lost the connection that holds its lock; taking a new one", self.key)
+            with suppress(Exception):
+                connection.invalidate()
+            with suppress(Exception):
+                connection.close()
             self._connection = None
             self.acquire()
 
