@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -84,11 +85,19 @@ def test_the_portal_lists_what_happened_and_marks_it_read(platform: Platform, cl
         code = as_holder(session, platform, record).regenerate_presence_code(record.id)
     with platform.transaction() as session:
         as_professional(session, platform, cardiologist).open_with_presence_code(record.id, code)
+        helper = make_record(session, platform).holder
+        helper.given_name = "Jos"
+        holder_side = as_holder(session, platform, record)
+        holder_side.designate_assistant(record.id, helper.id)
+        holder_side.designate_assistant(record.id, helper.id, until=clock.now() + timedelta(days=30))
+        holder_side.end_assistant(record.id, helper.id)
 
     page = browser.get("/record/notifications").text
     assert "A new document, or a new version of a document" in page and "Laboratory report" in page
     assert "A professional opened the record with the presence code" in page and "By Dr Reuter" in page
-    assert "Not read yet: 2" in page and page.count('fr-badge--new') == 2
+    assert "Jos Schmit was added." in page and "Jos Schmit was removed." in page
+    assert "The end date of the delegation to Jos Schmit changed." in page
+    assert "Not read yet: 5" in page and page.count('fr-badge--new') == 5
     response = browser.submit("/record/notifications/read", {})
     assert response.status_code == 303 and response.headers["location"] == "/record/notifications"
     page = browser.get("/record/notifications").text

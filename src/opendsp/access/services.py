@@ -539,13 +539,14 @@ class RecordAccess:
                 AssistantDelegation.ended_at.is_(None),
             )
         ).first()
+        change = "added" if delegation is None else "changed"  # named again: a new end date
         if delegation is None:
             delegation = AssistantDelegation(record_id=record.id, assistant_id=person.id, since=self.now)
             self.session.add(delegation)
         delegation.until = until
         self.session.flush()
         self._notify_change(record, NotificationKind.assistant_changed.value,
-                            {"assistant": person.display_name, "change": "added"})
+                            {"assistant": person.display_name, "change": change})
         return delegation
 
     def authorise_assistant_invitation(self, record_id: uuid.UUID, context: dict[str, Any]) -> Decision:

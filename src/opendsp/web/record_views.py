@@ -149,7 +149,11 @@ def _record_access(session: Session, platform: Platform, viewer: Viewer) -> tupl
 
 
 # What a change of assistant says in the list, by the change recorded.
-ASSISTANT_CHANGES = {"added": N_("%(name)s was added."), "ended": N_("%(name)s was removed.")}
+ASSISTANT_CHANGES = {
+    "added": N_("%(name)s was added."),
+    "changed": N_("The end date of the delegation to %(name)s changed."),
+    "ended": N_("%(name)s was removed."),
+}
 
 
 def _detail(request: Request, notification: Notification) -> str | None:
