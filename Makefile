@@ -1,4 +1,4 @@
-# OpenDSP: `make run` serves the platform on its embedded defaults; `make test` runs the suite.
+# OpenDSP: `make run` serves the platform (and its notification worker) on its embedded defaults; `make test` runs the suite.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -32,9 +32,13 @@ node_modules/.installed: package.json package-lock.json
 		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the portals run without the DSFR styles; OpenID Connect tests will be skipped"; fi
 
+# The notification worker runs beside the server and is stopped with it (docs/notifications.md);
+# without OPENDSP_SMTP_HOST it writes the e-mails to var/mail/ as .eml files.
 run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp migrate
 	$(BIN)/opendsp demo load
+	$(BIN)/opendsp worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	OPENDSP_MLLP_PORT=$(MLLP_PORT) $(BIN)/opendsp serve --port $(PORT)
 
 test: $(VENV)/.installed-test node_modules/.installed

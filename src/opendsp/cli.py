@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from opendsp import __version__
 from opendsp.actors import SYSTEM
-from opendsp.settings import InsecureSettings, Settings
+from opendsp.settings import InsecureSettings, Mode, Settings
 
 err = Console(stderr=True)
 
@@ -86,6 +86,78 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         fail(str(error), 2)
     err.print(f"OpenDSP {__version__} on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, once: bool) -> None:
+    """Send the notification e-mails waiting in the outbox, with retries (docs/notifications.md).
+
+    Runs until SIGTERM or Ctrl-C, finishing the message being sent. Without
+    OPENDSP_SMTP_HOST the e-mails are written as .eml files to OPENDSP_MAIL_DIR.
+    """
+    import logging
+    import signal
+    import threading
+
+    from opendsp.accounts.mailer import mailer_from_settings, transport_from_settings
+    from opendsp.notifications.worker import OutboxWorker
+
+    settings: Settings = ctx.obj["settings"]
+    try:
+        settings.check_production()
+    except InsecureSettings as error:
+        fail(str(error), 2)
+    mailer = mailer_from_settings(settings)
+    if mailer is None and settings.mode is Mode.production:
+        fail("production mode needs a mail server: set OPENDSP_SMTP_HOST", 2)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    where = f"SMTP {mailer.host}:{mailer.port}" if mailer else f"the folder {settings.mail_dir}"
+    err.print(f"OpenDSP worker: notifications by e-mail to {where}", highlight=False)
+    tally = OutboxWorker(_platform(ctx), transport_from_settings(settings), stop=stop).run(once=once)
+    click.echo(f"{tally.sent} sent, {tally.retried} to retry, {tally.failed} given up")
+
+
+@main.group()
+def outbox() -> None:
+    """The e-mails of notifications waiting to be sent, or given up."""
+
+
+@outbox.command("status")
+@click.pass_context
+def outbox_status(ctx: click.Context) -> None:
+    """Count the messages in each state and list those given up."""
+    from opendsp.notifications.services import given_up, outbox_counts
+
+    with _platform(ctx).sessions() as session:
+        counts = outbox_counts(session)
+        failed = given_up(session)
+    click.echo(", ".join(f"{count} {state}" for state, count in counts.items()))
+    for message in failed:
+        click.echo(f"failed {message.id} {message.kind} after {message.attempts} attempt(s): {message.last_error}")
+
+
+@outbox.command("retry")
+@click.argument("message_ids", nargs=-1)
+@click.pass_context
+def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
+    """Send again the messages given up (all of them, or the ids named), with a fresh count of attempts."""
+    import uuid
+
+    from opendsp.notifications.services import retry_given_up
+
+    try:
+        ids = [uuid.UUID(value) for value in message_ids]
+    except ValueError:
+        fail("message ids are UUIDs, as `opendsp outbox status` prints them", 2)
+    platform = _platform(ctx)
+    with platform.transaction() as session:
+        requeued = retry_given_up(session, platform, actor=SYSTEM, ids=ids)
+    click.echo(f"{requeued} message(s) due again")
 
 
 @main.command("import-population")

@@ -25,6 +25,7 @@ from opendsp.db import Base
 from opendsp.documents.models import Document
 from opendsp.fhir.models import SubmissionSet, SubmittedDocument
 from opendsp.fhir.structured import StructuredCode, StructuredEntry
+from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
@@ -52,6 +53,8 @@ __all__ = [
     "DocumentNamedProfessional",
     "EmergencyAccess",
     "Notification",
+    "EmailPreference",
+    "OutboxMessage",
     "PresenceGrant",
     "Wish",
     "Base",

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid"
     # The ID token claim that carries the national number.
     oidc_national_number_claim: str = "national_number"
-    # Outgoing e-mail (assistant invitations); without a host, invitations by e-mail are off.
+    # Outgoing e-mail (assistant invitations, notifications); without a host, invitations by e-mail are off
+    # and the worker writes notifications as .eml files to ``mail_dir`` (docs/notifications.md).
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "OpenDSP <no-reply@localhost>"
@@ -86,6 +87,19 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     # Days an e-mailed assistant invitation stays valid.
     assistant_invitation_days: int = 14
+    # -- notifications by e-mail: the outbox and its worker (docs/notifications.md) --
+    # Where the worker writes the e-mails when no SMTP host is configured (default var/mail).
+    mail_dir: Path | None = None
+    # Attempts before a message is given up (state "failed", listed by `opendsp outbox status`).
+    outbox_max_attempts: int = Field(12, ge=1)
+    # Wait after the first failed attempt; doubled after each one, up to the ceiling.
+    outbox_retry_seconds: float = Field(60.0, gt=0)
+    outbox_retry_max_seconds: float = Field(6 * 3600.0, gt=0)
+    # How long a worker's claim on a message lasts if the worker hangs (a dead worker's claim ends at once).
+    outbox_lease_seconds: float = Field(600.0, gt=0)
+    # Seconds an idle worker waits before looking at the outbox again; messages it claims in one go.
+    outbox_poll_seconds: float = Field(2.0, gt=0)
+    outbox_batch_size: int = Field(20, ge=1)
     # The DSFR design system's dist folder (installed by npm); found next to the project by default.
     dsfr_dir: Path | None = None
 
@@ -100,6 +114,8 @@ class Settings(BaseSettings):
             self.session_secret_source = f"file:{self.var_dir / 'keys' / 'session-secret'}"
         if self.letters_dir is None:
             self.letters_dir = self.var_dir / "letters"
+        if self.mail_dir is None:
+            self.mail_dir = self.var_dir / "mail"
 
     @property
     def secure_cookies(self) -> bool:

@@ -376,10 +376,12 @@ def test_a_hidden_document_refusal_looks_like_a_missing_one() -> None:
         (request(ER_DOCTOR, A.consult_document, grants=Grants(emergency={pid(ER_DOCTOR): NOW + HOUR}), document=LAB),
          {Obligation.trace_as_emergency}),
         (request(CARDIOLOGIST, A.open_with_presence_code, presence_code_locked=True), {Obligation.notify_holder}),
+        (request(CARDIOLOGIST, A.open_with_presence_code), set()),
+        (request(CARDIOLOGIST, A.open_with_presence_code, presence_code_last_attempt=True), {Obligation.notify_holder}),
         (request(GP, A.consult_document, grants=IN_CIRCLE, document=LAB), set()),
     ],
     ids=["presence code notifies", "emergency notifies and marks", "emergency reads are marked", "lockout notifies",
-         "circle reads carry nothing"],
+         "a wrong code does not", "the wrong code that locks does", "circle reads carry nothing"],
 )
 def test_obligations(req: AccessRequest, obligations: set[Obligation]) -> None:
     assert decide(req).obligations == obligations

@@ -1,11 +1,16 @@
-"""The portal in a real browser: logging in with a password and an authenticator, pages that pass axe-core."""
+"""The portal in a real browser: logging in with a password and an authenticator, pages that pass axe-core,
+the notification pages used with the keyboard alone."""
 
 from __future__ import annotations
 
 from opendsp.clock import FrozenClock
+from opendsp.documents.types import DocumentType
+from opendsp.notifications import services as notifications
 from opendsp.platform import Platform
+from opendsp.professionals.models import OrganisationKind
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.browser import Screens, chromium, holder_with_account, live, screens  # noqa: F401
+from tests.factories import PDF, as_professional, make_organisation, make_professional, professional_draft
 
 
 def test_a_holder_logs_in_and_reads_the_timeline(platform: Platform, clock: FrozenClock, screens: Screens) -> None:
@@ -34,3 +39,43 @@ def test_the_portal_works_on_a_phone_and_with_the_keyboard(platform: Platform, c
     page.get_by_role("link", name="Your account").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**/account")
+
+
+def test_the_holder_turns_an_e_mail_off_with_the_keyboard_and_reads_the_news(
+    platform: Platform, clock: FrozenClock, screens: Screens
+) -> None:
+    record, credentials = holder_with_account(platform, clock)
+    with platform.transaction() as session:
+        lab = make_organisation(session, platform, OrganisationKind.laboratory)
+        biologist = make_professional(session, platform, profession="laboratory_biologist", specialties=(),
+                                      organisation=lab)
+        as_professional(session, platform, biologist).deposit(
+            record.id, professional_draft(DocumentType.laboratory_report, "Bilan"), [PDF])
+    screens.log_in(credentials)
+    screens.visit("/account/notifications", "e-mail choices")
+    page = screens.page
+    # Tab to the first checkbox (a new document), untick it with the space bar, Tab on to the button, Enter.
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "by-email-1":
+            break
+    else:
+        raise AssertionError("the first checkbox cannot be reached with the Tab key")
+    page.keyboard.press("Space")
+    while page.evaluate("document.activeElement.type") != "submit":
+        page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    screens.seen("choices saved")
+    assert page.locator("text=Your choices are saved.").is_visible()
+    with platform.sessions() as session:
+        chosen = notifications.email_choices(session, record.holder.id)
+    assert chosen == {kind: kind != "document.new" for kind in notifications.KINDS}
+
+    screens.visit("/record/notifications", "notifications")
+    assert page.locator("#notifications li").count() == 1
+    page.locator("form[action='/record/notifications/read'] button").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    screens.seen("notifications read")
+    assert page.locator(".fr-badge--new").count() == 0

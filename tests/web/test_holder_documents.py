@@ -94,10 +94,10 @@ def test_a_person_lands_on_the_record_s_home_with_notifications_and_latest_docum
         as_professional(session, platform, stranger).open_with_presence_code(record.id, code)
     with_doctor(platform, record, "Compte rendu de consultation")
     page = browser.get("/record").text
-    assert "A new document was added to your record: Consultation report." in page
-    assert "opened your record with your presence code." in page and "2 new" in page
+    assert "A new document, or a new version of a document" in page and "Consultation report" in page
+    assert "A professional opened the record with the presence code" in page and "2 new" in page
     assert "Compte rendu de consultation" in page.split('id="latest"')[1]
-    response = browser.submit("/record/notifications/read")
+    response = browser.submit("/record/notifications/read", {"next": "/record"})
     assert response.status_code == 303
     page = browser.get(response.headers["location"]).text
     assert "Notifications marked as read." in page and 'id="mark-read"' not in page

@@ -95,7 +95,7 @@ def test_an_assistant_adds_and_hides_a_document_for_the_holder(platform: Platfor
     follow(page.locator("form[action='/account/act-for'] button"))
     screens.visit("/record", "home acting for the holder")
     assert page.locator("#acting-badge").is_visible()
-    assert "Your assistants changed" in page.locator("#notification-list").inner_text()
+    assert "An assistant was added or removed" in page.locator("#notification-list").inner_text()
     screens.visit("/record/upload", "upload for the holder")
     scan = tmp_path / "directives.pdf"
     scan.write_bytes(pdf_with_text("Directives anticipées"))

@@ -120,6 +120,8 @@ class Notification(Base):
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the holder's side may learn of it (a document the holder sees only later); None: at once.
+    shown_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Wish(Base):

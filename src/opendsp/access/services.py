@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from opendsp.access import presence
@@ -34,6 +34,8 @@ from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.notifications import services as notifications
+from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
 from opendsp.policy.decision import AccessDenied, Decision, decide, stay_basis, visibility
@@ -79,8 +81,13 @@ class Consultation:
 
 # Which obligations and acts leave a notification for the holder, by trace action.
 _NOTIFY_ON_PERMIT = {
-    Action.open_with_presence_code: "presence.opened",
-    Action.open_emergency_access: "emergency.opened",
+    Action.open_with_presence_code: NotificationKind.presence_opened.value,
+    Action.open_emergency_access: NotificationKind.emergency_opened.value,
+}
+# Refusals that notify: the wrong code that locks the presence code, and attempts while it is locked.
+_NOTIFY_ON_REFUSAL = {
+    Reason.wrong_presence_code: NotificationKind.presence_locked.value,
+    Reason.presence_code_locked: NotificationKind.presence_locked.value,
 }
 
 
@@ -99,6 +106,8 @@ class RecordAccess:
         self.actor = actor
         self.request = request
         self.matrix = matrix or platform.matrix
+        # The last trace entry written in this request: notifications of an act point to it.
+        self._last_entry: TraceEntry | None = None
 
     @property
     def now(self) -> datetime:
@@ -300,6 +309,7 @@ class RecordAccess:
             return entry
 
         entry = write(self.session)
+        self._last_entry = entry
         if not decision.permitted:
             # Written again in a transaction of its own if this one rolls back.
             self.session.info.setdefault(PENDING_REFUSALS, []).append(write)
@@ -310,12 +320,13 @@ class RecordAccess:
             return None
         if decision.permitted:
             return _NOTIFY_ON_PERMIT.get(decision.action, decision.action.value)
-        return "presence.locked" if decision.reason is Reason.presence_code_locked else decision.action.value
+        return _NOTIFY_ON_REFUSAL.get(decision.reason, decision.action.value)
 
     def _notify(
         self, session: Session, record_id: uuid.UUID, kind: str, entry: TraceEntry, context: dict[str, Any]
     ) -> None:
-        if kind == "presence.locked":
+        """Called with the session the trace entry is written in: the act's, or the refusal's own."""
+        if kind == NotificationKind.presence_locked.value:
             window = self.now - self.matrix.parameters.lockout_window
             already = session.scalar(
                 select(func.count()).select_from(Notification).where(
@@ -324,16 +335,12 @@ class RecordAccess:
             )
             if already:
                 return
-        session.add(
-            Notification(
-                record_id=record_id,
-                kind=kind,
-                created_at=self.now,
-                trace_entry_id=entry.id,
-                details={"actor": self.actor.display, **{k: v for k, v in context.items() if k != "reason_text"}},
-            )
+        record = session.get(Record, record_id)
+        assert record is not None
+        notifications.notify(
+            session, self.platform, record=record, kind=kind, trace_entry_id=entry.id,
+            details={"actor": self.actor.display, **{k: v for k, v in context.items() if k != "reason_text"}},
         )
-        session.flush()
 
     # -- the holder's controls ------------------------------------------------
 
@@ -534,12 +541,14 @@ class RecordAccess:
                 AssistantDelegation.ended_at.is_(None),
             )
         ).first()
+        change = "added" if delegation is None else "changed"  # named again: a new end date
         if delegation is None:
             delegation = AssistantDelegation(record_id=record.id, assistant_id=person.id, since=self.now)
             self.session.add(delegation)
         delegation.until = until
-        self._notify_change(record, "assistant.changed", {"assistant": person.display_name, "change": "added"})
         self.session.flush()
+        self._notify_change(record, NotificationKind.assistant_changed.value,
+                            {"assistant": person.display_name, "change": change})
         return delegation
 
     def authorise_assistant_invitation(self, record_id: uuid.UUID, context: dict[str, Any]) -> Decision:
@@ -552,19 +561,30 @@ class RecordAccess:
         self._authorise(
             Action.manage_assistants, record, context={"change": "assistant.end", "assistant": str(person_id)}
         )
-        for delegation in self.session.scalars(
+        ended = self.session.scalars(
             select(AssistantDelegation).where(
                 AssistantDelegation.record_id == record.id,
                 AssistantDelegation.assistant_id == person_id,
                 AssistantDelegation.ended_at.is_(None),
             )
-        ):
+        ).all()
+        for delegation in ended:
             delegation.ended_at = self.now
-        self._notify_change(record, "assistant.changed", {"assistant": str(person_id), "change": "ended"})
         self.session.flush()
+        if ended:  # the holder's side is told of the change (the former assistant no longer is of it)
+            assistant = self.session.get(Person, person_id)
+            name = assistant.display_name if assistant else str(person_id)
+            self._notify_change(record, NotificationKind.assistant_changed.value,
+                                {"assistant": name, "change": "ended"})
 
-    def _notify_change(self, record: Record, kind: str, details: dict[str, Any]) -> None:
-        self.session.add(Notification(record_id=record.id, kind=kind, created_at=self.now, details=details))
+    def _notify_change(
+        self, record: Record, kind: str, details: dict[str, Any], *, shown_from: datetime | None = None
+    ) -> None:
+        """A notification of the act just decided and traced (its entry is the last one written)."""
+        notifications.notify(
+            self.session, self.platform, record=record, kind=kind, shown_from=shown_from, details=details,
+            trace_entry_id=self._last_entry.id if self._last_entry is not None else None,
+        )
 
     def _touch(self, record: Record) -> None:
         self._settings(record).updated_at = self.now
@@ -664,21 +684,29 @@ class RecordAccess:
             )
         )
 
-    def notifications(self, record_id: uuid.UUID, *, limit: int = 20) -> list[Notification]:
-        """What the holder's side must learn of (new documents, code uses, emergency accesses, ...), newest first."""
+    def notifications(self, record_id: uuid.UUID, *, limit: int = 100) -> list[Notification]:
+        """What the holder's side was told of, newest first: read like the trace, by the holder's side only."""
         record = self._record(record_id)
         self._authorise(Action.read_trace, record, context={"part": "notifications"})
-        return list(self.session.scalars(
-            select(Notification).where(Notification.record_id == record.id)
-            .order_by(Notification.created_at.desc(), Notification.id).limit(limit)
-        ))
+        return list(
+            self.session.scalars(
+                select(Notification)
+                .where(Notification.record_id == record.id,
+                       or_(Notification.shown_from.is_(None), Notification.shown_from <= self.now))
+                .order_by(Notification.created_at.desc(), Notification.id)
+                .limit(limit)
+            )
+        )
 
     def mark_notifications_read(self, record_id: uuid.UUID) -> int:
-        """Mark every unread notification of the record as read; return how many."""
+        """Mark every notification shown so far as read (for everyone on the holder's side); returns how many."""
         record = self._record(record_id)
         self._authorise(Action.read_trace, record, context={"part": "notifications", "change": "read"})
         unread = self.session.scalars(
-            select(Notification).where(Notification.record_id == record.id, Notification.read_at.is_(None))
+            select(Notification).where(
+                Notification.record_id == record.id, Notification.read_at.is_(None),
+                or_(Notification.shown_from.is_(None), Notification.shown_from <= self.now),
+            )
         ).all()
         for notification in unread:
             notification.read_at = self.now
@@ -689,11 +717,12 @@ class RecordAccess:
 
     def open_with_presence_code(self, record_id: uuid.UUID, code: str) -> PresenceGrant:
         record = self._record(record_id)
-        locked = self._presence_locked(record)
+        locked, last_attempt = self._presence_lock(record)
         settings = self.session.get(AccessSettings, record.id)
         valid = not locked and presence.code_matches(settings.presence_code_hash if settings else None, code)
         permit = self._authorise(
-            Action.open_with_presence_code, record, presence_code_valid=valid, presence_code_locked=locked
+            Action.open_with_presence_code, record, presence_code_valid=valid, presence_code_locked=locked,
+            presence_code_last_attempt=last_attempt,
         )
         assert permit.basis is Basis.presence_code
         grant = PresenceGrant(
@@ -707,7 +736,8 @@ class RecordAccess:
         self.session.flush()
         return grant
 
-    def _presence_locked(self, record: Record) -> bool:
+    def _presence_lock(self, record: Record) -> tuple[bool, bool]:
+        """Whether wrong codes lock the presence code now, and whether one more wrong code would."""
         parameters = self.matrix.parameters
         since = self.now - parameters.lockout_window
         failures = select(func.count()).select_from(TraceEntry).where(
@@ -721,11 +751,12 @@ class RecordAccess:
         def count(query: Select[tuple[int]]) -> int:
             return self.session.scalar(query) or 0
 
-        return (
-            count(failures.where(professional, on_record)) >= parameters.presence_failures_per_professional_and_record
-            or count(failures.where(on_record)) >= parameters.presence_failures_per_record
-            or count(failures.where(professional)) >= parameters.presence_failures_per_professional
-        )
+        counted = [
+            (count(failures.where(professional, on_record)), parameters.presence_failures_per_professional_and_record),
+            (count(failures.where(on_record)), parameters.presence_failures_per_record),
+            (count(failures.where(professional)), parameters.presence_failures_per_professional),
+        ]
+        return any(n >= limit for n, limit in counted), any(n + 1 >= limit for n, limit in counted)
 
     def open_emergency_access(self, record_id: uuid.UUID, reason: str) -> EmergencyAccess:
         record = self._record(record_id)
@@ -825,9 +856,18 @@ class RecordAccess:
             content=content,
         )
         self._index(document, content)
-        if self.actor.kind is ActorKind.professional:
-            self._notify_change(record, "document.new", {"document": str(document.id), "type": draft.type.value})
+        self._notify_new_document(record, document)
         return document
+
+    def _notify_new_document(self, record: Record, document: Document, replaces: Document | None = None) -> None:
+        """A professional's new document (or version) is news for the holder's side, once the holder may see it."""
+        if self.actor.kind is not ActorKind.professional:
+            return
+        details = {"document": str(document.id), "type": document.type.value}
+        if replaces is not None:
+            details["replaces"] = str(replaces.id)
+        self._notify_change(record, NotificationKind.document_new.value, details,
+                            shown_from=document.visible_to_holder_from)
 
     def replace(self, document_id: uuid.UUID, draft: documents.DocumentDraft, content: Iterable[bytes]) -> Document:
         old, record = self._document_of(document_id)
@@ -855,6 +895,7 @@ class RecordAccess:
             replaces=old,
         )
         self._index(document, content)
+        self._notify_new_document(record, document, replaces=old)
         return document
 
     # -- indexes written with the document: structured entries (FHIR) and keyword search ----------

@@ -312,6 +312,9 @@ def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -
         if request.presence_code_locked:
             return out.deny(Reason.presence_code_locked, Obligation.notify_holder)
         if not request.presence_code_valid:
+            # The wrong code that locks the presence code is news for the holder; the ones before it are not.
+            if request.presence_code_last_attempt:
+                return out.deny(Reason.wrong_presence_code, Obligation.notify_holder)
             return out.deny(Reason.wrong_presence_code)
         return out.permit(Reason.access_granted, Basis.presence_code, Obligation.notify_holder)
     if action is Action.open_emergency_access:

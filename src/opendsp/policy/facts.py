@@ -84,4 +84,6 @@ class AccessRequest:
     # For opening access: what the service observed.
     presence_code_valid: bool = False
     presence_code_locked: bool = False
+    # One more wrong presence code would lock the code: this attempt is the last one before the lock.
+    presence_code_last_attempt: bool = False
     emergency_reason: str | None = None

@@ -68,7 +68,7 @@ document the caller could not consult.
      {per_pair} wrong codes by one professional on one record, {per_record} on one record by
      anyone, or {per_professional} by one professional on any records, every attempt is refused
      (even with the right code) until the window has passed, and the holder
-     is notified once;
+     is notified once, by the wrong code that locks it;
    - *emergency access* — a professional acting for an emergency department
      opens the record without the code, giving a mandatory reason, if the
      holder allows emergency access (allowed by default). It lasts

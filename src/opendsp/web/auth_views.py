@@ -27,6 +27,8 @@ from opendsp.accounts.mailer import mailer_from_settings
 from opendsp.accounts.models import Account, AccountKind, AccountState, WebSession
 from opendsp.accounts.services import AccountRefused, Client
 from opendsp.locale import LANGUAGES, N_
+from opendsp.notifications import services as notifications
+from opendsp.notifications.messages import KIND_LABELS
 from opendsp.persons.models import Person
 from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
@@ -533,6 +535,48 @@ def invite_assistant(request: Request, platform: PlatformDep, national_number: A
     except AccessDenied:
         return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
     return account_page(request, platform, notice=translate(request, "The assistant was added."))
+
+
+# -- what reaches a person by e-mail (docs/notifications.md) -------------------------------
+
+
+def notification_settings_page(request: Request, platform: Platform, notice: str | None = None,
+                               error: str | None = None, status: int = 200) -> HTMLResponse:
+    viewer = require_viewer(request, AccountKind.person)
+    assert viewer.person_id is not None
+    with platform.sessions() as session:
+        account = session.get(Account, viewer.account_id)
+        assert account is not None
+        chosen = notifications.email_choices(session, viewer.person_id)
+        choices = [(kind, KIND_LABELS[kind], by_email) for kind, by_email in chosen.items()]
+        return render(request, "notification_settings.html", status, notice=notice, error=error, choices=choices,
+                      email=account.email)
+
+
+@router.get("/account/notifications", response_class=HTMLResponse)
+def notification_settings(request: Request, platform: PlatformDep) -> HTMLResponse:
+    return notification_settings_page(request, platform)
+
+
+@router.post("/account/notifications")
+def save_notification_settings(request: Request, platform: PlatformDep,
+                               by_email: Annotated[list[str] | None, Form()] = None) -> Response:
+    """The kinds of notification the person receives by e-mail (the portal shows them all anyway). Traced."""
+    viewer = require_viewer(request, AccountKind.person)
+    assert viewer.person_id is not None
+    try:
+        with platform.transaction() as session:
+            account = session.get(Account, viewer.account_id)
+            assert account is not None
+            chosen = notifications.set_email_choices(session, platform, person_id=viewer.person_id,
+                                                     by_email=by_email or [])
+            services.trace(session, platform, account, "account.notifications",
+                           actor=services.owner_actor(session, account),
+                           by_email=sorted(kind for kind, on in chosen.items() if on))
+    except ValueError:
+        return notification_settings_page(request, platform, error=translate(request, "The form is incomplete."),
+                                          status=400)
+    return notification_settings_page(request, platform, notice=translate(request, "Your choices are saved."))
 
 
 # -- assistants invited by e-mail (docs/identity.md) ---------------------------------------

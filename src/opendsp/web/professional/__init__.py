@@ -8,13 +8,17 @@ software; the policy decides, the trace records. See docs/professional-portal.md
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from opendsp.web.security import csrf_protect
 
 
-def install(app: FastAPI) -> None:
+def routers() -> list[APIRouter]:
     from opendsp.web.professional import deposit, patients, record, summary
 
-    for part in (patients, record, summary, deposit):
-        app.include_router(part.router, dependencies=[Depends(csrf_protect)])
+    return [part.router for part in (patients, record, summary, deposit)]
+
+
+def install(app: FastAPI) -> None:
+    for router in routers():
+        app.include_router(router, dependencies=[Depends(csrf_protect)])

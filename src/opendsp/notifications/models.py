@@ -1,0 +1,71 @@
+"""The e-mail outbox and each person's choice of what reaches them by e-mail."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendsp.db import Base, UTCDateTime, new_id
+
+
+class NotificationKind(str, enum.Enum):
+    """What the holder's side is told of. ``Notification.kind`` holds these values."""
+
+    document_new = "document.new"
+    presence_opened = "presence.opened"
+    emergency_opened = "emergency.opened"
+    assistant_changed = "assistant.changed"
+    presence_locked = "presence.locked"
+
+
+class DeliveryState(str, enum.Enum):
+    pending = "pending"  # waits for ``next_attempt_at``
+    sending = "sending"  # claimed by a worker (``claimed_by``) until ``lease_until``
+    sent = "sent"  # the mail server accepted it (or it was written to the mail folder)
+    failed = "failed"  # given up: stays visible, requeued only by an operator (`opendsp outbox retry`)
+
+
+class OutboxMessage(Base):
+    """One e-mail to one person about one notification; written with the notification, sent by the worker.
+
+    Holds no address and no text: both are read when the message is sent, in
+    the recipient's language of the day. ``message_id`` is fixed here, so every
+    attempt sends the same Message-ID.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "person_id"),
+        Index("ix_outbox_messages_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notifications.id"))
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    state: Mapped[DeliveryState] = mapped_column(Enum(DeliveryState, native_enum=False, length=16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The key of the worker holding the claim (see ``worker.Liveness``).
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class EmailPreference(Base):
+    """A person's choice for one kind; without a row, the kind goes by e-mail."""
+
+    __tablename__ = "notification_preferences"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    by_email: Mapped[bool] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
