@@ -335,6 +335,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     # -- Hospital stays: Encounter create, update and read (institutional access) -------
 
     def report_stay(unit: Unit, resource: dict[str, Any], previous: Stay | None) -> Stay:
+        assert unit.caller.organisation is not None  # Encounter scopes are never granted to a person's app
         try:
             return apply_report(
                 session=unit.session,
@@ -351,7 +352,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     def own_stay(unit: Unit, encounter_id: str) -> Stay:
         """One of the calling hospital's stays: another hospital's stay does not exist for it."""
         stay = unit.session.get(Stay, _uuid(encounter_id))
-        if stay is None or stay.organisation_id != unit.caller.organisation.id:
+        if stay is None or unit.caller.organisation is None or stay.organisation_id != unit.caller.organisation.id:
             raise FhirError(404, "not-found", "no such Encounter")
         return stay
 

@@ -310,7 +310,7 @@ def store(submission: Plan, unit: Unit) -> dict[str, Any]:
         title=submission.title,
         source_id=submission.source_id,
         client_id=unit.caller.client.client_id,
-        author_professional_id=unit.caller.professional.id,
+        author_professional_id=unit.caller.professional.id if unit.caller.professional else None,
         submitted_at=now,
     )
     unit.session.add(submission_set)
