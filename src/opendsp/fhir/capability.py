@@ -26,6 +26,9 @@ DOCUMENT_REFERENCE_SEARCH = [
     _param("facility", "token", f"kind of the author's organisation ({systems.ORGANISATION_KIND})"),
     _param("security-label", "token", "N (normal) or R (restricted)"),
     _param("format", "token", systems.MIME_TYPE_SUFFICIENT),
+    _param("setting", "token", "context.practiceSetting as the sender gave it (system|code, |code, code, system|)"),
+    _param("event", "token", "context.event as the sender gave it (system|code, |code, code, system|)"),
+    _param("related", "token", "the identifier of a context.related reference as the sender gave it (system|value)"),
     _param("_id", "token", "the document id"),
 ]
 PATIENT_SEARCH = [
