@@ -191,8 +191,8 @@ RESOURCE_LABELS = {
     "Binary": N_("the content of documents"),
     "List": N_("the documents sent together (submission sets)"),
     "Patient": N_("patients' identity (national number, name, birth date)"),
-    "AuditEvent": N_("the trace: who accessed the record, when and why"),
-    "Consent": N_("the choices on the record: trusted circle, blocks, emergency access, wishes"),
+    "AuditEvent": N_("the trace (who accessed the record, when and why)"),
+    "Consent": N_("the choices on the record (trusted circle, blocks, emergency access, wishes)"),
     "Encounter": N_("hospital stays"),
     "*": N_("everything the access allows"),
 }
