@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +15,8 @@ from opendsp.clients import launch
 from opendsp.clients.services import IssuedToken, TokenRefused, Tokens
 from opendsp.locale import N_
 from opendsp.platform import Platform
+from opendsp.web.security import csrf_protect, security
+from opendsp.web.templating import render, translate
 
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -88,16 +90,10 @@ INVALID_REQUEST = N_("The application's request is not valid.")
 def authorize_router(platform: Platform) -> APIRouter:
     """``GET /auth/authorize`` shows the confirmation page to the person logged in (after the login if need be);
     ``POST /auth/authorize`` (CSRF-protected) carries out their answer."""
-    from fastapi import Depends
-
-    from opendsp.web.security import csrf_protect
-
     router = APIRouter(dependencies=[Depends(csrf_protect)])
     fhir_base = platform.settings.public_base_url.rstrip("/") + "/fhir"
 
     def refused(request: Request, error: launch.AuthorizationError) -> Response:
-        from opendsp.web.templating import render, translate
-
         if error.redirect:
             raise AssertionError("redirected errors are handled by the caller")
         return render(request, "message.html", 400 if error.error != "access_denied" else 403,
@@ -105,8 +101,6 @@ def authorize_router(platform: Platform) -> APIRouter:
                       body_text=translate(request, "Nothing was shared with the application."))
 
     def checked(request: Request, params: dict[str, str] | None) -> launch.AppRequest | Response:
-        from fastapi.responses import RedirectResponse
-
         if params is None:
             return refused(request, launch.AuthorizationError(
                 "invalid_request", "a parameter was repeated", redirect=False,
@@ -122,8 +116,6 @@ def authorize_router(platform: Platform) -> APIRouter:
                                                        state=params.get("state") or None), status_code=303)
 
     def approving(request: Request, app: launch.AppRequest, session: Session) -> launch.Approver | None:
-        from opendsp.web.security import security
-
         viewer = security(request).viewer(request)
         if viewer is None:
             return None
@@ -133,10 +125,6 @@ def authorize_router(platform: Platform) -> APIRouter:
 
     @router.get("/auth/authorize", include_in_schema=False)
     def authorize(request: Request) -> Response:
-        from fastapi.responses import RedirectResponse
-
-        from opendsp.web.templating import render
-
         app = checked(request, _single(list(request.query_params.multi_items())))
         if not isinstance(app, launch.AppRequest):
             return app
@@ -153,8 +141,6 @@ def authorize_router(platform: Platform) -> APIRouter:
 
     @router.post("/auth/authorize", include_in_schema=False)
     async def decide(request: Request) -> Response:
-        from fastapi.responses import RedirectResponse
-
         form = await request.form()
         fields = _single([(name, value) for name, value in form.multi_items()
                           if name in launch.PARAMETERS and isinstance(value, str)])
