@@ -367,10 +367,16 @@ def test_fhirclient_from_pypi_drives_the_standalone_launch(platform: Platform, c
         response = live.submit("/auth/authorize", {**fields, "decision": "allow"})
         smart.handle_callback(response.headers["location"])
         assert smart.ready and smart.patient_id == str(holder.id)
-        events = AuditEvent.where({"patient": smart.patient_id}).perform(smart.server)
-        assert events.total and all(e.resource.resource_type == "AuditEvent" for e in events.entry)
-        consents = Consent.where({"patient": smart.patient_id}).perform(smart.server)
-        assert consents.resource_type == "Bundle"
+        # Every page (fhirclient follows the next links), each resource parsed with its FHIR R4 models. Each page
+        # is a search that adds to the trace: the pages stay those of the first page's instant (_snapshot).
+        events = []
+        for page in AuditEvent.where({"patient": smart.patient_id, "_count": "5"}).perform_iter(smart.server):
+            events += [entry.resource for entry in page.entry or []]
+            clock.advance(timedelta(seconds=1))
+        assert len(events) > 5 and all(event.resource_type == "AuditEvent" for event in events)
+        assert len({event.id for event in events}) == len(events) == page.total
+        consents = list(Consent.where({"patient": smart.patient_id}).perform_iter(smart.server))
+        assert consents and consents[0].resource_type == "Bundle"
 
 
 def browser_credentials(browser: Browser) -> Credentials:

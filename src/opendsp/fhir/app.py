@@ -270,7 +270,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                                 unit.access.now)
             person, record = unit.record_of_patient(query)
             entries: list[TraceEntry] = unit.access.read_trace(record.id)
-            entries.reverse()
+            # As at the first page's instant (_snapshot): the entries each page's own search adds do not shift pages.
+            entries = [e for e in reversed(entries) if query.snapshot is None or e.recorded_at <= query.snapshot]
             page = entries[query.offset: query.offset + query.count]
             resources = [mapping.audit_event(e, person_id=person.id) for e in page]
             return fhir_response(mapping.searchset(resources, base=api.base, total=len(entries),
