@@ -7,7 +7,7 @@ PORT   ?= 8000
 MLLP_PORT ?= 2575
 export PORT
 
-.PHONY: run test migrate demo lock bench clean
+.PHONY: run test migrate demo lock bench bench-fhir clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ lock: | $(BIN)/python
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bulk_load.py
+
+# ITI-65 submissions/s and ITI-67 latency over the FHIR API on a million bulk-loaded documents (PostgreSQL).
+bench-fhir: $(VENV)/.installed-test
+	$(BIN)/python bench/fhir_api.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules

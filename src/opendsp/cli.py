@@ -350,24 +350,36 @@ def clients() -> None:
 
 
 @clients.command("add")
-@click.option("--name", required=True, help="The software's name, shown in the trace.")
-@click.option("--organisation", required=True, help="The organisation's identifier.")
-@click.option("--jwks", "jwks_file", required=True, type=click.Path(path_type=Path),
-              help="A JSON file with the client's public JWK Set (RS384 or ES384 keys, each with a kid).")
+@click.option("--name", required=True, help="The software's name, shown in the trace and to the people approving it.")
+@click.option("--organisation", help="The organisation's identifier (backend software and professionals' apps).")
+@click.option("--jwks", "jwks_file", type=click.Path(path_type=Path),
+              help="A JSON file with the client's public JWK Set (RS384 or ES384 keys, each with a kid). "
+              "Required for backend software; a SMART app without one is a public client.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="A SMART app's exact redirect URI (repeat for several): the app then uses the authorization "
+              "code grant with PKCE, approved by the person logged in on the portal.")
+@click.option("--for", "users", type=click.Choice(["professionals", "persons"]), default="professionals",
+              show_default=True, help="Who uses a SMART app: the organisation's professionals, or persons (no "
+              "organisation: holders and their assistants).")
 @click.pass_context
-def clients_add(ctx: click.Context, name: str, organisation: str, jwks_file: Path) -> None:
-    """Register client software and print its client id."""
+def clients_add(ctx: click.Context, name: str, organisation: str | None, jwks_file: Path | None,
+                redirect_uris: tuple[str, ...], users: str) -> None:
+    """Register client software (or a SMART app) and print its client id."""
+    from opendsp.clients.models import ClientUsers
     from opendsp.clients.services import ClientRegistrationRefused, register_client
 
-    try:
-        jwks = json.loads(jwks_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        fail(f"cannot read the JWK Set {jwks_file}: {error}", 2)
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            fail(f"cannot read the JWK Set {jwks_file}: {error}", 2)
     platform = _platform(ctx)
     try:
         with platform.transaction() as session:
             client = register_client(session=session, platform=platform, actor=SYSTEM, name=name,
-                                     organisation_identifier=organisation, jwks=jwks)
+                                     organisation_identifier=organisation, jwks=jwks, redirect_uris=redirect_uris,
+                                     users=ClientUsers(users))
             client_id = client.client_id
     except ClientRegistrationRefused as error:
         fail(str(error), 2)

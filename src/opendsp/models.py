@@ -19,11 +19,11 @@ from opendsp.accounts.models import (
     RecoveryCode,
     WebSession,
 )
-from opendsp.clients.models import Client, UsedAssertion
+from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
 from opendsp.content.models import RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
-from opendsp.fhir.models import SubmissionSet, SubmittedDocument
+from opendsp.fhir.models import DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.structured import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
@@ -34,7 +34,9 @@ from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessag
 from opendsp.trace.models import TraceChainHead, TraceEntry
 
 __all__ = [
+    "AuthorizationCode",
     "Client",
+    "DocumentContext",
     "SubmissionSet",
     "SubmittedDocument",
     "StructuredCode",

@@ -20,6 +20,9 @@ def test_demo_identities_log_in(platform: Platform, clock: FrozenClock, tmp_path
     professional = data["professionals"][0]
     staff = data["staff"][0]
     assert holder["presence_code"] and len(data["fhir_clients"]) == 2
+    apps = {app["users"]: app for app in data["smart_apps"]}
+    assert apps["professionals"]["organisation"] in [o["identifier"] for o in professional_orgs(data)]
+    assert apps["persons"]["organisation"] is None and all(app["public"] for app in apps.values())
     for key in (Path(client["private_key_file"]) for client in data["fhir_clients"]):
         assert key.exists() and oct(key.stat().st_mode)[-3:] == "600"
 
@@ -29,3 +32,8 @@ def test_demo_identities_log_in(platform: Platform, clock: FrozenClock, tmp_path
                  Credentials(professional["licence_number"], password, professional["totp_secret"], [])).status_code == 303
     assert login(Browser(platform), clock, Credentials(staff["login"], password, staff["totp_secret"], []),
                  realm="/console").status_code == 303
+
+
+def professional_orgs(data: dict) -> list[dict]:  # type: ignore[type-arg]
+    """The organisations of the first professional: the demo's SMART app for professionals is one of theirs."""
+    return data["professionals"][0]["organisations"]  # type: ignore[no-any-return]

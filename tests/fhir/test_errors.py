@@ -112,3 +112,21 @@ def test_metadata_lists_what_works(fhir: Fhir) -> None:
     smart = fhir.http.get("/fhir/.well-known/smart-configuration").json()
     assert smart["token_endpoint"].endswith("/auth/token")
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]
+
+
+def test_resources_are_checked_against_fhir_r4_itself(platform: Platform, world: World, fhir: Fhir, lab: str) -> None:
+    """fhir.resources' R4B models accept what R4 (4.0.1) does not have; the R4 models refuse it (ADR 0005)."""
+    from opendsp.fhir.validation import model_class
+
+    bundle = provide_bundle(world.person_id)
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Citation"},
+                            "resource": {"resourceType": "Citation", "status": "active"}})  # a resource new in R4B
+    model_class("Bundle").model_validate(bundle)  # R4B alone would let it through
+    body = outcome(fhir.post("/fhir/", lab, bundle), 400, "structure")
+    assert "FHIR R4 4.0.1" in body["issue"][0]["diagnostics"]
+    assert body["issue"][0]["expression"] == ["Bundle.entry[3].resource"]
+    wrong_type = provide_bundle(world.person_id)
+    wrong_type["entry"][1]["resource"]["description"] = 42
+    body = outcome(fhir.post("/fhir/", lab, wrong_type), 400, "structure")
+    assert any("Bundle.entry[1].resource.description" in (i.get("expression") or [""])[0] for i in body["issue"])
+    assert documents(platform) == 0

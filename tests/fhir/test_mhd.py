@@ -184,3 +184,61 @@ def test_retrieve_streams_large_content_in_chunks(platform: Platform, world: Wor
         assert response.headers["content-length"] == str(len(big))
         chunks = list(response.iter_raw())
     assert len(chunks) > 1 and b"".join(chunks) == big
+
+
+SNOMED = "http://snomed.info/sct"
+
+
+def test_setting_event_and_related_are_kept_and_found(platform: Platform, world: World, fhir: Fhir) -> None:
+    """MHD ITI-67: setting (context.practiceSetting), event (context.event), related (context.related identifiers)."""
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    bundle = provide_bundle(world.person_id, title="Bilan lipidique")
+    reference = bundle["entry"][1]["resource"]
+    reference["context"] |= {
+        "practiceSetting": {"coding": [{"system": SNOMED, "code": "394596001", "display": "Chemical pathology"}]},
+        "event": [{"coding": [{"system": SNOMED, "code": "252150008", "display": "Fasting lipid profile"},
+                              {"system": "urn:lab:acts", "code": "LIP"}]},
+                  {"text": "à jeun"}],
+        "related": [{"identifier": {"system": "urn:oid:1.2.3.4.5", "value": "ORDER-77"}, "display": "la demande"}],
+    }
+    response = fhir.post("/fhir/", lab, bundle)
+    assert response.status_code == 200, response.text
+    document_id = response.json()["entry"][1]["response"]["location"].split("/")[1]
+    deposit(fhir, world, lab, title="Sans contexte")
+
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.rs")
+
+    def found(query: str) -> list[str]:
+        answer = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&{query}", gp)
+        assert answer.status_code == 200, answer.text
+        return [e["resource"]["id"] for e in valid(answer.json()).get("entry", [])]
+
+    assert found(f"setting={SNOMED}|394596001") == [document_id]
+    assert found("setting=394596001") == [document_id]
+    assert found(f"setting={SNOMED}|") == [document_id]
+    assert found("setting=|394596001") == []  # the sender gave a system
+    assert found("event=LIP") == [document_id]
+    assert found("event=urn:lab:acts|LIP,urn:lab:acts|XYZ") == [document_id]
+    assert found(f"event={SNOMED}|252150008&event=urn:lab:acts|LIP") == [document_id]
+    assert found(f"event={SNOMED}|252150008&event=urn:lab:acts|XYZ") == []
+    assert found("related=urn:oid:1.2.3.4.5|ORDER-77") == [document_id]
+    assert found("related=ORDER-77") == [document_id]
+    assert found("related=urn:oid:9.9|ORDER-77") == []
+    assert len(found("_count=10")) == 2
+    read = valid(fhir.get(f"/fhir/DocumentReference/{document_id}", gp).json())
+    context = read["context"]
+    assert context["practiceSetting"] == reference["context"]["practiceSetting"]
+    assert context["event"] == reference["context"]["event"]
+    assert context["related"] == reference["context"]["related"]
+    refused = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&setting:text=x", gp)
+    assert refused.status_code == 400 and valid(refused.json())["issue"][0]["code"] == "not-supported"
+
+
+def test_a_context_without_codes_is_refused_and_stores_nothing(platform: Platform, world: World, fhir: Fhir) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    bundle = provide_bundle(world.person_id)
+    bundle["entry"][1]["resource"]["context"]["related"] = [{"display": "no identifier, no reference"}]
+    response = fhir.post("/fhir/", lab, bundle)
+    assert response.status_code == 422
+    assert valid(response.json())["issue"][0]["expression"] == ["Bundle.entry[1].resource.context.related[0]"]
+    assert documents(platform) == 0

@@ -1,24 +1,40 @@
-"""Client software registered to call the FHIR API for one organisation."""
+"""Client software registered to call the FHIR API, and the authorization codes of SMART App Launch."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opendsp.db import Base, UTCDateTime, new_id
 from opendsp.professionals.models import Organisation
 
 
-class Client(Base):
-    """A piece of software an organisation runs (a hospital's or a laboratory's system).
+class ClientUsers(str, enum.Enum):
+    """Who a SMART app is for: an organisation's professionals, or holders and their assistants."""
 
-    It authenticates with a JWT signed by one of the keys of its registered
-    public JWK set (SMART Backend Services) and acts for one professional of
-    its organisation at a time.
+    professionals = "professionals"
+    persons = "persons"
+
+
+class Client(Base):
+    """A piece of software that calls the FHIR API.
+
+    Two kinds (docs/fhir.md):
+
+    - **backend** software an organisation runs (a hospital's or a laboratory's
+      system): no redirect URI; it authenticates with a JWT signed by one of
+      the keys of its registered public JWK set (SMART Backend Services) and
+      acts for one professional of its organisation at a time;
+    - a **SMART app** (redirect URIs registered): the person using it logs in
+      on the portal and approves it (authorization code + PKCE). With a JWK
+      set it is a confidential client (``private_key_jwt`` at the token
+      endpoint), without one a public client. ``users`` says who may use it:
+      the professionals of its organisation, or persons (no organisation).
     """
 
     __tablename__ = "clients"
@@ -26,13 +42,27 @@ class Client(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
-    # The public keys only (a JWK Set); private parameters are refused at registration.
-    jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # The public keys only (a JWK Set); private parameters are refused at registration. None: a public SMART app.
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Exact redirect URIs of a SMART app; empty for backend software.
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    users: Mapped[ClientUsers] = mapped_column(
+        Enum(ClientUsers, native_enum=False, length=16), default=ClientUsers.professionals
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    organisation: Mapped[Organisation] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+
+    @property
+    def is_app(self) -> bool:
+        """A SMART app (authorization code), not backend software (client credentials)."""
+        return bool(self.redirect_uris)
+
+    @property
+    def is_public(self) -> bool:
+        return self.jwks is None
 
 
 class UsedAssertion(Base):
@@ -44,3 +74,34 @@ class UsedAssertion(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuthorizationCode(Base):
+    """A SMART App Launch authorization code: single use, short-lived, kept as a SHA-256 hash.
+
+    Bound to the client, its exact redirect URI, the PKCE challenge (S256), the
+    scopes granted and who approved them: a professional acting for an
+    organisation, or a person (``person_id``) for a record (``patient_id``: their
+    own, or the one they act for). Access tokens issued from it carry its id,
+    so that presenting it a second time revokes them (RFC 6749 §4.1.2).
+    """
+
+    __tablename__ = "smart_authorization_codes"
+    __table_args__ = (Index("ix_smart_authorization_codes_expires", "expires_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(2000))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    professional_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the code was presented again: the tokens issued from it stop working.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,15 +1,23 @@
 """Registering client software and issuing the short-lived tokens it calls the FHIR API with.
 
-SMART Backend Services (client_credentials with a ``private_key_jwt`` client
-assertion, RFC 7523) with the IHE IUA claims that say which professional of
-the client's organisation the software acts for, and why. The access token is
-a JWT signed by the platform's own key; it is bound to the client, the
-professional, the organisation, the scopes and the purpose of use, and lives
-five minutes.
+Two grants reach the same access tokens:
+
+- SMART Backend Services (client_credentials with a ``private_key_jwt`` client
+  assertion, RFC 7523) with the IHE IUA claims that say which professional of
+  the client's organisation the software acts for, and why;
+- SMART App Launch, standalone (authorization_code with PKCE S256): a
+  professional or a person logged in on the portal approved the app
+  (``opendsp.clients.launch``); the code is exchanged here.
+
+The access token is a JWT signed by the platform's own key; it is bound to the
+client, the professional and the organisation (or the person and the record
+they opened), the scopes and the purpose of use, and lives five minutes.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -20,20 +28,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from opendsp.actors import Actor
-from opendsp.clients.models import Client, UsedAssertion
+from opendsp.clients.models import AuthorizationCode, Client, ClientUsers, UsedAssertion
+from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.services import trace_event
 from opendsp.settings import Mode, Settings
-from opendsp.trace.service import RequestContext
+from opendsp.trace.models import Outcome
+from opendsp.trace.service import RequestContext, TraceEvent
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
@@ -47,7 +58,15 @@ PURPOSES = frozenset({"TREAT", "ETREAT"})
 SCOPED_RESOURCES = ("DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
                     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
                     "Immunization", "*")
-_SCOPE = re.compile(r"^system/(?P<resource>[A-Za-z*]+)\.(?P<permissions>c?r?u?d?s?)$")
+_SCOPE = re.compile(r"^(?P<context>system|user|patient)/(?P<resource>[A-Za-z*]+)\.(?P<permissions>c?r?u?d?s?)$")
+# What a person's app may reach: the record's trace and the holder's choices, read-only.
+PATIENT_RESOURCES = ("AuditEvent", "Consent")
+LAUNCH_PATIENT = "launch/patient"
+# Asked for by many apps, not granted (no OpenID Connect identity, no refresh token): left out of the granted scope.
+UNGRANTED_SCOPES = frozenset({"openid", "fhirUser", "profile", "offline_access", "online_access"})
+# base64url of a SHA-256 digest (RFC 7636 S256), and a code verifier's alphabet and length.
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 
 
 class ClientRegistrationRefused(ValueError):
@@ -90,41 +109,75 @@ def _public_key_set(jwks: Any) -> dict[str, Any]:
     return jwks
 
 
+def _redirect_uris(uris: Any) -> list[str]:
+    """Absolute URIs without a fragment; plain http only back to this machine (RFC 8252 loopback)."""
+    checked = []
+    for uri in uris:
+        if not isinstance(uri, str) or not uri or len(uri) > 2000 or any(c.isspace() for c in uri):
+            raise ClientRegistrationRefused(f"{uri!r} is not a redirect URI")
+        parts = urlsplit(uri)
+        if not parts.scheme or not parts.netloc or parts.fragment:
+            raise ClientRegistrationRefused(f"{uri!r}: a redirect URI is absolute and has no fragment")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ClientRegistrationRefused(f"{uri!r}: use https (plain http only to 127.0.0.1 or localhost)")
+        if parts.scheme not in ("http", "https") and "." not in parts.scheme:
+            raise ClientRegistrationRefused(f"{uri!r}: https, loopback http, or a private-use scheme (com.example.app:)")
+        checked.append(uri)
+    return list(dict.fromkeys(checked))
+
+
 def register_client(
     *,
     session: Session,
     platform: Platform,
     actor: Actor,
     name: str,
-    organisation_identifier: str,
+    organisation_identifier: str | None,
     jwks: Any,
+    redirect_uris: tuple[str, ...] | list[str] = (),
+    users: ClientUsers = ClientUsers.professionals,
 ) -> Client:
+    """Backend software (a JWK Set, no redirect URI) or a SMART app (redirect URIs; public without a JWK Set).
+
+    Backend software and apps for professionals belong to an organisation;
+    apps for persons belong to none.
+    """
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ClientRegistrationRefused("a client needs a name of 1 to 200 characters")
-    organisation = session.scalars(
-        select(Organisation).where(Organisation.identifier == organisation_identifier)
-    ).first()
-    if organisation is None:
-        raise ClientRegistrationRefused(f"no organisation with identifier {organisation_identifier!r}")
+    uris = _redirect_uris(redirect_uris)
+    if not uris and jwks is None:
+        raise ClientRegistrationRefused("backend software needs its public JWK Set; a SMART app needs a redirect URI")
+    if users is ClientUsers.persons and not uris:
+        raise ClientRegistrationRefused("an app for persons is a SMART app: give its redirect URI")
+    organisation = None
+    if users is ClientUsers.persons:
+        if organisation_identifier:
+            raise ClientRegistrationRefused("an app for persons belongs to no organisation")
+    else:
+        if not organisation_identifier:
+            raise ClientRegistrationRefused("name the organisation whose professionals use this client")
+        organisation = session.scalars(
+            select(Organisation).where(Organisation.identifier == organisation_identifier)
+        ).first()
+        if organisation is None:
+            raise ClientRegistrationRefused(f"no organisation with identifier {organisation_identifier!r}")
     client = Client(
         client_id=platform.randomness.bytes(16).hex(),
         name=name,
-        organisation_id=organisation.id,
-        jwks=_public_key_set(jwks),
+        organisation_id=organisation.id if organisation else None,
+        jwks=_public_key_set(jwks) if jwks is not None else None,
+        redirect_uris=uris,
+        users=users,
         created_at=platform.clock.now(),
     )
     session.add(client)
     session.flush()
-    platform.trace.append(
-        session,
-        trace_event(
-            actor,
-            "client.register",
-            record_id=None,
-            context={"client_id": client.client_id, "name": name, "organisation": organisation.identifier},
-        ),
-    )
+    context: dict[str, Any] = {"client_id": client.client_id, "name": name,
+                               "organisation": organisation.identifier if organisation else None}
+    if uris:
+        context |= {"redirect_uris": uris, "users": users.value, "public": client.is_public}
+    platform.trace.append(session, trace_event(actor, "client.register", record_id=None, context=context))
     return client
 
 
@@ -163,22 +216,61 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
 class Scope:
     resource: str
     permissions: frozenset[str]
+    context: str = "system"  # system (backend software), user (a professional's app), patient (a person's app)
 
     def allows(self, resource: str, permission: str) -> bool:
         return self.resource in (resource, "*") and permission in self.permissions
 
+    @property
+    def text(self) -> str:
+        return f"{self.context}/{self.resource}.{''.join(p for p in 'cruds' if p in self.permissions)}"
 
-def parse_scopes(text: str) -> list[Scope]:
+
+def parse_scopes(text: str, contexts: tuple[str, ...] = ("system",)) -> list[Scope]:
     scopes = []
     for word in text.split():
         match = _SCOPE.match(word)
-        if not match or not match["permissions"] or match["resource"] not in SCOPED_RESOURCES:
-            raise TokenRefused("invalid_scope", f"scope {word!r} is not supported: use SMART v2 system scopes "
-                               "such as system/DocumentReference.rs")
-        scopes.append(Scope(match["resource"], frozenset(match["permissions"])))
+        if (not match or not match["permissions"] or match["resource"] not in SCOPED_RESOURCES
+                or match["context"] not in contexts):
+            example = {"system": "system/DocumentReference.rs", "user": "user/DocumentReference.rs",
+                       "patient": "patient/AuditEvent.rs"}[contexts[0]]
+            raise TokenRefused("invalid_scope", f"scope {word!r} is not supported: use SMART v2 {contexts[0]} scopes "
+                               f"such as {example}")
+        scopes.append(Scope(match["resource"], frozenset(match["permissions"]), match["context"]))
     if not scopes:
         raise TokenRefused("invalid_scope", "no scope was requested")
     return scopes
+
+
+@dataclass(frozen=True)
+class AppScopes:
+    """What a SMART app may be granted: resource scopes, and launch/patient for a person's app."""
+
+    scopes: tuple[Scope, ...]
+    launch_patient: bool
+
+    @property
+    def text(self) -> str:
+        return " ".join([s.text for s in self.scopes] + ([LAUNCH_PATIENT] if self.launch_patient else []))
+
+
+def parse_app_scopes(text: str, users: ClientUsers) -> AppScopes:
+    """user/ scopes for a professional's app; patient/AuditEvent and patient/Consent (read, search) and
+    launch/patient for a person's app. openid, fhirUser, profile and offline_access are not granted."""
+    words = [w for w in text.split() if w not in UNGRANTED_SCOPES]
+    launch = LAUNCH_PATIENT in words
+    if launch and users is ClientUsers.professionals:
+        raise TokenRefused("invalid_scope", "launch/patient is not offered to professionals' apps: find the patient "
+                           "with PDQm (GET Patient?identifier=...)")
+    words = [w for w in words if w != LAUNCH_PATIENT]
+    context = "user" if users is ClientUsers.professionals else "patient"
+    scopes = parse_scopes(" ".join(words), (context,))
+    if users is ClientUsers.persons:
+        for scope in scopes:
+            if scope.resource not in PATIENT_RESOURCES or not scope.permissions <= {"r", "s"}:
+                raise TokenRefused("invalid_scope", f"a person's app may only read the trace and the choices: "
+                                   f"patient/AuditEvent.rs, patient/Consent.rs, not {scope.text}")
+    return AppScopes(scopes=tuple(scopes), launch_patient=launch)
 
 
 @dataclass(frozen=True)
@@ -186,27 +278,38 @@ class IssuedToken:
     access_token: str
     expires_in: int
     scope: str
+    patient: str | None = None  # SMART launch context: the Patient id of the record a person's app opened
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
+        if self.patient:
+            answer["patient"] = self.patient
+        return answer
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who calls, as the access token says and the database confirms."""
+    """Who calls, as the access token says and the database confirms.
+
+    Either a professional acting for an organisation (backend software, or a
+    professional's app), or a person (a person's app) on one record: their
+    own, or the one they act for as assistant or legal representative.
+    """
 
     client: Client
-    professional: Professional
-    organisation: Organisation
     scopes: tuple[Scope, ...]
-    purpose_of_use: str
-    emergency_reason: str | None
     token_id: str
+    professional: Professional | None = None
+    organisation: Organisation | None = None
+    purpose_of_use: str = "TREAT"
+    emergency_reason: str | None = None
+    person: Person | None = None
+    patient: Person | None = None
 
     def allows(self, resource: str, permission: str) -> bool:
         return any(scope.allows(resource, permission) for scope in self.scopes)
@@ -214,6 +317,17 @@ class Caller:
     @property
     def software(self) -> str:
         return f"{self.client.name} (client {self.client.client_id})"
+
+    def actor(self, session: Session) -> Actor:
+        """The actor the policy decides for: the professional, or the person (as holder, assistant or parent)."""
+        from opendsp import actors
+
+        if self.professional is not None:
+            return actors.professional(self.professional, organisation=self.organisation)
+        from opendsp.accounts.delegations import actor_for
+
+        assert self.person is not None and self.patient is not None
+        return actor_for(session, self.person, None if self.patient.id == self.person.id else self.patient.id)
 
 
 def _purpose(value: Any) -> str | None:
@@ -238,15 +352,16 @@ class Tokens:
         return self.platform.clock.now()
 
     def issue(self, *, session: Session, form: dict[str, str], request_id: str | None = None) -> IssuedToken:
+        """SMART Backend Services: a client_credentials request with a private_key_jwt assertion."""
         if form.get("grant_type") != "client_credentials":
-            raise TokenRefused("unsupported_grant_type", "only the client_credentials grant is supported here")
-        if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise TokenRefused("invalid_client", f"client_assertion_type must be {ASSERTION_TYPE}", 401)
-        assertion = form.get("client_assertion") or ""
-        if not assertion:
-            raise TokenRefused("invalid_client", "a client_assertion (a signed JWT) is required", 401)
+            raise TokenRefused("unsupported_grant_type",
+                               "the grants supported are client_credentials and authorization_code")
+        assertion = self._assertion(form)
         scopes = parse_scopes(form.get("scope") or "")
         client, claims = self._verify_assertion(session, assertion)
+        if client.is_app:
+            raise TokenRefused("unauthorized_client", "this client is a SMART app: it uses the authorization_code "
+                               "grant, with a professional or a person logged in")
         professional, organisation = self._acting_professional(session, client, claims)
         iua = claims.get("extensions", {}).get("ihe_iua", {})
         purpose = _purpose(iua.get("purpose_of_use"))
@@ -257,8 +372,19 @@ class Tokens:
             raise TokenRefused(
                 "invalid_grant", "emergency access (ETREAT) needs a reason in extensions.ihe_iua.purpose_of_use_reason"
             )
-        scope_text = " ".join(f"system/{s.resource}.{''.join(p for p in 'cruds' if p in s.permissions)}"
-                              for s in scopes)
+        scope_text = " ".join(scope.text for scope in scopes)
+        bound = {
+            "professional": str(professional.id),
+            "organisation": str(organisation.id),
+            "purpose_of_use": purpose,
+            "reason": reason.strip() if purpose == "ETREAT" else None,
+        }
+        return self._token(session, client, _actor_of(professional, organisation), scope_text, bound,
+                           {"grant_type": "client_credentials", "purpose_of_use": purpose}, request_id)
+
+    def _token(self, session: Session, client: Client, actor: Actor, scope_text: str, bound: dict[str, Any],
+               context: dict[str, Any], request_id: str | None, patient: str | None = None) -> IssuedToken:
+        """Sign an access token and trace its issue, in the caller's transaction."""
         now = self.now
         token_id = self.platform.randomness.bytes(16).hex()
         claims_out = {
@@ -269,27 +395,122 @@ class Tokens:
             "exp": int((now + TOKEN_LIFETIME).timestamp()),
             "jti": token_id,
             "scope": scope_text,
-            "opendsp": {
-                "professional": str(professional.id),
-                "organisation": str(organisation.id),
-                "purpose_of_use": purpose,
-                "reason": reason.strip() if purpose == "ETREAT" else None,
-            },
+            "opendsp": bound,
         }
         token = jwt.encode({"alg": TOKEN_ALGORITHM, "kid": self.key.kid}, claims_out, self.key,
                            algorithms=[TOKEN_ALGORITHM])
         self.platform.trace.append(
             session,
             trace_event(
-                _actor_of(professional, organisation),
+                actor,
                 "token.issue",
                 record_id=None,
                 request=RequestContext(request_id=request_id, client_software=f"{client.name} (client {client.client_id})"),
-                context={"client_id": client.client_id, "scope": scope_text, "purpose_of_use": purpose,
-                         "token": token_id},
+                context={"client_id": client.client_id, "scope": scope_text, "token": token_id, **context},
             ),
         )
-        return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()), scope=scope_text)
+        return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()), scope=scope_text,
+                           patient=patient)
+
+    @staticmethod
+    def _assertion(form: dict[str, str]) -> str:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise TokenRefused("invalid_client", f"client_assertion_type must be {ASSERTION_TYPE}", 401)
+        assertion = form.get("client_assertion") or ""
+        if not assertion:
+            raise TokenRefused("invalid_client", "a client_assertion (a signed JWT) is required", 401)
+        return assertion
+
+    # -- SMART App Launch: the authorization code exchanged ---------------------
+
+    def claim_code(self, session: Session, form: dict[str, str]) -> AuthorizationCode | TokenRefused:
+        """Use the code once, whatever follows; a second presentation revokes what the first obtained.
+
+        Returns the refusal rather than raising it, so that the caller commits
+        the use (or the revocation) before answering.
+        """
+        if form.get("grant_type") != "authorization_code":
+            return TokenRefused("unsupported_grant_type", "this is not an authorization_code request")
+        code = form.get("code") or ""
+        if not code:
+            return TokenRefused("invalid_request", "the authorization code (code) is missing")
+        row = session.scalars(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_digest(code))).first()
+        if row is None:
+            return TokenRefused("invalid_grant", "unknown authorization code")
+        now = self.now
+        claimed = session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            session.execute(update(AuthorizationCode).where(AuthorizationCode.id == row.id,
+                                                            AuthorizationCode.revoked_at.is_(None))
+                            .values(revoked_at=now).execution_options(synchronize_session=False))
+            self.platform.trace.append(session, TraceEvent(
+                action="token.code_replayed", outcome=Outcome.refused, actor_kind="client", actor_id=row.client_id,
+                reason="code_replayed", context={"client_id": row.client_id, "code": str(row.id)},
+            ))
+            return TokenRefused("invalid_grant", "this authorization code was already used: the tokens issued "
+                                "from it are revoked")
+        if row.expires_at <= now:
+            return TokenRefused("invalid_grant", "the authorization code has expired")
+        return row
+
+    def exchange_code(self, *, session: Session, form: dict[str, str], code: AuthorizationCode,
+                      request_id: str | None = None) -> IssuedToken:
+        """The code (already claimed) for an access token: the client, the redirect URI and the PKCE verifier."""
+        client = self._app_client(session, form)
+        if code.client_id != client.client_id:
+            raise TokenRefused("invalid_grant", "the authorization code was issued to another client")
+        if form.get("redirect_uri") != code.redirect_uri:
+            raise TokenRefused("invalid_grant", "redirect_uri is not the one of the authorization request")
+        verifier = form.get("code_verifier") or ""
+        if not _VERIFIER.match(verifier):
+            raise TokenRefused("invalid_grant", "code_verifier is missing or malformed (43 to 128 characters, RFC 7636)")
+        if not secrets.compare_digest(s256(verifier), code.code_challenge):
+            raise TokenRefused("invalid_grant", "code_verifier does not match the code_challenge (S256)")
+        granted = parse_app_scopes(code.scope, client.users)
+        if code.professional_id is not None:
+            professional = session.get(Professional, code.professional_id)
+            organisation = session.get(Organisation, code.organisation_id) if code.organisation_id else None
+            if professional is None or organisation is None or organisation not in professional.organisations:
+                raise TokenRefused("invalid_grant", "the professional no longer acts for this organisation")
+            actor = _actor_of(professional, organisation)
+            bound: dict[str, Any] = {"professional": str(professional.id), "organisation": str(organisation.id),
+                                     "purpose_of_use": "TREAT", "reason": None, "grant": str(code.id)}
+            patient = None
+        else:
+            person = session.get(Person, code.person_id)
+            holder = session.get(Person, code.patient_id)
+            if person is None or holder is None or not _active_person(session, person):
+                raise TokenRefused("invalid_grant", "the account that approved this app is no longer active")
+            from opendsp.accounts.delegations import actor_for
+
+            actor = actor_for(session, person, None if holder.id == person.id else holder.id)
+            bound = {"person": str(person.id), "patient": str(holder.id), "grant": str(code.id)}
+            patient = str(holder.id) if granted.launch_patient else None
+        return self._token(session, client, actor, granted.text, bound,
+                           {"grant_type": "authorization_code", "grant": str(code.id)}, request_id, patient=patient)
+
+    def _app_client(self, session: Session, form: dict[str, str]) -> Client:
+        """A confidential app proves itself with a private_key_jwt assertion; a public one names itself."""
+        if form.get("client_assertion") or form.get("client_assertion_type"):
+            client, _claims = self._verify_assertion(session, self._assertion(form))
+            if form.get("client_id") not in (None, client.client_id):
+                raise TokenRefused("invalid_client", "client_id is not the client of the assertion", 401)
+        else:
+            client_id = form.get("client_id") or ""
+            client = session.scalars(select(Client).where(Client.client_id == client_id)).first()
+            if client is None or client.disabled_at is not None:
+                raise TokenRefused("invalid_client", "unknown or disabled client", 401)
+            if not client.is_public:
+                raise TokenRefused("invalid_client", "this client is confidential: authenticate with a "
+                                   "private_key_jwt client assertion", 401)
+        if not client.is_app:
+            raise TokenRefused("unauthorized_client", "backend software uses the client_credentials grant")
+        return client
 
     def _verify_assertion(self, session: Session, assertion: str) -> tuple[Client, dict[str, Any]]:
         header, payload = _peek(assertion)
@@ -302,6 +523,9 @@ class Tokens:
         )
         if client is None or client.disabled_at is not None:
             raise TokenRefused("invalid_client", "unknown or disabled client", 401)
+        if client.jwks is None:
+            raise TokenRefused("invalid_client", "this client is public (no JWK Set registered): it cannot sign "
+                               "a client assertion", 401)
         try:
             keys = KeySet.import_key_set(client.jwks)
             token = jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGORITHMS))
@@ -371,6 +595,13 @@ class Tokens:
         if client is None or client.disabled_at is not None:
             raise TokenInvalid("the client of this token is unknown or disabled")
         try:
+            grant = uuid.UUID(bound["grant"]) if bound.get("grant") else None
+            if grant is not None:
+                code = session.get(AuthorizationCode, grant)
+                if code is None or code.revoked_at is not None:
+                    raise TokenInvalid("the access token was revoked (its authorization code was used again)")
+            if bound.get("person"):
+                return self._person_caller(session, client, claims, bound)
             professional = session.get(Professional, uuid.UUID(bound.get("professional", "")))
             organisation = session.get(Organisation, uuid.UUID(bound.get("organisation", "")))
         except ValueError:
@@ -378,7 +609,7 @@ class Tokens:
         if (
             professional is None
             or organisation is None
-            or organisation.id != client.organisation_id
+            or (client.organisation_id is not None and organisation.id != client.organisation_id)
             or organisation not in professional.organisations
         ):
             raise TokenInvalid("the professional of this token no longer acts for this organisation")
@@ -386,11 +617,38 @@ class Tokens:
             client=client,
             professional=professional,
             organisation=organisation,
-            scopes=tuple(parse_scopes(claims.get("scope", ""))),
+            scopes=tuple(parse_scopes(claims.get("scope", ""), ("system", "user"))),
             purpose_of_use=bound.get("purpose_of_use", "TREAT"),
             emergency_reason=bound.get("reason"),
             token_id=str(claims.get("jti")),
         )
+
+    def _person_caller(self, session: Session, client: Client, claims: dict[str, Any], bound: dict[str, Any]) -> Caller:
+        person = session.get(Person, uuid.UUID(bound["person"]))
+        patient = session.get(Person, uuid.UUID(bound.get("patient", "")))
+        if person is None or patient is None or client.users is not ClientUsers.persons or not _active_person(
+                session, person):
+            raise TokenInvalid("the person of this token can no longer use it")
+        granted = parse_app_scopes(claims.get("scope", ""), ClientUsers.persons)
+        return Caller(client=client, scopes=granted.scopes, token_id=str(claims.get("jti")), person=person,
+                      patient=patient)
+
+
+def code_digest(code: str) -> str:
+    """Authorization codes are kept as their SHA-256 (hex): a copy of the database redeems none."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of a verifier (RFC 7636 §4.2)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def _active_person(session: Session, person: Person) -> bool:
+    from opendsp.accounts.models import Account, AccountState
+
+    account = session.scalars(select(Account).where(Account.person_id == person.id)).first()
+    return account is not None and account.state is AccountState.active
 
 
 def _peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:

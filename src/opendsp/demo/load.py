@@ -30,7 +30,8 @@ from opendsp.accounts.passwords import hash_secret
 from opendsp.accounts.sealing import seal as seal_totp
 from opendsp.accounts.services import account_of_person, account_of_professional, register_staff
 from opendsp.actors import SYSTEM, Actor
-from opendsp.clients.services import register_demo_clients
+from opendsp.clients.models import ClientUsers
+from opendsp.clients.services import register_client, register_demo_clients
 from opendsp.demo.people import ORGANISATIONS, REFERENCE_DATE, PersonSpec, ProfessionalSpec
 from opendsp.demo.plan import DemoPlan, DocumentPlan, make_plan
 from opendsp.documents.models import Document
@@ -110,10 +111,31 @@ DEMO_CLIENTS = {"DEMO-HOS-ALZ": "Hôpital Alzette - dossier patient", "DEMO-LAB-
 DEMO_ADT_SENDER = ("DEMO-HOS-ALZ", "HIS", "ALZETTE")
 
 
+# SMART apps (public clients, authorization code + PKCE) that people log in to on the portal. The redirect URIs
+# are loopback addresses, as for an app running on one's own computer.
+DEMO_SMART_APPS = (
+    {"name": "Agenda du cabinet (app SMART, démo)", "organisation": "DEMO-PRA-LIMP", "users": "professionals",
+     "redirect_uri": "http://127.0.0.1:8765/callback",
+     "scope": "user/DocumentReference.rs user/Binary.r user/DocumentReference.c user/Patient.rs"},
+    {"name": "Mon DSP sur mobile (app SMART, démo)", "organisation": None, "users": "persons",
+     "redirect_uri": "http://127.0.0.1:8766/callback",
+     "scope": "launch/patient patient/AuditEvent.rs patient/Consent.rs"},
+)
+
+
 def _software(session: Session, platform: Platform, *, keys_dir: Path) -> dict[str, Any]:
     clients = register_demo_clients(
         session=session, platform=platform, actor=SYSTEM, organisations=DEMO_CLIENTS, keys_dir=keys_dir
     )
+    apps = []
+    for app in DEMO_SMART_APPS:
+        registered = register_client(
+            session=session, platform=platform, actor=SYSTEM, name=app["name"],
+            organisation_identifier=app["organisation"], jwks=None, redirect_uris=[app["redirect_uri"]],
+            users=ClientUsers(app["users"]),
+        )
+        apps.append({**app, "client_id": registered.client_id, "public": True,
+                     "authorization_endpoint": f"{platform.settings.public_base_url.rstrip('/')}/auth/authorize"})
     hospital, application, facility = DEMO_ADT_SENDER
     register_adt_sender(
         session=session, platform=platform, actor=SYSTEM, hospital=hospital, application=application,
@@ -121,6 +143,7 @@ def _software(session: Session, platform: Platform, *, keys_dir: Path) -> dict[s
     )
     return {
         "fhir_clients": clients,
+        "smart_apps": apps,
         "hl7_senders": [{"organisation": hospital, "sending_application": application, "sending_facility": facility}],
     }
 

@@ -2,8 +2,9 @@
 
 Routes use ``Api.unit``: it verifies the bearer token, checks that its scopes
 cover the interaction, opens the request's transaction and hands out a
-``RecordAccess`` for the professional the token names, with the client
-software in the trace. Errors become OperationOutcomes (``errors.py``).
+``RecordAccess`` for the professional the token names (backend software or a
+professional's SMART app), or for the person a person's app acts for, with the
+client software in the trace. Errors become OperationOutcomes (``errors.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendsp import actors
 from opendsp.access.services import RecordAccess
 from opendsp.clients.services import Caller, TokenInvalid, Tokens
 from opendsp.fhir import systems
@@ -82,6 +82,10 @@ class Unit:
         )
         if person is None or record is None:
             raise FhirError(404, "not-found", "no such patient")
+        bound = self.caller.patient
+        if bound is not None and person.id != bound.id:
+            # A person's app is bound to the record it was approved for (SMART patient/ scopes).
+            raise FhirError(403, "forbidden", f"this access token is limited to Patient/{bound.id}")
         return person, record
 
 
@@ -105,9 +109,10 @@ class Api:
                 raise FhirError(401, "login", str(invalid),
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
             if not caller.allows(resource, permission):
-                raise FhirError(403, "forbidden", f"the token's scopes do not allow system/{resource}.{permission}",
+                raise FhirError(403, "forbidden", f"the token's scopes do not allow "
+                                f"{caller.scopes[0].context}/{resource}.{permission}",
                                 headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
-            actor = actors.professional(caller.professional, organisation=caller.organisation)
+            actor = caller.actor(session)
             context = RequestContext(request_id=str(uuid.uuid4()), client_software=caller.software)
             access = RecordAccess(session=session, platform=self.platform, actor=actor, request=context)
             yield Unit(session=session, caller=caller, access=access, base=self.base)

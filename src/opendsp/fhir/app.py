@@ -24,7 +24,7 @@ from opendsp.fhir.api import CHALLENGE, Api, Unit
 from opendsp.fhir.capability import capability_statement, smart_configuration
 from opendsp.fhir.consent import consents
 from opendsp.fhir.errors import FhirError, fhir_response, install_handlers
-from opendsp.fhir.models import SubmissionSet, SubmittedDocument
+from opendsp.fhir.models import DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import Query
 from opendsp.fhir.structured import StructuredEntry
 from opendsp.fhir.validation import parse, read_json
@@ -98,7 +98,9 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
         ))
         items = page.items if query.count else []
         masters = _master_identifiers(unit, [d.id for d in items])
-        resources = [mapping.document_reference(d, base=api.base, person_id=person.id, master_identifier=masters.get(d.id))
+        given = _contexts(unit, [d.id for d in items])
+        resources = [mapping.document_reference(d, base=api.base, person_id=person.id, master_identifier=masters.get(d.id),
+                                                context_rows=given.get(d.id))
                      for d in items]
         return mapping.searchset(resources, base=api.base, total=page.total, links=query.links(api.base, page.total),
                                  timestamp=unit.access.now)
@@ -128,7 +130,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                 raise FhirError(404, "not-found", "no such document")
             masters = _master_identifiers(unit, [document_uuid])
             return fhir_response(mapping.document_reference(
-                page.items[0], base=api.base, person_id=record.person_id, master_identifier=masters.get(document_uuid)
+                page.items[0], base=api.base, person_id=record.person_id, master_identifier=masters.get(document_uuid),
+                context_rows=_contexts(unit, [document_uuid]).get(document_uuid),
             ))
 
     @app.patch("/DocumentReference/{document_id}")
@@ -147,7 +150,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                 assert record is not None
                 masters = _master_identifiers(unit, [document.id])
                 return mapping.document_reference(document, base=api.base, person_id=record.person_id,
-                                                  master_identifier=masters.get(document.id))
+                                                  master_identifier=masters.get(document.id),
+                                                  context_rows=_contexts(unit, [document.id]).get(document.id))
 
         return fhir_response(await run_in_threadpool(handle))
 
@@ -266,7 +270,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                                 unit.access.now)
             person, record = unit.record_of_patient(query)
             entries: list[TraceEntry] = unit.access.read_trace(record.id)
-            entries.reverse()
+            # As at the first page's instant (_snapshot): the entries each page's own search adds do not shift pages.
+            entries = [e for e in reversed(entries) if query.snapshot is None or e.recorded_at <= query.snapshot]
             page = entries[query.offset: query.offset + query.count]
             resources = [mapping.audit_event(e, person_id=person.id) for e in page]
             return fhir_response(mapping.searchset(resources, base=api.base, total=len(entries),
@@ -335,6 +340,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     # -- Hospital stays: Encounter create, update and read (institutional access) -------
 
     def report_stay(unit: Unit, resource: dict[str, Any], previous: Stay | None) -> Stay:
+        assert unit.caller.organisation is not None  # Encounter scopes are never granted to a person's app
         try:
             return apply_report(
                 session=unit.session,
@@ -351,7 +357,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     def own_stay(unit: Unit, encounter_id: str) -> Stay:
         """One of the calling hospital's stays: another hospital's stay does not exist for it."""
         stay = unit.session.get(Stay, _uuid(encounter_id))
-        if stay is None or stay.organisation_id != unit.caller.organisation.id:
+        if stay is None or unit.caller.organisation is None or stay.organisation_id != unit.caller.organisation.id:
             raise FhirError(404, "not-found", "no such Encounter")
         return stay
 
@@ -409,6 +415,15 @@ def _master_identifiers(unit: Unit, ids: list[uuid.UUID]) -> dict[uuid.UUID, str
         )
     )
     return {document_id: master for document_id, master in rows}
+
+
+def _contexts(unit: Unit, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[DocumentContext]]:
+    """The context the sender gave (practiceSetting, events, related) of documents already decided visible."""
+    found: dict[uuid.UUID, list[DocumentContext]] = {}
+    if ids:
+        for row in unit.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
+            found.setdefault(row.document_id, []).append(row)
+    return found
 
 
 def _submission_list(submission_set: SubmissionSet, documents: list[uuid.UUID], person: Person) -> dict[str, Any]:

@@ -26,6 +26,9 @@ DOCUMENT_REFERENCE_SEARCH = [
     _param("facility", "token", f"kind of the author's organisation ({systems.ORGANISATION_KIND})"),
     _param("security-label", "token", "N (normal) or R (restricted)"),
     _param("format", "token", systems.MIME_TYPE_SUFFICIENT),
+    _param("setting", "token", "context.practiceSetting as the sender gave it (system|code, |code, code, system|)"),
+    _param("event", "token", "context.event as the sender gave it (system|code, |code, code, system|)"),
+    _param("related", "token", "the identifier of a context.related reference as the sender gave it (system|value)"),
     _param("_id", "token", "the document id"),
 ]
 PATIENT_SEARCH = [
@@ -50,6 +53,7 @@ STRUCTURED_SEARCH = [
 
 
 def capability_statement(base: str, date: str) -> dict[str, Any]:
+    public = base.removesuffix("/fhir")
     def resource(kind: str, interactions: list[str], search: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"type": kind, "interaction": [{"code": code} for code in interactions]}
         if search:
@@ -81,12 +85,21 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "security": {
+                    # SMART App Launch 1's way of naming the endpoints, still read by clients (fhirclient).
+                    "extension": [{
+                        "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                        "extension": [
+                            {"url": "authorize", "valueUri": f"{public}/auth/authorize"},
+                            {"url": "token", "valueUri": f"{public}/auth/token"},
+                        ],
+                    }],
                     "cors": False,
                     "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                                              "code": "SMART-on-FHIR"}]}],
                     "description": "SMART Backend Services (client_credentials, private_key_jwt with "
-                    f"{' or '.join(ASSERTION_ALGORITHMS)}) with the IHE IUA claims; see "
-                    f"{base}/.well-known/smart-configuration",
+                    f"{' or '.join(ASSERTION_ALGORITHMS)}) with the IHE IUA claims, and SMART App Launch "
+                    "(standalone, authorization code with PKCE S256) for professionals and persons logged in on "
+                    f"the portal; see {base}/.well-known/smart-configuration",
                 },
                 "resource": [
                     resource("DocumentReference", ["read", "search-type", "patch"], DOCUMENT_REFERENCE_SEARCH,
@@ -101,9 +114,11 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                                          "definition": f"{base}/OperationDefinition/Patient-presence-code"}],
                              documentation="IHE PDQm ITI-78; $presence-code opens 24 hours of access"),
                     resource("AuditEvent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
-                             documentation="IHE BALP: the record's trace, for the holder's side only"),
+                             documentation="IHE BALP: the record's trace, for the holder's side only (a person's "
+                             "SMART app, patient/AuditEvent.rs)"),
                     resource("Consent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
-                             documentation="The holder's choices, read-only, for the holder's side only"),
+                             documentation="The holder's choices, read-only, for the holder's side only (a person's "
+                             "SMART app, patient/Consent.rs)"),
                     resource("Encounter", ["create", "update", "read"], [],
                              documentation="A hospital's stays: a stay in progress opens the record to its care unit"),
                     *[resource(kind, ["search-type"], STRUCTURED_SEARCH,
@@ -119,17 +134,31 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
 
 
 def smart_configuration(public_base: str) -> dict[str, Any]:
+    """SMART App Launch 2.x discovery: Backend Services and the standalone launch (authorization code + PKCE)."""
+    user_scopes = [scope.replace("system/", "user/", 1) for scope in SYSTEM_SCOPES]
     return {
         "issuer": f"{public_base}/fhir",
+        "authorization_endpoint": f"{public_base}/auth/authorize",
         "token_endpoint": f"{public_base}/auth/token",
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "scopes_supported": [
-            "system/DocumentReference.rs", "system/DocumentReference.c", "system/DocumentReference.u",
-            "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.s",
-            "system/Encounter.cru",
-            *(f"system/{kind}.s" for kind in STRUCTURED_TYPES),
+            *SYSTEM_SCOPES, *user_scopes, "patient/AuditEvent.rs", "patient/Consent.rs", "launch/patient",
         ],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+        "capabilities": [
+            "launch-standalone", "client-public", "client-confidential-asymmetric", "context-standalone-patient",
+            "permission-v2", "permission-user", "permission-patient",
+        ],
     }
+
+
+SYSTEM_SCOPES = [
+    "system/DocumentReference.rs", "system/DocumentReference.c", "system/DocumentReference.u",
+    "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.s",
+    "system/Encounter.cru",
+    *(f"system/{kind}.s" for kind in STRUCTURED_TYPES),
+]

@@ -14,6 +14,7 @@ from opendsp.documents.types import (
     DocumentType,
 )
 from opendsp.fhir import systems
+from opendsp.fhir.models import DocumentContext
 from opendsp.persons.models import Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.trace.models import Outcome, TraceEntry
@@ -106,7 +107,8 @@ def _organisation(organisation: Organisation) -> dict[str, Any]:
 
 
 def document_reference(
-    document: Document, *, base: str, person_id: uuid.UUID, master_identifier: str | None = None
+    document: Document, *, base: str, person_id: uuid.UUID, master_identifier: str | None = None,
+    context_rows: list[DocumentContext] | None = None,
 ) -> dict[str, Any]:
     contained: list[dict[str, Any]] = []
     authors: list[dict[str, Any]] = []
@@ -155,12 +157,44 @@ def document_reference(
             "format": coding(systems.FORMAT_CODE, systems.MIME_TYPE_SUFFICIENT, "Format from mimeType"),
         }
     ]
-    context: dict[str, Any] = {"period": {"start": day(document.care_date), "end": day(document.care_date)}}
+    given = _given_context(context_rows or [])
+    context: dict[str, Any] = {}
+    if given.get("event"):
+        context["event"] = given["event"]
+    context["period"] = {"start": day(document.care_date), "end": day(document.care_date)}
     if document.author_organisation is not None:
         kind = document.author_organisation.kind.value
         context["facilityType"] = concept(systems.ORGANISATION_KIND, kind, ORGANISATION_KIND_DISPLAY.get(kind))
+    if given.get("setting"):
+        context["practiceSetting"] = given["setting"][0]
+    if given.get("related"):
+        context["related"] = given["related"]
     resource["context"] = context
     return resource
+
+
+def _given_context(rows: list[DocumentContext]) -> dict[str, list[dict[str, Any]]]:
+    """The sender's practiceSetting, events and related references, rebuilt in their order."""
+    grouped: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (r.element.value, r.position)):
+        element = grouped.setdefault(row.element.value, {})
+        if row.element.value == "related":
+            related: dict[str, Any] = {}
+            if row.reference:
+                related["reference"] = row.reference
+            if row.code:
+                related["identifier"] = {k: v for k, v in (("system", row.system), ("value", row.code)) if v}
+            if row.display:
+                related["display"] = row.display
+            element[row.position // 100] = related
+            continue
+        value = element.setdefault(row.position // 100, {})
+        if row.position % 100 == 99:
+            value["text"] = row.display
+        else:
+            value.setdefault("coding", []).append(
+                {k: v for k, v in (("system", row.system), ("code", row.code), ("display", row.display)) if v})
+    return {name: [items[i] for i in sorted(items)] for name, items in grouped.items()}
 
 
 # -- AuditEvent (IHE BALP) ------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""What the FHIR API keeps beside the documents: MHD submission sets and document unique ids."""
+"""What the FHIR API keeps beside the documents: MHD submission sets, document unique ids, document context."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+import enum
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -36,3 +38,40 @@ class SubmittedDocument(Base):
     submission_set_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fhir_submission_sets.id"), index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
     master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class ContextElement(str, enum.Enum):
+    """The parts of a DocumentReference's context kept for search (IHE MHD ITI-67)."""
+
+    setting = "setting"  # DocumentReference.context.practiceSetting (one CodeableConcept)
+    event = "event"  # DocumentReference.context.event (CodeableConcepts)
+    related = "related"  # DocumentReference.context.related (References, found by their identifier)
+
+
+class DocumentContext(Base):
+    """One coding (or related reference) of a deposited document's context, as the sender gave it.
+
+    Written with the document in the request's transaction; read back into the
+    DocumentReference and searched with ``setting``, ``event`` and ``related``.
+    A practice-setting or event coding keeps ``system``, ``code`` and
+    ``display``; a related reference keeps its identifier's ``system`` and value
+    (in ``code``) and its literal ``reference``, whichever it has.
+    """
+
+    __tablename__ = "fhir_document_context"
+    __table_args__ = (
+        Index("ix_fhir_document_context_document", "document_id", "element"),
+        Index("ix_fhir_document_context_code", "record_id", "element", "code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    element: Mapped[ContextElement] = mapped_column(Enum(ContextElement, native_enum=False, length=16))
+    # 100 × the index of the concept (or related reference) + the index of the coding in it (99: the
+    # concept's text), so that the DocumentReference is given back as it came.
+    position: Mapped[int] = mapped_column(Integer)
+    system: Mapped[str | None] = mapped_column(String(500))
+    code: Mapped[str | None] = mapped_column(String(500))
+    display: Mapped[str | None] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(1000))

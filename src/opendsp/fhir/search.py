@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
 from opendsp.documents.models import Document
 from opendsp.documents.types import CODINGS
 from opendsp.fhir import systems
 from opendsp.fhir.errors import FhirError
+from opendsp.fhir.models import ContextElement, DocumentContext
 from opendsp.fhir.mapping import (
     CONFIDENTIALITY_FROM_FHIR,
     STATUS_FROM_FHIR,
@@ -37,7 +38,7 @@ PAGING = frozenset({"_count", "_offset", "_snapshot", "_sort"})
 
 DOCUMENT_PARAMETERS = frozenset({
     "patient", "patient.identifier", "status", "date", "author.given", "author.family", "category", "type",
-    "facility", "security-label", "format", "period", "_id",
+    "facility", "security-label", "format", "period", "_id", "setting", "event", "related",
 })
 PATIENT_PARAMETERS = frozenset({"_id", "identifier", "family", "given", "name", "birthdate", "gender"})
 LIST_PARAMETERS = frozenset({"patient", "patient.identifier", "code", "status"})
@@ -303,12 +304,32 @@ def _document_condition(name: str, value: str, modifier: str | None) -> ColumnEl
             if kind is None:
                 return false()
             return Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.kind == kind))
+        case "setting" | "event" | "related":
+            return _context_condition(ContextElement(name), value)
         case "author.given" | "author.family":
             column = Professional.given_name if name == "author.given" else Professional.family_name
             return Document.author_professional_id.in_(
                 select(Professional.id).where(_string_condition(column, value, modifier))
             )
     raise FhirError(400, "not-supported", f"unsupported search parameter {name}")
+
+
+def _context_condition(element: ContextElement, value: str) -> ColumnElement[bool]:
+    """A token on the context the sender gave: ``system|code``, ``|code`` (no system), ``code``, ``system|``.
+
+    ``related`` is searched on the related references' identifiers (``system|value``).
+    """
+    conditions = [DocumentContext.document_id == Document.id, DocumentContext.element == element]
+    if "|" in value:
+        system, _, code = value.partition("|")
+        if not system and not code:
+            return false()
+        conditions.append(DocumentContext.system == system if system else DocumentContext.system.is_(None))
+        if code:
+            conditions.append(DocumentContext.code == code)
+    else:
+        conditions.append(DocumentContext.code == value)
+    return exists().where(*conditions)
 
 
 def person_conditions(query: Query) -> list[ColumnElement[bool]]:

@@ -29,7 +29,7 @@ from opendsp.fhir import systems
 from opendsp.fhir.api import Unit
 from opendsp.fhir.errors import FhirError
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
-from opendsp.fhir.models import SubmissionSet, SubmittedDocument
+from opendsp.fhir.models import ContextElement, DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import reference_id
 from opendsp.persons.models import Person
 
@@ -44,6 +44,7 @@ class PlannedDocument:
     content: bytes
     replaces: uuid.UUID | None
     master_identifier: str
+    context: list[dict[str, Any]]  # DocumentContext rows: practiceSetting, context.event, context.related
 
 
 @dataclass
@@ -242,7 +243,46 @@ def _document(
     return PlannedDocument(
         full_url=url, binary_url=binary_url, draft=draft, content=content,
         replaces=_replaces(resource.get("relatesTo") or [], unit, f"{where}.relatesTo"), master_identifier=master,
+        context=context_rows(resource.get("context") or {}, f"{where}.context"),
     )
+
+
+def context_rows(context: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """practiceSetting, event and related as DocumentContext rows (position: 100 × concept + coding; 99: text)."""
+    rows: list[dict[str, Any]] = []
+
+    def text(value: Any, path: str) -> str | None:
+        if value is not None and len(str(value)) > 500:
+            raise _fail(422, "too-long", "at most 500 characters are kept", path)
+        return value
+
+    def concept(element: ContextElement, value: dict[str, Any], index: int, path: str) -> None:
+        for j, coding in enumerate(value.get("coding") or []):
+            if coding.get("code") is None:
+                raise _fail(422, "required", "a coding of the context needs a code", f"{path}.coding[{j}].code")
+            rows.append({"element": element, "position": index * 100 + j,
+                         "system": text(coding.get("system"), f"{path}.coding[{j}].system"),
+                         "code": text(coding.get("code"), f"{path}.coding[{j}].code"),
+                         "display": text(coding.get("display"), f"{path}.coding[{j}].display")})
+        if value.get("text"):
+            rows.append({"element": element, "position": index * 100 + 99, "display": text(value["text"], f"{path}.text")})
+
+    if context.get("practiceSetting"):
+        concept(ContextElement.setting, context["practiceSetting"], 0, f"{where}.practiceSetting")
+    for i, event in enumerate(context.get("event") or []):
+        concept(ContextElement.event, event, i, f"{where}.event[{i}]")
+    for i, related in enumerate(context.get("related") or []):
+        path = f"{where}.related[{i}]"
+        identifier = related.get("identifier") or {}
+        if not identifier.get("value") and not related.get("reference"):
+            raise _fail(422, "required", "a related reference needs an identifier (with a value) or a reference", path)
+        if related.get("reference") and len(related["reference"]) > 1000:
+            raise _fail(422, "too-long", "a reference has at most 1000 characters", f"{path}.reference")
+        rows.append({"element": ContextElement.related, "position": i * 100,
+                     "system": text(identifier.get("system"), f"{path}.identifier.system"),
+                     "code": text(identifier.get("value"), f"{path}.identifier.value"),
+                     "display": text(related.get("display"), f"{path}.display"), "reference": related.get("reference")})
+    return rows
 
 
 def _decode(data: str, where: str) -> bytes:
@@ -310,7 +350,7 @@ def store(submission: Plan, unit: Unit) -> dict[str, Any]:
         title=submission.title,
         source_id=submission.source_id,
         client_id=unit.caller.client.client_id,
-        author_professional_id=unit.caller.professional.id,
+        author_professional_id=unit.caller.professional.id if unit.caller.professional else None,
         submitted_at=now,
     )
     unit.session.add(submission_set)
@@ -322,6 +362,8 @@ def store(submission: Plan, unit: Unit) -> dict[str, Any]:
             document_id=document.id, submission_set_id=submission_set.id, record_id=record.id,
             master_identifier=planned.master_identifier,
         ))
+        for row in planned.context:
+            unit.session.add(DocumentContext(document_id=document.id, record_id=record.id, **row))
         locations[planned.full_url] = f"DocumentReference/{document.id}"
         if planned.binary_url:
             locations[planned.binary_url] = f"Binary/{document.id}"

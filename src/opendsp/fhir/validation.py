@@ -1,15 +1,21 @@
-"""Reading and validating FHIR JSON against the FHIR definitions (fhir.resources, R4B models).
+"""Reading and validating FHIR JSON against the FHIR definitions: R4 (4.0.1) and R4B models, and bindings.
 
-The R4B (4.3.0) models are used for 4.0.1 content: the resources this API
-reads and writes have the same shape in both (see ADR 0005). The models check
-structure, cardinality of single elements, data types and their formats; they
-do not check the required value-set bindings, so those of the elements this
-API acts on are checked here as well.
+Every resource passes three checks (ADR 0005):
+
+1. the **FHIR R4 4.0.1** models generated from the official definitions by the
+   SMART on FHIR project (``fhirclient.models``): the element names of R4
+   itself (an element R4B added is refused), their data types, single or list,
+   the required elements (min 1), choice types, and the formats of dates;
+2. ``fhir.resources``' **R4B** (4.3.0) pydantic models: the formats of every
+   primitive (ids, URIs, codes, decimals, base64, instants) more strictly;
+3. the required value-set bindings of the elements this API acts on, which
+   neither model checks.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -46,6 +52,47 @@ def model_class(resource_type: str) -> Any:
     from fhir.resources.R4B import get_fhir_model_class
 
     return get_fhir_model_class(resource_type)
+
+
+@cache
+def r4_class(resource_type: str) -> Any:
+    """The FHIR R4 (4.0.1) model of a resource type, from fhirclient (one module per resource)."""
+    import importlib
+
+    module = importlib.import_module(f"fhirclient.models.{resource_type.lower()}")
+    model = getattr(module, resource_type)
+    if getattr(model, "resource_type", None) != resource_type:
+        raise KeyError(resource_type)
+    return model
+
+
+def _r4_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
+    from fhirclient.models.fhirabstractbase import FHIRValidationError
+
+    try:
+        r4_class(resource_type)(resource, strict=True)
+    except FHIRValidationError as error:
+        issues = []
+        for path, problem in _flatten(error):
+            where = resource_type + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path.split(".") if p)
+            issues.append(Issue("structure", f"{where} (FHIR R4 4.0.1): {problem}", expression=where))
+        return issues
+    return []
+
+
+_OBJECT = re.compile(r"<fhirclient\.models\.\w+\.(\w+) object at 0x[0-9a-f]+>")
+_CLASS = re.compile(r"<class '(?:fhirclient\.models\.\w+\.)?(\w+)'>")
+
+
+def _flatten(error: Exception, path: str = "") -> list[tuple[str, str]]:
+    """fhirclient nests its errors by element: (the element's path, the problem) for each, in plain words."""
+    from fhirclient.models.fhirabstractbase import FHIRValidationError
+
+    if isinstance(error, FHIRValidationError):
+        where = f"{path}.{error.path}" if path and error.path else (error.path or path)
+        return [found for inner in error.errors for found in _flatten(inner, where)]
+    text = str(error.args[0]) if error.args else str(error)
+    return [(path, _CLASS.sub(r"\1", _OBJECT.sub(r"\1", text)))]
 
 
 def read_json(body: bytes) -> Any:
@@ -88,8 +135,13 @@ def validate(resource: Any, expected: Iterable[str] | None = None) -> dict[str, 
         )
     try:
         cls = model_class(resource_type)
+        r4_class(resource_type)
     except (KeyError, ValueError, AttributeError, ImportError):
-        raise FhirError(400, "not-supported", f"unknown resource type {resource_type!r}", expression="resourceType") from None
+        raise FhirError(400, "not-supported", f"unknown resource type {resource_type!r} (FHIR R4)",
+                        expression="resourceType") from None
+    r4 = _r4_issues(resource, resource_type)
+    if r4:
+        raise FhirError(400, "structure", "the resource does not validate against FHIR R4 (4.0.1)", issues=r4)
     try:
         cls.model_validate(resource)
     except ValidationError as error:

@@ -52,11 +52,12 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
 
 def _mount_fhir(app: FastAPI, platform: Platform) -> None:
-    """The FHIR API at /fhir and its OAuth token endpoint at /auth/token."""
+    """The FHIR API at /fhir, its OAuth token endpoint at /auth/token, the SMART authorization page /auth/authorize."""
     from opendsp.clients.services import Tokens
-    from opendsp.clients.views import token_router
+    from opendsp.clients.views import authorize_router, token_router
     from opendsp.fhir.app import create_fhir_app
 
     tokens = Tokens(platform)
     app.include_router(token_router(platform, tokens))
+    app.include_router(authorize_router(platform))
     app.mount("/fhir", create_fhir_app(platform, tokens))

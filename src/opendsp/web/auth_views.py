@@ -159,8 +159,19 @@ def _open(session: Session, platform: Platform, account: Account, method: str) -
     return token, REALMS[account.kind]["home"]
 
 
+def safe_next(target: str | None) -> str | None:
+    """A page of this site to go back to after logging in: a local path only (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(c in target for c in "\r\n") or len(target) > 3000:
+        return None
+    return target
+
+
 def _logged_in(request: Request, token: str, home: str) -> Response:
-    response = see_other(home)
+    # Back where the login was asked for (e.g. an app's authorization request), else home.
+    chosen = safe_next(request.state.flow.get("next"))
+    response = see_other(chosen if chosen and not home.startswith("/console") else home)
     security(request).set_session_cookie(response, token)
     # A new CSRF token for the new session; the flow's steps are done.
     request.state.flow.clear()
@@ -169,7 +180,9 @@ def _logged_in(request: Request, token: str, home: str) -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
+def login_form(request: Request, next: str = "") -> HTMLResponse:
+    # Remembered in the flow for the end of the login (password, then the second factor).
+    update_flow(request, next=safe_next(next))
     return login_page(request, None)
 
 

@@ -20,7 +20,8 @@ from opendsp.web.security import WebSecurity, web_middleware
 HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
 REFUSED = N_("This is not available to you.")
-PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record")
+PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
+                   "/auth/authorize")
 
 
 def dsfr_directory(configured: Path | None) -> Path | None:
