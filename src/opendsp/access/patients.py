@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from opendsp.access.models import AccessSettings, CircleMember, EmergencyAccess, PresenceGrant
@@ -36,7 +36,7 @@ class Relation:
 
 def patients_of(
     session: Session, *, professional_id: uuid.UUID, organisation_id: uuid.UUID | None, now: datetime,
-    presence_window: timedelta = timedelta(hours=24),
+    presence_window: timedelta = timedelta(hours=24), after_discharge: timedelta = timedelta(days=7),
 ) -> list[Relation]:
     """Every record with a current relation, one line per record (its strongest relation), by name."""
     found: list[tuple[uuid.UUID, str, datetime | None, datetime | None]] = []
@@ -55,10 +55,13 @@ def patients_of(
             PresenceGrant.expires_at > now)):
         found.append((grant.record_id, "presence_code", grant.opened_at, grant.expires_at))
     if organisation_id is not None:
+        # A stay opens the record while it lasts and for a while after discharge (the policy's parameter).
         for stay in session.scalars(select(Stay).where(
-                Stay.state == StayState.in_progress,
+                or_(Stay.state == StayState.in_progress,
+                    and_(Stay.state == StayState.finished, Stay.discharged_at > now - after_discharge)),
                 or_(Stay.organisation_id == organisation_id, Stay.care_unit_id == organisation_id))):
-            found.append((stay.record_id, "stay", stay.admitted_at, None))
+            ends = stay.discharged_at + after_discharge if stay.discharged_at else None
+            found.append((stay.record_id, "stay", stay.admitted_at, ends))
     best: dict[uuid.UUID, tuple[str, datetime | None, datetime | None]] = {}
     for record_id, kind, since, until in found:
         if record_id not in best or KINDS.index(kind) < KINDS.index(best[record_id][0]):

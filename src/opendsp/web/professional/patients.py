@@ -41,7 +41,8 @@ def my_patients(request: Request, platform: PlatformDep) -> HTMLResponse:
     with professional_view(request, platform) as view:
         relations = patients_of(view.session, professional_id=view.professional.id,
                                 organisation_id=view.organisation.id if view.organisation else None, now=view.now,
-                                presence_window=platform.matrix.parameters.presence_access)
+                                presence_window=platform.matrix.parameters.presence_access,
+                                after_discharge=platform.matrix.parameters.after_discharge)
         # Identity only, and only after the policy allowed this professional to look patients up (traced).
         view.access.authorise_patient_search(criteria=["my_patients"], found=[r.person.id for r in relations])
         return render_pro(request, view, "professional/patients.html", relations=relations,
