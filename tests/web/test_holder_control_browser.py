@@ -146,6 +146,8 @@ def test_a_holder_controls_their_record(platform: Platform, clock: FrozenClock, 
         screens.visit(path, f"{path} on a phone")
     page.get_by_role("button", name="Menü der Akte").click()
     screens.seen("menu on a phone")
+    screens.visit("/record/trace?page=2", "trace, second page, on a phone")  # every page read is an act: > 50
+    assert page.locator(".fr-pagination").is_visible() and page.locator("#trace-table tbody tr").count() >= 1
 
     with platform.sessions() as session:
         assert session.get(AccessSettings, world.record_id).emergency_allowed is False  # type: ignore[union-attr]

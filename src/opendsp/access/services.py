@@ -42,6 +42,7 @@ from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFac
 from opendsp.policy.matrix import RightsMatrix
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action, Basis, Obligation, Reason
+from opendsp.professionals import services as directory
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records import services as records
 from opendsp.records.models import Record, RecordState
@@ -777,8 +778,6 @@ class RecordAccess:
         ))
         refused = [session.get(Organisation, r.organisation_id) for r in refusals if r.organisation_id is not None]
         referring = settings.referring_doctor_id if settings else None
-        from opendsp.professionals.services import hospitals
-
         return AccessChoices(
             circle=circle,
             referring_doctor=session.get(Professional, referring) if referring else None,
@@ -786,7 +785,7 @@ class RecordAccess:
             emergency_allowed=settings.emergency_allowed if settings else True,
             institutional_access_allowed=not any(r.organisation_id is None for r in refusals),
             refused_institutions=sorted((o for o in refused if o is not None), key=lambda o: o.name),
-            hospitals=hospitals(session),
+            hospitals=directory.hospitals(session),
             presence_code_set_at=settings.presence_code_set_at if settings else None,
         )
 
@@ -799,9 +798,7 @@ class RecordAccess:
             raise InvalidRequest("type at most 100 characters")
         record = self._record(record_id)
         self._authorise(Action.search_directory, record, context={"query": text})
-        from opendsp.professionals.services import search_directory
-
-        return search_directory(self.session, text, limit=limit)
+        return directory.search_directory(self.session, text, limit=limit)
 
     def assistants(self, record_id: uuid.UUID) -> HolderSide:
         """Who acts with the holder's rights: assistants (with their dates) and legal representatives."""
