@@ -261,7 +261,7 @@ def test_wishes_and_their_history(platform: Platform, clock: FrozenClock, world:
                                                   "comment": "Après réflexion"})
     page = done(holder, response)
     assert re.search(r'id="current-organ_donation">Your answer: <strong>No</strong>', page)
-    history = re.findall(r"<td>(Yes|No)</td>", page)
+    history = re.findall(r"<td data-label=\"Answer\">(Yes|No)</td>", page)
     assert history == ["No", "Yes"] and "Après réflexion" in page
     for values in ({"kind": "organ_donation", "value": "perhaps"}, {"kind": "haircut", "value": "yes"},
                    {"kind": "organ_donation", "value": "yes", "comment": "x" * 501}):
