@@ -238,7 +238,7 @@ PLATFORM = N_("The platform")
 
 def kind_of(action: str) -> str | None:
     for kind, (_label, actions, prefixes) in KINDS.items():
-        if action in actions or action.startswith(prefixes or ("\0",)):
+        if action in actions or any(action.startswith(prefix) for prefix in prefixes):
             return kind
     return None
 
