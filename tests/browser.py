@@ -38,21 +38,32 @@ def chromium_path() -> str | None:
     return configured or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
+# One Playwright and one Chromium for the whole run. Each test module imports the fixture, which makes it a
+# fixture of its own per module; a second ``sync_playwright()`` while the first runs fails ("Sync API inside the
+# asyncio loop"), so every module's fixture shares the one the first module started, and that one closes it.
+_RUNNING: list[Any] = []
+
+
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium): browser tests skipped")
     if not AXE.exists():
         pytest.skip("axe-core is not installed (npm ci): browser tests skipped")
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     from playwright.sync_api import sync_playwright
 
     # One Playwright per test: its sync API shares the main thread with the test clients' event loops.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        _RUNNING.append(browser)
         try:
             yield browser
         finally:
+            _RUNNING.clear()
             browser.close()
 
 

@@ -34,7 +34,7 @@ def make_person(
         given_name=given_name,
         birth_date=birth,
         sex=Sex.female,
-        preferred_language=Language.fr,
+        preferred_language=Language.en,  # the suite reads the English pages (the language is used at login)
         created_at=platform.clock.now(),
     )
     session.add(person)

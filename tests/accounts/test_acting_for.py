@@ -62,11 +62,14 @@ def test_a_holder_names_an_assistant_by_national_number(platform: Platform, cloc
         holder = make_record(session, platform, active=False).holder
         helper = make_record(session, platform).holder
     browser = logged_in_person(platform, clock, holder)
-    browser.get("/account")
-    response = browser.submit("/account/assistants", {"national_number": helper.national_number, "until": ""})
-    assert response.status_code == 200 and "The assistant was added" in browser.page
-    response = browser.submit("/account/assistants", {"national_number": "1234", "until": ""})
-    assert response.status_code == 400
+    assert 'href="/record/assistants"' in browser.get("/account").text
+    browser.get("/record/assistants")
+    response = browser.submit("/record/assistants", {"national_number": helper.national_number, "until": ""})
+    assert response.status_code == 303
+    assert "The assistant was added" in browser.get(response.headers["location"]).text
+    assert helper.display_name in browser.page
+    response = browser.submit("/record/assistants", {"national_number": "1234", "until": ""})
+    assert response.status_code == 400 and "No person with this national number can be named" in browser.page
 
 
 def test_a_parent_sees_the_minor_child_s_record(platform: Platform, clock: FrozenClock) -> None:

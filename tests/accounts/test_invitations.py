@@ -99,12 +99,13 @@ def test_a_holder_invites_by_e_mail_and_the_link_works_once(
         holder = record.holder
         helper = make_record(session, platform, active=False).holder
     owner = logged_in_person(platform, clock, holder)
-    assert "Invite an assistant by e-mail" in owner.get("/account").text
-    response = owner.submit("/account/assistants/invite", {"email": "not-an-address", "until": ""})
+    assert "Invite an assistant by e-mail" in owner.get("/record/assistants").text
+    response = owner.submit("/record/assistants/invite", {"email": "not-an-address", "until": ""})
     assert response.status_code == 400 and "Enter a valid e-mail address" in owner.page
-    response = owner.submit("/account/assistants/invite", {"email": "helper@example.lu", "until": "2026-06-30"})
-    assert response.status_code == 200 and "The invitation was sent to helper@example.lu" in owner.page
-    assert "helper@example.lu" in owner.get("/account").text  # waiting for an answer
+    response = owner.submit("/record/assistants/invite", {"email": "helper@example.lu", "until": "2026-06-30"})
+    assert response.status_code == 303 and response.headers["location"] == "/record/assistants?done=invited"
+    page = owner.get(response.headers["location"]).text
+    assert "The invitation was sent." in page and "helper@example.lu" in page  # waiting for an answer
 
     # One e-mail, with the link, the first name and the expiry; nothing clinical, no family name, no number.
     assert len(inbox.messages) == 1 and inbox.recipients == [["helper@example.lu"]]
@@ -157,14 +158,16 @@ def test_an_expired_or_withdrawn_invitation_is_refused(platform: Platform, clock
         holder = make_record(session, platform, active=False).holder
         helper = make_record(session, platform, active=False).holder
     owner = logged_in_person(platform, clock, holder)
-    owner.get("/account")
-    assert owner.submit("/account/assistants/invite", {"email": "a@example.lu", "until": ""}).status_code == 200
-    assert owner.submit("/account/assistants/invite", {"email": "b@example.lu", "until": ""}).status_code == 200
+    owner.get("/record/assistants")
+    assert owner.submit("/record/assistants/invite", {"email": "a@example.lu", "until": ""}).status_code == 303
+    assert owner.submit("/record/assistants/invite", {"email": "b@example.lu", "until": ""}).status_code == 303
     first, second = (LINK.search(inbox.body(i)).group(1) for i in (0, 1))  # type: ignore[union-attr]
     with platform.sessions() as session:
         withdrawn = session.scalars(select(AssistantInvitation).where(AssistantInvitation.email == "b@example.lu")).one()
-    response = owner.submit(f"/account/assistants/invitations/{withdrawn.id}/withdraw", {}, form_page="/account")
-    assert response.status_code == 200 and "The invitation was withdrawn" in owner.page
+    response = owner.submit(f"/record/assistants/invitations/{withdrawn.id}/withdraw", {},
+                            form_page="/record/assistants")
+    assert response.status_code == 303
+    assert "The invitation was withdrawn" in owner.get(response.headers["location"]).text
 
     invitee = logged_in_person(platform, clock, helper)
     assert invitee.get(second).status_code == 410 and "withdrawn" in invitee.page
@@ -185,9 +188,10 @@ def test_an_assistant_cannot_invite(platform: Platform, clock: FrozenClock, inbo
     browser = logged_in_person(platform, clock, assistant)
     browser.get("/account")
     assert browser.submit("/account/act-for", {"person": str(holder_id)}).status_code == 303
-    assert "Invite an assistant by e-mail" not in browser.get("/account").text
-    response = browser.submit("/account/assistants/invite", {"email": "friend@example.lu", "until": ""})
-    assert response.status_code == 403 and "You cannot name an assistant now" in browser.page
+    assert "Invite an assistant by e-mail" not in browser.get("/record/assistants").text
+    assert "an assistant cannot designate further assistants" in browser.page
+    response = browser.submit("/record/assistants/invite", {"email": "friend@example.lu", "until": ""})
+    assert response.status_code == 403 and "an assistant cannot designate further assistants" in browser.page
     assert inbox.messages == []
     refused = invitation_entries(platform, record.id)[-1]
     assert refused.outcome.value == "refused" and refused.reason == "assistant_cannot_delegate"
@@ -199,10 +203,10 @@ def test_without_smtp_the_page_offers_the_national_number(platform: Platform, cl
     with platform.transaction() as session:
         holder = make_record(session, platform, active=False).holder
     browser = logged_in_person(platform, clock, holder)
-    page = browser.get("/account").text
+    page = browser.get("/record/assistants").text
     assert "Invitations by e-mail are not available: name the assistant by national number" in page
     assert 'name="national_number"' in page
-    response = browser.submit("/account/assistants/invite", {"email": "friend@example.lu", "until": ""})
+    response = browser.submit("/record/assistants/invite", {"email": "friend@example.lu", "until": ""})
     assert response.status_code == 503
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(AssistantInvitation)) == 0

@@ -29,6 +29,7 @@ from opendsp.access.models import (
     PresenceGrant,
     Wish,
 )
+from opendsp.access.trace_reading import TraceLine, TraceQuery, TraceReading, describe
 from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
@@ -38,11 +39,12 @@ from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
-from opendsp.policy.decision import AccessDenied, Decision, decide, stay_basis, visibility
+from opendsp.policy.decision import AccessDenied, Decision, Visibility, decide, stay_basis, visibility
 from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts, StayGrant
 from opendsp.policy.matrix import RightsMatrix
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action, Basis, Obligation, Reason
+from opendsp.professionals import services as directory
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records import services as records
 from opendsp.records.models import Record, RecordState
@@ -77,6 +79,62 @@ class Consultation:
 
     def read(self) -> bytes:
         return b"".join(self.chunks)
+
+
+@dataclass(frozen=True)
+class ProfessionalChoice:
+    """A professional in the circle or blocked, with what the holder said about them."""
+
+    professional: Professional
+    since: datetime | None
+    until: datetime | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class AccessChoices:
+    circle: list[ProfessionalChoice]
+    referring_doctor: Professional | None
+    blocked: list[ProfessionalChoice]
+    emergency_allowed: bool
+    institutional_access_allowed: bool
+    refused_institutions: list[Organisation]
+    hospitals: list[Organisation]  # the organisations whose stays may open the record
+    presence_code_set_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AssistantChoice:
+    person: Person
+    since: datetime
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class HolderSide:
+    assistants: list[AssistantChoice]
+    representatives: list[Person]  # legal representatives, while the holder is a minor
+
+
+@dataclass(frozen=True)
+class TracePage:
+    lines: list[TraceLine]
+    total: int
+
+
+@dataclass(frozen=True)
+class RecordExport:
+    """An export decided and traced: its permit and what it is made of, as of ``at``."""
+
+    permit: Decision
+    record_id: uuid.UUID
+    holder: Person
+    at: datetime
+    rule: Visibility
+    upto_seq: int
+    grants: Grants
+    wishes: list[Wish]
+    stays: list[Stay]
 
 
 # Which obligations and acts leave a notification for the holder, by trace action.
@@ -712,6 +770,162 @@ class RecordAccess:
             notification.read_at = self.now
         self.session.flush()
         return len(unread)
+
+    # -- the holder's side reading its own record -------------------------------------------
+
+    def would(self, record_id: uuid.UUID, action: Action) -> Decision:
+        """What the policy would answer to ``action`` on the record now: for offering a form, or saying why not.
+
+        A question, not an act: nothing is done and nothing is traced. The act
+        itself is decided (and traced) again when it is asked for.
+        """
+        record = self._record(record_id)
+        return decide(self._request(action, record), self.matrix)
+
+    def may(self, record_id: uuid.UUID, action: Action) -> bool:
+        return self.would(record_id, action).permitted
+
+    def referring_doctor_eligible(self, professional: Professional) -> bool:
+        """Whether this professional's profession and specialties let them write the patient summary."""
+        rights = self.matrix.rights_of(professional.profession, frozenset(professional.specialties))
+        return rights is not None and DocumentType.patient_summary in rights.deposit
+
+    def _holder_rule(self, record: Record) -> Visibility:
+        return visibility(self._request(Action.list_documents, record), self.matrix)
+
+    def access_choices(self, record_id: uuid.UUID) -> AccessChoices:
+        """The holder's choices in full (circle with comments and dates, blocks, refusals, emergency setting).
+
+        Decided and traced once, like ``read_choices``, as reading back a part
+        of the record (its choices).
+        """
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "choices"})
+        session = self.session
+        settings = session.get(AccessSettings, record.id)
+        circle = [
+            ProfessionalChoice(professional=professional, since=member.since, until=member.until,
+                               comment=member.comment)
+            for member, professional in session.execute(
+                select(CircleMember, Professional)
+                .join(Professional, Professional.id == CircleMember.professional_id)
+                .where(CircleMember.record_id == record.id, CircleMember.removed_at.is_(None))
+                .order_by(Professional.family_name, Professional.given_name, CircleMember.since)
+            )
+        ]
+        blocked = [
+            ProfessionalChoice(professional=professional, since=block.since, until=None, comment=None)
+            for block, professional in session.execute(
+                select(BlockedProfessional, Professional)
+                .join(Professional, Professional.id == BlockedProfessional.professional_id)
+                .where(BlockedProfessional.record_id == record.id, BlockedProfessional.removed_at.is_(None))
+                .order_by(Professional.family_name, Professional.given_name)
+            )
+        ]
+        refusals = list(session.scalars(
+            select(InstitutionalRefusal).where(
+                InstitutionalRefusal.record_id == record.id, InstitutionalRefusal.removed_at.is_(None)
+            )
+        ))
+        refused = [session.get(Organisation, r.organisation_id) for r in refusals if r.organisation_id is not None]
+        referring = settings.referring_doctor_id if settings else None
+        return AccessChoices(
+            circle=circle,
+            referring_doctor=session.get(Professional, referring) if referring else None,
+            blocked=blocked,
+            emergency_allowed=settings.emergency_allowed if settings else True,
+            institutional_access_allowed=not any(r.organisation_id is None for r in refusals),
+            refused_institutions=sorted((o for o in refused if o is not None), key=lambda o: o.name),
+            hospitals=directory.hospitals(session),
+            presence_code_set_at=settings.presence_code_set_at if settings else None,
+        )
+
+    def search_directory(self, record_id: uuid.UUID, text: str, *, limit: int = 20) -> list[Professional]:
+        """Look professionals up by name or licence number, to add one to the circle or block one (traced)."""
+        text = " ".join(text.split())
+        if len(text) < 2:
+            raise InvalidRequest("type at least two characters of a name or a licence number")
+        if len(text) > 100:
+            raise InvalidRequest("type at most 100 characters")
+        record = self._record(record_id)
+        self._authorise(Action.search_directory, record, context={"query": text})
+        return directory.search_directory(self.session, text, limit=limit)
+
+    def assistants(self, record_id: uuid.UUID) -> HolderSide:
+        """Who acts with the holder's rights: assistants (with their dates) and legal representatives."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "assistants"})
+        rows = self.session.execute(
+            select(AssistantDelegation, Person)
+            .join(Person, Person.id == AssistantDelegation.assistant_id)
+            .where(AssistantDelegation.record_id == record.id, AssistantDelegation.ended_at.is_(None))
+            .order_by(Person.family_name, Person.given_name)
+        )
+        representatives = self.session.scalars(
+            select(Person)
+            .join(LegalRepresentation, LegalRepresentation.representative_id == Person.id)
+            .where(LegalRepresentation.minor_id == record.person_id)
+            .order_by(Person.family_name, Person.given_name)
+        )
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        minor = self._record_facts(record).holder_is_minor(self.now.date())
+        return HolderSide(
+            assistants=[AssistantChoice(person=person, since=d.since, until=d.until) for d, person in rows],
+            representatives=list(representatives) if minor else [],
+        )
+
+    def trace_page(self, record_id: uuid.UUID, query: TraceQuery, *, limit: int = 50, offset: int = 0) -> TracePage:
+        """One page of the record's trace, newest first, filtered in the query; the reading is traced too."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"filters": query.as_context(), "offset": offset})
+        conditions = [TraceEntry.chain == str(record.id), *query.conditions()]
+        total = self.session.scalar(select(func.count()).select_from(TraceEntry).where(*conditions)) or 0
+        entries = self.session.scalars(
+            select(TraceEntry).where(*conditions).order_by(TraceEntry.seq.desc()).limit(limit).offset(offset)
+        ).all()
+        return TracePage(lines=describe(self.session, entries, self._holder_rule(record)), total=total)
+
+    def trace_download(self, record_id: uuid.UUID, query: TraceQuery, file_format: str) -> TraceReading:
+        """Reading the whole (filtered) trace for a file: decided and traced once, then read with the permit."""
+        record = self._record(record_id)
+        permit = self._authorise(
+            Action.read_trace, record, context={"format": file_format, "filters": query.as_context()}
+        )
+        return TraceReading(permit=permit, record_id=record.id, query=query, rule=self._holder_rule(record),
+                            upto_seq=self._trace_head(record))
+
+    def _trace_head(self, record: Record) -> int:
+        return self.session.scalar(
+            select(func.max(TraceEntry.seq)).where(TraceEntry.chain == str(record.id))
+        ) or 0
+
+    def export(self, record_id: uuid.UUID) -> RecordExport:
+        """The holder's copy of everything (EHDS): decided and traced once, as one act.
+
+        What it returns is the permit and what the export is made of as of now;
+        ``opendsp.access.export`` then streams the documents and the trace with
+        that permit, outside this transaction.
+        """
+        record = self._record(record_id)
+        permit = self._authorise(Action.export_record, record, context={"part": "all"})
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        return RecordExport(
+            permit=permit,
+            record_id=record.id,
+            holder=holder,
+            at=self.now,
+            rule=self._holder_rule(record),
+            upto_seq=self._trace_head(record),
+            grants=self._grants(record),
+            wishes=list(self.session.scalars(
+                select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)
+            )),
+            stays=list(self.session.scalars(
+                select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
+            )),
+        )
 
     # -- opening access -------------------------------------------------------
 

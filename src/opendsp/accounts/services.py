@@ -638,3 +638,27 @@ def reset_second_factor(
     session.flush()
     end_all_sessions(session=session, platform=platform, account=account, actor=actor)
     trace(session, platform, account, "account.second_factor.reset", actor=actor, checks=checks, reference=reference)
+
+
+def preferred_language(session: Session, account: Account) -> str | None:
+    """The language a person chose (or the one on file): the portal speaks it from their next login."""
+    person = session.get(Person, account.person_id) if account.person_id else None
+    return person.preferred_language.value if person else None
+
+
+def set_language(*, session: Session, platform: Platform, account: Account, language: str) -> bool:
+    """A person's choice of language, kept as their preferred language (letters follow it too); traced.
+
+    Returns whether it changed. Only persons have a preferred language.
+    """
+    from opendsp.persons.models import Language
+
+    person = session.get(Person, account.person_id) if account.person_id else None
+    chosen = Language(language)  # ValueError for a language the platform does not speak
+    if person is None or person.preferred_language is chosen:
+        return False
+    previous = person.preferred_language.value
+    person.preferred_language = chosen
+    trace(session, platform, account, "account.language", actor=owner_actor(session, account), language=language,
+          previous=previous)
+    return True

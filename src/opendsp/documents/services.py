@@ -145,3 +145,11 @@ def open_content(*, session: Session, platform: Platform, permit: Decision, docu
 def read_content(*, session: Session, platform: Platform, permit: Decision, document: Document) -> bytes:
     """The whole content, returned once verified against its hash."""
     return b"".join(open_content(session=session, platform=platform, permit=permit, document=document))
+
+
+def export_content(*, session: Session, platform: Platform, permit: Decision, document: Document) -> Iterator[bytes]:
+    """Stream a document's verified content for the holder's export: with a permit to export its record."""
+    require_permit(permit, Action.export_record, document.record_id)
+    return platform.content.open(
+        session, document.record_id, document.content_key, sha256=document.sha256, size=document.size
+    )

@@ -222,7 +222,7 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
             return permit if record.state is RecordState.closed else out.deny(Reason.wrong_state)
         case Action.manage_assistants if basis is Basis.assistant:
             return out.deny(Reason.assistant_cannot_delegate)
-        case Action.manage_access | Action.manage_assistants:
+        case Action.manage_access | Action.manage_assistants | Action.search_directory:
             return permit if record.state is not RecordState.closed else out.deny(Reason.record_closed)
         case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays | Action.enter_record:
             return permit

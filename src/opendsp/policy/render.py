@@ -39,8 +39,10 @@ document the caller could not consult.
    They see every document of the record, hidden and withdrawn ones
    included, except a result whose release the author delayed, until that
    date. They deposit only in the personal space, and replace or withdraw
-   only the documents deposited there. They manage access, read the trace,
-   export, close and reopen the record. **An assistant cannot designate
+   only the documents deposited there. They manage access (and look
+   professionals up in the directory to do so), read the trace, export,
+   close and reopen the record; while the record is closed they change
+   nothing but its state. **An assistant cannot designate
    further assistants.** Their acts are traced as "X for Y".
 3. **A closed record** refuses every professional and every deposit (the
    holder's too); the holder still reads it, reads its trace and reopens it.

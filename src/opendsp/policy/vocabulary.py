@@ -27,6 +27,8 @@ class Action(str, enum.Enum):
     find_patients = "patients.search"
     # An assistant or a parent switching to the record they act for (the holder sees it in the trace).
     enter_record = "record.enter"
+    # The holder's side looking professionals up in the directory, to add one to the circle or block one.
+    search_directory = "directory.search"
 
 
 # Actions that touch clinical content or metadata of a record.
@@ -51,6 +53,7 @@ HOLDER_ONLY_ACTIONS = frozenset(
         Action.read_trace,
         Action.export_record,
         Action.enter_record,
+        Action.search_directory,
     }
 )
 

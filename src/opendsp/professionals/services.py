@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from opendsp.actors import Actor
@@ -138,3 +138,40 @@ def register_professional(
         ),
     )
     return professional
+
+
+def search_directory(session: Session, text: str, *, limit: int = 20) -> list[Professional]:
+    """Professionals whose name or licence number holds every word of ``text`` (case does not matter).
+
+    The directory is what the holder searches to add a professional to the
+    trusted circle or to block one; ``RecordAccess.search_directory`` decides
+    and traces the search before calling this.
+    """
+    words = [word for word in text.split() if word][:5]
+    if not words:
+        return []
+    conditions = []
+    for word in words:
+        pattern = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(
+            func.lower(Professional.family_name).like(pattern, escape="\\"),
+            func.lower(Professional.given_name).like(pattern, escape="\\"),
+            func.lower(Professional.licence_number).like(pattern, escape="\\"),
+        ))
+    query = (
+        select(Professional)
+        .where(and_(*conditions))
+        .order_by(Professional.family_name, Professional.given_name, Professional.licence_number)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def hospitals(session: Session) -> list[Organisation]:
+    """The organisations whose stays open a record (hospitals, not their care units), by name."""
+    kinds = [OrganisationKind.hospital, OrganisationKind.emergency_department]
+    return list(session.scalars(
+        select(Organisation)
+        .where(Organisation.kind.in_(kinds), Organisation.parent_id.is_(None))
+        .order_by(Organisation.name)
+    ))

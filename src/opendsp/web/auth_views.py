@@ -9,21 +9,17 @@ counted and traced is written again on its own (see ``accounts.services``).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from opendsp import actors
-from opendsp.access.services import InvalidRequest, RecordAccess
+from opendsp.access.services import InvalidRequest
 from opendsp.accounts import delegations, invitations, services, totp
 from opendsp.accounts import sessions as web_sessions
 from opendsp.accounts.federation import FederationRefused, OidcClient, Pending
-from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.invitations import InvitationRefused
-from opendsp.accounts.mailer import mailer_from_settings
 from opendsp.accounts.models import Account, AccountKind, AccountState, WebSession
 from opendsp.accounts.services import AccountRefused, Client
 from opendsp.locale import LANGUAGES, N_
@@ -34,7 +30,6 @@ from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.professionals.models import Organisation, Professional
-from opendsp.records.services import record_of
 from opendsp.trace.models import Outcome
 from opendsp.web.security import LANGUAGE_COOKIE, Viewer, csrf_protect, security, step, update_flow
 from opendsp.web.templating import render, translate
@@ -88,11 +83,18 @@ class NotLoggedIn(Exception):
 
 
 @router.get("/language")
-def choose_language(lang: str, next: str = "/") -> Response:
+def choose_language(request: Request, platform: PlatformDep, lang: str, next: str = "/") -> Response:
+    """The language of the pages; a person logged in keeps it as their preferred language (next logins, letters)."""
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = see_other(target)
     if lang in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 24 * 3600, path="/", samesite="lax", httponly=True)
+        remember_language(response, lang)
+        viewer = security(request).viewer(request)
+        if viewer is not None and viewer.kind is AccountKind.person:
+            with platform.transaction() as session:
+                account = session.get(Account, viewer.account_id)
+                assert account is not None
+                services.set_language(session=session, platform=platform, account=account, language=lang)
     return response
 
 
@@ -138,15 +140,16 @@ def code_submit(request: Request, platform: Platform, staff: bool, code: str) ->
             assert account is not None
             if (account.kind is AccountKind.staff) != staff:
                 raise services.refuse("flow_expired")
-            token, home = _open(session, platform, account, method)
+            token, home, language = _open(session, platform, account, method)
     except AccountRefused as refusal:
         if refusal.code in ("locked", "flow_expired"):
             update_flow(request, login=None)
         return code_page(request, staff, translate(request, refusal.message), 400)
-    return _logged_in(request, token, home)
+    return _logged_in(request, token, home, language)
 
 
-def _open(session: Session, platform: Platform, account: Account, method: str) -> tuple[str, str]:
+def _open(session: Session, platform: Platform, account: Account, method: str) -> tuple[str, str, str | None]:
+    """A new web session for the account: its token, the account's home page, the person's language."""
     organisation = None
     if account.kind is AccountKind.professional:
         professional = session.get(Professional, account.professional_id)
@@ -156,7 +159,7 @@ def _open(session: Session, platform: Platform, account: Account, method: str) -
     token, _web = web_sessions.open_session(
         session=session, platform=platform, account=account, method=method, organisation_id=organisation
     )
-    return token, REALMS[account.kind]["home"]
+    return token, REALMS[account.kind]["home"], services.preferred_language(session, account)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -168,11 +171,19 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _logged_in(request: Request, token: str, home: str) -> Response:
+def remember_language(response: Response, language: str | None) -> None:
+    """The browser keeps the language chosen for a year (the person's preferred language is kept by the account)."""
+    if language in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, path="/", samesite="lax",
+                            httponly=True)
+
+
+def _logged_in(request: Request, token: str, home: str, language: str | None = None) -> Response:
     # Back where the login was asked for (e.g. an app's authorization request), else home.
     chosen = safe_next(request.state.flow.get("next"))
     response = see_other(chosen if chosen and not home.startswith("/console") else home)
     security(request).set_session_cookie(response, token)
+    remember_language(response, language)
     # A new CSRF token for the new session; the flow's steps are done.
     request.state.flow.clear()
     update_flow(request, csrf=uuid.uuid4().hex + uuid.uuid4().hex)
@@ -284,7 +295,7 @@ def enrolment_submit(request: Request, platform: Platform, kind: AccountKind, fo
                 password=form["password"], confirmation=form["confirmation"], totp_code=form["code"],
                 client=client_of(request),
             )
-            token, home = _open(session, platform, done.account, "activation")
+            token, home, language = _open(session, platform, done.account, "activation")
     except AccountRefused as refusal:
         kept = {"email": form["email"], "mobile": form["mobile"]}
         return enrolment_page(request, platform, kind, translate(request, refusal.message), 400, kept)
@@ -292,6 +303,7 @@ def enrolment_submit(request: Request, platform: Platform, kind: AccountKind, fo
     update_flow(request, csrf=uuid.uuid4().hex + uuid.uuid4().hex)
     response = render(request, "recovery_codes.html", codes=done.recovery_codes, home=home)
     security(request).set_session_cookie(response, token)
+    remember_language(response, language)
     return response
 
 
@@ -412,8 +424,8 @@ def federated_callback(request: Request, platform: PlatformDep, code: str = "", 
         account.federated_subject = identity.subject
         services.trace(session, platform, account, "account.login", actor=services.owner_actor(session, account),
                        method="federated")
-        token, home = _open(session, platform, account, "federated")
-    return _logged_in(request, token, home)
+        token, home, language = _open(session, platform, account, "federated")
+    return _logged_in(request, token, home, language)
 
 
 def _trace_federation_refusal(platform: Platform, request: Request, reason: str) -> None:
@@ -445,11 +457,11 @@ def federated_activation(request: Request, platform: PlatformDep, email: Annotat
             assert account is not None
             services.activate_federated(session=session, platform=platform, account=account, email=email,
                                         mobile=mobile, subject=proof["subject"])
-            token, home = _open(session, platform, account, "federated")
+            token, home, language = _open(session, platform, account, "federated")
     except AccountRefused as refusal:
         return render(request, "activate_federated.html", 400, error=translate(request, refusal.message),
                       values={"email": email, "mobile": mobile})
-    return _logged_in(request, token, home)
+    return _logged_in(request, token, home, language)
 
 
 # -- the account page ----------------------------------------------------------------------
@@ -473,14 +485,6 @@ def account_page(request: Request, platform: Platform, notice: str | None = None
             assert person is not None
             acting = session.get(Person, viewer.acting_for) if viewer.acting_for else None
             context.update(person=person, acting_for=acting, options=delegations.acting_options(session, person, now))
-            # Inviting by e-mail: on one's own record, or as legal representative (the policy decides anyway).
-            actor = delegations.actor_for(session, person, viewer.acting_for)
-            record = record_of(session, viewer.acting_for or person.id)
-            can_invite = actor.kind is not actors.ActorKind.assistant and record is not None
-            context.update(
-                can_invite=can_invite, mail=mailer_from_settings(platform.settings) is not None,
-                invitations=invitations.pending(session, record.id, now) if can_invite and record else [],
-            )
         else:
             professional = session.get(Professional, viewer.professional_id)
             assert professional is not None
@@ -490,7 +494,9 @@ def account_page(request: Request, platform: Platform, notice: str | None = None
 
 
 @router.post("/account/act-for")
-def act_for(request: Request, platform: PlatformDep, person: Annotated[str, Form()] = "") -> Response:
+def act_for(request: Request, platform: PlatformDep, person: Annotated[str, Form()] = "",
+            next: Annotated[str, Form()] = "/account") -> Response:
+    """Switch to a record one acts for, or back to one's own; ``next``: the page to go to (of this site)."""
     viewer = require_viewer(request, AccountKind.person)
     try:
         with platform.transaction() as session:
@@ -502,7 +508,7 @@ def act_for(request: Request, platform: PlatformDep, person: Annotated[str, Form
     except (AccessDenied, InvalidRequest, ValueError):
         return account_page(request, platform, error=translate(request, "You can no longer act for this person."),
                             status=403)
-    return see_other("/account")
+    return see_other(next if next.startswith("/") and not next.startswith("//") else "/account")
 
 
 @router.post("/account/organisation")
@@ -523,31 +529,7 @@ def choose_organisation(request: Request, platform: PlatformDep, organisation: A
     return see_other(REALMS[AccountKind.professional]["home"])
 
 
-@router.post("/account/assistants")
-def invite_assistant(request: Request, platform: PlatformDep, national_number: Annotated[str, Form()] = "",
-                     until: Annotated[str, Form()] = "") -> Response:
-    """The holder names an assistant by national number; the assistant then logs in with their own account."""
-    viewer = require_viewer(request, AccountKind.person)
-    if viewer.acting_for is not None:
-        return account_page(request, platform, error=translate(request, "Switch back to your own record first."),
-                            status=403)
-    try:
-        end = datetime.fromisoformat(until).replace(tzinfo=platform.clock.now().tzinfo) if until else None
-        with platform.transaction() as session:
-            assistant = find_by_national_number(session, national_number_from_input(national_number))
-            record = record_of(session, viewer.person_id) if viewer.person_id else None
-            me = session.get(Person, viewer.person_id)
-            if assistant is None or record is None or me is None:
-                raise InvalidRequest("no such person")
-            RecordAccess(session=session, platform=platform, actor=actors.holder(me)).designate_assistant(
-                record.id, assistant.id, until=end
-            )
-    except (InvalidNationalNumber, InvalidRequest, ValueError):
-        return account_page(request, platform, error=translate(request, "No person with this national number can be named."),
-                            status=400)
-    except AccessDenied:
-        return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
-    return account_page(request, platform, notice=translate(request, "The assistant was added."))
+# Naming, inviting and removing assistants: the record's page "Accompagnateurs" (web/holder/assistants.py).
 
 
 # -- what reaches a person by e-mail (docs/notifications.md) -------------------------------
@@ -603,56 +585,6 @@ def _managed_record(session: Session, viewer: Viewer) -> tuple[actors.Actor, uui
     if record is None:
         raise InvalidRequest("no record")
     return delegations.actor_for(session, me, viewer.acting_for), record.id
-
-
-def _end_date(until: str, platform: Platform) -> datetime | None:
-    return datetime.fromisoformat(until).replace(tzinfo=platform.clock.now().tzinfo) if until else None
-
-
-@router.post("/account/assistants/invite")
-def invite_assistant_by_email(request: Request, platform: PlatformDep, email: Annotated[str, Form()] = "",
-                              until: Annotated[str, Form()] = "") -> Response:
-    """The holder (or a legal representative) invites an assistant by e-mail; the policy decides, it is traced."""
-    viewer = require_viewer(request, AccountKind.person)
-    mailer = mailer_from_settings(platform.settings)
-    if mailer is None:
-        unavailable = invitations.refuse("mail_unavailable").message
-        return account_page(request, platform, error=translate(request, unavailable), status=503)
-    language = getattr(request.state, "language", "fr")
-    try:
-        end = _end_date(until, platform)
-        with platform.transaction() as session:
-            actor, record_id = _managed_record(session, viewer)
-            invitations.invite(
-                session=session, platform=platform, actor=actor, record_id=record_id, email=email, until=end,
-                mailer=mailer, language=language, gettext=lambda message: translate(request, message),
-                request=client_of(request).request,
-            )
-    except ValueError:
-        return account_page(request, platform, error=translate(request, "Enter the date as YYYY-MM-DD."), status=400)
-    except InvitationRefused as refusal:
-        status = 502 if refusal.code == "mail_failed" else 400
-        return account_page(request, platform, error=translate(request, refusal.message), status=status)
-    except (AccessDenied, InvalidRequest):
-        return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
-    return account_page(request, platform,
-                        notice=translate(request, "The invitation was sent to %(email)s.") % {"email": email.strip()})
-
-
-@router.post("/account/assistants/invitations/{invitation_id}/withdraw")
-def withdraw_invitation(request: Request, platform: PlatformDep, invitation_id: str) -> Response:
-    viewer = require_viewer(request, AccountKind.person)
-    try:
-        with platform.transaction() as session:
-            actor, record_id = _managed_record(session, viewer)
-            invitations.withdraw(session=session, platform=platform, actor=actor, invitation_id=uuid.UUID(invitation_id),
-                                 record_id=record_id, request=client_of(request).request)
-    except (InvitationRefused, InvalidRequest, ValueError):
-        unknown = invitations.refuse("unknown").message
-        return account_page(request, platform, error=translate(request, unknown), status=404)
-    except AccessDenied:
-        return account_page(request, platform, error=translate(request, "You cannot name an assistant now."), status=403)
-    return account_page(request, platform, notice=translate(request, "The invitation was withdrawn."))
 
 
 def _invitation_refused(request: Request, refusal: InvitationRefused) -> HTMLResponse:

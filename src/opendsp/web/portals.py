@@ -38,6 +38,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     from opendsp.web.auth_views import NotLoggedIn
     from opendsp.web.auth_views import router as auth_router
     from opendsp.web import holder, professional
+    from opendsp.web.holder.common import refused_page
     from opendsp.web.templating import render, translate
 
     settings = platform.settings
@@ -79,6 +80,9 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
 
     async def refused(request: Request, error: Exception) -> Response:
         # The policy said no (and the refusal is traced); the page does not say what exists behind it.
+        assert isinstance(error, AccessDenied)
+        if request.url.path.startswith("/record"):
+            return refused_page(request, error)  # the holder's side: why (e.g. a delegation ended), and where to go
         return render(request, "message.html", 403, title_text=translate(request, REFUSED))
 
     app.add_exception_handler(NotLoggedIn, not_logged_in)

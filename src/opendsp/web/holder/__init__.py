@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
 
+from opendsp.access.services import RecordNotFound
 from opendsp.locale import N_
+from opendsp.web.security import csrf_protect
+from opendsp.web.templating import render, translate
 
 # (path, label): the portal's menu, in the order of the myDSP screens.
 SECTIONS: list[tuple[str, str]] = [
@@ -31,19 +35,41 @@ SECTIONS: list[tuple[str, str]] = [
 
 
 def parts() -> list[ModuleType]:
-    from opendsp.web.holder import documents, hidden, home, notifications, reading, timeline, upload
+    from opendsp.web.holder import (
+        assistants,
+        consents,
+        documents,
+        export,
+        hidden,
+        home,
+        notifications,
+        passwords,
+        professionals,
+        reading,
+        state,
+        timeline,
+        trace,
+        upload,
+    )
 
-    return [home, notifications, timeline, documents, reading, upload, hidden]
+    return [home, notifications, timeline, documents, reading, trace, upload, professionals, consents, assistants,
+            hidden, passwords, state, export]
 
 
 def routers() -> list[APIRouter]:
-    """Each part's pages, and its forms (which check the CSRF token) when it has any."""
+    """Each part's pages, and its forms when it has them apart."""
     return [router for part in parts() for router in (part.router, getattr(part, "forms", None)) if router]
 
 
 def install(app: FastAPI) -> None:
     for router in routers():
-        app.include_router(router)
+        # Every form of every part needs the browser's CSRF token (docs/identity.md).
+        app.include_router(router, dependencies=[Depends(csrf_protect)])
+    app.add_exception_handler(RecordNotFound, _no_record)
     # The menu offers only what this server serves.
     served = {getattr(route, "path", None) for part in parts() for route in part.router.routes}
     app.state.holder_sections = [(path, label) for path, label in SECTIONS if path in served]
+
+
+async def _no_record(request: Request, error: Exception) -> Response:
+    return render(request, "message.html", 404, title_text=translate(request, N_("This record does not exist.")))

@@ -21,6 +21,7 @@ from opendsp.accounts import delegations
 from opendsp.accounts.models import AccountKind
 from opendsp.actors import Actor, ActorKind
 from opendsp.persons.models import Person
+from opendsp.policy.vocabulary import Action
 from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.records.services import record_of
@@ -70,4 +71,7 @@ def holder_view(request: Request, platform: Platform) -> Iterator[HolderView]:
             session=session, platform=platform, actor=delegations.actor_for(session, person, viewer.acting_for),
             request=request_context(request),
         )
+        if viewer.acting_for is not None and not access.may(record.id, Action.enter_record):
+            # An assistant whose delegation ended, a child come of age: refused (and traced) before any page.
+            access.enter(record.id)
         yield HolderView(session=session, access=access, viewer=viewer, person=person, holder=holder, record=record)

@@ -1,0 +1,106 @@
+"""Traçabilité: every access and act on the record, filtered and paged, and the same as CSV or PDF.
+
+Reading the trace is an act on the record: each page, and each file, is
+decided by the policy and traced (``RecordAccess.trace_page``,
+``trace_download``). Files are read after that decision has been committed,
+batch after batch (``trace_reading.read_lines``).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from opendsp.access import trace_files
+from opendsp.access.export import slug
+from opendsp.access.trace_reading import BASIS_LABELS, KINDS, OUTCOMES, WHO, TraceQuery, read_lines
+from opendsp.locale import DEFAULT_LANGUAGE, N_, translations
+from opendsp.web.auth_views import PlatformDep
+from opendsp.web.holder.context import holder_view
+from opendsp.web.holder.layout import render_holder
+from opendsp.web.templating import translate
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+BASES_OFFERED = ("circle", "referring_doctor", "presence_code", "emergency", "stay", "direct_deposit", "holder",
+                 "assistant", "representative")
+
+
+def _query(request: Request) -> tuple[TraceQuery, list[str]]:
+    params = request.query_params
+    return TraceQuery.parse(since=params.get("since", ""), until=params.get("until", ""), kind=params.get("kind", ""),
+                            basis=params.get("basis", ""), who=params.get("who", ""),
+                            outcome=params.get("outcome", ""))
+
+
+@router.get("/record/trace", response_class=HTMLResponse)
+def trace(request: Request, platform: PlatformDep, page: int = 1) -> HTMLResponse:
+    query, problems = _query(request)
+    page = max(page, 1)
+    with holder_view(request, platform) as view:
+        found = view.access.trace_page(view.record.id, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        params = query.as_params()
+        error = " ".join(translate(request, problem) for problem in problems) or None
+        return render_holder(
+            request, view, "holder/trace.html", 400 if problems else 200, lines=found.lines, total=found.total,
+            page=page, pages=pages, query=query, first=(page - 1) * PAGE_SIZE + 1 if found.total else 0,
+            last=(page - 1) * PAGE_SIZE + len(found.lines), error=error,
+            kinds=[(key, label) for key, (label, _a, _p) in KINDS.items()], whos=[(k, v[0]) for k, v in WHO.items()],
+            bases=[(key, BASIS_LABELS[key]) for key in BASES_OFFERED], outcomes=list(OUTCOMES.items()),
+            link=lambda number: "/record/trace?" + urlencode({**params, "page": number}),
+            download=lambda kind: f"/record/trace.{kind}" + ("?" + urlencode(params) if params else ""),
+            tr=_gettext(request),
+        )
+
+
+def _gettext(request: Request):  # type: ignore[no-untyped-def]
+    return translations(getattr(request.state, "language", DEFAULT_LANGUAGE)).gettext
+
+
+@router.get("/record/trace.csv")
+def trace_csv(request: Request, platform: PlatformDep) -> Response:
+    query, _problems = _query(request)  # a bad filter is left out, as on the page
+    with holder_view(request, platform) as view:
+        reading = view.access.trace_download(view.record.id, query, "csv")
+        name = _file_name(view.holder.family_name, "csv")
+    lines = read_lines(platform.sessions, reading)
+    return StreamingResponse(trace_files.csv_chunks(lines, _gettext(request)), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/record/trace.pdf")
+def trace_pdf(request: Request, platform: PlatformDep) -> Response:
+    query, _problems = _query(request)
+    _ = _gettext(request)
+    with holder_view(request, platform) as view:
+        reading = view.access.trace_download(view.record.id, query, "pdf")
+        holder, name, now = view.holder.display_name, _file_name(view.holder.family_name, "pdf"), view.access.now
+    content = trace_files.pdf(read_lines(platform.sessions, reading), _, holder=holder,
+                              filters=_filters_text(query, _), made_at=now)
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _file_name(family_name: str, extension: str) -> str:
+    return f"dsp-trace-{slug(family_name)}.{extension}"
+
+
+def _filters_text(query: TraceQuery, _) -> str:  # type: ignore[no-untyped-def]
+    parts = []
+    if query.since or query.until:
+        since = query.since.strftime("%d/%m/%Y") if query.since else "…"
+        until = query.until.strftime("%d/%m/%Y") if query.until else "…"
+        parts.append(_(N_("Period: %(since)s to %(until)s")) % {"since": since, "until": until})
+    if query.kind:
+        parts.append(_(KINDS[query.kind][0]))
+    if query.who:
+        parts.append(_(WHO[query.who][0]))
+    if query.basis:
+        parts.append(_(BASIS_LABELS[query.basis]))
+    if query.outcome:
+        parts.append(_(OUTCOMES[query.outcome]))
+    return (_(N_("Filters:")) + " " + "; ".join(parts) + ".") if parts else ""
