@@ -67,9 +67,8 @@ def test_the_holder_chooses_what_comes_by_e_mail(platform: Platform, clock: Froz
     with platform.sessions() as session:
         assert not any(notifications.email_choices(session, holder.id).values())
 
-    french = Browser(platform, language="fr")
-    french.client.cookies = browser.client.cookies
-    assert "Notifications par e-mail" in french.get("/account/notifications").text
+    browser.get("/language?lang=fr&next=/account/notifications")  # the holder chooses French
+    assert "Notifications par e-mail" in browser.get("/account/notifications").text
 
 
 def test_the_portal_lists_what_happened_and_marks_it_read(platform: Platform, clock: FrozenClock) -> None:

@@ -201,7 +201,7 @@ def test_an_assistant_and_a_parent_act_for_others(platform: Platform, clock: Fro
     page.locator("form[action='/account/act-for'] button").click()
     page.wait_for_load_state()
     assert "You are using your own record." in page.locator("#acting-now").inner_text()
-    page.locator("form[action='/logout'] button").click()
+    page.locator("form[action='/logout'] button").first.click()
     page.wait_for_load_state()
 
     # The parent acts for their minor child: names an assistant for the child, records a wish.

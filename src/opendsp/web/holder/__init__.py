@@ -62,9 +62,14 @@ def routers() -> list[APIRouter]:
 
 
 def install(app: FastAPI) -> None:
-    for router in routers():
-        # Every form of every part needs the browser's CSRF token (docs/identity.md).
-        app.include_router(router, dependencies=[Depends(csrf_protect)])
+    for part in parts():
+        for router in (part.router, getattr(part, "forms", None)):
+            if router is None:
+                continue
+            # Every form needs the browser's CSRF token (docs/identity.md); a part that streams its form
+            # (an upload) checks the token itself, after the login and before it reads the file.
+            checked_here = getattr(part, "CHECKS_ITS_OWN_CSRF_TOKEN", False) and router is part.router
+            app.include_router(router, dependencies=[] if checked_here else [Depends(csrf_protect)])
     app.add_exception_handler(RecordNotFound, _no_record)
     # The menu offers only what this server serves.
     served = {getattr(route, "path", None) for part in parts() for route in part.router.routes}

@@ -30,6 +30,8 @@ from opendsp.web.security import check_csrf_token
 from opendsp.web.templating import translate
 
 router = APIRouter()
+# The form is streamed: its CSRF token is checked in ``upload`` (the dependency would read the body first).
+CHECKS_ITS_OWN_CSRF_TOKEN = True
 FIELDS = ("csrf_token", "title", "care_date", "type")
 MAX_FIELD = 2000  # bytes of a text field
 # The types the holder deposits in the personal space.
