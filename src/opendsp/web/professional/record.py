@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,9 +26,9 @@ from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.search.services import search
 from opendsp.professionals.models import Organisation, Professional
-from opendsp.stays.models import StayState
 from opendsp.web import reading
 from opendsp.web.auth_views import PlatformDep
+from opendsp.web.care_events import care_events
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
@@ -37,7 +36,6 @@ from opendsp.web.professional.layout import render_pro, render_refusal
 router = APIRouter()
 NOT_FOUND = N_("This document does not exist or is not available.")
 PAGE_SIZE = 25
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
 
 def _day(value: str) -> date | None:
@@ -109,22 +107,6 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, q
                           filters=filters, kinds=kinds, me=view.professional.id)
 
 
-@dataclass(frozen=True)
-class Event:
-    day: date
-    kind: str
-    label: str
-    title: str
-    detail: str | None = None
-    until: date | None = None
-    status: str | None = None
-    document_id: uuid.UUID | None = None
-
-
-def _local_day(moment: datetime) -> date:
-    return moment.astimezone(LUXEMBOURG).date()
-
-
 @router.get("/pro/patients/{record_id}/timeline", response_class=HTMLResponse)
 def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
     with professional_view(request, platform) as view:
@@ -135,17 +117,7 @@ def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> H
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, listed.permit)
-        events = [Event(day=d.care_date, kind=d.type.value, label=TYPE_LABELS[d.type], title=d.title,
-                        detail=d.author_organisation.name if d.author_organisation else None, status=d.status.value,
-                        document_id=d.id) for d in listed.items]
-        for stay in stays:
-            if stay.admitted_at is None or stay.state in (StayState.cancelled, StayState.planned):
-                continue
-            place = stay.organisation.name + (f" — {stay.care_unit.name}" if stay.care_unit else "")
-            events.append(Event(day=_local_day(stay.admitted_at), kind="stay", label=N_("Hospital stay"), title=place,
-                                until=_local_day(stay.discharged_at) if stay.discharged_at else None,
-                                status=stay.state.value))
-        events.sort(key=lambda e: e.day, reverse=True)
+        events = care_events(listed.items, stays)
         return render_pro(request, view, "professional/timeline.html", patient=patient, events=events)
 
 

@@ -1,0 +1,61 @@
+"""The timeline of a record as both portals show it: documents and hospital stays, newest first.
+
+The caller lists what the reader may see (``RecordAccess.list_documents`` and
+``list_stays``: decided and traced); this module only turns them into events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from opendsp.documents.labels import TYPE_LABELS
+from opendsp.documents.models import Document
+from opendsp.locale import N_
+from opendsp.stays.models import Stay, StayState
+
+STAY = "stay"
+STAY_LABEL = N_("Hospital stay")
+LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
+
+
+@dataclass(frozen=True)
+class Event:
+    day: date
+    kind: str  # a DocumentType value, or "stay"
+    label: str  # untranslated; the template translates it
+    title: str
+    detail: str | None = None
+    until: date | None = None
+    status: str | None = None
+    document_id: uuid.UUID | None = None
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(LUXEMBOURG).date()
+
+
+def care_events(documents: Iterable[Document], stays: Iterable[Stay], *, start: date | None = None,
+                end: date | None = None) -> list[Event]:
+    """Documents and the stays that took place (overlapping the period, when one is given), newest first."""
+    events = [
+        Event(day=d.care_date, kind=d.type.value, label=TYPE_LABELS[d.type], title=d.title,
+              detail=d.author_organisation.name if d.author_organisation else None, status=d.status.value,
+              document_id=d.id)
+        for d in documents
+    ]
+    for stay in stays:
+        if stay.admitted_at is None or stay.state in (StayState.cancelled, StayState.planned):
+            continue
+        admitted = local_day(stay.admitted_at)
+        left = local_day(stay.discharged_at) if stay.discharged_at else None
+        if (end and admitted > end) or (start and (left or date.max) < start):
+            continue
+        place = stay.organisation.name + (f" — {stay.care_unit.name}" if stay.care_unit else "")
+        events.append(Event(day=admitted, kind=STAY, label=STAY_LABEL, title=place, until=left,
+                            status=stay.state.value))
+    events.sort(key=lambda e: e.day, reverse=True)
+    return events
