@@ -36,18 +36,26 @@ def client_context(pki: Pki, client: Issued | None) -> ssl.SSLContext:
 
 def send_tls(port: int, message: str | bytes, *, pki: Pki, client: Issued | None) -> hl7.Message:
     """One message over TLS, framed by python-hl7; its ACK parsed."""
-    return hl7.parse(asyncio.run(_exchange(port, message, client_context(pki, client))))
+    return exchange_tls(port, [message], pki=pki, client=client)[0]
 
 
-async def _exchange(port: int, message: str | bytes, context: ssl.SSLContext) -> str:
+def exchange_tls(port: int, messages: list[str | bytes], *, pki: Pki, client: Issued | None) -> list[hl7.Message]:
+    """Several messages one after the other on one TLS connection, each ACK read before the next is sent."""
+    return [hl7.parse(ack) for ack in asyncio.run(_exchange(port, messages, client_context(pki, client)))]
+
+
+async def _exchange(port: int, messages: list[str | bytes], context: ssl.SSLContext) -> list[str]:
+    # The ACK is small, but the reader's limit must hold it: python-hl7's default (64 KiB) does.
     reader, writer = await open_hl7_connection("127.0.0.1", port, ssl=context, encoding="utf-8")
+    answers = []
     try:
-        writer.writeblock(message.encode() if isinstance(message, str) else message)
-        await writer.drain()
-        block = await asyncio.wait_for(reader.readblock(), 20)
+        for message in messages:
+            writer.writeblock(message.encode() if isinstance(message, str) else message)
+            await writer.drain()
+            answers.append((await asyncio.wait_for(reader.readblock(), 20)).decode())
     finally:
         writer.close()
-    return block.decode()
+    return answers
 
 
 def send_plain(port: int, message: str) -> hl7.Message:
