@@ -171,8 +171,9 @@ class Feed:
         sender: Sender | None, at: datetime,
     ) -> str:
         proven = sender is not None and peer.certificate_sha256 is not None
-        log.info("MLLP: refused %s from %s (%s): HL7 %s %s", header.control_id if header else "?", peer.key,
-                 _claimed(header), refused.error_code, refused)
+        # The reason stays in the trace: it may name a national number, which no log line may carry.
+        log.info("MLLP: refused %s from %s (%s): HL7 %s at %s", header.control_id if header else "?", peer.key,
+                 _claimed(header), refused.error_code, refused.location)
         allowance = None if proven else self.throttle.allow(peer, _claimed(header))
         if allowance is None or allowance.trace:
             self._trace(header, refused, peer, sender, untraced=allowance.untraced if allowance else 0)
