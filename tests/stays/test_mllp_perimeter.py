@@ -307,3 +307,19 @@ def test_plain_tcp_in_development_says_so_at_start_up(
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert [record.msg for record in warnings] == [PLAIN_TCP_WARNING]
     assert any("client certificates required" in record.getMessage() for record in caplog.records)
+
+
+def test_the_web_server_starts_the_plain_listener_in_development_as_make_run_does(
+    platform: Platform, hospital, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from opendsp.web.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        platform.settings.mllp_port = probe.getsockname()[1]
+    with caplog.at_level(logging.WARNING, logger="opendsp.stays.mllp"), TestClient(create_app(platform=platform)):
+        answer = send_plain(platform.settings.mllp_port, adt("A01", hospital["number"]))
+    assert ack_code(answer) == "AA"  # development: the names in MSH-3/MSH-4 are believed
+    assert [record.msg for record in caplog.records] == [PLAIN_TCP_WARNING]
