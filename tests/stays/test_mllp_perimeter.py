@@ -231,6 +231,17 @@ def test_a_connection_silent_in_the_middle_of_a_message_is_closed(
     assert stays(platform) == 1
 
 
+def test_a_connection_silent_between_messages_is_closed_after_the_keepalive(
+    platform: Platform, hospital, listen: Listen, pki: Pki  # type: ignore[no-untyped-def]
+) -> None:
+    port = listen(tls_config(pki, keepalive=0.3))
+    with tls_connection(port, pki, pki.chl) as connection:
+        connection.sendall(b"\x0b" + adt("A01", hospital["number"]).encode() + b"\x1c\r")
+        connection.settimeout(10)
+        assert b"MSA|AA|" in connection.recv(4096)
+        assert closed_by_the_listener(connection)
+
+
 def test_a_connection_that_never_finishes_its_handshake_is_closed(
     platform: Platform, listen: Listen, pki: Pki  # type: ignore[no-untyped-def]
 ) -> None:
