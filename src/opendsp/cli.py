@@ -289,19 +289,28 @@ def keys_rotate(ctx: click.Context) -> None:
 @click.option("--port", default=None, type=int, help="Port (default OPENDSP_MLLP_PORT, else 2575).")
 @click.pass_context
 def mllp(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Receive hospitals' HL7 v2 ADT messages over MLLP (admissions, transfers, discharges)."""
-    from opendsp.stays.mllp import run_mllp
+    """Receive hospitals' HL7 v2 ADT messages over MLLP (admissions, transfers, discharges).
+
+    Mutual TLS with OPENDSP_MLLP_TLS_CERTIFICATE, _KEY and _CLIENT_CA; plain TCP in development mode only.
+    """
+    import logging
+
+    from opendsp.stays.mllp import ListenerConfig, run_mllp
+    from opendsp.stays.tls import ListenerSettingsError
 
     settings: Settings = ctx.obj["settings"]
-    host = host or settings.mllp_host
-    port = port or settings.mllp_port or 2575
-    err.print(f"MLLP listener on {host}:{port}")
-    run_mllp(_platform(ctx), host, port)
+    try:
+        config = ListenerConfig.from_settings(settings)
+    except (InsecureSettings, ListenerSettingsError) as error:
+        fail(str(error), 2)
+    # The listener says how it listens, and logs each refusal and closed connection.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_mllp(_platform(ctx), host or settings.mllp_host, port or settings.mllp_port or 2575, config=config)
 
 
 @main.group()
 def stays() -> None:
-    """Hospitals that report stays: their care units and ADT senders."""
+    """Hospitals that report stays: their care units, ADT senders and senders' certificates."""
 
 
 @stays.command("add-unit")
@@ -323,25 +332,90 @@ def stays_add_unit(ctx: click.Context, hospital: str, code: str, name: str) -> N
     click.echo(f"care unit {identifier} registered")
 
 
+def _certificate_option(required: bool):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--certificate", "certificate_file", required=required, type=click.Path(path_type=Path, dir_okay=False),
+        help="The client certificate (PEM or DER) the hospital's system presents to the MLLP listener.",
+    )
+
+
+def _read_sender_certificate(path: Path):  # type: ignore[no-untyped-def]
+    from opendsp.stays.certificates import CertificateError, read_certificate
+
+    try:
+        return read_certificate(path.read_bytes())
+    except OSError as error:
+        fail(f"cannot read {path}: {error.strerror}", 2)
+    except CertificateError as error:
+        fail(f"{path}: {error}", 2)
+
+
 @stays.command("add-sender")
 @click.option("--hospital", required=True, help="The hospital's organisation identifier.")
 @click.option("--application", required=True, help="MSH-3, the sending application.")
 @click.option("--facility", required=True, help="MSH-4, the sending facility.")
+@_certificate_option(required=False)
 @click.pass_context
-def stays_add_sender(ctx: click.Context, hospital: str, application: str, facility: str) -> None:
-    """Allow a hospital's system to report its stays over HL7 v2."""
+def stays_add_sender(
+    ctx: click.Context, hospital: str, application: str, facility: str, certificate_file: Path | None
+) -> None:
+    """Allow a hospital's system to report its stays over HL7 v2, bound to its client certificate."""
     from opendsp.stays.registry import RegistryError, register_adt_sender
 
+    certificate = _read_sender_certificate(certificate_file) if certificate_file else None
     platform = _platform(ctx)
     try:
         with platform.transaction() as session:
             register_adt_sender(
                 session=session, platform=platform, actor=SYSTEM, hospital=hospital, application=application,
-                facility=facility,
+                facility=facility, certificate=certificate,
             )
     except RegistryError as error:
         fail(str(error), 2)
     click.echo(f"sender {application}/{facility} registered for {hospital}")
+    if certificate is None:
+        err.print("without --certificate this sender can report only to a listener on plain TCP (development mode)")
+    else:
+        click.echo(f"bound to the certificate {certificate.subject} (SHA-256 {certificate.sha256})")
+
+
+@stays.command("bind-certificate")
+@click.option("--application", required=True, help="MSH-3 of a registered sender.")
+@click.option("--facility", required=True, help="MSH-4 of a registered sender.")
+@_certificate_option(required=True)
+@click.pass_context
+def stays_bind_certificate(ctx: click.Context, application: str, facility: str, certificate_file: Path) -> None:
+    """Bind one more client certificate to a sender (a renewal); the ones bound before stay bound."""
+    from opendsp.stays.registry import RegistryError, bind_certificate
+
+    certificate = _read_sender_certificate(certificate_file)
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            bind_certificate(session=session, platform=platform, actor=SYSTEM, application=application,
+                             facility=facility, certificate=certificate)
+    except RegistryError as error:
+        fail(str(error), 2)
+    click.echo(f"{application}/{facility} bound to the certificate {certificate.subject} (SHA-256 {certificate.sha256})")
+
+
+@stays.command("unbind-certificate")
+@click.option("--application", required=True, help="MSH-3 of a registered sender.")
+@click.option("--facility", required=True, help="MSH-4 of a registered sender.")
+@click.option("--sha256", required=True, help="The certificate's SHA-256 fingerprint, as add-sender printed it.")
+@click.pass_context
+def stays_unbind_certificate(ctx: click.Context, application: str, facility: str, sha256: str) -> None:
+    """Stop accepting a certificate for a sender (lost, compromised or replaced)."""
+    from opendsp.stays.registry import RegistryError, unbind_certificate
+
+    platform = _platform(ctx)
+    try:
+        with platform.transaction() as session:
+            unbind_certificate(session=session, platform=platform, actor=SYSTEM, application=application,
+                               facility=facility, sha256=sha256)
+    except RegistryError as error:
+        fail(str(error), 2)
+    click.echo(f"certificate {sha256} no longer accepted for {application}/{facility}")
 
 
 @main.group()

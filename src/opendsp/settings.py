@@ -43,6 +43,22 @@ class Settings(BaseSettings):
     # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
     mllp_port: int | None = None
     mllp_host: str = "127.0.0.1"
+    # The listener's perimeter (docs/institutional-access.md). TLS with a client certificate required:
+    # the listener's certificate chain and key (PEM) and the CA bundle that signs hospitals' certificates.
+    # Without all three the listener speaks plain TCP, in development mode only.
+    mllp_tls_certificate: Path | None = None
+    mllp_tls_key: Path | None = None
+    mllp_tls_client_ca: Path | None = None
+    # A larger message is answered AR and never parsed.
+    mllp_max_message_bytes: int = Field(1024 * 1024, ge=1024)
+    # Silence in the middle of a message or of the TLS handshake, and between two messages, before closing.
+    mllp_idle_timeout_seconds: float = Field(30.0, gt=0)
+    mllp_keepalive_seconds: float = Field(600.0, gt=0)
+    # Connections held at once; one more is closed at once.
+    mllp_max_connections: int = Field(50, ge=1)
+    # Refusals of messages from unknown or unauthenticated senders: one trace entry per peer and claimed
+    # sender in this window, carrying the count of those not traced since.
+    mllp_refusal_trace_window_seconds: int = Field(3600, ge=1)
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
 
@@ -124,6 +140,11 @@ class Settings(BaseSettings):
         return self.mode is Mode.production or self.public_base_url.startswith("https://")
 
     @property
+    def mllp_tls(self) -> bool:
+        """Whether the MLLP listener is configured for mutual TLS (all three files named)."""
+        return None not in (self.mllp_tls_certificate, self.mllp_tls_key, self.mllp_tls_client_ca)
+
+    @property
     def database_kind(self) -> str:
         return self.database_url.split(":", 1)[0].split("+", 1)[0]
 
@@ -139,6 +160,11 @@ class Settings(BaseSettings):
             raise InsecureSettings("production mode refuses cookies without the Secure flag (OPENDSP_COOKIE_SECURE)")
         if self.password_hash_profile != "standard":
             raise InsecureSettings("production mode refuses the fast password hashing meant for tests")
+        if self.mllp_port is not None and not self.mllp_tls:
+            raise InsecureSettings(
+                "production mode refuses the MLLP listener without mutual TLS: set OPENDSP_MLLP_TLS_CERTIFICATE, "
+                "OPENDSP_MLLP_TLS_KEY and OPENDSP_MLLP_TLS_CLIENT_CA"
+            )
         from opendsp.content.keys import key_provider_from_settings
 
         if key_provider_from_settings(self).uses_demo_key():

@@ -1,114 +1,39 @@
 """Hospitals report stays over HL7 v2 MLLP; a stay opens the record to its care team.
 
-The messages are sent by python-hl7's MLLP client over a real TCP connection
-to the listener OpenDSP runs.
+The messages are framed by python-hl7 and sent over a real mutual-TLS
+connection to the listener OpenDSP runs, with the certificate bound to the
+sender the message names: such a peer gets precise answers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import hl7
 import pytest
-from hl7.client import MLLPClient
 from sqlalchemy import func, select
 
-from opendsp.actors import SYSTEM
-from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.vocabulary import Reason
-from opendsp.professionals.models import OrganisationKind
 from opendsp.stays.models import ReceivedMessage, Stay, StayState
-from opendsp.stays.mllp import serve_mllp
-from opendsp.stays.registry import register_adt_sender, register_care_unit
 from opendsp.trace.models import TraceEntry
 from tests.access.test_record_access import refused
-from tests.factories import (
-    PDF,
-    as_holder,
-    as_professional,
-    make_organisation,
-    make_professional,
-    make_record,
-    holder_draft,
-)
+from tests.factories import PDF, as_holder, as_professional, holder_draft
+from tests.stays.hl7_clients import ack_code, adt, error_of, send_tls
+from tests.stays.pki import Issued, Pki
 
-_control = itertools.count(1)
+Send = Callable[..., hl7.Message]
 
 
 @pytest.fixture
-def mllp_port(platform: Platform) -> Iterator[int]:
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(serve_mllp(platform, "127.0.0.1", 0))
-    port = server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield port
+def send(tls_port: int, pki: Pki) -> Send:
+    """Send over mutual TLS with the certificate of the facility the message names (CHL's by default)."""
 
-    async def shutdown() -> None:
-        server.close()
-        connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in connections:
-            task.cancel()
-        await asyncio.gather(*connections, return_exceptions=True)
+    def send(message: str, *, client: Issued | None = None) -> hl7.Message:
+        return send_tls(tls_port, message, pki=pki, client=client or (pki.sud if "|HIS|SUD|" in message else pki.chl))
 
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
-    loop.close()
-
-
-@pytest.fixture
-def hospital(platform: Platform):  # type: ignore[no-untyped-def]
-    """Two hospitals with a cardiology unit each, a nurse in each, and a patient."""
-    with platform.transaction() as session:
-        record = make_record(session, platform)
-        national_number = session.get(Person, record.person_id).national_number  # type: ignore[union-attr]
-        chl = make_organisation(session, platform, OrganisationKind.hospital, name="Centre Hospitalier")
-        other = make_organisation(session, platform, OrganisationKind.hospital, name="Hôpital Sud")
-        cardio = register_care_unit(session=session, platform=platform, actor=SYSTEM, hospital=chl.identifier,
-                                    code="CARDIO", name="Cardiologie")
-        register_care_unit(session=session, platform=platform, actor=SYSTEM, hospital=other.identifier,
-                           code="CARDIO", name="Cardiologie Sud")
-        register_adt_sender(session=session, platform=platform, actor=SYSTEM, hospital=chl.identifier,
-                            application="HIS", facility="CHL")
-        register_adt_sender(session=session, platform=platform, actor=SYSTEM, hospital=other.identifier,
-                            application="HIS", facility="SUD")
-        nurse = make_professional(session, platform, profession="nurse", specialties=(), organisation=cardio)
-        elsewhere = make_professional(session, platform, profession="nurse", specialties=(), organisation=other)
-        hospital_doctor = make_professional(session, platform, specialties=("cardiology",), organisation=chl)
-    return {"record": record, "number": national_number, "chl": chl, "other": other, "cardio": cardio,
-            "nurse": nurse, "elsewhere": elsewhere, "doctor": hospital_doctor}
-
-
-def adt(event: str, number: str, *, visit: str = "V100", unit: str = "CARDIO", facility: str = "CHL",
-        control: str | None = None, when: str = "20260101100000", patient_class: str = "I") -> str:
-    control = control or f"MSG{next(_control)}"
-    return "\r".join([
-        f"MSH|^~\\&|HIS|{facility}|OPENDSP|DSP|{when}||ADT^{event}^ADT_A01|{control}|P|2.5",
-        f"EVN|{event}|{when}",
-        f"PID|1||{number}^^^LUXNAT^NI||Muller^Jean||19800517|M",
-        f"PV1|1|{patient_class}|{unit}^101^1||||||||||||||||{visit}",
-    ])
-
-
-def send(port: int, message: str) -> hl7.Message:
-    with MLLPClient("127.0.0.1", port) as client:
-        answer = client.send_message(message)
-    return hl7.parse(answer.decode() if isinstance(answer, bytes) else answer)
-
-
-def ack_code(answer: hl7.Message) -> str:
-    return str(answer.segment("MSA")[1])
-
-
-def error_of(answer: hl7.Message) -> tuple[str, str]:
-    err = answer.segment("ERR")
-    return str(err[2]), str(err[3]).split("^")[0]
+    return send
 
 
 def stay_of(platform: Platform, visit: str = "V100") -> Stay:
@@ -116,31 +41,31 @@ def stay_of(platform: Platform, visit: str = "V100") -> Stay:
         return session.scalars(select(Stay).where(Stay.visit_number == visit)).one()
 
 
-def test_each_event_moves_the_stay(platform: Platform, hospital, mllp_port: int, clock) -> None:  # type: ignore[no-untyped-def]
+def test_each_event_moves_the_stay(platform: Platform, hospital, send: Send, clock) -> None:  # type: ignore[no-untyped-def]
     number = hospital["number"]
-    assert ack_code(send(mllp_port, adt("A01", number))) == "AA"
+    assert ack_code(send(adt("A01", number))) == "AA"
     stay = stay_of(platform)
     assert stay.state is StayState.in_progress and stay.care_unit_id == hospital["cardio"].id
-    assert ack_code(send(mllp_port, adt("A02", number, unit=""))) == "AA"
+    assert ack_code(send(adt("A02", number, unit=""))) == "AA"
     assert stay_of(platform).care_unit_id is None
-    assert ack_code(send(mllp_port, adt("A08", number, unit="CARDIO", patient_class="E"))) == "AA"
+    assert ack_code(send(adt("A08", number, unit="CARDIO", patient_class="E"))) == "AA"
     assert stay_of(platform).patient_class.value == "emergency"
-    assert ack_code(send(mllp_port, adt("A03", number, when="20260105120000"))) == "AA"
+    assert ack_code(send(adt("A03", number, when="20260105120000"))) == "AA"
     assert stay_of(platform).state is StayState.finished
-    assert ack_code(send(mllp_port, adt("A13", number))) == "AA"
+    assert ack_code(send(adt("A13", number))) == "AA"
     assert stay_of(platform).state is StayState.in_progress and stay_of(platform).discharged_at is None
-    assert ack_code(send(mllp_port, adt("A11", number))) == "AA"
+    assert ack_code(send(adt("A11", number))) == "AA"
     assert stay_of(platform).state is StayState.cancelled
-    assert ack_code(send(mllp_port, adt("A04", number, visit="OUT7", patient_class="O"))) == "AA"
+    assert ack_code(send(adt("A04", number, visit="OUT7", patient_class="O"))) == "AA"
     assert stay_of(platform, "OUT7").patient_class.value == "outpatient"
 
 
-def test_the_same_message_twice_changes_nothing_the_second_time(platform: Platform, hospital, mllp_port: int) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_message_twice_changes_nothing_the_second_time(platform: Platform, hospital, send: Send) -> None:  # type: ignore[no-untyped-def]
     message = adt("A01", hospital["number"], control="DUP1")
-    first = send(mllp_port, message)
+    first = send(message)
     with platform.sessions() as session:
         entries = session.scalar(select(func.count()).select_from(TraceEntry))
-    second = send(mllp_port, message)
+    second = send(message)
     assert str(first) == str(second) and ack_code(second) == "AA"
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Stay)) == 1
@@ -163,21 +88,21 @@ def test_the_same_message_twice_changes_nothing_the_second_time(platform: Platfo
     ids=["not HL7", "not ADT", "unknown event", "no PID", "bad national number", "bad date"],
 )
 def test_a_malformed_message_is_refused_precisely_and_changes_nothing(
-    platform: Platform, hospital, mllp_port: int, message: str, code: str, where: str, ack: str  # type: ignore[no-untyped-def]
+    platform: Platform, hospital, send: Send, message: str, code: str, where: str, ack: str  # type: ignore[no-untyped-def]
 ) -> None:
-    answer = send(mllp_port, message)
+    answer = send(message)
     assert ack_code(answer) == ack
     assert error_of(answer) == (where, code)
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Stay)) == 0
 
 
-def test_an_unknown_patient_unit_or_sender_is_named(platform: Platform, hospital, mllp_port: int) -> None:  # type: ignore[no-untyped-def]
-    unknown_patient = send(mllp_port, adt("A01", "1893120105732"))
+def test_an_unknown_patient_or_unit_or_a_sender_not_of_the_certificate_is_named(platform: Platform, hospital, send: Send) -> None:  # type: ignore[no-untyped-def]
+    unknown_patient = send(adt("A01", "1893120105732"))
     assert (ack_code(unknown_patient), error_of(unknown_patient)) == ("AE", ("PID^1^3", "204"))
-    unknown_unit = send(mllp_port, adt("A01", hospital["number"], unit="ICU"))
+    unknown_unit = send(adt("A01", hospital["number"], unit="ICU"))
     assert (ack_code(unknown_unit), error_of(unknown_unit)) == ("AE", ("PV1^1^3", "103"))
-    unknown_sender = send(mllp_port, adt("A01", hospital["number"], facility="NOWHERE"))
+    unknown_sender = send(adt("A01", hospital["number"], facility="NOWHERE"))
     assert (ack_code(unknown_sender), error_of(unknown_sender)) == ("AR", ("MSH^1^4", "103"))
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Stay)) == 0
@@ -186,22 +111,22 @@ def test_an_unknown_patient_unit_or_sender_is_named(platform: Platform, hospital
     assert len(refusals) == 3
 
 
-def test_a_hospital_reports_only_its_own_stays(platform: Platform, hospital, mllp_port: int) -> None:  # type: ignore[no-untyped-def]
-    assert ack_code(send(mllp_port, adt("A01", hospital["number"]))) == "AA"
-    answer = send(mllp_port, adt("A03", hospital["number"], facility="SUD", unit=""))
+def test_a_hospital_reports_only_its_own_stays(platform: Platform, hospital, send: Send) -> None:  # type: ignore[no-untyped-def]
+    assert ack_code(send(adt("A01", hospital["number"]))) == "AA"
+    answer = send(adt("A03", hospital["number"], facility="SUD", unit=""))
     assert (ack_code(answer), error_of(answer)) == ("AE", ("PV1^1^19", "204"))
     assert stay_of(platform).state is StayState.in_progress
 
 
 def test_the_care_team_sees_the_record_during_the_stay_and_not_a_week_after(
-    platform: Platform, hospital, mllp_port: int, clock  # type: ignore[no-untyped-def]
+    platform: Platform, hospital, send: Send, clock  # type: ignore[no-untyped-def]
 ) -> None:
     record, nurse, elsewhere = hospital["record"], hospital["nurse"], hospital["elsewhere"]
     with platform.transaction() as session:
         as_holder(session, platform, record).deposit(record.id, holder_draft("Mes notes"), [PDF])
     with refused(Reason.no_access), platform.transaction() as session:
         as_professional(session, platform, nurse).list_documents(record.id)
-    send(mllp_port, adt("A01", hospital["number"]))
+    send(adt("A01", hospital["number"]))
     with platform.transaction() as session:
         assert as_professional(session, platform, nurse).list_documents(record.id).total == 1
     with platform.sessions() as session:
@@ -212,7 +137,7 @@ def test_the_care_team_sees_the_record_during_the_stay_and_not_a_week_after(
     with refused(Reason.no_access), platform.transaction() as session:
         as_professional(session, platform, elsewhere).list_documents(record.id)
 
-    send(mllp_port, adt("A03", hospital["number"], when=clock.now().strftime("%Y%m%d%H%M%S+0000")))
+    send(adt("A03", hospital["number"], when=clock.now().strftime("%Y%m%d%H%M%S+0000")))
     clock.advance(timedelta(days=7) - timedelta(seconds=1))
     with platform.transaction() as session:
         assert as_professional(session, platform, nurse).list_documents(record.id).total == 1
@@ -221,17 +146,17 @@ def test_the_care_team_sees_the_record_during_the_stay_and_not_a_week_after(
         as_professional(session, platform, nurse).list_documents(record.id)
 
 
-def test_a_cancelled_admission_removes_access_at_once(platform: Platform, hospital, mllp_port: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_cancelled_admission_removes_access_at_once(platform: Platform, hospital, send: Send) -> None:  # type: ignore[no-untyped-def]
     record, nurse = hospital["record"], hospital["nurse"]
-    send(mllp_port, adt("A01", hospital["number"]))
-    send(mllp_port, adt("A11", hospital["number"]))
+    send(adt("A01", hospital["number"]))
+    send(adt("A11", hospital["number"]))
     with refused(Reason.no_access), platform.transaction() as session:
         as_professional(session, platform, nurse).list_documents(record.id)
 
 
-def test_the_holder_may_refuse_institutional_access(platform: Platform, hospital, mllp_port: int) -> None:  # type: ignore[no-untyped-def]
+def test_the_holder_may_refuse_institutional_access(platform: Platform, hospital, send: Send) -> None:  # type: ignore[no-untyped-def]
     record, nurse, chl = hospital["record"], hospital["nurse"], hospital["chl"]
-    send(mllp_port, adt("A01", hospital["number"]))
+    send(adt("A01", hospital["number"]))
     with platform.transaction() as session:
         as_holder(session, platform, record).refuse_institution(record.id, chl.id)
     with refused(Reason.no_access), platform.transaction() as session:

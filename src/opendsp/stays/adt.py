@@ -5,27 +5,19 @@ PID-3, PV1) to a ``StayReport`` and builds the ACK: AA when applied, AE or AR
 with an ERR segment naming the segment, field and HL7 error code (table 0357)
 otherwise. A message seen before (same sender, same MSH-10) gets its first
 answer again and changes nothing; a message refused changes nothing.
+Who may send what, and what a refusal tells the peer, is ``feed``'s.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import hl7
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from opendsp.actors import SYSTEM
 from opendsp.persons.national_number import InvalidNationalNumber, parse_national_number
-from opendsp.platform import Platform
-from opendsp.records.services import trace_event
-from opendsp.stays.models import AdtSender, PatientClass, ReceivedMessage
-from opendsp.stays.services import StayEvent, StayReport, StayReportRefused, apply_report
-from opendsp.trace.models import Outcome
-from opendsp.trace.service import RequestContext
+from opendsp.stays.models import PatientClass
+from opendsp.stays.services import StayEvent, StayReport
 
 EVENTS = {
     "A01": StayEvent.admit,
@@ -168,22 +160,7 @@ def to_report(message: hl7.Message, header: Header, at: datetime) -> StayReport:
 def acknowledgement(header: Header | None, ack_code: str, *, at: datetime, error: MessageRefused | None = None) -> str:
     received = header or Header("", "", "", "", "", "2.5")
     segments = [
-        "|".join(
-            [
-                "MSH",
-                "^~\\&",
-                OUR_APPLICATION,
-                OUR_FACILITY,
-                received.sending_application,
-                received.sending_facility,
-                at.strftime("%Y%m%d%H%M%S+0000"),
-                "",
-                f"ACK^{received.event}^ACK" if received.event else "ACK",
-                f"ACK{received.control_id}"[:20] if received.control_id else "ACK",
-                "P",
-                received.version or "2.5",
-            ]
-        ),
+        _ack_header(received, at),
         f"MSA|{ack_code}|{received.control_id}" + (f"|{_escape(str(error))}" if error else ""),
     ]
     if error is not None:
@@ -195,108 +172,58 @@ def acknowledgement(header: Header | None, ack_code: str, *, at: datetime, error
     return "\r".join(segments)
 
 
+def refusal_revealing_nothing(header: Header | None, *, at: datetime) -> str:
+    """The AR for a peer not proven to be a registered sender: the same whatever went wrong.
+
+    It echoes only what the peer sent (its names, its control id) and says no more
+    than "refused": no ERR segment, so nothing tells an unknown sender from an
+    unknown patient.
+    """
+    received = header or Header("", "", "", "", "", "2.5")
+    return "\r".join([_ack_header(received, at), f"MSA|AR|{received.control_id}|message refused"])
+
+
+def _ack_header(received: Header, at: datetime) -> str:
+    return "|".join(
+        [
+            "MSH",
+            "^~\\&",
+            OUR_APPLICATION,
+            OUR_FACILITY,
+            received.sending_application,
+            received.sending_facility,
+            at.strftime("%Y%m%d%H%M%S+0000"),
+            "",
+            f"ACK^{received.event}^ACK" if received.event else "ACK",
+            f"ACK{received.control_id}"[:20] if received.control_id else "ACK",
+            "P",
+            received.version or "2.5",
+        ]
+    )
+
+
+def parse_message(raw: str) -> tuple[hl7.Message, Header]:
+    """The parsed message and its header; MessageRefused (AR) if it is not HL7 v2 with a control id."""
+    try:
+        message = hl7.parse(raw.replace("\n", "\r").strip("\r"))
+        header = _header(message)
+    except Exception:  # noqa: BLE001 - whatever the parser chokes on, the answer is a clear reject
+        raise MessageRefused("AR", "100", "MSH", "the message cannot be parsed as HL7 v2") from None
+    if not header.control_id:
+        raise MessageRefused("AR", "101", "MSH-10", "the message control id is missing")
+    return message, header
+
+
+def header_of_head(head: bytes) -> Header | None:
+    """The header of a message known only by its first bytes (one too large to read whole)."""
+    first_segment = head.replace(b"\n", b"\r").lstrip(b"\r").split(b"\r", 1)[0]
+    try:
+        return parse_message(first_segment.decode("utf-8", errors="replace"))[1]
+    except MessageRefused:
+        return None
+
+
 def _escape(text: str) -> str:
     return (
         text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\").replace("~", "\\R\\")
     )
-
-
-def handle_message(raw: str, *, platform: Platform, peer: str | None = None) -> str:
-    """Apply one ADT message and return the ACK to send back."""
-    at = platform.clock.now()
-    try:
-        message = hl7.parse(raw.replace("\n", "\r").strip("\r"))
-        header = _header(message)
-        if not header.control_id:
-            raise MessageRefused("AR", "101", "MSH-10", "the message control id is missing")
-    except MessageRefused as refused:
-        return acknowledgement(None, refused.ack_code, at=at, error=refused)
-    except Exception:  # noqa: BLE001 - whatever the parser chokes on, the answer is a clear reject
-        refused = MessageRefused("AR", "100", "MSH", "the message cannot be parsed as HL7 v2")
-        return acknowledgement(None, "AR", at=at, error=refused)
-
-    with platform.sessions() as session:
-        sender = session.scalars(
-            select(AdtSender).where(
-                AdtSender.sending_application == header.sending_application,
-                AdtSender.sending_facility == header.sending_facility,
-            )
-        ).first()
-        sender_id, hospital_id = (sender.id, sender.organisation_id) if sender else (None, None)
-        seen = _answer_given(session, sender_id, header.control_id) if sender_id else None
-    if sender_id is None:
-        refused = MessageRefused(
-            "AR", "103", "MSH-4", f"unknown sender {header.sending_application}/{header.sending_facility}"
-        )
-        _trace_refusal(platform, header, refused, peer)
-        return acknowledgement(header, "AR", at=at, error=refused)
-    if seen is not None:
-        return seen
-
-    request = RequestContext(request_id=header.control_id, client_software=f"HL7 {header.sending_application}")
-    try:
-        with platform.transaction() as session:
-            sender = session.get(AdtSender, sender_id)
-            assert sender is not None
-            report = to_report(message, header, at)
-            try:
-                apply_report(
-                    session=session,
-                    platform=platform,
-                    hospital=sender.organisation,
-                    report=report,
-                    software=f"HL7 {header.sending_application}",
-                    request=request,
-                )
-            except StayReportRefused as refused:
-                raise MessageRefused("AE", refused.code, refused.field, str(refused)) from None
-            ack = acknowledgement(header, "AA", at=at)
-            session.add(
-                ReceivedMessage(
-                    sender_id=sender_id, control_id=header.control_id, event=header.event, received_at=at, ack=ack
-                )
-            )
-            session.flush()
-    except MessageRefused as refused:
-        _trace_refusal(platform, header, refused, peer, hospital_id=str(hospital_id))
-        return acknowledgement(header, refused.ack_code, at=at, error=refused)
-    except IntegrityError:
-        # The same message arrived twice at once: the other copy was applied; answer as it did.
-        with platform.sessions() as session:
-            seen = _answer_given(session, sender_id, header.control_id)
-        if seen is None:
-            raise
-        return seen
-    return ack
-
-
-def _answer_given(session: Session, sender_id: uuid.UUID, control_id: str) -> str | None:
-    return session.scalars(
-        select(ReceivedMessage.ack).where(ReceivedMessage.sender_id == sender_id, ReceivedMessage.control_id == control_id)
-    ).first()
-
-
-def _trace_refusal(
-    platform: Platform, header: Header, refused: MessageRefused, peer: str | None, hospital_id: str | None = None
-) -> None:
-    """A refused message changes nothing but is traced, on the platform's chain."""
-    with platform.transaction() as session:
-        platform.trace.append(
-            session,
-            trace_event(
-                SYSTEM,
-                "stay.report",
-                record_id=None,
-                outcome=Outcome.refused,
-                reason=f"HL7 {refused.error_code}: {refused}"[:500],
-                context={
-                    "sender": f"{header.sending_application}/{header.sending_facility}",
-                    "control_id": header.control_id,
-                    "event": header.event,
-                    "location": refused.location,
-                    "hospital": hospital_id,
-                    "peer": peer,
-                },
-                request=RequestContext(request_id=header.control_id, client_software="HL7 v2 MLLP"),
-            ),
-        )

@@ -1,47 +1,209 @@
-"""The MLLP listener: HL7 v2 messages over TCP, one ACK per message."""
+"""The MLLP listener: HL7 v2 messages over mutual TLS (plain TCP in development), one ACK per message.
+
+The perimeter is here: a connection over the limit is closed before any TLS
+work; the handshake must end, with a client certificate the CA bundle
+verifies, within the idle timeout; a message over the size limit is read to
+its end without being kept and answered AR; a peer silent in the middle of a
+message (or of the handshake), or too long between two, is disconnected.
+What a message may do is ``feed``'s.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-
-from hl7.mllp import InvalidBlockError, start_hl7_server
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
 
 from opendsp.platform import Platform
-from opendsp.stays.adt import handle_message
+from opendsp.settings import Settings
+from opendsp.stays.certificates import fingerprint
+from opendsp.stays.feed import Feed
+from opendsp.stays.perimeter import Peer, RefusalThrottle
+from opendsp.stays.tls import listener_tls
 
 log = logging.getLogger(__name__)
 
+START_BLOCK = b"\x0b"
+END_BLOCK = b"\x1c\r"
+# Enough of a message too large to read its MSH segment, so that the AR names the control id.
+HEAD_BYTES = 2048
+PLAIN_TCP_WARNING = (
+    "MLLP listener on %s:%s speaks PLAIN TCP without client certificates: development mode only; "
+    "anyone who reaches this port may send as any registered hospital"
+)
 
-async def serve_mllp(platform: Platform, host: str, port: int) -> asyncio.AbstractServer:
-    """Start listening; the returned server is closed by the caller."""
 
-    async def on_connection(reader, writer) -> None:  # type: ignore[no-untyped-def]
-        peer = writer.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if peer else None
+@dataclass(frozen=True)
+class ListenerConfig:
+    tls: ssl.SSLContext | None
+    max_message_bytes: int = 1024 * 1024
+    idle_timeout: float = 30.0
+    keepalive: float = 600.0
+    max_connections: int = 50
+    refusal_trace_window: timedelta = timedelta(hours=1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ListenerConfig:
+        return cls(
+            tls=listener_tls(settings),
+            max_message_bytes=settings.mllp_max_message_bytes,
+            idle_timeout=settings.mllp_idle_timeout_seconds,
+            keepalive=settings.mllp_keepalive_seconds,
+            max_connections=settings.mllp_max_connections,
+            refusal_trace_window=timedelta(seconds=settings.mllp_refusal_trace_window_seconds),
+        )
+
+
+class _Disconnect(Exception):
+    """The connection ends: end of stream, silence, or bytes that are not MLLP."""
+
+
+@dataclass(frozen=True)
+class _TooLarge:
+    head: bytes
+
+
+class _Framing:
+    """MLLP blocks (0x0B message 0x1C 0x0D) read from a stream, never holding more than the limit."""
+
+    def __init__(self, reader: asyncio.StreamReader, config: ListenerConfig) -> None:
+        self.reader = reader
+        self.config = config
+        self.buffer = bytearray()
+
+    async def next(self) -> bytes | _TooLarge:
+        while True:
+            del self.buffer[: len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))]
+            if self.buffer:
+                break
+            await self._fill(self.config.keepalive, "between messages")
+        if self.buffer[:1] != START_BLOCK:
+            raise _Disconnect("bytes that are not an MLLP block")
+        del self.buffer[:1]
+        limit = self.config.max_message_bytes
+        while True:
+            end = self.buffer.find(END_BLOCK, 0, limit + len(END_BLOCK))
+            if end >= 0:
+                block = bytes(self.buffer[:end])
+                del self.buffer[: end + len(END_BLOCK)]
+                return block
+            if len(self.buffer) > limit + 1:  # (+1: a last 0x1C may end a message of exactly the limit)
+                return await self._skip_rest()
+            await self._fill(self.config.idle_timeout, "in the middle of a message")
+
+    async def _skip_rest(self) -> _TooLarge:
+        head = bytes(self.buffer[:HEAD_BYTES])
+        while (end := self.buffer.find(END_BLOCK)) < 0:
+            del self.buffer[:-1]  # keep a last 0x1C whose 0x0D may come next
+            await self._fill(self.config.idle_timeout, "in the middle of a message")
+        del self.buffer[: end + len(END_BLOCK)]
+        return _TooLarge(head)
+
+    async def _fill(self, timeout: float, where: str) -> None:
         try:
-            while not reader.at_eof():
-                try:
-                    block = await reader.readblock()
-                except InvalidBlockError:
-                    log.warning("MLLP: invalid block from %s", peer_text)
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                text = block.decode("utf-8", errors="replace")
-                # Database work is synchronous: keep it off the event loop.
-                ack = await asyncio.to_thread(handle_message, text, platform=platform, peer=peer_text)
-                writer.writeblock(ack.encode("utf-8"))
-                await writer.drain()
+            chunk = await asyncio.wait_for(self.reader.read(64 * 1024), timeout)
+        except TimeoutError:
+            raise _Disconnect(f"silent {where} for {timeout:g} s") from None
+        if not chunk:
+            raise _Disconnect("end of stream")
+        self.buffer += chunk
+
+
+async def serve_mllp(
+    platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None
+) -> asyncio.AbstractServer:
+    """Start listening; the returned server is closed by the caller."""
+    config = config or ListenerConfig.from_settings(platform.settings)
+    feed = Feed(platform, throttle=RefusalThrottle(clock=platform.clock, window=config.refusal_trace_window))
+    open_connections = 0
+    conversations: set[asyncio.Task[None]] = set()
+
+    def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Called as the connection is made, before any byte is read: over the limit, it ends here;
+        # under TLS, reading waits for the handshake, so that no byte of it lands in the plain reader.
+        nonlocal open_connections
+        if open_connections >= config.max_connections:
+            log.warning("MLLP: connection from %s closed: %d connections open already", _address(writer),
+                        open_connections)
+            writer.transport.abort()
+            return
+        open_connections += 1
+        if config.tls is not None:
+            writer.transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(conversation(reader, writer))
+        conversations.add(task)
+        task.add_done_callback(conversations.discard)
+
+    async def conversation(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+        address = _address(writer)
+        try:
+            peer = await _handshake(writer, config, address)
+            if peer is not None:
+                await _converse(reader, writer, feed, config, peer)
+        except (ConnectionError, ssl.SSLError) as error:
+            log.info("MLLP: connection from %s lost: %s", address, error)
         finally:
-            writer.close()
+            open_connections -= 1
+            writer.transport.abort()
 
-    return await start_hl7_server(on_connection, host=host, port=port)
+    server = await asyncio.start_server(on_connection, host=host, port=port)
+    bound_to = server.sockets[0].getsockname()[1] if server.sockets else port
+    if config.tls is None:
+        log.warning(PLAIN_TCP_WARNING, host, bound_to)
+    else:
+        log.info("MLLP listener on %s:%s over TLS, client certificates required", host, bound_to)
+    return server
 
 
-def run_mllp(platform: Platform, host: str, port: int) -> None:
+def _address(writer: asyncio.StreamWriter) -> str | None:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if peer else None
+
+
+async def _handshake(writer: asyncio.StreamWriter, config: ListenerConfig, address: str | None) -> Peer | None:
+    """The peer as the TLS handshake proved it (None when it failed), or as an address over plain TCP."""
+    if config.tls is None:
+        return Peer(address=address)
+    try:
+        await asyncio.wait_for(writer.start_tls(config.tls), config.idle_timeout)
+    except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as error:
+        log.warning("MLLP: TLS handshake with %s failed: %r", address, error)
+        return None
+    certificate = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    subject = dict(item[0] for item in writer.get_extra_info("peercert").get("subject", ()))
+    return Peer(address=address, certificate_sha256=fingerprint(certificate),
+                certificate_subject=subject.get("commonName"))
+
+
+async def _converse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, feed: Feed, config: ListenerConfig, peer: Peer
+) -> None:
+    framing = _Framing(reader, config)
+    while True:
+        try:
+            block = await framing.next()
+        except _Disconnect as why:
+            log.info("MLLP: closing the connection from %s: %s", peer.address, why)
+            return
+        # Database work is synchronous: keep it off the event loop.
+        if isinstance(block, _TooLarge):
+            ack = await asyncio.to_thread(feed.handle_too_large, block.head, limit=config.max_message_bytes, peer=peer)
+        else:
+            ack = await asyncio.to_thread(feed.handle, block.decode("utf-8", errors="replace"), peer=peer)
+        writer.write(START_BLOCK + ack.encode("utf-8") + END_BLOCK)
+        try:
+            await asyncio.wait_for(writer.drain(), config.idle_timeout)
+        except TimeoutError:
+            log.info("MLLP: closing the connection from %s: it does not read its acknowledgements", peer.address)
+            return
+
+
+def run_mllp(platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None) -> None:
     async def main() -> None:
-        server = await serve_mllp(platform, host, port)
+        server = await serve_mllp(platform, host, port, config=config)
         async with server:
             await server.serve_forever()
 

@@ -80,6 +80,30 @@ class AdtSender(Base):
     organisation: Mapped[Organisation] = relationship()
 
 
+class AdtSenderCertificate(Base):
+    """A client certificate a sender's system presents on the MLLP listener (pinned by its SHA-256).
+
+    A sender may have several (a renewed certificate beside the old one); one certificate
+    may speak for several senders, all of the same hospital.
+    """
+
+    __tablename__ = "adt_sender_certificates"
+    __table_args__ = (
+        UniqueConstraint("sender_id", "sha256"),
+        Index("ix_adt_sender_certificates_sha256", "sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("adt_senders.id"))
+    # Lowercase hex SHA-256 of the certificate's DER encoding.
+    sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(500))
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    sender: Mapped[AdtSender] = relationship()
+
+
 class ReceivedMessage(Base):
     """Each ADT message accepted, by sender and control id: a repeat changes nothing."""
 
