@@ -203,14 +203,24 @@ def store() -> None:
 
 
 @store.command("check")
-@click.option("--grace-minutes", type=int, default=None, help="Leave blobs younger than this (default from settings).")
+@click.option("--grace-minutes", type=int, default=None,
+              help="Leave blobs younger than this (default OPENDSP_ORPHAN_GRACE_MINUTES; never below the minimum).")
 @click.option("--dry-run", is_flag=True, help="Report orphans without removing them.")
 @click.option("--verify", is_flag=True, help="Also decrypt every document and check its hash (slow).")
 @click.pass_context
 def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, verify: bool) -> None:
-    """Remove content left by failed deposits and report missing or altered content."""
+    """Remove content left by failed deposits and report missing, altered or unreadable content.
+
+    Content is removed only when no document and no running deposit names it,
+    and it is older than the grace (docs/operations.md, "Content and keys").
+    """
+    from opendsp.content.checking import GraceRefused, enforced_grace
+
+    try:
+        grace = enforced_grace(ctx.obj["settings"], grace_minutes)
+    except GraceRefused as error:
+        fail(str(error), 2)
     platform = _platform(ctx)
-    grace = timedelta(minutes=grace_minutes if grace_minutes is not None else platform.settings.orphan_grace_minutes)
     with platform.transaction() as session, progress_bar("checking content", None) as advance:
         report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify, progress=advance)
     verb = "would remove" if dry_run else "removed"
@@ -223,6 +233,8 @@ def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, ve
         click.echo(f"  MISSING content for document: {key}", err=True)
     for key in report.broken_content:
         click.echo(f"  ALTERED content: {key}", err=True)
+    for key, reason in report.unreadable_content:
+        click.echo(f"  UNREADABLE content: {key}: {reason}", err=True)
     if not report.healthy:
         sys.exit(1)
 
