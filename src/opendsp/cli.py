@@ -215,14 +215,19 @@ def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, ve
     and it is older than the grace (docs/operations.md, "Content and keys").
     """
     from opendsp.content.checking import GraceRefused, enforced_grace
+    from opendsp.content.keys import MasterKeyError
 
     try:
         grace = enforced_grace(ctx.obj["settings"], grace_minutes)
     except GraceRefused as error:
         fail(str(error), 2)
     platform = _platform(ctx)
-    with platform.transaction() as session, progress_bar("checking content", None) as advance:
-        report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify, progress=advance)
+    try:
+        with platform.transaction() as session, progress_bar("checking content", None) as advance:
+            report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify,
+                                            progress=advance)
+    except MasterKeyError as error:
+        fail(str(error), 2)
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{report.blobs_seen} blobs; {verb} {len(report.orphans_removed)} orphans")
     for key in report.orphans_removed:
@@ -268,11 +273,40 @@ def keys() -> None:
     """Master keys and record data keys."""
 
 
-@keys.command("rotate")
+@keys.command("init")
+@click.option("--demo", is_flag=True, help="Development only: write the published demo key (demo data sealed under it).")
 @click.pass_context
-def keys_rotate(ctx: click.Context) -> None:
+def keys_init(ctx: click.Context, demo: bool) -> None:
+    """Create the master keyring file with a new random key (never overwrites one).
+
+    Run once before the first start in production, and keep a copy of the
+    file apart from the backups (docs/operations.md, "Content and keys").
+    """
+    from opendsp.clock import SystemRandomness
+    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, keyring_path
+
+    settings: Settings = ctx.obj["settings"]
+    path = keyring_path(settings)
+    if path is None:
+        fail("OPENDSP_MASTER_KEY_SOURCE is env: put id:base64key (32 random bytes, e.g. from "
+             "`openssl rand -base64 32`) in OPENDSP_MASTER_KEYS; there is no file to create", 2)
+    if demo and settings.mode is Mode.production:
+        fail("production mode refuses the published demo key", 2)
+    try:
+        keyring = KeyringFileProvider.create(path, randomness=SystemRandomness(), demo=demo)
+    except MasterKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"master keyring {path} created; current key {keyring.current_key_id}")
+
+
+@keys.command("rotate")
+@click.option("--retire", "retire_old", is_flag=True,
+              help="Then retire every older master key that nothing uses any more.")
+@click.pass_context
+def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
     """Add a new master key (keyring file) and rewrap every record's data key under it."""
     from opendsp.accounts import sealing as accounts_sealing
+    from opendsp.content.keyring import retirable, retire
     from opendsp.content.keys import KeyringFileProvider, MasterKeyError
     from opendsp.records.services import trace_event
 
@@ -290,10 +324,34 @@ def keys_rotate(ctx: click.Context) -> None:
                             context={"master_key": platform.keys.current_key_id, "rewrapped": count,
                                      "authenticator_secrets": resealed}),
             )
+        click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
+                   f"{platform.keys.current_key_id}")
+        if retire_old:
+            with platform.sessions() as session:
+                unused = retirable(session, platform)
+            for key_id in unused:
+                retire(platform, key_id)
+                click.echo(f"master key {key_id} retired")
+            kept = [k for k in platform.keys.key_ids() if k != platform.keys.current_key_id]
+            if kept:
+                click.echo(f"still used, kept: {', '.join(kept)} (see `opendsp keys retire KEY_ID`)")
     except MasterKeyError as error:
         fail(str(error), 2)
-    click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
-               f"{platform.keys.current_key_id}")
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@click.pass_context
+def keys_retire(ctx: click.Context, key_id: str) -> None:
+    """Remove an old master key from the keyring, once no record key, secret or index token uses it."""
+    from opendsp.content.keyring import retire
+    from opendsp.content.keys import MasterKeyError
+
+    try:
+        retire(_platform(ctx), key_id)
+    except MasterKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"master key {key_id} retired")
 
 
 @main.command()
