@@ -245,6 +245,44 @@ def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, ve
 
 
 @main.group()
+def records() -> None:
+    """Records as a whole."""
+
+
+@records.command("erase")
+@click.argument("identifier", metavar="NATIONAL_NUMBER_OR_RECORD_ID")
+@click.option("--basis", type=click.Choice(["death", "legal-order"]), required=True,
+              help="death: the holder died and the retention period has run; legal-order: a court or authority ordered it.")
+@click.option("--reason", required=True, help="The death's date and source, or the order's reference (kept in the trace).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, yes: bool) -> None:
+    """Erase a closed record for good: its key, index and content destroyed, its trace kept.
+
+    See docs/operations.md, "Content and keys". There is no undo: every copy of
+    the content, in backups too, is sealed under the key destroyed here.
+    """
+    from opendsp.records.erasure import ErasureBasis, ErasureRefused, delete_erased_content, erase_record, find_record
+
+    platform = _platform(ctx)
+    try:
+        with platform.sessions() as session:
+            record_id = find_record(session, identifier).id
+        if not yes:
+            click.confirm(f"Erase record {record_id} for good? Its content can never be read again", abort=True)
+        with platform.transaction() as session:
+            record = find_record(session, str(record_id))
+            erasure = erase_record(session=session, platform=platform, record=record, basis=ErasureBasis(basis),
+                                   reason=reason)
+        removed = delete_erased_content(platform, record_id)
+    except ErasureRefused as error:
+        fail(str(error), 2)
+    click.echo(f"record {record_id} erased: key destroyed, {erasure.documents} document(s) and {removed} blob(s), "
+               f"{erasure.search_terms} search token(s) and {erasure.structured_entries} structured entries removed; "
+               "its trace is kept")
+
+
+@main.group()
 def trace() -> None:
     """The trace of every act."""
 

@@ -124,6 +124,11 @@ def check_store(
             report.orphans_removed.append(key)
     for key, row in known.items():
         if row.record_id in erased:
+            # Sealed under a destroyed key: nothing can open it; left only if its erasure was interrupted.
+            if key in seen:
+                if remove:
+                    store.blobs.delete(key)
+                report.orphans_removed.append(key)
             continue
         if key not in seen:
             report.missing_content.append(key)
