@@ -282,6 +282,43 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
                "its trace is kept")
 
 
+@main.command("backup")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.pass_context
+def backup_command(ctx: click.Context, folder: Path) -> None:
+    """Back up the database and the sealed content into a new FOLDER (never the master keys).
+
+    Keep the keyring apart: the backup opens nothing without it (docs/operations.md, "Backup and restore").
+    """
+    from opendsp.backup.services import BackupRefused, backup
+
+    try:
+        report = backup(_platform(ctx), folder)
+    except BackupRefused as error:
+        fail(str(error), 2)
+    click.echo(f"backup in {report.folder}: {report.database} database, {report.documents} documents, "
+               f"{report.blobs} blobs; it needs the master key(s) {', '.join(report.master_keys) or '(none)'}")
+
+
+@main.command("restore")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.pass_context
+def restore_command(ctx: click.Context, folder: Path) -> None:
+    """Restore a backup FOLDER into the new, empty database and content store the settings name.
+
+    The master keyring must be in place first. Then run `opendsp migrate`,
+    `opendsp trace verify` and `opendsp store check --verify`.
+    """
+    from opendsp.backup.services import BackupRefused, restore
+
+    try:
+        report = restore(_platform(ctx), folder)
+    except BackupRefused as error:
+        fail(str(error), 2)
+    click.echo(f"restored {report.documents} documents and {report.blobs} blobs into the {report.database} "
+               "database; now run `opendsp trace verify` and `opendsp store check --verify`")
+
+
 @main.group()
 def trace() -> None:
     """The trace of every act."""
