@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import stat
 from pathlib import Path
 
@@ -91,3 +92,58 @@ def test_a_blob_is_made_durable_in_its_folder_after_the_rename(tmp_path: Path, m
     synced.clear()
     store.put("records/r1/c2", [b"sealed"])
     assert synced == [root / "records/r1"]
+
+
+def _postgresql_only(platform: Platform) -> None:
+    if platform.settings.database_kind == "sqlite":
+        # SQLite: store check waits for the deposit's write lock, so it cannot look in between.
+        pytest.skip("on SQLite a check cannot run while a deposit is open")
+
+
+def test_a_blob_written_but_not_yet_committed_is_left_alone_even_with_grace_zero(platform: Platform) -> None:
+    _postgresql_only(platform)
+    from datetime import UTC, datetime, timedelta
+
+    from opendsp.records.models import Record
+
+    platform.clock.current = datetime.now(UTC) + timedelta(hours=2)  # type: ignore[attr-defined]
+    with platform.transaction() as session:
+        record_id = make_record(session, platform).id
+    with platform.transaction() as session:
+        document = deposit_pdf(session, platform, session.get(Record, record_id))  # type: ignore[arg-type]
+        # The blob is in place, the document not committed: what the old check deleted.
+        with platform.transaction() as other:
+            report = platform.content.check(other, grace=timedelta(0))
+        assert report.orphans_removed == [] and document.content_key in report.orphans_too_recent
+    with platform.sessions() as session:
+        from tests.factories import read_as_holder
+
+        assert read_as_holder(session, platform, document)
+
+
+def test_a_deposit_whose_pending_content_was_taken_back_fails_before_writing(platform: Platform) -> None:
+    _postgresql_only(platform)
+    from opendsp.content import pending
+    from opendsp.content.models import PendingContent
+
+    with platform.sessions() as session:
+        now = platform.clock.now()
+        pending.register(session, key="records/r/c", record_id=uuid.uuid4(), now=now)
+        assert pending.take_back(session, ["records/r/c"], before=now) == ["records/r/c"]
+        with pytest.raises(pending.PendingContentLost):
+            pending.claim(session, key="records/r/c")
+        session.rollback()
+        assert session.query(PendingContent).count() == 0
+
+
+def test_a_failed_deposit_leaves_no_pending_content(platform: Platform) -> None:
+    from opendsp.content.models import PendingContent
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+    with pytest.raises(RuntimeError), platform.transaction() as session:
+        deposit_pdf(session, platform, record)
+        raise RuntimeError("the request fails after the deposit")
+    with platform.sessions() as session:
+        assert session.query(PendingContent).count() == 0
+    assert list(platform.content.blobs.list("records/")) == []
