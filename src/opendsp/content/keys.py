@@ -76,6 +76,19 @@ def _decode_key(key_id: str, encoded: str) -> bytes:
     return key
 
 
+def _write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
+    """Write the keyring whole (a temporary file renamed into place), readable only by its owner."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
 class KeyringFileProvider(KeyProvider):
     """A JSON file ``{"current": ID, "keys": {ID: base64}}`` readable only by its owner."""
 
@@ -100,11 +113,8 @@ class KeyringFileProvider(KeyProvider):
         if path.exists():
             raise MasterKeyError(f"a master keyring already exists at {path}; it is never overwritten")
         key_id, key = (DEMO_KEY_ID, DEMO_KEY) if demo else (f"k-{randomness.bytes(6).hex()}", randomness.bytes(32))
-        provider = cls.__new__(cls)
-        provider.path = path
-        provider._write(key_id, {key_id: key})
-        provider._load()
-        return provider
+        _write_keyring(path, key_id, {key_id: key})
+        return cls(path, create_demo=False)
 
     def _load(self) -> None:
         try:
@@ -117,15 +127,7 @@ class KeyringFileProvider(KeyProvider):
             raise MasterKeyError(f"the master keyring {self.path} names a current key it does not hold")
 
     def _write(self, current: str, keys: dict[str, bytes]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        _write_keyring(self.path, current, keys)
 
     @property
     def current_key_id(self) -> str:
