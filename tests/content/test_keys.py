@@ -71,15 +71,28 @@ def test_a_fresh_development_instance_still_gets_the_demo_keyring(platform: Plat
 
 
 def test_rotate_with_retire_leaves_only_the_new_key_and_content_still_reads(platform: Platform) -> None:
+    from opendsp.documents.types import FHIR_MEDIA_TYPE
+    from opendsp.fhir.structured import StructuredCode, StructuredEntry
+    from tests.factories import as_holder, holder_draft
+    from tests.records.test_erasure import lab_bundle_bytes
+
     with platform.transaction() as session:
-        document = deposit_pdf(session, platform, make_record(session, platform))
+        record = make_record(session, platform)
+        document = deposit_pdf(session, platform, record)
+        as_holder(session, platform, record).deposit(
+            record.id, holder_draft("Blood count", media_type=FHIR_MEDIA_TYPE), [lab_bundle_bytes()])
+    with platform.sessions() as session:
+        entries = session.scalar(select(func.count()).select_from(StructuredEntry))
+        codes = session.scalar(select(func.count()).select_from(StructuredCode))
+    assert entries and codes
     old = platform.keys.current_key_id
     result = run(platform, "keys", "rotate", "--retire")
     assert result.exit_code == 0, result.output
     # Search tokens derived from the old key keep it alive until the index is rewritten.
     assert f"still used, kept: {old}" in result.output
     refused = run(platform, "keys", "retire", old)
-    assert refused.exit_code == 2 and "search token(s)" in refused.output and "reindex --all" in refused.output
+    refusal = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "structured index code(s)" in refusal and "reindex --all" in refusal
     assert run(platform, "search", "reindex", "--all").exit_code == 0
     assert run(platform, "keys", "retire", old).exit_code == 0
     ring = KeyringFileProvider(keyring_path(platform.settings), create_demo=False)  # type: ignore[arg-type]
@@ -89,6 +102,9 @@ def test_rotate_with_retire_leaves_only_the_new_key_and_content_still_reads(plat
     with reread.sessions() as session:
         assert read_as_holder(session, reread, document)
         assert session.scalar(select(func.count()).select_from(SearchTerm).where(SearchTerm.master_key_id == old)) == 0
+        # The structured index was written again under the new key, not doubled.
+        assert session.scalar(select(func.count()).select_from(StructuredEntry)) == entries
+        assert session.scalar(select(func.count()).select_from(StructuredCode)) == codes
         actions = list(session.scalars(select(TraceEntry.action).where(TraceEntry.action.like("keys.%"))))
     assert sorted(actions) == ["keys.retire", "keys.rotate"]
 

@@ -34,7 +34,7 @@ def run(platform: Platform, *args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
 
 
-def _lab_bundle() -> bytes:
+def lab_bundle_bytes() -> bytes:
     bundle = laboratory_report(
         Ids(random.Random(5)), patient=PatientInfo("1980010112345", "Weber", "Anne", "female", date(1980, 1, 1)),
         author=AuthorInfo("L123", "Muller", "Jean", "ORG1", "Labo Demo"), day=date(2025, 3, 1), language="en",
@@ -53,7 +53,7 @@ def loaded(platform: Platform) -> tuple[Record, list[Document], str]:
         record = make_record(session, platform)
         pdf = deposit_pdf(session, platform, record)
         fhir = as_holder(session, platform, record).deposit(
-            record.id, holder_draft("Blood count", media_type=FHIR_MEDIA_TYPE), [_lab_bundle()]
+            record.id, holder_draft("Blood count", media_type=FHIR_MEDIA_TYPE), [lab_bundle_bytes()]
         )
         national_number = holder_of(session, record).national_number
     with platform.sessions() as session:
