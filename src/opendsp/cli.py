@@ -203,16 +203,31 @@ def store() -> None:
 
 
 @store.command("check")
-@click.option("--grace-minutes", type=int, default=None, help="Leave blobs younger than this (default from settings).")
+@click.option("--grace-minutes", type=int, default=None,
+              help="Leave blobs younger than this (default OPENDSP_ORPHAN_GRACE_MINUTES; never below the minimum).")
 @click.option("--dry-run", is_flag=True, help="Report orphans without removing them.")
 @click.option("--verify", is_flag=True, help="Also decrypt every document and check its hash (slow).")
 @click.pass_context
 def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, verify: bool) -> None:
-    """Remove content left by failed deposits and report missing or altered content."""
+    """Remove content left by failed deposits and report missing, altered or unreadable content.
+
+    Content is removed only when no document and no running deposit names it,
+    and it is older than the grace (docs/operations.md, "Content and keys").
+    """
+    from opendsp.content.checking import GraceRefused, enforced_grace
+    from opendsp.content.keys import MasterKeyError
+
+    try:
+        grace = enforced_grace(ctx.obj["settings"], grace_minutes)
+    except GraceRefused as error:
+        fail(str(error), 2)
     platform = _platform(ctx)
-    grace = timedelta(minutes=grace_minutes if grace_minutes is not None else platform.settings.orphan_grace_minutes)
-    with platform.transaction() as session, progress_bar("checking content", None) as advance:
-        report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify, progress=advance)
+    try:
+        with platform.transaction() as session, progress_bar("checking content", None) as advance:
+            report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify,
+                                            progress=advance)
+    except MasterKeyError as error:
+        fail(str(error), 2)
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{report.blobs_seen} blobs; {verb} {len(report.orphans_removed)} orphans")
     for key in report.orphans_removed:
@@ -223,8 +238,85 @@ def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, ve
         click.echo(f"  MISSING content for document: {key}", err=True)
     for key in report.broken_content:
         click.echo(f"  ALTERED content: {key}", err=True)
+    for key, reason in report.unreadable_content:
+        click.echo(f"  UNREADABLE content: {key}: {reason}", err=True)
     if not report.healthy:
         sys.exit(1)
+
+
+@main.group()
+def records() -> None:
+    """Records as a whole."""
+
+
+@records.command("erase")
+@click.argument("identifier", metavar="NATIONAL_NUMBER_OR_RECORD_ID")
+@click.option("--basis", type=click.Choice(["death", "legal-order"]), required=True,
+              help="death: the holder died and the retention period has run; legal-order: a court or authority ordered it.")
+@click.option("--reason", required=True, help="The death's date and source, or the order's reference (kept in the trace).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, yes: bool) -> None:
+    """Erase a closed record for good: its key, index and content destroyed, its trace kept.
+
+    See docs/operations.md, "Content and keys". There is no undo: every copy of
+    the content, in backups too, is sealed under the key destroyed here.
+    """
+    from opendsp.records.erasure import ErasureBasis, ErasureRefused, delete_erased_content, erase_record, find_record
+
+    platform = _platform(ctx)
+    try:
+        with platform.sessions() as session:
+            record_id = find_record(session, identifier).id
+        if not yes:
+            click.confirm(f"Erase record {record_id} for good? Its content can never be read again", abort=True)
+        with platform.transaction() as session:
+            record = find_record(session, str(record_id))
+            erasure = erase_record(session=session, platform=platform, record=record, basis=ErasureBasis(basis),
+                                   reason=reason)
+        removed = delete_erased_content(platform, record_id)
+    except ErasureRefused as error:
+        fail(str(error), 2)
+    click.echo(f"record {record_id} erased: key destroyed, {erasure.documents} document(s) and {removed} blob(s), "
+               f"{erasure.search_terms} search token(s) and {erasure.structured_entries} structured entries removed; "
+               "its trace is kept")
+
+
+@main.command("backup")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.pass_context
+def backup_command(ctx: click.Context, folder: Path) -> None:
+    """Back up the database and the sealed content into a new FOLDER (never the master keys).
+
+    Keep the keyring apart: the backup opens nothing without it (docs/operations.md, "Backup and restore").
+    """
+    from opendsp.backup.services import BackupRefused, backup
+
+    try:
+        report = backup(_platform(ctx), folder)
+    except BackupRefused as error:
+        fail(str(error), 2)
+    click.echo(f"backup in {report.folder}: {report.database} database, {report.documents} documents, "
+               f"{report.blobs} blobs; it needs the master key(s) {', '.join(report.master_keys) or '(none)'}")
+
+
+@main.command("restore")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.pass_context
+def restore_command(ctx: click.Context, folder: Path) -> None:
+    """Restore a backup FOLDER into the new, empty database and content store the settings name.
+
+    The master keyring must be in place first. Then run `opendsp migrate`,
+    `opendsp trace verify` and `opendsp store check --verify`.
+    """
+    from opendsp.backup.services import BackupRefused, restore
+
+    try:
+        report = restore(_platform(ctx), folder)
+    except BackupRefused as error:
+        fail(str(error), 2)
+    click.echo(f"restored {report.documents} documents and {report.blobs} blobs into the {report.database} "
+               "database; now run `opendsp trace verify` and `opendsp store check --verify`")
 
 
 @main.group()
@@ -256,11 +348,40 @@ def keys() -> None:
     """Master keys and record data keys."""
 
 
-@keys.command("rotate")
+@keys.command("init")
+@click.option("--demo", is_flag=True, help="Development only: write the published demo key (demo data sealed under it).")
 @click.pass_context
-def keys_rotate(ctx: click.Context) -> None:
+def keys_init(ctx: click.Context, demo: bool) -> None:
+    """Create the master keyring file with a new random key (never overwrites one).
+
+    Run once before the first start in production, and keep a copy of the
+    file apart from the backups (docs/operations.md, "Content and keys").
+    """
+    from opendsp.clock import SystemRandomness
+    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, keyring_path
+
+    settings: Settings = ctx.obj["settings"]
+    path = keyring_path(settings)
+    if path is None:
+        fail("OPENDSP_MASTER_KEY_SOURCE is env: put id:base64key (32 random bytes, e.g. from "
+             "`openssl rand -base64 32`) in OPENDSP_MASTER_KEYS; there is no file to create", 2)
+    if demo and settings.mode is Mode.production:
+        fail("production mode refuses the published demo key", 2)
+    try:
+        keyring = KeyringFileProvider.create(path, randomness=SystemRandomness(), demo=demo)
+    except MasterKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"master keyring {path} created; current key {keyring.current_key_id}")
+
+
+@keys.command("rotate")
+@click.option("--retire", "retire_old", is_flag=True,
+              help="Then retire every older master key that nothing uses any more.")
+@click.pass_context
+def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
     """Add a new master key (keyring file) and rewrap every record's data key under it."""
     from opendsp.accounts import sealing as accounts_sealing
+    from opendsp.content.keyring import retirable, retire
     from opendsp.content.keys import KeyringFileProvider, MasterKeyError
     from opendsp.records.services import trace_event
 
@@ -278,10 +399,34 @@ def keys_rotate(ctx: click.Context) -> None:
                             context={"master_key": platform.keys.current_key_id, "rewrapped": count,
                                      "authenticator_secrets": resealed}),
             )
+        click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
+                   f"{platform.keys.current_key_id}")
+        if retire_old:
+            with platform.sessions() as session:
+                unused = retirable(session, platform)
+            for key_id in unused:
+                retire(platform, key_id)
+                click.echo(f"master key {key_id} retired")
+            kept = [k for k in platform.keys.key_ids() if k != platform.keys.current_key_id]
+            if kept:
+                click.echo(f"still used, kept: {', '.join(kept)} (see `opendsp keys retire KEY_ID`)")
     except MasterKeyError as error:
         fail(str(error), 2)
-    click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
-               f"{platform.keys.current_key_id}")
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@click.pass_context
+def keys_retire(ctx: click.Context, key_id: str) -> None:
+    """Remove an old master key from the keyring, once no record key, secret or index token uses it."""
+    from opendsp.content.keyring import retire
+    from opendsp.content.keys import MasterKeyError
+
+    try:
+        retire(_platform(ctx), key_id)
+    except MasterKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"master key {key_id} retired")
 
 
 @main.command()

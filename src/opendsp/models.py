@@ -20,7 +20,7 @@ from opendsp.accounts.models import (
     WebSession,
 )
 from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
-from opendsp.content.models import RecordKey
+from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
 from opendsp.fhir.models import DocumentContext, SubmissionSet, SubmittedDocument
@@ -63,6 +63,7 @@ __all__ = [
     "Document",
     "LegalRepresentation",
     "Organisation",
+    "PendingContent",
     "Person",
     "Professional",
     "Record",

@@ -49,7 +49,26 @@ class Platform:
 
     @cached_property
     def keys(self) -> KeyProvider:
-        return key_provider_from_settings(self.settings)
+        return key_provider_from_settings(self.settings, sealed_records=self._sealed_records)
+
+    def _sealed_records(self) -> int:
+        """Records whose data key a master key wraps (0 before the schema exists).
+
+        Asked on a connection of its own outside any transaction: the caller may be
+        inside one that holds SQLite's write lock, and a new transaction would wait for it.
+        """
+        assert self.engine is not None
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SELECT count(*) FROM record_keys WHERE wrapped_key IS NOT NULL")
+            return int(cursor.fetchone()[0])
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            if getattr(error, "sqlstate", None) == "42P01" or "no such table" in str(error):
+                return 0
+            raise
+        finally:
+            raw.close()
 
     @cached_property
     def content(self) -> SealedContentStore:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     mllp_refusal_trace_window_seconds: int = Field(3600, ge=1)
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
+    # The shortest grace `store check` accepts (none: 15 minutes in production, 0 in development).
+    orphan_grace_minimum_minutes: int | None = Field(default=None, ge=0)
 
     # -- identity and sessions (docs/identity.md) --
     # Days an activation code stays valid after its letter is printed.
@@ -145,6 +147,12 @@ class Settings(BaseSettings):
         return None not in (self.mllp_tls_certificate, self.mllp_tls_key, self.mllp_tls_client_ca)
 
     @property
+    def orphan_grace_minimum(self) -> int:
+        if self.orphan_grace_minimum_minutes is not None:
+            return self.orphan_grace_minimum_minutes
+        return 15 if self.mode is Mode.production else 0
+
+    @property
     def database_kind(self) -> str:
         return self.database_url.split(":", 1)[0].split("+", 1)[0]
 
@@ -158,6 +166,16 @@ class Settings(BaseSettings):
             )
         if self.cookie_secure is False:
             raise InsecureSettings("production mode refuses cookies without the Secure flag (OPENDSP_COOKIE_SECURE)")
+        if self.orphan_grace_minimum < 1:
+            raise InsecureSettings(
+                "production mode refuses OPENDSP_ORPHAN_GRACE_MINIMUM_MINUTES=0: store check would remove "
+                "content that deposits are still writing"
+            )
+        if self.orphan_grace_minutes < self.orphan_grace_minimum:
+            raise InsecureSettings(
+                f"OPENDSP_ORPHAN_GRACE_MINUTES ({self.orphan_grace_minutes}) is below the minimum of "
+                f"{self.orphan_grace_minimum} minutes"
+            )
         if self.password_hash_profile != "standard":
             raise InsecureSettings("production mode refuses the fast password hashing meant for tests")
         if self.mllp_port is not None and not self.mllp_tls:

@@ -1,9 +1,10 @@
 """Master keys behind a small key-provider interface.
 
 A master key never encrypts content; it wraps the per-record data keys.
-Providers: a keyring file (created with the well-known demo key on a
-developer's machine) and the environment (``OPENDSP_MASTER_KEYS``). A KMS or
-an HSM would be a third provider with the same four methods.
+Providers: a keyring file (``opendsp keys init``; created with the well-known
+demo key on a developer's machine that holds no sealed record yet) and the
+environment (``OPENDSP_MASTER_KEYS``). A KMS or an HSM would be a third
+provider with the same methods.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,10 @@ class KeyProvider(ABC):
     @abstractmethod
     def key_ids(self) -> list[str]: ...
 
+    @abstractmethod
+    def remove_key(self, key_id: str) -> None:
+        """Forget a master key that nothing uses any more (see ``opendsp.content.keyring.retire``)."""
+
     def uses_demo_key(self) -> bool:
         return self.key(self.current_key_id) == DEMO_KEY
 
@@ -70,16 +76,45 @@ def _decode_key(key_id: str, encoded: str) -> bytes:
     return key
 
 
+def _write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
+    """Write the keyring whole (a temporary file renamed into place), readable only by its owner."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
 class KeyringFileProvider(KeyProvider):
     """A JSON file ``{"current": ID, "keys": {ID: base64}}`` readable only by its owner."""
 
-    def __init__(self, path: Path, *, create_demo: bool) -> None:
+    def __init__(self, path: Path, *, create_demo: bool, sealed_records: Callable[[], int] = lambda: 0) -> None:
         self.path = path
         if not path.exists():
             if not create_demo:
                 raise MasterKeyError(f"no master keyring at {path}; create one with `opendsp keys init`")
+            if count := sealed_records():
+                # Its keys unwrapped those records' data keys: a new keyring would not open them.
+                raise MasterKeyError(
+                    f"the master keyring {path} is missing, but {count} record(s) hold data keys wrapped by it: "
+                    "put the keyring back from where you keep it (`opendsp keys init --demo` only if they "
+                    "were sealed under the published demo key)"
+                )
             self._write(DEMO_KEY_ID, {DEMO_KEY_ID: DEMO_KEY})
         self._load()
+
+    @classmethod
+    def create(cls, path: Path, *, randomness: Randomness, demo: bool = False) -> KeyringFileProvider:
+        """Write a new keyring (``opendsp keys init``); an existing one is never overwritten."""
+        if path.exists():
+            raise MasterKeyError(f"a master keyring already exists at {path}; it is never overwritten")
+        key_id, key = (DEMO_KEY_ID, DEMO_KEY) if demo else (f"k-{randomness.bytes(6).hex()}", randomness.bytes(32))
+        _write_keyring(path, key_id, {key_id: key})
+        return cls(path, create_demo=False)
 
     def _load(self) -> None:
         try:
@@ -92,15 +127,7 @@ class KeyringFileProvider(KeyProvider):
             raise MasterKeyError(f"the master keyring {self.path} names a current key it does not hold")
 
     def _write(self, current: str, keys: dict[str, bytes]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        _write_keyring(self.path, current, keys)
 
     @property
     def current_key_id(self) -> str:
@@ -120,6 +147,13 @@ class KeyringFileProvider(KeyProvider):
         self._write(key_id, {**self._keys, key_id: randomness.bytes(32)})
         self._load()
         return key_id
+
+    def remove_key(self, key_id: str) -> None:
+        if key_id == self._current:
+            raise MasterKeyError(f"master key {key_id!r} is the current one and cannot be retired")
+        self.key(key_id)
+        self._write(self._current, {k: v for k, v in self._keys.items() if k != key_id})
+        self._load()
 
 
 class EnvironmentKeyProvider(KeyProvider):
@@ -155,15 +189,28 @@ class EnvironmentKeyProvider(KeyProvider):
             "OPENDSP_MASTER_KEYS, then run `opendsp keys rotate` to rewrap the data keys"
         )
 
+    def remove_key(self, key_id: str) -> None:
+        self.key(key_id)
+        raise MasterKeyError(
+            f"master key {key_id!r} is no longer used: remove it from OPENDSP_MASTER_KEYS yourself "
+            "(keys from the environment are kept by the operator)"
+        )
 
-def key_provider_from_settings(settings: Settings) -> KeyProvider:
+
+def keyring_path(settings: Settings) -> Path | None:
+    source = settings.master_key_source
+    return Path(source.removeprefix("file:")) if source.startswith("file:") else None
+
+
+def key_provider_from_settings(settings: Settings, *, sealed_records: Callable[[], int] = lambda: 0) -> KeyProvider:
+    """The configured provider; ``sealed_records`` counts the data keys a missing keyring would orphan."""
     source = settings.master_key_source
     if source == "env":
         return EnvironmentKeyProvider(settings.master_keys)
-    if source.startswith("file:"):
+    if (path := keyring_path(settings)) is not None:
         from opendsp.settings import Mode
 
-        return KeyringFileProvider(Path(source.removeprefix("file:")), create_demo=settings.mode is Mode.development)
+        return KeyringFileProvider(path, create_demo=settings.mode is Mode.development, sealed_records=sealed_records)
     raise MasterKeyError(f"unknown master key source {source!r}: use file:PATH or env")
 
 

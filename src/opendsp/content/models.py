@@ -20,3 +20,17 @@ class RecordKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     rewrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PendingContent(Base):
+    """Content a deposit is writing: committed before the blob, removed with the document's commit.
+
+    ``store check`` never removes a blob that a pending row or a document names,
+    so a deposit in flight cannot lose its content (docs/adr/0018-pending-content.md).
+    """
+
+    __tablename__ = "pending_content"
+
+    content_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

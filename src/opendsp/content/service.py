@@ -1,8 +1,10 @@
 """Seal, store, open and check document content.
 
-Content is written to the blob store *before* the metadata commits. If the
+Content is written to the blob store *before* the metadata commits, and named
+as pending content before it is written (``opendsp.content.pending``). If the
 transaction then rolls back, the blob is deleted at once; if the process dies
-in between, ``store check`` finds the blob without a document and removes it.
+in between, ``store check`` finds the blob with neither a document nor a
+running deposit and removes it once the grace has passed.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock, Randomness
-from opendsp.content.keys import KeyProvider
+from opendsp.content import pending
+from opendsp.content.checking import StoreCheckReport, check_store
+from opendsp.content.keys import KeyProvider, MasterKeyError
 from opendsp.content.models import RecordKey
 from opendsp.content.sealing import SealBroken, seal, unseal
 from opendsp.content.stores import BlobMissing, BlobStore
@@ -27,24 +32,19 @@ class ContentUnavailable(Exception):
     """Content cannot be given back: missing, altered, or its key destroyed."""
 
 
+class ContentAltered(ContentUnavailable):
+    """The content opens no more as it was sealed, or does not match its recorded hash."""
+
+
+class ContentKeyUnavailable(ContentUnavailable):
+    """The record's data key was destroyed, or its master key is not available."""
+
+
 @dataclass(frozen=True)
 class StoredContent:
     key: str
     size: int
     sha256: str
-
-
-@dataclass
-class StoreCheckReport:
-    blobs_seen: int = 0
-    orphans_removed: list[str] = field(default_factory=list)
-    orphans_too_recent: list[str] = field(default_factory=list)
-    missing_content: list[str] = field(default_factory=list)
-    broken_content: list[str] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        return not (self.missing_content or self.broken_content)
 
 
 def content_key(record_id: uuid.UUID, content_id: uuid.UUID) -> str:
@@ -99,8 +99,15 @@ class SealedContentStore:
             session.flush()
             return data_key
         if row.wrapped_key is None or row.master_key_id is None:
-            raise ContentUnavailable("the content key of this record was destroyed")
-        return self.keys.unwrap(row.master_key_id, row.wrapped_key, _context(record_id))
+            raise ContentKeyUnavailable("the content of this record was erased: its key was destroyed")
+        try:
+            return self.keys.unwrap(row.master_key_id, row.wrapped_key, _context(record_id))
+        except MasterKeyError as error:
+            raise ContentKeyUnavailable(str(error)) from None
+        except InvalidTag:
+            raise ContentKeyUnavailable(
+                f"the data key of record {record_id} does not unwrap with master key {row.master_key_id!r}"
+            ) from None
 
     def rotate(self, session: Session, *, batch: int = 500, progress: Callable[[int], None] | None = None) -> int:
         """Rewrap every data key under the current master key; content is untouched."""
@@ -146,7 +153,17 @@ class SealedContentStore:
                 size += len(chunk)
                 yield chunk
 
-        on_rollback(session, lambda: self.blobs.delete(key))
+        pending.register(session, key=key, record_id=record_id, now=self.clock.now())
+        try:
+            pending.claim(session, key=key)
+        except pending.PendingContentLost as lost:
+            raise ContentUnavailable(str(lost)) from None
+
+        def undo() -> None:
+            self.blobs.delete(key)
+            pending.forget(session, key=key)
+
+        on_rollback(session, undo)
         self.blobs.put(key, seal(measured(), key=data_key, context=key.encode(), randomness=self.randomness))
         return StoredContent(key=key, size=size, sha256=digest.hexdigest())
 
@@ -169,9 +186,9 @@ class SealedContentStore:
                 seen += len(chunk)
                 yield chunk
         except SealBroken as broken:
-            raise ContentUnavailable(f"the content {key} was altered: {broken}") from None
+            raise ContentAltered(f"the content {key} was altered: {broken}") from None
         if seen != size or digest.hexdigest() != sha256:
-            raise ContentUnavailable(f"the content {key} does not match its recorded hash")
+            raise ContentAltered(f"the content {key} does not match its recorded hash")
 
     def read(self, session: Session, record_id: uuid.UUID, key: str, *, sha256: str, size: int) -> bytes:
         """The whole plaintext, returned only once it has been verified."""
@@ -189,39 +206,4 @@ class SealedContentStore:
         progress: Callable[[int], None] | None = None,
     ) -> StoreCheckReport:
         """Compare the blob store with the documents; remove orphans older than ``grace``."""
-        from opendsp.documents.models import Document
-
-        report = StoreCheckReport()
-        known = {
-            row.content_key: row
-            for row in session.execute(
-                select(Document.content_key, Document.record_id, Document.sha256, Document.size)
-            )
-        }
-        # Content of crypto-shredded records is unreadable on purpose: not "broken".
-        shredded = set(session.scalars(select(RecordKey.record_id).where(RecordKey.wrapped_key.is_(None))))
-        cutoff: datetime = self.clock.now() - grace
-        seen: set[str] = set()
-        for blob in self.blobs.list("records/"):
-            report.blobs_seen += 1
-            seen.add(blob.key)
-            if progress:
-                progress(1)
-            if blob.key in known:
-                continue
-            if blob.modified_at > cutoff:
-                report.orphans_too_recent.append(blob.key)
-                continue
-            if remove:
-                self.blobs.delete(blob.key)
-            report.orphans_removed.append(blob.key)
-        for key, row in known.items():
-            if key not in seen:
-                report.missing_content.append(key)
-            elif verify and row.record_id not in shredded:
-                try:
-                    for _ in self.open(session, row.record_id, key, sha256=row.sha256, size=row.size):
-                        pass
-                except ContentUnavailable:
-                    report.broken_content.append(key)
-        return report
+        return check_store(self, session, grace=grace, remove=remove, verify=verify, progress=progress)

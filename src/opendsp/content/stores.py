@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class LocalFolderStore(BlobStore):
 
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         path = self._path(key)
+        root = self.root.resolve()
+        new_folders = [f for f in (path.parent, *path.parent.parents) if f.is_relative_to(root) and not f.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename: a crash leaves a temporary file, never half a blob.
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
@@ -79,6 +82,10 @@ class LocalFolderStore(BlobStore):
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        # The rename lives in the folder: without this, a power loss could forget the blob
+        # after its document committed. New folders are made durable in their parent the same way.
+        for folder in (path.parent, *(created.parent for created in new_folders)):
+            _fsync_folder(folder)
         return size
 
     def open(self, key: str) -> Iterator[bytes]:
@@ -100,12 +107,23 @@ class LocalFolderStore(BlobStore):
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         for path in sorted(self.root.rglob("*")):
-            if not path.is_file():
-                continue
             key = path.relative_to(self.root).as_posix()
-            if key.startswith(prefix):
+            if not key.startswith(prefix):
+                continue
+            try:
                 stat = path.stat()
+            except FileNotFoundError:
+                continue  # removed while we listed (a rolled-back deposit, another check)
+            if S_ISREG(stat.st_mode):
                 yield BlobInfo(key, datetime.fromtimestamp(stat.st_mtime, UTC), stat.st_size)
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class _ChunkReader:

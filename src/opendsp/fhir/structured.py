@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, delete
+from sqlalchemy import ForeignKey, Index, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -193,6 +193,13 @@ def index_document(session: Session, platform: Platform, document: Document, con
         count += 1
     session.flush()
     return count
+
+
+def forget_document(session: Session, document_id: uuid.UUID) -> None:
+    """Delete one document's index, before it is written again (``opendsp search reindex``)."""
+    entries_of = select(StructuredEntry.id).where(StructuredEntry.document_id == document_id)
+    session.execute(delete(StructuredCode).where(StructuredCode.entry_id.in_(entries_of)))
+    session.execute(delete(StructuredEntry).where(StructuredEntry.document_id == document_id))
 
 
 def forget_record(session: Session, record_id: uuid.UUID) -> None:

@@ -77,6 +77,8 @@ def change_state(
         raise TransitionRefused(f"a {record.state.value} record cannot become {to_state.value}")
     if not permit.covers(expected, record.id):
         raise NoPermit(f"no permit for {expected.value} on record {record.id}")
+    if to_state is not RecordState.closed and _erased(session, record.id):
+        raise TransitionRefused("an erased record stays closed")
     now = platform.clock.now()
     from_state = record.state
     if expected is Action.reopen_record:
@@ -91,6 +93,13 @@ def change_state(
     )
     session.flush()
     return record
+
+
+def _erased(session: Session, record_id: uuid.UUID) -> bool:
+    from opendsp.content.models import RecordKey
+
+    key = session.get(RecordKey, record_id)
+    return key is not None and key.wrapped_key is None
 
 
 def record_of(session: Session, person_id: uuid.UUID) -> Record | None:

@@ -13,6 +13,8 @@ from opendsp.actors import SYSTEM
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.platform import Platform
+from opendsp.fhir.structured import forget_document as forget_structured
+from opendsp.fhir.structured import index_document as index_structured
 from opendsp.search import text
 from opendsp.search.index import index_document, record_keys, token
 from opendsp.search.models import SearchTerm
@@ -74,8 +76,14 @@ def search(
 
 
 def unindexed(session: Session, *, everything: bool = False) -> list[uuid.UUID]:
-    """Documents without a token (all documents with ``everything``), oldest first."""
-    query = select(Document.id).order_by(Document.deposited_at, Document.id)
+    """Documents without a token (all documents with ``everything``), oldest first.
+
+    Records erased for good are left out: nothing of them may be indexed again.
+    """
+    from opendsp.content.models import RecordKey
+
+    erased = select(RecordKey.record_id).where(RecordKey.wrapped_key.is_(None))
+    query = select(Document.id).where(Document.record_id.not_in(erased)).order_by(Document.deposited_at, Document.id)
     if not everything:
         query = query.where(~select(SearchTerm.id).where(SearchTerm.document_id == Document.id).exists())
     return list(session.scalars(query))
@@ -101,6 +109,10 @@ def reindex(platform: Platform, document_ids: list[uuid.UUID], *, progress: Call
                     content = b"".join(platform.content.open(session, document.record_id, document.content_key,
                                                              sha256=document.sha256, size=document.size))
                 index_document(session, platform, document, content)
+                if document.media_type == FHIR_MEDIA_TYPE and content is not None:
+                    # Its codes too, keyed under the current master key (so older keys can be retired).
+                    forget_structured(session, document.id)
+                    index_structured(session, platform, document, content)
                 per_record[document.record_id] = per_record.get(document.record_id, 0) + 1
                 done += 1
                 progress(1)

@@ -1,6 +1,6 @@
 """adt sender certificates: each HL7 v2 sender bound to the client certificates it presents over MLLP/TLS
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from alembic import op
 
 import opendsp.db
 
-revision = "0013"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

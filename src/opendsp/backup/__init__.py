@@ -1,0 +1,1 @@
+"""Backing an instance up and restoring it elsewhere (docs/operations.md, "Backup and restore")."""
