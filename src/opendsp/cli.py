@@ -233,22 +233,157 @@ def trace() -> None:
 
 
 @trace.command("verify")
+@click.option("--all-checkpoints", is_flag=True, help="Check against every checkpoint written, not only the latest.")
 @click.pass_context
-def trace_verify(ctx: click.Context) -> None:
-    """Check every chain of the trace; name the first altered, removed or reordered entry."""
-    from opendsp.trace.service import verify
+def trace_verify(ctx: click.Context, all_checkpoints: bool) -> None:
+    """Check every chain of the trace, and the trace against the signed checkpoints.
+
+    Names what is wrong: entries altered, removed or reordered; whole chains
+    removed with their heads; tails cut and heads rewound since a checkpoint.
+    """
+    from opendsp.trace.anchoring import verify_anchored
+    from opendsp.trace.checkpointer import checkpoint_log
+    from opendsp.trace.checkpoints import CheckpointInvalid
+    from opendsp.trace.signing import SigningKeyError
 
     platform = _platform(ctx)
+    states = []
+    try:
+        log = checkpoint_log(platform.settings, platform.clock)
+        numbers = log.numbers()
+        wanted = numbers if all_checkpoints else numbers[-1:]
+        states = [state for number in wanted if (state := log.state(number)) is not None]
+    except SigningKeyError as error:
+        if _sink_has_checkpoints(platform):
+            fail(f"cannot check the checkpoints: {error}", 2)
+    except CheckpointInvalid as error:
+        fail(f"checkpoint REFUSED: {error}", 1)
     with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
-        report = verify(session, progress=advance)
+        report = verify_anchored(session, states, progress=advance)
+    anchored = (f"; checked against checkpoint {states[-1].number} of {states[-1].checkpoint.made_at}"
+                if states else "; no checkpoint written yet: nothing outside the database vouches for it")
     if report.intact:
-        click.echo(f"trace intact: {report.entries} entries in {report.chains} chains")
+        click.echo(f"trace intact: {report.entries} entries in {report.chains} chains{anchored}")
         return
-    click.echo(f"trace BROKEN: {len(report.breaks)} chain(s) fail", err=True)
+    click.echo(f"trace BROKEN: {len(report.breaks)} problem(s){anchored}", err=True)
     click.echo(f"first: {report.first_break}", err=True)
     for problem in report.breaks:
         click.echo(f"  {problem}", err=True)
     sys.exit(1)
+
+
+def _sink_has_checkpoints(platform) -> bool:  # type: ignore[no-untyped-def]
+    from opendsp.trace.sinks import sink_from_settings
+
+    return bool(sink_from_settings(platform.settings, platform.clock).names())
+
+
+@trace.command("new-key")
+@click.pass_context
+def trace_new_key(ctx: click.Context) -> None:
+    """Create the Ed25519 key that signs checkpoints (OPENDSP_CHECKPOINT_KEY_FILE) and its public key.
+
+    Never replaces a key. Keep the private key with the checkpointer only; publish the public key.
+    """
+    from opendsp.trace.signing import SigningKeyError, create_key, key_id
+
+    settings: Settings = ctx.obj["settings"]
+    assert settings.checkpoint_key_file is not None and settings.checkpoint_public_key_file is not None
+    try:
+        key = create_key(settings.checkpoint_key_file, settings.checkpoint_public_key_file,
+                         _platform(ctx).randomness)
+    except SigningKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"checkpoint key {settings.checkpoint_key_file}; public key {settings.checkpoint_public_key_file} "
+               f"(fingerprint {key_id(key.public_key())})")
+
+
+def _checkpointer(ctx: click.Context, every: float):  # type: ignore[no-untyped-def]
+    import threading
+
+    from opendsp.trace.checkpointer import Checkpointer, checkpoint_log, signing_key
+    from opendsp.trace.signing import SigningKeyError
+
+    platform = _platform(ctx)
+    try:
+        signer = signing_key(platform.settings, platform.randomness, platform.clock,
+                             say=lambda text: err.print(text, highlight=False))
+        log = checkpoint_log(platform.settings, platform.clock)
+    except SigningKeyError as error:
+        fail(str(error), 2)
+    return Checkpointer(transaction=platform.transaction, log=log, signer=signer, clock=platform.clock,
+                        every=every, stop=threading.Event())
+
+
+@trace.command("checkpoint")
+@click.pass_context
+def trace_checkpoint(ctx: click.Context) -> None:
+    """Sign every chain's head now and write the checkpoint to the sink (OPENDSP_CHECKPOINT_SINK)."""
+    from opendsp.trace.checkpoints import CheckpointInvalid, write_checkpoint
+    from opendsp.trace.sinks import CheckpointExists
+
+    checkpointer = _checkpointer(ctx, 0)
+    try:
+        with checkpointer.transaction() as session:
+            written = write_checkpoint(session=session, log=checkpointer.log, signer=checkpointer.signer,
+                                       clock=checkpointer.clock)
+    except (CheckpointInvalid, CheckpointExists) as error:
+        fail(str(error), 1)
+    assert written is not None
+    click.echo(f"checkpoint {written.number} written to {checkpointer.log.sink.describe()}: "
+               f"{written.statement['tree_size']} chains, root {written.root_hash}")
+
+
+@trace.command("checkpointer")
+@click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between checkpoints.")
+@click.pass_context
+def trace_checkpointer(ctx: click.Context, every: float) -> None:
+    """Write a checkpoint every minute while the trace moves, and one more on SIGTERM or Ctrl-C."""
+    import logging
+    import signal
+
+    if every <= 0:
+        fail("--every must be a positive number of seconds", 2)
+    checkpointer = _checkpointer(ctx, every)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: checkpointer.stop.set())
+    err.print(f"OpenDSP checkpointer: every {every:g} s to {checkpointer.log.sink.describe()}", highlight=False)
+    written = checkpointer.run()
+    click.echo(f"{written} checkpoint(s) written")
+
+
+@trace.command("verify-extract")
+@click.argument("extract", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--public-key", "public_key_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="The platform's published public key (PEM). Without it, the key inside the extract is used.")
+def trace_verify_extract(extract: Path, public_key_file: Path | None) -> None:
+    """Check a holder's signed trace extract offline: entries, links, inclusion proof, signature.
+
+    Needs no database and no settings: only the extract and the public key.
+    """
+    from opendsp.trace.extract import ExtractRefused, check_extract
+    from opendsp.trace.signing import SigningKeyError, load_public_key
+
+    try:
+        key = load_public_key(public_key_file) if public_key_file else None
+        data = extract.read_bytes()
+    except (SigningKeyError, OSError) as error:
+        fail(str(error), 2)
+    try:
+        report = check_extract(data, key)
+    except ExtractRefused as error:
+        click.echo(f"extract REFUSED: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"extract verified: {report.entries} entries of record {report.record}, "
+               f"{report.withheld} withheld (link hashes only)")
+    click.echo(f"positions 1..{report.anchored_seq} are in checkpoint {report.checkpoint} "
+               f"of {report.checkpoint_made_at}, signed by key {report.key_id}")
+    if report.not_yet_anchored:
+        click.echo(f"{report.not_yet_anchored} later entries link to them but no checkpoint held them yet")
+    if report.key_from_extract:
+        click.echo("checked with the public key inside the extract: compare its fingerprint with the one the "
+                   "platform publishes, or pass --public-key")
 
 
 @main.group()

@@ -1,0 +1,93 @@
+"""The database checked against a signed checkpoint: what the chain walk alone cannot see.
+
+Walking a chain finds entries altered, removed or reordered inside it, but
+not a chain deleted together with its head, nor a tail cut with its head
+rewound, nor a chain rewritten and re-hashed from start to end. A checkpoint
+signed outside the database remembers every head; each chain must still hold
+the checkpointed entry at the checkpointed position, and its head must not
+have gone back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+
+from opendsp.trace.checkpoints import Head, State
+from opendsp.trace.models import TraceChainHead, TraceEntry
+from opendsp.trace.service import ChainBreak, VerifyReport, verify
+
+BATCH = 1000
+
+
+def _batches(heads: Sequence[Head]) -> Iterator[Sequence[Head]]:
+    for start in range(0, len(heads), BATCH):
+        yield heads[start:start + BATCH]
+
+
+def verify_anchored(session: Session, states: Sequence[State], *,
+                    progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Every chain walked, then checked against each checkpoint state given (the latest, or all of them)."""
+    report = verify(session, progress=progress)
+    seen = {(b.chain, b.seq, b.problem) for b in report.breaks}
+    for state in states:
+        for problem in verify_against(session, state):
+            if (problem.chain, problem.seq, problem.problem) not in seen:
+                seen.add((problem.chain, problem.seq, problem.problem))
+                report.breaks.append(problem)
+    return report
+
+
+def verify_against(session: Session, state: State) -> list[ChainBreak]:
+    """Every chain the checkpoint holds, checked against it; one problem per chain at most."""
+    problems: list[ChainBreak] = []
+    named = f"checkpoint {state.number} of {state.checkpoint.made_at}"
+    for batch in _batches(state.heads):
+        chains = [head.chain for head in batch]
+        heads = dict(session.execute(
+            select(TraceChainHead.chain, TraceChainHead.last_seq).where(TraceChainHead.chain.in_(chains))
+        ).all())
+        last_positions = dict(session.execute(
+            select(TraceEntry.chain, func.max(TraceEntry.seq)).where(TraceEntry.chain.in_(chains))
+            .group_by(TraceEntry.chain)
+        ).all())
+        anchored = {(chain, seq): hash_ for chain, seq, hash_ in session.execute(
+            select(TraceEntry.chain, TraceEntry.seq, TraceEntry.hash)
+            .where(tuple_(TraceEntry.chain, TraceEntry.seq).in_([(h.chain, h.seq) for h in batch]))
+        )}
+        for head in batch:
+            problem = _diagnose(head, heads.get(head.chain), last_positions.get(head.chain),
+                                anchored.get((head.chain, head.seq)), named)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _diagnose(head: Head, head_seq: int | None, last_seq: int | None, hash_there: str | None,
+              named: str) -> ChainBreak | None:
+    if head.seq == 0:  # an empty chain anchors nothing but its existence
+        if head_seq is None and last_seq is None:
+            return ChainBreak(head.chain, 0, None, f"the whole chain was removed with its head ({named} holds it)")
+        return None
+    if head_seq is None and last_seq is None:
+        return ChainBreak(head.chain, head.seq, None,
+                          f"the whole chain was removed with its head ({named} holds {head.seq} entries)")
+    if last_seq is None or last_seq < head.seq:
+        kept = last_seq or 0
+        rewound = f"; its head was rewound to position {head_seq}" if head_seq is not None else ""
+        return ChainBreak(head.chain, kept + 1, None,
+                          f"its tail was cut: entries {kept + 1}..{head.seq} are gone, which {named} "
+                          f"holds{rewound}")
+    if head_seq is not None and head_seq < head.seq:
+        return ChainBreak(head.chain, head.seq, None,
+                          f"its head was rewound to position {head_seq}, behind position {head.seq} of {named}")
+    if hash_there is None:
+        return ChainBreak(head.chain, head.seq, None, f"the entry at position {head.seq}, anchored by {named}, "
+                                                      "is missing")
+    if hash_there != head.hash:
+        return ChainBreak(head.chain, head.seq, None,
+                          f"its entries up to position {head.seq} are not those {named} signed: "
+                          "altered, reordered or rewritten since")
+    return None
