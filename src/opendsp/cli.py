@@ -57,14 +57,74 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema.
+
+    Runs as OPENDSP_MIGRATION_DATABASE_URL (the owner role) when it is set; the
+    application role of OPENDSP_DATABASE_URL is then granted what it needs, and no more.
+    """
+    from opendsp.db import make_engine
     from opendsp.migrations import upgrade
+    from opendsp.migrations.roles import grant_application, user_of
 
     settings: Settings = ctx.obj["settings"]
     if settings.database_kind == "sqlite":
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(_platform(ctx).engine)
+    separate_owner = settings.migration_database_url != settings.database_url
+    engine = make_engine(settings.migration_database_url) if separate_owner else _platform(ctx).engine
+    upgrade(engine)
+    application = user_of(settings.database_url)
+    if separate_owner and engine.dialect.name == "postgresql" and application \
+            and application != user_of(settings.migration_database_url):
+        with engine.begin() as connection:
+            grant_application(connection, application)
+        err.print(f"database ready (postgresql, owned by {user_of(settings.migration_database_url)}; "
+                  f"{application} granted)", highlight=False)
+        return
     err.print(f"database ready ({settings.database_kind})")
+
+
+@main.group()
+def db() -> None:
+    """The database's roles (PostgreSQL)."""
+
+
+@db.command("roles")
+@click.option("--owner", required=True, help="The role that owns the schema and runs the migrations.")
+@click.option("--application", required=True, help="The role the server, worker and listeners connect as.")
+@click.option("--admin-url", default=None,
+              help="A role that may create roles (default OPENDSP_MIGRATION_DATABASE_URL).")
+@click.option("--owner-password", envvar="OPENDSP_OWNER_ROLE_PASSWORD", default=None,
+              help="Password of the owner role (or OPENDSP_OWNER_ROLE_PASSWORD); none: another authentication.")
+@click.option("--application-password", envvar="OPENDSP_APPLICATION_ROLE_PASSWORD", default=None,
+              help="Password of the application role (or OPENDSP_APPLICATION_ROLE_PASSWORD).")
+@click.pass_context
+def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | None, owner_password: str | None,
+             application_password: str | None) -> None:
+    """Create the owner and application roles, give the schema to the owner and grant the application.
+
+    Idempotent; run it once before the first `opendsp migrate`, and again to move an older install (whose
+    application role owned the tables) to two roles (docs/operations.md, "Database roles").
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from opendsp.db import make_engine
+    from opendsp.migrations.roles import RolesRefused, create_roles
+
+    settings: Settings = ctx.obj["settings"]
+    engine = make_engine(admin_url or settings.migration_database_url)
+    try:
+        with engine.begin() as connection:
+            done = create_roles(connection, owner=owner, application=application, owner_password=owner_password,
+                                application_password=application_password)
+    except RolesRefused as error:
+        fail(str(error), 2)
+    except SQLAlchemyError as error:
+        fail(f"the database refused: {getattr(error, 'orig', error)}", 2)
+    finally:
+        engine.dispose()
+    for line in done:
+        click.echo(line)
+    click.echo(f"now: OPENDSP_MIGRATION_DATABASE_URL connects as {owner}, OPENDSP_DATABASE_URL as {application}")
 
 
 @main.command()
