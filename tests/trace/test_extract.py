@@ -136,3 +136,35 @@ def test_the_right_extract_checked_with_another_key_is_refused(platform: Platfor
     for garbage in (b"", b"{}", b"[1, 2]", b"\xff" * 10, b'{"format": "opendsp-trace-extract/1"}'):
         with pytest.raises(ExtractRefused, match="not a readable signed extract"):
             check_extract(garbage)
+
+
+def _paths(value: Any, path: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            found += _paths(item, path + (index,))
+    return found
+
+
+def test_any_part_of_an_extract_replaced_by_junk_is_refused_never_a_crash(platform: Platform,
+                                                                          holder: Browser) -> None:
+    original = json.loads(download(platform, holder))
+    key = check_extract(json.dumps(original).encode()).key_id
+    assert key
+    informative = {"made_at", "withheld"}  # not part of any proof: the extract's date, a withheld entry's mark
+    for path in _paths(original)[1:]:
+        if path[-1] in informative:
+            continue
+        for junk in (None, 0, -1, "x", [], {}, "00" * 32):
+            document = json.loads(json.dumps(original))
+            target = document
+            for step in path[:-1]:
+                target = target[step]
+            if target[path[-1]] == junk:
+                continue
+            target[path[-1]] = junk
+            with pytest.raises(ExtractRefused):
+                check_extract(json.dumps(document).encode())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,7 +44,6 @@ class ExtractReport:
     checkpoint_made_at: str
     key_id: str
     key_from_extract: bool
-    notes: list[str] = field(default_factory=list)
 
     @property
     def not_yet_anchored(self) -> int:
@@ -81,12 +80,16 @@ def check_extract(data: bytes, public_key: Ed25519PublicKey | None = None) -> Ex
         statement = anchor["checkpoint"]["statement"]
         signature = base64.b64decode(anchor["checkpoint"]["signature"], validate=True)
         proof = [bytes.fromhex(step) for step in anchor["proof"]]
-        anchor_seq, anchor_hash, leaf_index = int(anchor["seq"]), str(anchor["hash"]), int(anchor["leaf_index"])
+        anchor_seq, anchor_hash, leaf_index = _int(anchor["seq"]), str(anchor["hash"]), _int(anchor["leaf_index"])
         carried = parse_public_pem(document["public_key"])
-    except (ValueError, KeyError, TypeError, SigningKeyError) as error:
+        if not isinstance(statement, dict):
+            raise TypeError("the checkpoint statement is not an object")
+    except (ValueError, KeyError, TypeError, AttributeError, SigningKeyError) as error:
         raise ExtractRefused(f"not a readable signed extract ({error.__class__.__name__}: {error})") from None
     if document.get("format") != FORMAT:
         raise ExtractRefused(f"not a signed extract of format {FORMAT}")
+    if document.get("record") != chain:
+        raise ExtractRefused("the extract names another record than the chain it carries")
     if public_key is not None and key_id(public_key) != key_id(carried):
         raise ExtractRefused("the public key inside the extract is not the public key given: "
                              "it was signed by someone else")
@@ -98,12 +101,22 @@ def check_extract(data: bytes, public_key: Ed25519PublicKey | None = None) -> Ex
     hashes = _check_chain(chain, entries)
     _check_anchor(chain, hashes, anchor_seq, anchor_hash, leaf_index, proof, statement)
 
-    report = ExtractReport(
-        record=str(document.get("record")), entries=len(entries), withheld=sum(1 for e in entries if "fields" not in e),
-        anchored_seq=anchor_seq, checkpoint=int(statement["number"]), checkpoint_made_at=str(statement["made_at"]),
-        key_id=key_id(key), key_from_extract=public_key is None,
+    try:
+        number, made_at = int(statement["number"]), str(statement["made_at"])
+    except (KeyError, TypeError, ValueError):
+        raise ExtractRefused("the checkpoint has no readable number and date") from None
+    return ExtractReport(
+        record=chain, entries=len(entries), withheld=sum(1 for e in entries if "fields" not in e),
+        anchored_seq=anchor_seq, checkpoint=number, checkpoint_made_at=made_at, key_id=key_id(key),
+        key_from_extract=public_key is None,
     )
-    return report
+
+
+def _int(value: Any) -> int:
+    """A JSON integer, and nothing that merely converts to one."""
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not an integer")
+    return value
 
 
 def _check_chain(chain: str, entries: list[Any]) -> list[str]:
@@ -112,10 +125,12 @@ def _check_chain(chain: str, entries: list[Any]) -> list[str]:
     previous = GENESIS_HASH
     for position, entry in enumerate(entries, start=1):
         try:
-            seq, given = int(entry["seq"]), str(entry["hash"])
+            seq, given = _int(entry["seq"]), str(entry["hash"])
             fields = entry.get("fields")
+            if fields is not None and not isinstance(fields, dict):
+                raise TypeError("fields")
             prev_hash = str(fields["prev_hash"] if fields is not None else entry["prev_hash"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ExtractRefused(f"entry {position} is unreadable") from None
         if seq != position:
             raise ExtractRefused(f"entry {position} says it is at position {seq}: entries are missing or reordered")
