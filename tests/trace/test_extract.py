@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from opendsp.cli import main
+from opendsp.records.models import Record
 from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.platform import Platform
 from opendsp.trace.checkpoints import canonical
@@ -19,7 +21,8 @@ from opendsp.trace.extract import ExtractRefused, check_extract
 from opendsp.trace.signing import create_key, key_id, public_pem
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
 from tests.trace.test_checkpoints import checkpoint
-from tests.web.holder_world import World, build, entries, log_in
+from tests.factories import as_holder, make_record
+from tests.web.holder_world import World, build, entries, log_in, logged_in
 
 
 @pytest.fixture
@@ -80,8 +83,28 @@ def test_no_extract_before_the_first_checkpoint_but_the_download_is_traced(platf
 
 def test_a_visitor_gets_no_extract(platform: Platform, world: World) -> None:
     checkpoint(platform)
-    response = Browser(platform).get("/record/trace.signed.json", follow_redirects=False)
-    assert response.status_code in (303, 401) and b"entries" not in response.content
+    response = Browser(platform).get("/record/trace.signed.json")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_an_assistant_reads_the_holders_extract_until_the_delegation_ends(platform: Platform, clock: FrozenClock,
+                                                                          world: World) -> None:
+    with platform.transaction() as session:
+        helper = make_record(session, platform, active=False).holder
+        as_holder(session, platform, session.get(Record, world.record_id)).designate_assistant(
+            world.record_id, helper.id, until=clock.now() + timedelta(minutes=10))
+    assistant = logged_in(platform, clock, helper)
+    assert assistant.submit("/account/act-for", {"person": str(world.holder.id)},
+                            form_page="/account").status_code == 303
+    checkpoint(platform)
+    response = assistant.get("/record/trace.signed.json")
+    assert response.status_code == 200 and json.loads(response.content)["record"] == str(world.record_id)
+    assert check_extract(response.content).record == str(world.record_id)
+
+    clock.advance(timedelta(minutes=10))  # the delegation ends while the assistant's session goes on
+    response = assistant.get("/record/trace.signed.json")
+    assert response.status_code == 403 and b'"entries"' not in response.content
+    assert entries(platform, world.record_id)[-1].reason == "delegation_ended"
 
 
 # -- forged extracts ------------------------------------------------------------------------------------------
