@@ -379,7 +379,7 @@ def _checkpointer(ctx: click.Context, every: float):  # type: ignore[no-untyped-
 @click.pass_context
 def trace_checkpoint(ctx: click.Context) -> None:
     """Sign every chain's head now and write the checkpoint to the sink (OPENDSP_CHECKPOINT_SINK)."""
-    from opendsp.trace.checkpoints import CheckpointInvalid, write_checkpoint
+    from opendsp.trace.checkpoints import CheckpointInvalid, CheckpointRefused, write_checkpoint
     from opendsp.trace.sinks import CheckpointExists
 
     checkpointer = _checkpointer(ctx, 0)
@@ -387,7 +387,7 @@ def trace_checkpoint(ctx: click.Context) -> None:
         with checkpointer.transaction() as session:
             written = write_checkpoint(session=session, log=checkpointer.log, signer=checkpointer.signer,
                                        clock=checkpointer.clock)
-    except (CheckpointInvalid, CheckpointExists) as error:
+    except (CheckpointInvalid, CheckpointRefused, CheckpointExists) as error:
         fail(str(error), 1)
     assert written is not None
     click.echo(f"checkpoint {written.number} written to {checkpointer.log.sink.describe()}: "

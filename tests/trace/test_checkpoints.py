@@ -16,7 +16,14 @@ from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.trace.anchoring import verify_anchored
 from opendsp.trace.checkpointer import checkpoint_log, signing_key
-from opendsp.trace.checkpoints import CheckpointInvalid, CheckpointLog, Head, checkpoint_name, write_checkpoint
+from opendsp.trace.checkpoints import (
+    CheckpointInvalid,
+    CheckpointLog,
+    CheckpointRefused,
+    Head,
+    checkpoint_name,
+    write_checkpoint,
+)
 from opendsp.trace.models import TraceCheckpoint
 from opendsp.trace.service import entry_fields, hash_fields
 from opendsp.trace.signing import create_key
@@ -189,14 +196,34 @@ def test_a_rewound_head_is_named_even_when_the_entries_stay(platform: Platform, 
     assert result.exit_code == 1 and "its head was rewound to position 3" in result.output
 
 
+@pytest.mark.parametrize("how", ["whole chain deleted with its head", "tail cut and head rewound",
+                                 "rewritten and re-hashed"])
+def test_the_checkpointer_never_signs_a_trace_gone_back(platform: Platform, monkeypatch: pytest.MonkeyPatch,
+                                                        how: str) -> None:
+    record = record_with_history(platform)
+    checkpoint(platform)
+    _break(platform, record, how)
+    with platform.transaction() as session:  # the rewritten chain moves on, as if nothing happened
+        if how == "rewritten and re-hashed":
+            deposit_pdf(session, platform, session.get(Record, record.id))
+    with pytest.raises(CheckpointRefused, match=f"chain {record.id}"):
+        checkpoint(platform)
+    result = cli(platform, monkeypatch, "trace", "checkpoint")
+    assert result.exit_code == 1 and "not signed: since checkpoint 1" in result.output
+    assert checkpoint_log(platform.settings, platform.clock).numbers() == [1]
+
+
 def test_verify_against_every_checkpoint(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     record = record_with_history(platform)
     checkpoint(platform)
-    _break(platform, record, "rewritten and re-hashed")
-    checkpoint(platform)  # a checkpoint made after the rewrite vouches for it...
-    assert cli(platform, monkeypatch, "trace", "verify").exit_code == 0
-    result = cli(platform, monkeypatch, "trace", "verify", "--all-checkpoints")  # ...the first one does not
-    assert result.exit_code == 1 and "are not those checkpoint 1" in result.output
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, session.get(Record, record.id))
+    checkpoint(platform)
+    result = cli(platform, monkeypatch, "trace", "verify", "--all-checkpoints")
+    assert result.exit_code == 0 and "checked against checkpoint 2" in result.output
+    _break(platform, record, "tail cut and head rewound")
+    result = cli(platform, monkeypatch, "trace", "verify", "--all-checkpoints")
+    assert result.exit_code == 1 and "checkpoint 1 of" in result.output and "checkpoint 2 of" in result.output
 
 
 def test_the_cli_writes_checkpoints_and_says_when_none_exists(platform: Platform,

@@ -20,9 +20,15 @@ from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock, Randomness
 from opendsp.settings import Mode, Settings
-from opendsp.trace.checkpoints import Checkpoint, CheckpointLog, write_checkpoint
+from opendsp.trace.checkpoints import (
+    Checkpoint,
+    CheckpointInvalid,
+    CheckpointLog,
+    CheckpointRefused,
+    write_checkpoint,
+)
 from opendsp.trace.signing import SigningKeyError, create_key, load_private_key, load_public_key
-from opendsp.trace.sinks import sink_from_settings
+from opendsp.trace.sinks import CheckpointExists, sink_from_settings
 
 logger = logging.getLogger("opendsp.trace.checkpointer")
 
@@ -70,6 +76,10 @@ class Checkpointer:
         except (SQLAlchemyError, OSError) as error:
             # The database or the sink is away for a moment: the next round tries again.
             logger.warning("no checkpoint this time: %s", error)
+            return None
+        except (CheckpointRefused, CheckpointInvalid, CheckpointExists) as error:
+            # The trace or the sink was tampered with (or a second checkpointer runs): say so every round.
+            logger.error("no checkpoint: %s", error)
             return None
         if written:
             logger.info("checkpoint %s: %s chains, root %s", written.number, written.statement["tree_size"],

@@ -25,12 +25,12 @@ from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock
 from opendsp.trace import merkle
-from opendsp.trace.models import TraceChainHead, TraceCheckpoint
+from opendsp.trace.models import TraceChainHead, TraceCheckpoint, TraceEntry
 from opendsp.trace.signing import key_id, signature_valid
 from opendsp.trace.sinks import CheckpointSink
 
@@ -41,6 +41,10 @@ FULL_EVERY = 1440  # a full checkpoint a day at one a minute
 
 class CheckpointInvalid(Exception):
     """A checkpoint that cannot be trusted: the message says why."""
+
+
+class CheckpointRefused(Exception):
+    """The trace went back since the latest checkpoint: signing it would bless the damage."""
 
 
 def canonical(value: Any) -> bytes:
@@ -251,16 +255,41 @@ def current_heads(session: Session) -> list[Head]:
     return sorted(Head(chain, seq, hash_) for chain, seq, hash_ in rows)
 
 
+def regressions(session: Session, previous: State, heads: Sequence[Head]) -> list[str]:
+    """What no longer extends the previous checkpoint: chains gone, heads gone back, signed entries replaced."""
+    now = {head.chain: head for head in heads}
+    problems, moved = [], []
+    for old in previous.heads:
+        new = now.get(old.chain)
+        if new is None:
+            problems.append(f"chain {old.chain} is gone")
+        elif new.seq < old.seq:
+            problems.append(f"chain {old.chain} went back from position {old.seq} to {new.seq}")
+        elif new != old and old.seq > 0:
+            moved.append(old)
+    for start in range(0, len(moved), 1000):
+        batch = moved[start:start + 1000]
+        found = {(chain, seq): hash_ for chain, seq, hash_ in session.execute(
+            select(TraceEntry.chain, TraceEntry.seq, TraceEntry.hash)
+            .where(tuple_(TraceEntry.chain, TraceEntry.seq).in_([(h.chain, h.seq) for h in batch]))
+        )}
+        problems.extend(f"chain {old.chain}: the entry at position {old.seq} is not the one signed"
+                        for old in batch if found.get((old.chain, old.seq)) != old.hash)
+    return problems
+
+
 def make_checkpoint(*, heads: Sequence[Head], previous: State | None, made_at: datetime,
                     signer: Ed25519PrivateKey, full_every: int = FULL_EVERY) -> Checkpoint:
     ordered = tuple(sorted(heads))
     number = previous.number + 1 if previous else 1
-    full = previous is None or number - previous.checkpoint.base >= full_every
-    listed = ordered if full else tuple(h for h in ordered if previous.head_of(h.chain) != h)  # type: ignore[union-attr]
+    if previous is None or number - previous.checkpoint.base >= full_every:
+        base, listed = number, ordered
+    else:
+        base, listed = previous.checkpoint.base, tuple(h for h in ordered if previous.head_of(h.chain) != h)
     statement = {
         "format": FORMAT,
         "number": number,
-        "base": number if full else previous.checkpoint.base,  # type: ignore[union-attr]
+        "base": base,
         "made_at": made_at.isoformat(timespec="microseconds"),
         "tree_size": len(ordered),
         "root_hash": merkle.root([head.leaf() for head in ordered]).hex(),
@@ -281,6 +310,12 @@ def write_checkpoint(*, session: Session, log: CheckpointLog, signer: Ed25519Pri
     """
     heads = current_heads(session)
     previous = log.state()
+    if previous is not None:
+        problems = regressions(session, previous, heads)
+        if problems:
+            raise CheckpointRefused(f"not signed: since checkpoint {previous.number}, " + "; ".join(problems[:20])
+                                    + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
+                                    + " (run `opendsp trace verify`)")
     checkpoint = make_checkpoint(heads=heads, previous=previous, made_at=clock.now(), signer=signer,
                                  full_every=full_every)
     if only_if_changed and previous and previous.checkpoint.root_hash == checkpoint.root_hash:

@@ -8,6 +8,7 @@ batch after batch (``trace_reading.read_lines``).
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,7 @@ from opendsp.web.holder.layout import render_holder
 from opendsp.web.templating import translate
 
 router = APIRouter()
+logger = logging.getLogger("opendsp.web.holder.trace")
 
 PAGE_SIZE = 50
 BASES_OFFERED = ("circle", "referring_doctor", "presence_code", "emergency", "stay", "direct_deposit", "holder",
@@ -92,14 +94,19 @@ def trace_pdf(request: Request, platform: PlatformDep) -> Response:
 
 @router.get("/record/trace.signed.json")
 def trace_signed_extract(request: Request, platform: PlatformDep) -> Response:
-    """The record's chain with its proof in the latest signed checkpoint, to check offline (docs/holder-portal-control.md)."""
+    """The record's chain with its proof in the latest signed checkpoint, to check offline.
+
+    Decided and traced as a trace download; made after the commit (docs/holder-portal-control.md).
+    """
     with holder_view(request, platform) as view:
         reading = view.access.trace_download(view.record.id, TraceQuery(), "signed-extract")
         name, now = _file_name(view.holder.family_name, "signed.json"), view.access.now
     try:
         content = signed_extract(platform.sessions, reading, _checkpoint_log(platform), now.isoformat())
-    except (ExtractUnavailable, SigningKeyError, CheckpointInvalid):
+    except (ExtractUnavailable, SigningKeyError, CheckpointInvalid) as error:
         # Not signed yet (a new record, or no checkpointer running): the trace itself is there, the proof not yet.
+        if not isinstance(error, ExtractUnavailable):
+            logger.error("no signed extract can be made: %s", error)
         _ = _gettext(request)
         message = _(N_("Your signed extract is not ready yet: the trace is signed about once a minute. "
                        "Please try again in a few minutes."))
