@@ -270,3 +270,21 @@ def test_the_database_refuses_to_rewind_or_delete_a_head(platform: Platform) -> 
     for statement in forbidden:
         with pytest.raises(DBAPIError, match="only moves forward|append-only"), platform.engine.begin() as c:
             c.execute(text(statement))
+
+
+def test_a_long_lived_log_follows_new_checkpoints_from_its_cache(platform: Platform) -> None:
+    """The server keeps one log per process: it reads only the checkpoints written since, and checks them."""
+    record = record_with_history(platform)
+    checkpoint(platform)
+    server_side = checkpoint_log(platform.settings, platform.clock)
+    assert server_side.state().number == 1  # type: ignore[union-attr]
+    for _ in range(2):
+        with platform.transaction() as session:
+            deposit_pdf(session, platform, session.get(Record, record.id))
+        checkpoint(platform)
+    state = server_side.state()
+    with platform.sessions() as session:
+        last = chain_entries(session, record)[-1]
+    assert state is not None and state.number == 3
+    assert state.head_of(str(record.id)) == Head(str(record.id), last.seq, last.hash)
+    assert state == checkpoint_log(platform.settings, platform.clock).state()  # the same as read from scratch

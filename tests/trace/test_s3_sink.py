@@ -40,6 +40,7 @@ def test_checkpoints_in_a_locked_bucket_anchor_the_trace(platform: Platform, sin
         with platform.transaction() as session:
             write_checkpoint(session=session, log=log, signer=key, clock=platform.clock)
     assert sink.names() == [checkpoint_name(1), checkpoint_name(2)]
+    assert sink.names(after=checkpoint_name(1)) == [checkpoint_name(2)] and not sink.names(after=checkpoint_name(2))
     with pytest.raises(CheckpointExists):
         sink.write(checkpoint_name(2), b"a forged checkpoint")
     head = sink.client.head_object(Bucket=sink.bucket, Key="trace/" + checkpoint_name(2))

@@ -195,9 +195,10 @@ class CheckpointLog:
         self._state: State | None = None
         self._lock = threading.Lock()
 
-    def numbers(self) -> list[int]:
+    def numbers(self, after: int | None = None) -> list[int]:
+        """The numbers of the checkpoints written (only those after ``after``, when given)."""
         found = []
-        for name in self.sink.names():
+        for name in self.sink.names(after=checkpoint_name(after) if after is not None else None):
             if name.startswith(NAME_PREFIX) and name.endswith(NAME_SUFFIX):
                 middle = name.removeprefix(NAME_PREFIX).removesuffix(NAME_SUFFIX)
                 if middle.isdigit():
@@ -217,12 +218,15 @@ class CheckpointLog:
 
     def state(self, number: int | None = None) -> State | None:
         """Every head at checkpoint ``number`` (default: the latest), or None when there is none yet."""
-        numbers = self.numbers()
-        if not numbers:
-            return None
-        target = numbers[-1] if number is None else number
         with self._lock:
             cached = self._state
+            if number is None:
+                newer = self.numbers(after=cached.number if cached else None)
+                if not newer:
+                    return cached
+                target = newer[-1]
+            else:
+                target = number
             if cached is not None and cached.number == target:
                 return cached
             last = self.read(target)

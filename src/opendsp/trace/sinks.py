@@ -30,8 +30,8 @@ class CheckpointSink(ABC):
         """Write once; raise ``CheckpointExists`` rather than replace anything."""
 
     @abstractmethod
-    def names(self) -> list[str]:
-        """Every name written, sorted."""
+    def names(self, after: str | None = None) -> list[str]:
+        """Every name written (only those sorting after ``after``, when given), sorted."""
 
     @abstractmethod
     def read(self, name: str) -> bytes: ...
@@ -72,10 +72,11 @@ class FolderSink(CheckpointSink):
         finally:
             os.close(folder)
 
-    def names(self) -> list[str]:
+    def names(self, after: str | None = None) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_file() and not p.name.startswith("."))
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_file() and not p.name.startswith(".") and (after is None or p.name > after))
 
     def read(self, name: str) -> bytes:
         return self._path(name).read_bytes()
@@ -109,9 +110,12 @@ class S3ObjectLockSink(CheckpointSink):
                 raise CheckpointExists(f"s3://{self.bucket}/{self.prefix}{name} exists") from None
             raise
 
-    def names(self) -> list[str]:
+    def names(self, after: str | None = None) -> list[str]:
         found: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+        # StartAfter: the checkpointer asks only for what is newer than what it knows, not a year of keys.
+        start = {"StartAfter": self.prefix + after} if after else {}
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix, **start)
+        for page in pages:
             found.extend(item["Key"].removeprefix(self.prefix) for item in page.get("Contents", []))
         return sorted(name for name in found if "/" not in name)
 
