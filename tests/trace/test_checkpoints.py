@@ -87,7 +87,7 @@ def test_later_checkpoints_list_only_the_heads_that_moved(platform: Platform) ->
     assert checkpoint_log(platform.settings, platform.clock).state() is not None
 
 
-def test_an_altered_checkpoint_file_is_refused(platform: Platform) -> None:
+def test_an_altered_checkpoint_file_is_refused(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     record_with_history(platform)
     log = checkpoint(platform)
     path = Path(platform.settings.checkpoint_sink.removeprefix("file:")) / checkpoint_name(1)
@@ -101,6 +101,10 @@ def test_an_altered_checkpoint_file_is_refused(platform: Platform) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(CheckpointInvalid, match="signature does not match"):
         CheckpointLog(log.sink, log.public_key).state()
+    result = cli(platform, monkeypatch, "trace", "verify")
+    assert result.exit_code == 1 and "checkpoint REFUSED" in result.output
+    result = cli(platform, monkeypatch, "trace", "checkpoint")  # nothing is built on a checkpoint it cannot trust
+    assert result.exit_code == 1 and checkpoint_log(platform.settings, platform.clock).numbers() == [1]
 
 
 def test_a_checkpoint_signed_with_another_key_is_refused(platform: Platform, tmp_path: Path) -> None:
