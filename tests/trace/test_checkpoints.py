@@ -189,6 +189,15 @@ def test_verify_names_what_was_done_since_the_checkpoint(platform: Platform, mon
         assert verify(session).intact is not walk_sees_it  # what the database alone would have said
 
 
+def test_a_record_whose_chain_was_removed_is_named_even_before_any_checkpoint(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = record_with_history(platform)
+    _break(platform, record, "whole chain deleted with its head")
+    result = cli(platform, monkeypatch, "trace", "verify")
+    assert result.exit_code == 1
+    assert f"chain {record.id} at position 0: the record has no trace chain" in result.output
+
+
 def test_a_rewound_head_is_named_even_when_the_entries_stay(platform: Platform, monkeypatch) -> None:
     record = record_with_history(platform)
     checkpoint(platform)

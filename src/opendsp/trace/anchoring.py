@@ -31,6 +31,7 @@ def verify_anchored(session: Session, states: Sequence[State], *,
                     progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Every chain walked, then checked against each checkpoint state given (the latest, or all of them)."""
     report = verify(session, progress=progress)
+    report.breaks.extend(records_without_chain(session))
     seen = {(b.chain, b.seq, b.problem) for b in report.breaks}
     for state in states:
         for problem in verify_against(session, state):
@@ -38,6 +39,28 @@ def verify_anchored(session: Session, states: Sequence[State], *,
                 seen.add((problem.chain, problem.seq, problem.problem))
                 report.breaks.append(problem)
     return report
+
+
+def records_without_chain(session: Session) -> Iterator[ChainBreak]:
+    """Every record starts its chain when it is created: one without a head lost its chain, checkpoint or not."""
+    from opendsp.records.models import Record  # the trace sits below the records; only this check looks up
+
+    batch: list[str] = []
+    for record_id in session.scalars(select(Record.id).execution_options(yield_per=BATCH)):
+        batch.append(str(record_id))
+        if len(batch) == BATCH:
+            yield from _headless(session, batch)
+            batch = []
+    yield from _headless(session, batch)
+
+
+def _headless(session: Session, chains: list[str]) -> Iterator[ChainBreak]:
+    if not chains:
+        return
+    present = set(session.scalars(select(TraceChainHead.chain).where(TraceChainHead.chain.in_(chains))))
+    for chain in chains:
+        if chain not in present:
+            yield ChainBreak(chain, 0, None, "the record has no trace chain: its chain and its head were removed")
 
 
 def verify_against(session: Session, state: State) -> list[ChainBreak]:
