@@ -69,18 +69,21 @@ def migrate(ctx: click.Context) -> None:
     settings: Settings = ctx.obj["settings"]
     if settings.database_kind == "sqlite":
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    separate_owner = settings.migration_database_url != settings.database_url
-    engine = make_engine(settings.migration_database_url) if separate_owner else _platform(ctx).engine
-    upgrade(engine)
-    application = user_of(settings.database_url)
-    if separate_owner and engine.dialect.name == "postgresql" and application \
-            and application != user_of(settings.migration_database_url):
-        with engine.begin() as connection:
-            grant_application(connection, application)
-        err.print(f"database ready (postgresql, owned by {user_of(settings.migration_database_url)}; "
-                  f"{application} granted)", highlight=False)
+    if settings.migration_database_url == settings.database_url:
+        upgrade(_platform(ctx).engine)
+        err.print(f"database ready ({settings.database_kind})")
         return
-    err.print(f"database ready ({settings.database_kind})")
+    owner, application = user_of(settings.migration_database_url), user_of(settings.database_url)
+    engine = make_engine(settings.migration_database_url)
+    try:
+        upgrade(engine)
+        if engine.dialect.name == "postgresql" and application and application != owner:
+            with engine.begin() as connection:
+                grant_application(connection, application)
+    finally:
+        engine.dispose()
+    granted = f"; {application} granted" if application and application != owner else ""
+    err.print(f"database ready ({settings.database_kind}, migrated as {owner}{granted})", highlight=False)
 
 
 @main.group()
