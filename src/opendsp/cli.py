@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -306,25 +306,26 @@ def trace_verify(ctx: click.Context, all_checkpoints: bool) -> None:
     """
     from opendsp.trace.anchoring import verify_anchored
     from opendsp.trace.checkpointer import checkpoint_log
-    from opendsp.trace.checkpoints import CheckpointInvalid
+    from opendsp.trace.checkpoints import CheckpointInvalid, State
     from opendsp.trace.signing import SigningKeyError
 
     platform = _platform(ctx)
-    states = []
+    log = None
     try:
         log = checkpoint_log(platform.settings, platform.clock)
-        numbers = log.numbers()
-        wanted = numbers if all_checkpoints else numbers[-1:]
-        states = [state for number in wanted if (state := log.state(number)) is not None]
-    except SigningKeyError as error:
+    except SigningKeyError as error:  # no public key: fine only as long as no checkpoint was written
         if _sink_has_checkpoints(platform):
             fail(f"cannot check the checkpoints: {error}", 2)
+    try:
+        states: Iterable[State] = []
+        if log is not None:
+            states = log.states() if all_checkpoints else [state for state in [log.state()] if state]
+        with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
+            report = verify_anchored(session, states, progress=advance)
     except CheckpointInvalid as error:
         fail(f"checkpoint REFUSED: {error}", 1)
-    with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
-        report = verify_anchored(session, states, progress=advance)
-    anchored = (f"; checked against checkpoint {states[-1].number} of {states[-1].checkpoint.made_at}"
-                if states else "; no checkpoint written yet: nothing outside the database vouches for it")
+    anchored = (f"; checked against checkpoint {report.checkpoint} of {report.checkpoint_made_at}"
+                if report.checkpoint else "; no checkpoint written yet: nothing outside the database vouches for it")
     if report.intact:
         click.echo(f"trace intact: {report.entries} entries in {report.chains} chains{anchored}")
         return

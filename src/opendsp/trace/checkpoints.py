@@ -18,7 +18,7 @@ import base64
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -235,6 +235,14 @@ class CheckpointLog:
             if number is None:
                 self._state = state
             return state
+
+    def states(self) -> Iterator[State]:
+        """Every checkpoint's state in turn, each built on the one before (for checking them all)."""
+        previous: State | None = None
+        for number in self.numbers():
+            last = self.read(number)
+            previous = self._replay(last, previous if previous is not None and last.base <= previous.number else None)
+            yield previous
 
     def _replay(self, last: Checkpoint, start: State | None) -> State:
         heads = {head.chain: head for head in start.heads} if start else {}

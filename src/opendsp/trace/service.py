@@ -143,6 +143,9 @@ class VerifyReport:
     entries: int = 0
     chains: int = 0
     breaks: list[ChainBreak] = field(default_factory=list)
+    # The latest signed checkpoint the trace was checked against (opendsp.trace.anchoring), if any.
+    checkpoint: int | None = None
+    checkpoint_made_at: str | None = None
 
     @property
     def intact(self) -> bool:
