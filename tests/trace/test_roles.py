@@ -98,6 +98,22 @@ def test_the_platform_runs_as_the_application_role(application_platform: Platfor
         assert session.execute(text("SELECT current_user")).scalar().startswith("opendsp_app_")
 
 
+def test_the_portals_run_as_the_application_role(application_platform: Platform) -> None:
+    """A holder's history built through the services and the web (accounts, sessions, grants, documents,
+    the outbox, the search index), then the holder's pages and the signed extract: the grants suffice."""
+    from tests.web.holder_world import build, log_in
+
+    clock = application_platform.clock
+    assert isinstance(clock, FrozenClock)
+    world = build(application_platform, clock)
+    holder = log_in(application_platform, clock, world.credentials)
+    checkpoint(application_platform)
+    for path in ("/record", "/record/trace", "/record/professionals", "/record/trace.signed.json"):
+        assert holder.get(path).status_code == 200, path
+    with application_platform.sessions() as session:
+        assert verify(session).intact
+
+
 FORBIDDEN = [
     "UPDATE trace_entries SET reason = 'x'",
     "DELETE FROM trace_entries",
