@@ -65,3 +65,11 @@ def test_a_proof_proves_nothing_else(size: int) -> None:
     assert merkle.root_from_proof(tree[index], index, size, altered) != root  # an altered step
     assert merkle.root_from_proof(tree[index], index, size, proof + [bytes(32)]) is None  # a step too many
     assert merkle.root_from_proof(tree[index], size, size, proof) is None  # past the end
+
+
+@pytest.mark.parametrize("chain", ["platform", "0b7e4bb1-8a49-4b8e-9a3f-2f0c9d1e6a55", 'a "quoted" name', "back\\slash",
+                                   "tab\there", "é", "\u2028"])
+def test_a_heads_leaf_is_its_canonical_json_whatever_the_name(chain: str) -> None:
+    from opendsp.trace.checkpoints import canonical, leaf_data
+
+    assert leaf_data(chain, 7, "ab" * 32) == canonical({"chain": chain, "hash": "ab" * 32, "seq": 7})

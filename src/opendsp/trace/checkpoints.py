@@ -59,11 +59,25 @@ class Head:
     seq: int
     hash: str
 
+    @property
     def leaf(self) -> bytes:
-        return merkle.leaf_hash(leaf_data(self.chain, self.seq, self.hash))
+        # Kept on the head: a head that did not move keeps its leaf from one checkpoint to the next.
+        cached = self.__dict__.get("_leaf")
+        if cached is None:
+            cached = merkle.leaf_hash(leaf_data(self.chain, self.seq, self.hash))
+            object.__setattr__(self, "_leaf", cached)
+        return cached
+
+
+def _plain(text: str) -> bool:
+    """Nothing canonical JSON would escape (with ensure_ascii off): no quote, no backslash, no control character."""
+    return '"' not in text and "\\" not in text and text.isprintable()
 
 
 def leaf_data(chain: str, seq: int, hash_: str) -> bytes:
+    """The canonical JSON of a head, written out directly when nothing needs escaping (every real chain)."""
+    if type(seq) is int and _plain(chain) and _plain(hash_):
+        return f'{{"chain":"{chain}","hash":"{hash_}","seq":{seq}}}'.encode()
     return canonical({"chain": chain, "hash": hash_, "seq": seq})
 
 
@@ -155,7 +169,7 @@ class State:
 
     @cached_property
     def leaves(self) -> list[bytes]:
-        return [head.leaf() for head in self.heads]
+        return [head.leaf for head in self.heads]
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -304,7 +318,7 @@ def make_checkpoint(*, heads: Sequence[Head], previous: State | None, made_at: d
         "base": base,
         "made_at": made_at.isoformat(timespec="microseconds"),
         "tree_size": len(ordered),
-        "root_hash": merkle.root([head.leaf() for head in ordered]).hex(),
+        "root_hash": merkle.root([head.leaf for head in ordered]).hex(),
         "heads_digest": heads_digest(listed),
         "key_id": key_id(signer.public_key()),
         "previous": previous.checkpoint.digest if previous else None,
