@@ -306,6 +306,8 @@ def regressions(session: Session, previous: State, heads: Sequence[Head]) -> lis
 
 def make_checkpoint(*, heads: Sequence[Head], previous: State | None, made_at: datetime,
                     signer: Ed25519PrivateKey, full_every: int = FULL_EVERY) -> Checkpoint:
+    if previous is not None:  # the heads that did not move bring their leaves along
+        heads = [same if (same := previous.head_of(head.chain)) == head else head for head in heads]
     ordered = tuple(sorted(heads))
     number = previous.number + 1 if previous else 1
     if previous is None or number - previous.checkpoint.base >= full_every:
