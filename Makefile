@@ -32,13 +32,15 @@ node_modules/.installed: package.json package-lock.json
 		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the portals run without the DSFR styles; OpenID Connect tests will be skipped"; fi
 
-# The notification worker runs beside the server and is stopped with it (docs/notifications.md);
-# without OPENDSP_SMTP_HOST it writes the e-mails to var/mail/ as .eml files.
+# The notification worker and the trace checkpointer run beside the server and are stopped with it
+# (docs/notifications.md; docs/operations.md): without OPENDSP_SMTP_HOST the worker writes the e-mails to
+# var/mail/ as .eml files; the checkpointer signs the trace every minute, and once more when stopped.
 run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp migrate
 	$(BIN)/opendsp demo load
 	$(BIN)/opendsp worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/opendsp trace checkpointer --every 60 & checkpointer=$$!; \
+	trap 'kill $$worker $$checkpointer 2>/dev/null; wait $$worker $$checkpointer 2>/dev/null' EXIT INT TERM; \
 	OPENDSP_MLLP_PORT=$(MLLP_PORT) $(BIN)/opendsp serve --port $(PORT)
 
 test: $(VENV)/.installed-test node_modules/.installed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -57,14 +57,77 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema.
+
+    Runs as OPENDSP_MIGRATION_DATABASE_URL (the owner role) when it is set; the
+    application role of OPENDSP_DATABASE_URL is then granted what it needs, and no more.
+    """
+    from opendsp.db import make_engine
     from opendsp.migrations import upgrade
+    from opendsp.migrations.roles import grant_application, user_of
 
     settings: Settings = ctx.obj["settings"]
     if settings.database_kind == "sqlite":
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(_platform(ctx).engine)
-    err.print(f"database ready ({settings.database_kind})")
+    if settings.migration_database_url == settings.database_url:
+        upgrade(_platform(ctx).engine)
+        err.print(f"database ready ({settings.database_kind})")
+        return
+    owner, application = user_of(settings.migration_database_url), user_of(settings.database_url)
+    engine = make_engine(settings.migration_database_url)
+    try:
+        upgrade(engine)
+        if engine.dialect.name == "postgresql" and application and application != owner:
+            with engine.begin() as connection:
+                grant_application(connection, application)
+    finally:
+        engine.dispose()
+    granted = f"; {application} granted" if application and application != owner else ""
+    err.print(f"database ready ({settings.database_kind}, migrated as {owner}{granted})", highlight=False)
+
+
+@main.group()
+def db() -> None:
+    """The database's roles (PostgreSQL)."""
+
+
+@db.command("roles")
+@click.option("--owner", required=True, help="The role that owns the schema and runs the migrations.")
+@click.option("--application", required=True, help="The role the server, worker and listeners connect as.")
+@click.option("--admin-url", default=None,
+              help="A role that may create roles (default OPENDSP_MIGRATION_DATABASE_URL).")
+@click.option("--owner-password", envvar="OPENDSP_OWNER_ROLE_PASSWORD", default=None,
+              help="Password of the owner role (or OPENDSP_OWNER_ROLE_PASSWORD); none: another authentication.")
+@click.option("--application-password", envvar="OPENDSP_APPLICATION_ROLE_PASSWORD", default=None,
+              help="Password of the application role (or OPENDSP_APPLICATION_ROLE_PASSWORD).")
+@click.pass_context
+def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | None, owner_password: str | None,
+             application_password: str | None) -> None:
+    """Create the owner and application roles, give the schema to the owner and grant the application.
+
+    Idempotent; run it once before the first `opendsp migrate`, and again to move an older install (whose
+    application role owned the tables) to two roles (docs/operations.md, "Database roles").
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from opendsp.db import make_engine
+    from opendsp.migrations.roles import RolesRefused, create_roles
+
+    settings: Settings = ctx.obj["settings"]
+    engine = make_engine(admin_url or settings.migration_database_url)
+    try:
+        with engine.begin() as connection:
+            done = create_roles(connection, owner=owner, application=application, owner_password=owner_password,
+                                application_password=application_password)
+    except RolesRefused as error:
+        fail(str(error), 2)
+    except SQLAlchemyError as error:
+        fail(f"the database refused: {getattr(error, 'orig', error)}", 2)
+    finally:
+        engine.dispose()
+    for line in done:
+        click.echo(line)
+    click.echo(f"now: OPENDSP_MIGRATION_DATABASE_URL connects as {owner}, OPENDSP_DATABASE_URL as {application}")
 
 
 @main.command()
@@ -325,22 +388,158 @@ def trace() -> None:
 
 
 @trace.command("verify")
+@click.option("--all-checkpoints", is_flag=True, help="Check against every checkpoint written, not only the latest.")
 @click.pass_context
-def trace_verify(ctx: click.Context) -> None:
-    """Check every chain of the trace; name the first altered, removed or reordered entry."""
-    from opendsp.trace.service import verify
+def trace_verify(ctx: click.Context, all_checkpoints: bool) -> None:
+    """Check every chain of the trace, and the trace against the signed checkpoints.
+
+    Names what is wrong: entries altered, removed or reordered; whole chains
+    removed with their heads; tails cut and heads rewound since a checkpoint.
+    """
+    from opendsp.trace.anchoring import verify_anchored
+    from opendsp.trace.checkpointer import checkpoint_log
+    from opendsp.trace.checkpoints import CheckpointInvalid, State
+    from opendsp.trace.signing import SigningKeyError
 
     platform = _platform(ctx)
-    with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
-        report = verify(session, progress=advance)
+    log = None
+    try:
+        log = checkpoint_log(platform.settings, platform.clock)
+    except SigningKeyError as error:  # no public key: fine only as long as no checkpoint was written
+        if _sink_has_checkpoints(platform):
+            fail(f"cannot check the checkpoints: {error}", 2)
+    try:
+        states: Iterable[State] = []
+        if log is not None:
+            states = log.states() if all_checkpoints else [state for state in [log.state()] if state]
+        with platform.sessions() as session, progress_bar("verifying chains", None) as advance:
+            report = verify_anchored(session, states, progress=advance)
+    except CheckpointInvalid as error:
+        fail(f"checkpoint REFUSED: {error}", 1)
+    anchored = (f"; checked against checkpoint {report.checkpoint} of {report.checkpoint_made_at}"
+                if report.checkpoint else "; no checkpoint written yet: nothing outside the database vouches for it")
     if report.intact:
-        click.echo(f"trace intact: {report.entries} entries in {report.chains} chains")
+        click.echo(f"trace intact: {report.entries} entries in {report.chains} chains{anchored}")
         return
-    click.echo(f"trace BROKEN: {len(report.breaks)} chain(s) fail", err=True)
+    click.echo(f"trace BROKEN: {len(report.breaks)} problem(s){anchored}", err=True)
     click.echo(f"first: {report.first_break}", err=True)
     for problem in report.breaks:
         click.echo(f"  {problem}", err=True)
     sys.exit(1)
+
+
+def _sink_has_checkpoints(platform) -> bool:  # type: ignore[no-untyped-def]
+    from opendsp.trace.sinks import sink_from_settings
+
+    return bool(sink_from_settings(platform.settings, platform.clock).names())
+
+
+@trace.command("new-key")
+@click.pass_context
+def trace_new_key(ctx: click.Context) -> None:
+    """Create the Ed25519 key that signs checkpoints (OPENDSP_CHECKPOINT_KEY_FILE) and its public key.
+
+    Never replaces a key. Keep the private key with the checkpointer only; publish the public key.
+    """
+    from opendsp.trace.signing import SigningKeyError, create_key, key_id
+
+    settings: Settings = ctx.obj["settings"]
+    assert settings.checkpoint_key_file is not None and settings.checkpoint_public_key_file is not None
+    try:
+        key = create_key(settings.checkpoint_key_file, settings.checkpoint_public_key_file,
+                         _platform(ctx).randomness)
+    except SigningKeyError as error:
+        fail(str(error), 2)
+    click.echo(f"checkpoint key {settings.checkpoint_key_file}; public key {settings.checkpoint_public_key_file} "
+               f"(fingerprint {key_id(key.public_key())})")
+
+
+def _checkpointer(ctx: click.Context, every: float):  # type: ignore[no-untyped-def]
+    import threading
+
+    from opendsp.trace.checkpointer import Checkpointer, checkpoint_log, signing_key
+    from opendsp.trace.signing import SigningKeyError
+
+    platform = _platform(ctx)
+    try:
+        signer = signing_key(platform.settings, platform.randomness, platform.clock,
+                             say=lambda text: err.print(text, highlight=False))
+        log = checkpoint_log(platform.settings, platform.clock)
+    except SigningKeyError as error:
+        fail(str(error), 2)
+    return Checkpointer(transaction=platform.transaction, log=log, signer=signer, clock=platform.clock,
+                        every=every, stop=threading.Event())
+
+
+@trace.command("checkpoint")
+@click.pass_context
+def trace_checkpoint(ctx: click.Context) -> None:
+    """Sign every chain's head now and write the checkpoint to the sink (OPENDSP_CHECKPOINT_SINK)."""
+    from opendsp.trace.checkpoints import CheckpointInvalid, CheckpointRefused, write_checkpoint
+    from opendsp.trace.sinks import CheckpointExists
+
+    checkpointer = _checkpointer(ctx, 0)
+    try:
+        with checkpointer.transaction() as session:
+            written = write_checkpoint(session=session, log=checkpointer.log, signer=checkpointer.signer,
+                                       clock=checkpointer.clock)
+    except (CheckpointInvalid, CheckpointRefused, CheckpointExists) as error:
+        fail(str(error), 1)
+    assert written is not None
+    click.echo(f"checkpoint {written.number} written to {checkpointer.log.sink.describe()}: "
+               f"{written.statement['tree_size']} chains, root {written.root_hash}")
+
+
+@trace.command("checkpointer")
+@click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between checkpoints.")
+@click.pass_context
+def trace_checkpointer(ctx: click.Context, every: float) -> None:
+    """Write a checkpoint every minute while the trace moves, and one more on SIGTERM or Ctrl-C."""
+    import logging
+    import signal
+
+    if every <= 0:
+        fail("--every must be a positive number of seconds", 2)
+    checkpointer = _checkpointer(ctx, every)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: checkpointer.stop.set())
+    err.print(f"OpenDSP checkpointer: every {every:g} s to {checkpointer.log.sink.describe()}", highlight=False)
+    written = checkpointer.run()
+    click.echo(f"{written} checkpoint(s) written")
+
+
+@trace.command("verify-extract")
+@click.argument("extract", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--public-key", "public_key_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="The platform's published public key (PEM). Without it, the key inside the extract is used.")
+def trace_verify_extract(extract: Path, public_key_file: Path | None) -> None:
+    """Check a holder's signed trace extract offline: entries, links, inclusion proof, signature.
+
+    Needs no database and no settings: only the extract and the public key.
+    """
+    from opendsp.trace.extract import ExtractRefused, check_extract
+    from opendsp.trace.signing import SigningKeyError, load_public_key
+
+    try:
+        key = load_public_key(public_key_file) if public_key_file else None
+        data = extract.read_bytes()
+    except (SigningKeyError, OSError) as error:
+        fail(str(error), 2)
+    try:
+        report = check_extract(data, key)
+    except ExtractRefused as error:
+        click.echo(f"extract REFUSED: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"extract verified: {report.entries} entries of record {report.record}, "
+               f"{report.withheld} withheld (link hashes only)")
+    click.echo(f"positions 1..{report.anchored_seq} are in checkpoint {report.checkpoint} "
+               f"of {report.checkpoint_made_at}, signed by key {report.key_id}")
+    if report.not_yet_anchored:
+        click.echo(f"{report.not_yet_anchored} later entries link to them but no checkpoint held them yet")
+    if report.key_from_extract:
+        click.echo("checked with the public key inside the extract: compare its fingerprint with the one the "
+                   "platform publishes, or pass --public-key")
 
 
 @main.group()

@@ -31,7 +31,7 @@ from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
 from opendsp.search.models import SearchTerm
 from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessage, Stay, StayMovement
-from opendsp.trace.models import TraceChainHead, TraceEntry
+from opendsp.trace.models import TraceChainHead, TraceCheckpoint, TraceEntry
 
 __all__ = [
     "AuthorizationCode",
@@ -76,5 +76,6 @@ __all__ = [
     "Stay",
     "StayMovement",
     "TraceChainHead",
+    "TraceCheckpoint",
     "TraceEntry",
 ]

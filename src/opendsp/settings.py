@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     mode: Mode = Mode.development
     var_dir: Path = Path("var")
     database_url: str = ""
+    # The owner role's URL, for `opendsp migrate` and `opendsp db roles` (docs/operations.md, "Database roles");
+    # empty: the application's own URL (the embedded default).
+    migration_database_url: str = ""
     # "file:PATH" for a local folder, "s3://BUCKET/PREFIX" for an object store.
     content_store: str = ""
     s3_endpoint_url: str | None = None
@@ -63,6 +66,16 @@ class Settings(BaseSettings):
     orphan_grace_minutes: int = 60
     # The shortest grace `store check` accepts (none: 15 minutes in production, 0 in development).
     orphan_grace_minimum_minutes: int | None = Field(default=None, ge=0)
+
+    # -- the trace's signed checkpoints (docs/operations.md, "The trace and its checkpoints") --
+    # The Ed25519 private key that signs checkpoints; only the checkpointer reads it (default var/keys/).
+    checkpoint_key_file: Path | None = None
+    # Its public key (PEM), which every other process and every holder's extract uses (default: key file + .pub).
+    checkpoint_public_key_file: Path | None = None
+    # "file:PATH" for a folder (default var/checkpoints), "s3://BUCKET/PREFIX" for a bucket with object lock.
+    checkpoint_sink: str = ""
+    # Days an S3 checkpoint is locked against deletion (compliance mode).
+    checkpoint_retention_days: int = Field(3650, ge=1)
 
     # -- identity and sessions (docs/identity.md) --
     # Days an activation code stays valid after its letter is printed.
@@ -124,6 +137,14 @@ class Settings(BaseSettings):
     def model_post_init(self, _context: object) -> None:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'opendsp.db'}"
+        if not self.migration_database_url:
+            self.migration_database_url = self.database_url
+        if self.checkpoint_key_file is None:
+            self.checkpoint_key_file = self.var_dir / "keys" / "trace-checkpoint.key"
+        if self.checkpoint_public_key_file is None:
+            self.checkpoint_public_key_file = self.checkpoint_key_file.with_name(self.checkpoint_key_file.name + ".pub")
+        if not self.checkpoint_sink:
+            self.checkpoint_sink = f"file:{self.var_dir / 'checkpoints'}"
         if not self.content_store:
             self.content_store = f"file:{self.var_dir / 'content'}"
         if not self.master_key_source:

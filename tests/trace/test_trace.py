@@ -31,6 +31,10 @@ def chain_entries(session: Session, record: Record) -> list[TraceEntry]:
     )
 
 
+SQLITE_TRIGGERS = ("trace_entries_no_update", "trace_entries_no_delete", "trace_chain_heads_forward",
+                   "trace_chain_heads_start", "trace_chain_heads_no_delete")
+
+
 def tamper(platform: Platform, *statements: str) -> None:
     """What an attacker with direct database access would do: get past the triggers first."""
     assert platform.engine is not None
@@ -38,8 +42,8 @@ def tamper(platform: Platform, *statements: str) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
         else:
-            connection.execute(text("DROP TRIGGER IF EXISTS trace_entries_no_update"))
-            connection.execute(text("DROP TRIGGER IF EXISTS trace_entries_no_delete"))
+            for trigger in SQLITE_TRIGGERS:
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
         for statement in statements:
             connection.execute(text(statement))
 

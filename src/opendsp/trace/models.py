@@ -61,3 +61,20 @@ class TraceChainHead(Base):
     chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+class TraceCheckpoint(Base):
+    """A signed checkpoint written to the sink outside the database, noted here too (append-only).
+
+    The sink's copy is the one that counts: this row only says when each
+    checkpoint was made and where it lies, for the operators' convenience.
+    """
+
+    __tablename__ = "trace_checkpoints"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))

@@ -45,8 +45,9 @@ class TraceEvent:
     request: RequestContext = RequestContext()
 
 
-def _canonical(entry: TraceEntry) -> bytes:
-    fields = {
+def entry_fields(entry: TraceEntry) -> dict[str, Any]:
+    """What an entry's hash covers: every field but its id, its position and its own hash."""
+    return {
         "chain": entry.chain,
         "recorded_at": entry.recorded_at.isoformat(timespec="microseconds"),
         "actor_kind": entry.actor_kind,
@@ -64,11 +65,16 @@ def _canonical(entry: TraceEntry) -> bytes:
         "request_id": entry.request_id,
         "prev_hash": entry.prev_hash,
     }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hash_fields(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of an entry's fields (also used offline, on a signed extract)."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def entry_hash(entry: TraceEntry) -> str:
-    return hashlib.sha256(_canonical(entry)).hexdigest()
+    return hash_fields(entry_fields(entry))
 
 
 def chain_for(record_id: uuid.UUID | None) -> str:
@@ -110,8 +116,10 @@ class TraceWriter:
             prev_hash=head.last_hash,
         )
         entry.hash = entry_hash(entry)
-        head.last_seq, head.last_hash = entry.seq, entry.hash
         session.add(entry)
+        # The entry goes in first: the database moves a head only onto an entry it already holds.
+        session.flush()
+        head.last_seq, head.last_hash = entry.seq, entry.hash
         session.flush()
         return entry
 
@@ -135,6 +143,9 @@ class VerifyReport:
     entries: int = 0
     chains: int = 0
     breaks: list[ChainBreak] = field(default_factory=list)
+    # The latest signed checkpoint the trace was checked against (opendsp.trace.anchoring), if any.
+    checkpoint: int | None = None
+    checkpoint_made_at: str | None = None
 
     @property
     def intact(self) -> bool:

@@ -1,4 +1,4 @@
-"""Traçabilité: every access and act on the record, filtered and paged, and the same as CSV or PDF.
+"""Traçabilité: every access and act on the record, filtered and paged, the same as CSV or PDF, and signed.
 
 Reading the trace is an act on the record: each page, and each file, is
 decided by the policy and traced (``RecordAccess.trace_page``,
@@ -8,6 +8,7 @@ batch after batch (``trace_reading.read_lines``).
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -15,14 +16,20 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from opendsp.access import trace_files
 from opendsp.access.export import slug
+from opendsp.access.trace_extract import ExtractUnavailable, shared_log, signed_extract
 from opendsp.access.trace_reading import BASIS_LABELS, KINDS, OUTCOMES, WHO, TraceQuery, read_lines
 from opendsp.locale import DEFAULT_LANGUAGE, N_, translations
+from opendsp.platform import Platform
+from opendsp.trace.checkpointer import checkpoint_log
+from opendsp.trace.checkpoints import CheckpointInvalid, CheckpointLog
+from opendsp.trace.signing import SigningKeyError
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
 from opendsp.web.templating import translate
 
 router = APIRouter()
+logger = logging.getLogger("opendsp.web.holder.trace")
 
 PAGE_SIZE = 50
 BASES_OFFERED = ("circle", "referring_doctor", "presence_code", "emergency", "stay", "direct_deposit", "holder",
@@ -83,6 +90,36 @@ def trace_pdf(request: Request, platform: PlatformDep) -> Response:
                               filters=_filters_text(query, _), made_at=now)
     return Response(content, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/record/trace.signed.json")
+def trace_signed_extract(request: Request, platform: PlatformDep) -> Response:
+    """The record's chain with its proof in the latest signed checkpoint, to check offline.
+
+    Decided and traced as a trace download; made after the commit (docs/holder-portal-control.md).
+    """
+    with holder_view(request, platform) as view:
+        reading = view.access.trace_download(view.record.id, TraceQuery(), "signed-extract")
+        name, now = _file_name(view.holder.family_name, "signed.json"), view.access.now
+    try:
+        content = signed_extract(platform.sessions, reading, _checkpoint_log(platform), now.isoformat())
+    except (ExtractUnavailable, SigningKeyError, CheckpointInvalid) as error:
+        # Not signed yet (a new record, or no checkpointer running): the trace itself is there, the proof not yet.
+        if not isinstance(error, ExtractUnavailable):
+            logger.error("no signed extract can be made: %s", error)
+        _ = _gettext(request)
+        message = _(N_("Your signed extract is not ready yet: the trace is signed about once a minute. "
+                       "Please try again in a few minutes."))
+        return Response(message, status_code=503, media_type="text/plain; charset=utf-8",
+                        headers={"Retry-After": "60"})
+    return Response(content, media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _checkpoint_log(platform: Platform) -> CheckpointLog:
+    settings = platform.settings
+    return shared_log(settings.checkpoint_sink, str(settings.checkpoint_public_key_file),
+                      lambda: checkpoint_log(settings, platform.clock))
 
 
 def _file_name(family_name: str, extension: str) -> str:
