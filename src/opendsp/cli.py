@@ -85,7 +85,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
         fail(str(error), 2)
     err.print(f"OpenDSP {__version__} on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py).
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info")
 
 
 @main.command()
