@@ -17,6 +17,9 @@ from functools import cache
 from fastapi import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# How `opendsp serve` runs uvicorn: its own proxy-header handling (which believes X-Forwarded-For from
+# 127.0.0.1 by default) is off, so that only ``client_address`` decides.
+SERVER_OPTIONS = {"proxy_headers": False, "server_header": False}
 
 
 @cache
