@@ -16,7 +16,7 @@ const provider = new Provider(issuer, {
   clients: [config.client],
   jwks: { keys: [config.key] },
   cookies: { keys: ['opendsp-test-cookie-key'] },
-  claims: { openid: ['sub', config.claim], acr: null, amr: null, auth_time: null },
+  claims: { openid: ['sub', config.claim, 'acr', 'amr'], acr: null, amr: null, auth_time: null },
   acrValues: config.acrValues || [],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
