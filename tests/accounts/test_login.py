@@ -113,10 +113,11 @@ def test_every_form_of_the_portals_needs_a_csrf_token(platform: Platform) -> Non
 
     from opendsp.console.views import router as console
     from opendsp.web import holder, professional
+    from opendsp.web import stepup, unlock
     from opendsp.web.auth_views import router as portal
 
     client = Browser(platform).client
-    routers = [portal, console, *holder.routers(), *professional.routers()]
+    routers = [portal, console, stepup.router, unlock.router, *holder.routers(), *professional.routers()]
     posts = [route.path for r in routers for route in r.routes if "POST" in getattr(route, "methods", set())]
     assert len(posts) > 25
     # A streamed upload turns an anonymous caller away before reading the body; its token is checked once
