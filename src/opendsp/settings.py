@@ -49,8 +49,6 @@ class Settings(BaseSettings):
     # -- identity and sessions (docs/identity.md) --
     # Days an activation code stays valid after its letter is printed.
     activation_code_days: int = 90
-    # Wrong activation codes before the code is revoked (a new letter is then needed).
-    activation_max_failures: int = 5
     # Failed logins (password or second factor) for one identifier from one source (client address, or a
     # browser the account logged in from) before that source waits; each further failure doubles the wait.
     login_max_failures: int = Field(5, ge=1)

@@ -1,6 +1,7 @@
 """Holding back guessers without locking anyone out: counters per identifier and source, in the database.
 
-A failed login (password, second factor, step-up) counts against the
+A failed login (password, second factor, step-up), and a wrong activation
+code (apart, ``activation:``), counts against the
 identifier typed *and* the source it came from: the client's address (an
 IPv6 client's /64), or, for a browser the account already logged in from, that
 browser ("device:<id>", see ``web/devices.py``). After
@@ -67,17 +68,20 @@ def network_of(address: str | None) -> str:
 
 @dataclass(frozen=True)
 class Subject:
-    """What failed logins are counted against: an account, or an identifier that names none."""
+    """What failures are counted against: an account, or an identifier that names none; and for what
+    (``login``: passwords, second factors, step-ups; ``activation``: codes of the letter)."""
 
     part: str
     account_id: uuid.UUID | None
+    purpose: str = "login"
 
     @classmethod
-    def of(cls, account: Account | None, typed: str) -> Subject:
+    def of(cls, account: Account | None, typed: str, *, purpose: str = "login") -> Subject:
         if account is not None:
-            return cls(part=f"a:{account.id}", account_id=account.id)
+            return cls(part=f"a:{account.id}", account_id=account.id, purpose=purpose)
         # Only a digest of what was typed: the table never holds a national number.
-        return cls(part="u:" + hashlib.sha256(typed.strip().lower().encode()).hexdigest()[:40], account_id=None)
+        digest = hashlib.sha256(typed.strip().lower().encode()).hexdigest()[:40]
+        return cls(part=f"u:{digest}", account_id=None, purpose=purpose)
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Source:
 
 
 def _key(subject: Subject, source: str) -> str:
-    return f"login:{subject.part}:{source}"
+    return f"{subject.purpose}:{subject.part}:{source}"
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -172,7 +176,7 @@ def forget_source(session: Session, *, subject: Subject, source: Source) -> None
 def lift(session: Session, *, account_id: uuid.UUID) -> int:
     """Every hold on the account (the helpdesk, or the owner's e-mailed link). Returns how many were lifted."""
     return session.execute(
-        delete(Throttle).where(Throttle.account_id == account_id, Throttle.key.like("login:%"))
+        delete(Throttle).where(Throttle.account_id == account_id)
     ).rowcount or 0
 
 
@@ -187,8 +191,7 @@ class Hold:
 def holds_of(session: Session, *, account_id: uuid.UUID, now: datetime) -> list[Hold]:
     """The failed logins on an account that are still remembered, for its owner and the helpdesk."""
     rows = session.scalars(
-        select(Throttle).where(Throttle.account_id == account_id, Throttle.key.like("login:%"),
-                               Throttle.updated_at > now - MEMORY).order_by(Throttle.started_at)
+        select(Throttle).where(Throttle.account_id == account_id, Throttle.updated_at > now - MEMORY).order_by(Throttle.started_at)
     )
     return [
         Hold(source=row.source, failures=row.count, since=row.started_at,

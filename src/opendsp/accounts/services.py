@@ -63,7 +63,6 @@ MESSAGES = {
     "wrong_activation": N_("The number or the activation code is not correct."),
     "code_used": N_("This activation code has already been used."),
     "code_expired": N_("This activation code has expired: ask the helpdesk for a new letter."),
-    "code_locked": N_("Too many wrong codes: this activation code is blocked. Ask the helpdesk for a new letter."),
     "already_active": N_("This account is already active: log in instead."),
     "closed": N_("This account is closed. The helpdesk can help you."),
     "wrong_login": N_("The identifier or the password is not correct."),
@@ -341,24 +340,33 @@ def _activation_account(session: Session, kind: AccountKind, identifier: str) ->
 def check_activation_code(
     *, session: Session, platform: Platform, kind: AccountKind, identifier: str, code: str, client: Client
 ) -> tuple[Account, ActivationCode]:
-    """Step 1 of activation: the identifier and the code from the letter. Wrong codes are counted.
+    """Step 1 of activation: the identifier and the code from the letter.
 
-    Only the right code earns a precise answer (used, expired, blocked, account closed): without it, every
-    refusal reads "not correct" after the same work, so that nobody learns whether a number has an
-    account, or whether it is active.
+    Only the right code earns a precise answer (used, expired, account closed or already active): without
+    it, every refusal reads "not correct" after the same work, so that nobody learns whether a number has
+    an account, or whether it is active. Wrong codes hold back their source as failed logins do
+    (``accounts/guard.py``), for unknown numbers alike; the code itself is never blocked by a stranger.
     """
     now = platform.clock.now()
     settings = platform.settings
     account = _activation_account(session, kind, identifier)
-    typed = codes.normalise(code)
+    subject = _login_subject(account, identifier, purpose="activation")
+    source = client.source(account.id if account else None)
+    until = guard.held_until(session, now=now, subject=subject, source=source)
+    if until is not None:
+        _matching_code(settings, [], codes.normalise(code))  # the same work as any other answer
+        trace_refused_attempt(session, platform, account, "account.activation", "held", client,
+                              until=until.isoformat())
+        raise held(until)
     issued = [] if account is None else list(
         session.scalars(
             select(ActivationCode).where(ActivationCode.account_id == account.id).order_by(ActivationCode.created_at.desc())
         )
     )
-    matched = _matching_code(settings, issued[:ACTIVATION_CODES_CHECKED], typed)
-    if account is None:
-        _refused_unknown(session, platform, "account.activation", client, kind=kind.value)
+    matched = _matching_code(settings, issued[:ACTIVATION_CODES_CHECKED], codes.normalise(code))
+    if account is None or matched is None:
+        reason = "unknown_account" if account is None else "wrong_code"
+        count_login_failure(session, platform, account, subject, source, "account.activation", reason, client)
         raise refuse("wrong_activation")
 
     account_id = account.id  # the closure below may run after a rollback has expired ``account``
@@ -372,41 +380,17 @@ def check_activation_code(
         _survive_rollback(session, write)
         return refuse(message)
 
-    newest = issued[0] if issued else None
     if account.state is AccountState.closed:
-        raise refused("closed", "closed" if matched else "wrong_activation")
-    if account.state is AccountState.active:
-        raise refused("already_active", "code_used" if matched else "wrong_activation")
-    if newest is not None and newest.revoked_at is not None and newest.failures >= settings.activation_max_failures:
-        raise refused("code_locked", "code_locked" if matched is newest else "wrong_activation")
-    if matched is not None:  # the newest few: a reused or replaced code gets a precise answer
-        if matched.used_at is not None:
-            raise refused("code_used", "code_used")
-        if matched.revoked_at is not None:
-            raise refused("code_replaced", "wrong_activation")
-        if matched.expires_at <= now:
-            raise refused("code_expired", "code_expired")
-        trace(session, platform, account, "account.activation.code_accepted", actor=owner_actor(session, account))
-        return account, matched
-    if newest is None or newest.used_at is not None or newest.revoked_at is not None:
-        raise refused("wrong_code", "wrong_activation")
-    code_id = newest.id
-
-    def count(s: Session) -> None:
-        row = s.get(ActivationCode, code_id)
-        owner = s.get(Account, row.account_id) if row else None
-        assert row is not None and owner is not None
-        row.failures = (row.failures or 0) + 1
-        trace(s, platform, owner, "account.activation", outcome=Outcome.refused, reason="wrong_code", client=client,
-              failures=row.failures)
-        if row.failures >= settings.activation_max_failures:
-            row.revoked_at = platform.clock.now()
-            trace(s, platform, owner, "account.activation_code.lock", outcome=Outcome.refused,
-                  reason="too_many_failures", client=client)
-        s.flush()
-
-    _survive_rollback(session, count)
-    raise refuse("wrong_activation")
+        raise refused("closed", "closed")
+    if account.state is AccountState.active or matched.used_at is not None:
+        raise refused("code_used", "code_used")
+    if matched.revoked_at is not None:  # replaced by a newer letter
+        raise refused("code_replaced", "wrong_activation")
+    if matched.expires_at <= now:
+        raise refused("code_expired", "code_expired")
+    guard.forget_source(session, subject=subject, source=source)
+    trace(session, platform, account, "account.activation.code_accepted", actor=owner_actor(session, account))
+    return account, matched
 
 
 def pending_totp_secret(*, session: Session, platform: Platform, account: Account) -> str:
@@ -559,12 +543,12 @@ def new_recovery_codes(*, session: Session, platform: Platform, account: Account
 # -- login ---------------------------------------------------------------------------------
 
 
-def _login_subject(account: Account | None, identifier: str) -> guard.Subject:
+def _login_subject(account: Account | None, identifier: str, *, purpose: str = "login") -> guard.Subject:
     try:
         typed = national_number_from_input(identifier)
     except InvalidNationalNumber:
         typed = identifier
-    return guard.Subject.of(account, typed)
+    return guard.Subject.of(account, typed, purpose=purpose)
 
 
 def check_password(

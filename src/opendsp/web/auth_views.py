@@ -277,7 +277,7 @@ def activation_submit(request: Request, platform: Platform, kind: AccountKind, i
             )
             proof = {"account": str(account.id), "code": str(accepted.id), "kind": kind.value, "at": now_iso(platform)}
     except AccountRefused as refusal:
-        return activation_page(request, kind, translate(request, refusal.message), 400)
+        return activation_page(request, kind, refusal_text(request, refusal), 429 if refusal.code == "held" else 400)
     update_flow(request, activation=proof)
     return see_other(REALMS[kind]["activate"] + "/account")
 
