@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from opendsp.web.security import security, session_secret
+from opendsp.web.security import security
 
 MAX_AGE_DAYS = 400  # the longest a browser keeps a cookie
 MAX_ACCOUNTS = 5
@@ -28,13 +29,14 @@ class Device:
     accounts: frozenset[str]
 
 
+@cache
+def _signer_for(secret: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="opendsp.device")
+
+
 def _signer(request: Request) -> URLSafeTimedSerializer:
-    guard = security(request)
-    signer = getattr(guard, "device_signer", None)
-    if signer is None:
-        signer = URLSafeTimedSerializer(session_secret(guard.settings), salt="opendsp.device")
-        guard.device_signer = signer
-    return signer
+    # The key that signs the flow cookie, with a salt of its own.
+    return _signer_for(security(request).signer.secret_key)
 
 
 def _cookie_name(request: Request) -> str:
