@@ -97,3 +97,26 @@ def test_production_refuses_federation_that_accepts_any_level() -> None:
     settings = Settings(mode=Mode.production, database_url="postgresql://db/x", oidc_issuer="https://idp.example")
     with pytest.raises(InsecureSettings, match="OPENDSP_OIDC_ACR_VALUES"):
         settings.check_production()
+
+
+def test_a_recent_federated_login_serves_as_step_up(platform: Platform, clock: FrozenClock) -> None:
+    from datetime import timedelta
+
+    _, person = holder(platform)
+    activated(platform, person.national_number, acr=ACR_HIGH, amr="otp")
+    browser, response = log_in(platform, person.national_number, acr=ACR_HIGH, amr="otp")
+    assert response.headers["location"] == "/record"
+    browser.get("/record/passwords")
+    assert browser.submit("/record/passwords/presence-code").status_code == 200  # the login is recent
+    clock.advance(timedelta(minutes=platform.settings.stepup_minutes + 1))
+    browser.get("/record/passwords")
+    response = browser.submit("/record/passwords/presence-code")
+    assert response.headers["location"] == "/stepup?next=/record/passwords"
+    # No password, no authenticator here: the step-up page offers the State's portal, and comes back.
+    page = browser.get(response.headers["location"]).text
+    assert 'href="/login/federated?next=/record/passwords"' in page and 'name="password"' not in page
+    browser.get("/login/federated?next=/record/passwords")  # remembered for the end of the login
+    back = callback(browser, authenticate_at_provider(browser, person.national_number, acr=ACR_HIGH, amr="otp"))
+    assert back.headers["location"] == "/record/passwords"
+    browser.get("/record/passwords")
+    assert browser.submit("/record/passwords/presence-code").status_code == 200
