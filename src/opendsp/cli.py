@@ -148,7 +148,10 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
         fail(str(error), 2)
     err.print(f"OpenDSP {__version__} on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    from opendsp.web.proxies import SERVER_OPTIONS
+
+    # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py).
+    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -80,14 +80,25 @@ class Settings(BaseSettings):
     # -- identity and sessions (docs/identity.md) --
     # Days an activation code stays valid after its letter is printed.
     activation_code_days: int = 90
-    # Wrong activation codes before the code is revoked (a new letter is then needed).
-    activation_max_failures: int = 5
-    # Wrong passwords or second factors in a row before the account locks, and for how long.
-    login_max_failures: int = 5
-    lockout_minutes: int = 30
-    # Any client: secrets entered per window (login, second factor, activation) before HTTP 429.
+    # Failed logins (password or second factor) for one identifier from one source (client address, or a
+    # browser the account logged in from) before that source waits; each further failure doubles the wait.
+    login_max_failures: int = Field(5, ge=1)
+    # Failed logins for one identifier from all sources together before every unknown browser waits too.
+    login_account_max_failures: int = Field(20, ge=1)
+    login_wait_minutes: float = Field(1.0, gt=0)
+    login_wait_max_minutes: float = Field(24 * 60.0, gt=0)
+    # How long the link e-mailed to an owner whose logins are held back stays valid.
+    unlock_link_hours: int = Field(24, ge=1)
+    # Any client: secrets entered per window (login, second factor, activation) before HTTP 429. Counted in
+    # the database, so the limit holds across processes and restarts.
     rate_limit_attempts: int = 30
     rate_limit_window_minutes: int = 15
+    # Reverse proxies whose X-Forwarded-For is believed: addresses or networks, comma-separated. None by
+    # default: the client is the peer of the TCP connection.
+    trusted_proxies: str = ""
+    # Minutes a login (or a step-up) counts as recent for sensitive acts: a new presence code, closing the
+    # record, downloading everything, naming or inviting an assistant.
+    stepup_minutes: int = Field(10, ge=1)
     session_idle_minutes: int = 15
     session_absolute_hours: int = 8
     # "file:PATH" (created on first use, development only) or "env" for OPENDSP_SESSION_SECRET.
@@ -107,6 +118,10 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid"
     # The ID token claim that carries the national number.
     oidc_national_number_claim: str = "national_number"
+    # Accepted authentication levels (``acr``), space-separated, asked for in that order; none: any level.
+    oidc_acr_values: str = ""
+    # Accepted authentication methods (``amr``), space-separated: one of them must be in the token; none: any.
+    oidc_amr_values: str = ""
     # Outgoing e-mail (assistant invitations, notifications); without a host, invitations by e-mail are off
     # and the worker writes notifications as .eml files to ``mail_dir`` (docs/notifications.md).
     smtp_host: str | None = None
@@ -196,6 +211,11 @@ class Settings(BaseSettings):
             raise InsecureSettings(
                 f"OPENDSP_ORPHAN_GRACE_MINUTES ({self.orphan_grace_minutes}) is below the minimum of "
                 f"{self.orphan_grace_minimum} minutes"
+            )
+        if self.oidc_issuer and not self.oidc_acr_values.strip():
+            raise InsecureSettings(
+                "production mode refuses federation that accepts any level: set OPENDSP_OIDC_ACR_VALUES "
+                "(a federated login skips the second factor)"
             )
         if self.password_hash_profile != "standard":
             raise InsecureSettings("production mode refuses the fast password hashing meant for tests")

@@ -18,6 +18,8 @@ SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 CLIENT_ID = "opendsp-test"
 CLIENT_SECRET = "a-client-secret-of-at-least-32-characters"
 CLAIM = "national_number"
+# Levels the test provider announces (LuxTrust-like names; what matters is which ones the portal accepts).
+ACR_LOW, ACR_SUBSTANTIAL, ACR_HIGH = "urn:test:loa:low", "urn:test:loa:substantial", "urn:test:loa:high"
 
 
 @dataclass
@@ -43,6 +45,7 @@ def oidc_provider() -> Iterator[OidcTestProvider]:
     config = {
         "key": key.as_dict(private=True),
         "claim": CLAIM,
+        "acrValues": [ACR_LOW, ACR_SUBSTANTIAL, ACR_HIGH],
         "client": {
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,

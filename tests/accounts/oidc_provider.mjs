@@ -1,7 +1,9 @@
 // An independent OpenID Connect provider for the federation tests: the npm package oidc-provider.
 // Started by a pytest fixture: reads its keys and client from OIDC_TEST_CONFIG (JSON), listens on a free
 // localhost port and prints "listening <issuer>". Its login page asks only for the national number, as a
-// stand-in for the State portal's strong authentication.
+// stand-in for the State portal's strong authentication; tests may also post the level reached (acr), the
+// methods used (amr, comma-separated) and another account at the provider ("variant": same national number,
+// another subject).
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -14,11 +16,13 @@ const provider = new Provider(issuer, {
   clients: [config.client],
   jwks: { keys: [config.key] },
   cookies: { keys: ['opendsp-test-cookie-key'] },
-  claims: { openid: ['sub', config.claim] },
+  claims: { openid: ['sub', config.claim, 'acr', 'amr'], acr: null, amr: null, auth_time: null },
+  acrValues: config.acrValues || [],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   async findAccount(ctx, id) {
-    return { accountId: id, async claims() { return { sub: `sub-${id}`, [config.claim]: id }; } };
+    // "<national number>~<variant>": another account at the provider for the same national number.
+    return { accountId: id, async claims() { return { sub: `sub-${id}`, [config.claim]: id.split('~')[0] }; } };
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
 });
@@ -43,12 +47,15 @@ server.on('request', async (req, res) => {
       res.setHeader('content-type', 'text/html');
       return res.end(page(details.uid));
     }
-    const login = (await readForm(req)).get('login');
+    const form = await readForm(req);
+    const login = form.get('variant') ? `${form.get('login')}~${form.get('variant')}` : form.get('login');
+    const acr = form.get('acr') || undefined;
+    const amr = form.get('amr') ? form.get('amr').split(',') : undefined;
     const grant = new provider.Grant({ accountId: login, clientId: details.params.client_id });
     grant.addOIDCScope('openid');
     grant.addOIDCClaims([config.claim]);
     const grantId = await grant.save();
-    await provider.interactionFinished(req, res, { login: { accountId: login }, consent: { grantId } },
+    await provider.interactionFinished(req, res, { login: { accountId: login, acr, amr }, consent: { grantId } },
       { mergeWithLastSubmission: false });
   } catch (error) {
     res.statusCode = 500;

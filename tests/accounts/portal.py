@@ -34,11 +34,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 class Browser:
-    def __init__(self, platform: Platform, language: str = "en") -> None:
+    def __init__(self, platform: Platform, language: str = "en", address: str = "testclient") -> None:
         self.platform = platform
         self.app = create_app(platform=platform)
-        # Tests read the English messages; the portal's own default is French.
-        self.client = TestClient(self.app, follow_redirects=False, headers={"Accept-Language": language})
+        # Tests read the English messages; the portal's own default is French. ``address``: the TCP peer.
+        self.client = TestClient(self.app, follow_redirects=False, headers={"Accept-Language": language},
+                                 client=(address, 50000))
         self.page = ""
 
     def get(self, path: str, **kwargs):  # type: ignore[no-untyped-def]

@@ -75,23 +75,29 @@ def test_the_older_11_digit_number_is_accepted(platform: Platform, clock: Frozen
     assert response.status_code == 303
 
 
-def test_wrong_activation_codes_block_the_code_even_the_right_one(platform: Platform) -> None:
+def test_wrong_activation_codes_hold_back_their_source_not_the_holder(platform: Platform) -> None:
     record, person = new_holder(platform)
     letter = letter_for(platform, person)
-    browser = Browser(platform)
-    for _ in range(platform.settings.activation_max_failures):
-        response = browser.submit("/activate", {"identifier": person.national_number, "code": "AAAA-BBBB-CCCC"},
-                                  form_page="/activate")
+    stranger = Browser(platform, address="203.0.113.9")
+    for _ in range(platform.settings.login_max_failures):
+        response = stranger.submit("/activate", {"identifier": person.national_number, "code": "AAAA-BBBB-CCCC"},
+                                   form_page="/activate")
         assert response.status_code == 400
-    response = browser.submit("/activate", {"identifier": person.national_number, "code": letter.activation},
-                              form_page="/activate")
-    assert response.status_code == 400 and "blocked" in browser.page
+    # The stranger now waits, even with the right code (no oracle) ...
+    response = stranger.submit("/activate", {"identifier": person.national_number, "code": letter.activation},
+                               form_page="/activate")
+    assert response.status_code == 429 and "wait until" in stranger.page
+    # ... but the code is not blocked: the holder, at home, activates with their letter.
+    holder = Browser(platform, address="198.51.100.20")
+    response = holder.submit("/activate", {"identifier": person.national_number, "code": letter.activation},
+                             form_page="/activate")
+    assert response.status_code == 303
     with platform.sessions() as session:
         reasons = [e.reason for e in session.scalars(select(TraceEntry).where(
-            TraceEntry.chain == str(record.id), TraceEntry.action.like("account.activation%")))]
+            TraceEntry.chain == str(record.id), TraceEntry.action.like("account.%")))]
     # Each wrong code was traced although its request rolled back.
-    assert reasons.count("wrong_code") == platform.settings.activation_max_failures
-    assert "too_many_failures" in reasons and "code_locked" in reasons
+    assert reasons.count("wrong_code") == platform.settings.login_max_failures
+    assert "too_many_failures" in reasons and "held" in reasons
 
 
 def test_a_new_letter_replaces_the_old_codes(platform: Platform) -> None:

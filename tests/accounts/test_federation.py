@@ -47,8 +47,11 @@ def holder(platform: Platform, *, active: bool = False):  # type: ignore[no-unty
         return record, record.holder
 
 
-def authenticate_at_provider(browser: Browser, national_number: str) -> str:
-    """The person's side at the State's portal: returns the callback URL it sends them back to."""
+def authenticate_at_provider(browser: Browser, national_number: str, **at_provider: str) -> str:
+    """The person's side at the State's portal: returns the callback URL it sends them back to.
+
+    ``at_provider``: what the provider records of the login (``acr``, ``amr``, ``variant``: another account there).
+    """
     start = browser.get("/login/federated")
     assert start.status_code == 303
     url = start.headers["location"]
@@ -58,7 +61,7 @@ def authenticate_at_provider(browser: Browser, national_number: str) -> str:
             if response.status_code in (302, 303) and "/interaction/" in response.headers["location"]:
                 interaction = httpx.URL(url).join(response.headers["location"])
                 person.get(interaction)
-                response = person.post(interaction, data={"login": national_number})
+                response = person.post(interaction, data={"login": national_number, **at_provider})
             location = response.headers.get("location", "")
             if location.startswith("http://testserver/"):
                 return location

@@ -28,20 +28,26 @@ def password_step(browser: Browser, credentials: Credentials, password: str | No
                           form_page="/login")
 
 
-def test_wrong_passwords_lock_the_account_even_for_the_right_one(
+def test_wrong_passwords_hold_back_their_source_with_growing_waits(
     platform: Platform, clock: FrozenClock, credentials: Credentials
 ) -> None:
     browser = Browser(platform)
     for _ in range(platform.settings.login_max_failures):
         assert password_step(browser, credentials, "not the password at all").status_code == 400
+    # Held back, even for the right password (no oracle), and told until when.
     response = password_step(browser, credentials)
-    assert response.status_code == 400 and "locked" in browser.page
-    clock.advance(timedelta(minutes=platform.settings.lockout_minutes, seconds=1))
+    assert response.status_code == 429 and "wait until" in browser.page
+    clock.advance(timedelta(minutes=platform.settings.login_wait_minutes, seconds=1))
+    # One more failure after the wait: the wait doubles.
+    assert password_step(browser, credentials, "still not the password").status_code == 400
+    clock.advance(timedelta(minutes=platform.settings.login_wait_minutes, seconds=1))
+    assert password_step(browser, credentials).status_code == 429
+    clock.advance(timedelta(minutes=platform.settings.login_wait_minutes, seconds=1))
     assert password_step(browser, credentials).status_code == 303
     with platform.sessions() as session:
         reasons = [e.reason for e in session.scalars(select(TraceEntry).where(TraceEntry.action.like("account.%")))]
-    assert reasons.count("wrong_password") == platform.settings.login_max_failures
-    assert "too_many_failures" in reasons and "locked" in reasons
+    assert reasons.count("wrong_password") == platform.settings.login_max_failures + 1
+    assert "too_many_failures" in reasons and "held" in reasons
 
 
 def test_an_unknown_identifier_gets_the_same_answer_as_a_wrong_password(platform: Platform) -> None:
@@ -65,7 +71,9 @@ def test_a_replayed_authenticator_code_is_refused(platform: Platform, clock: Fro
         assert session.scalars(select(TraceEntry.reason).where(TraceEntry.reason == "replayed_totp")).first()
 
 
-def test_wrong_authenticator_codes_lock_the_account(platform: Platform, clock: FrozenClock, credentials: Credentials) -> None:
+def test_wrong_authenticator_codes_hold_back_their_source(
+    platform: Platform, clock: FrozenClock, credentials: Credentials
+) -> None:
     browser = Browser(platform)
     assert password_step(browser, credentials).status_code == 303
     browser.get("/login/code")
@@ -74,7 +82,9 @@ def test_wrong_authenticator_codes_lock_the_account(platform: Platform, clock: F
     clock.advance(timedelta(seconds=30))
     response = Browser(platform).submit("/login", {"identifier": credentials.identifier, "password": credentials.password},
                                         form_page="/login")
-    assert response.status_code == 400
+    assert response.status_code == 429
+    # The owner, elsewhere, is not held back.
+    assert login(Browser(platform, address="192.0.2.80"), clock, credentials).status_code == 303
 
 
 def test_a_recovery_code_works_once(platform: Platform, clock: FrozenClock, credentials: Credentials) -> None:
@@ -103,10 +113,11 @@ def test_every_form_of_the_portals_needs_a_csrf_token(platform: Platform) -> Non
 
     from opendsp.console.views import router as console
     from opendsp.web import holder, professional
+    from opendsp.web import stepup, unlock
     from opendsp.web.auth_views import router as portal
 
     client = Browser(platform).client
-    routers = [portal, console, *holder.routers(), *professional.routers()]
+    routers = [portal, console, stepup.router, unlock.router, *holder.routers(), *professional.routers()]
     posts = [route.path for r in routers for route in r.routes if "POST" in getattr(route, "methods", set())]
     assert len(posts) > 25
     # A streamed upload turns an anonymous caller away before reading the body; its token is checked once

@@ -5,6 +5,11 @@ callbacks and a ``nonce`` against replayed ID tokens. The provider is found
 by discovery; its ID token must be signed with an asymmetric algorithm by a
 key of its published key set, be issued by it, to us, recently, and carry our
 nonce. The national number is read from a configured claim.
+
+A federated login skips our second factor, so the provider must say how
+strongly it authenticated: with ``OPENDSP_OIDC_ACR_VALUES`` the ``acr`` claim
+must be one of them (they are also asked for in the request), and with
+``OPENDSP_OIDC_AMR_VALUES`` one of the ``amr`` methods must be among them.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class Identity:
     national_number: str
     subject: str  # "issuer sub"
     claims: dict[str, Any]
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
 
 
 class OidcClient:
@@ -70,6 +77,9 @@ class OidcClient:
         self.client_secret = settings.oidc_client_secret
         self.scopes = settings.oidc_scopes
         self.claim = settings.oidc_national_number_claim
+        # Empty: any level (development only; production refuses federation without accepted levels).
+        self.acr_values = settings.oidc_acr_values.split()
+        self.amr_values = frozenset(settings.oidc_amr_values.split())
         self.redirect_uri = settings.public_base_url.rstrip("/") + "/login/federated/callback"
         self.clock = clock
         # Tests may put a transport in between to tamper with the provider's answers.
@@ -117,6 +127,7 @@ class OidcClient:
                 "nonce": pending.nonce,
                 "code_challenge": challenge,
                 "code_challenge_method": "S256",
+                **({"acr_values": " ".join(self.acr_values)} if self.acr_values else {}),
             }
         )
         return f"{self.metadata()['authorization_endpoint']}?{query}", pending
@@ -158,6 +169,10 @@ class OidcClient:
             raise FederationRefused("issued_in_the_future")
         if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"].encode(), nonce.encode()):
             raise FederationRefused("wrong_nonce")
+        acr, amr = self._check_strength(claims)
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise FederationRefused("no_subject")
         raw_number = claims.get(self.claim)
         if not isinstance(raw_number, str):
             raise FederationRefused("no_national_number")
@@ -165,7 +180,18 @@ class OidcClient:
             number = national_number_from_input(raw_number)
         except InvalidNationalNumber:
             raise FederationRefused("bad_national_number") from None
-        return Identity(national_number=number, subject=f"{self.issuer} {claims.get('sub')}", claims=claims)
+        return Identity(national_number=number, subject=f"{self.issuer} {subject}", claims=claims, acr=acr, amr=amr)
+
+    def _check_strength(self, claims: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+        """The level (``acr``) and methods (``amr``) of the provider's authentication, if they are accepted."""
+        acr = claims.get("acr") if isinstance(claims.get("acr"), str) else None
+        raw_amr = claims.get("amr")
+        amr = tuple(m for m in raw_amr if isinstance(m, str)) if isinstance(raw_amr, list) else ()
+        if self.acr_values and acr not in self.acr_values:
+            raise FederationRefused("acr_not_accepted")
+        if self.amr_values and not self.amr_values.intersection(amr):
+            raise FederationRefused("amr_not_accepted")
+        return acr, amr
 
     def _verified_claims(self, id_token: str) -> dict[str, Any]:
         for refresh in (False, True):  # once more with fresh keys: the provider may have rotated them

@@ -133,6 +133,8 @@ class WebSession(Base):
     acting_for_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
     # The organisation a professional acts for.
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    # When the owner last proved it again (step-up: password, authenticator code or the State's portal).
+    reauthenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AssistantInvitation(Base):
@@ -150,3 +152,38 @@ class AssistantInvitation(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Throttle(Base):
+    """A counter kept in the database, so that it holds across processes and restarts (``accounts/guard.py``).
+
+    Two uses share it: the client's rate limit (``rate:<secret>:<source>``,
+    ``count`` hits since ``started_at``) and failed logins per identifier and
+    source (``login:<identifier digest>:<source>``, ``count`` failures and the
+    wait they earned in ``blocked_until``). ``account_id`` is set when the
+    identifier names an account, so the owner and the helpdesk can see and lift it.
+    """
+
+    __tablename__ = "throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The client address (or network), "device:<id>" for a browser the account logged in from, or "*".
+    source: Mapped[str] = mapped_column(String(100))
+    count: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UnlockLink(Base):
+    """A link e-mailed to an account's owner when logins are held back: it lifts every hold, once."""
+
+    __tablename__ = "unlock_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -38,10 +38,20 @@ def hash_secret(settings: Settings, secret: str) -> str:
     return hasher(settings).hash(secret)
 
 
+@cache
+def _decoy(profile: str) -> str:
+    return _hasher(profile).hash("a decoy that no one can type: it only costs the time of a real check")
+
+
 def secret_matches(settings: Settings, stored: str | None, presented: str) -> bool:
     if not stored:
-        # Spend the same time as a real check, so that a missing account does not answer faster.
-        hasher(settings).hash(presented or "-")
+        # The very work of a real check, so that a missing account (or secret) does not answer faster.
+        stored = _decoy(settings.password_hash_profile)
+        presented = "\0" + presented  # never the decoy's secret
+        try:
+            hasher(settings).verify(stored, presented)
+        except (VerificationError, InvalidHashError):
+            pass
         return False
     try:
         return hasher(settings).verify(stored, presented)

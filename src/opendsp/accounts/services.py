@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp import actors
 from opendsp.access.services import RecordAccess
-from opendsp.accounts import codes, passwords, totp
+from opendsp.accounts import codes, guard, passwords, totp
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.models import (
     Account,
@@ -54,25 +55,30 @@ class AccountRefused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+        # Values for the message's placeholders (e.g. ``until``), formatted by the page.
+        self.params: dict[str, Any] = {}
 
 
 MESSAGES = {
     "wrong_activation": N_("The number or the activation code is not correct."),
     "code_used": N_("This activation code has already been used."),
     "code_expired": N_("This activation code has expired: ask the helpdesk for a new letter."),
-    "code_locked": N_("Too many wrong codes: this activation code is blocked. Ask the helpdesk for a new letter."),
     "already_active": N_("This account is already active: log in instead."),
     "closed": N_("This account is closed. The helpdesk can help you."),
     "wrong_login": N_("The identifier or the password is not correct."),
+    "held": N_("Too many failed attempts from here: wait until %(until)s, then try again. If this is your "
+               "account, the e-mail we sent you holds a link to log in at once; the helpdesk can help too."),
     "locked": N_("Too many failed attempts: the account is locked for a while. The helpdesk can unlock it."),
     "not_active": N_("This account is not active yet: activate it with the code from your letter."),
     "wrong_second_factor": N_("The code is not correct, has expired or was already used."),
+    "wrong_stepup": N_("This is not correct: enter your password, or a new code of your authenticator app."),
     "wrong_enrolment_code": N_("The code from the authenticator app is not correct: check the app and try again."),
     "contact_needed": N_("Give an e-mail address or a mobile number."),
     "bad_email": N_("This e-mail address is not valid."),
     "bad_mobile": N_("A mobile number has 8 to 15 digits, starting with + and the country code."),
     "passwords_differ": N_("The two passwords are not the same."),
     "flow_expired": N_("This step took too long: start again."),
+    "federation_mismatch": N_("No account can be opened for this identity."),
 }
 
 
@@ -87,6 +93,14 @@ class Client:
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+    # The browser's device id, and the accounts that logged in from it (``web/devices.py``).
+    device: str | None = None
+    device_accounts: frozenset[str] = frozenset()
+
+    def source(self, account_id: uuid.UUID | None) -> guard.Source:
+        """Where failed logins for ``account_id`` from this client are counted."""
+        return guard.Source.of(address=self.ip, device=self.device, device_accounts=self.device_accounts,
+                               account_id=account_id)
 
     @property
     def request(self) -> RequestContext:
@@ -261,28 +275,8 @@ def _refused_unknown(session: Session, platform: Platform, action: str, client: 
 
 
 def is_locked(account: Account, now: datetime) -> bool:
+    """A lock set by the agency (``locked_until``); failed logins hold back sources instead (``guard``)."""
     return account.locked_until is not None and account.locked_until > now
-
-
-def _count_failure(session: Session, platform: Platform, account: Account, action: str, reason: str, client: Client) -> None:
-    """One more wrong password or second factor; the account locks after a few in a row."""
-    account_id = account.id
-    settings = platform.settings
-
-    def write(s: Session) -> None:
-        row = s.get(Account, account_id)
-        assert row is not None
-        now = platform.clock.now()
-        row.failures = (row.failures or 0) + 1
-        trace(s, platform, row, action, outcome=Outcome.refused, reason=reason, client=client, failures=row.failures)
-        if row.failures >= settings.login_max_failures:
-            row.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            row.failures = 0
-            trace(s, platform, row, "account.lock", outcome=Outcome.refused, reason="too_many_failures", client=client,
-                  until=row.locked_until.isoformat())
-        s.flush()
-
-    _survive_rollback(session, write)
 
 
 # -- activation codes ----------------------------------------------------------------------
@@ -320,6 +314,20 @@ def _open_codes(session: Session, account: Account) -> list[ActivationCode]:
     )
 
 
+# Codes of an account a typed code is compared with: the newest few, so that a reused or replaced code gets a
+# precise answer. Always this many comparisons, whatever the account has (or whether it exists).
+ACTIVATION_CODES_CHECKED = 3
+
+
+def _matching_code(settings: Any, candidates: list[ActivationCode], typed: str) -> ActivationCode | None:
+    matched = None
+    for slot in range(ACTIVATION_CODES_CHECKED):
+        candidate = candidates[slot] if slot < len(candidates) else None
+        if passwords.secret_matches(settings, candidate.code_hash if candidate else None, typed) and matched is None:
+            matched = candidate
+    return matched
+
+
 def _activation_account(session: Session, kind: AccountKind, identifier: str) -> Account | None:
     if kind is AccountKind.person:
         try:
@@ -332,14 +340,33 @@ def _activation_account(session: Session, kind: AccountKind, identifier: str) ->
 def check_activation_code(
     *, session: Session, platform: Platform, kind: AccountKind, identifier: str, code: str, client: Client
 ) -> tuple[Account, ActivationCode]:
-    """Step 1 of activation: the identifier and the code from the letter. Wrong codes are counted."""
+    """Step 1 of activation: the identifier and the code from the letter.
+
+    Only the right code earns a precise answer (used, expired, account closed or already active): without
+    it, every refusal reads "not correct" after the same work, so that nobody learns whether a number has
+    an account, or whether it is active. Wrong codes hold back their source as failed logins do
+    (``accounts/guard.py``), for unknown numbers alike; the code itself is never blocked by a stranger.
+    """
     now = platform.clock.now()
     settings = platform.settings
     account = _activation_account(session, kind, identifier)
-    typed = codes.normalise(code)
-    if account is None:
-        passwords.secret_matches(settings, None, typed)
-        _refused_unknown(session, platform, "account.activation", client, kind=kind.value)
+    subject = _login_subject(account, identifier, purpose="activation")
+    source = client.source(account.id if account else None)
+    until = guard.held_until(session, now=now, subject=subject, source=source)
+    if until is not None:
+        _matching_code(settings, [], codes.normalise(code))  # the same work as any other answer
+        trace_refused_attempt(session, platform, account, "account.activation", "held", client,
+                              until=until.isoformat())
+        raise held(until)
+    issued = [] if account is None else list(
+        session.scalars(
+            select(ActivationCode).where(ActivationCode.account_id == account.id).order_by(ActivationCode.created_at.desc())
+        )
+    )
+    matched = _matching_code(settings, issued[:ACTIVATION_CODES_CHECKED], codes.normalise(code))
+    if account is None or matched is None:
+        reason = "unknown_account" if account is None else "wrong_code"
+        count_login_failure(session, platform, account, subject, source, "account.activation", reason, client)
         raise refuse("wrong_activation")
 
     account_id = account.id  # the closure below may run after a rollback has expired ``account``
@@ -355,45 +382,15 @@ def check_activation_code(
 
     if account.state is AccountState.closed:
         raise refused("closed", "closed")
-    if account.state is AccountState.active:
-        raise refused("already_active", "already_active")
-    issued = list(
-        session.scalars(
-            select(ActivationCode).where(ActivationCode.account_id == account.id).order_by(ActivationCode.created_at.desc())
-        )
-    )
-    newest = issued[0] if issued else None
-    if newest is not None and newest.revoked_at is not None and newest.failures >= settings.activation_max_failures:
-        raise refused("code_locked", "code_locked")
-    for candidate in issued[:3]:  # the newest few: a reused or replaced code gets a precise answer
-        if passwords.secret_matches(settings, candidate.code_hash, typed):
-            if candidate.used_at is not None:
-                raise refused("code_used", "code_used")
-            if candidate.revoked_at is not None:
-                raise refused("code_replaced", "wrong_activation")
-            if candidate.expires_at <= now:
-                raise refused("code_expired", "code_expired")
-            trace(session, platform, account, "account.activation.code_accepted", actor=owner_actor(session, account))
-            return account, candidate
-    if newest is None or newest.used_at is not None or newest.revoked_at is not None:
-        raise refused("wrong_code", "wrong_activation")
-    code_id = newest.id
-
-    def count(s: Session) -> None:
-        row = s.get(ActivationCode, code_id)
-        owner = s.get(Account, row.account_id) if row else None
-        assert row is not None and owner is not None
-        row.failures = (row.failures or 0) + 1
-        trace(s, platform, owner, "account.activation", outcome=Outcome.refused, reason="wrong_code", client=client,
-              failures=row.failures)
-        if row.failures >= settings.activation_max_failures:
-            row.revoked_at = platform.clock.now()
-            trace(s, platform, owner, "account.activation_code.lock", outcome=Outcome.refused,
-                  reason="too_many_failures", client=client)
-        s.flush()
-
-    _survive_rollback(session, count)
-    raise refuse("wrong_activation")
+    if account.state is AccountState.active or matched.used_at is not None:
+        raise refused("code_used", "code_used")
+    if matched.revoked_at is not None:  # replaced by a newer letter
+        raise refused("code_replaced", "wrong_activation")
+    if matched.expires_at <= now:
+        raise refused("code_expired", "code_expired")
+    guard.forget_source(session, subject=subject, source=source)
+    trace(session, platform, account, "account.activation.code_accepted", actor=owner_actor(session, account))
+    return account, matched
 
 
 def pending_totp_secret(*, session: Session, platform: Platform, account: Account) -> str:
@@ -486,10 +483,30 @@ def activate_federated(
         raise refuse("already_active")
     for code in _open_codes(session, account):
         code.revoked_at = platform.clock.now()  # the letter's code, if one was sent, is no longer needed
+    match_federated_subject(session=session, platform=platform, account=account, subject=subject, client=Client())
     _activate(session, platform, account, email=email, mobile=mobile)
-    account.federated_subject = subject
     trace(session, platform, account, "account.activate", actor=owner_actor(session, account), method="federated")
     return account
+
+
+def match_federated_subject(*, session: Session, platform: Platform, account: Account, subject: str,
+                            client: Client) -> None:
+    """The provider's subject ("issuer sub") must be the one linked to the account; the first login links it.
+
+    The national-number claim alone does not make the link: once linked, another subject at the provider
+    (another account there, or a claim copied onto it) is refused and traced, and the link never changes.
+    """
+    if account.federated_subject == subject:
+        return
+    taken = session.scalars(select(Account.id).where(Account.federated_subject == subject, Account.id != account.id)).first()
+    if account.federated_subject is None and taken is None:
+        account.federated_subject = subject
+        session.flush()
+        trace(session, platform, account, "account.federation.link", actor=owner_actor(session, account))
+        return
+    trace_refused_attempt(session, platform, account, "account.login", "federation:subject_mismatch", client,
+                          method="federated")
+    raise refuse("federation_mismatch")
 
 
 def _activate(session: Session, platform: Platform, account: Account, *, email: str | None, mobile: str | None) -> None:
@@ -526,48 +543,116 @@ def new_recovery_codes(*, session: Session, platform: Platform, account: Account
 # -- login ---------------------------------------------------------------------------------
 
 
+def _login_subject(account: Account | None, identifier: str, *, purpose: str = "login") -> guard.Subject:
+    try:
+        typed = national_number_from_input(identifier)
+    except InvalidNationalNumber:
+        typed = identifier
+    return guard.Subject.of(account, typed, purpose=purpose)
+
+
 def check_password(
     *, session: Session, platform: Platform, kind: AccountKind | None, identifier: str, password: str, client: Client
 ) -> Account:
-    """Step 1 of login. The same answer for an unknown identifier and a wrong password."""
+    """Step 1 of login. One answer, after one password check, for an unknown identifier, a wrong password, a
+    closed account or one not activated yet. Failures are counted per identifier and source, and a source
+    that failed too often waits (``accounts/guard.py``): unknown identifiers are held back alike.
+    """
     now = platform.clock.now()
+    settings = platform.settings
     if kind is None:
         account = find_for_login(session, identifier)
     else:
         account = _activation_account(session, kind, identifier)
-    if account is None or account.kind is AccountKind.staff and kind is not AccountKind.staff:
-        passwords.secret_matches(platform.settings, None, password)
-        _refused_unknown(session, platform, "account.login", client)
+    if account is not None and account.kind is AccountKind.staff and kind is not AccountKind.staff:
+        account = None
+    subject = _login_subject(account, identifier)
+    source = client.source(account.id if account else None)
+    until = guard.held_until(session, now=now, subject=subject, source=source)
+    if until is not None:
+        passwords.secret_matches(settings, None, password)  # the same work as any other answer
+        trace_refused_attempt(session, platform, account, "account.login", "held", client, until=until.isoformat())
+        raise held(until)
+    right = passwords.secret_matches(settings, account.password_hash if account else None, passwords.normalise(password))
+    if account is None or not right or account.state is not AccountState.active or not account.has_second_factor:
+        reason = (
+            "unknown_account" if account is None else "closed" if account.state is AccountState.closed
+            else "wrong_password" if not right else "not_active"
+        )
+        count_login_failure(session, platform, account, subject, source, "account.login", reason, client)
         raise refuse("wrong_login")
-
-    account_id = account.id  # the closure below may run after a rollback has expired ``account``
-
-    def refused(reason: str) -> AccountRefused:
-        def write(s: Session) -> None:
-            row = s.get(Account, account_id)
-            assert row is not None
-            trace(s, platform, row, "account.login", outcome=Outcome.refused, reason=reason, client=client)
-
-        _survive_rollback(session, write)
-        return refuse(reason)
-
-    # A locked account does not even check the password: no oracle for the attacker.
-    if is_locked(account, now):
-        raise refused("locked")
-    if account.state is AccountState.closed:
-        raise refused("closed")
-    if account.password_hash is None:
-        passwords.secret_matches(platform.settings, None, password)
-        raise refused("not_active") if account.state is not AccountState.active else refused("wrong_login")
-    if not passwords.secret_matches(platform.settings, account.password_hash, passwords.normalise(password)):
-        _count_failure(session, platform, account, "account.login", "wrong_password", client)
-        raise refuse("wrong_login")
-    if account.state is not AccountState.active or not account.has_second_factor:
-        raise refused("not_active")
-    if passwords.hasher(platform.settings).check_needs_rehash(account.password_hash):
-        account.password_hash = passwords.hash_secret(platform.settings, passwords.normalise(password))
+    assert account.password_hash is not None
+    if passwords.hasher(settings).check_needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_secret(settings, passwords.normalise(password))
     trace(session, platform, account, "account.login.password", actor=owner_actor(session, account))
     return account
+
+
+def held(until: datetime) -> AccountRefused:
+    refusal = refuse("held")
+    refusal.params = {"until": until}
+    return refusal
+
+
+def trace_refused_attempt(
+    session: Session, platform: Platform, account: Account | None, action: str, reason: str, client: Client,
+    **context: Any,
+) -> None:
+    """A refusal that counts nothing, traced even if the request rolls back."""
+    if account is None:
+        _refused_unknown(session, platform, action, client, held=reason, **context)
+        return
+    account_id = account.id
+
+    def write(s: Session) -> None:
+        row = s.get(Account, account_id)
+        assert row is not None
+        trace(s, platform, row, action, outcome=Outcome.refused, reason=reason, client=client, **context)
+
+    _survive_rollback(session, write)
+
+
+def count_login_failure(
+    session: Session, platform: Platform, account: Account | None, subject: guard.Subject, source: guard.Source,
+    action: str, reason: str, client: Client,
+) -> None:
+    """One more failed login for this identifier from this source (and in total), traced; a hold may start."""
+    account_id = account.id if account else None
+
+    def write(s: Session) -> None:
+        started = guard.count_failure(s, platform=platform, subject=subject, source=source)
+        row = s.get(Account, account_id) if account_id else None
+        if row is None:
+            platform.trace.append(s, TraceEvent(
+                action=action, outcome=Outcome.refused, actor_kind="anonymous", record_id=None, reason=reason,
+                context={"client": client.ip}, request=client.request,
+            ))
+            return
+        trace(s, platform, row, action, outcome=Outcome.refused, reason=reason, client=client, source=source.name)
+        if started is not None:
+            until = guard.held_until(s, now=platform.clock.now(), subject=subject, source=source)
+            trace(s, platform, row, "account.hold", outcome=Outcome.refused, reason="too_many_failures",
+                  client=client, source=source.name, until=until.isoformat() if until else None)
+        s.flush()
+
+    _survive_rollback(session, write)
+
+
+def claim_totp_step(session: Session, account: Account, step: int) -> bool:
+    """Record ``step`` as the last one used, only if it is newer: a compare-and-set in one UPDATE.
+
+    Two logins with the same code at the same moment cannot both pass: on PostgreSQL the second UPDATE
+    waits for the first transaction and then finds the condition false; SQLite has one writer at a time.
+    """
+    claimed = session.execute(
+        update(Account)
+        .where(Account.id == account.id, or_(Account.totp_last_step.is_(None), Account.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed == 1:
+        set_committed_value(account, "totp_last_step", step)
+    return claimed == 1
 
 
 def check_second_factor(
@@ -581,45 +666,65 @@ def check_second_factor(
     account = session.get(Account, account_id)
     if account is None or account.totp_secret is None or account.state is not AccountState.active:
         raise refuse("flow_expired")
-    if is_locked(account, now):
-        def write(s: Session) -> None:
-            row = s.get(Account, account_id)
-            assert row is not None
-            trace(s, platform, row, "account.login", outcome=Outcome.refused, reason="locked", client=client)
-
-        _survive_rollback(session, write)
-        raise refuse("locked")
-    secret = unseal(platform, account.id, account.totp_secret)
-    step = totp.matching_step(secret, code, now=now, last_step=account.totp_last_step)
-    method = None
-    if step is not None:
-        account.totp_last_step, method = step, "password+totp"
-    elif len(codes.normalise(code)) == codes.RECOVERY_LENGTH:
-        for recovery in session.scalars(
-            select(RecoveryCode).where(RecoveryCode.account_id == account.id, RecoveryCode.used_at.is_(None))
-        ):
-            if passwords.secret_matches(platform.settings, recovery.code_hash, codes.normalise(code)):
-                recovery.used_at, method = now, "password+recovery_code"
-                break
-    if method is None:
-        replayed = totp.matching_step(secret, code, now=now, last_step=None) is not None
-        _count_failure(session, platform, account, "account.login", "replayed_totp" if replayed else "wrong_totp", client)
-        raise refuse("wrong_second_factor")
+    subject, source = guard.Subject.of(account, account.login), client.source(account.id)
+    until = guard.held_until(session, now=now, subject=subject, source=source)
+    if until is not None:
+        trace_refused_attempt(session, platform, account, "account.login", "held", client, until=until.isoformat())
+        raise held(until)
+    method = verify_second_factor(session=session, platform=platform, account=account, code=code, client=client,
+                                  subject=subject, source=source, action="account.login")
+    guard.forget_source(session, subject=subject, source=source)
     account.failures = 0
     session.flush()
     trace(session, platform, account, "account.login", actor=owner_actor(session, account), method=method)
     return method
 
 
+def verify_second_factor(
+    *, session: Session, platform: Platform, account: Account, code: str, client: Client, subject: guard.Subject,
+    source: guard.Source, action: str, recovery: bool = True,
+) -> str:
+    """A fresh authenticator code (claimed at once), or an unused recovery code; a failure is counted."""
+    now = platform.clock.now()
+    assert account.totp_secret is not None
+    secret = unseal(platform, account.id, account.totp_secret)
+    step = totp.matching_step(secret, code, now=now, last_step=account.totp_last_step)
+    if step is not None and claim_totp_step(session, account, step):
+        return "password+totp"
+    if recovery and step is None and len(codes.normalise(code)) == codes.RECOVERY_LENGTH:
+        for unused in session.scalars(
+            select(RecoveryCode).where(RecoveryCode.account_id == account.id, RecoveryCode.used_at.is_(None))
+        ):
+            if passwords.secret_matches(platform.settings, unused.code_hash, codes.normalise(code)):
+                unused.used_at = now
+                return "password+recovery_code"
+    replayed = totp.matching_step(secret, code, now=now, last_step=None) is not None
+    count_login_failure(session, platform, account, subject, source, action,
+                   "replayed_totp" if replayed else "wrong_totp", client)
+    raise refuse("wrong_second_factor")
+
+
 # -- the helpdesk's acts -------------------------------------------------------------------
 
 
 def unlock(*, session: Session, platform: Platform, account: Account, actor: Actor) -> None:
+    """The helpdesk lifts every hold on the account (failed logins from any source) and the activation code's."""
     account.locked_until, account.failures = None, 0
     for code in session.scalars(select(ActivationCode).where(ActivationCode.account_id == account.id)):
         code.failures = 0
+    lifted = guard.lift(session, account_id=account.id)
     session.flush()
-    trace(session, platform, account, "account.unlock", actor=actor)
+    trace(session, platform, account, "account.unlock", actor=actor, holds=lifted)
+
+
+def unlock_by_link(*, session: Session, platform: Platform, token: str, client: Client) -> Account | None:
+    """The owner opened the link we e-mailed: every hold is lifted, once. None for a link that does not work."""
+    account = guard.use_unlock_link(session, now=platform.clock.now(), token=token)
+    if account is None:
+        _refused_unknown(session, platform, "account.unlock", client, method="email_link")
+        return None
+    trace(session, platform, account, "account.unlock", actor=owner_actor(session, account), method="email_link")
+    return account
 
 
 def reset_second_factor(

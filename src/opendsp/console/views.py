@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import or_, select
 
 from opendsp import actors
-from opendsp.accounts import services
+from opendsp.accounts import guard, services
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.letters import issue_letters
 from opendsp.accounts.models import Account, AccountKind, AccountState, ActivationLetter, StaffRole
@@ -163,10 +163,16 @@ def _person(request: Request, platform: PlatformDep, viewer: Viewer, person_id: 
             select(ActivationLetter).where(ActivationLetter.account_id == account.id).order_by(ActivationLetter.created_at)
         ))
         services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
+        now = platform.clock.now()
+        # Failed logins still remembered, per source: the helpdesk can lift them (accounts/guard.py).
+        holds = guard.holds_of(session, account_id=account.id, now=now)
+        state = account.display_state(now)
+        if state != "closed" and any(h.until for h in holds):
+            state = "locked"
         return render(
             request, "console/person.html", status, person=person, account=account,
-            state=account.display_state(platform.clock.now()), record_state=record.state.value if record else None,
-            letters=letters, checks=RESET_CHECKS, notice=notice, error=error,
+            state=state, record_state=record.state.value if record else None,
+            letters=letters, checks=RESET_CHECKS, notice=notice, error=error, holds=holds,
         )
 
 

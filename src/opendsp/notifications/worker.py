@@ -374,6 +374,9 @@ class OutboxWorker:
     def _prepare(self, session: Session, row: OutboxMessage) -> Claim:
         """The e-mail, built from the row, the recipient's account (address) and person (name, language)."""
         claim = Claim(id=row.id, message_id=row.message_id, attempt=row.attempts, message=None)
+        if row.account_id is not None:
+            return self._prepare_account_notice(session, row, claim)
+        assert row.person_id is not None and row.record_id is not None and row.notification_id is not None
         person = session.get(Person, row.person_id)
         account = session.scalars(select(Account).where(Account.person_id == row.person_id)).first()
         if person is None or account is None or account.state is not AccountState.active or not account.email:
@@ -394,6 +397,29 @@ class OutboxWorker:
             recipient_name=person.given_name,
             holder_name=None if holder.id == person.id else holder.given_name,
             base_url=self.settings.public_base_url,
+        )
+        return claim
+
+    def _prepare_account_notice(self, session: Session, row: OutboxMessage, claim: Claim) -> Claim:
+        """A notice about the account itself (logins held back), to its owner, with a fresh unlock link.
+
+        The link is made now, in the claim's transaction: the outbox never holds a usable secret.
+        """
+        from opendsp.accounts import guard
+        from opendsp.accounts.notices import compose_held_notice
+
+        account = session.get(Account, row.account_id)
+        if account is None or account.state is not AccountState.active or not account.email:
+            claim.problem = "the account has no e-mail address any more"
+            return claim
+        person = session.get(Person, account.person_id) if account.person_id else None
+        token = guard.new_unlock_link(session, platform=self.platform, account_id=account.id,
+                                      randomness=self.platform.randomness)
+        claim.message = compose_held_notice(
+            language=person.preferred_language.value if person else "fr", sender=self.settings.smtp_from,
+            to=account.email, message_id=row.message_id, created_at=row.created_at,
+            recipient_name=person.given_name if person else account.display_name,
+            base_url=self.settings.public_base_url, token=token,
         )
         return claim
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opendsp.access.services import InvalidRequest
-from opendsp.accounts import delegations, invitations, services, totp
+from opendsp.accounts import delegations, guard, invitations, services, totp
 from opendsp.accounts import sessions as web_sessions
 from opendsp.accounts.federation import FederationRefused, OidcClient, Pending
 from opendsp.accounts.invitations import InvitationRefused
@@ -31,6 +31,10 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.trace.models import Outcome
+from opendsp.web.devices import device_of
+from opendsp.web.devices import remember as remember_device
+from opendsp.web.holder.common import local_datetime
+from opendsp.web.proxies import client_address
 from opendsp.web.security import LANGUAGE_COOKIE, Viewer, csrf_protect, security, step, update_flow
 from opendsp.web.templating import render, translate
 
@@ -52,11 +56,22 @@ PlatformDep = Annotated[Platform, Depends(platform_of)]
 
 
 def client_of(request: Request) -> Client:
+    device = device_of(request)
     return Client(
-        ip=request.client.host if request.client else None,
+        ip=client_address(request),
         user_agent=request.headers.get("user-agent"),
         request_id=request.headers.get("x-request-id"),
+        device=device.id,
+        device_accounts=device.accounts,
     )
+
+
+def refusal_text(request: Request, refusal: AccountRefused) -> str:
+    """The refusal in the reader's language, its placeholders filled (a time in Luxembourg's)."""
+    text = translate(request, refusal.message)
+    if "until" in refusal.params:
+        text = text % {"until": local_datetime(refusal.params["until"])}
+    return text
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -116,7 +131,7 @@ def login_submit(request: Request, platform: Platform, kind: AccountKind | None,
             )
             account_id = account.id
     except AccountRefused as refusal:
-        return login_page(request, kind, translate(request, refusal.message), 400)
+        return login_page(request, kind, refusal_text(request, refusal), 429 if refusal.code == "held" else 400)
     update_flow(request, login={"account": str(account_id), "at": now_iso(platform)})
     return see_other(("/console" if kind is AccountKind.staff else "") + "/login/code")
 
@@ -142,10 +157,10 @@ def code_submit(request: Request, platform: Platform, staff: bool, code: str) ->
                 raise services.refuse("flow_expired")
             token, home, language = _open(session, platform, account, method)
     except AccountRefused as refusal:
-        if refusal.code in ("locked", "flow_expired"):
+        if refusal.code in ("held", "flow_expired"):
             update_flow(request, login=None)
-        return code_page(request, staff, translate(request, refusal.message), 400)
-    return _logged_in(request, token, home, language)
+        return code_page(request, staff, refusal_text(request, refusal), 429 if refusal.code == "held" else 400)
+    return _logged_in(request, token, home, language, account_id)
 
 
 def _open(session: Session, platform: Platform, account: Account, method: str) -> tuple[str, str, str | None]:
@@ -178,11 +193,14 @@ def remember_language(response: Response, language: str | None) -> None:
                             httponly=True)
 
 
-def _logged_in(request: Request, token: str, home: str, language: str | None = None) -> Response:
+def _logged_in(request: Request, token: str, home: str, language: str | None = None,
+               account_id: uuid.UUID | None = None) -> Response:
     # Back where the login was asked for (e.g. an app's authorization request), else home.
     chosen = safe_next(request.state.flow.get("next"))
     response = see_other(chosen if chosen and not home.startswith("/console") else home)
     security(request).set_session_cookie(response, token)
+    if account_id is not None:
+        remember_device(request, response, account_id)  # a known browser: strangers' failures do not hold it back
     remember_language(response, language)
     # A new CSRF token for the new session; the flow's steps are done.
     request.state.flow.clear()
@@ -259,7 +277,7 @@ def activation_submit(request: Request, platform: Platform, kind: AccountKind, i
             )
             proof = {"account": str(account.id), "code": str(accepted.id), "kind": kind.value, "at": now_iso(platform)}
     except AccountRefused as refusal:
-        return activation_page(request, kind, translate(request, refusal.message), 400)
+        return activation_page(request, kind, refusal_text(request, refusal), 429 if refusal.code == "held" else 400)
     update_flow(request, activation=proof)
     return see_other(REALMS[kind]["activate"] + "/account")
 
@@ -303,6 +321,7 @@ def enrolment_submit(request: Request, platform: Platform, kind: AccountKind, fo
     update_flow(request, csrf=uuid.uuid4().hex + uuid.uuid4().hex)
     response = render(request, "recovery_codes.html", codes=done.recovery_codes, home=home)
     security(request).set_session_cookie(response, token)
+    remember_device(request, response, uuid.UUID(proof["account"]))
     remember_language(response, language)
     return response
 
@@ -373,8 +392,10 @@ def federation_of(request: Request) -> OidcClient:
 
 
 @router.get("/login/federated")
-def federated_login(request: Request, platform: PlatformDep) -> Response:
+def federated_login(request: Request, platform: PlatformDep, next: str = "") -> Response:
     oidc = federation_of(request)
+    if safe_next(next):
+        update_flow(request, next=safe_next(next))  # e.g. back to a sensitive act after a step-up
     try:
         url, pending = oidc.start(platform.randomness)
     except FederationRefused:
@@ -421,11 +442,18 @@ def federated_callback(request: Request, platform: PlatformDep, code: str = "", 
             update_flow(request, federated={"account": str(account.id), "subject": identity.subject,
                                             "at": now_iso(platform)})
             return see_other("/activate/federated")
-        account.federated_subject = identity.subject
+        try:
+            services.match_federated_subject(session=session, platform=platform, account=account,
+                                             subject=identity.subject, client=client_of(request))
+        except AccountRefused:
+            return render(request, "message.html", 403,
+                          title_text=translate(request, "No account can be opened for this identity."),
+                          body_text=translate(request, "Call the helpdesk: +352 27 12 50 18 33."))
         services.trace(session, platform, account, "account.login", actor=services.owner_actor(session, account),
-                       method="federated")
+                       method="federated", acr=identity.acr, amr=list(identity.amr))
         token, home, language = _open(session, platform, account, "federated")
-    return _logged_in(request, token, home, language)
+        account_id = account.id
+    return _logged_in(request, token, home, language, account_id)
 
 
 def _trace_federation_refusal(platform: Platform, request: Request, reason: str) -> None:
@@ -458,10 +486,11 @@ def federated_activation(request: Request, platform: PlatformDep, email: Annotat
             services.activate_federated(session=session, platform=platform, account=account, email=email,
                                         mobile=mobile, subject=proof["subject"])
             token, home, language = _open(session, platform, account, "federated")
+            account_id = account.id
     except AccountRefused as refusal:
         return render(request, "activate_federated.html", 400, error=translate(request, refusal.message),
                       values={"email": email, "mobile": mobile})
-    return _logged_in(request, token, home, language)
+    return _logged_in(request, token, home, language, account_id)
 
 
 # -- the account page ----------------------------------------------------------------------
@@ -479,7 +508,9 @@ def account_page(request: Request, platform: Platform, notice: str | None = None
     with platform.sessions() as session:
         account = session.get(Account, viewer.account_id)
         assert account is not None
-        context: dict[str, object] = {"account": account, "state": account.display_state(now)}
+        context: dict[str, object] = {"account": account, "state": account.display_state(now),
+                                      "holds": [h for h in guard.holds_of(session, account_id=account.id, now=now)
+                                                if h.source != "*"]}
         if viewer.kind is AccountKind.person:
             person = session.get(Person, viewer.person_id)
             assert person is not None

@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
 REFUSED = N_("This is not available to you.")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
-                   "/auth/authorize")
+                   "/auth/authorize", "/stepup", "/unlock")
 
 
 def dsfr_directory(configured: Path | None) -> Path | None:
@@ -55,6 +55,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         app.mount("/static/dsfr", StaticFiles(directory=dsfr), name="dsfr")
     app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")
     app.include_router(auth_router)
+    _install_guard(app)
     app.include_router(console_router)
     holder.install(app)
     professional.install(app)
@@ -89,3 +90,15 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.add_exception_handler(AccessDenied, refused)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, form_error)
+
+
+def _install_guard(app: FastAPI) -> None:
+    """Step-up before sensitive acts, and the e-mailed unlock link (accounts/guard.py)."""
+    from fastapi import Depends
+
+    from opendsp.web import stepup, unlock
+    from opendsp.web.security import csrf_protect
+
+    app.include_router(stepup.router, dependencies=[Depends(csrf_protect)])
+    app.include_router(unlock.router, dependencies=[Depends(csrf_protect)])
+    app.add_exception_handler(stepup.StepUpNeeded, stepup.step_up_needed)

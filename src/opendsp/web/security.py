@@ -18,7 +18,6 @@ import hmac
 import os
 import secrets
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +30,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from opendsp.accounts import sessions as web_sessions
 from opendsp.accounts.models import AccountKind
-from opendsp.clock import Clock
 from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, N_
 from opendsp.platform import Platform
 from opendsp.settings import Settings
@@ -86,28 +84,6 @@ class Viewer:
     professional_id: uuid.UUID | None
 
 
-class RateLimiter:
-    """At most ``attempts`` secrets per client address and kind of secret in a sliding window.
-
-    In memory: it protects one process. Account lockouts, kept in the database,
-    protect each account whatever the number of processes.
-    """
-
-    def __init__(self, clock: Clock, attempts: int, window: timedelta) -> None:
-        self.clock, self.attempts, self.window = clock, attempts, window
-        self._hits: dict[str, deque[datetime]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = self.clock.now()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.attempts:
-            return False
-        hits.append(now)
-        return True
-
-
 class WebSecurity:
     """Built once by the app factory; reached from requests as ``request.app.state.security``."""
 
@@ -117,9 +93,6 @@ class WebSecurity:
         self.settings = settings
         self.cookies = CookieNames.for_settings(settings)
         self.signer = URLSafeTimedSerializer(session_secret(settings), salt="opendsp.flow")
-        self.limiter = RateLimiter(
-            platform.clock, settings.rate_limit_attempts, timedelta(minutes=settings.rate_limit_window_minutes)
-        )
         self.allowed_origins = {_origin(settings.public_base_url)}
 
     # -- the flow cookie ----------------------------------------------------------------
@@ -179,9 +152,16 @@ class WebSecurity:
         return viewer.csrf_token if viewer else request.state.flow["csrf"]
 
     def allow_attempt(self, request: Request, secret: str) -> None:
-        """Raise 429 when this client has entered too many secrets of this kind lately."""
-        client = request.client.host if request.client else "unknown"
-        if not self.limiter.allow(f"{secret}:{client}"):
+        """Raise 429 when this client has entered too many secrets of this kind lately (counted in the database)."""
+        from opendsp.accounts import guard
+        from opendsp.web.proxies import client_address
+
+        key = f"rate:{secret}:{guard.network_of(client_address(request))}"
+        with self.platform.transaction() as session:
+            allowed = guard.allow(session, key=key, limit=self.settings.rate_limit_attempts,
+                                  window=timedelta(minutes=self.settings.rate_limit_window_minutes),
+                                  now=self.platform.clock.now())
+        if not allowed:
             raise HTTPException(429, N_("Too many attempts: wait a few minutes before trying again."))
 
 

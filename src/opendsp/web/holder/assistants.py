@@ -27,6 +27,7 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action
 from opendsp.web.auth_views import PlatformDep, client_of, see_other
+from opendsp.web.stepup import RecentLogin
 from opendsp.web.holder.common import BadInput, cannot, end_of_day, notice, parse_id, refusal
 from opendsp.web.holder.context import HolderView, holder_view
 from opendsp.web.holder.layout import render_holder
@@ -83,7 +84,7 @@ def act(request: Request, platform: Platform, change: Callable[[HolderView], str
     return see_other(f"{PAGE}?done={done}")
 
 
-@router.post(PAGE)
+@router.post(PAGE, dependencies=[RecentLogin(PAGE)])
 def name_assistant(request: Request, platform: PlatformDep, national_number: Annotated[str, Form()] = "",
                    until: Annotated[str, Form()] = "") -> Response:
     """An assistant named by national number; they then log in with their own account."""
@@ -105,7 +106,7 @@ def name_assistant(request: Request, platform: PlatformDep, national_number: Ann
     return act(request, platform, change, values={"national_number": national_number, "until": until})
 
 
-@router.post(f"{PAGE}/invite")
+@router.post(f"{PAGE}/invite", dependencies=[RecentLogin(PAGE)])
 def invite(request: Request, platform: PlatformDep, email: Annotated[str, Form()] = "",
            until: Annotated[str, Form()] = "") -> Response:
     """An assistant invited by e-mail (docs/identity.md): decided and traced, the e-mail sent before the commit."""

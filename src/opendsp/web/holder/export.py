@@ -15,6 +15,7 @@ from opendsp.locale import DEFAULT_LANGUAGE
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action
 from opendsp.web.auth_views import PlatformDep
+from opendsp.web.stepup import RecentLogin
 from opendsp.web.holder.common import refusal
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
@@ -31,7 +32,7 @@ def export_page(request: Request, platform: PlatformDep) -> HTMLResponse:
                              refused_text=None if decision.permitted else refusal(request, AccessDenied(decision)))
 
 
-@router.post(PAGE)
+@router.post(PAGE, dependencies=[RecentLogin(PAGE)])
 def download(request: Request, platform: PlatformDep) -> Response:
     language = getattr(request.state, "language", DEFAULT_LANGUAGE)
     try:

@@ -17,6 +17,7 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action
 from opendsp.web.auth_views import PlatformDep
+from opendsp.web.stepup import RecentLogin
 from opendsp.web.holder.common import cannot, refusal
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
@@ -44,7 +45,7 @@ def passwords(request: Request, platform: PlatformDep) -> HTMLResponse:
     return page(request, platform)
 
 
-@router.post(f"{PAGE}/presence-code", response_class=HTMLResponse)
+@router.post(f"{PAGE}/presence-code", response_class=HTMLResponse, dependencies=[RecentLogin(PAGE)])
 def new_presence_code(request: Request, platform: PlatformDep) -> HTMLResponse:
     """A new presence code, answered in this page only (never in a redirect, a cookie or a log)."""
     try:

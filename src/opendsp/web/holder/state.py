@@ -18,6 +18,7 @@ from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action
 from opendsp.records.models import RecordState
 from opendsp.web.auth_views import PlatformDep, see_other
+from opendsp.web.stepup import RecentLogin
 from opendsp.web.holder.common import notice, refusal
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
@@ -65,7 +66,7 @@ def _reason(text: str) -> str:
     return " ".join(text.split())
 
 
-@router.post(f"{PAGE}/close", response_class=HTMLResponse)
+@router.post(f"{PAGE}/close", response_class=HTMLResponse, dependencies=[RecentLogin(PAGE)])
 def close_first(request: Request, platform: PlatformDep, reason: Annotated[str, Form()] = "") -> HTMLResponse:
     if len(_reason(reason)) > 500:
         return page(request, platform, error=translate(request, REASON_LONG), status=400)
@@ -77,7 +78,7 @@ def reopen_first(request: Request, platform: PlatformDep) -> HTMLResponse:
     return confirmation(request, platform, "reopen")
 
 
-@router.post(f"{PAGE}/close/confirm")
+@router.post(f"{PAGE}/close/confirm", dependencies=[RecentLogin(PAGE)])
 def close_confirmed(request: Request, platform: PlatformDep, confirm: Annotated[str, Form()] = "",
                     reason: Annotated[str, Form()] = "") -> Response:
     text = _reason(reason)
