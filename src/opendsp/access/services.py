@@ -1135,8 +1135,18 @@ class RecordAccess:
         self._notify_change(record, NotificationKind.document_new.value, details,
                             shown_from=document.visible_to_holder_from)
 
-    def replace(self, document_id: uuid.UUID, draft: documents.DocumentDraft, content: Iterable[bytes]) -> Document:
+    def replace(
+        self,
+        document_id: uuid.UUID,
+        draft: documents.DocumentDraft,
+        content: Iterable[bytes],
+        *,
+        within: uuid.UUID | None = None,
+    ) -> Document:
+        """``within``: the record the caller means; a document of another record does not exist for them."""
         old, record = self._document_of(document_id)
+        if within is not None and record is not None and record.id != within:
+            old, record = None, None
         draft = self._authored(draft)
         draft.check()
         new_id = uuid.uuid4()
