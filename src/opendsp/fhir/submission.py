@@ -27,7 +27,7 @@ from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
 from opendsp.fhir.api import Unit
-from opendsp.fhir.errors import FhirError
+from opendsp.fhir.errors import FhirError, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.models import ContextElement, DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import reference_id
@@ -166,7 +166,7 @@ def _subject(reference: Any, unit: Unit, where: str) -> Person:
     else:
         raise _fail(422, "required", "the subject needs a reference or an identifier", where)
     if person is None:
-        raise _fail(404, "not-found", "no such patient", where)
+        raise unknown_patient()  # the one answer for a person who does not exist, or is out of reach
     return person
 
 
