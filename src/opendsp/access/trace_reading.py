@@ -156,6 +156,8 @@ ACTION_LABELS: dict[str, str] = {
     "document.withdraw": N_("Withdrew a document"),
     "stays.list": N_("Looked at the hospital stays"),
     "stay.report": N_("Hospital stay reported by the hospital"),
+    "stay.read": N_("Hospital stay read back by the hospital that reported it"),
+    "patients.search": N_("Looked up your identity (name, birth date, national number)"),
     "presence.open": N_("Opened the record with the presence code"),
     "emergency.open": N_("Opened the record in an emergency"),
     "trace.read": N_("Read the trace"),
