@@ -152,9 +152,14 @@ ROUTES: dict[str, Route] = {
     "AuditEvent": lambda f, t, x: f.get(f"/fhir/AuditEvent?patient={x.person_id}", t),
     "Consent": lambda f, t, x: f.get(f"/fhir/Consent?patient={x.person_id}", t),
     "ITI-65 replace": _replace,
+    "Observation search": lambda f, t, x: f.get(f"/fhir/Observation?patient={x.person_id}", t),
+    "$presence-code (a wrong one)": lambda f, t, x: f.post(
+        f"/fhir/Patient/{x.person_id}/$presence-code", t,
+        {"resourceType": "Parameters", "parameter": [{"name": "code", "valueString": "AAAA-AAAA"}]}),
 }
 # Routes naming a person: a professional may look anyone up and is told how to obtain access.
-NAMING_A_PERSON = {"DocumentReference search", "List", "Patient read", "Patient search", "AuditEvent", "Consent"}
+NAMING_A_PERSON = {"DocumentReference search", "List", "Patient read", "Patient search", "AuditEvent", "Consent",
+                   "Observation search", "$presence-code (a wrong one)"}
 # Callers to whom the person exists (identity only): no block, record open.
 PERSON_REACHABLE = {"no relation", "expired presence code", "other hospital"}
 
