@@ -31,14 +31,21 @@ from opendsp.clock import FrozenClock
 from opendsp.documents.models import Document
 from opendsp.documents.types import ConfidentialityLevel, DocumentType
 from opendsp.fhir.models import SubmissionSet
-from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.records.models import Record
 from opendsp.stays.services import StayEvent, StayReport, apply_report
 from opendsp.trace.models import Outcome, TraceEntry
-from tests.factories import PDF, as_holder, as_professional, holder_of, make_organisation, make_professional, \
-    make_record, professional_draft
+from tests.factories import (
+    PDF,
+    as_holder,
+    as_professional,
+    holder_of,
+    make_organisation,
+    make_professional,
+    make_record,
+    professional_draft,
+)
 from tests.fhir.conftest import CONSULT_NOTE, Fhir, Software, World, provide_bundle, register
 
 UNKNOWN, AS_EMPTY = "unknown", "as for an empty record"
@@ -110,20 +117,16 @@ def theatre(platform: Platform, world: World, clock: FrozenClock) -> Theatre:
         closing = as_holder(session, platform, closed_record)
         closing.add_to_circle(closed_record.id, closer.id)
         closing.close(closed_record.id)
-        ids = (visitor.id, closer.id, southerner.id, south)
+        empty = Target(person_id=empty_person.id, national_number=empty_person.national_number,
+                       document_id=uuid.uuid4(), stay_id=uuid.uuid4())
     clock.advance(timedelta(hours=25))  # the presence code's 24 hours are over; the stays still run
-    south_software = register(platform, ids[3], "South HIS")
-    with platform.sessions() as session:
-        people = {p.id: p for p in session.scalars(select(Professional).where(Professional.id.in_(ids[:3])))}
-    hospital_software = world.software["hospital"]
-    empty = Target(person_id=empty_person.id, national_number=empty_person.national_number,
-                   document_id=uuid.uuid4(), stay_id=uuid.uuid4())
+    at_hospital = world.software["hospital"]
     return Theatre(empty=empty, callers={
-        "no relation": Caller(hospital_software, world.outsider, main),
-        "blocked": Caller(hospital_software, world.gp, main),
-        "expired presence code": Caller(hospital_software, people[ids[0]], main),
-        "other hospital": Caller(south_software, people[ids[2]], main),
-        "closed record": Caller(hospital_software, people[ids[1]], closed),
+        "no relation": Caller(at_hospital, world.outsider, main),
+        "blocked": Caller(at_hospital, world.gp, main),
+        "expired presence code": Caller(at_hospital, visitor, main),
+        "other hospital": Caller(register(platform, south, "South HIS"), southerner, main),
+        "closed record": Caller(at_hospital, closer, closed),
     })
 
 
