@@ -160,6 +160,12 @@ def test_a_document_search_is_one_entry_with_its_criteria_and_a_read_one_entry(
     assert len(entries) == 1 and entries[0].action == "documents.list"
     assert entries[0].context["criteria"] == {"patient": [str(world.person_id)], "status": ["current"],
                                               "type": ["http://loinc.org|11502-2"]}
+    gp_lists = fhir.token(world.software["hospital"], world.gp, "system/List.s")
+    before = len(chain(platform, world.record.id))
+    assert fhir.get(f"/fhir/List?patient={world.person_id}&status=current", gp_lists).status_code == 200
+    entries = chain(platform, world.record.id)[before:]
+    assert [e.context["criteria"] for e in entries] == [
+        {"resource": ["List"], "patient": [str(world.person_id)], "status": ["current"]}]
     for path in (f"/fhir/DocumentReference/{document_id}", f"/fhir/Binary/{document_id}"):
         before = len(chain(platform, world.record.id))
         assert fhir.get(path, gp, headers={"Accept": "*/*"}).status_code == 200

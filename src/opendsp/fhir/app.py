@@ -194,7 +194,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             person, record = unit.record_of_patient(query)
             submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record.id)
             visible = unit.with_break_glass(lambda: unit.access.list_documents(
-                record.id, where=[Document.id.in_(submitted)], limit=10_000))
+                record.id, where=[Document.id.in_(submitted)], limit=10_000,
+                criteria={"resource": ["List"], **query.criteria_for_trace()}))
             entries: dict[uuid.UUID, list[uuid.UUID]] = {}
             rows = unit.session.execute(
                 select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id).where(
