@@ -80,7 +80,10 @@ def test_a_blocked_professional_is_refused_even_in_the_circle(platform: Platform
         as_holder(session, platform, world.record).block(world.record.id, world.gp.id)
     token = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
     response = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", token)
-    assert response.status_code == 403 and reason(response) == "blocked"
+    # Refused, and told nothing of the holder's choice: the patient does not exist for them.
+    assert response.status_code == 404 and valid(response.json())["issue"][0]["diagnostics"] == "no such patient"
+    last = trace(platform, world)[-1]
+    assert (last.action, last.outcome, last.reason) == ("documents.list", Outcome.refused, "blocked")
 
 
 def test_a_hidden_document_is_absent_from_results_and_total(platform: Platform, world: World, fhir: Fhir) -> None:
@@ -105,7 +108,9 @@ def test_a_closed_record_refuses_every_professional(platform: Platform, world: W
         as_holder(session, platform, world.record).close(world.record.id)
     token = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.cs")
     response = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", token)
-    assert response.status_code == 403 and reason(response) == "record_closed"
+    assert response.status_code == 404 and valid(response.json())["issue"][0]["diagnostics"] == "no such patient"
+    last = trace(platform, world)[-1]
+    assert (last.action, last.outcome, last.reason) == ("documents.list", Outcome.refused, "record_closed")
 
 
 def test_a_page_link_replayed_by_another_professional_is_decided_for_them(

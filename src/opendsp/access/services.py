@@ -687,9 +687,59 @@ class RecordAccess:
             Action.find_patients, None, context={"criteria": criteria, "found": [str(f) for f in found]}
         )
 
+    def find_patients(self, query: Select[tuple[Person]], *, criteria: dict[str, list[str]],
+                      limit: int, offset: int) -> tuple[list[Person], int]:
+        """A professional looking people up by their demographics (IHE PDQm): identity only.
+
+        The search is decided first (the professional's lookups of the last hour are counted from the
+        trace), then each person it matches: one whose record is closed, not activated or blocks the
+        professional is not found for them. Each person found has the lookup in their own record's trace
+        (so the holder sees who looked them up); the search itself is traced once, on the platform's chain.
+        Matching is exact, so the people matched are few; the page and the total count only those found.
+        """
+        window = self.now - self.matrix.parameters.lookup_window
+        used = self.session.scalar(
+            select(func.count()).select_from(TraceEntry).where(
+                TraceEntry.action == Action.find_patients.value, TraceEntry.record_id.is_(None),
+                TraceEntry.actor_id == self.actor.id, TraceEntry.outcome == Outcome.permitted,
+                TraceEntry.recorded_at > window,
+            )
+        ) or 0
+        exhausted = used >= self.matrix.parameters.patient_lookups_per_hour
+        names = sorted(criteria)
+        if exhausted:
+            self._authorise(Action.find_patients, None, patient_lookups_exhausted=True, context={"criteria": names})
+        found: list[Person] = []
+        for person in self.session.scalars(query.order_by(Person.family_name, Person.given_name, Person.id)):
+            record = self.session.scalars(select(Record).where(Record.person_id == person.id)).first()
+            if record is None:
+                continue
+            decision = decide(self._request(Action.find_patients, record), self.matrix)
+            self._trace(decision, document_id=None, context={"criteria": criteria})
+            if decision.permitted:
+                found.append(person)
+        page = found[offset:offset + limit]
+        self._authorise(Action.find_patients, None, context={"criteria": names, "found": [str(p.id) for p in page]})
+        return page, len(found)
+
     def authorise_stay_report(self, record_id: uuid.UUID, *, context: dict[str, Any]) -> Decision:
         """A hospital's system reporting an admission, transfer or discharge of this record's holder."""
         return self._authorise(Action.report_stay, self._record(record_id), context=context)
+
+    def read_stay(self, stay_id: uuid.UUID) -> Stay | None:
+        """A hospital's system reading back one of its stays: decided and traced on the stay's record.
+
+        None for an unknown stay and for another hospital's (refused, and traced on that record)."""
+        stay = self.session.get(Stay, stay_id)
+        if stay is None:
+            return None
+        record = self._record(stay.record_id)
+        try:
+            self._authorise(Action.read_stay, record, stay_hospital=stay.organisation_id,
+                            context={"stay": str(stay.id), "visit": stay.visit_number})
+        except AccessDenied:
+            return None
+        return stay
 
     def list_stays(self, record_id: uuid.UUID) -> list[Stay]:
         record = self._record(record_id)
@@ -1000,14 +1050,16 @@ class RecordAccess:
         offset: int = 0,
         where: Iterable[ColumnElement[bool]] = (),
         order_by: Iterable[ColumnElement[Any]] | None = None,
+        criteria: dict[str, Any] | None = None,
     ) -> DocumentPage:
         """One page of the documents the actor may see, newest first.
 
         ``where`` narrows the search (the FHIR adapter's search parameters) and
         ``order_by`` changes the order; the visibility rule is always applied.
+        ``criteria``: the search as the caller gave it, kept in the act's one trace entry.
         """
         record = self._record(record_id)
-        permit = self._authorise(Action.list_documents, record)
+        permit = self._authorise(Action.list_documents, record, context={"criteria": criteria} if criteria else None)
         rule = visibility(self._request(Action.list_documents, record), self.matrix)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)
@@ -1083,8 +1135,18 @@ class RecordAccess:
         self._notify_change(record, NotificationKind.document_new.value, details,
                             shown_from=document.visible_to_holder_from)
 
-    def replace(self, document_id: uuid.UUID, draft: documents.DocumentDraft, content: Iterable[bytes]) -> Document:
+    def replace(
+        self,
+        document_id: uuid.UUID,
+        draft: documents.DocumentDraft,
+        content: Iterable[bytes],
+        *,
+        within: uuid.UUID | None = None,
+    ) -> Document:
+        """``within``: the record the caller means; a document of another record does not exist for them."""
         old, record = self._document_of(document_id)
+        if within is not None and record is not None and record.id != within:
+            old, record = None, None
         draft = self._authored(draft)
         draft.check()
         new_id = uuid.uuid4()

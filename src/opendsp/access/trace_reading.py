@@ -66,7 +66,8 @@ KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "reading": (N_("Reading the trace and downloads"), ("trace.read", "record.export"), ()),
     "record": (N_("Record created, activated, closed, reopened"),
                ("record.create", "record.activate", "record.close", "record.reopen", "record.enter"), ()),
-    "stay": (N_("Hospital stays"), ("stay.report",), ()),
+    "stay": (N_("Hospital stays"), ("stay.report", "stay.read"), ()),
+    "lookup": (N_("Identity looked up by a professional"), ("patients.search",), ()),
     "account": (N_("Logins and account"), (), ("account.", "session.", "console.")),
 }
 
@@ -130,6 +131,7 @@ REASON_LABELS: dict[str, str] = {
     Reason.agency_only.value: N_("only the agency's staff manage accounts"),
     Reason.not_applicable.value: N_("this act does not apply"),
     Reason.not_a_care_institution.value: N_("only hospitals and emergency departments report stays"),
+    Reason.too_many_lookups.value: N_("too many patient lookups in the hour"),
     # logins and activations (opendsp.accounts.services)
     "wrong_login": N_("wrong identifier or password"),
     "wrong_password": N_("wrong password"),
@@ -156,6 +158,8 @@ ACTION_LABELS: dict[str, str] = {
     "document.withdraw": N_("Withdrew a document"),
     "stays.list": N_("Looked at the hospital stays"),
     "stay.report": N_("Hospital stay reported by the hospital"),
+    "stay.read": N_("Hospital stay read back by the hospital that reported it"),
+    "patients.search": N_("Looked up your identity (name, birth date, national number)"),
     "presence.open": N_("Opened the record with the presence code"),
     "emergency.open": N_("Opened the record in an emergency"),
     "trace.read": N_("Read the trace"),

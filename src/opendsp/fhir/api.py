@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from opendsp.access.services import RecordAccess
 from opendsp.clients.services import Caller, TokenInvalid, Tokens
 from opendsp.fhir import systems
-from opendsp.fhir.errors import FhirError
+from opendsp.fhir.errors import FhirError, from_denial, unknown_patient
 from opendsp.fhir.search import Query, reference_id
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
-from opendsp.policy.vocabulary import Reason
+from opendsp.policy.disclosure import may_retry_with_emergency
 from opendsp.records.models import Record
 from opendsp.trace.service import RequestContext
 
@@ -52,10 +52,18 @@ class Unit:
             return act()
         except AccessDenied as denied:
             decision = denied.decision
-            if self.caller.purpose_of_use != "ETREAT" or decision.reason is not Reason.no_access or not decision.record_id:
+            if not may_retry_with_emergency(decision, purpose_of_use=self.caller.purpose_of_use):
                 raise
+            assert decision.record_id is not None
             self.access.open_emergency_access(decision.record_id, self.caller.emergency_reason or "")
         return act()
+
+    def by_document_id(self, act: Callable[[], T]) -> T:
+        """Run ``act`` on a document the caller named by its id: a refusal answers as an unknown id."""
+        try:
+            return self.with_break_glass(act)
+        except AccessDenied as denied:
+            raise from_denial(denied, named_by_document=True) from None
 
     def record_of_patient(self, query: Query) -> tuple[Person, Record]:
         """The record of the patient a search names (``patient`` or ``patient.identifier``)."""
@@ -80,12 +88,11 @@ class Unit:
         record = (
             self.session.scalars(select(Record).where(Record.person_id == person.id)).first() if person else None
         )
-        if person is None or record is None:
-            raise FhirError(404, "not-found", "no such patient")
         bound = self.caller.patient
-        if bound is not None and person.id != bound.id:
-            # A person's app is bound to the record it was approved for (SMART patient/ scopes).
-            raise FhirError(403, "forbidden", f"this access token is limited to Patient/{bound.id}")
+        # A person's app is bound to the record it was approved for (SMART patient/ scopes): another
+        # person does not exist for it.
+        if person is None or record is None or (bound is not None and person.id != bound.id):
+            raise unknown_patient()
         return person, record
 
 

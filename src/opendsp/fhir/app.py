@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from opendsp.clients.services import Tokens
@@ -23,7 +23,14 @@ from opendsp.fhir import encounter, mapping, search, structured, submission, sys
 from opendsp.fhir.api import CHALLENGE, Api, Unit
 from opendsp.fhir.capability import capability_statement, smart_configuration
 from opendsp.fhir.consent import consents
-from opendsp.fhir.errors import FhirError, fhir_response, install_handlers
+from opendsp.fhir.errors import (
+    FhirError,
+    fhir_response,
+    install_handlers,
+    unknown_document,
+    unknown_encounter,
+    unknown_patient,
+)
 from opendsp.fhir.models import DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import Query
 from opendsp.fhir.structured import StructuredEntry
@@ -32,7 +39,7 @@ from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.stays.models import Stay
-from opendsp.stays.services import StayReportRefused, apply_report
+from opendsp.stays.services import StayReportRefused, apply_report, read_stay, trace_refused_report
 from opendsp.trace.models import TraceEntry
 
 # A Provide Document Bundle carries its documents in base64: this bounds what one request may hold.
@@ -94,7 +101,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
         order = [Document.deposited_at.asc() if query.sort_ascending else Document.deposited_at.desc()]
         page = unit.with_break_glass(lambda: unit.access.list_documents(
             record.id, where=search.document_conditions(query), order_by=order,
-            limit=query.count or 1, offset=query.offset,
+            limit=query.count or 1, offset=query.offset, criteria=query.criteria_for_trace(),
         ))
         items = page.items if query.count else []
         masters = _master_identifiers(unit, [d.id for d in items])
@@ -120,14 +127,15 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             # Only the record's id is looked up here; the document itself comes through the policy.
             record_id = unit.session.scalar(select(Document.record_id).where(Document.id == document_uuid))
             if record_id is None:
-                raise FhirError(404, "not-found", "no such document")
+                raise unknown_document()
             record = unit.session.get(Record, record_id)
             assert record is not None
-            page = unit.with_break_glass(
-                lambda: unit.access.list_documents(record.id, where=[Document.id == document_uuid], limit=1)
+            page = unit.by_document_id(
+                lambda: unit.access.list_documents(record.id, where=[Document.id == document_uuid], limit=1,
+                                                   criteria={"_id": str(document_uuid)})
             )
             if not page.items:
-                raise FhirError(404, "not-found", "no such document")
+                raise unknown_document()
             masters = _master_identifiers(unit, [document_uuid])
             return fhir_response(mapping.document_reference(
                 page.items[0], base=api.base, person_id=record.person_id, master_identifier=masters.get(document_uuid),
@@ -145,7 +153,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                 raise FhirError(422, "not-supported", "the only change accepted is the withdrawal: "
                                 '[{"op": "replace", "path": "/status", "value": "entered-in-error"}]')
             with api.unit(request, "DocumentReference", "u") as unit:
-                document = unit.with_break_glass(lambda: unit.access.withdraw(_uuid(document_id)))
+                document = unit.by_document_id(lambda: unit.access.withdraw(_uuid(document_id)))
                 record = unit.session.get(Record, document.record_id)
                 assert record is not None
                 masters = _master_identifiers(unit, [document.id])
@@ -160,7 +168,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     @app.get("/Binary/{document_id}")
     def retrieve(document_id: str, request: Request) -> Response:
         with api.unit(request, "Binary", "r") as unit:
-            consultation = unit.with_break_glass(lambda: unit.access.consult(_uuid(document_id)))
+            consultation = unit.by_document_id(lambda: unit.access.consult(_uuid(document_id)))
             document = consultation.document
             media_type, size, chunks = document.media_type, document.size, consultation.chunks
         # The decision and its trace are committed; the content streams after, never whole in memory.
@@ -186,7 +194,8 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             person, record = unit.record_of_patient(query)
             submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record.id)
             visible = unit.with_break_glass(lambda: unit.access.list_documents(
-                record.id, where=[Document.id.in_(submitted)], limit=10_000))
+                record.id, where=[Document.id.in_(submitted)], limit=10_000,
+                criteria={"resource": ["List"], **query.criteria_for_trace()}))
             entries: dict[uuid.UUID, list[uuid.UUID]] = {}
             rows = unit.session.execute(
                 select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id).where(
@@ -207,23 +216,16 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     # -- PDQm: Patient Demographics Query (ITI-78) and the presence code ----------------
 
     def find_persons(unit: Unit, query: Query) -> tuple[list[Person], int]:
-        conditions = search.person_conditions(query)
-        total = unit.session.scalar(select(func.count()).select_from(Person).where(*conditions)) or 0
-        persons = list(unit.session.scalars(
-            select(Person).where(*conditions).order_by(Person.family_name, Person.given_name, Person.id)
-            .limit(query.count).offset(query.offset)
-        ))
-        unit.access.authorise_patient_search(criteria=sorted(query.params), found=[p.id for p in persons])
-        return persons, total
+        matching = select(Person).where(*search.person_conditions(query))
+        criteria = {name: values for name, values in query.params.items() if name not in search.PAGING}
+        return unit.access.find_patients(matching, criteria=criteria, limit=query.count, offset=query.offset)
 
     @app.get("/Patient")
     def find_patients(request: Request) -> JSONResponse:
         with api.unit(request, "Patient", "s") as unit:
             query = Query.parse(list(request.query_params.multi_items()), search.PATIENT_PARAMETERS, "Patient",
                                 unit.access.now)
-            if not search.patient_search_is_specific(query):
-                raise FhirError(400, "too-costly", "search patients by identifier (national number), or by family "
-                                "name (or name) together with birthdate")
+            search.check_patient_search(query)
             persons, total = find_persons(unit, query)
             return fhir_response(mapping.searchset([mapping.patient(p) for p in persons], base=api.base, total=total,
                                                    links=query.links(api.base, total), timestamp=unit.access.now))
@@ -235,7 +237,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                           resource="Patient", count=1)
             persons, _total = find_persons(unit, query)
             if not persons:
-                raise FhirError(404, "not-found", "no such patient")
+                raise unknown_patient()
             return fhir_response(mapping.patient(persons[0]))
 
     @app.post("/Patient/{patient_id}/$presence-code")
@@ -351,14 +353,29 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
                 request=unit.access.request,
             )
         except StayReportRefused as refused:
+            trace_refused_report(session=unit.session, platform=platform, hospital=unit.caller.organisation,
+                                 refused=refused, software=unit.caller.software, request=unit.access.request,
+                                 context={"channel": "FHIR Encounter", "encounter": resource.get("id")})
             status, code = (404, "not-found") if refused.code == "204" else (422, "business-rule")
             raise FhirError(status, code, str(refused), expression="Encounter") from None
 
     def own_stay(unit: Unit, encounter_id: str) -> Stay:
-        """One of the calling hospital's stays: another hospital's stay does not exist for it."""
+        """One of the calling hospital's stays, read through the policy: another hospital's does not exist for it."""
+        stay_id = _uuid(encounter_id)
+        hospital = unit.caller.organisation
+        stay = None if hospital is None else read_stay(
+            session=unit.session, platform=platform, hospital=hospital, stay_id=stay_id,
+            software=unit.caller.software, request=unit.access.request,
+        )
+        if stay is None:
+            raise unknown_encounter()
+        return stay
+
+    def stay_to_update(unit: Unit, encounter_id: str) -> Stay:
+        """The stay a PUT reports on: the calling hospital's own (the report itself is decided and traced)."""
         stay = unit.session.get(Stay, _uuid(encounter_id))
         if stay is None or unit.caller.organisation is None or stay.organisation_id != unit.caller.organisation.id:
-            raise FhirError(404, "not-found", "no such Encounter")
+            raise unknown_encounter()
         return stay
 
     def encounter_response(unit: Unit, stay: Stay, status: int = 200) -> JSONResponse:
@@ -387,7 +404,7 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
             if resource.get("id") != encounter_id:
                 raise FhirError(400, "invalid", "the Encounter's id must be the one in the URL", expression="Encounter.id")
             with api.unit(request, "Encounter", "u") as unit:
-                return encounter_response(unit, report_stay(unit, resource, own_stay(unit, encounter_id)))
+                return encounter_response(unit, report_stay(unit, resource, stay_to_update(unit, encounter_id)))
 
         return await run_in_threadpool(handle)
 

@@ -17,6 +17,7 @@ from opendsp.content.service import ContentUnavailable
 from opendsp.documents.services import DocumentRefused
 from opendsp.fhir.systems import ACCESS_REASON, FHIR_JSON
 from opendsp.policy.decision import AccessDenied
+from opendsp.policy.disclosure import Answer, answer_for
 from opendsp.policy.vocabulary import Reason
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,35 @@ def outcome_response(error: FhirError) -> JSONResponse:
     return fhir_response(operation_outcome(error.issues), error.status, error.headers)
 
 
-def from_denial(denied: AccessDenied) -> FhirError:
+def unknown_document() -> FhirError:
+    """The one answer for a document id that does not exist, or that the caller may not reach."""
+    return FhirError(404, "not-found", "no such document")
+
+
+def unknown_patient() -> FhirError:
+    """The one answer for a person who does not exist, or whom the caller may not reach."""
+    return FhirError(404, "not-found", "no such patient")
+
+
+def unknown_encounter() -> FhirError:
+    return FhirError(404, "not-found", "no such Encounter")
+
+
+UNKNOWN = {Answer.unknown_document: unknown_document, Answer.unknown_patient: unknown_patient}
+
+
+def from_denial(denied: AccessDenied, *, named_by_document: bool = False) -> FhirError:
+    """A refusal as the caller may read it: as an unknown id when telling it would reveal something."""
     decision = denied.decision
-    if decision.reason is Reason.not_found:
-        return FhirError(404, "not-found", decision.message, details=(ACCESS_REASON, decision.reason.value))
+    answer = answer_for(decision, named_by_document=named_by_document)
+    if answer is not Answer.refused:
+        return UNKNOWN[answer]()
     text = decision.message
+    if decision.reason is Reason.too_many_lookups:
+        return FhirError(429, "throttled", text, details=(ACCESS_REASON, decision.reason.value))
     if decision.how_to_obtain:
         text += f" (ways to obtain access: {', '.join(decision.how_to_obtain)})"
-    code = "forbidden"
-    if decision.reason in (Reason.record_closed, Reason.record_not_active):
-        code = "business-rule"
-    return FhirError(403, code, text, details=(ACCESS_REASON, decision.reason.value))
+    return FhirError(403, "forbidden", text, details=(ACCESS_REASON, decision.reason.value))
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -95,7 +114,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RecordNotFound)
     async def record_not_found(_request: Request, _error: RecordNotFound) -> JSONResponse:
-        return outcome_response(FhirError(404, "not-found", "no such patient"))
+        return outcome_response(unknown_patient())
 
     @app.exception_handler(InvalidRequest)
     async def invalid_request(_request: Request, error: InvalidRequest) -> JSONResponse:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -117,6 +117,11 @@ class Query:
             for value in values:
                 out.append((base, modifier or None, _split(value)))
         return out
+
+    def criteria_for_trace(self) -> dict[str, list[str]]:
+        """The search as given, paging left out: what the act's trace entry keeps (no parameter here is free
+        text; ADR 10 keeps keyword searches out of the trace in clear)."""
+        return {name: list(values) for name, values in sorted(self.params.items()) if name not in PAGING}
 
     def link(self, base: str, offset: int) -> str:
         items = [(name, value) for name, values in sorted(self.params.items()) if name not in PAGING
@@ -352,14 +357,14 @@ def person_conditions(query: Query) -> list[ColumnElement[bool]]:
                     else:
                         options.append(Person.national_number == code)
                 case "family":
-                    options.append(_string_condition(Person.family_name, value, modifier))
+                    options.append(_same_name(Person.family_name, value, modifier))
                 case "given":
-                    options.append(_string_condition(Person.given_name, value, modifier))
+                    options.append(_same_name(Person.given_name, value, modifier))
                 case "name":
-                    options.append(or_(_string_condition(Person.family_name, value, modifier),
-                                       _string_condition(Person.given_name, value, modifier)))
+                    options.append(or_(_same_name(Person.family_name, value, modifier),
+                                       _same_name(Person.given_name, value, modifier)))
                 case "birthdate":
-                    options.append(date_condition(Person.birth_date, parse_date(value, name), as_date=True))
+                    options.append(Person.birth_date == _birth_date(value))
                 case "gender":
                     try:
                         options.append(Person.sex == Sex(value))
@@ -373,6 +378,50 @@ def patient_search_is_specific(query: Query) -> bool:
     """Demographics are found by national number, id, or a name with a birth date: never by browsing."""
     names = {name.split(":", 1)[0] for name in query.params if name not in PAGING}
     return bool(names & {"identifier", "_id"}) or (bool(names & {"family", "name"}) and "birthdate" in names)
+
+
+# PDQm matches people exactly (docs/fhir.md): no prefix, no modifier but :exact, one value per parameter.
+_NAMES = frozenset({"family", "given", "name"})
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def check_patient_search(query: Query) -> None:
+    """Refuse, with a clear 400, whatever would turn a patient lookup into browsing the population."""
+    for name, values in query.params.items():
+        if name in PAGING:
+            continue
+        base, _, modifier = name.partition(":")
+        if modifier and not (base in _NAMES and modifier == "exact"):
+            raise FhirError(400, "not-supported", f"patients are matched exactly: the modifier :{modifier} is not "
+                            f"accepted on {base} (only :exact, on names)", expression=name)
+        for value in values:
+            if "," in value:
+                raise FhirError(400, "not-supported", f"patients are matched exactly: give one value for {base}",
+                                expression=name)
+            if base in _NAMES and len(value.strip()) < 2:
+                raise FhirError(400, "invalid", f"give the whole {base}", expression=name)
+    if not patient_search_is_specific(query):
+        raise FhirError(400, "too-costly", "search patients by identifier (national number), or by family "
+                        "name (or name) together with birthdate")
+    for value in query.params.get("birthdate", []):
+        _birth_date(value)
+
+
+def _birth_date(value: str) -> date:
+    if not _FULL_DATE.match(value):
+        raise FhirError(400, "not-supported", "patients are matched exactly: give the whole birth date as "
+                        "YYYY-MM-DD, without a prefix", expression="birthdate")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FhirError(400, "invalid", f"birthdate={value!r} is not a valid date", expression="birthdate") from None
+
+
+def _same_name(column: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    """The whole name: as written with :exact, else regardless of case."""
+    if modifier == "exact":
+        return column == value
+    return func.lower(column) == value.strip().lower()
 
 
 def structured_conditions(query: Query, tokens: Any) -> list[ColumnElement[bool]]:

@@ -27,7 +27,7 @@ from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
 from opendsp.fhir.api import Unit
-from opendsp.fhir.errors import FhirError
+from opendsp.fhir.errors import FhirError, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.models import ContextElement, DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import reference_id
@@ -166,7 +166,7 @@ def _subject(reference: Any, unit: Unit, where: str) -> Person:
     else:
         raise _fail(422, "required", "the subject needs a reference or an identifier", where)
     if person is None:
-        raise _fail(404, "not-found", "no such patient", where)
+        raise unknown_patient()  # the one answer for a person who does not exist, or is out of reach
     return person
 
 
@@ -335,7 +335,8 @@ def _replaces(relations: list[dict[str, Any]], unit: Unit, where: str) -> uuid.U
 
 def _put(access: RecordAccess, record_id: uuid.UUID, planned: PlannedDocument) -> Document:
     if planned.replaces is not None:
-        return access.replace(planned.replaces, planned.draft, [planned.content])
+        # The document replaced must be of the submission's patient: another record's answers as unknown.
+        return access.replace(planned.replaces, planned.draft, [planned.content], within=record_id)
     return access.deposit(record_id, planned.draft, [planned.content])
 
 
@@ -357,7 +358,9 @@ def store(submission: Plan, unit: Unit) -> dict[str, Any]:
     unit.session.flush()
     locations: dict[str, str] = {submission.list_url: f"List/{submission_set.id}"}
     for planned in submission.documents:
-        document: Document = unit.with_break_glass(partial(_put, access, record.id, planned))
+        put = partial(_put, access, record.id, planned)
+        # A replacement names a document by its id: a refusal then answers as an unknown id.
+        document: Document = unit.by_document_id(put) if planned.replaces else unit.with_break_glass(put)
         unit.session.add(SubmittedDocument(
             document_id=document.id, submission_set_id=submission_set.id, record_id=record.id,
             master_identifier=planned.master_identifier,

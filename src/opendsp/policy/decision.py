@@ -157,6 +157,10 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
             return out.permit(Reason.agency_administration, Basis.system)
         return out.deny(Reason.system_no_clinical_access)
     if kind is ActorKind.institution:
+        if request.action is Action.read_stay:
+            # A hospital reads back its own stays only; another hospital's stay does not exist for it.
+            own = request.record is not None and request.stay_hospital == request.actor.organisation_id
+            return out.permit(Reason.access_granted, Basis.institution) if own else out.deny(Reason.not_found)
         if request.action is not Action.report_stay:
             return out.deny(Reason.not_applicable)
         if request.actor.organisation_kind not in ("hospital", "emergency_department"):
@@ -167,11 +171,7 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
     if request.action is Action.manage_accounts:
         return out.deny(Reason.agency_only)
     if request.action is Action.find_patients:
-        # Identity only, never clinical data: any professional whose profession has rights.
-        known = kind is ActorKind.professional and matrix.rights_of(request.actor.profession) is not None
-        return out.permit(Reason.access_granted, Basis.licensed_professional) if known else out.deny(
-            Reason.profession_without_rights if kind is ActorKind.professional else Reason.not_applicable
-        )
+        return _find_patients(request, out, matrix)
     if request.record is None:
         return out.deny(Reason.not_found)
     if kind in HOLDER_SIDE:
@@ -179,6 +179,29 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
     if kind is ActorKind.professional:
         return _professional(request, out, matrix)
     return out.deny(Reason.not_applicable)
+
+
+def _find_patients(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -> Decision:
+    """Looking people up (identity only, never clinical data): any professional whose profession has rights.
+
+    Without a record, the search itself (on the platform's chain); with one, each person it found: a person
+    whose record is closed, not activated or blocks the professional is not found for them.
+    """
+    actor = request.actor
+    if actor.kind is not ActorKind.professional:
+        return out.deny(Reason.not_applicable)
+    if matrix.rights_of(actor.profession) is None:
+        return out.deny(Reason.profession_without_rights)
+    record = request.record
+    if record is None:
+        if request.patient_lookups_exhausted:
+            return out.deny(Reason.too_many_lookups)
+        return out.permit(Reason.access_granted, Basis.licensed_professional)
+    if record.state is not RecordState.active:
+        return out.deny(_inactive_reason(record.state))
+    if uuid.UUID(actor.id) in request.grants.blocked:
+        return out.deny(Reason.blocked)
+    return out.permit(Reason.access_granted, Basis.licensed_professional)
 
 
 # -- the holder's side --------------------------------------------------------
@@ -300,13 +323,15 @@ def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -
     rights = matrix.rights_of(actor.profession, actor.specialties, actor.organisation_kind)
     if rights is None:
         return out.deny(Reason.profession_without_rights)
-    if action in HOLDER_ONLY_ACTIONS:
-        return out.deny(Reason.holder_only)
+    # A closed record and a block come before "holder only": whatever the act, the answer is the same
+    # for a record the professional may not reach (adapters answer it as an unknown patient).
     if record.state is not RecordState.active:
         return out.deny(_inactive_reason(record.state))
     professional = uuid.UUID(actor.id)
     if professional in grants.blocked:
         return out.deny(Reason.blocked)
+    if action in HOLDER_ONLY_ACTIONS:
+        return out.deny(Reason.holder_only)
 
     if action is Action.open_with_presence_code:
         if request.presence_code_locked:

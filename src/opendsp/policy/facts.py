@@ -87,3 +87,7 @@ class AccessRequest:
     # One more wrong presence code would lock the code: this attempt is the last one before the lock.
     presence_code_last_attempt: bool = False
     emergency_reason: str | None = None
+    # For patient lookups: the professional has used up their lookups of the period (counted from the trace).
+    patient_lookups_exhausted: bool = False
+    # For reading a stay back: the hospital that reported it.
+    stay_hospital: uuid.UUID | None = None

@@ -73,6 +73,8 @@ class PolicyParameters(BaseModel):
     presence_failures_per_record: int = Field(10, ge=1)
     presence_failures_per_professional: int = Field(20, ge=1)
     stay_access_days_after_discharge: float = Field(7, ge=0)
+    # Patient lookups (PDQm) one professional may make in an hour, counted from the trace.
+    patient_lookups_per_hour: int = Field(60, ge=1)
 
     @property
     def after_discharge(self) -> timedelta:
@@ -85,6 +87,10 @@ class PolicyParameters(BaseModel):
     @property
     def emergency_access(self) -> timedelta:
         return timedelta(hours=self.emergency_access_hours)
+
+    @property
+    def lookup_window(self) -> timedelta:
+        return timedelta(hours=1)
 
     @property
     def lockout_window(self) -> timedelta:

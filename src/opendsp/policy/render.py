@@ -94,6 +94,16 @@ document the caller could not consult.
 8. **Deposits, replacements, withdrawals** by a professional need the type in
    their *deposit* rights; replacing and withdrawing are for the author only,
    and only for the current version.
+9. **Looking people up** (identity only, never clinical data) is open to every
+   professional whose profession has rights, by exact demographics, at most
+   {lookups} times an hour (counted from the trace). A person whose record is
+   closed, not activated or blocks the professional is not found for them,
+   and every person found has the lookup in their own record's trace.
+10. **What a refusal tells.** A refusal that would reveal something the holder
+   did not say to the caller (a hidden document, a block, a closed record)
+   is answered exactly as an unknown id; a document named by its id that the
+   caller may not see is "not found", whatever the reason
+   (`opendsp.policy.disclosure`).
 
 ## Reasons
 
@@ -166,6 +176,7 @@ def render_access_policy(matrix: RightsMatrix) -> str:
         per_pair=p.presence_failures_per_professional_and_record,
         per_record=p.presence_failures_per_record,
         per_professional=p.presence_failures_per_professional,
+        lookups=p.patient_lookups_per_hour,
         reasons="\n".join(f"| `{reason.value}` | {REASON_TEXT[reason]} |" for reason in Reason),
         bases="\n".join(f"- `{basis.value}`" for basis in Basis),
         table=_table(matrix),

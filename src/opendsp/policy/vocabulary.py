@@ -25,6 +25,8 @@ class Action(str, enum.Enum):
     list_stays = "stays.list"
     # A professional looking a patient up by national number or name and birth date (IHE PDQm).
     find_patients = "patients.search"
+    # A hospital's system reading back a stay it reported (FHIR Encounter read).
+    read_stay = "stay.read"
     # An assistant or a parent switching to the record they act for (the holder sees it in the trace).
     enter_record = "record.enter"
     # The holder's side looking professionals up in the directory, to add one to the circle or block one.
@@ -123,6 +125,7 @@ class Reason(str, enum.Enum):
     agency_only = "agency_only"
     not_applicable = "not_applicable"
     not_a_care_institution = "not_a_care_institution"
+    too_many_lookups = "too_many_lookups"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -157,4 +160,5 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.agency_only: "only the agency's staff manage accounts",
     Reason.not_applicable: "this act does not apply to this actor",
     Reason.not_a_care_institution: "only hospitals and emergency departments report stays",
+    Reason.too_many_lookups: "too many patient lookups: try again later",
 }

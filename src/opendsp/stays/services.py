@@ -11,6 +11,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,11 +19,12 @@ from sqlalchemy.orm import Session
 from opendsp import actors
 from opendsp.access.services import RecordAccess
 from opendsp.persons.services import find_by_national_number
-from opendsp.platform import Platform
+from opendsp.platform import PENDING_REFUSALS, Platform
 from opendsp.professionals.models import Organisation
 from opendsp.records.models import Record
-from opendsp.records.services import record_of
+from opendsp.records.services import record_of, trace_event
 from opendsp.stays.models import PatientClass, Stay, StayMovement, StayState
+from opendsp.trace.models import Outcome
 from opendsp.trace.service import RequestContext
 
 
@@ -114,6 +116,51 @@ def apply_report(
     stay.updated_at = now
     session.flush()
     return stay
+
+
+def read_stay(
+    *,
+    session: Session,
+    platform: Platform,
+    hospital: Organisation,
+    stay_id: uuid.UUID,
+    software: str,
+    request: RequestContext = RequestContext(),
+) -> Stay | None:
+    """One of ``hospital``'s stays, read back through the policy (decided and traced on the stay's record).
+
+    None for an unknown stay and for another hospital's: it does not exist for this one."""
+    access = RecordAccess(
+        session=session, platform=platform, actor=actors.institution(hospital, software=software), request=request
+    )
+    return access.read_stay(stay_id)
+
+
+def trace_refused_report(
+    *,
+    session: Session,
+    platform: Platform,
+    hospital: Organisation,
+    refused: StayReportRefused,
+    software: str,
+    request: RequestContext = RequestContext(),
+    context: dict[str, Any] | None = None,
+) -> None:
+    """A refused report changes nothing but is traced on the platform's chain, as refused HL7 v2 messages are.
+
+    Written with the refusals of ``session``'s transaction: again in a transaction of its own if it rolls back.
+    """
+    event = trace_event(
+        actors.institution(hospital, software=software), "stay.report", record_id=None, outcome=Outcome.refused,
+        reason=f"HL7 {refused.code}: {refused}"[:500], request=request,
+        context={"location": refused.field, "hospital": str(hospital.id), **(context or {})},
+    )
+
+    def write(target: Session) -> None:
+        platform.trace.append(target, event)
+
+    write(session)
+    session.info.setdefault(PENDING_REFUSALS, []).append(write)
 
 
 def _care_unit(session: Session, hospital: Organisation, code: str | None) -> Organisation | None:

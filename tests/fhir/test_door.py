@@ -1,0 +1,172 @@
+"""Regression tests for issue 12 on the FHIR channel: each fails on the code before the fix.
+
+Blocked laboratories, replacements across records, Encounter reads and refused stay reports in the trace,
+and one trace entry with its criteria for each FHIR act.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from opendsp.documents.models import Document
+from opendsp.documents.types import DocumentStatus
+from opendsp.fhir.models import SubmissionSet
+from opendsp.platform import Platform
+from opendsp.professionals.models import OrganisationKind
+from opendsp.records.models import Record
+from opendsp.trace.models import Outcome, TraceEntry
+from tests.factories import as_holder, holder_of, make_organisation, make_professional, make_record
+from tests.fhir.conftest import Fhir, World, provide_bundle, register, valid
+from tests.fhir.test_encounter import encounter
+from tests.fhir.test_mhd import deposit
+
+WITHDRAW = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
+
+
+def chain(platform: Platform, record_id: uuid.UUID | None) -> list[TraceEntry]:
+    with platform.sessions() as session:
+        where = TraceEntry.record_id.is_(None) if record_id is None else TraceEntry.chain == str(record_id)
+        return list(session.scalars(select(TraceEntry).where(where).order_by(TraceEntry.seq)))
+
+
+def counts(platform: Platform) -> tuple[int, int]:
+    with platform.sessions() as session:
+        return (session.scalar(select(func.count()).select_from(Document)) or 0,
+                session.scalar(select(func.count()).select_from(SubmissionSet)) or 0)
+
+
+def withdraw(fhir: Fhir, token: str, document_id: str) -> Any:
+    return fhir.http.patch(f"/fhir/DocumentReference/{document_id}", content=json.dumps(WITHDRAW),
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json-patch+json"})
+
+
+# -- 1. A block wins over direct deposit ---------------------------------------------------------------------
+
+
+def test_a_blocked_laboratory_deposits_nothing_and_is_answered_as_for_an_unknown_patient(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.cu")
+    earlier = deposit(fhir, world, lab)
+    with platform.transaction() as session:
+        as_holder(session, platform, world.record).block(world.record.id, world.biologist.id)
+    before = counts(platform)
+
+    refused = fhir.post("/fhir/", lab, provide_bundle(world.person_id))
+    unknown = fhir.post("/fhir/", lab, provide_bundle(uuid.uuid4()))
+    assert (refused.status_code, refused.content) == (unknown.status_code, unknown.content)
+    assert refused.status_code == 404 and valid(refused.json())["issue"][0]["diagnostics"] == "no such patient"
+
+    replaced = fhir.post("/fhir/", lab, provide_bundle(world.person_id, replaces=earlier))
+    withdrawn = withdraw(fhir, lab, earlier)
+    for response in (replaced, withdrawn):
+        assert response.status_code == 404 and valid(response.json())["issue"][0]["diagnostics"] == "no such document"
+    assert counts(platform) == before
+    with platform.sessions() as session:
+        assert session.get(Document, uuid.UUID(earlier)).status is DocumentStatus.current  # type: ignore[union-attr]
+    tried = [(e.action, e.outcome, e.reason) for e in chain(platform, world.record.id)[-3:]]
+    assert tried == [("document.deposit", Outcome.refused, "blocked"), ("document.replace", Outcome.refused, "blocked"),
+                     ("document.withdraw", Outcome.refused, "blocked")]
+
+
+# -- 3. A replacement never reaches another record ----------------------------------------------------------
+
+
+def test_a_replacement_of_another_records_document_is_refused_as_unknown_and_writes_nothing(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    theirs = deposit(fhir, world, lab)  # the laboratory's own result, in the world's record
+    with platform.transaction() as session:
+        other = make_record(session, platform)
+        other_person = holder_of(session, other).id
+        other_id = other.id
+    before = counts(platform)
+    across = fhir.post("/fhir/", lab, provide_bundle(other_person, replaces=theirs))
+    unknown = fhir.post("/fhir/", lab, provide_bundle(other_person, replaces=str(uuid.uuid4())))
+    assert (across.status_code, across.content) == (unknown.status_code, unknown.content)
+    assert across.status_code == 404 and valid(across.json())["issue"][0]["diagnostics"] == "no such document"
+    assert counts(platform) == before
+    with platform.sessions() as session:
+        assert session.get(Document, uuid.UUID(theirs)).status is DocumentStatus.current  # type: ignore[union-attr]
+        assert session.scalar(select(func.count()).select_from(Document).where(Document.record_id == other_id)) == 0
+    # Nothing about the attempt lands in the record of the document named.
+    assert not [e for e in chain(platform, world.record.id) if e.action == "document.replace"]
+
+
+# -- 4. Encounter read goes through the policy; refused reports are traced ------------------------------------
+
+
+def test_an_encounter_read_is_decided_and_traced_once_and_another_hospitals_stay_is_unknown(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    token = fhir.token(world.software["hospital"], world.outsider)
+    created = fhir.post("/fhir/Encounter", token, encounter(world))
+    assert created.status_code == 201, created.text
+    stay_id = created.json()["id"]
+    before = len(chain(platform, world.record.id))
+    read = fhir.get(f"/fhir/Encounter/{stay_id}", token)
+    assert read.status_code == 200 and valid(read.json())["id"] == stay_id
+    entries = chain(platform, world.record.id)[before:]
+    assert [(e.action, e.outcome, e.actor_kind, e.basis) for e in entries] == [
+        ("stay.read", Outcome.permitted, "institution", "institution")]
+
+    with platform.transaction() as session:
+        south = make_organisation(session, platform, OrganisationKind.hospital, name="Hôpital Sud")
+        doctor = make_professional(session, platform, organisation=south, family_name="Becker")
+    other = fhir.token(register(platform, south, "South HIS"), doctor)
+    foreign = fhir.get(f"/fhir/Encounter/{stay_id}", other)
+    unknown = fhir.get(f"/fhir/Encounter/{uuid.uuid4()}", other)
+    assert (foreign.status_code, foreign.content) == (unknown.status_code, unknown.content)
+    assert foreign.status_code == 404 and "national" not in foreign.text
+    last = chain(platform, world.record.id)[-1]
+    assert (last.action, last.outcome, last.reason) == ("stay.read", Outcome.refused, "not_found")
+
+
+def test_a_refused_stay_report_over_fhir_is_traced_as_hl7_refusals_are(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    token = fhir.token(world.software["hospital"], world.outsider)
+    assert fhir.post("/fhir/Encounter", token, encounter(world, visit="V-9")).status_code == 201
+    again = fhir.post("/fhir/Encounter", token, encounter(world, visit="V-9"))  # already registered
+    assert again.status_code == 422
+    with platform.sessions() as session:
+        person = session.scalars(select(Record).where(Record.id == world.record.id)).one().person_id
+    assert person == world.person_id
+    refusal = chain(platform, None)[-1]
+    assert (refusal.action, refusal.outcome, refusal.actor_kind) == ("stay.report", Outcome.refused, "institution")
+    assert refusal.reason.startswith("HL7 205") and refusal.context["channel"] == "FHIR Encounter"
+    assert refusal.context["hospital"] == str(world.hospital.id)
+
+
+# -- 7. One act, one trace entry, with its criteria ----------------------------------------------------------
+
+
+def test_a_document_search_is_one_entry_with_its_criteria_and_a_read_one_entry(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    document_id = deposit(fhir, world, lab)
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.rs system/Binary.r")
+    before = len(chain(platform, world.record.id))
+    found = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&type=http://loinc.org|11502-2"
+                     "&status=current&_count=5", gp)
+    assert found.status_code == 200 and valid(found.json())["total"] == 1
+    entries = chain(platform, world.record.id)[before:]
+    assert len(entries) == 1 and entries[0].action == "documents.list"
+    assert entries[0].context["criteria"] == {"patient": [str(world.person_id)], "status": ["current"],
+                                              "type": ["http://loinc.org|11502-2"]}
+    gp_lists = fhir.token(world.software["hospital"], world.gp, "system/List.s")
+    before = len(chain(platform, world.record.id))
+    assert fhir.get(f"/fhir/List?patient={world.person_id}&status=current", gp_lists).status_code == 200
+    entries = chain(platform, world.record.id)[before:]
+    assert [e.context["criteria"] for e in entries] == [
+        {"resource": ["List"], "patient": [str(world.person_id)], "status": ["current"]}]
+    for path in (f"/fhir/DocumentReference/{document_id}", f"/fhir/Binary/{document_id}"):
+        before = len(chain(platform, world.record.id))
+        assert fhir.get(path, gp, headers={"Accept": "*/*"}).status_code == 200
+        assert len(chain(platform, world.record.id)) == before + 1, path
