@@ -120,7 +120,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "not-supported", 401: "login", 403: "forbidden"}.get(error.status_code, "processing")
+        code = {404: "not-found", 405: "not-supported", 401: "login", 403: "forbidden",
+                413: "too-long"}.get(error.status_code, "processing")
         text = "no such resource type or interaction" if error.status_code == 404 else str(error.detail)
         return outcome_response(FhirError(error.status_code, code, text))
 
