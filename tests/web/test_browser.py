@@ -29,7 +29,7 @@ def test_the_portal_works_on_a_phone_and_with_the_keyboard(platform: Platform, c
     screens.visit("/record/timeline", "timeline on a phone")
     page = screens.page
     assert page.get_by_role("button", name="Log out").is_visible()  # the header's tools stay reachable
-    assert page.get_by_role("link", name="Deutsch").is_visible()
+    assert page.get_by_role("button", name="Deutsch").is_visible()
     menu = page.locator(".opendsp-folded-menu summary")
     assert menu.is_visible() and not page.get_by_role("link", name="Your account").is_visible()
     menu.focus()

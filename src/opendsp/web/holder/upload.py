@@ -129,6 +129,8 @@ def _deposit(request: Request, platform: Platform, form: UploadForm) -> Response
             raise UploadRefused(N_("Give the document a title."))
         if len(title) > 500:
             raise UploadRefused(N_("The title is too long: at most 500 characters."))
+        if "\x00" in title:
+            raise UploadRefused(N_("The form holds a character that is not allowed."))
         try:
             care_date = date.fromisoformat(day)
         except ValueError:
