@@ -159,3 +159,23 @@ def test_a_pdf_deposit_over_its_route_limit_is_a_413(platform: Platform, clock: 
     response = browser.client.post(f"/pro/patients/{record.id}/deposit", data={"csrf_token": browser.csrf()},
                                    files={"file": ("a.pdf", b"%PDF-" + b"0" * (21 * 1024 * 1024), "application/pdf")})
     assert response.status_code == 413
+
+
+def test_the_holder_s_upload_checks_its_token_before_the_file_too(platform: Platform, clock: FrozenClock) -> None:
+    from tests.search.pdfs import pdf_with_text
+    from tests.web.test_holder_documents import holder_browser
+
+    browser, record = holder_browser(platform, clock)
+    browser.get("/record/upload")
+    boundary = "perimeter"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + pdf_with_text("Carnet") + (
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{browser.csrf()}\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nCarnet\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"care_date\"\r\n\r\n2025-01-15\r\n"
+        f"--{boundary}--\r\n").encode()
+    response = browser.client.post("/record/upload", content=body,
+                                   headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 403
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Document).where(Document.record_id == record.id)) == 0
