@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from opendsp.accounts import sessions as web_sessions
@@ -269,8 +270,7 @@ def _refused_csrf_header(request: Request) -> Response | None:
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         return None
-    from fastapi.responses import PlainTextResponse
-    from opendsp.web.templating import translate
+    from opendsp.web.templating import translate  # templating renders with this module's WebSecurity
 
     try:
         check_csrf_token(request, sent)
