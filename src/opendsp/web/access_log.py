@@ -9,7 +9,8 @@ it off (``server_options``) and this middleware logs instead, on the
     POST /pro/patients/{record_id}/deposit 303 41.2ms rid=6f1c...
 
 The route is the template the router matched (``/fhir`` routes with their
-mount prefix); a path no route matched is logged as ``(unmatched)``. Each
+mount prefix); within a mount without routes of its own (static files) it is
+``/static/dsfr/*``, and a path nothing matched is logged as ``(unmatched)``. Each
 request gets an id, answered in ``X-Request-ID``; a caller's own id is kept
 when it is a plain token (so a proxy's id joins the two logs).
 """
@@ -49,13 +50,12 @@ def request_id(scope: Scope) -> str:
 
 
 def route_template(scope: Scope, root_path: str) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return "(unmatched)"
-    # A mounted application's routes are relative to its mount (``/fhir``).
+    # A mounted application's routes are relative to its mount (``/fhir``, ``/static/dsfr``).
     mount = scope.get("root_path", "")[len(root_path):]
-    return f"{mount}{path}"
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return f"{mount}{path}"
+    return f"{mount}/*" if mount else "(unmatched)"
 
 
 class AccessLog:
