@@ -66,3 +66,12 @@ def test_a_field_longer_than_its_column_is_refused_not_a_500(platform: Platform,
     assert documents(platform) == 0
     fine = provide_bundle(world.person_id, master=f"urn:oid:1.2.{uuid.uuid4().int}"[:200])
     assert fhir.post("/fhir/", token, fine).status_code == 200
+
+
+def test_a_visit_number_longer_than_its_column_is_refused(platform: Platform, world: World, fhir: Fhir) -> None:
+    from tests.fhir.test_encounter import encounter
+
+    token = fhir.token(world.software["hospital"], world.outsider)
+    issue = outcome(fhir.post("/fhir/Encounter", token, encounter(world, visit="V" * 65)), 422)
+    assert issue["code"] == "too-long"
+    assert fhir.post("/fhir/Encounter", token, encounter(world, visit="V" * 64)).status_code == 201
