@@ -65,6 +65,14 @@ def test_nbf_and_iat_in_the_future_are_refused(platform: Platform, world: World,
         assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("claims", [{"exp": 1e300}, {"exp": "soon"}, {"nbf": float("inf")}, {"iat": True},
+                                    {"nbf": -1e300}])
+def test_times_that_are_not_times_are_refused_not_a_500(platform: Platform, world: World, fhir: Fhir,
+                                                        claims: dict[str, Any]) -> None:
+    response = ask(fhir, world.software["hospital"], world.gp, extra_claims=claims)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
 def test_a_client_is_granted_only_its_registered_scopes(platform: Platform, world: World, fhir: Fhir) -> None:
     narrow = registered(platform, world, scopes="system/DocumentReference.rs system/Binary.r")
     everything = ask(fhir, narrow, world.gp, "system/*.cruds")

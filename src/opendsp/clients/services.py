@@ -603,10 +603,9 @@ class Tokens:
         if self.token_url not in audiences:
             raise TokenRefused("invalid_client", f"the client assertion's aud must be {self.token_url}", 401)
         now = self.now
-        expires = claims.get("exp")
-        if not isinstance(expires, int | float):
+        expires_at = _instant(claims.get("exp"), now)
+        if expires_at is None:
             raise TokenRefused("invalid_client", "the client assertion has no exp", 401)
-        expires_at = datetime.fromtimestamp(expires, tz=now.tzinfo)
         if expires_at <= now - CLOCK_SKEW:
             raise TokenRefused("invalid_client", "the client assertion has expired", 401)
         if expires_at > now + ASSERTION_MAX_LIFETIME + CLOCK_SKEW:
@@ -728,13 +727,23 @@ def _active_person(session: Session, person: Person) -> bool:
 def _check_not_before(claims: dict[str, Any], now: datetime) -> None:
     """``iat`` and ``nbf``, when present, are numbers no later than now (with a little clock skew)."""
     for name, problem in (("iat", "was issued in the future"), ("nbf", "is not valid yet")):
-        value = claims.get(name)
-        if value is None:
+        if claims.get(name) is None:
             continue
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        when = _instant(claims[name], now)
+        if when is None:
             raise TokenRefused("invalid_client", f"the client assertion's {name} is not a time", 401)
-        if datetime.fromtimestamp(value, tz=now.tzinfo) > now + CLOCK_SKEW:
+        if when > now + CLOCK_SKEW:
             raise TokenRefused("invalid_client", f"the client assertion {problem}", 401)
+
+
+def _instant(value: Any, now: datetime) -> datetime | None:
+    """A NumericDate claim as a time, or None when it is not one (a string, a boolean, out of range)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=now.tzinfo)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
