@@ -160,3 +160,19 @@ def test_clients_add_takes_scopes_and_professionals(platform: Platform, world: W
     bad = runner.invoke(main, ["clients", "add", "--name", "x", "--organisation", world.lab.identifier,
                                "--jwks", str(jwks), "--scopes", "system/*.everything"])
     assert bad.exit_code == 2 and "system/*.everything" in bad.output
+
+
+def test_a_nul_in_a_client_id_is_a_4xx_without_the_database_s_words(platform: Platform, world: World,
+                                                                    fhir: Fhir) -> None:
+    import base64
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"iss": "client\u0000id", "sub": "x"}
+    assertion = f"{part({'alg': 'ES384', 'kid': 'k'})}.{part(claims)}.c2ln"
+    response = fhir.http.post("/auth/token", data={**FORM, "client_assertion": assertion,
+                                                   "scope": "system/DocumentReference.rs"})
+    assert response.status_code in (400, 401), response.text  # PostgreSQL refuses the NUL, SQLite finds no client
+    assert "SQL" not in response.text and "psycopg" not in response.text
+    assert ask(fhir, world.software["hospital"], world.gp).status_code == 200
