@@ -108,11 +108,11 @@ class Screens:
         self.visit(f"{realm}/login", "login")
         self.page.locator("#identifier").fill(credentials.identifier)
         self.page.locator("#password").fill(credentials.password)
-        self.page.locator("form button[type=submit]").first.click()
+        self.page.locator("main form button[type=submit]").first.click()
         self.page.locator("#code").wait_for()
         self.clock.advance(timedelta(seconds=30))  # a new time step: the previous code is spent
         self.page.locator("#code").fill(totp.code_at(credentials.secret, self.clock.now()))
-        self.page.locator("form button[type=submit]").first.click()
+        self.page.locator("main form button[type=submit]").first.click()
         self.page.wait_for_load_state()
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -15,14 +16,23 @@ from opendsp.web.app import create_app
 
 
 @contextmanager
-def serve(platform: Platform) -> Iterator[tuple[str, Platform]]:
-    """uvicorn in a thread, sharing the test platform's database, clock and randomness."""
+def serve(platform: Platform, *, as_in_production: bool = False) -> Iterator[tuple[str, Platform]]:
+    """uvicorn in a thread, sharing the test platform's database, clock and randomness.
+
+    ``as_in_production``: with the logging of ``opendsp serve`` (our access log at INFO, uvicorn's off).
+    """
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     served = Platform(settings=platform.settings.model_copy(update={"public_base_url": url}), clock=platform.clock,
                       randomness=platform.randomness, engine=platform.engine, blob_store=platform.blob_store)
-    server = uvicorn.Server(uvicorn.Config(create_app(platform=served), log_level="warning", lifespan="off"))
+    options: dict[str, Any] = {"log_level": "warning"}
+    if as_in_production:
+        from opendsp.web.access_log import server_options
+        from opendsp.web.proxies import SERVER_OPTIONS
+
+        options = {"log_level": "info", **SERVER_OPTIONS, **server_options()}
+    server = uvicorn.Server(uvicorn.Config(create_app(platform=served), lifespan="off", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

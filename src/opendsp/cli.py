@@ -147,11 +147,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         app = create_app(ctx.obj["settings"])
     except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
         fail(str(error), 2)
+    from opendsp.web.access_log import server_options
+
     err.print(f"OpenDSP {__version__} on http://{host}:{port}")
     from opendsp.web.proxies import SERVER_OPTIONS
 
-    # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py).
-    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS)  # type: ignore[arg-type]
+    # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py); uvicorn's own
+    # access log would write query strings and path secrets, so ours logs route templates only (web/access_log.py).
+    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS, **server_options())  # type: ignore[arg-type]
 
 
 @main.command()
@@ -782,9 +785,16 @@ def clients() -> None:
 @click.option("--for", "users", type=click.Choice(["professionals", "persons"]), default="professionals",
               show_default=True, help="Who uses a SMART app: the organisation's professionals, or persons (no "
               "organisation: holders and their assistants).")
+@click.option("--scopes", help="Backend software: the SMART v2 system scopes it may be granted, space-separated "
+              "(e.g. 'system/DocumentReference.crus system/Binary.r'). Default: system/*.rs "
+              "system/DocumentReference.cu system/Encounter.cu.")
+@click.option("--professional", "professionals", multiple=True,
+              help="Backend software: the licence number of a professional it may act for (repeat for several). "
+              "Default: any member of its organisation.")
 @click.pass_context
 def clients_add(ctx: click.Context, name: str, organisation: str | None, jwks_file: Path | None,
-                redirect_uris: tuple[str, ...], users: str) -> None:
+                redirect_uris: tuple[str, ...], users: str, scopes: str | None,
+                professionals: tuple[str, ...]) -> None:
     """Register client software (or a SMART app) and print its client id."""
     from opendsp.clients.models import ClientUsers
     from opendsp.clients.services import ClientRegistrationRefused, register_client
@@ -800,7 +810,7 @@ def clients_add(ctx: click.Context, name: str, organisation: str | None, jwks_fi
         with platform.transaction() as session:
             client = register_client(session=session, platform=platform, actor=SYSTEM, name=name,
                                      organisation_identifier=organisation, jwks=jwks, redirect_uris=redirect_uris,
-                                     users=ClientUsers(users))
+                                     users=ClientUsers(users), scopes=scopes, professionals=professionals or None)
             client_id = client.client_id
     except ClientRegistrationRefused as error:
         fail(str(error), 2)

@@ -53,6 +53,11 @@ class Browser:
         assert found, "the page has no form with a CSRF token"
         return found.group(1)
 
+    def choose_language(self, language: str, next: str = "/"):  # type: ignore[no-untyped-def]
+        """Press a language of the page ``next`` (each is a small form: POST with the page's CSRF token)."""
+        self.get(next)
+        return self.client.post("/language", data={"lang": language, "next": next, "csrf_token": self.csrf()})
+
     def submit(self, path: str, data: dict[str, object] | None = None, *, form_page: str | None = None):  # type: ignore[no-untyped-def]
         """Open the form's page (for its token), then post the form as the browser would."""
         if form_page is not None:

@@ -57,9 +57,9 @@ def test_find_a_person_and_see_the_account_state_without_clinical_content(
         record = make_record(session, platform)
         deposit_pdf(session, platform, record)
         person = record.holder
-    page = helpdesk.get(f"/console?q={person.family_name}").text
+    page = helpdesk.submit("/console", {"q": person.family_name}, form_page="/console").text
     assert person.national_number in page
-    page = helpdesk.get(f"/console?q={person.national_number}").text
+    page = helpdesk.submit("/console", {"q": person.national_number}, form_page="/console").text
     assert f"/console/persons/{person.id}" in page
     page = helpdesk.get(f"/console/persons/{person.id}").text
     assert "created" in page  # the account has no letter yet

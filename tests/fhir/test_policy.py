@@ -68,11 +68,10 @@ def test_emergency_access_with_etreat(platform: Platform, world: World, fhir: Fh
         ("documents.list", Outcome.refused), ("emergency.open", Outcome.permitted), ("documents.list", Outcome.permitted)
     ]
     assert entries[-1].basis == "emergency" and entries[-1].context.get("emergency") is True
-    # A hospital physician is no emergency department: ETREAT does not open the record for them.
-    other = fhir.token(world.software["hospital"], world.outsider, "system/DocumentReference.s",
-                       purpose_of_use="ETREAT", reason="urgence")
-    refused = fhir.get(f"/fhir/DocumentReference?patient={world.person_id}", other)
-    assert refused.status_code == 403 and reason(refused) == "not_emergency_department"
+    # A hospital's software is no emergency department's: it gets no ETREAT token (and the policy would refuse it).
+    other = fhir.token_response(world.software["hospital"], world.outsider, "system/DocumentReference.s",
+                                purpose_of_use="ETREAT", reason="urgence")
+    assert other.status_code == 400 and other.json()["error"] == "invalid_grant"
 
 
 def test_a_blocked_professional_is_refused_even_in_the_circle(platform: Platform, world: World, fhir: Fhir) -> None:

@@ -67,7 +67,7 @@ def test_the_holder_chooses_what_comes_by_e_mail(platform: Platform, clock: Froz
     with platform.sessions() as session:
         assert not any(notifications.email_choices(session, holder.id).values())
 
-    browser.get("/language?lang=fr&next=/account/notifications")  # the holder chooses French
+    browser.choose_language("fr", "/account/notifications")  # the holder chooses French
     assert "Notifications par e-mail" in browser.get("/account/notifications").text
 
 

@@ -29,7 +29,7 @@ def test_the_portal_works_on_a_phone_and_with_the_keyboard(platform: Platform, c
     screens.visit("/record/timeline", "timeline on a phone")
     page = screens.page
     assert page.get_by_role("button", name="Log out").is_visible()  # the header's tools stay reachable
-    assert page.get_by_role("link", name="Deutsch").is_visible()
+    assert page.get_by_role("button", name="Deutsch").is_visible()
     menu = page.locator(".opendsp-folded-menu summary")
     assert menu.is_visible() and not page.get_by_role("link", name="Your account").is_visible()
     menu.focus()
@@ -107,7 +107,7 @@ def test_a_holder_approves_a_smart_app_in_the_browser(platform: Platform, clock:
     assert "/login?next=" in screens.page.url
     screens.page.locator("#identifier").fill(credentials.identifier)
     screens.page.locator("#password").fill(credentials.password)
-    screens.page.locator("form button[type=submit]").first.click()
+    screens.page.locator("main form button[type=submit]").first.click()
     screens.page.locator("#code").wait_for()
     from datetime import timedelta
 
@@ -115,7 +115,7 @@ def test_a_holder_approves_a_smart_app_in_the_browser(platform: Platform, clock:
 
     clock.advance(timedelta(seconds=30))
     screens.page.locator("#code").fill(totp.code_at(credentials.secret, clock.now()))
-    screens.page.locator("form button[type=submit]").first.click()
+    screens.page.locator("main form button[type=submit]").first.click()
     screens.page.locator("#app-scopes").wait_for()
     screens.seen("smart authorization")
     screens.page.route(redirect + "**", lambda route: route.fulfill(status=200, body="the app"))

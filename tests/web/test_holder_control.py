@@ -588,14 +588,14 @@ def test_every_form_of_the_record_needs_a_csrf_token(platform: Platform, world: 
 
 def test_the_chosen_language_is_the_person_s_and_comes_back_at_the_next_login(
         platform: Platform, clock: FrozenClock, world: World, holder: Browser) -> None:
-    response = holder.get("/language?lang=de&next=/record/professionals")
+    response = holder.choose_language("de", "/record/professionals")
     assert response.status_code == 303 and response.headers["location"] == "/record/professionals"
     assert "Gesundheitsfachkräfte" in holder.get("/record/professionals").text
     with platform.sessions() as session:
         assert session.get(Person, world.holder.id).preferred_language is Language.de  # type: ignore[union-attr]
     changed = [e for e in entries(platform, world.record_id) if e.action == "account.language"]
     assert len(changed) == 1 and changed[0].context["language"] == "de"
-    holder.get("/language?lang=xx&next=/record/trace")  # not a language: nothing changes
+    holder.choose_language("xx", "/record/trace")  # not a language: nothing changes
     with platform.sessions() as session:
         assert session.get(Person, world.holder.id).preferred_language is Language.de  # type: ignore[union-attr]
 
@@ -604,7 +604,7 @@ def test_the_chosen_language_is_the_person_s_and_comes_back_at_the_next_login(
     assert '<html lang="de"' in page and "Organspende nach meinem Tod" in page
     assert "Protokoll der Zugriffe" in again.get("/record/trace").text
     anonymous = Browser(platform, language="fr")
-    anonymous.get("/language?lang=en&next=/login")  # not logged in: only the browser remembers
+    anonymous.choose_language("en", "/login")  # not logged in: only the browser remembers
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(TraceEntry).where(
             TraceEntry.action == "account.language")) == 1
@@ -631,7 +631,7 @@ def test_every_control_page_is_translated(platform: Platform, clock: FrozenClock
     from opendsp.locale import translations
 
     browser = log_in(platform, clock, world.credentials)
-    browser.get(f"/language?lang={language}&next=/record/trace")
+    browser.choose_language(language, "/record/trace")
     with platform.transaction() as session:
         as_holder(session, platform, session.get(Record, world.record_id)).set_wish(
             world.record_id, WishKind.organ_donation, WishValue.yes)

@@ -134,7 +134,7 @@ def test_a_holder_controls_their_record(platform: Platform, clock: FrozenClock, 
     screens.seen("reopened")
 
     # Languages: German, kept as the holder's language; the pages on a phone.
-    page.get_by_role("link", name="Deutsch").click()
+    page.get_by_role("button", name="Deutsch").click()
     page.wait_for_load_state()
     screens.seen("state in German")
     assert page.locator("html").get_attribute("lang") == "de"

@@ -53,7 +53,7 @@ def test_a_message_lives_in_one_catalogue_file(language: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_pages_speak_the_chosen_language(platform: Platform, language: str) -> None:
     browser = Browser(platform, language="")
-    response = browser.get(f"/language?lang={language}&next=/login")
+    response = browser.choose_language(language, "/login")
     assert response.headers["location"] == "/login"
     for path in PAGES:
         page = browser.get(path)

@@ -88,15 +88,15 @@ def test_finding_a_patient_by_national_number_is_traced_and_says_nothing_more(pl
     record, _ = record_with_code(platform)
     with platform.sessions() as session:
         number = session.merge(record).holder.national_number
-    found = pro.browser.get(f"/pro/find?national_number={number}")
+    found = pro.browser.submit("/pro/find", {"national_number": number}, form_page="/pro/find")
     assert found.status_code == 200 and f'href="/pro/patients/{record.id}"' in found.text
-    assert pro.browser.get("/pro/find?national_number=1234").status_code == 400
+    assert pro.browser.submit("/pro/find", {"national_number": "1234"}, form_page="/pro/find").status_code == 400
     from datetime import date
 
     from opendsp.persons.national_number import make_national_number
 
     nobody = make_national_number(date(1931, 2, 3), 987).value
-    missing = pro.browser.get(f"/pro/find?national_number={nobody}")
+    missing = pro.browser.submit("/pro/find", {"national_number": nobody}, form_page="/pro/find")
     assert missing.status_code == 200 and 'id="not-found"' in missing.text
     with platform.sessions() as session:
         from opendsp.trace.models import TraceEntry

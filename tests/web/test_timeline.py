@@ -50,7 +50,7 @@ def test_the_timeline_shows_documents_and_stays(platform: Platform, clock: Froze
     browser.get(f"/record/timeline?kind=laboratory_report&since={date(2025, 3, 2).isoformat()}")
     assert "Nothing in this period." in browser.page
 
-    browser.get("/language?lang=fr&next=/record/timeline")  # the holder chooses French
+    browser.choose_language("fr", "/record/timeline")  # the holder chooses French
     browser.get("/record/timeline")
     assert "Ligne de vie" in browser.page and "Séjour hospitalier" in browser.page
 

@@ -14,6 +14,11 @@ from opendsp.db import Base, UTCDateTime, new_id
 from opendsp.professionals.models import Organisation
 
 
+# What backend software registered without ``--scopes`` may be granted: read and search, and deposit,
+# replace or withdraw documents and report stays (migration 0014 gives the same to older clients).
+DEFAULT_SCOPES = "system/*.rs system/DocumentReference.cu system/Encounter.cu"
+
+
 class ClientUsers(str, enum.Enum):
     """Who a SMART app is for: an organisation's professionals, or holders and their assistants."""
 
@@ -50,6 +55,11 @@ class Client(Base):
     users: Mapped[ClientUsers] = mapped_column(
         Enum(ClientUsers, native_enum=False, length=16), default=ClientUsers.professionals
     )
+    # The SMART v2 scopes backend software may be granted, space-separated (``clients add --scopes``):
+    # a token carries what was asked for within these, never more.
+    allowed_scopes: Mapped[str] = mapped_column(String(2000), default=DEFAULT_SCOPES)
+    # The licence numbers of the professionals backend software may name; None: any member of its organisation.
+    professionals: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -37,10 +37,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from opendsp.actors import Actor
-from opendsp.clients.models import AuthorizationCode, Client, ClientUsers, UsedAssertion
+from opendsp.clients.models import DEFAULT_SCOPES, AuthorizationCode, Client, ClientUsers, UsedAssertion
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
-from opendsp.professionals.models import Organisation, Professional
+from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.records.services import trace_event
 from opendsp.settings import Mode, Settings
 from opendsp.trace.models import Outcome
@@ -136,11 +136,16 @@ def register_client(
     jwks: Any,
     redirect_uris: tuple[str, ...] | list[str] = (),
     users: ClientUsers = ClientUsers.professionals,
+    scopes: str | None = None,
+    professionals: tuple[str, ...] | list[str] | None = None,
 ) -> Client:
     """Backend software (a JWK Set, no redirect URI) or a SMART app (redirect URIs; public without a JWK Set).
 
     Backend software and apps for professionals belong to an organisation;
-    apps for persons belong to none.
+    apps for persons belong to none. Backend software may be granted only
+    ``scopes`` (SMART v2 system scopes; ``DEFAULT_SCOPES`` when not given) and
+    may name only the ``professionals`` listed (licence numbers of members of
+    its organisation; any member when not given).
     """
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -162,6 +167,11 @@ def register_client(
         ).first()
         if organisation is None:
             raise ClientRegistrationRefused(f"no organisation with identifier {organisation_identifier!r}")
+    allowed = _allowed_scopes(scopes)
+    named = _named_professionals(session, organisation, professionals)
+    if uris and (scopes is not None or professionals is not None):
+        raise ClientRegistrationRefused("--scopes and --professional are for backend software: a SMART app's scopes "
+                                        "are approved by the person using it")
     client = Client(
         client_id=platform.randomness.bytes(16).hex(),
         name=name,
@@ -169,6 +179,8 @@ def register_client(
         jwks=_public_key_set(jwks) if jwks is not None else None,
         redirect_uris=uris,
         users=users,
+        allowed_scopes=allowed,
+        professionals=named,
         created_at=platform.clock.now(),
     )
     session.add(client)
@@ -177,8 +189,31 @@ def register_client(
                                "organisation": organisation.identifier if organisation else None}
     if uris:
         context |= {"redirect_uris": uris, "users": users.value, "public": client.is_public}
+    else:
+        context |= {"scopes": allowed, "professionals": named}
     platform.trace.append(session, trace_event(actor, "client.register", record_id=None, context=context))
     return client
+
+
+def _allowed_scopes(text: str | None) -> str:
+    if text is None:
+        return DEFAULT_SCOPES
+    try:
+        return " ".join(scope.text for scope in parse_scopes(text))
+    except TokenRefused as refused:
+        raise ClientRegistrationRefused(refused.description) from None
+
+
+def _named_professionals(session: Session, organisation: Organisation | None,
+                         licences: tuple[str, ...] | list[str] | None) -> list[str] | None:
+    if licences is None:
+        return None
+    named = list(dict.fromkeys(licence.strip() for licence in licences if licence.strip()))
+    for licence in named:
+        professional = session.scalars(select(Professional).where(Professional.licence_number == licence)).first()
+        if professional is None or organisation is None or organisation not in professional.organisations:
+            raise ClientRegistrationRefused(f"no professional with licence {licence} belongs to the organisation")
+    return named
 
 
 # -- the platform's signing key -------------------------------------------------
@@ -224,6 +259,28 @@ class Scope:
     @property
     def text(self) -> str:
         return f"{self.context}/{self.resource}.{''.join(p for p in 'cruds' if p in self.permissions)}"
+
+
+def narrow_scopes(asked: list[Scope], allowed: list[Scope]) -> list[Scope]:
+    """What a client asked for within what it may be granted (RFC 6749 §3.3: the server may grant less).
+
+    ``system/*.cruds`` asked by a client allowed ``system/DocumentReference.rs`` is granted
+    ``system/DocumentReference.rs``; nothing outside the allowed scopes is ever granted.
+    """
+    granted: dict[str, Scope] = {}
+    for wanted in asked:
+        for permitted in allowed:
+            if wanted.resource == "*":
+                resource = permitted.resource
+            elif permitted.resource in (wanted.resource, "*"):
+                resource = wanted.resource
+            else:
+                continue
+            permissions = wanted.permissions & permitted.permissions
+            if permissions:
+                scope = Scope(resource, permissions, wanted.context)
+                granted.setdefault(scope.text, scope)
+    return list(granted.values())
 
 
 def parse_scopes(text: str, contexts: tuple[str, ...] = ("system",)) -> list[Scope]:
@@ -357,16 +414,22 @@ class Tokens:
             raise TokenRefused("unsupported_grant_type",
                                "the grants supported are client_credentials and authorization_code")
         assertion = self._assertion(form)
-        scopes = parse_scopes(form.get("scope") or "")
+        asked = parse_scopes(form.get("scope") or "")
         client, claims = self._verify_assertion(session, assertion)
         if client.is_app:
             raise TokenRefused("unauthorized_client", "this client is a SMART app: it uses the authorization_code "
                                "grant, with a professional or a person logged in")
+        scopes = narrow_scopes(asked, parse_scopes(client.allowed_scopes))
+        if not scopes:
+            raise TokenRefused("invalid_scope", "none of the scopes asked for is registered for this client")
         professional, organisation = self._acting_professional(session, client, claims)
         iua = claims.get("extensions", {}).get("ihe_iua", {})
         purpose = _purpose(iua.get("purpose_of_use"))
         if purpose not in PURPOSES:
             raise TokenRefused("invalid_grant", "extensions.ihe_iua.purpose_of_use must be TREAT or ETREAT")
+        if purpose == "ETREAT" and organisation.kind is not OrganisationKind.emergency_department:
+            raise TokenRefused("invalid_grant", "emergency access (ETREAT) is reserved to software registered for "
+                               "an emergency department")
         reason = iua.get("purpose_of_use_reason")
         if purpose == "ETREAT" and not (isinstance(reason, str) and reason.strip()):
             raise TokenRefused(
@@ -529,8 +592,9 @@ class Tokens:
         try:
             keys = KeySet.import_key_set(client.jwks)
             token = jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGORITHMS))
-        except (JoseError, ValueError) as error:
-            raise TokenRefused("invalid_client", f"the client assertion's signature does not verify: {error}", 401) from None
+        except (JoseError, ValueError, TypeError, KeyError):
+            # The library's own words would tell a forger what to change: one neutral answer for every failure.
+            raise TokenRefused("invalid_client", "the client assertion's signature does not verify", 401) from None
         claims = dict(token.claims)
         if claims.get("sub") != client.client_id:
             raise TokenRefused("invalid_client", "the client assertion's sub must be the client id", 401)
@@ -539,14 +603,14 @@ class Tokens:
         if self.token_url not in audiences:
             raise TokenRefused("invalid_client", f"the client assertion's aud must be {self.token_url}", 401)
         now = self.now
-        expires = claims.get("exp")
-        if not isinstance(expires, int | float):
+        expires_at = _instant(claims.get("exp"), now)
+        if expires_at is None:
             raise TokenRefused("invalid_client", "the client assertion has no exp", 401)
-        expires_at = datetime.fromtimestamp(expires, tz=now.tzinfo)
         if expires_at <= now - CLOCK_SKEW:
             raise TokenRefused("invalid_client", "the client assertion has expired", 401)
         if expires_at > now + ASSERTION_MAX_LIFETIME + CLOCK_SKEW:
             raise TokenRefused("invalid_client", "the client assertion may live five minutes at most", 401)
+        _check_not_before(claims, now)
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 200:
             raise TokenRefused("invalid_client", "the client assertion needs a jti", 401)
@@ -571,10 +635,12 @@ class Tokens:
         professional = session.scalars(select(Professional).where(Professional.licence_number == licence)).first()
         organisation = session.get(Organisation, client.organisation_id)
         assert organisation is not None
-        if professional is None or organisation not in professional.organisations:
-            raise TokenRefused(
-                "invalid_grant", f"no professional with licence {licence} belongs to {organisation.name}"
-            )
+        # The rule (docs/fhir.md): a member of the client's organisation, among the professionals the client was
+        # registered for when it was, whose account (if any) the agency has not closed. One answer for every "no".
+        if (professional is None or organisation not in professional.organisations
+                or (client.professionals is not None and licence not in client.professionals)
+                or _account_closed(session, professional)):
+            raise TokenRefused("invalid_grant", "this client may not act for the professional named")
         return professional, organisation
 
     # -- access tokens ----------------------------------------------------------
@@ -644,11 +710,40 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
+def _account_closed(session: Session, professional: Professional) -> bool:
+    from opendsp.accounts.models import Account, AccountState
+
+    account = session.scalars(select(Account).where(Account.professional_id == professional.id)).first()
+    return account is not None and account.state is AccountState.closed
+
+
 def _active_person(session: Session, person: Person) -> bool:
     from opendsp.accounts.models import Account, AccountState
 
     account = session.scalars(select(Account).where(Account.person_id == person.id)).first()
     return account is not None and account.state is AccountState.active
+
+
+def _check_not_before(claims: dict[str, Any], now: datetime) -> None:
+    """``iat`` and ``nbf``, when present, are numbers no later than now (with a little clock skew)."""
+    for name, problem in (("iat", "was issued in the future"), ("nbf", "is not valid yet")):
+        if claims.get(name) is None:
+            continue
+        when = _instant(claims[name], now)
+        if when is None:
+            raise TokenRefused("invalid_client", f"the client assertion's {name} is not a time", 401)
+        if when > now + CLOCK_SKEW:
+            raise TokenRefused("invalid_client", f"the client assertion {problem}", 401)
+
+
+def _instant(value: Any, now: datetime) -> datetime | None:
+    """A NumericDate claim as a time, or None when it is not one (a string, a boolean, out of range)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=now.tzinfo)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -725,6 +820,7 @@ def make_client_assertion(
     now: datetime | None = None,
     lifetime: timedelta = timedelta(minutes=4),
     jti: str | None = None,
+    extra_claims: dict[str, Any] | None = None,
 ) -> str:
     """A client assertion as a client would build it (used by the demo, the docs and the tests)."""
     key = ECKey.import_key(private_jwk) if private_jwk.get("kty") == "EC" else None
@@ -748,6 +844,7 @@ def make_client_assertion(
         "iat": int(issued),
         "jti": jti or secrets.token_hex(16),
         "extensions": {"ihe_iua": iua},
+        **(extra_claims or {}),
     }
     return jwt.encode({"alg": algorithm, "kid": private_jwk.get("kid"), "typ": "JWT"}, claims, key,
                       algorithms=[algorithm])

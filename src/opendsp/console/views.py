@@ -127,7 +127,14 @@ def activate_account(request: Request, platform: PlatformDep, form: EnrolmentFor
 
 
 @router.get("", response_class=HTMLResponse)
-def search(request: Request, platform: PlatformDep, viewer: Staff, q: str = "") -> HTMLResponse:
+def search_form(request: Request, viewer: Staff) -> HTMLResponse:
+    """The empty form: a national number or a name travels in a POST body, never in an address."""
+    return render(request, "console/search.html", q="", persons=[])
+
+
+@router.post("", response_class=HTMLResponse)
+def search(request: Request, platform: PlatformDep, viewer: Staff,
+           q: Annotated[str, Form()] = "") -> HTMLResponse:
     query = q.strip()
     persons: list[Person] = []
     if query:

@@ -42,6 +42,9 @@ def _moment(value: str | None, where: str) -> datetime | None:
 def _visit_number(encounter: dict[str, Any]) -> str:
     for identifier in encounter.get("identifier") or []:
         if identifier.get("value"):
+            if len(str(identifier["value"])) > 64:
+                raise FhirError(422, "too-long", "the visit number has at most 64 characters",
+                                expression="Encounter.identifier")
             return str(identifier["value"])
     raise FhirError(400, "required", "the hospital's visit number is required as Encounter.identifier",
                     expression="Encounter.identifier")

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendsp.access.services import InvalidRequest, RecordNotFound
@@ -139,9 +140,17 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "not-supported", 401: "login", 403: "forbidden"}.get(error.status_code, "processing")
+        code = {404: "not-found", 405: "not-supported", 401: "login", 403: "forbidden",
+                413: "too-long"}.get(error.status_code, "processing")
         text = "no such resource type or interaction" if error.status_code == 404 else str(error.detail)
         return outcome_response(FhirError(error.status_code, code, text))
+
+    @app.exception_handler(DataError)
+    async def data_refused(_request: Request, error: DataError) -> JSONResponse:
+        # A value the database cannot hold (too long, a NUL): the request's fault, and the driver's words
+        # (SQL and values) stay in no answer and no log.
+        log.warning("a value refused by the database under /fhir: %s", type(error.orig).__name__)
+        return outcome_response(FhirError(422, "invalid", "a value is too long or holds a character not allowed"))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:

@@ -62,6 +62,13 @@ def _fail(status: int, code: str, text: str, where: str) -> FhirError:
     return FhirError(status, code, text, expression=where)
 
 
+def _bounded(value: Any, limit: int, where: str) -> Any:
+    """A text the database keeps in a column of ``limit`` characters: longer is refused, not truncated."""
+    if isinstance(value, str) and len(value) > limit:
+        raise _fail(422, "too-long", f"{where} has at most {limit} characters", where)
+    return value
+
+
 def plan(bundle: dict[str, Any], unit: Unit) -> Plan:
     if bundle.get("type") != "transaction":
         raise _fail(400, "invalid", "a Provide Document Bundle is a Bundle of type transaction", "Bundle.type")
@@ -130,9 +137,9 @@ def plan(bundle: dict[str, Any], unit: Unit) -> Plan:
     return Plan(
         person=person,
         list_url=lists[0],
-        unique_id=identifier or f"urn:uuid:{uuid.uuid4()}",
-        title=submission.get("title"),
-        source_id=_source_id(submission),
+        unique_id=_bounded(identifier, 200, "List.identifier") or f"urn:uuid:{uuid.uuid4()}",
+        title=_bounded(submission.get("title"), 500, "List.title"),
+        source_id=_bounded(_source_id(submission), 200, "List.extension"),
         documents=documents,
         order=order,
     )
@@ -233,6 +240,8 @@ def _document(
     if not master:
         raise _fail(422, "required", "a DocumentReference needs a masterIdentifier (the document's uniqueId)",
                     f"{where}.masterIdentifier")
+    _bounded(master, 200, f"{where}.masterIdentifier")
+    _bounded(title, 500, f"{where}.description")
     draft = DocumentDraft(
         type=kind,
         title=title,

@@ -95,15 +95,40 @@ def _flatten(error: Exception, path: str = "") -> list[tuple[str, str]]:
     return [(path, _CLASS.sub(r"\1", _OBJECT.sub(r"\1", text)))]
 
 
+# No FHIR resource this API takes nests deeper; a deeper body is refused before any model walks it.
+MAX_JSON_DEPTH = 64
+
+
 def read_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        raise FhirError(400, "structure", f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError:
         raise FhirError(400, "structure", "the request body is not UTF-8") from None
     except json.JSONDecodeError as error:
         raise FhirError(
             400, "structure", f"the request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    _check_tree(value)
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Refuse a body nested too deeply, or holding a NUL character (no text in this API may hold one)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise FhirError(400, "invalid", "the request body holds a NUL character in a text")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise FhirError(400, "structure", f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children)
 
 
 def _path(resource_type: str, location: Iterable[Any]) -> str:

@@ -10,6 +10,7 @@ second run over the same file changes nothing.
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,6 +44,10 @@ REQUIRED = ("national_number", "family_name", "given_name", "birth_date", "sex",
 # Fields that a later extract may change for an existing person.
 UPDATABLE = ("family_name", "given_name", "street", "postal_code", "city", "country", "email", "mobile")
 BATCH = 500
+log = logging.getLogger(__name__)
+# The longest text each stored field holds (the columns of ``persons``): longer is a rejected row, not a database error.
+MAX_LENGTHS = {"family_name": 200, "given_name": 200, "street": 300, "postal_code": 20, "city": 200, "email": 320,
+               "mobile": 32}
 
 
 class ExtractUnreadable(Exception):
@@ -95,6 +100,12 @@ def parse_row(line: int, raw: dict[str, str | None]) -> PersonRow:
     """Validate one CSV row; raise ValueError with the reason in words."""
     if None in raw or any(value is None for value in raw.values()):
         raise ValueError("the row does not have the same number of fields as the header")
+    for name, value in raw.items():
+        if value is not None and "\x00" in value:
+            raise ValueError(f"the field {name} holds a NUL character")
+    for name, limit in MAX_LENGTHS.items():
+        if len((raw.get(name) or "").strip()) > limit:
+            raise ValueError(f"the field {name} is longer than {limit} characters")
     for name in REQUIRED:
         if not (raw.get(name) or "").strip():
             raise ValueError(f"the field {name} is missing")
@@ -155,14 +166,18 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
         raise ExtractUnreadable(f"cannot open {path}: {error.strerror}") from None
     with handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise ExtractUnreadable(f"{path} lacks the columns {', '.join(missing)} (expected {', '.join(COLUMNS)})")
         try:
+            header = reader.fieldnames or []
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise ExtractUnreadable(f"{path} lacks the columns {', '.join(missing)} "
+                                        f"(expected {', '.join(COLUMNS)})")
             for raw in reader:
                 yield reader.line_num, raw
-        except (csv.Error, UnicodeDecodeError) as error:
+        except UnicodeDecodeError:
+            raise ExtractUnreadable(f"{path} is not UTF-8 text (near line {reader.line_num + 1}): "
+                                    "save the extract as UTF-8 and import it again") from None
+        except csv.Error as error:
             raise ExtractUnreadable(f"{path} line {reader.line_num}: {error}") from None
 
 
@@ -253,7 +268,9 @@ def _write_batch(
                 with session.begin_nested():
                     outcome = _write_person(session, platform, actor, row, existing)
             except Exception as error:  # noqa: BLE001 - reported per row, nothing of it is kept
-                report.errors.append(RowError(row.line, row.national_number, f"could not be stored: {error}"))
+                # The database's own message would put SQL and the row's values in the report: the kind only.
+                log.warning("population row %d could not be stored: %s", row.line, type(error).__name__)
+                report.errors.append(RowError(row.line, row.national_number, "could not be stored"))
                 continue
             setattr(report, outcome, getattr(report, outcome) + 1)
 

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from opendsp import __version__
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.web.perimeter import install_perimeter, limit_bodies
 from opendsp.web.portals import install_portals
 
 
@@ -36,8 +37,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.platform = platform
+    limit_bodies(app)  # innermost: each route's body limit, while the body streams in
     install_portals(app, platform)  # login, activation, accounts, the agency's console
     _mount_fhir(app, platform)
+    install_perimeter(app, settings)  # logs, headers, bad addresses, body limits: around everything
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

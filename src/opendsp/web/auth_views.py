@@ -97,9 +97,13 @@ class NotLoggedIn(Exception):
 # -- language ------------------------------------------------------------------------------
 
 
-@router.get("/language")
-def choose_language(request: Request, platform: PlatformDep, lang: str, next: str = "/") -> Response:
-    """The language of the pages; a person logged in keeps it as their preferred language (next logins, letters)."""
+@router.post("/language")
+def choose_language(request: Request, platform: PlatformDep, lang: Annotated[str, Form()] = "",
+                    next: Annotated[str, Form()] = "/") -> Response:
+    """The language of the pages; a person logged in keeps it as their preferred language (next logins, letters).
+
+    A POST with the CSRF token (the links are small forms): a saved setting never changes on a GET.
+    """
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = see_other(target)
     if lang in LANGUAGES:

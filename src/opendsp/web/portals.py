@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import opendsp
@@ -20,6 +22,7 @@ from opendsp.web.security import WebSecurity, web_middleware
 HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
 REFUSED = N_("This is not available to you.")
+VALUE_REFUSED = N_("A value is too long or holds a character that is not allowed.")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
                    "/auth/authorize", "/stepup", "/unlock")
 
@@ -86,6 +89,16 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
             return refused_page(request, error)  # the holder's side: why (e.g. a delegation ended), and where to go
         return render(request, "message.html", 403, title_text=translate(request, REFUSED))
 
+    async def value_refused(request: Request, error: Exception) -> Response:
+        # The database could not hold a value (too long, a NUL) that no check caught first: the sender's fault,
+        # answered plainly; the driver's words (SQL, values) go nowhere.
+        assert isinstance(error, DataError)
+        logging.getLogger(__name__).warning("a value refused by the database: %s", type(error.orig).__name__)
+        if not for_people(request):
+            return JSONResponse({"detail": VALUE_REFUSED}, status_code=400)
+        return render(request, "message.html", 400, title_text=translate(request, VALUE_REFUSED))
+
+    app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(NotLoggedIn, not_logged_in)
     app.add_exception_handler(AccessDenied, refused)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -9,7 +9,10 @@ flow cookie), Secure in production and then ``__Host-`` prefixed:
 - the *session* cookie: an opaque random token for a ``WebSession`` row.
 
 Every unsafe request must carry the CSRF token of its browser (the session's
-once logged in, the flow's before) in the form field ``csrf_token``.
+once logged in, the flow's before): in the ``X-CSRF-Token`` header, checked
+before a byte of the body is read (scripts), or in the form field
+``csrf_token`` (forms without script; the body is bounded by ``web.limits``
+and a multipart form is read in memory, token first, by ``web.multipart``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from opendsp.accounts import sessions as web_sessions
@@ -39,6 +43,10 @@ FLOW_MAX_AGE = timedelta(minutes=30)
 STEP_MAX_AGE = timedelta(minutes=10)
 LANGUAGE_COOKIE = "opendsp_lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+# Adapters that authenticate each call themselves (bearer tokens, client assertions): no browser CSRF token.
+NO_BROWSER_PREFIXES = ("/fhir", "/auth/token")
+NUL_REFUSED = N_("The form holds a character that is not allowed.")
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -175,15 +183,26 @@ def security(request: Request) -> WebSecurity:
 
 
 async def csrf_protect(request: Request) -> None:
-    """A dependency of every portal router: unsafe requests need the browser's CSRF token."""
+    """A dependency of every portal router: unsafe requests need the browser's CSRF token.
+
+    From the header when it is sent (already checked before the body by ``web_middleware``), else from the form:
+    a multipart form is read in memory and its token checked before any file (``web.multipart``).
+    """
     if request.method in SAFE_METHODS:
         return
-    guard = security(request)
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and origin not in guard.allowed_origins and origin != _origin(str(request.base_url)):
-        raise HTTPException(403, N_("This form was sent from another site."))
-    form = await request.form()
-    check_csrf_token(request, form.get("csrf_token"))
+    header = request.headers.get(CSRF_HEADER)
+    if header is not None:
+        check_csrf_token(request, header)
+        return
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        from opendsp.web.multipart import read_multipart
+
+        form = await read_multipart(request, lambda sent: check_csrf_token(request, sent))
+    else:
+        form = await request.form()
+        check_csrf_token(request, form.get("csrf_token"))
+    if any(isinstance(value, str) and "\x00" in value for _name, value in form.multi_items()):
+        raise HTTPException(400, NUL_REFUSED)
 
 
 def check_csrf_token(request: Request, sent: object) -> None:
@@ -208,17 +227,6 @@ def language_of(request: Request) -> str:
     return DEFAULT_LANGUAGE
 
 
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
-
-
 async def web_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """Loads the flow cookie and the language, and writes the flow back when a view changed it."""
     guard: WebSecurity = request.app.state.security
@@ -226,17 +234,29 @@ async def web_middleware(request: Request, call_next: Callable[[Request], Awaita
     request.state.flow = flow
     request.state.flow_changed = bool(flow.get("new"))
     request.state.language = language_of(request)
+    refused = _refused_csrf_header(request)
+    if refused is not None:
+        return refused
     response = await call_next(request)
     if request.state.flow_changed:
         guard.write_flow(response, request.state.flow)
-    if response.headers.get("content-type", "").startswith("text/html"):
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        # Pages hold personal data and codes: never kept by a browser or a proxy.
-        response.headers.setdefault("Cache-Control", "no-store")
-    if guard.settings.secure_cookies:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    return response
+    return response  # the security headers are added by web.headers, on every response
+
+
+def _refused_csrf_header(request: Request) -> Response | None:
+    """A CSRF token sent in the header is checked here, before routing and before the body is read."""
+    if request.method in SAFE_METHODS or request.url.path.startswith(NO_BROWSER_PREFIXES):
+        return None
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        return None
+    from opendsp.web.templating import translate  # templating renders with this module's WebSecurity
+
+    try:
+        check_csrf_token(request, sent)
+    except HTTPException as refused:
+        return PlainTextResponse(translate(request, str(refused.detail)), status_code=refused.status_code)
+    return None
 
 
 def update_flow(request: Request, **changes: Any) -> None:

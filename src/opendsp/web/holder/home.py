@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from opendsp.search.services import search
@@ -28,11 +30,19 @@ def home(request: Request, platform: PlatformDep) -> HTMLResponse:
 
 
 @router.get("/record/search", response_class=HTMLResponse)
-def search_page(request: Request, platform: PlatformDep, q: str = "", page: int = 1) -> HTMLResponse:
-    query = q.strip()[:200]
-    page = max(page, 1)
+def search_form(request: Request, platform: PlatformDep) -> HTMLResponse:
+    """The empty form: search terms travel in a POST body, never in an address (logs, history, proxies)."""
     with holder_view(request, platform) as view:
-        found = search(view.access, view.record.id, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE) \
+        return render_holder(request, view, "holder/search.html", q="", found=None, page=1, pages=1)
+
+
+@router.post("/record/search", response_class=HTMLResponse)
+def search_page(request: Request, platform: PlatformDep, q: Annotated[str, Form()] = "",
+                page: Annotated[str, Form()] = "1") -> HTMLResponse:
+    query = q.strip()[:200]
+    number = max(int(page), 1) if page.isdigit() and len(page) < 6 else 1
+    with holder_view(request, platform) as view:
+        found = search(view.access, view.record.id, query, limit=PER_PAGE, offset=(number - 1) * PER_PAGE) \
             if query else None
         pages = max(1, -(-found.total // PER_PAGE)) if found else 1
-        return render_holder(request, view, "holder/search.html", q=query, found=found, page=page, pages=pages)
+        return render_holder(request, view, "holder/search.html", q=query, found=found, page=number, pages=pages)

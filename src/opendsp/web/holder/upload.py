@@ -46,6 +46,7 @@ class UploadForm:
         self.file = bytearray()
         self.file_name = ""
         self.too_big = False
+        self.file_before_token = False
         self.limit = limit
         self._name = ""
         self._is_file = False
@@ -71,6 +72,8 @@ class UploadForm:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         self._is_file = b"filename" in options
+        if self._is_file and "csrf_token" not in self.fields:
+            self.file_before_token = True  # the page puts its token first: a file before it is refused unread
         if self._is_file and self._name == "file":
             self.file_name = options[b"filename"].decode("utf-8", "replace")
 
@@ -94,8 +97,12 @@ async def read_form(request: Request, limit: int) -> UploadForm:
     if content_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(400, N_("The form could not be read: please send it again."))
     form = UploadForm(options[b"boundary"], limit)
+    checked = False
     async for chunk in request.stream():
         form.parser.write(chunk)
+        if not checked and (form.file_before_token or "csrf_token" in form.fields):
+            check_csrf_token(request, None if form.file_before_token else form.fields["csrf_token"])
+            checked = True
     form.parser.finalize()
     return form
 
@@ -129,6 +136,8 @@ def _deposit(request: Request, platform: Platform, form: UploadForm) -> Response
             raise UploadRefused(N_("Give the document a title."))
         if len(title) > 500:
             raise UploadRefused(N_("The title is too long: at most 500 characters."))
+        if "\x00" in title:
+            raise UploadRefused(N_("The form holds a character that is not allowed."))
         try:
             care_date = date.fromisoformat(day)
         except ValueError:

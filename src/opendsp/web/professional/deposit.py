@@ -26,6 +26,7 @@ from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Reason
 from opendsp.web.auth_views import PlatformDep, see_other
+from opendsp.web.multipart import read_form
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional import forms
 from opendsp.web.professional.context import ProfessionalView, professional_view
@@ -126,7 +127,7 @@ def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) 
 
 @router.post("/pro/patients/{record_id}/deposit")
 async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    form = await request.form()
+    form = await read_form(request)  # in memory, never spooled to disk in clear
     upload = form.get("file")
     try:
         content = await forms.read_pdf(upload if isinstance(upload, UploadFile) else None)
@@ -223,7 +224,7 @@ def replace_form(request: Request, platform: PlatformDep, record_id: uuid.UUID, 
 
 @router.post("/pro/patients/{record_id}/documents/{document_id}/replace")
 async def replace(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> Response:
-    form = await request.form()
+    form = await read_form(request)  # in memory, never spooled to disk in clear
     upload = form.get("file")
     try:
         content, problem = await forms.read_pdf(upload if isinstance(upload, UploadFile) else None), ""

@@ -51,7 +51,15 @@ def my_patients(request: Request, platform: PlatformDep) -> HTMLResponse:
 
 
 @router.get("/pro/find", response_class=HTMLResponse)
-def find_patient(request: Request, platform: PlatformDep, national_number: str = "") -> HTMLResponse:
+def find_form(request: Request, platform: PlatformDep) -> HTMLResponse:
+    """The empty form: the national number travels in a POST body, never in an address (logs, history)."""
+    with professional_view(request, platform) as view:
+        return render_pro(request, view, "professional/find.html", searched=False, national_number="")
+
+
+@router.post("/pro/find", response_class=HTMLResponse)
+def find_patient(request: Request, platform: PlatformDep,
+                 national_number: Annotated[str, Form()] = "") -> HTMLResponse:
     with professional_view(request, platform) as view:
         if not national_number.strip():
             return render_pro(request, view, "professional/find.html", searched=False, national_number="")
