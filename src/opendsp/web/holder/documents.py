@@ -12,6 +12,8 @@ from sqlalchemy import ColumnElement, or_, select
 
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentStatus, DocumentType
+from opendsp.policy.decision import AccessDenied
+from opendsp.policy.vocabulary import Action, Reason
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import HolderView, holder_view
@@ -90,10 +92,21 @@ def _visible(view: HolderView, document_id: uuid.UUID) -> Document:
     return found[0]
 
 
+def _changeable(view: HolderView, document_id: uuid.UUID) -> Document:
+    """The policy's permit to withdraw, before the form shows anything of the document (traced); a document
+    the holder's side may not reach, of another record or of none, is not found."""
+    try:
+        return view.access.authorise_document_change(view.record.id, document_id, Action.withdraw_document)
+    except AccessDenied as denied:
+        if denied.decision.reason is Reason.not_found:
+            raise HTTPException(404, NOT_FOUND) from None
+        raise
+
+
 @router.get("/record/documents/{document_id}/withdraw", response_class=HTMLResponse)
 def withdraw_form(request: Request, platform: PlatformDep, document_id: uuid.UUID) -> HTMLResponse:
     with holder_view(request, platform) as view:
-        document = _visible(view, document_id)
+        document = _changeable(view, document_id)
         return render_holder(request, view, "holder/withdraw.html", document=document)
 
 
@@ -103,6 +116,11 @@ def withdraw(request: Request, platform: PlatformDep, document_id: uuid.UUID,
     if confirm != "yes":
         return see_other(f"/record/documents/{document_id}/withdraw")
     with holder_view(request, platform) as view:
-        _visible(view, document_id)
-        view.access.withdraw(document_id)  # the policy decides: the holder's side withdraws its own, current
+        try:
+            # The policy decides: the holder's side withdraws its own current documents of this record.
+            view.access.withdraw_in(view.record.id, document_id)
+        except AccessDenied as denied:
+            if denied.decision.reason is Reason.not_found:
+                raise HTTPException(404, NOT_FOUND) from None
+            raise
     return see_other("/record/documents?done=withdrawn")
