@@ -3,7 +3,7 @@
 ``answer(response)`` is a response reduced to what may not differ between a
 document (or record) the caller may not reach and one that does not exist:
 the status, the headers and the body, byte for byte, with every UUID, date,
-time and CSRF token replaced by a placeholder.
+time, national number and CSRF token replaced by a placeholder.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 CSRF = re.compile(rb'(name="csrf_token" value=")[^"]*(")|(csrf_token=)[^&"\s]*')
 DATE = re.compile(rb"\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}")
 TIME = re.compile(rb"\d{2}:\d{2}(:\d{2})?")
+NATIONAL_NUMBER = re.compile(rb"\b\d{11,13}\b")
 # Headers that differ between any two requests, whatever they ask.
 VARYING = {"date", "set-cookie", "content-length"}
 
@@ -23,6 +24,7 @@ VARYING = {"date", "set-cookie", "content-length"}
 def scrub(data: bytes) -> bytes:
     data = UUID.sub(b"<id>", data)
     data = CSRF.sub(lambda m: (m.group(1) or m.group(3)) + b"<csrf>" + (m.group(2) or b""), data)
+    data = NATIONAL_NUMBER.sub(b"<number>", data)
     data = DATE.sub(b"<date>", data)
     return TIME.sub(b"<time>", data)
 
