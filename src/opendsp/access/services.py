@@ -1025,14 +1025,18 @@ class RecordAccess:
         offset: int = 0,
         where: Iterable[ColumnElement[bool]] = (),
         order_by: Iterable[ColumnElement[Any]] | None = None,
+        criteria: dict[str, Any] | None = None,
     ) -> DocumentPage:
         """One page of the documents the actor may see, newest first.
 
         ``where`` narrows the search (the FHIR adapter's search parameters) and
         ``order_by`` changes the order; the visibility rule is always applied.
+        ``criteria`` is what the trace entry keeps of the search (never free
+        text in clear: see ``opendsp.search.services.search``).
         """
         record = self._record(record_id)
-        permit = self._authorise(Action.list_documents, record)
+        permit = self._authorise(Action.list_documents, record,
+                                 context={"criteria": criteria} if criteria else None)
         rule = visibility(self._request(Action.list_documents, record), self.matrix)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)

@@ -71,10 +71,16 @@ KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 # who -> (label, actor kinds)
+OTHERS_THAN_HOLDER_SIDE = "not_holder_side"
+EVERYONE = "everyone"
 WHO: dict[str, tuple[str, tuple[str, ...]]] = {
+    # What the holder's page shows first: the acts of others than the holder's own side.
+    OTHERS_THAN_HOLDER_SIDE: (N_("Everyone but the holder, assistants and legal representatives"),
+                              ("professional", "agency", "institution", "system", "anonymous")),
     "professionals": (N_("Health professionals"), ("professional",)),
     "holder_side": (N_("The holder, assistants and legal representatives"), ("holder", "assistant", "representative")),
     "others": (N_("The agency, hospitals' systems and the platform"), ("agency", "institution", "system", "anonymous")),
+    EVERYONE: (N_("Everyone"), ()),  # no condition
 }
 
 OUTCOMES: dict[str, str] = {
@@ -306,7 +312,7 @@ class TraceQuery:
             out.append(or_(*matches))
         if self.basis:
             out.append(TraceEntry.basis == self.basis)
-        if self.who:
+        if self.who and WHO[self.who][1]:
             out.append(TraceEntry.actor_kind.in_(WHO[self.who][1]))
         if self.outcome == "permitted":
             out.append(TraceEntry.outcome == Outcome.permitted)

@@ -74,6 +74,11 @@ class Filters:
             ))
         return conditions
 
+    def used(self) -> list[str]:
+        """The names of the filters set besides the words and the type, for the trace (never their text)."""
+        return [name for name, value in (("author", self.author), ("since", self.since), ("until", self.until))
+                if value]
+
     def query(self) -> dict[str, str]:
         return {k: v for k, v in (("q", self.q), ("type", self.type), ("author", self.author),
                                    ("since", self.since), ("until", self.until)) if v}
@@ -93,7 +98,7 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, q
         try:
             if filters.q:
                 listed = search(view.access, record_id, filters.q, types=filters.types, where=filters.where(),
-                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, filters=filters.used())
             else:
                 listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
                                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
