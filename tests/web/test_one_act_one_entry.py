@@ -97,3 +97,24 @@ def test_a_search_keeps_its_criteria_in_the_trace_but_never_its_words(platform: 
                                          "filters": ["author", "since"]}
     stored = json.dumps(entry.context).lower()
     assert "echographie" not in stored and "abdominale" not in stored and "weber" not in stored
+
+
+def test_the_holder_s_list_of_documents_with_their_versions_is_one_entry(platform: Platform,
+                                                                         clock: FrozenClock) -> None:
+    from tests.factories import make_record
+    from tests.web.holder_world import logged_in
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        doctor = make_professional(session, platform, organisation=make_organisation(session, platform))
+        as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
+        writes = as_professional(session, platform, doctor)
+        old = writes.deposit(record.id, professional_draft(title="Lettre"), [real_pdf()])
+        new = writes.replace(old.id, professional_draft(title="Lettre corrigée"), [real_pdf()])
+        person = record.holder
+    browser = logged_in(platform, clock, person)
+    before = _last_id(platform)
+    page = browser.get("/record/documents")
+    assert page.status_code == 200 and f'href="/record/documents/{old.id}"' in page.text
+    assert f'href="/record/documents/{new.id}"' in page.text
+    assert [e.action for e in _entries(platform, record, before)] == ["documents.list"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentStatus, DocumentType
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
@@ -72,6 +72,8 @@ class DocumentPage:
     total: int
     # The decision that let the caller list the record (its basis: circle, presence code, emergency, ...).
     permit: Decision | None = None
+    # With ``with_versions``: for each listed document that has other versions, those the caller may see.
+    versions: dict[uuid.UUID, list[Document]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1026,6 +1028,7 @@ class RecordAccess:
         where: Iterable[ColumnElement[bool]] = (),
         order_by: Iterable[ColumnElement[Any]] | None = None,
         criteria: dict[str, Any] | None = None,
+        with_versions: bool = False,
     ) -> DocumentPage:
         """One page of the documents the actor may see, newest first.
 
@@ -1033,6 +1036,8 @@ class RecordAccess:
         ``order_by`` changes the order; the visibility rule is always applied.
         ``criteria`` is what the trace entry keeps of the search (never free
         text in clear: see ``opendsp.search.services.search``).
+        ``with_versions`` adds each listed document's other versions the
+        caller may see, as a part of the same act (one trace entry).
         """
         record = self._record(record_id)
         permit = self._authorise(Action.list_documents, record,
@@ -1045,7 +1050,12 @@ class RecordAccess:
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         order = list(order_by) if order_by is not None else [Document.care_date.desc(), Document.deposited_at.desc()]
         items = self.session.scalars(query.order_by(*order, Document.id).limit(limit).offset(offset)).all()
-        return DocumentPage(items=list(items), total=total, permit=permit)
+        versions = {
+            item.id: self._visible_versions(record, item) for item in items
+            if with_versions and (item.replaces_id is not None or item.status is not DocumentStatus.current)
+        }
+        return DocumentPage(items=list(items), total=total, permit=permit,
+                            versions={k: v for k, v in versions.items() if len(v) > 1})
 
     def consult(self, document_id: uuid.UUID) -> Consultation:
         document, record = self._document_of(document_id)

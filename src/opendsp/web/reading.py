@@ -147,21 +147,6 @@ def file_name(document: Document) -> str:
     return f"{document.care_date.isoformat()}-{stem}.{EXTENSIONS.get(document.media_type, 'bin')}"
 
 
-def _chain(access: RecordAccess, document: Document) -> set[uuid.UUID]:
-    """The ids of the document's earlier and later versions (replacements), itself included."""
-    chain = {document.id}
-    older = document.replaces
-    while older is not None and older.id not in chain:
-        chain.add(older.id)
-        older = older.replaces
-    frontier = [document.id]
-    while frontier:
-        newer = access.session.scalars(select(Document.id).where(Document.replaces_id.in_(frontier))).all()
-        frontier = [i for i in newer if i not in chain]
-        chain.update(frontier)
-    return chain
-
-
 def _numeric(observation: dict[str, Any]) -> tuple[float, str] | None:
     quantity = observation.get("valueQuantity")
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):

@@ -19,7 +19,6 @@ from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import HolderView, holder_view
 from opendsp.web.holder.layout import render_holder
 from opendsp.web.holder.reading import NOT_FOUND
-from opendsp.web.reading import _chain
 from opendsp.web.security import csrf_protect
 
 router = APIRouter()
@@ -59,29 +58,18 @@ def filters(kind: str, since: str, until: str, author: str, status: str) -> list
     return where
 
 
-def versions_of(view: HolderView, documents: list[Document]) -> dict[uuid.UUID, list[Document]]:
-    """For each listed document that has other versions: all its versions the viewer may see, newest first."""
-    chains = {d.id: _chain(view.access, d) for d in documents if d.replaces_id or d.status is DocumentStatus.superseded}
-    wanted = set().union(*chains.values()) if chains else set()
-    if not wanted:
-        return {}
-    visible = {d.id: d for d in view.access.list_documents(view.record.id, where=[Document.id.in_(wanted)],
-                                                           limit=len(wanted)).items}
-    return {doc: sorted((visible[i] for i in chain if i in visible), key=lambda d: -d.version)
-            for doc, chain in chains.items()}
-
-
 @router.get("/record/documents", response_class=HTMLResponse)
 def documents_page(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "",
                    author: str = "", status: str = "", page: int = 1) -> HTMLResponse:
     page = max(page, 1)
     with holder_view(request, platform) as view:
+        # One act, one trace entry: the page of documents with the versions the holder's side may see.
         found = view.access.list_documents(view.record.id, where=filters(kind, since, until, author, status),
-                                           limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+                                           limit=PER_PAGE, offset=(page - 1) * PER_PAGE, with_versions=True)
         pages = max(1, -(-found.total // PER_PAGE))
         query = {"kind": kind, "since": since, "until": until, "author": author, "status": status}
         return render_holder(request, view, "holder/documents.html", found=found, page=page, pages=pages,
-                             versions=versions_of(view, found.items), query=query, kinds=list(DocumentType),
+                             versions=found.versions, query=query, kinds=list(DocumentType),
                              statuses=list(DocumentStatus), myself=MYSELF)
 
 
