@@ -118,3 +118,18 @@ def test_the_holder_s_list_of_documents_with_their_versions_is_one_entry(platfor
     assert page.status_code == 200 and f'href="/record/documents/{old.id}"' in page.text
     assert f'href="/record/documents/{new.id}"' in page.text
     assert [e.action for e in _entries(platform, record, before)] == ["documents.list"]
+
+
+def test_the_holder_reads_a_chart_s_sources_in_the_trace_as_one_act(platform: Platform, clock: FrozenClock) -> None:
+    from tests.web.holder_world import logged_in
+
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+        person = session.merge(record).holder
+    reports = _lab_reports(platform, record, [(date(2025, 1, 1), 12.5), (date(2025, 2, 1), 13.5)])
+    assert pro.browser.get(f"/pro/patients/{record.id}/documents/{reports[-1]}").status_code == 200
+    holder = logged_in(platform, clock, person)
+    page = holder.get("/record/trace?who=professionals").text
+    assert "Consulted documents for a chart of results" in page and page.count("Hémogramme") >= 2

@@ -1136,11 +1136,11 @@ class RecordAccess:
             if permit.permitted:  # the SQL form said so already; the storage layer wants the permit itself
                 readings.append(Consultation(document=document, permit=permit,
                                              chunks=self._content_when_read(permit, document)))
-        if readings:
-            context: dict[str, Any] = {"purpose": purpose, "documents": [str(r.document.id) for r in readings]}
-            if listing.basis is Basis.stay:
-                context["stay"] = self._stay_context(request)
-            self._trace(replace(listing, action=Action.consult_document), document_id=None, context=context)
+        # Traced even when nothing was read: the view was an access to the record all the same.
+        context: dict[str, Any] = {"purpose": purpose, "documents": [str(r.document.id) for r in readings]}
+        if listing.basis is Basis.stay:
+            context["stay"] = self._stay_context(request)
+        self._trace(replace(listing, action=Action.consult_document), document_id=None, context=context)
         return DocumentsReading(permit=listing, items=readings, total=total)
 
     def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:

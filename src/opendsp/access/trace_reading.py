@@ -447,6 +447,8 @@ def describe(session: Session, entries: Sequence[TraceEntry], rule: Visibility) 
         organisation_ids.update(filter(None, [_uuid(context.get("organisation"))]))
         person_ids.update(filter(None, [_uuid(context.get("assistant"))]))
         document_ids.update(filter(None, [entry.document_id, _uuid(context.get("new_document"))]))
+        read_together = context.get("documents") if isinstance(context.get("documents"), list) else []
+        document_ids.update(filter(None, (_uuid(d) for d in read_together)))
     professionals = _by_id(session, Professional, professional_ids)
     organisations = _by_id(session, Organisation, organisation_ids)
     persons = _by_id(session, Person, person_ids)
@@ -506,6 +508,13 @@ def _line(
     )
 
 
+# Many documents read for one view, traced as one act (RecordAccess.read_documents), by purpose.
+READ_TOGETHER = {
+    "chart": N_("Consulted documents for a chart of results"),
+    "summary": N_("Consulted documents for the patient summary view"),
+}
+
+
 def _act(
     entry: TraceEntry,
     context: dict[str, Any],
@@ -539,6 +548,11 @@ def _act(
         return EXPORT_PARTS.get(str(context.get("part") or "all"), ACTION_LABELS[action]), tuple(subject)
     if action == "trace.read" and context.get("format"):
         return TRACE_DOWNLOADED, (str(context["format"]).upper(),)
+    if action == "document.consult" and context.get("purpose") in READ_TOGETHER:
+        # Several documents read for one view, in one entry: each named when the holder's side may see it.
+        read = context.get("documents") if isinstance(context.get("documents"), list) else []
+        subject += [titles[d] for d in filter(None, (_uuid(i) for i in read)) if d in titles]
+        return READ_TOGETHER[context["purpose"]], tuple(subject)
     if action == "directory.search" and context.get("query"):
         subject.append(f"« {context['query']} »")
     if action in ("document.deposit", "document.replace") and not subject and context.get("type") in TYPE_LABELS:
