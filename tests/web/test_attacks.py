@@ -336,13 +336,13 @@ def test_a_holder_cannot_tell_another_holder_s_document_from_an_unknown_one(plat
 
 RELATIONS = ["none", "circle", "referring doctor", "presence code", "expired presence code", "blocked",
              "closed record"]
-PAGES = {"document page": Action.consult_document, "content URL": Action.consult_document,
-         "replace form": Action.replace_document, "withdraw form, posted": Action.withdraw_document}
+PAGES = ["document page", "content URL", "replace form", "replace form, posted with an error",
+         "withdraw form, posted"]
 
 
 @examples(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(relation=st.sampled_from(RELATIONS), page=st.sampled_from(sorted(PAGES)),
+@given(relation=st.sampled_from(RELATIONS), page=st.sampled_from(PAGES),
        kind=st.sampled_from([DocumentType.consultation_report, DocumentType.laboratory_report,
                              DocumentType.imaging_report, DocumentType.personal_document]),
        level=st.sampled_from(ConfidentialityLevel), hidden=st.booleans(), own=st.booleans(),
@@ -363,10 +363,12 @@ def test_a_document_the_caller_may_not_reach_answers_like_a_random_unknown_id(
             holder.hide(document.id)
         _relate(session, platform, record, professional, relation)
         access = as_professional(session, platform, professional)
-        refused = not decide(access._request(PAGES[page], record, document), platform.matrix).permitted
+        # Out of reach: the caller may not read it (a document they read, e.g. someone else's, may say
+        # "only the author may replace it" on the replace form: that is no oracle).
+        reachable = decide(access._request(Action.consult_document, record, document), platform.matrix).permitted
         record_id, document_id = record.id, document.id
-    if not refused:
-        return  # the caller may reach it: nothing to compare with "unknown"
+    if reachable:
+        return  # nothing to compare with "unknown"
     browser = pro[1]
     ask = DOCUMENT_ROUTES[page]
     assert answer(ask(browser, record_id, document_id)) == answer(ask(browser, record_id, uuid.uuid4()))

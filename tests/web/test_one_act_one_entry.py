@@ -133,3 +133,14 @@ def test_the_holder_reads_a_chart_s_sources_in_the_trace_as_one_act(platform: Pl
     holder = logged_in(platform, clock, person)
     page = holder.get("/record/trace?who=professionals").text
     assert "Consulted documents for a chart of results" in page and page.count("Hémogramme") >= 2
+
+
+def test_a_timeline_of_documents_and_stays_is_one_entry(platform: Platform, clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+    before = _last_id(platform)
+    assert pro.browser.get(f"/pro/patients/{record.id}/timeline").status_code == 200
+    assert [(e.action, e.context.get("part")) for e in _entries(platform, record, before)] == [
+        ("documents.list", "timeline")]

@@ -109,6 +109,15 @@ class DocumentsReading:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """Documents and stays of a record, read as one act."""
+
+    permit: Decision
+    documents: list[Document]
+    stays: list[Stay]
+
+
+@dataclass(frozen=True)
 class ProfessionalChoice:
     """A professional in the circle or blocked, with what the holder said about them."""
 
@@ -1142,6 +1151,30 @@ class RecordAccess:
             context["stay"] = self._stay_context(request)
         self._trace(replace(listing, action=Action.consult_document), document_id=None, context=context)
         return DocumentsReading(permit=listing, items=readings, total=total)
+
+    def timeline(self, record_id: uuid.UUID, *, documents: bool = True, stays: bool = True,
+                 types: Iterable[DocumentType] = (), where: Iterable[ColumnElement[bool]] = (),
+                 limit: int = 500) -> Timeline:
+        """The record's care events — documents and hospital stays — read as ONE act (one decision, one entry).
+
+        The policy lets a caller list stays exactly when it lets them list documents; the entry is the
+        documents' list, with ``part: timeline``."""
+        record = self._record(record_id)
+        permit = self._authorise(Action.list_documents, record, context={"part": "timeline"})
+        assert decide(self._request(Action.list_stays, record), self.matrix).permitted
+        items: list[Document] = []
+        if documents:
+            rule = visibility(self._request(Action.list_documents, record), self.matrix)
+            query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
+            wanted = list(types)
+            if wanted:
+                query = query.where(Document.type.in_(wanted))
+            items = list(self.session.scalars(
+                query.order_by(Document.care_date.desc(), Document.deposited_at.desc(), Document.id).limit(limit)))
+        found_stays = list(self.session.scalars(
+            select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
+        )) if stays else []
+        return Timeline(permit=permit, documents=items, stays=found_stays)
 
     def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:
         """The content, opened only when it is read (a view may stop before reading every document)."""

@@ -116,12 +116,11 @@ def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> H
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
-            listed = view.access.list_documents(record_id, limit=500)
-            stays = view.access.list_stays(record_id)
+            found = view.access.timeline(record_id)  # one act: documents and stays
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
-        patient = view.patient(record_id, listed.permit)
-        events = care_events(listed.items, stays)
+        patient = view.patient(record_id, found.permit)
+        events = care_events(found.documents, found.stays)
         return render_pro(request, view, "professional/timeline.html", patient=patient, events=events)
 
 
