@@ -1157,11 +1157,11 @@ class RecordAccess:
                  limit: int = 500) -> Timeline:
         """The record's care events — documents and hospital stays — read as ONE act (one decision, one entry).
 
-        The policy lets a caller list stays exactly when it lets them list documents; the entry is the
-        documents' list, with ``part: timeline``."""
+        The policy lets a caller list stays when it lets them list documents (both are asked; the trace
+        entry is the documents' list, with ``part: timeline``)."""
         record = self._record(record_id)
         permit = self._authorise(Action.list_documents, record, context={"part": "timeline"})
-        assert decide(self._request(Action.list_stays, record), self.matrix).permitted
+        stays = stays and decide(self._request(Action.list_stays, record), self.matrix).permitted
         items: list[Document] = []
         if documents:
             rule = visibility(self._request(Action.list_documents, record), self.matrix)
