@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from opendsp.access.models import CircleMember, EmergencyAccess, PresenceGrant
 from opendsp.access.services import RecordAccess
@@ -73,7 +73,7 @@ def _dates(access: RecordAccess, record_id: uuid.UUID, kind: str) -> tuple[datet
         organisation = access.actor.organisation_id
         stays = session.scalars(select(Stay).where(
             Stay.record_id == record_id, Stay.state.in_([StayState.in_progress, StayState.finished]),
-            (Stay.care_unit_id == organisation) | (Stay.care_unit_id.is_(None) & (Stay.organisation_id == organisation)),
+            func.coalesce(Stay.care_unit_id, Stay.organisation_id) == organisation,  # the policy's scope
         ).order_by(Stay.admitted_at.desc())).all()
         after = access.matrix.parameters.after_discharge
         for stay in stays:
