@@ -102,3 +102,32 @@ def test_a_professional_logs_in_and_chooses_an_organisation(platform: Platform, 
     assert "Choose the organisation you act for" in browser.get("/account").text
     browser.submit("/account/organisation", {"organisation": str(hospital_id)})
     assert "Hôpital du Nord" in browser.get("/account").text
+
+
+def test_the_records_offered_to_act_for_are_those_the_policy_lets_one_enter(platform: Platform,
+                                                                            clock: FrozenClock) -> None:
+    """Acting-for is decided by the policy, not by a copy of its rules: each option is one the policy permits."""
+    from opendsp.accounts.delegations import acting_options
+
+    with platform.transaction() as session:
+        helper = make_record(session, platform).holder
+        ongoing = make_record(session, platform)  # an assistant without an end date
+        ending = make_record(session, platform)  # an assistant until tomorrow
+        closed = make_record(session, platform)  # the holder side enters a closed record too
+        child = make_record(session, platform, birth=date(2015, 6, 1))  # a minor the helper represents
+        grown = make_record(session, platform, birth=date(2000, 6, 1))  # came of age: no longer represented
+        for record, until in ((ongoing, None), (ending, clock.now() + timedelta(days=1)), (closed, None)):
+            as_holder(session, platform, record).designate_assistant(record.id, helper.id, until=until)
+        as_holder(session, platform, closed).close(closed.id)
+        for minor in (child, grown):
+            session.add(LegalRepresentation(minor_id=minor.person_id, representative_id=helper.id,
+                                            created_at=clock.now()))
+        session.flush()
+        offered = {option.person_id: option.relation for option in acting_options(session, helper,
+                                                                                   platform=platform)}
+        assert offered == {ongoing.person_id: "assistant", ending.person_id: "assistant",
+                           closed.person_id: "assistant", child.person_id: "representative"}
+    clock.advance(timedelta(days=2))
+    with platform.sessions() as session:
+        offered_later = {o.person_id for o in acting_options(session, session.merge(helper), platform=platform)}
+        assert ending.person_id not in offered_later and ongoing.person_id in offered_later

@@ -79,7 +79,21 @@ def test_the_trace_tells_who_did_what_and_marks_emergencies(platform: Platform, 
 
     # Reading the trace is traced, with the filters read.
     last = entries(platform, world.record_id)[-1]
-    assert last.action == "trace.read" and last.basis == "holder" and last.context["filters"] == {}
+    assert last.action == "trace.read" and last.basis == "holder" and last.context["filters"] == {"who": "not_holder_side"}
+
+
+def test_the_trace_shows_the_accesses_by_others_first(platform: Platform, world: World, holder: Browser) -> None:
+    """Regression: the holder's own page views flooded Traçabilité and pushed professionals' accesses off it."""
+    for _ in range(60):  # the holder reads their own record, page after page
+        holder.get(f"/record/documents/{world.document_id}")
+    first = holder.get("/record/trace").text
+    assert "Dr Urbain" in first and "Opened the record in an emergency" in first
+    assert set(re.findall(r'data-actor-kind="([^"]+)"', first)) <= {"professional", "agency", "institution",
+                                                                   "system", "anonymous"}
+    own = holder.get("/record/trace?who=holder_side").text
+    assert "Consulted a document" in own and 'value="holder_side" selected' in own
+    everyone = holder.get("/record/trace?who=everyone")
+    assert everyone.status_code == 200 and 'value="everyone" selected' in everyone.text
 
 
 def test_the_trace_is_filtered_in_the_query_and_paged(platform: Platform, clock: FrozenClock, world: World,
@@ -92,8 +106,9 @@ def test_the_trace_is_filtered_in_the_query_and_paged(platform: Platform, clock:
     today = clock.now().date().isoformat()
     assert rows(holder.get(f"/record/trace?until={(clock.now().date() - timedelta(days=1)).isoformat()}").text) == []
     assert "No act matches these filters." in holder.page
-    assert len(rows(holder.get(f"/record/trace?since={today}&until={today}").text)) > 10
-    assert entries(platform, world.record_id)[-1].context["filters"] == {"since": today, "until": today}
+    assert len(rows(holder.get(f"/record/trace?since={today}&until={today}&who=everyone").text)) > 10
+    assert entries(platform, world.record_id)[-1].context["filters"] == {"since": today, "until": today,
+                                                                         "who": "everyone"}
 
     # Bad input: a clear message, the bad filter left out, nothing else changed.
     response = holder.get("/record/trace?since=2025-13-45&kind=everything")
@@ -107,11 +122,13 @@ def test_the_trace_is_filtered_in_the_query_and_paged(platform: Platform, clock:
         gp = as_professional(session, platform, session.get(Professional, world.gp))
         for _ in range(60):
             gp.list_documents(world.record_id)
-    first = holder.get("/record/trace").text
+    first = holder.get("/record/trace?who=everyone").text
     total = int(re.search(r"Acts 1 to 50 of (\d+)", first).group(1))  # type: ignore[union-attr]
     assert total > 60 and len(rows(first)) == 50 and rows(first)[0] == "trace.read"
-    second = holder.get("/record/trace?page=2").text
+    second = holder.get("/record/trace?who=everyone&page=2").text
     assert f"Acts 51 to {min(total + 1, 100)} of {total + 1}" in second  # one more: the first page's reading
+    # By default, the accesses by others: the holder's own readings are not among them.
+    assert "trace.read" not in rows(holder.get("/record/trace").text)
     assert holder.get("/record/trace?page=99").text.count("There is no act on this page.") == 1
 
 

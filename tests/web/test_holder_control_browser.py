@@ -147,7 +147,7 @@ def test_a_holder_controls_their_record(platform: Platform, clock: FrozenClock, 
     page.locator(".opendsp-folded-menu summary").click()  # "Menü der Akte", folded on a phone
     page.get_by_role("link", name="Einwilligungen").wait_for(state="visible")
     screens.seen("menu on a phone")
-    screens.visit("/record/trace?page=2", "trace, second page, on a phone")  # every page read is an act: > 50
+    screens.visit("/record/trace?who=everyone&page=2", "trace, second page, on a phone")  # every page read is an act
     assert page.locator(".fr-pagination").is_visible() and page.locator("#trace-table tbody tr").count() >= 1
 
     with platform.sessions() as session:

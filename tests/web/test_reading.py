@@ -19,6 +19,7 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.records.models import Record
 from opendsp.trace.models import TraceEntry
+from tests.web.indistinguishable import answer
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
 from tests.browser import Screens, chromium, holder_with_account, live, screens  # noqa: F401
 from tests.factories import PDF, as_holder, as_professional, make_organisation, make_professional, professional_draft
@@ -79,8 +80,13 @@ def test_a_laboratory_report_reads_as_a_table_with_a_chart_of_recurring_tests(pl
     assert html.count("<svg") == 2  # both tests recur in the three reports: one chart each
     assert html.count("<circle") == 6 and "Hemoglobin [Mass/volume] in Blood over time" in html
     assert all(day in html for day in ("10/01/2025", "10/02/2025", "10/03/2025"))
-    # The chart's sources were consulted like any other document, and traced as such.
-    assert trace_actions(platform, record).count("document.consult") == 3
+    # One act, one trace entry: the page is one reading; the chart reads its two sources under one more.
+    with platform.sessions() as session:
+        readings = session.scalars(select(TraceEntry).where(
+            TraceEntry.record_id == record.id, TraceEntry.action == "document.consult").order_by(TraceEntry.id)).all()
+        assert [(e.document_id, e.context.get("part"), e.context.get("purpose")) for e in readings] == [
+            (latest, "page", None), (None, None, "chart")]
+        assert sorted(readings[1].context["documents"]) == sorted([str(first), str(second)])
 
 
 def test_a_pdf_is_shown_in_the_page_and_downloaded_as_deposited(platform: Platform, clock: FrozenClock) -> None:
@@ -102,8 +108,8 @@ def test_a_pdf_is_shown_in_the_page_and_downloaded_as_deposited(platform: Platfo
     download = browser.get(f"/record/documents/{document.id}/content?download=true")
     assert download.headers["content-disposition"] == 'attachment; filename="2025-03-01-Consultation-fevrier.pdf"'
     assert download.content == PDF
-    # The page lists (one entry); each fetch of the content is one consultation.
-    assert trace_actions(platform, record)[before:] == ["documents.list", "document.consult", "document.consult"]
+    # The page is one reading (one entry); each fetch of the content is one more.
+    assert trace_actions(platform, record)[before:] == ["document.consult", "document.consult", "document.consult"]
 
 
 def test_versions_and_refusals(platform: Platform, clock: FrozenClock) -> None:
@@ -122,10 +128,11 @@ def test_versions_and_refusals(platform: Platform, clock: FrozenClock) -> None:
     assert "version 2" in browser.page and f'href="/record/documents/{old.id}"' in browser.page
 
     other, _ = logged_in(platform, clock)
-    refused = other.get(f"/record/documents/{new.id}")
-    assert refused.status_code == 403
-    assert other.get(f"/record/documents/{uuid.uuid4()}").status_code == 404
-    assert other.get(f"/record/documents/{new.id}/content").status_code == 403
+    # Another holder's document does not exist for this one: answered exactly like an unknown id.
+    refused, unknown = other.get(f"/record/documents/{new.id}"), other.get(f"/record/documents/{uuid.uuid4()}")
+    assert refused.status_code == 404 and answer(refused) == answer(unknown)
+    content = other.get(f"/record/documents/{new.id}/content")
+    assert content.status_code == 404 and answer(content) == answer(other.get(f"/record/documents/{uuid.uuid4()}/content"))
     with platform.sessions() as session:
         assert session.scalar(select(Document.status).where(Document.id == old.id)).value == "superseded"
 

@@ -1,75 +1,84 @@
-"""A professional's patients: the records they have a standing relation with, for the portal's "My patients".
+"""A professional's patients, for the portal's "My patients": the records the policy lets them open now.
 
-Identity only (who, and on which basis), never clinical content: the caller
-authorises and traces the list as a patient search
-(``RecordAccess.authorise_patient_search``) before showing it. Whether the
-professional may actually open a record is still decided by the policy on each
-act (a block, a closed record or a refused institution win there).
+Which records, and on which basis, is decided by the policy's SQL form of the
+rule (``opendsp.policy.patients.patients_query``), property-tested equal to
+``decide``: a block, a closed record, a refused institution or a stay in
+another care unit keep a record off the list, exactly as they refuse it on
+every act. This module only adds what the page shows beside each record (its
+holder's identity, since when and until when), and authorises and traces the
+list as a patient search before anything of it is shown.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
-from opendsp.access.models import AccessSettings, CircleMember, EmergencyAccess, PresenceGrant
+from opendsp.access.models import CircleMember, EmergencyAccess, PresenceGrant
+from opendsp.access.services import RecordAccess
 from opendsp.persons.models import Person
+from opendsp.policy.patients import patients_query
+from opendsp.policy.vocabulary import Basis
 from opendsp.records.models import Record
 from opendsp.stays.models import Stay, StayState
 
-# The order in which a record's relations are shown (the first one found is the record's badge).
-KINDS = ("emergency", "referring_doctor", "circle", "presence_code", "stay")
+# The bases a record can be listed on, as the page names them (``Basis`` values).
+KINDS = (Basis.emergency.value, Basis.referring_doctor.value, Basis.circle.value, Basis.presence_code.value,
+         Basis.stay.value)
 
 
 @dataclass(frozen=True)
 class Relation:
     record_id: uuid.UUID
     person: Person
-    kind: str  # one of KINDS
+    kind: str  # the basis of the policy's permit, one of KINDS
     since: datetime | None
     until: datetime | None  # None: until the holder changes it, or while the stay lasts
 
 
-def patients_of(
-    session: Session, *, professional_id: uuid.UUID, organisation_id: uuid.UUID | None, now: datetime,
-    presence_window: timedelta = timedelta(hours=24), after_discharge: timedelta = timedelta(days=7),
-) -> list[Relation]:
-    """Every record with a current relation, one line per record (its strongest relation), by name."""
-    found: list[tuple[uuid.UUID, str, datetime | None, datetime | None]] = []
-    for access in session.scalars(select(EmergencyAccess).where(
-            EmergencyAccess.professional_id == professional_id, EmergencyAccess.expires_at > now)):
-        found.append((access.record_id, "emergency", access.opened_at, access.expires_at))
-    for record_id in session.scalars(select(AccessSettings.record_id).where(
-            AccessSettings.referring_doctor_id == professional_id)):
-        found.append((record_id, "referring_doctor", None, None))
-    for member in session.scalars(select(CircleMember).where(
-            CircleMember.professional_id == professional_id, CircleMember.removed_at.is_(None),
-            or_(CircleMember.until.is_(None), CircleMember.until > now))):
-        found.append((member.record_id, "circle", member.since, member.until))
-    for grant in session.scalars(select(PresenceGrant).where(
-            PresenceGrant.professional_id == professional_id, PresenceGrant.opened_at > now - presence_window,
-            PresenceGrant.expires_at > now)):
-        found.append((grant.record_id, "presence_code", grant.opened_at, grant.expires_at))
-    if organisation_id is not None:
-        # A stay opens the record while it lasts and for a while after discharge (the policy's parameter).
-        for stay in session.scalars(select(Stay).where(
-                or_(Stay.state == StayState.in_progress,
-                    and_(Stay.state == StayState.finished, Stay.discharged_at > now - after_discharge)),
-                or_(Stay.organisation_id == organisation_id, Stay.care_unit_id == organisation_id))):
-            ends = stay.discharged_at + after_discharge if stay.discharged_at else None
-            found.append((stay.record_id, "stay", stay.admitted_at, ends))
-    best: dict[uuid.UUID, tuple[str, datetime | None, datetime | None]] = {}
-    for record_id, kind, since, until in found:
-        if record_id not in best or KINDS.index(kind) < KINDS.index(best[record_id][0]):
-            best[record_id] = (kind, since, until)
-    if not best:
-        return []
+def patients_of(access: RecordAccess) -> list[Relation]:
+    """Every record the professional may open now, one line per record (its basis), emergencies first, by name.
+
+    Identity only: the list is authorised and traced as a patient search (with who was found) first.
+    """
+    actor, session, now = access.actor, access.session, access.now
+    listed = dict(session.execute(patients_query(actor=actor, now=now, matrix=access.matrix)).all())
     rows = session.execute(select(Record.id, Person).join(Person, Person.id == Record.person_id)
-                           .where(Record.id.in_(list(best)))).all()
-    relations = [Relation(record_id, person, *best[record_id]) for record_id, person in rows]
-    return sorted(relations, key=lambda r: (r.kind != "emergency", r.person.family_name, r.person.given_name,
-                                            str(r.record_id)))
+                           .where(Record.id.in_(list(listed)))).all() if listed else []
+    access.authorise_patient_search(criteria=["my_patients"], found=[person.id for _, person in rows])
+    relations = [Relation(record_id, person, listed[record_id], *_dates(access, record_id, listed[record_id]))
+                 for record_id, person in rows]
+    return sorted(relations, key=lambda r: (r.kind != Basis.emergency.value, r.person.family_name,
+                                            r.person.given_name, str(r.record_id)))
+
+
+def _dates(access: RecordAccess, record_id: uuid.UUID, kind: str) -> tuple[datetime | None, datetime | None]:
+    """Since when and until when the basis holds, for the page (the policy decided that it holds now)."""
+    session, now, professional = access.session, access.now, uuid.UUID(access.actor.id)
+    if kind == Basis.circle.value:
+        member = session.scalars(select(CircleMember).where(
+            CircleMember.record_id == record_id, CircleMember.professional_id == professional,
+            CircleMember.removed_at.is_(None)).order_by(CircleMember.since.desc())).first()
+        return (member.since, member.until) if member else (None, None)
+    if kind in (Basis.presence_code.value, Basis.emergency.value):
+        model = PresenceGrant if kind == Basis.presence_code.value else EmergencyAccess
+        grant = session.scalars(select(model).where(
+            model.record_id == record_id, model.professional_id == professional, model.expires_at > now,
+        ).order_by(model.expires_at.desc())).first()
+        return (grant.opened_at, grant.expires_at) if grant else (None, None)
+    if kind == Basis.stay.value:
+        organisation = access.actor.organisation_id
+        stays = session.scalars(select(Stay).where(
+            Stay.record_id == record_id, Stay.state.in_([StayState.in_progress, StayState.finished]),
+            func.coalesce(Stay.care_unit_id, Stay.organisation_id) == organisation,  # the policy's scope
+        ).order_by(Stay.admitted_at.desc())).all()
+        after = access.matrix.parameters.after_discharge
+        for stay in stays:
+            if stay.state is StayState.in_progress:
+                return stay.admitted_at, None
+        latest = stays[0] if stays else None
+        return (latest.admitted_at, (latest.discharged_at or latest.updated_at) + after) if latest else (None, None)
+    return None, None

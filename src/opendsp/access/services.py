@@ -9,8 +9,8 @@ refusal, and only then acts through the storage services with the permit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentStatus, DocumentType
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
@@ -52,7 +52,10 @@ from opendsp.stays.models import InstitutionalRefusal, Stay, StayState
 from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import RequestContext, TraceEvent
 
-__all__ = ["AccessDenied", "Consultation", "DocumentPage", "InvalidRequest", "RecordAccess", "RecordNotFound"]
+__all__ = [
+    "AccessDenied", "Consultation", "DocumentPage", "DocumentReading", "DocumentsReading", "InvalidRequest",
+    "RecordAccess", "RecordNotFound",
+]
 
 
 class RecordNotFound(LookupError):
@@ -69,6 +72,8 @@ class DocumentPage:
     total: int
     # The decision that let the caller list the record (its basis: circle, presence code, emergency, ...).
     permit: Decision | None = None
+    # With ``with_versions``: for each listed document that has other versions, those the caller may see.
+    versions: dict[uuid.UUID, list[Document]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,37 @@ class Consultation:
 
     def read(self) -> bytes:
         return b"".join(self.chunks)
+
+
+@dataclass(frozen=True)
+class DocumentReading:
+    """One document read as one act: its permit, the versions the reader may see, and its content on demand."""
+
+    document: Document
+    permit: Decision
+    versions: list[Document]  # newest first, the document itself included
+    chunks: Callable[[], Iterator[bytes]]
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+@dataclass(frozen=True)
+class DocumentsReading:
+    """Many documents read for one view under one decision (and one trace entry)."""
+
+    permit: Decision
+    items: list[Consultation]
+    total: int  # how many the reader may see under the conditions, of which ``items`` were read
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Documents and stays of a record, read as one act."""
+
+    permit: Decision
+    documents: list[Document]
+    stays: list[Stay]
 
 
 @dataclass(frozen=True)
@@ -1051,15 +1087,20 @@ class RecordAccess:
         where: Iterable[ColumnElement[bool]] = (),
         order_by: Iterable[ColumnElement[Any]] | None = None,
         criteria: dict[str, Any] | None = None,
+        with_versions: bool = False,
     ) -> DocumentPage:
         """One page of the documents the actor may see, newest first.
 
         ``where`` narrows the search (the FHIR adapter's search parameters) and
         ``order_by`` changes the order; the visibility rule is always applied.
-        ``criteria``: the search as the caller gave it, kept in the act's one trace entry.
+        ``criteria`` is what the trace entry keeps of the search (never free
+        text in clear: see ``opendsp.search.services.search``).
+        ``with_versions`` adds each listed document's other versions the
+        caller may see, as a part of the same act (one trace entry).
         """
         record = self._record(record_id)
-        permit = self._authorise(Action.list_documents, record, context={"criteria": criteria} if criteria else None)
+        permit = self._authorise(Action.list_documents, record,
+                                 context={"criteria": criteria} if criteria else None)
         rule = visibility(self._request(Action.list_documents, record), self.matrix)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)
@@ -1068,7 +1109,12 @@ class RecordAccess:
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         order = list(order_by) if order_by is not None else [Document.care_date.desc(), Document.deposited_at.desc()]
         items = self.session.scalars(query.order_by(*order, Document.id).limit(limit).offset(offset)).all()
-        return DocumentPage(items=list(items), total=total, permit=permit)
+        versions = {
+            item.id: self._visible_versions(record, item) for item in items
+            if with_versions and (item.replaces_id is not None or item.status is not DocumentStatus.current)
+        }
+        return DocumentPage(items=list(items), total=total, permit=permit,
+                            versions={k: v for k, v in versions.items() if len(v) > 1})
 
     def consult(self, document_id: uuid.UUID) -> Consultation:
         document, record = self._document_of(document_id)
@@ -1076,6 +1122,147 @@ class RecordAccess:
         assert document is not None
         chunks = documents.open_content(session=self.session, platform=self.platform, permit=permit, document=document)
         return Consultation(document=document, permit=permit, chunks=chunks)
+
+    # -- one document of one record, or many for one view: one decision, one trace entry -----------
+
+    def _document_in(self, record: Record, document_id: uuid.UUID) -> Document | None:
+        """The document by id if it belongs to ``record``; another record's document is as good as none."""
+        document = self.session.get(Document, document_id)
+        return document if document is not None and document.record_id == record.id else None
+
+    def read_document(self, record_id: uuid.UUID, document_id: uuid.UUID, *, part: str = "page") -> DocumentReading:
+        """Reading one document of one record as ONE act: one decision and one trace entry, with its versions.
+
+        ``part`` says what was read ("page", "content"). A document of another
+        record, or an id that exists nowhere, is decided exactly like a
+        document the reader may not see: refused as not found, and traced.
+        """
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        permit = self._authorise(Action.consult_document, record, document=document,
+                                 trace_document=document.id if document else None, context={"part": part})
+        assert document is not None  # a missing document is refused above
+        return DocumentReading(document=document, permit=permit, versions=self._visible_versions(record, document),
+                               chunks=lambda: documents.open_content(session=self.session, platform=self.platform,
+                                                                     permit=permit, document=document))
+
+    def _visible_versions(self, record: Record, document: Document) -> list[Document]:
+        """The document's earlier and later versions the reader may see, newest first (itself included)."""
+        chain = {document.id}
+        older = document.replaces_id
+        while older is not None and older not in chain:
+            chain.add(older)
+            older = self.session.scalar(select(Document.replaces_id).where(Document.id == older))
+        frontier = [document.id]
+        while frontier:
+            newer = self.session.scalars(select(Document.id).where(Document.replaces_id.in_(frontier))).all()
+            frontier = [i for i in newer if i not in chain]
+            chain.update(frontier)
+        if len(chain) == 1:
+            return [document]
+        rule = visibility(self._request(Action.list_documents, record), self.matrix)
+        return list(self.session.scalars(
+            select(Document).where(Document.record_id == record.id, Document.id.in_(chain), visible_documents(rule))
+            .order_by(Document.version.desc())
+        ))
+
+    def read_documents(
+        self,
+        record_id: uuid.UUID,
+        *,
+        purpose: str,
+        where: Iterable[ColumnElement[bool]] = (),
+        limit: int = 20,
+        order_by: Iterable[ColumnElement[Any]] | None = None,
+    ) -> DocumentsReading:
+        """Many documents read for one view (a chart, the summary): one decision on the record and ONE trace
+        entry naming the documents read; each document still passes ``decide`` before its content opens."""
+        record = self._record(record_id)
+        request = self._request(Action.list_documents, record)
+        listing = decide(request, self.matrix)
+        if not listing.permitted:
+            self._trace(listing, document_id=None, context={"purpose": purpose})
+            raise AccessDenied(listing)
+        rule = visibility(request, self.matrix)
+        query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        order = list(order_by) if order_by is not None else [Document.care_date.desc(), Document.deposited_at.desc()]
+        found = self.session.scalars(query.order_by(*order, Document.id).limit(limit)).all()
+        readings: list[Consultation] = []
+        for document in found:
+            permit = decide(replace(request, action=Action.consult_document,
+                                    document=self._document_facts(document)), self.matrix)
+            if permit.permitted:  # the SQL form said so already; the storage layer wants the permit itself
+                readings.append(Consultation(document=document, permit=permit,
+                                             chunks=self._content_when_read(permit, document)))
+        # Traced even when nothing was read: the view was an access to the record all the same.
+        context: dict[str, Any] = {"purpose": purpose, "documents": [str(r.document.id) for r in readings]}
+        if listing.basis is Basis.stay:
+            context["stay"] = self._stay_context(request)
+        self._trace(replace(listing, action=Action.consult_document), document_id=None, context=context)
+        return DocumentsReading(permit=listing, items=readings, total=total)
+
+    def timeline(self, record_id: uuid.UUID, *, documents: bool = True, stays: bool = True,
+                 types: Iterable[DocumentType] = (), where: Iterable[ColumnElement[bool]] = (),
+                 limit: int = 500) -> Timeline:
+        """The record's care events — documents and hospital stays — read as ONE act (one decision, one entry).
+
+        The policy lets a caller list stays when it lets them list documents (both are asked; the trace
+        entry is the documents' list, with ``part: timeline``)."""
+        record = self._record(record_id)
+        permit = self._authorise(Action.list_documents, record, context={"part": "timeline"})
+        stays = stays and decide(self._request(Action.list_stays, record), self.matrix).permitted
+        items: list[Document] = []
+        if documents:
+            rule = visibility(self._request(Action.list_documents, record), self.matrix)
+            query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
+            wanted = list(types)
+            if wanted:
+                query = query.where(Document.type.in_(wanted))
+            items = list(self.session.scalars(
+                query.order_by(Document.care_date.desc(), Document.deposited_at.desc(), Document.id).limit(limit)))
+        found_stays = list(self.session.scalars(
+            select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
+        )) if stays else []
+        return Timeline(permit=permit, documents=items, stays=found_stays)
+
+    def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:
+        """The content, opened only when it is read (a view may stop before reading every document)."""
+        yield from documents.open_content(session=self.session, platform=self.platform, permit=permit,
+                                          document=document)
+
+    def authorise_document_change(self, record_id: uuid.UUID, document_id: uuid.UUID, action: Action) -> Document:
+        """Before a replace or withdraw form shows anything of a document: the policy's permit for that act
+        (traced, as the form's step). Anything the caller may not reach is refused as not found."""
+        assert action in (Action.replace_document, Action.withdraw_document)
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        self._authorise(action, record, document=document, trace_document=document.id if document else None,
+                        context={"step": "form"})
+        assert document is not None
+        return document
+
+    def replace_in(self, record_id: uuid.UUID, document_id: uuid.UUID, draft: documents.DocumentDraft,
+                   content: Iterable[bytes]) -> Document:
+        """``replace`` for a document named within a record: another record's document is not found.
+
+        A new version keeps the type of the document it replaces: the draft's type is set from it."""
+        self._require_in(record_id, document_id, Action.replace_document)
+        old = self.session.get(Document, document_id)
+        assert old is not None
+        return self.replace(document_id, replace(draft, type=old.type), content)
+
+    def withdraw_in(self, record_id: uuid.UUID, document_id: uuid.UUID, *, reason: str | None = None) -> Document:
+        """``withdraw`` for a document named within a record: another record's document is not found."""
+        self._require_in(record_id, document_id, Action.withdraw_document)
+        return self.withdraw(document_id, reason=reason)
+
+    def _require_in(self, record_id: uuid.UUID, document_id: uuid.UUID, action: Action) -> None:
+        record = self._record(record_id)
+        if self._document_in(record, document_id) is None:
+            # Decided (record-level refusals first) and traced like a document the caller may not see.
+            self._authorise(action, record, document=None)
+            raise AssertionError("unreachable: no document is always refused")
 
     def _authored(self, draft: documents.DocumentDraft) -> documents.DocumentDraft:
         """The author is whoever deposits: never taken from the caller's draft."""

@@ -72,10 +72,16 @@ KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 # who -> (label, actor kinds)
+OTHERS_THAN_HOLDER_SIDE = "not_holder_side"
+EVERYONE = "everyone"
 WHO: dict[str, tuple[str, tuple[str, ...]]] = {
+    # What the holder's page shows first: the acts of others than the holder's own side.
+    OTHERS_THAN_HOLDER_SIDE: (N_("Everyone but the holder, assistants and legal representatives"),
+                              ("professional", "agency", "institution", "system", "anonymous")),
     "professionals": (N_("Health professionals"), ("professional",)),
     "holder_side": (N_("The holder, assistants and legal representatives"), ("holder", "assistant", "representative")),
     "others": (N_("The agency, hospitals' systems and the platform"), ("agency", "institution", "system", "anonymous")),
+    EVERYONE: (N_("Everyone"), ()),  # no condition
 }
 
 OUTCOMES: dict[str, str] = {
@@ -310,7 +316,7 @@ class TraceQuery:
             out.append(or_(*matches))
         if self.basis:
             out.append(TraceEntry.basis == self.basis)
-        if self.who:
+        if self.who and WHO[self.who][1]:
             out.append(TraceEntry.actor_kind.in_(WHO[self.who][1]))
         if self.outcome == "permitted":
             out.append(TraceEntry.outcome == Outcome.permitted)
@@ -445,6 +451,8 @@ def describe(session: Session, entries: Sequence[TraceEntry], rule: Visibility) 
         organisation_ids.update(filter(None, [_uuid(context.get("organisation"))]))
         person_ids.update(filter(None, [_uuid(context.get("assistant"))]))
         document_ids.update(filter(None, [entry.document_id, _uuid(context.get("new_document"))]))
+        read_together = context.get("documents") if isinstance(context.get("documents"), list) else []
+        document_ids.update(filter(None, (_uuid(d) for d in read_together)))
     professionals = _by_id(session, Professional, professional_ids)
     organisations = _by_id(session, Organisation, organisation_ids)
     persons = _by_id(session, Person, person_ids)
@@ -504,6 +512,13 @@ def _line(
     )
 
 
+# Many documents read for one view, traced as one act (RecordAccess.read_documents), by purpose.
+READ_TOGETHER = {
+    "chart": N_("Consulted documents for a chart of results"),
+    "summary": N_("Consulted documents for the patient summary view"),
+}
+
+
 def _act(
     entry: TraceEntry,
     context: dict[str, Any],
@@ -537,6 +552,11 @@ def _act(
         return EXPORT_PARTS.get(str(context.get("part") or "all"), ACTION_LABELS[action]), tuple(subject)
     if action == "trace.read" and context.get("format"):
         return TRACE_DOWNLOADED, (str(context["format"]).upper(),)
+    if action == "document.consult" and context.get("purpose") in READ_TOGETHER:
+        # Several documents read for one view, in one entry: each named when the holder's side may see it.
+        read = context.get("documents") if isinstance(context.get("documents"), list) else []
+        subject += [titles[d] for d in filter(None, (_uuid(i) for i in read)) if d in titles]
+        return READ_TOGETHER[context["purpose"]], tuple(subject)
     if action == "directory.search" and context.get("query"):
         subject.append(f"« {context['query']} »")
     if action in ("document.deposit", "document.replace") and not subject and context.get("type") in TYPE_LABELS:

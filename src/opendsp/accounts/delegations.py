@@ -1,7 +1,8 @@
 """Acting for someone else: assistants and parents switch between their own record and others'.
 
-Which records a person may act for is read from the delegations and legal
-representations; the switch itself is decided by the policy through
+Which records a person may act for is the policy's answer to entering each
+record their delegations and legal representations name (``RecordAccess.may``,
+asked without tracing); the switch itself is decided again through
 ``RecordAccess.enter`` and traced on the record entered.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from opendsp.accounts.models import Account, AccountKind, WebSession
 from opendsp.actors import Actor
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import Platform
-from opendsp.policy.facts import AGE_OF_MAJORITY
+from opendsp.policy.vocabulary import Action
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
 from opendsp.records.services import record_of
@@ -34,35 +34,31 @@ class ActingFor:
     relation: str  # "assistant" or "representative"
 
 
-def _is_minor(person: Person, on: datetime) -> bool:
-    born = person.birth_date
-    try:
-        majority = born.replace(year=born.year + AGE_OF_MAJORITY)
-    except ValueError:  # born on 29 February
-        majority = date(born.year + AGE_OF_MAJORITY, 3, 1)
-    return on.date() < majority
+def acting_options(session: Session, person: Person, *, platform: Platform) -> list[ActingFor]:
+    """The persons whose records ``person`` may act for now: those the policy would let them enter.
 
-
-def acting_options(session: Session, person: Person, now: datetime) -> list[ActingFor]:
-    """The persons whose records ``person`` may act for now (the policy still decides each switch)."""
-    options: dict[uuid.UUID, ActingFor] = {}
-    for delegation, record in session.execute(
-        select(AssistantDelegation, Record)
-        .join(Record, Record.id == AssistantDelegation.record_id)
+    The candidates are read from the delegations and legal representations;
+    whether each still holds (an end date passed, a child come of age) is
+    ``decide``'s answer to entering the record, asked without acting or
+    tracing. The switch itself is decided again, and traced, by ``switch``.
+    """
+    candidates = set(session.scalars(
+        select(Record.person_id).join(AssistantDelegation, AssistantDelegation.record_id == Record.id)
         .where(AssistantDelegation.assistant_id == person.id, AssistantDelegation.ended_at.is_(None))
-    ):
-        if delegation.until is None or delegation.until > now:
-            holder = session.get(Person, record.person_id)
-            assert holder is not None
-            options[holder.id] = ActingFor(holder.id, holder.display_name, "assistant")
-    for minor in session.scalars(
-        select(Person).join(LegalRepresentation, LegalRepresentation.minor_id == Person.id).where(
-            LegalRepresentation.representative_id == person.id
-        )
-    ):
-        if _is_minor(minor, now):
-            options[minor.id] = ActingFor(minor.id, minor.display_name, "representative")
-    return sorted(options.values(), key=lambda o: o.display)
+    ))
+    candidates |= set(session.scalars(
+        select(LegalRepresentation.minor_id).where(LegalRepresentation.representative_id == person.id)
+    ))
+    options: list[ActingFor] = []
+    for holder_id in candidates - {person.id}:
+        holder, record = session.get(Person, holder_id), record_of(session, holder_id)
+        if holder is None or record is None:
+            continue
+        for actor in (actors.representative(person, acting_for=holder), actors.assistant(person, acting_for=holder)):
+            if RecordAccess(session=session, platform=platform, actor=actor).may(record.id, Action.enter_record):
+                options.append(ActingFor(holder.id, holder.display_name, actor.kind.value))
+                break
+    return sorted(options, key=lambda o: o.display)
 
 
 def _relation(session: Session, person: Person, holder: Person, record: Record) -> str:

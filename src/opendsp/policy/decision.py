@@ -371,16 +371,15 @@ def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -
         return out.permit(Reason.access_granted, basis)
 
     if action in (Action.replace_document, Action.withdraw_document):
-        if document is None:
-            return out.deny(Reason.not_found)
-        direct = basis is None and document.type in rights.direct_deposit and document.author_id == professional
+        # Without an access basis, a document that is not one's own direct deposit (or is hidden, or does
+        # not exist) gets the record-level answer: the caller learns nothing about which ids exist.
+        direct = (basis is None and document is not None and document.type in rights.direct_deposit
+                  and document.author_id == professional and not document.hidden)
         effective = Basis.direct_deposit if direct else basis
         if effective is None:
             return out.deny(Reason.no_access, how=_ways_in(request))
-        if not direct and not _document_rule(request, matrix).admits(document):
+        if document is None or not direct and not _document_rule(request, matrix).admits(document):
             return out.deny(Reason.not_found, basis=basis)
-        if direct and document.hidden:
-            return out.deny(Reason.not_found)
         if document.author_id != professional:
             return out.deny(Reason.not_author, basis=basis)
         if document.status is not DocumentStatus.current:

@@ -78,7 +78,9 @@ document the caller could not consult.
      the holder is notified. Refusing emergency access ends open ones.
    - Without a basis, a professional may still deposit the types listed under
      *direct deposit* for their profession (laboratory results are sent to the
-     record directly), and replace or withdraw those documents of their own.
+     record directly), and replace or withdraw those documents of their own
+     that the holder has not hidden; for any other document id, existing or
+     not, they get the same answer as for lack of a basis.
    A refusal for lack of a basis says how access can be obtained (a presence
    code, the trusted circle, and for emergency departments emergency access)
    and never whether anything is hidden.
@@ -91,6 +93,8 @@ document the caller could not consult.
    - its confidentiality is *normal*, or it is *restricted* and they are its
      author, the referring doctor, or a professional the holder named.
    Otherwise it is "not found", exactly like a document that does not exist.
+   A professional's list of patients ("My patients") is the records this
+   policy lets them open now, with the basis it gives (`policy/patients.py`).
 8. **Deposits, replacements, withdrawals** by a professional need the type in
    their *deposit* rights; replacing and withdrawing are for the author only,
    and only for the current version.

@@ -34,6 +34,7 @@ def search(
     where: Iterable[ColumnElement[bool]] = (),
     limit: int = 20,
     offset: int = 0,
+    filters: Iterable[str] = (),
 ) -> DocumentPage:
     """The documents of a record that hold every word of the query, best first, as the actor may see them.
 
@@ -41,8 +42,13 @@ def search(
     for each word, the weight of its best variant, summed. The visibility rule of the policy is applied
     by ``RecordAccess.list_documents`` in the same query, so a document the actor may not see is neither
     listed nor counted. ``types`` and ``where`` narrow the search further, as in ``list_documents``.
+
+    The trace entry of the search keeps its criteria without the words (ADR 10: no free text in clear
+    outside the sealed store): how many words, the types, and the names of the other ``filters`` used.
     """
     wanted = text.query_words(query)[:MAX_QUERY_WORDS]
+    types = list(types)
+    criteria = {"keyword_terms": len(wanted), "types": sorted(t.value for t in types), "filters": sorted(filters)}
     if not wanted:
         return DocumentPage(items=[], total=0)
     # Every token each word has, under every master key, mapped to the word's position in the query.
@@ -72,6 +78,7 @@ def search(
         order_by=[score.desc(), Document.care_date.desc(), Document.deposited_at.desc()],
         limit=limit,
         offset=offset,
+        criteria=criteria,
     )
 
 

@@ -519,7 +519,7 @@ def account_page(request: Request, platform: Platform, notice: str | None = None
             person = session.get(Person, viewer.person_id)
             assert person is not None
             acting = session.get(Person, viewer.acting_for) if viewer.acting_for else None
-            context.update(person=person, acting_for=acting, options=delegations.acting_options(session, person, now))
+            context.update(person=person, acting_for=acting, options=delegations.acting_options(session, person, platform=platform))
         else:
             professional = session.get(Professional, viewer.professional_id)
             assert professional is not None

@@ -5,8 +5,9 @@ deposited; a structured (FHIR) document is rendered as HTML — a laboratory
 report as a table with units, reference ranges and out-of-range flags — and
 each test that recurs in the record gets a chart of its values over time.
 
-Everything read here is read through ``RecordAccess.consult``: the documents
-that feed a chart are consultations too, decided and traced like any other.
+Everything read here is read through ``RecordAccess``: the page is one act
+(``read_document``), and the documents that feed a chart are read under one
+decision over many documents (``read_documents``), each traced once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from opendsp.access.services import RecordAccess
+from opendsp.policy.decision import AccessDenied, Decision
+from opendsp.policy.vocabulary import Reason
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentStatus
 from opendsp.fhir import structured
@@ -71,45 +74,56 @@ class Reading:
     html: Markup | None = None
     series: list[Series] = field(default_factory=list)
     versions: list[Document] = field(default_factory=list)  # the document's versions the reader may see
+    permit: Decision | None = None  # the decision that let the reader read it (its basis: circle, emergency, ...)
 
 
 class DocumentNotFound(LookupError):
     """No such document, or none the reader may see (the two are not told apart)."""
 
 
-def read(access: RecordAccess, document_id: uuid.UUID, language: str) -> Reading:
-    """A document and its versions as the reader may see them; a structured one is consulted and rendered.
+def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, language: str) -> Reading:
+    """A document of a record and its versions as the reader may see them: ONE decision and one trace entry.
 
-    A PDF or an image is consulted when the page fetches its content (``content_response``), so that
-    opening the page and reading the file leave one consultation in the trace, not two.
+    A structured document is rendered from its content, read under that same
+    decision; its charts read the record's other reports under one more
+    decision over many documents. A PDF or an image is read when the page
+    fetches its content (``content_response``).
+
+    Raises ``AccessDenied`` for a record-level refusal (the same whatever the
+    document id) and ``DocumentNotFound`` for a document the reader may not
+    see, of another record, or of none.
     """
-    found = access.session.get(Document, document_id)
-    if found is None:
-        raise DocumentNotFound(document_id)
-    chain = _chain(access, found)
-    visible = {d.id: d for d in access.list_documents(found.record_id, where=[Document.id.in_(chain)],
-                                                      limit=len(chain), order_by=[Document.version.desc()]).items}
-    if document_id not in visible:
-        raise DocumentNotFound(document_id)
-    document = visible[document_id]
-    versions = list(visible.values()) if len(visible) > 1 else []
+    try:
+        shown = access.read_document(record_id, document_id, part="page")
+    except AccessDenied as denied:
+        if denied.decision.reason is Reason.not_found:
+            raise DocumentNotFound(document_id) from None
+        raise
+    document = shown.document
+    versions = shown.versions if len(shown.versions) > 1 else []
     if document.media_type == FHIR_MEDIA_TYPE:
-        bundle = structured.parse_document(access.consult(document_id).read())
+        bundle = structured.parse_document(shown.read())
         if bundle is not None:
             # render_html escapes every text taken from the document.
             return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2)),  # noqa: S704
-                           _series(access, document, bundle), versions)
+                           _series(access, document, bundle), versions, shown.permit)
     if document.media_type == "application/pdf":
-        return Reading(document, "pdf", versions=versions)
+        return Reading(document, "pdf", versions=versions, permit=shown.permit)
     if document.media_type in INLINE_MEDIA_TYPES:
-        return Reading(document, "image", versions=versions)
-    return Reading(document, "download", versions=versions)
+        return Reading(document, "image", versions=versions, permit=shown.permit)
+    return Reading(document, "download", versions=versions, permit=shown.permit)
 
 
-def content_response(access: RecordAccess, document_id: uuid.UUID, *, download: bool) -> StreamingResponse:
+def content_response(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, *,
+                     download: bool) -> StreamingResponse:
     """The content as deposited, streamed; the decision and its trace are made before the first byte."""
-    consultation = access.consult(document_id)
-    document = consultation.document
+    try:
+        reading = access.read_document(record_id, document_id, part="content")
+    except AccessDenied as denied:
+        if denied.decision.reason is Reason.not_found:
+            raise DocumentNotFound(document_id) from None
+        raise
+    document = reading.document
     inline = not download and document.media_type in INLINE_MEDIA_TYPES
     disposition = "inline" if inline else "attachment"
     headers = {
@@ -123,7 +137,7 @@ def content_response(access: RecordAccess, document_id: uuid.UUID, *, download: 
         "X-Frame-Options": "SAMEORIGIN",
     }
     media_type = document.media_type if inline else "application/octet-stream"
-    return StreamingResponse(consultation.chunks, media_type=media_type, headers=headers)
+    return StreamingResponse(reading.chunks(), media_type=media_type, headers=headers)
 
 
 def file_name(document: Document) -> str:
@@ -131,21 +145,6 @@ def file_name(document: Document) -> str:
     plain = unicodedata.normalize("NFKD", document.title).encode("ascii", "ignore").decode()
     stem = re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-")[:80] or "document"
     return f"{document.care_date.isoformat()}-{stem}.{EXTENSIONS.get(document.media_type, 'bin')}"
-
-
-def _chain(access: RecordAccess, document: Document) -> set[uuid.UUID]:
-    """The ids of the document's earlier and later versions (replacements), itself included."""
-    chain = {document.id}
-    older = document.replaces
-    while older is not None and older.id not in chain:
-        chain.add(older.id)
-        older = older.replaces
-    frontier = [document.id]
-    while frontier:
-        newer = access.session.scalars(select(Document.id).where(Document.replaces_id.in_(frontier))).all()
-        frontier = [i for i in newer if i not in chain]
-        chain.update(frontier)
-    return chain
 
 
 def _numeric(observation: dict[str, Any]) -> tuple[float, str] | None:
@@ -197,15 +196,16 @@ def _series(access: RecordAccess, document: Document, bundle: dict[str, Any]) ->
     others = {document_id for document_id, _ in rows}
     if not others:
         return []
-    visible = access.list_documents(
-        document.record_id, where=[Document.id.in_(others), Document.status == DocumentStatus.current],
-        limit=SERIES_DOCUMENTS,
-    ).items
+    # One decision and one trace entry for every report the chart reads.
+    read = access.read_documents(
+        document.record_id, purpose="chart",
+        where=[Document.id.in_(others), Document.status == DocumentStatus.current], limit=SERIES_DOCUMENTS,
+    )
     bundles = [(document, bundle)]
-    for other in visible:
-        other_bundle = structured.parse_document(access.consult(other.id).read())
+    for other in read.items:
+        other_bundle = structured.parse_document(other.read())
         if other_bundle is not None:
-            bundles.append((other, other_bundle))
+            bundles.append((other.document, other_bundle))
     series: list[Series] = []
     for code, first in wanted.items():
         value, unit = _numeric(first) or (0.0, "")

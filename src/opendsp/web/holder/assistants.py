@@ -58,7 +58,7 @@ def page(request: Request, platform: Platform, *, error: str | None = None, stat
         return render_holder(
             request, view, "holder/assistants.html", status, side=side, can_manage=can_manage, pending=pending,
             mail=mailer_from_settings(platform.settings) is not None, now=access.now,
-            options=delegations.acting_options(view.session, view.person, access.now),
+            options=delegations.acting_options(view.session, view.person, platform=platform),
             person=view.person, acting_for=view.holder if view.acting_for_someone else None,
             cannot_text=cannot_text, notice=notice(request, DONE), error=error, values=values or {},
         )

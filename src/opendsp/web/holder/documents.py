@@ -12,12 +12,13 @@ from sqlalchemy import ColumnElement, or_, select
 
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentStatus, DocumentType
+from opendsp.policy.decision import AccessDenied
+from opendsp.policy.vocabulary import Action, Reason
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import HolderView, holder_view
 from opendsp.web.holder.layout import render_holder
 from opendsp.web.holder.reading import NOT_FOUND
-from opendsp.web.reading import _chain
 from opendsp.web.security import csrf_protect
 
 router = APIRouter()
@@ -57,29 +58,18 @@ def filters(kind: str, since: str, until: str, author: str, status: str) -> list
     return where
 
 
-def versions_of(view: HolderView, documents: list[Document]) -> dict[uuid.UUID, list[Document]]:
-    """For each listed document that has other versions: all its versions the viewer may see, newest first."""
-    chains = {d.id: _chain(view.access, d) for d in documents if d.replaces_id or d.status is DocumentStatus.superseded}
-    wanted = set().union(*chains.values()) if chains else set()
-    if not wanted:
-        return {}
-    visible = {d.id: d for d in view.access.list_documents(view.record.id, where=[Document.id.in_(wanted)],
-                                                           limit=len(wanted)).items}
-    return {doc: sorted((visible[i] for i in chain if i in visible), key=lambda d: -d.version)
-            for doc, chain in chains.items()}
-
-
 @router.get("/record/documents", response_class=HTMLResponse)
 def documents_page(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "",
                    author: str = "", status: str = "", page: int = 1) -> HTMLResponse:
     page = max(page, 1)
     with holder_view(request, platform) as view:
+        # One act, one trace entry: the page of documents with the versions the holder's side may see.
         found = view.access.list_documents(view.record.id, where=filters(kind, since, until, author, status),
-                                           limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+                                           limit=PER_PAGE, offset=(page - 1) * PER_PAGE, with_versions=True)
         pages = max(1, -(-found.total // PER_PAGE))
         query = {"kind": kind, "since": since, "until": until, "author": author, "status": status}
         return render_holder(request, view, "holder/documents.html", found=found, page=page, pages=pages,
-                             versions=versions_of(view, found.items), query=query, kinds=list(DocumentType),
+                             versions=found.versions, query=query, kinds=list(DocumentType),
                              statuses=list(DocumentStatus), myself=MYSELF)
 
 
@@ -90,10 +80,21 @@ def _visible(view: HolderView, document_id: uuid.UUID) -> Document:
     return found[0]
 
 
+def _changeable(view: HolderView, document_id: uuid.UUID) -> Document:
+    """The policy's permit to withdraw, before the form shows anything of the document (traced); a document
+    the holder's side may not reach, of another record or of none, is not found."""
+    try:
+        return view.access.authorise_document_change(view.record.id, document_id, Action.withdraw_document)
+    except AccessDenied as denied:
+        if denied.decision.reason is Reason.not_found:
+            raise HTTPException(404, NOT_FOUND) from None
+        raise
+
+
 @router.get("/record/documents/{document_id}/withdraw", response_class=HTMLResponse)
 def withdraw_form(request: Request, platform: PlatformDep, document_id: uuid.UUID) -> HTMLResponse:
     with holder_view(request, platform) as view:
-        document = _visible(view, document_id)
+        document = _changeable(view, document_id)
         return render_holder(request, view, "holder/withdraw.html", document=document)
 
 
@@ -103,6 +104,11 @@ def withdraw(request: Request, platform: PlatformDep, document_id: uuid.UUID,
     if confirm != "yes":
         return see_other(f"/record/documents/{document_id}/withdraw")
     with holder_view(request, platform) as view:
-        _visible(view, document_id)
-        view.access.withdraw(document_id)  # the policy decides: the holder's side withdraws its own, current
+        try:
+            # The policy decides: the holder's side withdraws its own current documents of this record.
+            view.access.withdraw_in(view.record.id, document_id)
+        except AccessDenied as denied:
+            if denied.decision.reason is Reason.not_found:
+                raise HTTPException(404, NOT_FOUND) from None
+            raise
     return see_other("/record/documents?done=withdrawn")

@@ -21,7 +21,8 @@ NOT_FOUND = N_("This document does not exist or is not available.")
 def document_page(request: Request, platform: PlatformDep, document_id: uuid.UUID) -> HTMLResponse:
     with holder_view(request, platform) as view:
         try:
-            shown = reading.read(view.access, document_id, request.state.language)
+            # Within the record looked at: another holder's document id is not found, like an unknown one.
+            shown = reading.read(view.access, view.record.id, document_id, request.state.language)
         except reading.DocumentNotFound:
             raise HTTPException(404, NOT_FOUND) from None
         return render_holder(request, view, "holder/document.html", reading=shown, base="/record/documents/")
@@ -30,7 +31,8 @@ def document_page(request: Request, platform: PlatformDep, document_id: uuid.UUI
 @router.get("/record/documents/{document_id}/content")
 def document_content(request: Request, platform: PlatformDep, document_id: uuid.UUID, download: bool = False) -> Response:
     with holder_view(request, platform) as view:
-        if view.session.get(reading.Document, document_id) is None:
-            raise HTTPException(404, NOT_FOUND)
-        # The consultation and its trace commit with this transaction; the content streams after it.
-        return reading.content_response(view.access, document_id, download=download)
+        try:
+            # The reading and its trace commit with this transaction; the content streams after it.
+            return reading.content_response(view.access, view.record.id, document_id, download=download)
+        except reading.DocumentNotFound:
+            raise HTTPException(404, NOT_FOUND) from None

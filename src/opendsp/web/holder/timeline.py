@@ -35,15 +35,12 @@ def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str
     start, end = _day(since), _day(until)
     wanted = kind if kind in {t.value for t in DocumentType} | {STAY} else ""
     with holder_view(request, platform) as view:
-        documents, stays = [], []
-        if wanted != STAY:
-            where = [c for c in (Document.care_date >= start if start else None,
-                                 Document.care_date <= end if end else None) if c is not None]
-            documents = view.access.list_documents(view.record.id, types=[DocumentType(wanted)] if wanted else (),
-                                                   where=where, limit=500).items
-        if wanted in ("", STAY):
-            stays = view.access.list_stays(view.record.id)
-        events = care_events(documents, stays, start=start, end=end)
+        where = [c for c in (Document.care_date >= start if start else None,
+                             Document.care_date <= end if end else None) if c is not None]
+        # One act, one trace entry: the documents and the stays asked for.
+        found = view.access.timeline(view.record.id, documents=wanted != STAY, stays=wanted in ("", STAY),
+                                     types=[DocumentType(wanted)] if wanted not in ("", STAY) else (), where=where)
+        events = care_events(found.documents, found.stays, start=start, end=end)
         kinds = [(t.value, TYPE_LABELS[t]) for t in DocumentType] + [(STAY, STAY_LABEL)]
         return render_holder(request, view, "holder/timeline.html", events=events, kinds=kinds, kind=wanted,
                              since=since, until=until)

@@ -17,7 +17,15 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from opendsp.access import trace_files
 from opendsp.access.export import slug
 from opendsp.access.trace_extract import ExtractUnavailable, shared_log, signed_extract
-from opendsp.access.trace_reading import BASIS_LABELS, KINDS, OUTCOMES, WHO, TraceQuery, read_lines
+from opendsp.access.trace_reading import (
+    BASIS_LABELS,
+    KINDS,
+    OTHERS_THAN_HOLDER_SIDE,
+    OUTCOMES,
+    WHO,
+    TraceQuery,
+    read_lines,
+)
 from opendsp.locale import DEFAULT_LANGUAGE, N_, translations
 from opendsp.platform import Platform
 from opendsp.trace.checkpointer import checkpoint_log
@@ -36,16 +44,18 @@ BASES_OFFERED = ("circle", "referring_doctor", "presence_code", "emergency", "st
                  "assistant", "representative")
 
 
-def _query(request: Request) -> tuple[TraceQuery, list[str]]:
+def _query(request: Request, *, who: str = "") -> tuple[TraceQuery, list[str]]:
+    """The filters asked for; ``who`` is the one used when the request names none."""
     params = request.query_params
     return TraceQuery.parse(since=params.get("since", ""), until=params.get("until", ""), kind=params.get("kind", ""),
-                            basis=params.get("basis", ""), who=params.get("who", ""),
+                            basis=params.get("basis", ""), who=params.get("who", who),
                             outcome=params.get("outcome", ""))
 
 
 @router.get("/record/trace", response_class=HTMLResponse)
 def trace(request: Request, platform: PlatformDep, page: int = 1) -> HTMLResponse:
-    query, problems = _query(request)
+    # The accesses by others come first: the holder's side's own activity is a filter, not the default.
+    query, problems = _query(request, who=OTHERS_THAN_HOLDER_SIDE)
     page = max(page, 1)
     with holder_view(request, platform) as view:
         found = view.access.trace_page(view.record.id, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)

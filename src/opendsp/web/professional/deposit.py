@@ -24,7 +24,7 @@ from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
-from opendsp.policy.vocabulary import Reason
+from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.multipart import read_form
 from opendsp.documents.labels import TYPE_LABELS
@@ -197,26 +197,29 @@ def deposited(request: Request, platform: PlatformDep, record_id: uuid.UUID, doc
                           document_id=document_id, notice=translate(request, "The document was deposited."))
 
 
-def _own_document(view: ProfessionalView, record_id: uuid.UUID, document_id: uuid.UUID) -> Document:
-    """The document by id within this record (the policy decides whether it may be replaced or withdrawn)."""
-    document = view.session.get(Document, document_id)
-    if document is None or document.record_id != record_id:
-        raise HTTPException(404, NOT_FOUND)
-    return document
+def _change_refused(request: Request, view: ProfessionalView, record_id: uuid.UUID,
+                    denied: AccessDenied) -> HTMLResponse:
+    """A refused replacement or withdrawal: a document the caller may not reach does not exist for them;
+    otherwise the policy's reason (record-level: how access can be obtained)."""
+    if denied.decision.reason is Reason.not_found:
+        raise HTTPException(404, NOT_FOUND) from None
+    return render_refusal(request, view, view.patient(record_id), denied.decision)
+
+
+# A new version keeps the type of the document it replaces (``RecordAccess.replace_in`` sets it); the
+# replace form has no type field, so the draft is built with this one and never keeps it.
+KEPT_TYPE = DocumentType.consultation_report
 
 
 @router.get("/pro/patients/{record_id}/documents/{document_id}/replace", response_class=HTMLResponse)
 def replace_form(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> HTMLResponse:
     with professional_view(request, platform) as view:
-        _own_document(view, record_id, document_id)
+        view.patient(record_id)
         try:
-            # Its metadata only if the professional may see it (the policy's list); the replacement is decided on POST.
-            shown = view.access.list_documents(record_id, where=[Document.id == document_id], limit=1).items
+            # Nothing of the document is shown before the policy permits its replacement (traced).
+            document = view.access.authorise_document_change(record_id, document_id, Action.replace_document)
         except AccessDenied as denied:
-            return render_refusal(request, view, view.patient(record_id), denied.decision)
-        if not shown:
-            raise HTTPException(404, NOT_FOUND)
-        document = shown[0]
+            return _change_refused(request, view, record_id, denied)
         values = {"title": document.title, "care_date": document.care_date.isoformat(),
                   "confidentiality": document.confidentiality.value}
         return _form_page(request, view, record_id, "pdf", values=values, replacing=document)
@@ -231,19 +234,22 @@ async def replace(request: Request, platform: PlatformDep, record_id: uuid.UUID,
     except forms.FormRefused as refused:
         content, problem = b"", str(refused)
     with professional_view(request, platform) as view:
-        old = _own_document(view, record_id, document_id)
+        view.patient(record_id)
         try:
             if problem:
                 raise forms.FormRefused(problem)
-            draft = _metadata(view, form, media_type="application/pdf", kind=old.type)
-            document = view.access.replace(document_id, draft, [content])
+            draft = _metadata(view, form, media_type="application/pdf", kind=KEPT_TYPE)
+            document = view.access.replace_in(record_id, document_id, draft, [content])
         except (forms.FormRefused, DocumentRefused) as refused:
+            try:
+                # The form again, with the old document's title: only once the policy permits its replacement.
+                old = view.access.authorise_document_change(record_id, document_id, Action.replace_document)
+            except AccessDenied as denied:
+                return _change_refused(request, view, record_id, denied)
             return _form_page(request, view, record_id, "pdf", status=400, error=translate(request, str(refused)),
                               values=_values(form), replacing=old)
         except AccessDenied as denied:
-            if denied.decision.reason is Reason.not_found:
-                raise HTTPException(404, NOT_FOUND) from None
-            return _refused(request, view, record_id, "pdf", denied, form, replacing=old)
+            return _change_refused(request, view, record_id, denied)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 
@@ -251,13 +257,9 @@ async def replace(request: Request, platform: PlatformDep, record_id: uuid.UUID,
 async def withdraw(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> Response:
     form = await request.form()
     with professional_view(request, platform) as view:
-        _own_document(view, record_id, document_id)
+        view.patient(record_id)
         try:
-            view.access.withdraw(document_id, reason=str(form.get("reason") or "").strip()[:300] or None)
+            view.access.withdraw_in(record_id, document_id, reason=str(form.get("reason") or "").strip()[:300] or None)
         except AccessDenied as denied:
-            if denied.decision.reason is Reason.not_found:
-                raise HTTPException(404, NOT_FOUND) from None
-            return render_refusal(request, view, view.patient(record_id), denied.decision)
+            return _change_refused(request, view, record_id, denied)
         return see_other(f"/pro/patients/{record_id}/documents/{document_id}")
-
-

@@ -39,12 +39,8 @@ RELATION_LABELS = {
 @router.get("/pro", response_class=HTMLResponse)
 def my_patients(request: Request, platform: PlatformDep) -> HTMLResponse:
     with professional_view(request, platform) as view:
-        relations = patients_of(view.session, professional_id=view.professional.id,
-                                organisation_id=view.organisation.id if view.organisation else None, now=view.now,
-                                presence_window=platform.matrix.parameters.presence_access,
-                                after_discharge=platform.matrix.parameters.after_discharge)
-        # Identity only, and only after the policy allowed this professional to look patients up (traced).
-        view.access.authorise_patient_search(criteria=["my_patients"], found=[r.person.id for r in relations])
+        # Decided by the policy (its SQL form), and traced as a patient search before anything is shown.
+        relations = patients_of(view.access)
         return render_pro(request, view, "professional/patients.html", relations=relations,
                           labels=RELATION_LABELS,
                           choose_organisation=view.organisation is None and len(view.professional.organisations) > 1)

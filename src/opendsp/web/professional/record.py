@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -75,6 +74,11 @@ class Filters:
             ))
         return conditions
 
+    def used(self) -> list[str]:
+        """The names of the filters set besides the words and the type, for the trace (never their text)."""
+        return [name for name, value in (("author", self.author), ("since", self.since), ("until", self.until))
+                if value]
+
     def query(self) -> dict[str, str]:
         return {k: v for k, v in (("q", self.q), ("type", self.type), ("author", self.author),
                                    ("since", self.since), ("until", self.until)) if v}
@@ -94,7 +98,7 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, q
         try:
             if filters.q:
                 listed = search(view.access, record_id, filters.q, types=filters.types, where=filters.where(),
-                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, filters=filters.used())
             else:
                 listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
                                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -112,35 +116,27 @@ def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> H
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
-            listed = view.access.list_documents(record_id, limit=500)
-            stays = view.access.list_stays(record_id)
+            found = view.access.timeline(record_id)  # one act: documents and stays
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
-        patient = view.patient(record_id, listed.permit)
-        events = care_events(listed.items, stays)
+        patient = view.patient(record_id, found.permit)
+        events = care_events(found.documents, found.stays)
         return render_pro(request, view, "professional/timeline.html", patient=patient, events=events)
-
-
-def _document_in_record(view: Any, record_id: uuid.UUID, document_id: uuid.UUID) -> None:
-    found = view.session.get(Document, document_id)
-    if found is None or found.record_id != record_id:
-        raise HTTPException(404, NOT_FOUND)
 
 
 @router.get("/pro/patients/{record_id}/documents/{document_id}", response_class=HTMLResponse)
 def document_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
                   document_id: uuid.UUID) -> HTMLResponse:
+    """One act: the record-level answer first (the same whatever the id), then the document or "not found"."""
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
-        _document_in_record(view, record_id, document_id)
         try:
-            listed = view.access.list_documents(record_id, limit=0)
-            shown = reading.read(view.access, document_id, request.state.language)
+            shown = reading.read(view.access, record_id, document_id, request.state.language)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         except reading.DocumentNotFound:
             raise HTTPException(404, NOT_FOUND) from None
-        patient = view.patient(record_id, listed.permit)
+        patient = view.patient(record_id, shown.permit)
         document = shown.document
         own = document.author_professional_id == view.professional.id and document.status.value == "current"
         return render_pro(request, view, "professional/document.html", patient=patient, reading=shown,
@@ -151,6 +147,11 @@ def document_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
 def document_content(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID,
                      download: bool = False) -> Response:
     with professional_view(request, platform) as view:
-        _document_in_record(view, record_id, document_id)
-        # The consultation and its trace commit with this transaction; the content streams after it.
-        return reading.content_response(view.access, document_id, download=download)
+        patient = view.patient(record_id)
+        try:
+            # The reading and its trace commit with this transaction; the content streams after it.
+            return reading.content_response(view.access, record_id, document_id, download=download)
+        except AccessDenied as denied:
+            return render_refusal(request, view, patient, denied.decision)
+        except reading.DocumentNotFound:
+            raise HTTPException(404, NOT_FOUND) from None

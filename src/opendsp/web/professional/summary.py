@@ -2,9 +2,9 @@
 
 Assembled from the structured index (which entry of which document is an
 allergy, a condition, ...) restricted to the documents the professional may
-see — ``RecordAccess.list_documents`` applies the visibility rule in SQL —
-then each source document is consulted through ``RecordAccess.consult``
-(decided and traced like any reading) and its entries read. Every line links
+see (the visibility rule applied in SQL),
+then the source documents are read through ``RecordAccess.read_documents``:
+one decision over them all and one trace entry naming them. Every line links
 to its source document.
 """
 
@@ -77,9 +77,10 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
         entries = select(structured.StructuredEntry.document_id).where(
             structured.StructuredEntry.record_id == record_id, structured.StructuredEntry.resource_type.in_(wanted))
         try:
-            sources = view.access.list_documents(
-                record_id, where=[Document.id.in_(entries), Document.status == DocumentStatus.current],
-                limit=MAX_SOURCES)
+            # One decision over the source documents, and one trace entry naming them.
+            sources = view.access.read_documents(
+                record_id, purpose="summary",
+                where=[Document.id.in_(entries), Document.status == DocumentStatus.current], limit=MAX_SOURCES)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, sources.permit)
@@ -87,14 +88,15 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
         for document_id, position, kind in view.session.execute(
             select(structured.StructuredEntry.document_id, structured.StructuredEntry.position,
                    structured.StructuredEntry.resource_type)
-            .where(structured.StructuredEntry.document_id.in_([d.id for d in sources.items]),
+            .where(structured.StructuredEntry.document_id.in_([r.document.id for r in sources.items]),
                    structured.StructuredEntry.resource_type.in_(wanted))
         ):
             positions.setdefault(document_id, []).append((position, kind))
         lines: dict[str, list[Line]] = {key: [] for key, _, _ in SECTIONS}
         section_of = {t: key for key, types, _ in SECTIONS for t in types}
-        for document in sources.items:  # newest first: the latest document's lines come first
-            bundle = structured.parse_document(view.access.consult(document.id).read())
+        for source in sources.items:  # newest first: the latest document's lines come first
+            document = source.document
+            bundle = structured.parse_document(source.read())
             if bundle is None:
                 continue
             resources = bundle.get("entry") or []

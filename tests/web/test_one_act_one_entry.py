@@ -1,0 +1,146 @@
+"""One act, one trace entry: a document page, a chart, the summary and a search each leave exactly one entry,
+and a search keeps its criteria without its words (ADR 10)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+
+from sqlalchemy import select
+
+from opendsp.clock import FrozenClock
+from opendsp.demo.clinical import ANALYTES
+from opendsp.demo.fhir import AuthorInfo, Ids, LabResult, PatientInfo, laboratory_report
+from opendsp.documents.services import DocumentDraft
+from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
+from opendsp.platform import Platform
+from opendsp.professionals.models import OrganisationKind, Professional
+from opendsp.records.models import Record
+from opendsp.trace.models import TraceEntry
+from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
+from tests.factories import as_holder, as_professional, make_organisation, make_professional, professional_draft
+from tests.web.professional import professional_with_account, real_pdf, record_with_code
+
+
+def _entries(platform: Platform, record: Record, after: int) -> list[TraceEntry]:
+    with platform.sessions() as session:
+        return list(session.scalars(select(TraceEntry).where(TraceEntry.record_id == record.id,
+                                                             TraceEntry.id > after).order_by(TraceEntry.id)))
+
+
+def _last_id(platform: Platform) -> int:
+    with platform.sessions() as session:
+        return session.scalar(select(TraceEntry.id).order_by(TraceEntry.id.desc()).limit(1)) or 0
+
+
+def _lab_reports(platform: Platform, record: Record, values: list[tuple[date, float]]) -> list:  # type: ignore[type-arg]
+    with platform.transaction() as session:
+        lab = make_organisation(session, platform, OrganisationKind.laboratory, name="Labo")
+        biologist = make_professional(session, platform, profession="laboratory_biologist", specialties=(),
+                                      organisation=lab)
+        ids = []
+        for day, value in values:
+            bundle = laboratory_report(
+                Ids(random.Random(day.toordinal())), patient=PatientInfo("1980010112345", "Schmit", "Anne", "female",
+                                                                        date(1980, 5, 17)),
+                author=AuthorInfo("L1", "Biolo", "Dr", "ORG1", "Labo"), day=day, language="fr", title="Hémogramme",
+                results=[LabResult(ANALYTES["haemoglobin"], value, 12.0, 16.0, "N")])
+            draft = DocumentDraft(type=DocumentType.laboratory_report, title="Hémogramme", care_date=day,
+                                  media_type=FHIR_MEDIA_TYPE)
+            ids.append(as_professional(session, platform, biologist).deposit(
+                record.id, draft, [json.dumps(bundle).encode()]).id)
+    return ids
+
+
+def test_a_professional_reads_a_structured_page_in_two_entries_not_thirty(platform: Platform,
+                                                                         clock: FrozenClock) -> None:
+    """Regression: one structured document page wrote list, list, consult, list and one consult per chart source."""
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+    reports = _lab_reports(platform, record, [(date(2025, 1, d), 12.0 + d / 10) for d in range(1, 8)])
+    before = _last_id(platform)
+    page = pro.browser.get(f"/pro/patients/{record.id}/documents/{reports[-1]}")
+    assert page.status_code == 200 and page.text.count("<circle") == 7
+    entries = _entries(platform, record, before)
+    assert [(e.action, e.document_id, e.context.get("part"), e.context.get("purpose")) for e in entries] == [
+        ("document.consult", reports[-1], "page", None), ("document.consult", None, None, "chart")]
+    assert sorted(entries[1].context["documents"]) == sorted(str(r) for r in reports[:-1])
+
+    before = _last_id(platform)
+    summary = pro.browser.get(f"/pro/patients/{record.id}/summary")
+    assert summary.status_code == 200
+    (entry,) = _entries(platform, record, before)
+    assert entry.action == "document.consult" and entry.context["purpose"] == "summary"
+    assert len(entry.context["documents"]) == len(reports) and entry.basis == "circle"
+
+
+def test_a_search_keeps_its_criteria_in_the_trace_but_never_its_words(platform: Platform,
+                                                                      clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+        author = session.get(Professional, pro.id)
+        as_professional(session, platform, author).deposit(
+            record.id, professional_draft(DocumentType.consultation_report, "Échographie abdominale"),
+            [real_pdf("Echographie abdominale")])
+    before = _last_id(platform)
+    found = pro.browser.get(f"/pro/patients/{record.id}?q=echographie+abdominale&type=consultation_report"
+                            "&author=Weber&since=2025-01-01")
+    assert found.status_code == 200 and "Documents found: 1" in found.text
+    (entry,) = _entries(platform, record, before)
+    assert entry.action == "documents.list"
+    assert entry.context["criteria"] == {"keyword_terms": 2, "types": ["consultation_report"],
+                                         "filters": ["author", "since"]}
+    stored = json.dumps(entry.context).lower()
+    assert "echographie" not in stored and "abdominale" not in stored and "weber" not in stored
+
+
+def test_the_holder_s_list_of_documents_with_their_versions_is_one_entry(platform: Platform,
+                                                                         clock: FrozenClock) -> None:
+    from tests.factories import make_record
+    from tests.web.holder_world import logged_in
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        doctor = make_professional(session, platform, organisation=make_organisation(session, platform))
+        as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
+        writes = as_professional(session, platform, doctor)
+        old = writes.deposit(record.id, professional_draft(title="Lettre"), [real_pdf()])
+        new = writes.replace(old.id, professional_draft(title="Lettre corrigée"), [real_pdf()])
+        person = record.holder
+    browser = logged_in(platform, clock, person)
+    before = _last_id(platform)
+    page = browser.get("/record/documents")
+    assert page.status_code == 200 and f'href="/record/documents/{old.id}"' in page.text
+    assert f'href="/record/documents/{new.id}"' in page.text
+    assert [e.action for e in _entries(platform, record, before)] == ["documents.list"]
+
+
+def test_the_holder_reads_a_chart_s_sources_in_the_trace_as_one_act(platform: Platform, clock: FrozenClock) -> None:
+    from tests.web.holder_world import logged_in
+
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+        person = session.merge(record).holder
+    reports = _lab_reports(platform, record, [(date(2025, 1, 1), 12.5), (date(2025, 2, 1), 13.5)])
+    assert pro.browser.get(f"/pro/patients/{record.id}/documents/{reports[-1]}").status_code == 200
+    holder = logged_in(platform, clock, person)
+    page = holder.get("/record/trace?who=professionals").text
+    assert "Consulted documents for a chart of results" in page and page.count("Hémogramme") >= 2
+
+
+def test_a_timeline_of_documents_and_stays_is_one_entry(platform: Platform, clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+    before = _last_id(platform)
+    assert pro.browser.get(f"/pro/patients/{record.id}/timeline").status_code == 200
+    assert [(e.action, e.context.get("part")) for e in _entries(platform, record, before)] == [
+        ("documents.list", "timeline")]
