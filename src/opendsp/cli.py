@@ -331,6 +331,7 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
     See docs/operations.md, "Content and keys". There is no undo: every copy of
     the content, in backups too, is sealed under the key destroyed here.
     """
+    from opendsp.access.services import RecordAccess
     from opendsp.records.erasure import ErasureBasis, ErasureRefused, delete_erased_content, erase_record, find_record
 
     platform = _platform(ctx)
@@ -341,8 +342,8 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
             click.confirm(f"Erase record {record_id} for good? Its content can never be read again", abort=True)
         with platform.transaction() as session:
             record = find_record(session, str(record_id))
-            erasure = erase_record(session=session, platform=platform, record=record, basis=ErasureBasis(basis),
-                                   reason=reason)
+            access = RecordAccess(session=session, platform=platform, actor=SYSTEM)
+            erasure = erase_record(access=access, record=record, basis=ErasureBasis(basis), reason=reason)
         removed = delete_erased_content(platform, record_id)
     except ErasureRefused as error:
         fail(str(error), 2)
