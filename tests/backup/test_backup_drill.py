@@ -211,6 +211,18 @@ def test_restoring_a_backup_older_than_the_latest_checkpoint_names_the_acts_lost
     # The record created since: its whole chain is gone, and checkpoint 2 holds it.
     assert f"chain {born.id} at position 2: the whole chain was removed with its head" in report, report
     assert str(kept.id) not in report  # untouched since the backup: nothing lost, nothing said
+    # The checkpointer signs nothing on that sink: it never blesses a trace that went back.
+    signer = {**target, "OPENDSP_CHECKPOINT_KEY_FILE": str(platform.settings.checkpoint_key_file)}
+    refused = run(signer, "trace", "checkpoint")
+    assert refused.exit_code == 1 and "not signed: since checkpoint 2" in said(refused), refused.output
+    # The operator keeps the old sink as evidence and anchors the restored trace in a new one.
+    anew = {**signer, "OPENDSP_CHECKPOINT_SINK": f"file:{tmp_path / 'sink-after-restore'}"}
+    # Its first checkpoint is a full one, numbered after those the restored database noted (1, from the old sink).
+    first = run(anew, "trace", "checkpoint")
+    assert first.exit_code == 0 and "checkpoint 2 written" in first.output, first.output
+    again = run(anew, "trace", "verify", "--all-checkpoints")
+    assert again.exit_code == 0 and "checked against checkpoint 2" in again.output, again.output
+    assert run(target, "trace", "verify").exit_code == 1  # the old sink keeps naming the loss
     # Against the checkpoint the backup followed, the restored trace is whole.
     with_first = run({**target, "OPENDSP_CHECKPOINT_SINK": f"file:{_sink_up_to(platform, 1, tmp_path)}"},
                      "trace", "verify")
