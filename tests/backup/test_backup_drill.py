@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from cryptography.hazmat.primitives import serialization
+
 from opendsp.cli import main
 from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.content.keys import KeyringFileProvider, keyring_path
@@ -26,6 +28,7 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.trace.signing import load_private_key
 from tests.conftest import POSTGRES_URL
 from tests.factories import as_holder, deposit_pdf, holder_draft, make_record, read_as_holder
 
@@ -108,6 +111,9 @@ def test_backup_and_restore_elsewhere_reads_every_document_back(
     assert not any(name.startswith("checkpoint-") or name.startswith("trace-checkpoint") for name in names)
     private_pem = platform.settings.checkpoint_key_file.read_bytes()  # type: ignore[union-attr]
     public_pem = platform.settings.checkpoint_public_key_file.read_bytes()  # type: ignore[union-attr]
+    raw = load_private_key(platform.settings.checkpoint_key_file).private_bytes(  # type: ignore[arg-type]
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    private_forms = [raw, raw.hex().encode(), base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")]
     # Nothing in the backup is a master key, nor opens without one.
     current = keyring.key(keyring.current_key_id)
     for path in folder.rglob("*"):
@@ -116,6 +122,8 @@ def test_backup_and_restore_elsewhere_reads_every_document_back(
             assert current not in data and base64.b64encode(current) not in data
             assert b"record 0 document 0" not in data
             assert private_pem not in data and public_pem not in data
+            # The signing key never entered the database, in any encoding.
+            assert all(form not in data for form in private_forms)
 
     target_var = tmp_path / "elsewhere"
     target_keys = tmp_path / "kept-apart" / "master-keys.json"
@@ -173,6 +181,11 @@ def test_a_backup_never_goes_into_a_folder_in_use_or_next_to_the_keys(platform: 
     assert keys_folder is not None
     beside_keys = run(source, "backup", str(keys_folder.parent / "backup"))
     assert beside_keys.exit_code == 2 and "kept apart" in beside_keys.output
+    # Nor inside the checkpoint sink, nor around it: the checkpoints vouch for the backup from outside.
+    sink = tmp_path / "around" / "checkpoints"
+    for place in (sink / "backup", sink.parent):
+        refused = run({**source, "OPENDSP_CHECKPOINT_SINK": f"file:{sink}"}, "backup", str(place))
+        assert refused.exit_code == 2 and "the checkpoint sink" in said(refused), refused.output
     assert "not an OpenDSP backup" in " ".join(run(source, "restore", str(tmp_path)).output.split())
 
 
