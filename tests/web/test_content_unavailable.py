@@ -111,3 +111,21 @@ def test_a_document_whose_content_is_missing_is_a_503_page_to_read(platform: Pla
     answer = pro.browser.get(f"/pro/patients/{record.id}/documents/{letter.id}/content")
     assert answer.status_code == 503, answer.text
     assert "The document cannot be opened just now" in answer.text and "Traceback" not in answer.text
+
+
+def test_a_holder_upload_whose_pending_content_was_taken_back_is_a_503_and_nothing_is_written(
+    platform: Platform, clock: FrozenClock, database_url: str, store_check_at_the_worst_moment: list[list[str]],
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: no pending content, store check never runs during a deposit")
+    from tests.search.pdfs import pdf_with_text
+    from tests.web.test_holder_documents import holder_browser, upload
+
+    browser, record = holder_browser(platform, clock)
+    before = _counts(platform)
+    answer = upload(browser, pdf_with_text("Carnet de vaccination"))
+    assert len(store_check_at_the_worst_moment) == 1
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "60", answer.text
+    assert "Nothing was saved. Please send it again in a moment." in answer.text
+    assert _counts(platform) == before
+    assert list(platform.content.blobs.list(f"records/{record.id}/")) == []
