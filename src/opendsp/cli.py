@@ -331,6 +331,7 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
     See docs/operations.md, "Content and keys". There is no undo: every copy of
     the content, in backups too, is sealed under the key destroyed here.
     """
+    from opendsp.access.services import RecordAccess
     from opendsp.records.erasure import ErasureBasis, ErasureRefused, delete_erased_content, erase_record, find_record
 
     platform = _platform(ctx)
@@ -341,8 +342,8 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
             click.confirm(f"Erase record {record_id} for good? Its content can never be read again", abort=True)
         with platform.transaction() as session:
             record = find_record(session, str(record_id))
-            erasure = erase_record(session=session, platform=platform, record=record, basis=ErasureBasis(basis),
-                                   reason=reason)
+            access = RecordAccess(session=session, platform=platform, actor=SYSTEM)
+            erasure = erase_record(access=access, record=record, basis=ErasureBasis(basis), reason=reason)
         removed = delete_erased_content(platform, record_id)
     except ErasureRefused as error:
         fail(str(error), 2)
@@ -355,9 +356,11 @@ def records_erase(ctx: click.Context, identifier: str, basis: str, reason: str, 
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.pass_context
 def backup_command(ctx: click.Context, folder: Path) -> None:
-    """Back up the database and the sealed content into a new FOLDER (never the master keys).
+    """Back up the database and the sealed content into a new FOLDER (never the keys, never the checkpoints).
 
-    Keep the keyring apart: the backup opens nothing without it (docs/operations.md, "Backup and restore").
+    Keep the keyring apart: the backup opens nothing without it. The trace's
+    checkpoints stay in their own sink and the checkpoint keys where they are
+    kept: a restore is checked against them (docs/operations.md, "Backup and restore").
     """
     from opendsp.backup.services import BackupRefused, backup
 
@@ -367,6 +370,11 @@ def backup_command(ctx: click.Context, folder: Path) -> None:
         fail(str(error), 2)
     click.echo(f"backup in {report.folder}: {report.database} database, {report.documents} documents, "
                f"{report.blobs} blobs; it needs the master key(s) {', '.join(report.master_keys) or '(none)'}")
+    if report.checkpoint is None:
+        click.echo("no checkpoint of the trace written yet: nothing outside the database will vouch for this copy")
+    else:
+        click.echo(f"its trace extends checkpoint {report.checkpoint}; the checkpoints stay in their sink, "
+                   "not in the backup")
 
 
 @main.command("restore")
@@ -375,8 +383,9 @@ def backup_command(ctx: click.Context, folder: Path) -> None:
 def restore_command(ctx: click.Context, folder: Path) -> None:
     """Restore a backup FOLDER into the new, empty database and content store the settings name.
 
-    The master keyring must be in place first. Then run `opendsp migrate`,
-    `opendsp trace verify` and `opendsp store check --verify`.
+    The master keyring must be in place first, and the instance's checkpoint
+    sink and public key (never copies from the backup). Then run `opendsp
+    migrate`, `opendsp trace verify` and `opendsp store check --verify`.
     """
     from opendsp.backup.services import BackupRefused, restore
 
@@ -386,6 +395,11 @@ def restore_command(ctx: click.Context, folder: Path) -> None:
         fail(str(error), 2)
     click.echo(f"restored {report.documents} documents and {report.blobs} blobs into the {report.database} "
                "database; now run `opendsp trace verify` and `opendsp store check --verify`")
+    if report.latest_checkpoint is not None and report.checkpoint is not None \
+            and report.latest_checkpoint > report.checkpoint:
+        click.echo(f"the backup follows checkpoint {report.checkpoint} but the sink holds checkpoints up to "
+                   f"{report.latest_checkpoint}: `opendsp trace verify` will name the acts made since the backup, "
+                   "which this restore loses (docs/operations.md, \"Restoring an older backup\")")
 
 
 @main.group()

@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from cryptography.hazmat.primitives import serialization
+
 from opendsp.cli import main
 from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.content.keys import KeyringFileProvider, keyring_path
@@ -26,12 +28,18 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.trace.signing import load_private_key
 from tests.conftest import POSTGRES_URL
 from tests.factories import as_holder, deposit_pdf, holder_draft, make_record, read_as_holder
 
 
 def run(env: dict[str, str], *args: str) -> Result:
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def said(result: Result) -> str:
+    """The output on one line (errors are wrapped to the terminal's width)."""
+    return " ".join(result.output.split())
 
 
 def env_of(settings: Settings, **more: str) -> dict[str, str]:
@@ -54,6 +62,15 @@ def elsewhere(database_url: str, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
+
+
+def target_env(platform: Platform, var_dir: Path, database_url: str, keyring: Path,
+               public_key: Path) -> dict[str, str]:
+    """The restored instance: its own database, folder and keyring, the instance's one sink, the published key."""
+    return env_of(Settings(var_dir=var_dir, database_url=database_url),
+                  OPENDSP_MASTER_KEY_SOURCE=f"file:{keyring}",
+                  OPENDSP_CHECKPOINT_SINK=platform.settings.checkpoint_sink,
+                  OPENDSP_CHECKPOINT_PUBLIC_KEY_FILE=str(public_key))
 
 
 def _load(platform: Platform) -> dict[uuid.UUID, bytes]:
@@ -81,10 +98,22 @@ def test_backup_and_restore_elsewhere_reads_every_document_back(
     assert run(source, "keys", "rotate").exit_code == 0
     keyring = KeyringFileProvider(keyring_path(platform.settings), create_demo=False)  # type: ignore[arg-type]
 
+    # The trace anchored outside the database before the backup: the restore is checked against it.
+    anchored = run(source, "trace", "checkpoint")
+    assert anchored.exit_code == 0 and "checkpoint 1 written" in anchored.output, anchored.output
+
     folder = tmp_path / "backups" / "monday"
     made = run(source, "backup", str(folder))
     assert made.exit_code == 0, made.output
-    assert f"{len(contents)} documents" in made.output
+    assert f"{len(contents)} documents" in made.output and "extends checkpoint 1" in made.output
+    # Neither the checkpoints nor their keys travel with the backup: they vouch for it from outside.
+    names = {path.name for path in folder.rglob("*")}
+    assert not any(name.startswith("checkpoint-") or name.startswith("trace-checkpoint") for name in names)
+    private_pem = platform.settings.checkpoint_key_file.read_bytes()  # type: ignore[union-attr]
+    public_pem = platform.settings.checkpoint_public_key_file.read_bytes()  # type: ignore[union-attr]
+    raw = load_private_key(platform.settings.checkpoint_key_file).private_bytes(  # type: ignore[arg-type]
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    private_forms = [raw, raw.hex().encode(), base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")]
     # Nothing in the backup is a master key, nor opens without one.
     current = keyring.key(keyring.current_key_id)
     for path in folder.rglob("*"):
@@ -92,21 +121,35 @@ def test_backup_and_restore_elsewhere_reads_every_document_back(
             data = path.read_bytes()
             assert current not in data and base64.b64encode(current) not in data
             assert b"record 0 document 0" not in data
+            assert private_pem not in data and public_pem not in data
+            # The signing key never entered the database, in any encoding.
+            assert all(form not in data for form in private_forms)
 
     target_var = tmp_path / "elsewhere"
     target_keys = tmp_path / "kept-apart" / "master-keys.json"
-    target = env_of(Settings(var_dir=target_var, database_url=elsewhere),
-                    OPENDSP_MASTER_KEY_SOURCE=f"file:{target_keys}")
+    target_public_key = tmp_path / "published" / "trace-checkpoint.key.pub"
+    target = target_env(platform, target_var, elsewhere, target_keys, target_public_key)
     refused = run(target, "restore", str(folder))
     assert refused.exit_code == 2 and keyring.current_key_id in refused.output
     target_keys.unlink()  # the demo keyring a development start wrote meanwhile
     shutil.copy(keyring_path(platform.settings), target_keys)  # type: ignore[arg-type]
+    # The checkpoint public key, from where it is published, not from the backup: without it, no restore.
+    refused = run(target, "restore", str(folder))
+    assert refused.exit_code == 2 and "checkpoint public key is not in place" in said(refused), refused.output
+    target_public_key.parent.mkdir()
+    target_public_key.write_bytes(public_pem)
+    # Another instance's sink (or an empty one) does not hold the checkpoint the backup follows.
+    elsewhere_sink = run({**target, "OPENDSP_CHECKPOINT_SINK": f"file:{tmp_path / 'empty-sink'}"},
+                         "restore", str(folder))
+    assert elsewhere_sink.exit_code == 2 and "does not hold checkpoint 1" in said(elsewhere_sink)
 
     restored = run(target, "restore", str(folder))
     assert restored.exit_code == 0, restored.output
+    assert "will name the acts" not in restored.output
     assert run(target, "migrate").exit_code == 0  # already at head: nothing to do
     verified = run(target, "trace", "verify")
     assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
+    assert "checked against checkpoint 1 of" in verified.output, verified.output
     checked = run(target, "store", "check", "--verify")
     assert checked.exit_code == 0, checked.output
 
@@ -138,4 +181,74 @@ def test_a_backup_never_goes_into_a_folder_in_use_or_next_to_the_keys(platform: 
     assert keys_folder is not None
     beside_keys = run(source, "backup", str(keys_folder.parent / "backup"))
     assert beside_keys.exit_code == 2 and "kept apart" in beside_keys.output
+    # Nor inside the checkpoint sink, nor around it: the checkpoints vouch for the backup from outside.
+    sink = tmp_path / "around" / "checkpoints"
+    for place in (sink / "backup", sink.parent):
+        refused = run({**source, "OPENDSP_CHECKPOINT_SINK": f"file:{sink}"}, "backup", str(place))
+        assert refused.exit_code == 2 and "the checkpoint sink" in said(refused), refused.output
     assert "not an OpenDSP backup" in " ".join(run(source, "restore", str(tmp_path)).output.split())
+
+
+def test_restoring_a_backup_older_than_the_latest_checkpoint_names_the_acts_lost_since(
+    platform: Platform, elsewhere: str, tmp_path: Path
+) -> None:
+    source = env_of(platform.settings)
+    with platform.transaction() as session:
+        kept, grown = make_record(session, platform), make_record(session, platform)
+    assert run(source, "trace", "checkpoint").exit_code == 0
+    folder = tmp_path / "backups" / "sunday"
+    assert run(source, "backup", str(folder)).exit_code == 0
+    # After the backup: a deposit in one record, a new record, and the checkpoint that anchors them.
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, session.merge(grown))
+        born = make_record(session, platform)
+    assert run(source, "trace", "checkpoint").exit_code == 0
+
+    keyring = tmp_path / "kept-apart" / "master-keys.json"
+    keyring.parent.mkdir()
+    shutil.copy(keyring_path(platform.settings), keyring)  # type: ignore[arg-type]
+    public_key = tmp_path / "published" / "trace-checkpoint.key.pub"
+    public_key.parent.mkdir()
+    shutil.copy(platform.settings.checkpoint_public_key_file, public_key)  # type: ignore[arg-type]
+    target = target_env(platform, tmp_path / "elsewhere", elsewhere, keyring, public_key)
+
+    restored = run(target, "restore", str(folder))
+    assert restored.exit_code == 0, restored.output
+    assert "follows checkpoint 1 but the sink holds checkpoints up to 2" in said(restored), restored.output
+    verified = run(target, "trace", "verify")
+    assert verified.exit_code == 1, verified.output
+    report = said(verified)
+    assert "checked against checkpoint 2" in report
+    # The record that grew since the backup: its tail (the deposit) is gone, as checkpoint 2 holds it.
+    assert f"chain {grown.id} at position" in report and "its tail was cut" in report, report
+    # The record created since: its whole chain is gone, and checkpoint 2 holds it.
+    assert f"chain {born.id} at position 2: the whole chain was removed with its head" in report, report
+    assert str(kept.id) not in report  # untouched since the backup: nothing lost, nothing said
+    # The checkpointer signs nothing on that sink: it never blesses a trace that went back.
+    signer = {**target, "OPENDSP_CHECKPOINT_KEY_FILE": str(platform.settings.checkpoint_key_file)}
+    refused = run(signer, "trace", "checkpoint")
+    assert refused.exit_code == 1 and "not signed: since checkpoint 2" in said(refused), refused.output
+    # The operator keeps the old sink as evidence and anchors the restored trace in a new one.
+    anew = {**signer, "OPENDSP_CHECKPOINT_SINK": f"file:{tmp_path / 'sink-after-restore'}"}
+    # Its first checkpoint is a full one, numbered after those the restored database noted (1, from the old sink).
+    first = run(anew, "trace", "checkpoint")
+    assert first.exit_code == 0 and "checkpoint 2 written" in first.output, first.output
+    again = run(anew, "trace", "verify", "--all-checkpoints")
+    assert again.exit_code == 0 and "checked against checkpoint 2" in again.output, again.output
+    assert run(target, "trace", "verify").exit_code == 1  # the old sink keeps naming the loss
+    # Against the checkpoint the backup followed, the restored trace is whole.
+    with_first = run({**target, "OPENDSP_CHECKPOINT_SINK": f"file:{_sink_up_to(platform, 1, tmp_path)}"},
+                     "trace", "verify")
+    assert with_first.exit_code == 0 and "checked against checkpoint 1" in with_first.output, with_first.output
+
+
+def _sink_up_to(platform: Platform, number: int, tmp_path: Path) -> Path:
+    """A copy of the sink as it was at checkpoint ``number`` (the state the backup saw)."""
+    from opendsp.trace.checkpoints import checkpoint_name
+
+    origin = Path(platform.settings.checkpoint_sink.removeprefix("file:"))
+    copy = tmp_path / "sink-then"
+    copy.mkdir()
+    for n in range(1, number + 1):
+        shutil.copy(origin / checkpoint_name(n), copy / checkpoint_name(n))
+    return copy

@@ -351,6 +351,27 @@ ROWS = [
     Row("platform jobs: issue the letter's presence code", request(JOB, A.manage_accounts),
         PERMIT, Reason.agency_administration, Basis.system),
     Row("platform jobs: never consult", request(JOB, A.consult_document, document=LAB), DENY, Reason.system_no_clinical_access),
+    # 10. Erasing a record for good: the agency's act, on a closed record only.
+    Row("erase: agency staff erase a closed record", request(AGENCY, A.erase_record, record=CLOSED),
+        PERMIT, Reason.agency_administration, Basis.agency),
+    Row("erase: the agency's platform job erases a closed record", request(JOB, A.erase_record, record=CLOSED),
+        PERMIT, Reason.agency_administration, Basis.system),
+    Row("erase: not an open record", request(JOB, A.erase_record), DENY, Reason.wrong_state),
+    Row("erase: not a record not yet activated", request(AGENCY, A.erase_record, record=NOT_ACTIVATED),
+        DENY, Reason.wrong_state),
+    Row("erase: not without a record", request(AGENCY, A.erase_record, record=None), DENY, Reason.not_found),
+    Row("erase: never the holder", request(HOLDER, A.erase_record, record=CLOSED), DENY, Reason.not_applicable),
+    Row("erase: never an assistant", request(ASSISTANT, A.erase_record, record=CLOSED), DENY, Reason.not_applicable),
+    Row("erase: never a legal representative", request(PARENT, A.erase_record, record=replace(MINOR_RECORD, state=RecordState.closed)),
+        DENY, Reason.not_applicable),
+    Row("erase: never the referring doctor", request(GP, A.erase_record, record=CLOSED, grants=Grants(referring_doctor=pid(GP))),
+        DENY, Reason.not_applicable),
+    Row("erase: never a professional in the circle", request(GP, A.erase_record, grants=IN_CIRCLE),
+        DENY, Reason.not_applicable),
+    Row("erase: never a hospital's professional", request(WARD_NURSE, A.erase_record, record=CLOSED),
+        DENY, Reason.not_applicable),
+    Row("erase: never a hospital's system", request(HOSPITAL_SYSTEM, A.erase_record, record=CLOSED),
+        DENY, Reason.not_applicable),
 ]
 
 

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
+from opendsp.access.services import RecordAccess
+from opendsp.actors import SYSTEM
 from opendsp.cli import main
 from opendsp.content.models import RecordKey
 from opendsp.content.service import ContentUnavailable
@@ -24,7 +26,7 @@ from opendsp.records.erasure import ErasureBasis, ErasureRefused, erase_record
 from opendsp.records.models import Record
 from opendsp.records.services import TransitionRefused
 from opendsp.search.models import SearchTerm
-from opendsp.trace.models import TraceEntry
+from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import verify
 from tests.factories import PDF, as_holder, deposit_pdf, holder_draft, holder_of, make_record, read_as_holder
 
@@ -70,6 +72,29 @@ def test_an_open_record_is_not_erased(platform: Platform, loaded) -> None:  # ty
         assert read_as_holder(session, platform, documents[0]) == PDF
     assert run(platform, "records", "erase", "1900010100000", "--basis", "death", "--reason", "x",
                "--yes").exit_code == 2
+    # The policy refused it, and the refusal is in the record's trace (written again after the rollback).
+    with platform.sessions() as session:
+        last = session.scalars(select(TraceEntry).where(TraceEntry.record_id == record.id)
+                               .order_by(TraceEntry.seq.desc())).first()
+        assert last is not None
+        assert (last.action, last.outcome, last.actor_kind, last.reason) == (
+            "record.erase", Outcome.refused, "system", "wrong_state")
+
+
+def test_only_the_agency_erases_the_holder_and_professionals_are_refused(platform: Platform, loaded) -> None:  # type: ignore[no-untyped-def]
+    record, documents, _ = loaded
+    with platform.transaction() as session:
+        as_holder(session, platform, session.get(Record, record.id)).close(record.id)
+    with platform.transaction() as session, pytest.raises(ErasureRefused, match="refused"):
+        erase_record(access=as_holder(session, platform, session.get(Record, record.id)),
+                     record=session.get(Record, record.id), basis=ErasureBasis.death, reason="I say so")
+    with platform.sessions() as session:
+        assert session.get(RecordKey, record.id).wrapped_key is not None  # type: ignore[union-attr]
+        last = session.scalars(select(TraceEntry).where(TraceEntry.record_id == record.id)
+                               .order_by(TraceEntry.seq.desc())).first()
+        assert last is not None and (last.action, last.outcome, last.reason) == (
+            "record.erase", Outcome.refused, "not_applicable")
+        assert read_as_holder(session, platform, documents[0]) == PDF
 
 
 def test_declining_the_confirmation_changes_nothing(platform: Platform, loaded) -> None:  # type: ignore[no-untyped-def]
@@ -120,6 +145,9 @@ def test_nothing_of_an_erased_record_can_be_recovered_and_its_trace_is_kept(plat
             select(TraceEntry).where(TraceEntry.record_id == record.id).order_by(TraceEntry.seq)))
         assert len(entries) == chain_before + 1
         assert (entries[-1].action, entries[-1].actor_kind) == ("record.erase", "system")
+        # Decided by the policy: one entry, the permit's reason and basis.
+        assert (entries[-1].outcome, entries[-1].reason, entries[-1].basis) == (
+            Outcome.permitted, "agency_administration", "system")
         assert entries[-1].context["basis"] == "death"
         assert verify(session).intact
         # Another record is untouched.
@@ -137,8 +165,8 @@ def test_nothing_of_an_erased_record_can_be_recovered_and_its_trace_is_kept(plat
     with platform.transaction() as session, pytest.raises(TransitionRefused, match="erased"):
         as_holder(session, platform, session.get(Record, record.id)).reopen(record.id)
     with platform.transaction() as session, pytest.raises(ErasureRefused, match="already"):
-        erase_record(session=session, platform=platform, record=session.get(Record, record.id),
-                     basis=ErasureBasis.legal_order, reason="again")
+        erase_record(access=RecordAccess(session=session, platform=platform, actor=SYSTEM),
+                     record=session.get(Record, record.id), basis=ErasureBasis.legal_order, reason="again")
     assert run(platform, "search", "reindex", "--all").exit_code == 0
     with platform.sessions() as session:
         assert _count(session, SearchTerm, SearchTerm.record_id, record.id) == 0

@@ -762,6 +762,10 @@ class RecordAccess:
         """A hospital's system reporting an admission, transfer or discharge of this record's holder."""
         return self._authorise(Action.report_stay, self._record(record_id), context=context)
 
+    def authorise_erasure(self, record_id: uuid.UUID, *, context: dict[str, Any]) -> Decision:
+        """The agency erasing a closed record for good: decided and traced (one entry, in this transaction)."""
+        return self._authorise(Action.erase_record, self._record(record_id), context=context)
+
     def read_stay(self, stay_id: uuid.UUID) -> Stay | None:
         """A hospital's system reading back one of its stays: decided and traced on the stay's record.
 

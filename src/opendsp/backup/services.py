@@ -9,6 +9,14 @@ needs, by id only, and ``restore`` refuses to start without them.
 The database is copied first and the blobs second: every document in the copy
 committed after its blob was written, so its blob is in the copy too. Blobs
 written later are extra, and ``store check`` removes them after the grace.
+
+The trace's checkpoints are not in it either, nor their keys. The sink is what
+vouches for the trace from outside the database: a copy of it beside the copy
+of the database would vouch for nothing, and a restore keeps using the one
+sink (an older backup then shows, against it, the acts lost since). The
+manifest names the latest checkpoint the backup follows and the fingerprint
+of the key that signed it, and ``restore`` refuses a sink without that
+checkpoint or a public key that is not that one.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ from opendsp.content.keys import MasterKeyError, key_provider_from_settings, key
 from opendsp.content.stores import BlobStore
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.trace.checkpointer import checkpoint_log
+from opendsp.trace.checkpoints import CheckpointInvalid, checkpoint_name
+from opendsp.trace.signing import SigningKeyError, key_id
+from opendsp.trace.sinks import sink_from_settings
 
 MANIFEST = "backup.json"
 SQLITE_FILE = "opendsp.db"
@@ -49,6 +61,10 @@ class BackupReport:
     documents: int
     blobs: int
     master_keys: list[str]
+    # The latest checkpoint the backup's trace extends (None: none written yet), and for a restore the latest
+    # the sink holds now: when it is newer, `trace verify` names the acts the backup does not hold.
+    checkpoint: int | None = None
+    latest_checkpoint: int | None = None
 
 
 # -- the database ---------------------------------------------------------------------------
@@ -151,6 +167,36 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
+def _kept_apart(settings: Settings) -> list[tuple[str, Path]]:
+    """What a backup must never hold nor sit in: the keys, and the checkpoints that vouch for the trace."""
+    apart: list[tuple[str, Path]] = []
+    if (ring := keyring_path(settings)) is not None:
+        apart.append(("the master keyring", ring.parent))
+    for name, path in (("the checkpoint signing key", settings.checkpoint_key_file),
+                       ("the checkpoint public key", settings.checkpoint_public_key_file)):
+        if path is not None:
+            apart.append((name, path.parent))
+    if settings.checkpoint_sink.startswith("file:"):
+        apart.append(("the checkpoint sink", Path(settings.checkpoint_sink.removeprefix("file:"))))
+    return apart
+
+
+def _latest_checkpoint(platform: Platform) -> dict[str, object] | None:
+    """The latest checkpoint, read and checked before the database is copied, so the copy extends it."""
+    sink = sink_from_settings(platform.settings, platform.clock)
+    if not sink.names():
+        return None
+    try:
+        log = checkpoint_log(platform.settings, platform.clock)
+        state = log.state()
+    except (SigningKeyError, CheckpointInvalid) as error:
+        raise BackupRefused(f"the trace's checkpoints cannot be read: {error}") from None
+    if state is None:
+        return None
+    return {"number": state.number, "made_at": state.checkpoint.made_at, "key_id": key_id(log.public_key),
+            "sink": sink.describe()}
+
+
 def backup(platform: Platform, folder: Path) -> BackupReport:
     """Write a backup of the database and the content into ``folder`` (new or empty); never a key."""
     from opendsp.content.models import RecordKey
@@ -159,9 +205,11 @@ def backup(platform: Platform, folder: Path) -> BackupReport:
     settings = platform.settings
     if folder.exists() and any(folder.iterdir()):
         raise BackupRefused(f"{folder} is not empty: a backup goes into a new folder")
-    ring = keyring_path(settings)
-    if ring is not None and (_inside(ring, folder) or _inside(folder, ring.parent)):
-        raise BackupRefused("the backup folder and the master keyring must be kept apart, never one inside the other")
+    for name, place in _kept_apart(settings):
+        if _inside(place, folder) or _inside(folder, place):
+            raise BackupRefused(f"the backup folder and {name} ({place}) must be kept apart, "
+                                "never one inside the other")
+    checkpoint = _latest_checkpoint(platform)
     folder.mkdir(parents=True, exist_ok=True)
     kind = settings.database_kind
     with platform.sessions() as session:
@@ -182,9 +230,13 @@ def backup(platform: Platform, folder: Path) -> BackupReport:
         "database": kind, "revision": revision, "documents": documents, "blobs": blobs,
         # Ids only: the keys themselves are restored from where the keyring is kept.
         "master_keys": master_keys,
+        # Which checkpoint the trace in this backup extends, and the fingerprint of the key that signed it:
+        # the checkpoints themselves stay in their sink, and the public key where it is published.
+        "checkpoint": checkpoint,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return BackupReport(folder=folder, database=kind, documents=documents, blobs=blobs, master_keys=master_keys)
+    return BackupReport(folder=folder, database=kind, documents=documents, blobs=blobs, master_keys=master_keys,
+                        checkpoint=int(checkpoint["number"]) if checkpoint else None)  # type: ignore[call-overload]
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -221,6 +273,33 @@ def _keys_present(settings: Settings, needed: list[str]) -> None:
         )
 
 
+def _checkpoints_in_place(platform: Platform, expected: dict[str, object] | None) -> int | None:
+    """The sink the backup's trace was checkpointed in, and its public key, are in place; the latest number there."""
+    if not expected:
+        return None
+    settings = platform.settings
+    sink = sink_from_settings(settings, platform.clock)
+    number = int(expected["number"])  # type: ignore[call-overload]
+    if checkpoint_name(number) not in sink.names(after=checkpoint_name(number - 1)):
+        raise BackupRefused(
+            f"the checkpoint sink {sink.describe()} does not hold checkpoint {number}, which the backup follows: "
+            "point OPENDSP_CHECKPOINT_SINK at the instance's sink (it is never in a backup)"
+        )
+    try:
+        log = checkpoint_log(settings, platform.clock)
+    except SigningKeyError as error:
+        raise BackupRefused(f"the checkpoint public key is not in place: {error}; put the published key "
+                            "(kept apart from the backups) there before restoring") from None
+    if key_id(log.public_key) != expected.get("key_id"):
+        raise BackupRefused(f"the checkpoint public key {settings.checkpoint_public_key_file} is not the key that "
+                            f"signed checkpoint {number} (fingerprint {expected.get('key_id')})")
+    try:
+        state = log.state()
+    except CheckpointInvalid as error:
+        raise BackupRefused(f"the checkpoints in {sink.describe()} cannot be trusted: {error}") from None
+    return state.number if state else None
+
+
 def restore(platform: Platform, folder: Path) -> BackupReport:
     """Restore a backup into the (new, empty) database and content store the settings name."""
     from opendsp.documents.models import Document
@@ -233,6 +312,8 @@ def restore(platform: Platform, folder: Path) -> BackupReport:
     _target_is_empty(platform)
     master_keys = [str(key) for key in manifest.get("master_keys", [])]  # type: ignore[union-attr]
     _keys_present(settings, master_keys)
+    checkpoint = manifest.get("checkpoint")
+    latest = _checkpoints_in_place(platform, checkpoint if isinstance(checkpoint, dict) else None)
     assert platform.engine is not None and platform.blob_store is not None
     platform.engine.dispose()
     if kind == "sqlite":
@@ -245,4 +326,6 @@ def restore(platform: Platform, folder: Path) -> BackupReport:
         blobs += 1
     with platform.sessions() as session:
         documents = session.scalar(select(func.count()).select_from(Document)) or 0
-    return BackupReport(folder=folder, database=kind, documents=documents, blobs=blobs, master_keys=master_keys)
+    return BackupReport(folder=folder, database=kind, documents=documents, blobs=blobs, master_keys=master_keys,
+                        checkpoint=int(checkpoint["number"]) if isinstance(checkpoint, dict) else None,
+                        latest_checkpoint=latest)

@@ -2,7 +2,8 @@
 
 Precedence, from strongest to weakest (docs/access-policy.md says it in words):
 
-1. Agency staff and platform jobs never reach clinical content.
+1. Agency staff and platform jobs never reach clinical content; they alone
+   erase a record for good, and only a closed one.
 2. The holder's side (holder, assistant, legal representative of a minor)
    may do everything on their record, even closed, except deposit outside the
    personal space and see documents whose release the author delayed.
@@ -148,6 +149,8 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
     matrix = matrix or default_matrix()
     out = _Outcome(request)
     kind = request.actor.kind
+    if request.action is Action.erase_record:
+        return _erase(request, out)
     if kind is ActorKind.agency:
         if request.action is Action.manage_accounts:
             return out.permit(Reason.agency_administration, Basis.agency)
@@ -179,6 +182,22 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
     if kind is ActorKind.professional:
         return _professional(request, out, matrix)
     return out.deny(Reason.not_applicable)
+
+
+def _erase(request: AccessRequest, out: _Outcome) -> Decision:
+    """Erasure for good: an act of the agency (or its platform job), on a closed record only.
+
+    The holder's side, professionals and institutions never erase; an open record is closed first,
+    so that nobody deposits or reads while its content is destroyed.
+    """
+    basis = {ActorKind.agency: Basis.agency, ActorKind.system: Basis.system}.get(request.actor.kind)
+    if basis is None:
+        return out.deny(Reason.not_applicable)
+    if request.record is None:
+        return out.deny(Reason.not_found)
+    if request.record.state is not RecordState.closed:
+        return out.deny(Reason.wrong_state)
+    return out.permit(Reason.agency_administration, basis)
 
 
 def _find_patients(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -> Decision:

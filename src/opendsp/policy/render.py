@@ -32,7 +32,10 @@ document the caller could not consult.
 1. **Agency staff and platform jobs** never list, consult, deposit or export
    anything of a record. Agency staff manage accounts; their acts are traced
    like any other. A hospital's system reports the stays of its own
-   patients and nothing else.
+   patients and nothing else. **Erasing a record for good** (after the
+   holder's death and the retention period, or on a legal order) is the
+   agency's act alone (staff or platform job), and only on a **closed**
+   record; nobody else may ask for it.
 2. **The holder's side.** The holder, an assistant the holder designated
    (until the end date the holder gave, if any), and a legal representative
    of a minor (until the minor's 18th birthday) act with the holder's rights.

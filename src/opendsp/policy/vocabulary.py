@@ -31,6 +31,9 @@ class Action(str, enum.Enum):
     enter_record = "record.enter"
     # The holder's side looking professionals up in the directory, to add one to the circle or block one.
     search_directory = "directory.search"
+    # Erasing a closed record for good (a holder's death plus the retention period, or a legal order):
+    # the agency's act, never anyone else's (docs/operations.md, "Erasing a record for good").
+    erase_record = "record.erase"
 
 
 # Actions that touch clinical content or metadata of a record.

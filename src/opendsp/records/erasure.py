@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from opendsp.actors import SYSTEM
+from opendsp.access.services import RecordAccess
 from opendsp.content.models import RecordKey
 from opendsp.documents.models import Document
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
-from opendsp.records.models import Record, RecordState
+from opendsp.policy.decision import AccessDenied
+from opendsp.policy.vocabulary import Action, Reason
+from opendsp.records.models import Record
 
 
 class ErasureRefused(Exception):
@@ -67,25 +69,23 @@ def is_erased(session: Session, record_id: uuid.UUID) -> bool:
     return key is not None and key.wrapped_key is None
 
 
-def erase_record(
-    *, session: Session, platform: Platform, record: Record, basis: ErasureBasis, reason: str
-) -> Erasure:
+def erase_record(*, access: RecordAccess, record: Record, basis: ErasureBasis, reason: str) -> Erasure:
     """Destroy what a record holds, in the caller's transaction; its blobs go after the commit.
 
-    Call ``delete_erased_content`` once this has committed; ``store check`` also
+    Decided by the policy (``record.erase``: the agency or its job, a closed
+    record) and traced once, by that decision, in this transaction. Call
+    ``delete_erased_content`` once this has committed; ``store check`` also
     removes the blobs of erased records, should the process die in between.
     """
     from opendsp.fhir.models import DocumentContext, SubmissionSet
     from opendsp.fhir.structured import StructuredEntry
     from opendsp.fhir.structured import forget_record as forget_structured
-    from opendsp.records.services import trace_event
     from opendsp.search.index import forget_record as forget_search
     from opendsp.search.models import SearchTerm
 
+    session, platform = access.session, access.platform
     if not reason.strip():
         raise ErasureRefused("an erasure needs a reason (the death, the order's reference, ...)")
-    if record.state is not RecordState.closed:
-        raise ErasureRefused(f"the record is {record.state.value}: close it before erasing it")
     if is_erased(session, record.id):
         raise ErasureRefused("the record was erased already")
 
@@ -98,19 +98,20 @@ def erase_record(
         search_terms=count(SearchTerm, SearchTerm.record_id),
         structured_entries=count(StructuredEntry, StructuredEntry.record_id),
     )
+    context = {"basis": basis.value, "reason_text": reason.strip(), "documents": erasure.documents}
+    try:
+        permit = access.authorise_erasure(record.id, context=context)
+    except AccessDenied as denied:
+        if denied.decision.reason is Reason.wrong_state:
+            raise ErasureRefused(f"the record is {record.state.value}: close it before erasing it") from None
+        raise ErasureRefused(f"refused: {denied.decision.message}") from None
+    assert permit.covers(Action.erase_record, record.id)
     forget_search(session, record.id)
     forget_structured(session, record.id)
     session.execute(delete(DocumentContext).where(DocumentContext.record_id == record.id))
     session.execute(update(Document).where(Document.record_id == record.id).values(title=""))
     session.execute(update(SubmissionSet).where(SubmissionSet.record_id == record.id).values(title=None))
     _destroy_key(session, platform, record.id)
-    platform.trace.append(
-        session,
-        trace_event(
-            SYSTEM, "record.erase", record_id=record.id,
-            context={"basis": basis.value, "reason_text": reason.strip(), "documents": erasure.documents},
-        ),
-    )
     session.flush()
     return erasure
 

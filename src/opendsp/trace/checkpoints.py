@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock
@@ -305,11 +305,11 @@ def regressions(session: Session, previous: State, heads: Sequence[Head]) -> lis
 
 
 def make_checkpoint(*, heads: Sequence[Head], previous: State | None, made_at: datetime,
-                    signer: Ed25519PrivateKey, full_every: int = FULL_EVERY) -> Checkpoint:
+                    signer: Ed25519PrivateKey, full_every: int = FULL_EVERY, first_number: int = 1) -> Checkpoint:
     if previous is not None:  # the heads that did not move bring their leaves along
         heads = [same if (same := previous.head_of(head.chain)) == head else head for head in heads]
     ordered = tuple(sorted(heads))
-    number = previous.number + 1 if previous else 1
+    number = previous.number + 1 if previous else first_number
     if previous is None or number - previous.checkpoint.base >= full_every:
         base, listed = number, ordered
     else:
@@ -344,8 +344,11 @@ def write_checkpoint(*, session: Session, log: CheckpointLog, signer: Ed25519Pri
             raise CheckpointRefused(f"not signed: since checkpoint {previous.number}, " + "; ".join(problems[:20])
                                     + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
                                     + " (run `opendsp trace verify`)")
+    # A first checkpoint in a sink continues the numbers the database noted: after a restore of an older
+    # backup the operator starts a new sink, and the notes of the old one stay (append-only).
+    first_number = 1 if previous else (session.scalar(select(func.max(TraceCheckpoint.number))) or 0) + 1
     checkpoint = make_checkpoint(heads=heads, previous=previous, made_at=clock.now(), signer=signer,
-                                 full_every=full_every)
+                                 full_every=full_every, first_number=first_number)
     if only_if_changed and previous and previous.checkpoint.root_hash == checkpoint.root_hash:
         return None
     log.sink.write(checkpoint.name, checkpoint.to_bytes())

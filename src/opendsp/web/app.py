@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     limit_bodies(app)  # innermost: each route's body limit, while the body streams in
     install_portals(app, platform)  # login, activation, accounts, the agency's console
     _mount_fhir(app, platform)
+    _publish_checkpoint_key(app)
     install_perimeter(app, settings)  # logs, headers, bad addresses, body limits: around everything
 
     @app.get("/healthz")
@@ -52,6 +53,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         return RedirectResponse("/login", status_code=303)
 
     return app
+
+
+def _publish_checkpoint_key(app: FastAPI) -> None:
+    """The trace checkpoints' public key, for holders checking their signed extract (no account needed)."""
+    from opendsp.web.checkpoint_key import router
+
+    app.include_router(router)
 
 
 def _mount_fhir(app: FastAPI, platform: Platform) -> None:

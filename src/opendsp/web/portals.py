@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import opendsp
+from opendsp.content.service import ContentUnavailable
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.platform import Platform
@@ -23,6 +24,10 @@ HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
 REFUSED = N_("This is not available to you.")
 VALUE_REFUSED = N_("A value is too long or holds a character that is not allowed.")
+NOT_STORED = N_("The document could not be stored just now")
+NOT_STORED_BODY = N_("Nothing was saved. Please send it again in a moment.")
+NOT_READABLE = N_("The document cannot be opened just now")
+NOT_READABLE_BODY = N_("Please try again later. If it lasts, tell the platform's support.")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
                    "/auth/authorize", "/stepup", "/unlock")
 
@@ -98,6 +103,24 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
             return JSONResponse({"detail": VALUE_REFUSED}, status_code=400)
         return render(request, "message.html", 400, title_text=translate(request, VALUE_REFUSED))
 
+    async def content_unavailable(request: Request, error: Exception) -> Response:
+        # The content store could not take or give a document's content (a deposit whose pending content
+        # store check took back, a missing blob, a key not in the keyring): a 503, and the transaction was
+        # rolled back on the way out, so nothing is half-written. Never a stack trace, never a 500.
+        assert isinstance(error, ContentUnavailable)
+        logging.getLogger(__name__).error("content unavailable: %s", error)
+        headers = {"Retry-After": "60"}
+        writing = request.method not in {"GET", "HEAD"}
+        if not for_people(request):
+            return JSONResponse({"detail": "the document's content is unavailable now"}, status_code=503,
+                                headers=headers)
+        response = render(request, "message.html", 503,
+                          title_text=translate(request, NOT_STORED if writing else NOT_READABLE),
+                          body_text=translate(request, NOT_STORED_BODY if writing else NOT_READABLE_BODY))
+        response.headers.update(headers)
+        return response
+
+    app.add_exception_handler(ContentUnavailable, content_unavailable)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(NotLoggedIn, not_logged_in)
     app.add_exception_handler(AccessDenied, refused)
