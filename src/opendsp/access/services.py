@@ -109,6 +109,14 @@ class DocumentsReading:
 
 
 @dataclass(frozen=True)
+class StructuredSources:
+    """Documents read for a structured view, and where each of their wanted entries is (position, type)."""
+
+    reading: DocumentsReading
+    positions: dict[uuid.UUID, list[tuple[int, str]]]
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Documents and stays of a record, read as one act."""
 
@@ -1225,6 +1233,75 @@ class RecordAccess:
             select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
         )) if stays else []
         return Timeline(permit=permit, documents=items, stays=found_stays)
+
+    # -- the portals' reads of the structured index and of an emergency access (issue 12) ----------
+
+    def read_chart_sources(self, page: DocumentReading, codes: Iterable[tuple[str | None, str]], *,
+                           limit: int) -> DocumentsReading | None:
+        """The record's other current documents whose structured entries carry one of ``codes`` (the sources
+        of a chart on ``page``), read under one decision over many documents and one trace entry.
+
+        Asked under the permit of the page just read: the index is looked up only within that record. None
+        when no other document shares a code: nothing more is read and nothing more is traced.
+        """
+        from opendsp.fhir.structured import StructuredCode, StructuredEntry, search_tokens
+
+        document = page.document
+        if not page.permit.covers(Action.consult_document, document.record_id, document.id):
+            raise AccessDenied(page.permit)
+        tokens = [token for system, code in codes for token in search_tokens(self.platform, system, code)]
+        if not tokens:
+            return None
+        others = set(self.session.scalars(
+            select(StructuredEntry.document_id)
+            .join(StructuredCode, StructuredCode.entry_id == StructuredEntry.id)
+            .where(StructuredCode.record_id == document.record_id, StructuredCode.token.in_(tokens),
+                   StructuredEntry.resource_type == "Observation", StructuredEntry.document_id != document.id)
+        ))
+        if not others:
+            return None
+        return self.read_documents(document.record_id, purpose="chart", limit=limit,
+                                   where=[Document.id.in_(others), Document.status == DocumentStatus.current])
+
+    def read_structured_sources(self, record_id: uuid.UUID, *, resource_types: Iterable[str], purpose: str,
+                                limit: int) -> StructuredSources:
+        """The current documents of the record with structured entries of ``resource_types`` (the summary),
+        read under one decision and one trace entry, with where each entry is in its document."""
+        from opendsp.fhir.structured import StructuredEntry
+
+        wanted = list(resource_types)
+        indexed = select(StructuredEntry.document_id).where(
+            StructuredEntry.record_id == record_id, StructuredEntry.resource_type.in_(wanted))
+        reading = self.read_documents(record_id, purpose=purpose, limit=limit,
+                                      where=[Document.id.in_(indexed), Document.status == DocumentStatus.current])
+        positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
+        read_ids = [r.document.id for r in reading.items]
+        if read_ids:
+            for document_id, position, kind in self.session.execute(
+                select(StructuredEntry.document_id, StructuredEntry.position, StructuredEntry.resource_type)
+                .where(StructuredEntry.document_id.in_(read_ids), StructuredEntry.resource_type.in_(wanted))
+            ):
+                positions.setdefault(document_id, []).append((position, kind))
+        return StructuredSources(reading=reading, positions=positions)
+
+    def emergency_until(self, permit: Decision) -> datetime | None:
+        """When the actor's emergency access to the permit's record ends: part of the act the permit was
+        given for (a page's banner), so neither decided again nor traced."""
+        if not permit.permitted or permit.basis is not Basis.emergency or permit.record_id is None:
+            return None
+        if self.actor.kind is not ActorKind.professional:
+            return None
+        return self._grants(self._record(permit.record_id)).emergency.get(uuid.UUID(self.actor.id))
+
+    def published_figures(self) -> list[Any]:
+        """The agency's monthly figures: counts only, never a document, a record or a name.
+
+        Not an act on any record, so not decided per record nor traced; only the agency's staff ask."""
+        from opendsp.access import statistics
+
+        if self.actor.kind is not ActorKind.agency:
+            raise InvalidRequest("only the agency's staff read the published figures")
+        return statistics.figures(self.session, self.now)
 
     def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:
         """The content, opened only when it is read (a view may stop before reading every document)."""
