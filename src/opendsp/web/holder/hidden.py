@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from opendsp.documents.models import Document
+from opendsp.access.criteria import DocumentCriteria
 from opendsp.documents.types import DocumentStatus
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import holder_view
@@ -25,9 +25,9 @@ SHOWN = 100
 def hidden_page(request: Request, platform: PlatformDep) -> HTMLResponse:
     with holder_view(request, platform) as view:
         access, record = view.access, view.record
-        hidden = access.list_documents(record.id, where=[Document.hidden_at.is_not(None)], limit=SHOWN)
-        others = access.list_documents(record.id, where=[Document.hidden_at.is_(None),
-                                                         Document.status == DocumentStatus.current], limit=SHOWN)
+        hidden = access.list_documents(record.id, where=DocumentCriteria(hidden=True).conditions(), limit=SHOWN)
+        others = access.list_documents(
+            record.id, where=DocumentCriteria(hidden=False, status=DocumentStatus.current).conditions(), limit=SHOWN)
         return render_holder(request, view, "holder/hidden.html", hidden=hidden, others=others)
 
 
