@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from datetime import date
 
 from sqlalchemy import select
@@ -144,3 +145,47 @@ def test_a_timeline_of_documents_and_stays_is_one_entry(platform: Platform, cloc
     assert pro.browser.get(f"/pro/patients/{record.id}/timeline").status_code == 200
     assert [(e.action, e.context.get("part")) for e in _entries(platform, record, before)] == [
         ("documents.list", "timeline")]
+
+
+def test_hiding_and_showing_a_document_again_is_one_entry_each(platform: Platform, clock: FrozenClock) -> None:
+    """Regression: hiding a document wrote a list of documents, then the change (two entries for one act)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from opendsp.documents.models import Document
+    from tests.factories import make_record
+    from tests.web.holder_world import logged_in
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        doctor = make_professional(session, platform, organisation=make_organisation(session, platform))
+        as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
+        writes = as_professional(session, platform, doctor)
+        letter = writes.deposit(record.id, professional_draft(title="Lettre"), [real_pdf()])
+        delayed = writes.deposit(record.id, replace(professional_draft(title="Résultat"),
+                                                    visible_to_holder_from=clock.now() + timedelta(days=3)), [real_pdf()])
+        elsewhere = make_record(session, platform)
+        as_holder(session, platform, elsewhere).add_to_circle(elsewhere.id, doctor.id)
+        foreign = writes.deposit(elsewhere.id, professional_draft(title="Autre"), [real_pdf()])
+        person = record.holder
+    browser = logged_in(platform, clock, person)
+    browser.get("/record/hidden")
+    for change, done in (("hide", "hidden"), ("unhide", "shown")):
+        before = _last_id(platform)
+        response = browser.submit(f"/record/hidden/{letter.id}/{change}", {})
+        assert response.status_code == 303 and response.headers["location"] == f"/record/hidden?done={done}"
+        (entry,) = _entries(platform, record, before)
+        assert (entry.action, entry.outcome.value, entry.document_id, entry.context["change"]) == (
+            "access.manage", "permitted", letter.id, f"document.{change}")
+        with platform.sessions() as session:
+            assert (session.get(Document, letter.id).hidden_at is not None) is (change == "hide")
+    # A result the holder's side does not see yet, another record's document and no document at all: not found,
+    # one refused entry on the holder's record, nothing changed.
+    for document_id in (delayed.id, foreign.id, uuid.UUID(int=1)):
+        before = _last_id(platform)
+        assert browser.submit(f"/record/hidden/{document_id}/hide", {}).status_code == 404
+        (entry,) = _entries(platform, record, before)
+        assert (entry.outcome.value, entry.reason) == ("refused", "not_found")
+    with platform.sessions() as session:
+        assert session.get(Document, delayed.id).hidden_at is None and session.get(Document, foreign.id).hidden_at is None
+

@@ -39,7 +39,7 @@ from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
-from opendsp.policy.decision import AccessDenied, Decision, Visibility, decide, stay_basis, visibility
+from opendsp.policy.decision import AccessDenied, Decision, Visibility, acting_role, decide, stay_basis, visibility
 from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts, StayGrant
 from opendsp.policy.matrix import RightsMatrix
 from opendsp.policy.sql import visible_documents
@@ -565,6 +565,22 @@ class RecordAccess:
         self._touch(record)
         return code
 
+    def acting_as(self, record_id: uuid.UUID) -> Actor | None:
+        """The actor through which the caller (a person, as themselves) may act for the record now, as the
+        policy decides (``acting_role``): a question asked without acting or tracing; None when no role holds."""
+        from opendsp import actors
+
+        record = self._record(record_id)
+        person = self.session.get(Person, uuid.UUID(self.actor.id))
+        holder = self.session.get(Person, record.person_id)
+        if person is None or holder is None or person.id == holder.id:
+            return None
+        candidates = {ActorKind.representative: actors.representative(person, acting_for=holder),
+                      ActorKind.assistant: actors.assistant(person, acting_for=holder)}
+        base = self._request(Action.enter_record, record)
+        kind = acting_role({k: replace(base, actor=a) for k, a in candidates.items()}, self.matrix)
+        return candidates[kind] if kind is not None else None
+
     def enter(self, record_id: uuid.UUID) -> Decision:
         """An assistant or a legal representative switching to the record they act for."""
         return self._authorise(Action.enter_record, self._record(record_id))
@@ -578,6 +594,19 @@ class RecordAccess:
         context = {"change": change, **{k: _plain(v) for k, v in details.items()}}
         self._authorise(Action.manage_access, record, document=document, trace_document=document_id, context=context)
         assert document is not None  # a missing document is refused above
+        return document
+
+    def set_hidden_in(self, record_id: uuid.UUID, document_id: uuid.UUID, *, hidden: bool) -> Document:
+        """Hide a document of the record from every professional, or show it again, as ONE act: one decision
+        (the document named must be one the holder's side sees, else it is not found) and one trace entry."""
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        self._authorise(Action.manage_access, record, document=document, names_document=True,
+                        trace_document=document.id if document else None,
+                        context={"change": "document.hide" if hidden else "document.unhide"})
+        assert document is not None  # a missing document is refused above
+        document.hidden_at = (document.hidden_at or self.now) if hidden else None
+        self.session.flush()
         return document
 
     def hide(self, document_id: uuid.UUID) -> None:
