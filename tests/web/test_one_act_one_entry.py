@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -189,3 +189,38 @@ def test_hiding_and_showing_a_document_again_is_one_entry_each(platform: Platfor
     with platform.sessions() as session:
         assert session.get(Document, delayed.id).hidden_at is None and session.get(Document, foreign.id).hidden_at is None
 
+
+
+def test_a_pdf_shown_in_its_page_is_one_entry_and_a_download_another(platform: Platform, clock: FrozenClock) -> None:
+    """The content fetched by the page's frame is a part of reading the page: the page's entry covers it. A download
+    is an act of its own, and so is a content fetch that no page read precedes."""
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+        author = session.get(Professional, pro.id)
+        writes = as_professional(session, platform, author)
+        shown, unread = (writes.deposit(record.id, professional_draft(title=title), [real_pdf(title)]).id
+                         for title in ("Lettre", "Compte rendu"))
+    base = f"/pro/patients/{record.id}/documents"
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}").status_code == 200
+    framed = pro.browser.get(f"{base}/{shown}/content")
+    assert framed.status_code == 200 and framed.content.startswith(b"%PDF")
+    assert [(e.document_id, e.context["part"]) for e in _entries(platform, record, before)] == [(shown, "page")]
+
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}/content?download=true").status_code == 200
+    assert pro.browser.get(f"{base}/{unread}/content").status_code == 200
+    assert [(e.document_id, e.context["part"]) for e in _entries(platform, record, before)] == [
+        (shown, "content"), (unread, "content")]
+
+    # Once the page's reading is old, the frame's fetch is traced again; and a refusal is always traced.
+    clock.advance(timedelta(minutes=11))
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}/content").status_code == 200
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).hide(shown)
+    assert pro.browser.get(f"{base}/{shown}/content").status_code == 404
+    assert [(e.outcome.value, e.context["part"]) for e in _entries(platform, record, before)
+            if e.action == "document.consult"] == [("permitted", "content"), ("refused", "content")]

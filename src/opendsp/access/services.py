@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -181,6 +181,8 @@ class RecordExport:
     stays: list[Stay]
 
 
+# How long after reading a document's page its content shown in that page is covered by the page's entry.
+PAGE_COVERS_CONTENT = timedelta(minutes=10)
 # Which obligations and acts leave a notification for the holder, by trace action.
 _NOTIFY_ON_PERMIT = {
     Action.open_with_presence_code: NotificationKind.presence_opened.value,
@@ -1182,6 +1184,42 @@ class RecordAccess:
         return DocumentReading(document=document, permit=permit, versions=self._visible_versions(record, document),
                                chunks=lambda: documents.open_content(session=self.session, platform=self.platform,
                                                                      permit=permit, document=document))
+
+    def read_content(self, record_id: uuid.UUID, document_id: uuid.UUID, *, shown_in_page: bool) -> DocumentReading:
+        """A document's content, decided like ``read_document(part="content")``.
+
+        Shown in the page (a PDF or an image in the document's page) it is a part of reading that page: when
+        the same actor read the page of this document moments ago on the same basis, its entry covers the
+        content and no second entry is written. A download, a refusal, or a fetch without that page read
+        first is traced as its own act.
+        """
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        decision = decide(self._request(Action.consult_document, record, document), self.matrix)
+        if not (shown_in_page and decision.permitted and document is not None and self._page_read(decision)):
+            return self.read_document(record_id, document_id, part="content")
+        assert document is not None
+        return DocumentReading(document=document, permit=decision, versions=[document],
+                               chunks=lambda: documents.open_content(session=self.session, platform=self.platform,
+                                                                     permit=decision, document=document))
+
+    def _page_read(self, decision: Decision) -> bool:
+        """Whether this actor's reading of the document's page, on the same basis, is recent enough to cover
+        its content shown in that page."""
+        actor = self.actor
+        rows = self.session.execute(
+            select(TraceEntry.context, TraceEntry.on_behalf_of).where(
+                TraceEntry.actor_id == actor.id, TraceEntry.action == Action.consult_document.value,
+                TraceEntry.recorded_at > self.now - PAGE_COVERS_CONTENT, TraceEntry.actor_kind == actor.kind.value,
+                TraceEntry.record_id == decision.record_id, TraceEntry.document_id == decision.document_id,
+                TraceEntry.outcome == Outcome.permitted,
+                TraceEntry.basis == (decision.basis.value if decision.basis else None),
+            ).order_by(TraceEntry.recorded_at.desc()).limit(5)
+        )
+        organisation = str(actor.organisation_id) if actor.organisation_id else None
+        behalf = str(actor.on_behalf_of) if actor.on_behalf_of else None
+        return any((context or {}).get("part") == "page" and (context or {}).get("organisation") == organisation
+                   and on_behalf_of == behalf for context, on_behalf_of in rows)
 
     def _visible_versions(self, record: Record, document: Document) -> list[Document]:
         """The document's earlier and later versions the reader may see, newest first (itself included)."""

@@ -118,7 +118,9 @@ def content_response(access: RecordAccess, record_id: uuid.UUID, document_id: uu
                      download: bool) -> StreamingResponse:
     """The content as deposited, streamed; the decision and its trace are made before the first byte."""
     try:
-        reading = access.read_document(record_id, document_id, part="content")
+        # Shown in the page, the content is a part of reading the page (one act, one entry); a download is
+        # an act of its own.
+        reading = access.read_content(record_id, document_id, shown_in_page=not download)
     except AccessDenied as denied:
         if denied.decision.reason is Reason.not_found:
             raise DocumentNotFound(document_id) from None

@@ -61,14 +61,6 @@ def documents_page(request: Request, platform: PlatformDep, kind: str = "", sinc
                              statuses=list(DocumentStatus), myself=MYSELF)
 
 
-def _visible(view: HolderView, document_id: uuid.UUID) -> Document:
-    found = view.access.list_documents(view.record.id, where=DocumentCriteria(ids=(document_id,)).conditions(),
-                                       limit=1).items
-    if not found:
-        raise HTTPException(404, NOT_FOUND)
-    return found[0]
-
-
 def _changeable(view: HolderView, document_id: uuid.UUID) -> Document:
     """The policy's permit to withdraw, before the form shows anything of the document (traced); a document
     the holder's side may not reach, of another record or of none, is not found."""
