@@ -7,6 +7,7 @@ import json
 import random
 import uuid
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -224,3 +225,20 @@ def test_a_pdf_shown_in_its_page_is_one_entry_and_a_download_another(platform: P
     assert pro.browser.get(f"{base}/{shown}/content").status_code == 404
     assert [(e.outcome.value, e.context["part"]) for e in _entries(platform, record, before)
             if e.action == "document.consult"] == [("permitted", "content"), ("refused", "content")]
+
+
+def test_the_emergency_banner_is_part_of_the_page_s_act(platform: Platform, clock: FrozenClock) -> None:
+    """The banner's end of the emergency access is read under the page's permit: no decision or entry of its own."""
+    pro = professional_with_account(platform, clock, kind=OrganisationKind.emergency_department, name="Urgences",
+                                    specialties=())
+    record, _ = record_with_code(platform)
+    until = (clock.now() + platform.matrix.parameters.emergency_access).astimezone(ZoneInfo("Europe/Luxembourg"))
+    opened = pro.browser.submit(f"/pro/patients/{record.id}/emergency", {"reason": "Unconscious"},
+                                form_page=f"/pro/patients/{record.id}")
+    assert opened.status_code == 303
+    before = _last_id(platform)
+    page = pro.browser.get(f"/pro/patients/{record.id}")
+    assert page.status_code == 200 and 'id="emergency-banner"' in page.text
+    assert until.strftime("%d/%m/%Y %H:%M") in page.text  # the end of the emergency access
+    assert [(e.action, e.basis, e.context.get("emergency")) for e in _entries(platform, record, before)] == [
+        ("documents.list", "emergency", True)]
