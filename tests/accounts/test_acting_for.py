@@ -131,3 +131,27 @@ def test_the_records_offered_to_act_for_are_those_the_policy_lets_one_enter(plat
     with platform.sessions() as session:
         offered_later = {o.person_id for o in acting_options(session, session.merge(helper), platform=platform)}
         assert ending.person_id not in offered_later and ongoing.person_id in offered_later
+
+
+def test_a_former_legal_representative_who_is_an_assistant_switches_as_the_assistant(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    """Regression: the record was offered (as an assistant) but the switch was refused, because ``actor_for``
+    preferred the representative role on file although the child had come of age."""
+    with platform.transaction() as session:
+        parent = make_record(session, platform, active=False).holder
+        grown_record = make_record(session, platform, birth=date(2000, 6, 1))  # of age now
+        as_holder(session, platform, grown_record).designate_assistant(grown_record.id, parent.id)
+        session.add(LegalRepresentation(minor_id=grown_record.person_id, representative_id=parent.id,
+                                        created_at=clock.now()))
+        grown = grown_record.holder
+    browser = logged_in_person(platform, clock, parent)
+    assert grown.display_name in browser.get("/account").text
+    response = browser.submit("/account/act-for", {"person": str(grown.id)})
+    assert response.status_code == 303
+    assert "You are acting for" in browser.get("/account").text
+    assert browser.get("/record/documents").status_code == 200  # every page acts as the assistant too
+    with platform.sessions() as session:
+        entries = session.scalars(select(TraceEntry).where(TraceEntry.chain == str(grown_record.id),
+                                                           TraceEntry.action == "record.enter")).all()
+        assert [(e.outcome.value, e.basis) for e in entries] == [("permitted", "assistant")]

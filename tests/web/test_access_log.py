@@ -80,7 +80,9 @@ def test_a_run_of_real_requests_leaves_no_health_data_or_secret_in_the_logs(plat
     with platform.transaction() as session:
         record = session.merge(record)
         national_number = record.holder.national_number
-        as_holder(session, platform, record).add_to_circle(record.id, pro.id)
+        holder_side = as_holder(session, platform, record)
+        holder_side.activate(record.id)  # a record not activated is found by no professional
+        holder_side.add_to_circle(record.id, pro.id)
         record_id = record.id
         organisation = pro_organisation(session, pro.id)
     software = register(platform, organisation, "Cabinet soft")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date
+import uuid
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -144,3 +146,99 @@ def test_a_timeline_of_documents_and_stays_is_one_entry(platform: Platform, cloc
     assert pro.browser.get(f"/pro/patients/{record.id}/timeline").status_code == 200
     assert [(e.action, e.context.get("part")) for e in _entries(platform, record, before)] == [
         ("documents.list", "timeline")]
+
+
+def test_hiding_and_showing_a_document_again_is_one_entry_each(platform: Platform, clock: FrozenClock) -> None:
+    """Regression: hiding a document wrote a list of documents, then the change (two entries for one act)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from opendsp.documents.models import Document
+    from tests.factories import make_record
+    from tests.web.holder_world import logged_in
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        doctor = make_professional(session, platform, organisation=make_organisation(session, platform))
+        as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
+        writes = as_professional(session, platform, doctor)
+        letter = writes.deposit(record.id, professional_draft(title="Lettre"), [real_pdf()])
+        delayed = writes.deposit(record.id, replace(professional_draft(title="Résultat"),
+                                                    visible_to_holder_from=clock.now() + timedelta(days=3)), [real_pdf()])
+        elsewhere = make_record(session, platform)
+        as_holder(session, platform, elsewhere).add_to_circle(elsewhere.id, doctor.id)
+        foreign = writes.deposit(elsewhere.id, professional_draft(title="Autre"), [real_pdf()])
+        person = record.holder
+    browser = logged_in(platform, clock, person)
+    browser.get("/record/hidden")
+    for change, done in (("hide", "hidden"), ("unhide", "shown")):
+        before = _last_id(platform)
+        response = browser.submit(f"/record/hidden/{letter.id}/{change}", {})
+        assert response.status_code == 303 and response.headers["location"] == f"/record/hidden?done={done}"
+        (entry,) = _entries(platform, record, before)
+        assert (entry.action, entry.outcome.value, entry.document_id, entry.context["change"]) == (
+            "access.manage", "permitted", letter.id, f"document.{change}")
+        with platform.sessions() as session:
+            assert (session.get(Document, letter.id).hidden_at is not None) is (change == "hide")
+    # A result the holder's side does not see yet, another record's document and no document at all: not found,
+    # one refused entry on the holder's record, nothing changed.
+    for document_id in (delayed.id, foreign.id, uuid.UUID(int=1)):
+        before = _last_id(platform)
+        assert browser.submit(f"/record/hidden/{document_id}/hide", {}).status_code == 404
+        (entry,) = _entries(platform, record, before)
+        assert (entry.outcome.value, entry.reason) == ("refused", "not_found")
+    with platform.sessions() as session:
+        assert session.get(Document, delayed.id).hidden_at is None and session.get(Document, foreign.id).hidden_at is None
+
+
+
+def test_a_pdf_shown_in_its_page_is_one_entry_and_a_download_another(platform: Platform, clock: FrozenClock) -> None:
+    """The content fetched by the page's frame is a part of reading the page: the page's entry covers it. A download
+    is an act of its own, and so is a content fetch that no page read precedes."""
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).add_to_circle(record.id, pro.id)
+        author = session.get(Professional, pro.id)
+        writes = as_professional(session, platform, author)
+        shown, unread = (writes.deposit(record.id, professional_draft(title=title), [real_pdf(title)]).id
+                         for title in ("Lettre", "Compte rendu"))
+    base = f"/pro/patients/{record.id}/documents"
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}").status_code == 200
+    framed = pro.browser.get(f"{base}/{shown}/content")
+    assert framed.status_code == 200 and framed.content.startswith(b"%PDF")
+    assert [(e.document_id, e.context["part"]) for e in _entries(platform, record, before)] == [(shown, "page")]
+
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}/content?download=true").status_code == 200
+    assert pro.browser.get(f"{base}/{unread}/content").status_code == 200
+    assert [(e.document_id, e.context["part"]) for e in _entries(platform, record, before)] == [
+        (shown, "content"), (unread, "content")]
+
+    # Once the page's reading is old, the frame's fetch is traced again; and a refusal is always traced.
+    clock.advance(timedelta(minutes=11))
+    before = _last_id(platform)
+    assert pro.browser.get(f"{base}/{shown}/content").status_code == 200
+    with platform.transaction() as session:
+        as_holder(session, platform, session.merge(record)).hide(shown)
+    assert pro.browser.get(f"{base}/{shown}/content").status_code == 404
+    assert [(e.outcome.value, e.context["part"]) for e in _entries(platform, record, before)
+            if e.action == "document.consult"] == [("permitted", "content"), ("refused", "content")]
+
+
+def test_the_emergency_banner_is_part_of_the_page_s_act(platform: Platform, clock: FrozenClock) -> None:
+    """The banner's end of the emergency access is read under the page's permit: no decision or entry of its own."""
+    pro = professional_with_account(platform, clock, kind=OrganisationKind.emergency_department, name="Urgences",
+                                    specialties=())
+    record, _ = record_with_code(platform)
+    until = (clock.now() + platform.matrix.parameters.emergency_access).astimezone(ZoneInfo("Europe/Luxembourg"))
+    opened = pro.browser.submit(f"/pro/patients/{record.id}/emergency", {"reason": "Unconscious"},
+                                form_page=f"/pro/patients/{record.id}")
+    assert opened.status_code == 303
+    before = _last_id(platform)
+    page = pro.browser.get(f"/pro/patients/{record.id}")
+    assert page.status_code == 200 and 'id="emergency-banner"' in page.text
+    assert until.strftime("%d/%m/%Y %H:%M") in page.text  # the end of the emergency access
+    assert [(e.action, e.basis, e.context.get("emergency")) for e in _entries(platform, record, before)] == [
+        ("documents.list", "emergency", True)]

@@ -108,8 +108,8 @@ def test_a_pdf_is_shown_in_the_page_and_downloaded_as_deposited(platform: Platfo
     download = browser.get(f"/record/documents/{document.id}/content?download=true")
     assert download.headers["content-disposition"] == 'attachment; filename="2025-03-01-Consultation-fevrier.pdf"'
     assert download.content == PDF
-    # The page is one reading (one entry); each fetch of the content is one more.
-    assert trace_actions(platform, record)[before:] == ["document.consult", "document.consult", "document.consult"]
+    # The page is one reading (one entry) that covers the content shown in it; the download is one more.
+    assert trace_actions(platform, record)[before:] == ["document.consult", "document.consult"]
 
 
 def test_versions_and_refusals(platform: Platform, clock: FrozenClock) -> None:

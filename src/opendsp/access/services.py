@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -39,7 +39,7 @@ from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import PENDING_REFUSALS, Platform
-from opendsp.policy.decision import AccessDenied, Decision, Visibility, decide, stay_basis, visibility
+from opendsp.policy.decision import AccessDenied, Decision, Visibility, acting_role, decide, stay_basis, visibility
 from opendsp.policy.facts import AccessRequest, DocumentFacts, Grants, RecordFacts, StayGrant
 from opendsp.policy.matrix import RightsMatrix
 from opendsp.policy.sql import visible_documents
@@ -109,6 +109,14 @@ class DocumentsReading:
 
 
 @dataclass(frozen=True)
+class StructuredSources:
+    """Documents read for a structured view, and where each of their wanted entries is (position, type)."""
+
+    reading: DocumentsReading
+    positions: dict[uuid.UUID, list[tuple[int, str]]]
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Documents and stays of a record, read as one act."""
 
@@ -173,6 +181,8 @@ class RecordExport:
     stays: list[Stay]
 
 
+# How long after reading a document's page its content shown in that page is covered by the page's entry.
+PAGE_COVERS_CONTENT = timedelta(minutes=10)
 # Which obligations and acts leave a notification for the holder, by trace action.
 _NOTIFY_ON_PERMIT = {
     Action.open_with_presence_code: NotificationKind.presence_opened.value,
@@ -557,6 +567,22 @@ class RecordAccess:
         self._touch(record)
         return code
 
+    def acting_as(self, record_id: uuid.UUID) -> Actor | None:
+        """The actor through which the caller (a person, as themselves) may act for the record now, as the
+        policy decides (``acting_role``): a question asked without acting or tracing; None when no role holds."""
+        from opendsp import actors
+
+        record = self._record(record_id)
+        person = self.session.get(Person, uuid.UUID(self.actor.id))
+        holder = self.session.get(Person, record.person_id)
+        if person is None or holder is None or person.id == holder.id:
+            return None
+        candidates = {ActorKind.representative: actors.representative(person, acting_for=holder),
+                      ActorKind.assistant: actors.assistant(person, acting_for=holder)}
+        base = self._request(Action.enter_record, record)
+        kind = acting_role({k: replace(base, actor=a) for k, a in candidates.items()}, self.matrix)
+        return candidates[kind] if kind is not None else None
+
     def enter(self, record_id: uuid.UUID) -> Decision:
         """An assistant or a legal representative switching to the record they act for."""
         return self._authorise(Action.enter_record, self._record(record_id))
@@ -570,6 +596,19 @@ class RecordAccess:
         context = {"change": change, **{k: _plain(v) for k, v in details.items()}}
         self._authorise(Action.manage_access, record, document=document, trace_document=document_id, context=context)
         assert document is not None  # a missing document is refused above
+        return document
+
+    def set_hidden_in(self, record_id: uuid.UUID, document_id: uuid.UUID, *, hidden: bool) -> Document:
+        """Hide a document of the record from every professional, or show it again, as ONE act: one decision
+        (the document named must be one the holder's side sees, else it is not found) and one trace entry."""
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        self._authorise(Action.manage_access, record, document=document, names_document=True,
+                        trace_document=document.id if document else None,
+                        context={"change": "document.hide" if hidden else "document.unhide"})
+        assert document is not None  # a missing document is refused above
+        document.hidden_at = (document.hidden_at or self.now) if hidden else None
+        self.session.flush()
         return document
 
     def hide(self, document_id: uuid.UUID) -> None:
@@ -1150,6 +1189,42 @@ class RecordAccess:
                                chunks=lambda: documents.open_content(session=self.session, platform=self.platform,
                                                                      permit=permit, document=document))
 
+    def read_content(self, record_id: uuid.UUID, document_id: uuid.UUID, *, shown_in_page: bool) -> DocumentReading:
+        """A document's content, decided like ``read_document(part="content")``.
+
+        Shown in the page (a PDF or an image in the document's page) it is a part of reading that page: when
+        the same actor read the page of this document moments ago on the same basis, its entry covers the
+        content and no second entry is written. A download, a refusal, or a fetch without that page read
+        first is traced as its own act.
+        """
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        decision = decide(self._request(Action.consult_document, record, document), self.matrix)
+        if not (shown_in_page and decision.permitted and document is not None and self._page_read(decision)):
+            return self.read_document(record_id, document_id, part="content")
+        assert document is not None
+        return DocumentReading(document=document, permit=decision, versions=[document],
+                               chunks=lambda: documents.open_content(session=self.session, platform=self.platform,
+                                                                     permit=decision, document=document))
+
+    def _page_read(self, decision: Decision) -> bool:
+        """Whether this actor's reading of the document's page, on the same basis, is recent enough to cover
+        its content shown in that page."""
+        actor = self.actor
+        rows = self.session.execute(
+            select(TraceEntry.context, TraceEntry.on_behalf_of).where(
+                TraceEntry.actor_id == actor.id, TraceEntry.action == Action.consult_document.value,
+                TraceEntry.recorded_at > self.now - PAGE_COVERS_CONTENT, TraceEntry.actor_kind == actor.kind.value,
+                TraceEntry.record_id == decision.record_id, TraceEntry.document_id == decision.document_id,
+                TraceEntry.outcome == Outcome.permitted,
+                TraceEntry.basis == (decision.basis.value if decision.basis else None),
+            ).order_by(TraceEntry.recorded_at.desc()).limit(5)
+        )
+        organisation = str(actor.organisation_id) if actor.organisation_id else None
+        behalf = str(actor.on_behalf_of) if actor.on_behalf_of else None
+        return any((context or {}).get("part") == "page" and (context or {}).get("organisation") == organisation
+                   and on_behalf_of == behalf for context, on_behalf_of in rows)
+
     def _visible_versions(self, record: Record, document: Document) -> list[Document]:
         """The document's earlier and later versions the reader may see, newest first (itself included)."""
         chain = {document.id}
@@ -1229,6 +1304,75 @@ class RecordAccess:
             select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
         )) if stays else []
         return Timeline(permit=permit, documents=items, stays=found_stays)
+
+    # -- the portals' reads of the structured index and of an emergency access (issue 12) ----------
+
+    def read_chart_sources(self, page: DocumentReading, codes: Iterable[tuple[str | None, str]], *,
+                           limit: int) -> DocumentsReading | None:
+        """The record's other current documents whose structured entries carry one of ``codes`` (the sources
+        of a chart on ``page``), read under one decision over many documents and one trace entry.
+
+        Asked under the permit of the page just read: the index is looked up only within that record. None
+        when no other document shares a code: nothing more is read and nothing more is traced.
+        """
+        from opendsp.fhir.structured import StructuredCode, StructuredEntry, search_tokens
+
+        document = page.document
+        if not page.permit.covers(Action.consult_document, document.record_id, document.id):
+            raise AccessDenied(page.permit)
+        tokens = [token for system, code in codes for token in search_tokens(self.platform, system, code)]
+        if not tokens:
+            return None
+        others = set(self.session.scalars(
+            select(StructuredEntry.document_id)
+            .join(StructuredCode, StructuredCode.entry_id == StructuredEntry.id)
+            .where(StructuredCode.record_id == document.record_id, StructuredCode.token.in_(tokens),
+                   StructuredEntry.resource_type == "Observation", StructuredEntry.document_id != document.id)
+        ))
+        if not others:
+            return None
+        return self.read_documents(document.record_id, purpose="chart", limit=limit,
+                                   where=[Document.id.in_(others), Document.status == DocumentStatus.current])
+
+    def read_structured_sources(self, record_id: uuid.UUID, *, resource_types: Iterable[str], purpose: str,
+                                limit: int) -> StructuredSources:
+        """The current documents of the record with structured entries of ``resource_types`` (the summary),
+        read under one decision and one trace entry, with where each entry is in its document."""
+        from opendsp.fhir.structured import StructuredEntry
+
+        wanted = list(resource_types)
+        indexed = select(StructuredEntry.document_id).where(
+            StructuredEntry.record_id == record_id, StructuredEntry.resource_type.in_(wanted))
+        reading = self.read_documents(record_id, purpose=purpose, limit=limit,
+                                      where=[Document.id.in_(indexed), Document.status == DocumentStatus.current])
+        positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
+        read_ids = [r.document.id for r in reading.items]
+        if read_ids:
+            for document_id, position, kind in self.session.execute(
+                select(StructuredEntry.document_id, StructuredEntry.position, StructuredEntry.resource_type)
+                .where(StructuredEntry.document_id.in_(read_ids), StructuredEntry.resource_type.in_(wanted))
+            ):
+                positions.setdefault(document_id, []).append((position, kind))
+        return StructuredSources(reading=reading, positions=positions)
+
+    def emergency_until(self, permit: Decision) -> datetime | None:
+        """When the actor's emergency access to the permit's record ends: part of the act the permit was
+        given for (a page's banner), so neither decided again nor traced."""
+        if not permit.permitted or permit.basis is not Basis.emergency or permit.record_id is None:
+            return None
+        if self.actor.kind is not ActorKind.professional:
+            return None
+        return self._grants(self._record(permit.record_id)).emergency.get(uuid.UUID(self.actor.id))
+
+    def published_figures(self) -> list[Any]:
+        """The agency's monthly figures: counts only, never a document, a record or a name.
+
+        Not an act on any record, so not decided per record nor traced; only the agency's staff ask."""
+        from opendsp.access import statistics
+
+        if self.actor.kind is not ActorKind.agency:
+            raise InvalidRequest("only the agency's staff read the published figures")
+        return statistics.figures(self.session, self.now)
 
     def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:
         """The content, opened only when it is read (a view may stop before reading every document)."""

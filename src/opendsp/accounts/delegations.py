@@ -21,7 +21,6 @@ from opendsp.accounts.models import Account, AccountKind, WebSession
 from opendsp.actors import Actor
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import Platform
-from opendsp.policy.vocabulary import Action
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
 from opendsp.records.services import record_of
@@ -50,14 +49,14 @@ def acting_options(session: Session, person: Person, *, platform: Platform) -> l
         select(LegalRepresentation.minor_id).where(LegalRepresentation.representative_id == person.id)
     ))
     options: list[ActingFor] = []
+    asking = RecordAccess(session=session, platform=platform, actor=actors.holder(person))
     for holder_id in candidates - {person.id}:
         holder, record = session.get(Person, holder_id), record_of(session, holder_id)
         if holder is None or record is None:
             continue
-        for actor in (actors.representative(person, acting_for=holder), actors.assistant(person, acting_for=holder)):
-            if RecordAccess(session=session, platform=platform, actor=actor).may(record.id, Action.enter_record):
-                options.append(ActingFor(holder.id, holder.display_name, actor.kind.value))
-                break
+        actor = asking.acting_as(record.id)  # the role the policy lets them enter through, if any
+        if actor is not None:
+            options.append(ActingFor(holder.id, holder.display_name, actor.kind.value))
     return sorted(options, key=lambda o: o.display)
 
 
@@ -70,13 +69,22 @@ def _relation(session: Session, person: Person, holder: Person, record: Record) 
     return "representative" if represents else "assistant"
 
 
-def actor_for(session: Session, person: Person, holder_id: uuid.UUID | None) -> Actor:
-    """The actor a person's requests carry: themselves, or acting for someone."""
+def actor_for(session: Session, person: Person, holder_id: uuid.UUID | None, *,
+              platform: Platform | None = None) -> Actor:
+    """The actor a person's requests carry: themselves, or acting for someone.
+
+    With the platform, the role is the policy's (``RecordAccess.acting_as``): a former legal representative
+    who is also an assistant acts as the assistant. When no role holds any more (or without the platform to
+    ask), the relation on file: the policy refuses it, and the refusal is traced."""
     if holder_id is None or holder_id == person.id:
         return actors.holder(person)
     holder = session.get(Person, holder_id)
     record = record_of(session, holder_id)
     assert holder is not None and record is not None
+    if platform is not None:
+        chosen = RecordAccess(session=session, platform=platform, actor=actors.holder(person)).acting_as(record.id)
+        if chosen is not None:
+            return chosen
     if _relation(session, person, holder, record) == "representative":
         return actors.representative(person, acting_for=holder)
     return actors.assistant(person, acting_for=holder)
@@ -92,7 +100,7 @@ def switch(*, session: Session, platform: Platform, web: WebSession, person: Per
     record = record_of(session, holder_id) if holder else None
     if holder is None or record is None:
         raise InvalidRequest("no such person")
-    actor = actor_for(session, person, holder_id)
+    actor = actor_for(session, person, holder_id, platform=platform)
     RecordAccess(session=session, platform=platform, actor=actor).enter(record.id)  # AccessDenied, traced
     web.acting_for_person_id = holder.id
     session.flush()

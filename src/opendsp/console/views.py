@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import or_, select
 
 from opendsp import actors
+from opendsp.access.services import RecordAccess
 from opendsp.accounts import guard, services
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.letters import issue_letters
 from opendsp.accounts.models import Account, AccountKind, AccountState, ActivationLetter, StaffRole
 from opendsp.actors import Actor
-from opendsp.console import stats
 from opendsp.web.charts import bar_chart
 from opendsp.locale import N_
 from opendsp.persons.models import Person
@@ -319,9 +319,8 @@ def register_organisation_view(
 
 @router.get("/statistics", response_class=HTMLResponse)
 def statistics(request: Request, platform: PlatformDep, viewer: Staff) -> HTMLResponse:
-    now = platform.clock.now()
     with platform.sessions() as session:
-        figures = [stats.activations(session, now), stats.deposits(session, now), stats.consultations(session, now)]
+        figures = RecordAccess(session=session, platform=platform, actor=actor_of(viewer)).published_figures()
     gettext = lambda message: translate(request, message)  # noqa: E731
     charts = [(figure, bar_chart(figure, f"chart-{n}", gettext)) for n, figure in enumerate(figures)]
     return render(request, "console/statistics.html", charts=charts)

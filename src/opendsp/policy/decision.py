@@ -265,7 +265,11 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
         case Action.manage_assistants if basis is Basis.assistant:
             return out.deny(Reason.assistant_cannot_delegate)
         case Action.manage_access | Action.manage_assistants | Action.search_directory:
-            return permit if record.state is not RecordState.closed else out.deny(Reason.record_closed)
+            if record.state is RecordState.closed:
+                return out.deny(Reason.record_closed)
+            if request.names_document and (document is None or not _document_rule(request).admits(document)):
+                return out.deny(Reason.not_found)  # a document the holder's side does not see yet, or none
+            return permit
         case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays | Action.enter_record:
             return permit
         case Action.consult_document:
@@ -289,6 +293,22 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
                 return out.deny(Reason.document_not_current)
             return permit
     return out.deny(Reason.not_applicable)
+
+
+# The roles through which a person acts for someone else's record, the stronger first.
+ACTING_ROLES = (ActorKind.representative, ActorKind.assistant)
+
+
+def acting_role(requests: dict[ActorKind, AccessRequest], matrix: RightsMatrix | None = None) -> ActorKind | None:
+    """The role through which a person acts for a record now: the first of ``ACTING_ROLES`` that ``decide``
+    lets enter the record. ``requests``: the person's request in each role they hold on file. A former legal
+    representative (the child has come of age) who is also an assistant acts as the assistant; None when no
+    role holds any more."""
+    for kind in ACTING_ROLES:
+        request = requests.get(kind)
+        if request is not None and decide(replace(request, action=Action.enter_record), matrix).permitted:
+            return kind
+    return None
 
 
 def _inactive_reason(state: RecordState) -> Reason:

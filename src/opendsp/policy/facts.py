@@ -91,3 +91,6 @@ class AccessRequest:
     patient_lookups_exhausted: bool = False
     # For reading a stay back: the hospital that reported it.
     stay_hospital: uuid.UUID | None = None
+    # The act names a document by its id (hiding one, ...): ``document`` is it, or None for an id that is
+    # not one of the record's documents.
+    names_document: bool = False

@@ -45,8 +45,13 @@ document the caller could not consult.
    only the documents deposited there. They manage access (and look
    professionals up in the directory to do so), read the trace, export,
    close and reopen the record; while the record is closed they change
-   nothing but its state. **An assistant cannot designate
-   further assistants.** Their acts are traced as "X for Y".
+   nothing but its state. A change that names a document (hiding it, ...)
+   names one they see: any other id is "not found". **An assistant cannot
+   designate further assistants.** Their acts are traced as "X for Y". A
+   person who is both an assistant and a legal representative acts through
+   the role that holds now, the representative first: a former
+   representative (the child has come of age) who is also an assistant
+   acts as the assistant.
 3. **A closed record** refuses every professional and every deposit (the
    holder's too); the holder still reads it, reads its trace and reopens it.
    **A record not yet activated** refuses professionals likewise.

@@ -10,14 +10,19 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from opendsp.documents.labels import TYPE_LABELS
-from opendsp.documents.models import Document
 from opendsp.locale import N_
-from opendsp.stays.models import Stay, StayState
+
+if TYPE_CHECKING:  # names only: documents and stays are read through RecordAccess
+    from opendsp.documents.models import Document
+    from opendsp.stays.models import Stay
 
 STAY = "stay"
+# Stays that did not take place (``StayState`` values, a str enum): not care events.
+NOT_TAKEN_PLACE = ("planned", "cancelled")
 STAY_LABEL = N_("Hospital stay")
 LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
@@ -48,7 +53,7 @@ def care_events(documents: Iterable[Document], stays: Iterable[Stay], *, start: 
         for d in documents
     ]
     for stay in stays:
-        if stay.admitted_at is None or stay.state in (StayState.cancelled, StayState.planned):
+        if stay.admitted_at is None or stay.state in NOT_TAKEN_PLACE:
             continue
         admitted = local_day(stay.admitted_at)
         left = local_day(stay.discharged_at) if stay.discharged_at else None

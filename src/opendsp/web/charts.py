@@ -10,7 +10,7 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-from opendsp.console.stats import Figure
+from opendsp.access.statistics import Figure
 
 # DSFR illustrative colours, distinguishable in print and for common colour blindness.
 PALETTE = ["#000091", "#E1000F", "#009081", "#B34000", "#6A6AF4", "#A558A0", "#C3992A", "#3A3A3A", "#009099", "#CE614A"]

@@ -18,20 +18,20 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import StreamingResponse
 from markupsafe import Markup
-from sqlalchemy import select
-
-from opendsp.access.services import RecordAccess
+from opendsp.access.services import DocumentReading, RecordAccess
 from opendsp.policy.decision import AccessDenied, Decision
 from opendsp.policy.vocabulary import Reason
-from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentStatus
+from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.fhir import structured
 from opendsp.locale import N_, translations
 from opendsp.web.charts import line_chart
+
+if TYPE_CHECKING:  # names only: the adapter reads documents through RecordAccess
+    from opendsp.documents.models import Document
 
 # Shown in the page; any other kind of content is only offered for download.
 INLINE_MEDIA_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -106,7 +106,7 @@ def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, lan
         if bundle is not None:
             # render_html escapes every text taken from the document.
             return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2)),  # noqa: S704
-                           _series(access, document, bundle), versions, shown.permit)
+                           _series(access, shown, bundle), versions, shown.permit)
     if document.media_type == "application/pdf":
         return Reading(document, "pdf", versions=versions, permit=shown.permit)
     if document.media_type in INLINE_MEDIA_TYPES:
@@ -118,7 +118,9 @@ def content_response(access: RecordAccess, record_id: uuid.UUID, document_id: uu
                      download: bool) -> StreamingResponse:
     """The content as deposited, streamed; the decision and its trace are made before the first byte."""
     try:
-        reading = access.read_document(record_id, document_id, part="content")
+        # Shown in the page, the content is a part of reading the page (one act, one entry); a download is
+        # an act of its own.
+        reading = access.read_content(record_id, document_id, shown_in_page=not download)
     except AccessDenied as denied:
         if denied.decision.reason is Reason.not_found:
             raise DocumentNotFound(document_id) from None
@@ -173,8 +175,9 @@ def _observations(bundle: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]
             yield position, resource
 
 
-def _series(access: RecordAccess, document: Document, bundle: dict[str, Any]) -> list[Series]:
+def _series(access: RecordAccess, page: DocumentReading, bundle: dict[str, Any]) -> list[Series]:
     """The tests of this report that appear in other current documents of the record the reader may see."""
+    document = page.document
     wanted: dict[tuple[str | None, str], dict[str, Any]] = {}
     for _, observation in _observations(bundle):
         code = _test_code(observation)
@@ -182,25 +185,11 @@ def _series(access: RecordAccess, document: Document, bundle: dict[str, Any]) ->
             wanted[code] = observation
     if not wanted:
         return []
-    tokens = {
-        token: code for code in wanted for token in structured.search_tokens(access.platform, code[0], code[1])
-    }
-    rows = access.session.execute(
-        select(structured.StructuredEntry.document_id, structured.StructuredCode.token)
-        .join(structured.StructuredCode, structured.StructuredCode.entry_id == structured.StructuredEntry.id)
-        .where(structured.StructuredCode.record_id == document.record_id,
-               structured.StructuredCode.token.in_(list(tokens)),
-               structured.StructuredEntry.resource_type == "Observation",
-               structured.StructuredEntry.document_id != document.id)
-    ).all()
-    others = {document_id for document_id, _ in rows}
-    if not others:
+    # The index is looked up, and the other reports read, through RecordAccess: one more decision and one
+    # trace entry for every report the chart reads, none when no other report shares a test.
+    read = access.read_chart_sources(page, wanted, limit=SERIES_DOCUMENTS)
+    if read is None:
         return []
-    # One decision and one trace entry for every report the chart reads.
-    read = access.read_documents(
-        document.record_id, purpose="chart",
-        where=[Document.id.in_(others), Document.status == DocumentStatus.current], limit=SERIES_DOCUMENTS,
-    )
     bundles = [(document, bundle)]
     for other in read.items:
         other_bundle = structured.parse_document(other.read())

@@ -68,7 +68,7 @@ def holder_view(request: Request, platform: Platform) -> Iterator[HolderView]:
         record = record_of(session, holder_id)
         assert holder is not None and record is not None
         access = RecordAccess(
-            session=session, platform=platform, actor=delegations.actor_for(session, person, viewer.acting_for),
+            session=session, platform=platform, actor=delegations.actor_for(session, person, viewer.acting_for, platform=platform),
             request=request_context(request),
         )
         if viewer.acting_for is not None and not access.may(record.id, Action.enter_record):

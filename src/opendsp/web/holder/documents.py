@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement
 
-from opendsp.documents.models import Document
+from opendsp.access.criteria import DocumentCriteria
 from opendsp.documents.types import DocumentStatus, DocumentType
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action, Reason
-from opendsp.professionals.models import Organisation, Professional
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import HolderView, holder_view
 from opendsp.web.holder.layout import render_holder
 from opendsp.web.holder.reading import NOT_FOUND
 from opendsp.web.security import csrf_protect
+
+if TYPE_CHECKING:  # a name only: documents are read through RecordAccess
+    from opendsp.documents.models import Document
 
 router = APIRouter()
 forms = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -35,27 +37,13 @@ def _day(value: str) -> date | None:
 
 
 def filters(kind: str, since: str, until: str, author: str, status: str) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if kind in DocumentType._value2member_map_:
-        where.append(Document.type == DocumentType(kind))
-    start, end = _day(since), _day(until)
-    if start:
-        where.append(Document.care_date >= start)
-    if end:
-        where.append(Document.care_date <= end)
-    if status in DocumentStatus._value2member_map_:
-        where.append(Document.status == DocumentStatus(status))
     name = author.strip()
-    if name == MYSELF:
-        where.append(Document.authored_by_holder.is_(True))
-    elif name:
-        pattern = f"%{name[:100]}%"
-        where.append(or_(
-            Document.author_professional_id.in_(select(Professional.id).where(or_(
-                Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
-            Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
-        ))
-    return where
+    return DocumentCriteria(
+        types=(DocumentType(kind),) if kind in DocumentType._value2member_map_ else (),
+        since=_day(since), until=_day(until),
+        status=DocumentStatus(status) if status in DocumentStatus._value2member_map_ else None,
+        by_holder=name == MYSELF, author="" if name == MYSELF else name,
+    ).conditions()
 
 
 @router.get("/record/documents", response_class=HTMLResponse)
@@ -71,13 +59,6 @@ def documents_page(request: Request, platform: PlatformDep, kind: str = "", sinc
         return render_holder(request, view, "holder/documents.html", found=found, page=page, pages=pages,
                              versions=found.versions, query=query, kinds=list(DocumentType),
                              statuses=list(DocumentStatus), myself=MYSELF)
-
-
-def _visible(view: HolderView, document_id: uuid.UUID) -> Document:
-    found = view.access.list_documents(view.record.id, where=[Document.id == document_id], limit=1).items
-    if not found:
-        raise HTTPException(404, NOT_FOUND)
-    return found[0]
 
 
 def _changeable(view: HolderView, document_id: uuid.UUID) -> Document:

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from opendsp.access.models import Notification
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
@@ -27,6 +26,9 @@ from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
 from opendsp.web.security import csrf_protect
 from opendsp.web.templating import translate
+
+if TYPE_CHECKING:  # a name only: notifications are read through RecordAccess
+    from opendsp.access.models import Notification
 
 router = APIRouter()
 forms = APIRouter(dependencies=[Depends(csrf_protect)])

@@ -12,8 +12,8 @@ from datetime import date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from opendsp.access.criteria import DocumentCriteria
 from opendsp.documents.labels import TYPE_LABELS
-from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.care_events import STAY, STAY_LABEL, care_events
@@ -35,8 +35,7 @@ def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str
     start, end = _day(since), _day(until)
     wanted = kind if kind in {t.value for t in DocumentType} | {STAY} else ""
     with holder_view(request, platform) as view:
-        where = [c for c in (Document.care_date >= start if start else None,
-                             Document.care_date <= end if end else None) if c is not None]
+        where = DocumentCriteria(since=start, until=end).conditions()
         # One act, one trace entry: the documents and the stays asked for.
         found = view.access.timeline(view.record.id, documents=wanted != STAY, stays=wanted in ("", STAY),
                                      types=[DocumentType(wanted)] if wanted not in ("", STAY) else (), where=where)

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import HTTPException, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendsp import actors
-from opendsp.access.models import EmergencyAccess
 from opendsp.access.services import RecordAccess
 from opendsp.accounts.models import AccountKind
 from opendsp.locale import N_
@@ -71,14 +69,9 @@ class ProfessionalView:
         if record is None or person is None:
             raise HTTPException(404, NO_RECORD)
         patient = Patient(record=record, person=person, permit=permit)
-        if permit is not None and permit.basis is Basis.emergency:
-            patient.emergency_until = self.session.scalar(
-                select(EmergencyAccess.expires_at).where(
-                    EmergencyAccess.record_id == record.id,
-                    EmergencyAccess.professional_id == self.professional.id,
-                    EmergencyAccess.expires_at > self.now,
-                ).order_by(EmergencyAccess.expires_at.desc()).limit(1)
-            )
+        if permit is not None:
+            # The banner is part of the page's act: read under its permit, neither decided again nor traced.
+            patient.emergency_until = self.access.emergency_until(permit)
         return patient
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from opendsp.documents.models import Document
 from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.locale import N_
@@ -32,6 +31,9 @@ from opendsp.web.professional import forms
 from opendsp.web.professional.context import ProfessionalView, professional_view
 from opendsp.web.professional.layout import refusal_text, render_pro, render_refusal
 from opendsp.web.templating import translate
+
+if TYPE_CHECKING:  # a name only: documents are read through RecordAccess
+    from opendsp.documents.models import Document
 
 router = APIRouter()
 LUXEMBOURG = ZoneInfo("Europe/Luxembourg")

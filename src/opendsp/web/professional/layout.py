@@ -40,6 +40,7 @@ REFUSAL_TEXT: dict[Reason, str] = {
     Reason.referring_doctor_only: N_("Only the holder's referring doctor deposits the patient summary."),
     Reason.not_author: N_("Only the author may replace or withdraw a document."),
     Reason.document_not_current: N_("Only the current version of a document can be replaced or withdrawn."),
+    Reason.too_many_lookups: N_("Too many patient lookups: try again later."),
 }
 WAYS_TEXT = {
     "presence_code": N_("Ask the patient for their presence code and enter it below."),

@@ -13,16 +13,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from opendsp.access.patients import patients_of
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.locale import N_
-from opendsp.persons.services import find_by_national_number
+from opendsp.persons.models import Person
 from opendsp.policy.decision import AccessDenied
+from opendsp.policy.vocabulary import Reason
 from opendsp.records.services import record_of
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.professional.context import professional_view
-from opendsp.web.professional.layout import render_pro, render_refusal
+from opendsp.web.professional.layout import refusal_text, render_pro, render_refusal
 from opendsp.web.templating import translate
 
 router = APIRouter()
@@ -65,12 +67,20 @@ def find_patient(request: Request, platform: PlatformDep,
             return render_pro(request, view, "professional/find.html", 400, searched=False,
                               national_number=national_number,
                               error=translate(request, "This is not a valid national number."))
-        person = find_by_national_number(view.session, number)
-        record = record_of(view.session, person.id) if person else None
-        found = [person] if person is not None and record is not None else []
-        view.access.authorise_patient_search(criteria=["national_number"], found=[p.id for p in found])
+        # The same per-person lookup as PDQm: each person found has it in their own record's trace, a record
+        # closed, not activated or blocking the professional answers as nobody, and it counts in the hour's
+        # limit. The number itself is not kept in the trace (the record it names is where the entry is).
+        try:
+            found, _ = view.access.find_patients(
+                select(Person).where(Person.national_number == number), criteria={"national_number": []},
+                limit=1, offset=0)
+        except AccessDenied as denied:
+            status = 429 if denied.decision.reason is Reason.too_many_lookups else 403
+            return render_pro(request, view, "professional/find.html", status, searched=False,
+                              national_number=number, error=translate(request, refusal_text(denied.decision)))
+        record = record_of(view.session, found[0].id) if found else None
         return render_pro(request, view, "professional/find.html", searched=True, national_number=number,
-                          person=found[0] if found else None, record=record if found else None)
+                          person=found[0] if found else None, record=record)
 
 
 @router.post("/pro/patients/{record_id}/presence-code")

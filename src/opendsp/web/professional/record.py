@@ -17,14 +17,13 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement
 
-from opendsp.documents.models import Document
+from opendsp.access.criteria import DocumentCriteria
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.search.services import search
-from opendsp.professionals.models import Organisation, Professional
 from opendsp.web import reading
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.care_events import care_events
@@ -58,21 +57,7 @@ class Filters:
 
     def where(self) -> list[ColumnElement[bool]]:
         """Conditions on the documents the policy lets the professional see (never a widening)."""
-        conditions: list[ColumnElement[bool]] = []
-        start, end = _day(self.since), _day(self.until)
-        if start:
-            conditions.append(Document.care_date >= start)
-        if end:
-            conditions.append(Document.care_date <= end)
-        words = self.author.strip()
-        if words:
-            pattern = f"%{words[:100]}%"
-            conditions.append(or_(
-                Document.author_professional_id.in_(select(Professional.id).where(or_(
-                    Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
-                Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
-            ))
-        return conditions
+        return DocumentCriteria(since=_day(self.since), until=_day(self.until), author=self.author).conditions()
 
     def used(self) -> list[str]:
         """The names of the filters set besides the words and the type, for the trace (never their text)."""

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
-from opendsp.documents.models import Document
-from opendsp.documents.types import DocumentStatus
 from opendsp.fhir import structured
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
+
+if TYPE_CHECKING:  # a name only: the documents are read through RecordAccess
+    from opendsp.documents.models import Document
 
 router = APIRouter()
 
@@ -74,24 +74,15 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         wanted = [t for _, types, _ in SECTIONS for t in types]
-        entries = select(structured.StructuredEntry.document_id).where(
-            structured.StructuredEntry.record_id == record_id, structured.StructuredEntry.resource_type.in_(wanted))
         try:
-            # One decision over the source documents, and one trace entry naming them.
-            sources = view.access.read_documents(
-                record_id, purpose="summary",
-                where=[Document.id.in_(entries), Document.status == DocumentStatus.current], limit=MAX_SOURCES)
+            # One decision over the source documents, and one trace entry naming them; the structured index
+            # is read through RecordAccess too.
+            found = view.access.read_structured_sources(record_id, resource_types=wanted, purpose="summary",
+                                                        limit=MAX_SOURCES)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
+        sources, positions = found.reading, found.positions
         patient = view.patient(record_id, sources.permit)
-        positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
-        for document_id, position, kind in view.session.execute(
-            select(structured.StructuredEntry.document_id, structured.StructuredEntry.position,
-                   structured.StructuredEntry.resource_type)
-            .where(structured.StructuredEntry.document_id.in_([r.document.id for r in sources.items]),
-                   structured.StructuredEntry.resource_type.in_(wanted))
-        ):
-            positions.setdefault(document_id, []).append((position, kind))
         lines: dict[str, list[Line]] = {key: [] for key, _, _ in SECTIONS}
         section_of = {t: key for key, types, _ in SECTIONS for t in types}
         for source in sources.items:  # newest first: the latest document's lines come first

@@ -1,6 +1,6 @@
 """The figures the agency publishes, per month: counts only, never a document or a name.
 
-Each figure is a handful of ``count`` queries (one per month) that both
+Read through ``RecordAccess.published_figures`` (the console never queries clinical tables itself). Each figure is a handful of ``count`` queries (one per month) that both
 databases run on their indexes; nothing is loaded row by row.
 """
 
@@ -100,3 +100,7 @@ def consultations(session: Session, now: datetime) -> Figure:
         [f"{s:%Y-%m}" for s, _ in windows],
         [Series(N_("by holders"), holders), Series(N_("by professionals"), professionals)],
     )
+
+
+def figures(session: Session, now: datetime) -> list[Figure]:
+    return [activations(session, now), deposits(session, now), consultations(session, now)]
