@@ -75,9 +75,9 @@ def erase_record(
     Call ``delete_erased_content`` once this has committed; ``store check`` also
     removes the blobs of erased records, should the process die in between.
     """
-    from opendsp.fhir.models import DocumentContext, SubmissionSet
-    from opendsp.fhir.structured import StructuredEntry
-    from opendsp.fhir.structured import forget_record as forget_structured
+    from opendsp.submissions.models import DocumentContext, SubmissionSet
+    from opendsp.structured.models import StructuredEntry
+    from opendsp.structured.index import forget_record as forget_structured
     from opendsp.records.services import trace_event
     from opendsp.search.index import forget_record as forget_search
     from opendsp.search.models import SearchTerm
