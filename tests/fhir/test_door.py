@@ -11,7 +11,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentStatus
@@ -20,7 +20,16 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.records.models import Record
 from opendsp.trace.models import Outcome, TraceEntry
-from tests.factories import as_holder, holder_of, make_organisation, make_professional, make_record
+from tests.factories import (
+    PDF,
+    as_holder,
+    as_professional,
+    holder_of,
+    make_organisation,
+    make_professional,
+    make_record,
+    professional_draft,
+)
 from tests.fhir.conftest import Fhir, World, provide_bundle, register, valid
 from tests.fhir.test_encounter import encounter
 from tests.fhir.test_mhd import deposit
@@ -229,3 +238,50 @@ def test_a_search_of_structured_entries_by_an_emergency_doctor_opens_access_once
         ("documents.list", Outcome.refused), ("emergency.open", Outcome.permitted),
         ("document.consult", Outcome.permitted)]
     assert entries[-1].basis == "emergency" and entries[-1].context.get("emergency") is True
+
+
+# -- the authors of the documents found are loaded with them, not one query per document -----------------------
+
+
+def _authors_deposit(platform: Platform, world: World, count: int) -> None:
+    with platform.transaction() as session:
+        record = session.get(Record, world.record.id)
+        assert record is not None
+        holder = as_holder(session, platform, record)
+        for n in range(count):
+            practice = make_organisation(session, platform, OrganisationKind.practice, name=f"Cabinet {n}")
+            author = make_professional(session, platform, organisation=practice, family_name=f"Author{n}")
+            holder.add_to_circle(record.id, author.id)
+            as_professional(session, platform, author).deposit(record.id, professional_draft(), [PDF])
+
+
+def _statements_of(platform: Platform, act: Any) -> int:
+    counted: list[str] = []
+
+    def count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counted.append(statement)
+
+    assert platform.engine is not None
+    event.listen(platform.engine, "before_cursor_execute", count)
+    try:
+        act()
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", count)
+    return len(counted)
+
+
+def test_a_document_search_does_not_query_once_per_document(platform: Platform, world: World, fhir: Fhir) -> None:
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
+    path = f"/fhir/DocumentReference?patient={world.person_id}&_count=50"
+
+    def search() -> None:
+        response = fhir.get(path, gp)
+        assert response.status_code == 200, response.text
+
+    search()  # the token's first use, and whatever is cached once
+    _authors_deposit(platform, world, 2)
+    few = _statements_of(platform, search)
+    _authors_deposit(platform, world, 6)
+    many = _statements_of(platform, search)
+    assert fhir.get(path, gp).json()["total"] == 8
+    assert many == few, "each document's author and organisation come with the page, not one query each"

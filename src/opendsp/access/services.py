@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.access import presence
 from opendsp.access.models import (
@@ -951,13 +952,15 @@ class RecordAccess:
         given: dict[uuid.UUID, list[DocumentContext]] = {}
         for row in self.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
             given.setdefault(row.document_id, []).append(row)
-        # Loaded once: each document's author and organisation are then found without a query of their own.
-        authors = {d.author_professional_id for d in items} - {None}
-        organisations = {d.author_organisation_id for d in items} - {None}
-        if authors:
-            self.session.scalars(select(Professional).where(Professional.id.in_(authors))).all()
-        if organisations:
-            self.session.scalars(select(Organisation).where(Organisation.id.in_(organisations))).all()
+        # Loaded once and set on each document: mapping its author and organisation queries nothing more.
+        authors = {p.id: p for p in self.session.scalars(select(Professional).where(
+            Professional.id.in_({d.author_professional_id for d in items} - {None})))}
+        organisations = {o.id: o for o in self.session.scalars(select(Organisation).where(
+            Organisation.id.in_({d.author_organisation_id for d in items} - {None})))}
+        for document in items:
+            set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
+            set_committed_value(document, "author_organisation",
+                                organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
         holders = {record_id: person_id for record_id, person_id in self.session.execute(
             select(Record.id, Record.person_id).where(Record.id.in_({d.record_id for d in items})))}
         return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),
