@@ -23,8 +23,8 @@ from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
 from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
-from opendsp.fhir.models import DocumentContext, SubmissionSet, SubmittedDocument
-from opendsp.fhir.structured import StructuredCode, StructuredEntry
+from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
+from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional

@@ -72,7 +72,7 @@ def test_a_fresh_development_instance_still_gets_the_demo_keyring(platform: Plat
 
 def test_rotate_with_retire_leaves_only_the_new_key_and_content_still_reads(platform: Platform) -> None:
     from opendsp.documents.types import FHIR_MEDIA_TYPE
-    from opendsp.fhir.structured import StructuredCode, StructuredEntry
+    from opendsp.structured.models import StructuredCode, StructuredEntry
     from tests.factories import as_holder, holder_draft
     from tests.records.test_erasure import lab_bundle_bytes
 

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from opendsp.clock import FrozenClock
 from opendsp.documents.models import Document
 from opendsp.documents.types import ConfidentialityLevel, DocumentType
-from opendsp.fhir.models import SubmissionSet
+from opendsp.submissions.models import SubmissionSet
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.records.models import Record

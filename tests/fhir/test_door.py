@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentStatus
-from opendsp.fhir.models import SubmissionSet
+from opendsp.submissions.models import SubmissionSet
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.records.models import Record
 from opendsp.trace.models import Outcome, TraceEntry
-from tests.factories import as_holder, holder_of, make_organisation, make_professional, make_record
+from tests.factories import (
+    PDF,
+    as_holder,
+    as_professional,
+    holder_of,
+    make_organisation,
+    make_professional,
+    make_record,
+    professional_draft,
+)
 from tests.fhir.conftest import Fhir, World, provide_bundle, register, valid
 from tests.fhir.test_encounter import encounter
 from tests.fhir.test_mhd import deposit
+from tests.fhir.test_structured import HAEMOGLOBIN, lab_bundle
+from tests.fhir.test_structured import deposit as structured_deposit
 
 WITHDRAW = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
 
@@ -170,3 +182,106 @@ def test_a_document_search_is_one_entry_with_its_criteria_and_a_read_one_entry(
         before = len(chain(platform, world.record.id))
         assert fhir.get(path, gp, headers={"Accept": "*/*"}).status_code == 200
         assert len(chain(platform, world.record.id)) == before + 1, path
+
+
+def test_a_search_of_structured_entries_is_one_reading_with_its_criteria(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    """Before: one documents.list entry and one consult entry per document opened. Now: one decision over the
+    documents read, one entry naming them, with the search's criteria (codes as given: they are not free text)."""
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    march = structured_deposit(fhir, world, lab, lab_bundle(date(2025, 3, 1)), "11502-2")
+    january = structured_deposit(fhir, world, lab, lab_bundle(date(2024, 1, 10), 14.0), "11502-2")
+    gp = fhir.token(world.software["hospital"], world.gp, "system/*.s")
+    before = len(chain(platform, world.record.id))
+    found = fhir.get(f"/fhir/Observation?patient={world.person_id}&code=http://loinc.org|{HAEMOGLOBIN.loinc}"
+                     "&_count=5", gp)
+    assert found.status_code == 200 and valid(found.json())["total"] == 2
+    entries = chain(platform, world.record.id)[before:]
+    assert [(e.action, e.outcome, e.basis, e.document_id) for e in entries] == [
+        ("document.consult", Outcome.permitted, "circle", None)]
+    assert entries[0].context["purpose"] == "Observation search"
+    assert entries[0].context["criteria"] == {"code": [f"http://loinc.org|{HAEMOGLOBIN.loinc}"],
+                                              "patient": [str(world.person_id)]}
+    assert sorted(entries[0].context["documents"]) == sorted([march, january])
+
+    # A page that serves entries of one document still reads the search as one act.
+    before = len(chain(platform, world.record.id))
+    page = fhir.get(f"/fhir/Observation?patient={world.person_id}&code={HAEMOGLOBIN.loinc}&_count=1", gp)
+    assert page.status_code == 200 and len(page.json()["entry"]) == 1
+    assert len(chain(platform, world.record.id)) == before + 1
+
+    # Refused: one entry too, with the criteria, and the answer says nothing of what the record holds.
+    outsider = fhir.token(world.software["hospital"], world.outsider, "system/*.s")
+    before = len(chain(platform, world.record.id))
+    refused = fhir.get(f"/fhir/Observation?patient={world.person_id}&date=ge2025-01-01", outsider)
+    assert refused.status_code == 403
+    entries = chain(platform, world.record.id)[before:]
+    assert [(e.action, e.outcome, e.reason) for e in entries] == [
+        ("documents.list", Outcome.refused, "no_access")]
+    assert entries[0].context["criteria"] == {"date": ["ge2025-01-01"], "patient": [str(world.person_id)]}
+    assert "documents" not in entries[0].context
+
+
+def test_a_search_of_structured_entries_by_an_emergency_doctor_opens_access_once_and_reads_once(
+    platform: Platform, world: World, fhir: Fhir
+) -> None:
+    lab = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    structured_deposit(fhir, world, lab, lab_bundle(date(2025, 3, 1)), "11502-2")
+    urgent = fhir.token(world.software["emergency"], world.emergency_doctor, "system/*.s",
+                        purpose_of_use="ETREAT", reason="unconscious patient")
+    before = len(chain(platform, world.record.id))
+    found = fhir.get(f"/fhir/Observation?patient={world.person_id}", urgent)
+    assert found.status_code == 200 and valid(found.json())["total"] == 2
+    entries = chain(platform, world.record.id)[before:]
+    assert [(e.action, e.outcome) for e in entries] == [
+        ("documents.list", Outcome.refused), ("emergency.open", Outcome.permitted),
+        ("document.consult", Outcome.permitted)]
+    assert entries[-1].basis == "emergency" and entries[-1].context.get("emergency") is True
+
+
+# -- the authors of the documents found are loaded with them, not one query per document -----------------------
+
+
+def _authors_deposit(platform: Platform, world: World, count: int) -> None:
+    with platform.transaction() as session:
+        record = session.get(Record, world.record.id)
+        assert record is not None
+        holder = as_holder(session, platform, record)
+        for n in range(count):
+            practice = make_organisation(session, platform, OrganisationKind.practice, name=f"Cabinet {n}")
+            author = make_professional(session, platform, organisation=practice, family_name=f"Author{n}")
+            holder.add_to_circle(record.id, author.id)
+            as_professional(session, platform, author).deposit(record.id, professional_draft(), [PDF])
+
+
+def _statements_of(platform: Platform, act: Any) -> int:
+    counted: list[str] = []
+
+    def count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counted.append(statement)
+
+    assert platform.engine is not None
+    event.listen(platform.engine, "before_cursor_execute", count)
+    try:
+        act()
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", count)
+    return len(counted)
+
+
+def test_a_document_search_does_not_query_once_per_document(platform: Platform, world: World, fhir: Fhir) -> None:
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
+    path = f"/fhir/DocumentReference?patient={world.person_id}&_count=50"
+
+    def search() -> None:
+        response = fhir.get(path, gp)
+        assert response.status_code == 200, response.text
+
+    search()  # the token's first use, and whatever is cached once
+    _authors_deposit(platform, world, 2)
+    few = _statements_of(platform, search)
+    _authors_deposit(platform, world, 6)
+    many = _statements_of(platform, search)
+    assert fhir.get(path, gp).json()["total"] == 8
+    assert many == few, "each document's author and organisation come with the page, not one query each"

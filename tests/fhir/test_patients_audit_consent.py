@@ -71,10 +71,8 @@ def test_the_holders_choices_map_to_valid_consents(platform: Platform, world: Wo
         holder = as_holder(session, platform, world.record)
         holder.block(world.record.id, world.outsider.id)
         holder.set_emergency_allowed(world.record.id, False)
-        grants = holder.read_choices(world.record.id)
-        person = session.get(Person, world.person_id)
-        assert person is not None
-        resources = [valid(c) for c in consents(session, world.record, person, grants, platform.clock.now())]
+        view = holder.consent_view(world.record.id)
+        resources = [valid(c) for c in consents(world.record.id, world.person_id, view, platform.clock.now())]
     provisions = sorted((c["provision"]["type"], c["policyRule"]["coding"][0]["code"]) for c in resources)
     assert provisions == [("deny", "OPTOUT"), ("deny", "OPTOUT"), ("permit", "OPTIN")]
     circle = next(c for c in resources if c["provision"]["type"] == "permit")
@@ -88,15 +86,13 @@ def test_the_organ_donation_wish_is_a_consent_once_stated(platform: Platform, wo
 
     with platform.transaction() as session:
         holder = as_holder(session, platform, world.record)
-        person = session.get(Person, world.person_id)
-        assert person is not None
         holder.set_wish(world.record.id, WishKind.organ_donation, WishValue.not_stated)
-        unstated = consents(session, world.record, person, holder.read_choices(world.record.id), platform.clock.now(),
-                            holder.wishes(world.record.id))
+        unstated = consents(world.record.id, world.person_id, holder.consent_view(world.record.id),
+                            platform.clock.now())
         platform.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
         holder.set_wish(world.record.id, WishKind.organ_donation, WishValue.yes)
-        stated = consents(session, world.record, person, holder.read_choices(world.record.id), platform.clock.now(),
-                          holder.wishes(world.record.id))
+        stated = consents(world.record.id, world.person_id, holder.consent_view(world.record.id),
+                          platform.clock.now())
     assert all(c["scope"]["coding"][0]["code"] != "adr" for c in unstated)
     donation = [valid(c) for c in stated if c["scope"]["coding"][0]["code"] == "adr"]
     assert len(donation) == 1 and donation[0]["provision"]["type"] == "permit"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from starlette.routing import Mount, Route
 
 from opendsp.platform import Platform
@@ -11,11 +14,18 @@ from tests.fhir.conftest import Fhir, valid
 PUBLIC = {"/metadata", "/.well-known/smart-configuration"}
 
 
+def routes_of(routes: list[Any]) -> Iterator[Any]:
+    """Every route, those of the routers included (one per IHE transaction) too."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from routes_of(included.routes) if included is not None else [route]
+
+
 def test_every_fhir_route_is_protected(platform: Platform, fhir: Fhir) -> None:
     app = create_app(platform=platform)
     mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/fhir")
     walked = 0
-    for route in mount.routes:
+    for route in routes_of(mount.routes):
         assert isinstance(route, Route)
         path = route.path.replace("{document_id}", "00000000-0000-0000-0000-000000000000").replace(
             "{patient_id}", "00000000-0000-0000-0000-000000000000")
@@ -30,4 +40,4 @@ def test_every_fhir_route_is_protected(platform: Platform, fhir: Fhir) -> None:
             walked += 1
             assert response.status_code == 401, (method, path, response.status_code)
             assert valid(response.json())["issue"][0]["code"] == "login"
-    assert walked >= 10
+    assert walked >= 20  # the IHE transactions, Encounter, and the six kinds of structured entries

@@ -19,8 +19,8 @@ from opendsp.demo.fhir import AuthorInfo, Ids, LabResult, PatientInfo, laborator
 from opendsp.demo.clinical import ANALYTES
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE
-from opendsp.fhir.models import DocumentContext
-from opendsp.fhir.structured import StructuredCode, StructuredEntry
+from opendsp.submissions.models import DocumentContext
+from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.platform import Platform
 from opendsp.records.erasure import ErasureBasis, ErasureRefused, erase_record
 from opendsp.records.models import Record

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from opendsp.clock import FrozenClock
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentStatus, DocumentType
-from opendsp.fhir.structured import StructuredEntry
+from opendsp.structured.models import StructuredEntry
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings

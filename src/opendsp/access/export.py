@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from opendsp.access.services import RecordAccess, RecordExport
+from opendsp.access.services import ConsentView, RecordAccess, RecordExport
 from opendsp.access.trace_files import csv_chunks, json_chunks
 from opendsp.access.trace_reading import LOCAL, TraceQuery, TraceReading, read_lines
 from opendsp.documents import services as documents
@@ -44,9 +44,10 @@ from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.fhir import mapping
 from opendsp.fhir.consent import consents
 from opendsp.fhir.encounter import encounter_resource
-from opendsp.fhir.structured import parse_document
+from opendsp.structured.bundles import parse_document
 from opendsp.locale import N_, translations
 from opendsp.platform import Platform
+from opendsp.professionals.models import Professional
 from opendsp.records.models import Record
 from opendsp.documents.labels import TYPE_LABELS
 
@@ -82,11 +83,19 @@ def prepare(access: RecordAccess, record_id: uuid.UUID, *, language: str) -> Exp
     return ExportPlan(
         export=export,
         patient=mapping.patient(holder),
-        consents=consents(access.session, record, holder, export.grants, export.at, export.wishes),
+        consents=consents(record.id, holder.id, _consent_view(access, export), export.at),
         encounters=[encounter_resource(stay, holder) for stay in export.stays],
         language=language,
         base=access.platform.settings.public_base_url.rstrip("/") + "/fhir",
     )
+
+
+def _consent_view(access: RecordAccess, export: RecordExport) -> ConsentView:
+    """The export's choices and wishes with the professionals they name, loaded at once."""
+    grants = export.grants
+    named = set(grants.circle) | set(grants.blocked) | ({grants.referring_doctor} - {None})
+    professionals = {p.id: p for p in access.session.scalars(select(Professional).where(Professional.id.in_(named)))}
+    return ConsentView(grants=grants, professionals=professionals, wishes=export.wishes)
 
 
 def file_name(plan: ExportPlan) -> str:

@@ -9,13 +9,14 @@ refusal, and only then acts through the storage services with the permit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.access import presence
 from opendsp.access.models import (
@@ -29,9 +30,11 @@ from opendsp.access.models import (
     PresenceGrant,
     Wish,
 )
+from opendsp.access.exchange_criteria import DocumentCriterion, EntryCriterion, document_conditions, entry_conditions
 from opendsp.access.trace_reading import TraceLine, TraceQuery, TraceReading, describe
 from opendsp.access.wishes import ANSWERS, WishKind, WishValue
 from opendsp.actors import Actor, ActorKind
+from opendsp.content.service import ContentUnavailable
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentStatus, DocumentType
@@ -49,11 +52,13 @@ from opendsp.professionals.models import Organisation, Professional
 from opendsp.records import services as records
 from opendsp.records.models import Record, RecordState
 from opendsp.stays.models import InstitutionalRefusal, Stay, StayState
+from opendsp.structured.models import StructuredEntry
+from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import RequestContext, TraceEvent
 
 __all__ = [
-    "AccessDenied", "Consultation", "DocumentPage", "DocumentReading", "DocumentsReading", "InvalidRequest",
+    "AccessDenied", "Consultation", "ContentUnavailable", "DocumentPage", "DocumentReading", "DocumentsReading", "InvalidRequest",
     "RecordAccess", "RecordNotFound",
 ]
 
@@ -181,8 +186,71 @@ class RecordExport:
     stays: list[Stay]
 
 
+@dataclass(frozen=True)
+class DocumentDetails:
+    """A document decided visible, with what its sender gave beside it (exchange API)."""
+
+    document: Document  # its author and author's organisation loaded with it
+    person_id: uuid.UUID  # the record's holder
+    master_identifier: str | None  # the sender's unique id (IHE MHD), if it came that way
+    context: list[DocumentContext]  # practice setting, events, related references, as the sender gave them
+
+
+@dataclass(frozen=True)
+class DetailsPage:
+    items: list[DocumentDetails]
+    total: int
+
+
+@dataclass(frozen=True)
+class SubmissionSetView:
+    """A submission set with the documents of it the reader may see."""
+
+    submission_set: SubmissionSet
+    document_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class SubmittedItem:
+    """A document deposited in this request, to file in its submission set."""
+
+    document: Document
+    master_identifier: str
+    context: list[dict[str, Any]]  # DocumentContext rows: element, position, system, code, display, reference
+
+
+@dataclass(frozen=True)
+class EntryAt:
+    """Where a structured entry is: its document and its position in the document Bundle."""
+
+    document_id: uuid.UUID
+    position: int
+
+
+@dataclass(frozen=True)
+class StructuredEntries:
+    """A page of structured entries read as one act; ``sources`` opens the content of their documents."""
+
+    permit: Decision
+    total: int
+    entries: list[EntryAt]
+    sources: dict[uuid.UUID, Consultation]
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    grants: Grants
+    professionals: dict[uuid.UUID, Professional]  # those the choices name
+    wishes: list[Wish]  # newest first
+
+
+# A search of structured entries reads at most this many documents (their entries are then paged).
+MAX_STRUCTURED_DOCUMENTS = 1000
+
+
 # How long after reading a document's page its content shown in that page is covered by the page's entry.
 PAGE_COVERS_CONTENT = timedelta(minutes=10)
+
 # Which obligations and acts leave a notification for the holder, by trace action.
 _NOTIFY_ON_PERMIT = {
     Action.open_with_presence_code: NotificationKind.presence_opened.value,
@@ -871,6 +939,191 @@ class RecordAccess:
             )
         )
 
+    # -- the exchange API (FHIR, IHE MHD): what adapters read through the door, never beside it --------------
+
+    def record_of_person(self, person_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of a person's record, to name it in an act (None: no such person, or no record).
+
+        A fact, not an act: nothing of the record is read, and the act that follows is decided and traced."""
+        return self.session.scalar(select(Record.id).where(Record.person_id == person_id))
+
+    def holder_of(self, record_id: uuid.UUID) -> Person:
+        """The person a record belongs to (identity only), for an act already decided on the record."""
+        holder = self.session.get(Person, self._record(record_id).person_id)
+        assert holder is not None
+        return holder
+
+    def find_document_details(
+        self,
+        record_id: uuid.UUID,
+        *,
+        where: Iterable[Sequence[DocumentCriterion]] = (),
+        ascending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+        criteria: dict[str, Any] | None = None,
+    ) -> DetailsPage:
+        """``list_documents`` narrowed by search criteria, newest deposit first (or oldest), with what the
+        sender gave beside each document: one act, one trace entry keeping ``criteria``."""
+        order = [Document.deposited_at.asc() if ascending else Document.deposited_at.desc()]
+        page = self.list_documents(record_id, where=document_conditions(where), order_by=order, limit=limit,
+                                   offset=offset, criteria=criteria)
+        return DetailsPage(items=self._details(page.items), total=page.total)
+
+    def document_details(self, document_id: uuid.UUID, *, criteria: dict[str, Any]) -> DocumentDetails | None:
+        """One document named by its id, read as a search of its record for that id (one act, one entry).
+
+        None for an id that exists nowhere (no record to trace it on) and for a document the reader may not
+        see; a refusal on the record raises ``AccessDenied``, as every act does."""
+        record_id = self.session.scalar(select(Document.record_id).where(Document.id == document_id))
+        if record_id is None:
+            return None
+        page = self.list_documents(record_id, where=[Document.id == document_id], limit=1, criteria=criteria)
+        return self._details(page.items)[0] if page.items else None
+
+    def withdraw_with_details(self, document_id: uuid.UUID, *, reason: str | None = None) -> DocumentDetails:
+        """``withdraw``, answered with the document as it now is and what its sender gave."""
+        return self._details([self.withdraw(document_id, reason=reason)])[0]
+
+    def _details(self, items: Sequence[Document]) -> list[DocumentDetails]:
+        """What the sender gave beside documents already decided visible, and their authors, in a few queries
+        (not one per document)."""
+        ids = [d.id for d in items]
+        if not ids:
+            return []
+        masters = {document_id: master for document_id, master in self.session.execute(
+            select(SubmittedDocument.document_id, SubmittedDocument.master_identifier)
+            .where(SubmittedDocument.document_id.in_(ids)))}
+        given: dict[uuid.UUID, list[DocumentContext]] = {}
+        for row in self.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
+            given.setdefault(row.document_id, []).append(row)
+        # Loaded once and set on each document: mapping its author and organisation queries nothing more.
+        authors = {p.id: p for p in self.session.scalars(select(Professional).where(
+            Professional.id.in_({d.author_professional_id for d in items} - {None})))}
+        organisations = {o.id: o for o in self.session.scalars(select(Organisation).where(
+            Organisation.id.in_({d.author_organisation_id for d in items} - {None})))}
+        for document in items:
+            set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
+            set_committed_value(document, "author_organisation",
+                                organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
+        holders = {record_id: person_id for record_id, person_id in self.session.execute(
+            select(Record.id, Record.person_id).where(Record.id.in_({d.record_id for d in items})))}
+        return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),
+                                context=given.get(d.id, [])) for d in items]
+
+    def find_submission_sets(self, record_id: uuid.UUID, *, criteria: dict[str, Any]) -> list[SubmissionSetView]:
+        """The record's submission sets, newest first, each listing only the documents the reader may see
+        (a set with none is not there): one act, the list of the documents, with ``criteria``."""
+        submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)
+        visible = self.list_documents(record_id, where=[Document.id.in_(submitted)], limit=10_000,
+                                      criteria=criteria)
+        entries: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for set_id, document_id in self.session.execute(
+            select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id)
+            .where(SubmittedDocument.document_id.in_([d.id for d in visible.items]))
+        ):
+            entries.setdefault(set_id, []).append(document_id)
+        sets = self.session.scalars(
+            select(SubmissionSet).where(SubmissionSet.id.in_(list(entries)))
+            .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)
+        ).all()
+        return [SubmissionSetView(submission_set=s, document_ids=sorted(entries[s.id], key=str)) for s in sets]
+
+    def taken_master_identifier(self, values: Iterable[str]) -> str | None:
+        """One of ``values`` already used as a document's unique id by any sender (they are unique)."""
+        return self.session.scalars(
+            select(SubmittedDocument.master_identifier).where(SubmittedDocument.master_identifier.in_(list(values)))
+        ).first()
+
+    def file_submission(
+        self,
+        record_id: uuid.UUID,
+        *,
+        unique_id: str,
+        title: str | None,
+        source_id: str | None,
+        client_id: str,
+        documents: Sequence[SubmittedItem],
+    ) -> SubmissionSet:
+        """The submission set of documents this request deposited in the record (each decided and traced by
+        ``deposit`` or ``replace``): a document of another record is refused, and nothing is filed."""
+        record = self._record(record_id)
+        if any(item.document.record_id != record.id for item in documents):
+            raise InvalidRequest("a submission set holds documents of its own record only")
+        professional = uuid.UUID(self.actor.id) if self.actor.kind is ActorKind.professional and self.actor.id \
+            else None
+        submission_set = SubmissionSet(record_id=record.id, unique_id=unique_id, title=title, source_id=source_id,
+                                       client_id=client_id, author_professional_id=professional,
+                                       submitted_at=self.now)
+        self.session.add(submission_set)
+        self.session.flush()
+        for item in documents:
+            self.session.add(SubmittedDocument(document_id=item.document.id, submission_set_id=submission_set.id,
+                                               record_id=record.id, master_identifier=item.master_identifier))
+            for row in item.context:
+                self.session.add(DocumentContext(document_id=item.document.id, record_id=record.id, **row))
+        self.session.flush()
+        return submission_set
+
+    def find_structured_entries(
+        self,
+        record_id: uuid.UUID,
+        *,
+        resource_type: str,
+        where: Iterable[Sequence[EntryCriterion]] = (),
+        as_of: datetime | None = None,
+        ascending: bool = False,
+        limit: int = 20,
+        offset: int = 0,
+        criteria: dict[str, Any] | None = None,
+    ) -> StructuredEntries:
+        """Entries of structured documents (Observation, Condition, ...) as ONE act: ``read_documents`` over the
+        current documents whose entries match, one decision and one trace entry with ``criteria``; only the
+        documents serving the page are opened. Newest entry first (its effective date, else its document's
+        deposit), or oldest."""
+        from opendsp.structured.index import search_tokens
+
+        index = select(StructuredEntry.document_id).where(
+            StructuredEntry.record_id == record_id, StructuredEntry.resource_type == resource_type,
+            *entry_conditions(where, lambda system, code: search_tokens(self.platform, system, code)))
+        conditions: list[ColumnElement[bool]] = [Document.id.in_(index), Document.status == DocumentStatus.current]
+        if as_of is not None:
+            conditions.append(Document.deposited_at <= as_of)
+        reading = self.read_documents(record_id, purpose=f"{resource_type} search", where=conditions,
+                                      limit=MAX_STRUCTURED_DOCUMENTS, criteria=criteria)
+        sources = {r.document.id: r for r in reading.items}
+        rows = self.session.execute(
+            select(StructuredEntry.document_id, StructuredEntry.position, StructuredEntry.effective_at).where(
+                StructuredEntry.record_id == record_id, StructuredEntry.resource_type == resource_type,
+                StructuredEntry.document_id.in_(list(sources)),
+                *entry_conditions(where, lambda system, code: search_tokens(self.platform, system, code)))
+        ).all()
+        deposited = {i: r.document.deposited_at for i, r in sources.items()}
+        found = sorted(rows, key=lambda r: r.position)
+        found.sort(key=lambda r: (r.effective_at or deposited[r.document_id], deposited[r.document_id]),
+                   reverse=not ascending)
+        page = [EntryAt(document_id=r.document_id, position=r.position) for r in found[offset:offset + limit]]
+        return StructuredEntries(permit=reading.permit, total=len(found), entries=page,
+                                 sources={e.document_id: sources[e.document_id] for e in page})
+
+    def consent_view(self, record_id: uuid.UUID) -> ConsentView:
+        """The holder's choices and wishes with the professionals they name, read back as ONE act (the
+        holder's side only)."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "consents"})
+        grants = self._grants(record)
+        named = set(grants.circle) | set(grants.blocked) | ({grants.referring_doctor} - {None})
+        professionals = {p.id: p for p in self.session.scalars(select(Professional).where(Professional.id.in_(named)))}
+        wishes = list(self.session.scalars(
+            select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)))
+        return ConsentView(grants=grants, professionals=professionals, wishes=wishes)
+
+    def stay_to_report(self, stay_id: uuid.UUID, *, hospital_id: uuid.UUID) -> Stay | None:
+        """The hospital's own stay an update reports on (None: unknown, or another hospital's). Nothing is read
+        for the caller here: the report that follows is decided and traced on the stay's record."""
+        stay = self.session.get(Stay, stay_id)
+        return stay if stay is not None and stay.organisation_id == hospital_id else None
+
     def notifications(self, record_id: uuid.UUID, *, limit: int = 100) -> list[Notification]:
         """What the holder's side was told of, newest first: read like the trace, by the holder's side only."""
         record = self._record(record_id)
@@ -1253,14 +1506,17 @@ class RecordAccess:
         where: Iterable[ColumnElement[bool]] = (),
         limit: int = 20,
         order_by: Iterable[ColumnElement[Any]] | None = None,
+        criteria: dict[str, Any] | None = None,
     ) -> DocumentsReading:
         """Many documents read for one view (a chart, the summary): one decision on the record and ONE trace
-        entry naming the documents read; each document still passes ``decide`` before its content opens."""
+        entry naming the documents read; each document still passes ``decide`` before its content opens.
+        ``criteria``: what the entry keeps of the search that chose them (never free text in clear)."""
         record = self._record(record_id)
         request = self._request(Action.list_documents, record)
         listing = decide(request, self.matrix)
+        asked: dict[str, Any] = {"purpose": purpose, **({"criteria": criteria} if criteria else {})}
         if not listing.permitted:
-            self._trace(listing, document_id=None, context={"purpose": purpose})
+            self._trace(listing, document_id=None, context=asked)
             raise AccessDenied(listing)
         rule = visibility(request, self.matrix)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
@@ -1275,7 +1531,7 @@ class RecordAccess:
                 readings.append(Consultation(document=document, permit=permit,
                                              chunks=self._content_when_read(permit, document)))
         # Traced even when nothing was read: the view was an access to the record all the same.
-        context: dict[str, Any] = {"purpose": purpose, "documents": [str(r.document.id) for r in readings]}
+        context: dict[str, Any] = {**asked, "documents": [str(r.document.id) for r in readings]}
         if listing.basis is Basis.stay:
             context["stay"] = self._stay_context(request)
         self._trace(replace(listing, action=Action.consult_document), document_id=None, context=context)
@@ -1315,7 +1571,8 @@ class RecordAccess:
         Asked under the permit of the page just read: the index is looked up only within that record. None
         when no other document shares a code: nothing more is read and nothing more is traced.
         """
-        from opendsp.fhir.structured import StructuredCode, StructuredEntry, search_tokens
+        from opendsp.structured.index import search_tokens
+        from opendsp.structured.models import StructuredCode, StructuredEntry
 
         document = page.document
         if not page.permit.covers(Action.consult_document, document.record_id, document.id):
@@ -1338,7 +1595,7 @@ class RecordAccess:
                                 limit: int) -> StructuredSources:
         """The current documents of the record with structured entries of ``resource_types`` (the summary),
         read under one decision and one trace entry, with where each entry is in its document."""
-        from opendsp.fhir.structured import StructuredEntry
+        from opendsp.structured.models import StructuredEntry
 
         wanted = list(resource_types)
         indexed = select(StructuredEntry.document_id).where(
@@ -1520,7 +1777,7 @@ class RecordAccess:
         return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else ContentCopy(content)
 
     def _index(self, document: Document, content: Iterable[bytes]) -> None:
-        from opendsp.fhir.structured import index_document as index_structured
+        from opendsp.structured.index import index_document as index_structured
         from opendsp.search.index import ContentCopy
         from opendsp.search.index import index_document as index_words
 

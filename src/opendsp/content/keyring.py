@@ -48,7 +48,7 @@ class KeyUse:
 
 def key_use(session: Session, key_id: str) -> KeyUse:
     from opendsp.accounts.models import Account
-    from opendsp.fhir.structured import StructuredCode
+    from opendsp.structured.models import StructuredCode
     from opendsp.search.models import SearchTerm
 
     def count(model: type, column: object, *where: object) -> int:

@@ -10,20 +10,16 @@ purpose ETREAT), and the holder's latest organ-donation wish when stated
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from opendsp.access.models import Wish
+from opendsp.access.services import ConsentView
 from opendsp.access.wishes import WishKind, WishValue
 from opendsp.fhir import systems
 from opendsp.fhir.mapping import concept, instant
-from opendsp.persons.models import Person
-from opendsp.policy.facts import Grants
-from opendsp.professionals.models import Professional
-from opendsp.records.models import Record
+
+if TYPE_CHECKING:
+    from opendsp.professionals.models import Professional
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_CATEGORY = concept("http://loinc.org", "59284-0", "Patient Consent")
@@ -33,17 +29,17 @@ ORGAN_DONATION_SYSTEM = "urn:opendsp:cs:wish"
 
 
 def _consent(
-    key: str, record: Record, person: Person, now: datetime, *, rule: str, provision: dict[str, Any], title: str,
+    key: str, record_id: uuid.UUID, person_id: uuid.UUID, now: datetime, *, rule: str, provision: dict[str, Any], title: str,
     scope: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "resourceType": "Consent",
-        "id": str(uuid.uuid5(record.id, key)),
+        "id": str(uuid.uuid5(record_id, key)),
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{title}</div>'},
         "status": "active",
         "scope": scope or concept(CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
         "category": [CONSENT_CATEGORY],
-        "patient": {"reference": f"Patient/{person.id}"},
+        "patient": {"reference": f"Patient/{person_id}"},
         "dateTime": instant(now),
         "policyRule": concept(POLICY, rule),
         "provision": provision,
@@ -60,35 +56,33 @@ def _professional_actor(professional: Professional | None, professional_id: uuid
     return {"role": concept(ROLE, "PROV", "healthcare provider"), "reference": reference}
 
 
-def consents(
-    session: Session, record: Record, person: Person, grants: Grants, now: datetime, wishes: Sequence[Wish] = ()
-) -> list[dict[str, Any]]:
-    out = []
+def consents(record_id: uuid.UUID, person_id: uuid.UUID, view: ConsentView, now: datetime) -> list[dict[str, Any]]:
+    """The choices and wishes ``RecordAccess.consent_view`` read, as Consents (nothing is read here)."""
+    grants, named, out = view.grants, view.professionals, []
     for professional_id, until in sorted(grants.circle.items(), key=lambda item: str(item[0])):
-        professional = session.get(Professional, professional_id)
-        provision: dict[str, Any] = {"type": "permit", "actor": [_professional_actor(professional, professional_id)]}
+        provision: dict[str, Any] = {"type": "permit",
+                                     "actor": [_professional_actor(named.get(professional_id), professional_id)]}
         if until is not None:
             provision["period"] = {"end": instant(until)}
-        out.append(_consent(f"circle/{professional_id}", record, person, now, rule="OPTIN", provision=provision,
-                            title="Trusted circle"))
+        out.append(_consent(f"circle/{professional_id}", record_id, person_id, now, rule="OPTIN",
+                            provision=provision, title="Trusted circle"))
     if grants.referring_doctor is not None:
-        professional = session.get(Professional, grants.referring_doctor)
-        out.append(_consent("referring-doctor", record, person, now, rule="OPTIN", title="Referring doctor",
-                            provision={"type": "permit",
-                                       "actor": [_professional_actor(professional, grants.referring_doctor)]}))
+        out.append(_consent("referring-doctor", record_id, person_id, now, rule="OPTIN", title="Referring doctor",
+                            provision={"type": "permit", "actor": [
+                                _professional_actor(named.get(grants.referring_doctor), grants.referring_doctor)]}))
     for professional_id in sorted(grants.blocked, key=str):
-        professional = session.get(Professional, professional_id)
-        out.append(_consent(f"blocked/{professional_id}", record, person, now, rule="OPTOUT", title="Blocked professional",
-                            provision={"type": "deny", "actor": [_professional_actor(professional, professional_id)]}))
+        out.append(_consent(f"blocked/{professional_id}", record_id, person_id, now, rule="OPTOUT",
+                            title="Blocked professional", provision={"type": "deny", "actor": [
+                                _professional_actor(named.get(professional_id), professional_id)]}))
     allowed = grants.emergency_allowed
-    out.append(_consent("emergency", record, person, now, rule="OPTIN" if allowed else "OPTOUT",
+    out.append(_consent("emergency", record_id, person_id, now, rule="OPTIN" if allowed else "OPTOUT",
                         title="Emergency access " + ("allowed" if allowed else "refused"),
                         provision={"type": "permit" if allowed else "deny",
                                    "purpose": [{"system": systems.ACT_REASON, "code": "ETREAT"}]}))
-    donation = next((w for w in wishes if w.kind == WishKind.organ_donation.value), None)  # newest first
+    donation = next((w for w in view.wishes if w.kind == WishKind.organ_donation.value), None)  # newest first
     if donation is not None and donation.value != WishValue.not_stated.value:
         yes = donation.value == WishValue.yes.value
-        out.append(_consent("organ-donation", record, person, donation.set_at, rule="OPTIN" if yes else "OPTOUT",
+        out.append(_consent("organ-donation", record_id, person_id, donation.set_at, rule="OPTIN" if yes else "OPTOUT",
                             title="Organ donation after death: " + ("yes" if yes else "no"),
                             scope=concept(CONSENT_SCOPE, "adr", "Advanced Care Directive"),
                             provision={"type": "permit" if yes else "deny",

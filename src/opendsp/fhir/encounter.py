@@ -9,14 +9,18 @@ the record's trace names the stay. The Encounter's id is the stay's id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opendsp.fhir import systems
 from opendsp.fhir.errors import FhirError
-from opendsp.persons.models import Person
-from opendsp.stays.models import PatientClass, Stay, StayState
+from opendsp.stays.models import PatientClass, StayState
 from opendsp.stays.services import StayEvent, StayReport
+
+if TYPE_CHECKING:  # instances handed over by the stays service and RecordAccess, mapped and never queried
+    from opendsp.persons.models import Person
+    from opendsp.stays.models import Stay
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CLASSES = {"IMP": PatientClass.inpatient, "ACUTE": PatientClass.inpatient, "NONAC": PatientClass.inpatient,
@@ -50,7 +54,7 @@ def _visit_number(encounter: dict[str, Any]) -> str:
                     expression="Encounter.identifier")
 
 
-def _patient_number(encounter: dict[str, Any], session: Any) -> str:
+def _patient_number(encounter: dict[str, Any], person_of: Callable[[uuid.UUID], Person | None]) -> str:
     subject = encounter.get("subject") or {}
     identifier = subject.get("identifier") or {}
     if identifier.get("value"):
@@ -61,7 +65,7 @@ def _patient_number(encounter: dict[str, Any], session: Any) -> str:
     reference = str(subject.get("reference") or "")
     if reference.startswith("Patient/"):
         try:
-            person = session.get(Person, uuid.UUID(reference.removeprefix("Patient/")))
+            person = person_of(uuid.UUID(reference.removeprefix("Patient/")))
         except ValueError:
             person = None
         if person is not None:
@@ -93,8 +97,10 @@ def _class(encounter: dict[str, Any]) -> PatientClass:
     return CLASSES[code]
 
 
-def report(encounter: dict[str, Any], *, session: Any, previous: Stay | None, now: datetime) -> StayReport:
-    """The stay event an Encounter (created, or updated from ``previous``) stands for."""
+def report(encounter: dict[str, Any], *, person_of: Callable[[uuid.UUID], Person | None], previous: Stay | None,
+           now: datetime) -> StayReport:
+    """The stay event an Encounter (created, or updated from ``previous``) stands for; ``person_of`` finds a
+    patient named by reference."""
     status = encounter.get("status")
     period = encounter.get("period") or {}
     start = _moment(period.get("start"), "Encounter.period.start")
@@ -104,7 +110,7 @@ def report(encounter: dict[str, Any], *, session: Any, previous: Stay | None, no
     event = _event(status, previous, unit, patient_class)
     return StayReport(
         event=event,
-        national_number=_patient_number(encounter, session),
+        national_number=_patient_number(encounter, person_of),
         visit_number=_visit_number(encounter),
         occurred_at=(end if event is StayEvent.discharge else start if previous is None else None) or now,
         patient_class=patient_class,

@@ -13,8 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opendsp.access.services import InvalidRequest, RecordNotFound
-from opendsp.content.service import ContentUnavailable
+from opendsp.access.services import ContentUnavailable, InvalidRequest, RecordNotFound
 from opendsp.documents.services import DocumentRefused
 from opendsp.fhir.systems import ACCESS_REASON, FHIR_JSON
 from opendsp.policy.decision import AccessDenied

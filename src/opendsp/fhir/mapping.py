@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opendsp.documents.models import Document
 from opendsp.documents.types import (
     CODINGS,
     ConfidentialityLevel,
@@ -14,10 +13,13 @@ from opendsp.documents.types import (
     DocumentType,
 )
 from opendsp.fhir import systems
-from opendsp.fhir.models import DocumentContext
-from opendsp.persons.models import Person
-from opendsp.professionals.models import Organisation, Professional
-from opendsp.trace.models import Outcome, TraceEntry
+
+if TYPE_CHECKING:  # instances handed over by RecordAccess, mapped here and never queried
+    from opendsp.documents.models import Document
+    from opendsp.persons.models import Person
+    from opendsp.professionals.models import Organisation, Professional
+    from opendsp.submissions.models import DocumentContext
+    from opendsp.trace.models import TraceEntry
 
 STATUS = {
     DocumentStatus.current: "current",
@@ -211,13 +213,13 @@ INTERACTIONS: dict[str, tuple[str | None, str, str | None]] = {
     "stays.list": ("search-type", "E", "IHE.BasicAudit.PatientQuery"),
     "record.export": ("read", "R", "IHE.BasicAudit.PatientRead"),
 }
-OUTCOMES = {Outcome.permitted: "0", Outcome.refused: "4", Outcome.failed: "8"}
+OUTCOMES = {"permitted": "0", "refused": "4", "failed": "8"}  # the trace's outcomes
 HUMAN_ACTORS = {"holder", "assistant", "representative", "professional", "agency"}
 
 
 def audit_event(entry: TraceEntry, *, person_id: uuid.UUID | None) -> dict[str, Any]:
     interaction, action, profile = INTERACTIONS.get(entry.action, (None, "E", None))
-    outcome = Outcome(entry.outcome)
+    outcome = str(getattr(entry.outcome, "value", entry.outcome))
     context = entry.context or {}
     emergency = bool(context.get("emergency")) or entry.basis == "emergency"
     event: dict[str, Any] = {"resourceType": "AuditEvent", "id": str(entry.id)}
@@ -233,7 +235,7 @@ def audit_event(entry: TraceEntry, *, person_id: uuid.UUID | None) -> dict[str, 
         "recorded": instant(entry.recorded_at),
         "outcome": OUTCOMES[outcome],
     }
-    description = entry.reason or outcome.value
+    description = entry.reason or outcome
     if entry.basis:
         description += f" (basis: {entry.basis})"
     event["outcomeDesc"] = description

@@ -1,9 +1,9 @@
-"""FHIR search parameters turned into SQL conditions on documents, and paging links.
+"""FHIR search parameters turned into search criteria in the record's terms, and paging links.
 
 Only the parameters listed here are accepted; any other is refused with an
-OperationOutcome (``not-supported``) rather than silently ignored. The
-visibility rule is never built here: ``RecordAccess.list_documents`` applies
-it to whatever these conditions narrow.
+OperationOutcome (``not-supported``) rather than silently ignored. Criteria
+are values (``opendsp.access.exchange_criteria``): ``RecordAccess`` turns them into SQL
+on its tables and adds the visibility rule; this module names no table.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, false, func, or_
 
-from opendsp.documents.models import Document
+from opendsp.access import exchange_criteria as criteria
 from opendsp.documents.types import CODINGS
 from opendsp.fhir import systems
 from opendsp.fhir.errors import FhirError
-from opendsp.fhir.models import ContextElement, DocumentContext
 from opendsp.fhir.mapping import (
     CONFIDENTIALITY_FROM_FHIR,
     STATUS_FROM_FHIR,
     TYPE_BY_LOINC,
 )
-from opendsp.professionals.models import Organisation, OrganisationKind, Professional
+from opendsp.periods import Period
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
@@ -166,14 +165,7 @@ def _instant(value: str, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class DateRange:
-    prefix: str
-    start: datetime
-    end: datetime  # exclusive
-
-
-def parse_date(value: str, name: str) -> DateRange:
+def parse_date(value: str, name: str) -> Period:
     match = _DATE.match(value)
     if not match:
         raise FhirError(400, "invalid", f"{name}={value!r} is not a FHIR date search value", expression=name)
@@ -198,28 +190,7 @@ def parse_date(value: str, name: str) -> DateRange:
             end = datetime(year + 1, 1, 1, tzinfo=UTC)
     except ValueError:
         raise FhirError(400, "invalid", f"{name}={value!r} is not a valid date", expression=name) from None
-    return DateRange(match["prefix"] or "eq", start, end)
-
-
-def date_condition(column: Any, wanted: DateRange, *, as_date: bool = False) -> ColumnElement[bool]:
-    start: Any = wanted.start.date() if as_date else wanted.start
-    end: Any = wanted.end.date() if as_date else wanted.end
-    if as_date and wanted.end.time() != datetime.min.time():
-        end = wanted.end.date() + timedelta(days=1)
-    match wanted.prefix:
-        case "eq" | "ap":
-            return and_(column >= start, column < end)
-        case "ne":
-            return not_(and_(column >= start, column < end))
-        case "gt" | "sa":
-            return column >= end
-        case "lt" | "eb":
-            return column < start
-        case "ge":
-            return column >= start
-        case "le":
-            return column < end
-    raise AssertionError(wanted.prefix)
+    return Period(match["prefix"] or "eq", start, end)
 
 
 def _token(value: str) -> tuple[str | None, str]:
@@ -227,20 +198,6 @@ def _token(value: str) -> tuple[str | None, str]:
         system, _, code = value.partition("|")
         return (system or None), code
     return None, value
-
-
-def _like(value: str) -> str:
-    return value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _string_condition(column: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
-    if modifier == "exact":
-        return column == value
-    if modifier == "contains":
-        return func.lower(column).like(f"%{_like(value)}%", escape="\\")
-    if modifier is not None:
-        raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on strings")
-    return func.lower(column).like(f"{_like(value)}%", escape="\\")
 
 
 def reference_id(value: str, resource: str, base: str) -> uuid.UUID | None:
@@ -256,85 +213,82 @@ def reference_id(value: str, resource: str, base: str) -> uuid.UUID | None:
         return None
 
 
-def document_conditions(query: Query) -> list[ColumnElement[bool]]:
-    """SQL conditions for every DocumentReference criterion except the patient."""
-    conditions: list[ColumnElement[bool]] = []
+def document_criteria(query: Query) -> list[list[criteria.DocumentCriterion]]:
+    """What a DocumentReference search asks, in the record's terms, for every criterion except the patient."""
+    wanted: list[list[criteria.DocumentCriterion]] = []
     for name, modifier, alternatives in query.criteria():
         if name in ("patient", "patient.identifier"):
             continue
         if modifier is not None and not name.startswith("author."):
             raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on {name}")
-        options = [_document_condition(name, value, modifier) for value in alternatives]
-        conditions.append(or_(*options))
+        wanted.append([_document_criterion(name, value, modifier) for value in alternatives])
     if query.snapshot is not None:
-        conditions.append(Document.deposited_at <= query.snapshot)
-    return conditions
+        wanted.append([criteria.DepositedBy(query.snapshot)])
+    return wanted
 
 
-def _document_condition(name: str, value: str, modifier: str | None) -> ColumnElement[bool]:
+_NAME_MATCHES = {None: criteria.NameMatch.starts, "contains": criteria.NameMatch.contains,
+                 "exact": criteria.NameMatch.exact}
+
+
+def _document_criterion(name: str, value: str, modifier: str | None) -> criteria.DocumentCriterion:
+    nothing = criteria.Nothing()
     match name:
         case "_id":
             try:
-                return Document.id == uuid.UUID(value)
+                return criteria.DocumentIs(uuid.UUID(value))
             except ValueError:
-                return false()
+                return nothing
         case "status":
             status = STATUS_FROM_FHIR.get(value)
-            return Document.status == status if status else false()
+            return criteria.StatusIs(status) if status else nothing
         case "date":
-            return date_condition(Document.deposited_at, parse_date(value, name))
+            return criteria.DepositedIn(parse_date(value, name))
         case "period":
-            return date_condition(Document.care_date, parse_date(value, name), as_date=True)
+            return criteria.CaredIn(parse_date(value, name))
         case "type":
             system, code = _token(value)
             kind = TYPE_BY_LOINC.get(code) if system in (None, systems.LOINC) else None
-            return Document.type == kind if kind else false()
+            return criteria.TypeIn(frozenset({kind})) if kind else nothing
         case "category":
             system, code = _token(value)
             kinds = [k for k, c in CODINGS.items() if c.ehds_category == code] if system in (None, systems.EHDS_CATEGORY) else []
-            return Document.type.in_(kinds) if kinds else false()
+            return criteria.TypeIn(frozenset(kinds)) if kinds else nothing
         case "security-label":
             system, code = _token(value)
             level = CONFIDENTIALITY_FROM_FHIR.get(code) if system in (None, systems.CONFIDENTIALITY) else None
-            return Document.confidentiality == level if level else false()
+            return criteria.ConfidentialityIs(level) if level else nothing
         case "format":
             system, code = _token(value)
-            return true() if system in (None, systems.FORMAT_CODE) and code == systems.MIME_TYPE_SUFFICIENT else false()
+            return criteria.Anything() if system in (None, systems.FORMAT_CODE) and code == systems.MIME_TYPE_SUFFICIENT \
+                else nothing
         case "facility":
             system, code = _token(value)
             try:
-                kind = OrganisationKind(code) if system in (None, systems.ORGANISATION_KIND) else None
+                kind = criteria.OrganisationKind(code) if system in (None, systems.ORGANISATION_KIND) else None
             except ValueError:
                 kind = None
-            if kind is None:
-                return false()
-            return Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.kind == kind))
+            return criteria.AuthorOrganisationKind(kind) if kind else nothing
         case "setting" | "event" | "related":
-            return _context_condition(ContextElement(name), value)
+            return _context_criterion(criteria.ContextElement(name), value)
         case "author.given" | "author.family":
-            column = Professional.given_name if name == "author.given" else Professional.family_name
-            return Document.author_professional_id.in_(
-                select(Professional.id).where(_string_condition(column, value, modifier))
-            )
+            if modifier not in _NAME_MATCHES:
+                raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on strings")
+            return criteria.AuthorName(name.removeprefix("author."), value, _NAME_MATCHES[modifier])
     raise FhirError(400, "not-supported", f"unsupported search parameter {name}")
 
 
-def _context_condition(element: ContextElement, value: str) -> ColumnElement[bool]:
+def _context_criterion(element: criteria.ContextElement, value: str) -> criteria.DocumentCriterion:
     """A token on the context the sender gave: ``system|code``, ``|code`` (no system), ``code``, ``system|``.
 
     ``related`` is searched on the related references' identifiers (``system|value``).
     """
-    conditions = [DocumentContext.document_id == Document.id, DocumentContext.element == element]
-    if "|" in value:
-        system, _, code = value.partition("|")
-        if not system and not code:
-            return false()
-        conditions.append(DocumentContext.system == system if system else DocumentContext.system.is_(None))
-        if code:
-            conditions.append(DocumentContext.code == code)
-    else:
-        conditions.append(DocumentContext.code == value)
-    return exists().where(*conditions)
+    if "|" not in value:
+        return criteria.ContextHas(element, value)
+    system, _, code = value.partition("|")
+    if not system and not code:
+        return criteria.Nothing()
+    return criteria.ContextHas(element, code or None, system or None, any_system=False)
 
 
 def person_conditions(query: Query) -> list[ColumnElement[bool]]:
@@ -424,29 +378,23 @@ def _same_name(column: Any, value: str, modifier: str | None) -> ColumnElement[b
     return func.lower(column) == value.strip().lower()
 
 
-def structured_conditions(query: Query, tokens: Any) -> list[ColumnElement[bool]]:
-    """SQL conditions on the index of structured entries for every criterion except the patient.
-
-    ``tokens(system, code)`` gives the keyed HMACs a code is indexed under: codes are never compared in clear.
-    """
-    from opendsp.fhir.structured import StructuredCode, StructuredEntry
-
-    conditions: list[ColumnElement[bool]] = []
+def entry_criteria(query: Query) -> list[list[criteria.EntryCriterion]]:
+    """What a search of structured entries asks, for every criterion except the patient (codes stay codes:
+    ``RecordAccess`` compares them as keyed HMACs)."""
+    wanted: list[list[criteria.EntryCriterion]] = []
     for name, modifier, alternatives in query.criteria():
         if name in ("patient", "patient.identifier"):
             continue
         if modifier is not None:
             raise FhirError(400, "not-supported", f"the modifier :{modifier} is not supported on {name}")
-        options: list[ColumnElement[bool]] = []
+        options: list[criteria.EntryCriterion] = []
         for value in alternatives:
             if name == "code":
                 system, code = _token(value)
-                options.append(StructuredEntry.id.in_(
-                    select(StructuredCode.entry_id).where(StructuredCode.token.in_(tokens(system, code)))
-                ))
+                options.append(criteria.CodeIs(code, system))
             elif name == "date":
-                options.append(date_condition(StructuredEntry.effective_at, parse_date(value, name)))
+                options.append(criteria.EffectiveIn(parse_date(value, name)))
             else:
                 raise FhirError(400, "not-supported", f"unsupported search parameter {name}")
-        conditions.append(or_(*options))
-    return conditions
+        wanted.append(options)
+    return wanted

@@ -1,211 +1,25 @@
-"""Structured FHIR documents: an index of their entries, and a readable HTML rendering.
+"""Structured FHIR documents over the API: index entries served as resources, and a readable HTML rendering.
 
-A document deposited as ``application/fhir+json`` that is a FHIR document
-Bundle (a Composition with sections: a laboratory report, a patient summary)
-gets one index row per clinical entry (Observation, DiagnosticReport,
-AllergyIntolerance, Condition, MedicationStatement, Immunization).
-
-The index never holds clinical content in clear: only the record, the
-document, the entry's position in the Bundle, its resource type and its
-effective date. Its codes are kept as keyed HMACs of ``system|code`` (and of
-``*|code`` for a search without a system), the key derived from a master key;
-the row remembers which master key, so a rotation leaves old rows findable.
-The entries themselves are served from the sealed content, opened through
-``RecordAccess.consult`` (policy decision and trace entry per document).
+The index itself (``opendsp.structured``) is read only through
+``RecordAccess.find_structured_entries``; this module turns an entry of a
+document Bundle that the policy let through into a resource of the API, and
+renders a Bundle as HTML for the portals.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
-import json
 import uuid
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
-
-from opendsp.db import Base, UTCDateTime, new_id
-from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE
-from opendsp.platform import Platform
-
-INDEXED_TYPES = (
-    "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement", "Immunization",
+from opendsp.structured.bundles import (  # noqa: F401  (the portals read Bundles through this module too)
+    INDEXED_TYPES,
+    codings,
+    effective_at,
+    entries,
+    parse_document,
+    parse_instant,
 )
-_CODE_FIELDS = {
-    "Observation": "code",
-    "DiagnosticReport": "code",
-    "AllergyIntolerance": "code",
-    "Condition": "code",
-    "MedicationStatement": "medicationCodeableConcept",
-    "Immunization": "vaccineCode",
-}
-_DATE_FIELDS = {
-    "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
-    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod", "issued"),
-    "AllergyIntolerance": ("onsetDateTime", "onsetPeriod", "recordedDate"),
-    "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
-    "MedicationStatement": ("effectiveDateTime", "effectivePeriod", "dateAsserted"),
-    "Immunization": ("occurrenceDateTime", "recorded"),
-}
-_HMAC_LABEL = b"opendsp structured index code v1"
-ANY_SYSTEM = "*"
-
-
-class StructuredEntry(Base):
-    """One clinical entry of a structured document: where it is, never what it says."""
-
-    __tablename__ = "structured_entries"
-    __table_args__ = (
-        Index("ix_structured_entries_record_type", "record_id", "resource_type", "effective_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer)  # the entry's index in Bundle.entry
-    resource_type: Mapped[str] = mapped_column(String(64))
-    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class StructuredCode(Base):
-    """A keyed HMAC of one of an entry's codes, so that a code can be searched but not read."""
-
-    __tablename__ = "structured_codes"
-    __table_args__ = (Index("ix_structured_codes_record_token", "record_id", "token"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("structured_entries.id"), index=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    master_key_id: Mapped[str] = mapped_column(String(64))
-    token: Mapped[str] = mapped_column(String(64))
-
-
-# -- keyed code tokens ------------------------------------------------------------------
-
-
-def _index_key(master_key: bytes) -> bytes:
-    return hmac.new(master_key, _HMAC_LABEL, hashlib.sha256).digest()
-
-
-def code_token(key: bytes, system: str | None, code: str) -> str:
-    """The HMAC of ``system|code`` (``*|code`` when any system matches) under an index key."""
-    return hmac.new(key, f"{system or ANY_SYSTEM}|{code}".encode(), hashlib.sha256).hexdigest()
-
-
-def search_tokens(platform: Platform, system: str | None, code: str) -> list[str]:
-    """The tokens a code has under every master key the platform holds."""
-    keys = platform.keys
-    return [code_token(_index_key(keys.key(key_id)), system, code) for key_id in keys.key_ids()]
-
-
-# -- reading a document Bundle ------------------------------------------------------------
-
-
-def parse_document(content: bytes) -> dict[str, Any] | None:
-    """The Bundle if the content is a FHIR document Bundle, else None."""
-    try:
-        bundle = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "document":
-        return None
-    if not isinstance(bundle.get("entry"), list):
-        return None
-    return bundle
-
-
-def entries(bundle: dict[str, Any]) -> Iterable[tuple[int, dict[str, Any]]]:
-    """(position, resource) of every indexed entry of a document Bundle."""
-    for position, entry in enumerate(bundle.get("entry") or []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") in INDEXED_TYPES:
-            yield position, resource
-
-
-def codings(resource: dict[str, Any]) -> list[tuple[str | None, str]]:
-    concept = resource.get(_CODE_FIELDS.get(resource.get("resourceType", ""), "code"))
-    out = []
-    if isinstance(concept, dict):
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                system = coding.get("system")
-                out.append((system if isinstance(system, str) else None, coding["code"]))
-    return out
-
-
-def parse_instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 4:
-        return None
-    text = value.replace("Z", "+00:00")
-    try:
-        if len(text) == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
-        if len(text) == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def effective_at(resource: dict[str, Any]) -> datetime | None:
-    for name in _DATE_FIELDS.get(resource.get("resourceType", ""), ()):
-        value = resource.get(name)
-        if isinstance(value, dict):
-            value = value.get("start")
-        moment = parse_instant(value)
-        if moment is not None:
-            return moment
-    return None
-
-
-def index_document(session: Session, platform: Platform, document: Document, content: bytes) -> int:
-    """Write the index rows of a stored document; return how many entries were indexed.
-
-    Content that is not a FHIR document Bundle is stored as it is and gets no index.
-    """
-    if document.media_type != FHIR_MEDIA_TYPE:
-        return 0
-    bundle = parse_document(content)
-    if bundle is None:
-        return 0
-    keys = platform.keys
-    key_id = keys.current_key_id
-    key = _index_key(keys.key(key_id))
-    count = 0
-    for position, resource in entries(bundle):
-        entry = StructuredEntry(id=uuid.uuid4(), record_id=document.record_id, document_id=document.id,
-                                position=position, resource_type=resource["resourceType"],
-                                effective_at=effective_at(resource))
-        session.add(entry)
-        session.flush()  # the entry before its codes (no ORM relationship orders them)
-        tokens: set[str] = set()
-        for system, code in codings(resource):
-            tokens.add(code_token(key, system, code))
-            tokens.add(code_token(key, None, code))
-        session.add_all(StructuredCode(id=uuid.uuid4(), entry_id=entry.id, record_id=document.record_id,
-                                       master_key_id=key_id, token=token) for token in sorted(tokens))
-        count += 1
-    session.flush()
-    return count
-
-
-def forget_document(session: Session, document_id: uuid.UUID) -> None:
-    """Delete one document's index, before it is written again (``opendsp search reindex``)."""
-    entries_of = select(StructuredEntry.id).where(StructuredEntry.document_id == document_id)
-    session.execute(delete(StructuredCode).where(StructuredCode.entry_id.in_(entries_of)))
-    session.execute(delete(StructuredEntry).where(StructuredEntry.document_id == document_id))
-
-
-def forget_record(session: Session, record_id: uuid.UUID) -> None:
-    """Delete a record's index (with its content, when a record is deleted for good)."""
-    session.execute(delete(StructuredCode).where(StructuredCode.record_id == record_id))
-    session.execute(delete(StructuredEntry).where(StructuredEntry.record_id == record_id))
 
 
 # -- serving entries as resources -----------------------------------------------------------

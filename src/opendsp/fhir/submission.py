@@ -17,21 +17,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from opendsp.access.services import RecordAccess
-from opendsp.documents.models import Document
+from opendsp.access.exchange_criteria import ContextElement
+from opendsp.access.services import RecordAccess, SubmittedItem
 from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
-from opendsp.fhir.api import Unit
+from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
-from opendsp.fhir.models import ContextElement, DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.fhir.search import reference_id
-from opendsp.persons.models import Person
+
+if TYPE_CHECKING:
+    from opendsp.persons.models import Person
 
 ACCEPTED_MEDIA_TYPES = BINARY_MEDIA_TYPES | {FHIR_MEDIA_TYPE}
 
@@ -69,7 +68,7 @@ def _bounded(value: Any, limit: int, where: str) -> Any:
     return value
 
 
-def plan(bundle: dict[str, Any], unit: Unit) -> Plan:
+def plan(bundle: dict[str, Any], unit: FhirContext) -> Plan:
     if bundle.get("type") != "transaction":
         raise _fail(400, "invalid", "a Provide Document Bundle is a Bundle of type transaction", "Bundle.type")
     entries = bundle.get("entry") or []
@@ -126,9 +125,7 @@ def plan(bundle: dict[str, Any], unit: Unit) -> Plan:
     masters = [d.master_identifier for d in documents]
     if len(set(masters)) != len(masters):
         raise _fail(422, "duplicate", "two DocumentReferences share a masterIdentifier", "Bundle.entry")
-    taken = unit.session.scalars(
-        select(SubmittedDocument.master_identifier).where(SubmittedDocument.master_identifier.in_(masters))
-    ).first()
+    taken = unit.access.taken_master_identifier(masters)
     if taken:
         raise _fail(409, "duplicate", f"a document with masterIdentifier {taken} was already submitted",
                     "DocumentReference.masterIdentifier")
@@ -153,7 +150,7 @@ def _source_id(submission: dict[str, Any]) -> str | None:
     return None
 
 
-def _subject(reference: Any, unit: Unit, where: str) -> Person:
+def _subject(reference: Any, unit: FhirContext, where: str) -> Person:
     if not isinstance(reference, dict):
         raise _fail(422, "required", "the patient (subject) is required", where)
     person: Person | None = None
@@ -162,14 +159,12 @@ def _subject(reference: Any, unit: Unit, where: str) -> Person:
         if person_id is None:
             raise _fail(422, "invalid", "the subject must reference a Patient of this server (Patient/{id}); "
                         "patients are not created by a Provide Document Bundle", where)
-        person = unit.session.get(Person, person_id)
+        person = unit.person(person_id)
     elif isinstance(reference.get("identifier"), dict):
         identifier = reference["identifier"]
         if identifier.get("system") != systems.NATIONAL_NUMBER:
             raise _fail(422, "invalid", f"the subject's identifier must use the system {systems.NATIONAL_NUMBER}", where)
-        person = unit.session.scalars(
-            select(Person).where(Person.national_number == identifier.get("value"))
-        ).first()
+        person = unit.person_numbered(identifier.get("value"))
     else:
         raise _fail(422, "required", "the subject needs a reference or an identifier", where)
     if person is None:
@@ -182,7 +177,7 @@ def _document(
     url: str,
     index: int,
     person: Person,
-    unit: Unit,
+    unit: FhirContext,
     by_url: dict[str, tuple[int, dict[str, Any]]],
     used_binaries: set[str],
 ) -> PlannedDocument:
@@ -309,7 +304,7 @@ def _type(concept: Any, where: str) -> DocumentType:
     raise _fail(422, "code-invalid", f"the document type must be one of the LOINC codes {accepted}", where)
 
 
-def _care_date(resource: dict[str, Any], attachment: dict[str, Any], unit: Unit) -> date:
+def _care_date(resource: dict[str, Any], attachment: dict[str, Any], unit: FhirContext) -> date:
     for value in ((resource.get("context") or {}).get("period") or {}).get("start"), attachment.get("creation"):
         if value:
             return date.fromisoformat(value[:10]) if len(value) >= 10 else date(int(value[:4]), 1, 1)
@@ -330,7 +325,7 @@ def _confidentiality(labels: list[dict[str, Any]], where: str) -> Confidentialit
     return levels.pop() if levels else ConfidentialityLevel.normal
 
 
-def _replaces(relations: list[dict[str, Any]], unit: Unit, where: str) -> uuid.UUID | None:
+def _replaces(relations: list[dict[str, Any]], unit: FhirContext, where: str) -> uuid.UUID | None:
     replaced = None
     for relation in relations:
         if relation.get("code") != "replaces":
@@ -342,44 +337,34 @@ def _replaces(relations: list[dict[str, Any]], unit: Unit, where: str) -> uuid.U
     return replaced
 
 
-def _put(access: RecordAccess, record_id: uuid.UUID, planned: PlannedDocument) -> Document:
+def _put(access: RecordAccess, record_id: uuid.UUID, planned: PlannedDocument) -> Any:
     if planned.replaces is not None:
         # The document replaced must be of the submission's patient: another record's answers as unknown.
         return access.replace(planned.replaces, planned.draft, [planned.content], within=record_id)
     return access.deposit(record_id, planned.draft, [planned.content])
 
 
-def store(submission: Plan, unit: Unit) -> dict[str, Any]:
-    """Deposit every planned document through RecordAccess; return the transaction-response Bundle."""
-    _person, record = unit.record_of(submission.person)
+def store(submission: Plan, unit: FhirContext) -> dict[str, Any]:
+    """Deposit every planned document through RecordAccess, then file them as one submission set; return the
+    transaction-response Bundle."""
+    _person, record_id = unit.record_of(submission.person)
     access = unit.access
     now = access.now
-    submission_set = SubmissionSet(
-        record_id=record.id,
-        unique_id=submission.unique_id,
-        title=submission.title,
-        source_id=submission.source_id,
-        client_id=unit.caller.client.client_id,
-        author_professional_id=unit.caller.professional.id if unit.caller.professional else None,
-        submitted_at=now,
-    )
-    unit.session.add(submission_set)
-    unit.session.flush()
-    locations: dict[str, str] = {submission.list_url: f"List/{submission_set.id}"}
+    filed: list[SubmittedItem] = []
+    locations: dict[str, str] = {}
     for planned in submission.documents:
-        put = partial(_put, access, record.id, planned)
+        put = partial(_put, access, record_id, planned)
         # A replacement names a document by its id: a refusal then answers as an unknown id.
-        document: Document = unit.by_document_id(put) if planned.replaces else unit.with_break_glass(put)
-        unit.session.add(SubmittedDocument(
-            document_id=document.id, submission_set_id=submission_set.id, record_id=record.id,
-            master_identifier=planned.master_identifier,
-        ))
-        for row in planned.context:
-            unit.session.add(DocumentContext(document_id=document.id, record_id=record.id, **row))
+        document = unit.by_document_id(put) if planned.replaces else unit.with_break_glass(put)
+        filed.append(SubmittedItem(document=document, master_identifier=planned.master_identifier,
+                                   context=planned.context))
         locations[planned.full_url] = f"DocumentReference/{document.id}"
         if planned.binary_url:
             locations[planned.binary_url] = f"Binary/{document.id}"
-    unit.session.flush()
+    submission_set = access.file_submission(record_id, unique_id=submission.unique_id, title=submission.title,
+                                            source_id=submission.source_id, client_id=unit.caller.client.client_id,
+                                            documents=filed)
+    locations[submission.list_url] = f"List/{submission_set.id}"
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),

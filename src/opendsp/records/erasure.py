@@ -77,9 +77,9 @@ def erase_record(*, access: RecordAccess, record: Record, basis: ErasureBasis, r
     ``delete_erased_content`` once this has committed; ``store check`` also
     removes the blobs of erased records, should the process die in between.
     """
-    from opendsp.fhir.models import DocumentContext, SubmissionSet
-    from opendsp.fhir.structured import StructuredEntry
-    from opendsp.fhir.structured import forget_record as forget_structured
+    from opendsp.structured.index import forget_record as forget_structured
+    from opendsp.structured.models import StructuredEntry
+    from opendsp.submissions.models import DocumentContext, SubmissionSet
     from opendsp.search.index import forget_record as forget_search
     from opendsp.search.models import SearchTerm
 

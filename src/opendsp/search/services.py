@@ -13,8 +13,8 @@ from opendsp.actors import SYSTEM
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.platform import Platform
-from opendsp.fhir.structured import forget_document as forget_structured
-from opendsp.fhir.structured import index_document as index_structured
+from opendsp.structured.index import forget_document as forget_structured
+from opendsp.structured.index import index_document as index_structured
 from opendsp.search import text
 from opendsp.search.index import index_document, record_keys, token
 from opendsp.search.models import SearchTerm

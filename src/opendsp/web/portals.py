@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import opendsp
-from opendsp.content.service import ContentUnavailable
+from opendsp.access.services import ContentUnavailable
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.platform import Platform

@@ -1,11 +1,12 @@
-"""What the FHIR API keeps beside the documents: MHD submission sets, document unique ids, document context."""
+"""What an exchange (IHE MHD) keeps beside the documents: submission sets, document unique ids, document context.
+
+Written and read only through ``RecordAccess`` (``submit``, ``find_submission_sets``, ``document_details``)."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
-
-import enum
 
 from sqlalchemy import Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column

@@ -1,0 +1,1 @@
+"""One router per IHE transaction (or FHIR resource) of the API, all over the same request context."""

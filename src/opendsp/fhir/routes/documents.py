@@ -1,0 +1,158 @@
+"""IHE MHD documents: ITI-67 Find Document References (and read, and withdraw), ITI-68 Retrieve Document
+(``Binary``), ITI-66 Find Document Lists (submission sets as ``List``)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from opendsp.access.services import DocumentDetails, SubmissionSetView
+from opendsp.fhir import mapping, search, systems
+from opendsp.fhir.body import JSON_TYPES, json_patch
+from opendsp.fhir.context import FhirContext, allowed, resource_id
+from opendsp.fhir.errors import FhirError, fhir_response, unknown_document
+from opendsp.fhir.search import Query
+
+router = APIRouter()
+BINARY_CHUNK = 3 * 64 * 1024  # a multiple of 3: base64 chunks join without padding
+WITHDRAWAL = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
+
+
+def document_reference(details: DocumentDetails, base: str) -> dict[str, Any]:
+    return mapping.document_reference(details.document, base=base, person_id=details.person_id,
+                                      master_identifier=details.master_identifier, context_rows=details.context)
+
+
+# -- ITI-67: find, read, withdraw ------------------------------------------------------------------------
+
+
+@router.get("/DocumentReference")
+def find_document_references(request: Request,
+                             context: Annotated[FhirContext, allowed("DocumentReference", "s")]) -> JSONResponse:
+    access = context.access
+    query = Query.parse(list(request.query_params.multi_items()), search.DOCUMENT_PARAMETERS, "DocumentReference",
+                        access.now)
+    _person, record_id = context.record_of_patient(query)
+    wanted = search.document_criteria(query)
+    page = context.with_break_glass(lambda: access.find_document_details(
+        record_id, where=wanted, ascending=query.sort_ascending, limit=query.count or 1, offset=query.offset,
+        criteria=query.criteria_for_trace()))
+    resources = [document_reference(d, context.base) for d in page.items] if query.count else []
+    return fhir_response(mapping.searchset(resources, base=context.base, total=page.total,
+                                           links=query.links(context.base, page.total), timestamp=access.now))
+
+
+@router.get("/DocumentReference/{document_id}")
+def read_document_reference(document_id: str,
+                            context: Annotated[FhirContext, allowed("DocumentReference", "r")]) -> JSONResponse:
+    wanted = resource_id(document_id)
+    details = context.by_document_id(
+        lambda: context.access.document_details(wanted, criteria={"_id": str(wanted)}))
+    if details is None:
+        raise unknown_document()
+    return fhir_response(document_reference(details, context.base))
+
+
+def _only_withdrawal(operations: Any = json_patch(64 * 1024)) -> None:
+    if operations != WITHDRAWAL:
+        raise FhirError(422, "not-supported", "the only change accepted is the withdrawal: "
+                        '[{"op": "replace", "path": "/status", "value": "entered-in-error"}]')
+
+
+@router.patch("/DocumentReference/{document_id}")
+def withdraw_document(
+    document_id: str,
+    _withdrawal: Annotated[None, Depends(_only_withdrawal)],
+    context: Annotated[FhirContext, allowed("DocumentReference", "u")],
+) -> JSONResponse:
+    wanted = resource_id(document_id)
+    details = context.by_document_id(lambda: context.access.withdraw_with_details(wanted))
+    return fhir_response(document_reference(details, context.base))
+
+
+# -- ITI-68: the content -----------------------------------------------------------------------------------
+
+
+@router.get("/Binary/{document_id}")
+def retrieve_document(document_id: str, request: Request,
+                      context: Annotated[FhirContext, allowed("Binary", "r")]) -> Response:
+    wanted = resource_id(document_id)
+    consultation = context.by_document_id(lambda: context.access.consult(wanted))
+    document = consultation.document
+    # The context commits the decision and its trace entry when this returns; the content streams after,
+    # never whole in memory.
+    if _wants_fhir_json(request.headers.get("accept", ""), document.media_type):
+        return StreamingResponse(_binary_json(document_id, document.media_type, consultation.chunks),
+                                 media_type=systems.FHIR_JSON)
+    return StreamingResponse(consultation.chunks, media_type=document.media_type,
+                             headers={"Content-Length": str(document.size)})
+
+
+def _wants_fhir_json(accept: str, media_type: str) -> bool:
+    wanted = [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
+    if media_type in wanted or "*/*" in wanted or not wanted:
+        return False
+    return any(kind in JSON_TYPES or kind == "application/json+fhir" for kind in wanted)
+
+
+def _binary_json(document_id: str, media_type: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield f'{{"resourceType":"Binary","id":"{document_id}","contentType":"{media_type}","data":"'.encode()
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = len(pending) - len(pending) % 3
+        if cut:
+            yield base64.b64encode(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield base64.b64encode(pending)
+    yield b'"}'
+
+
+# -- ITI-66: submission sets as Lists ------------------------------------------------------------------------
+
+
+@router.get("/List")
+def find_document_lists(request: Request, context: Annotated[FhirContext, allowed("List", "s")]) -> JSONResponse:
+    access = context.access
+    query = Query.parse(list(request.query_params.multi_items()), search.LIST_PARAMETERS, "List", access.now)
+    for name, _modifier, values in query.criteria():
+        asks_other_lists = name == "code" and not set(values) & {"submissionset",
+                                                                 f"{systems.MHD_LIST_TYPES}|submissionset"}
+        if asks_other_lists or (name == "status" and "current" not in values):
+            return fhir_response(mapping.searchset([], base=context.base, total=0,
+                                                   links=query.links(context.base, 0), timestamp=access.now))
+    person, record_id = context.record_of_patient(query)
+    sets = context.with_break_glass(lambda: access.find_submission_sets(
+        record_id, criteria={"resource": ["List"], **query.criteria_for_trace()}))
+    page = sets[query.offset: query.offset + query.count]
+    resources = [_submission_list(s, person.id) for s in page]
+    return fhir_response(mapping.searchset(resources, base=context.base, total=len(sets),
+                                           links=query.links(context.base, len(sets)), timestamp=access.now))
+
+
+def _submission_list(view: SubmissionSetView, person_id: uuid.UUID) -> dict[str, Any]:
+    submission_set = view.submission_set
+    resource: dict[str, Any] = {
+        "resourceType": "List",
+        "id": str(submission_set.id),
+        "meta": {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.SubmissionSet"]},
+        "identifier": [
+            {"use": "usual", "system": systems.URI, "value": submission_set.unique_id},
+            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{submission_set.id}"},
+        ],
+        "status": "current",
+        "mode": "working",
+        "code": mapping.concept(systems.MHD_LIST_TYPES, "submissionset", "SubmissionSet as a FHIR List"),
+        "subject": {"reference": f"Patient/{person_id}"},
+        "date": mapping.instant(submission_set.submitted_at),
+        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in view.document_ids],
+    }
+    if submission_set.title:
+        resource["title"] = submission_set.title
+    return resource

@@ -1,0 +1,40 @@
+"""The index of structured documents: one row per clinical entry, its codes as keyed HMACs only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendsp.db import Base, UTCDateTime, new_id
+
+
+class StructuredEntry(Base):
+    """One clinical entry of a structured document: where it is, never what it says."""
+
+    __tablename__ = "structured_entries"
+    __table_args__ = (
+        Index("ix_structured_entries_record_type", "record_id", "resource_type", "effective_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # the entry's index in Bundle.entry
+    resource_type: Mapped[str] = mapped_column(String(64))
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StructuredCode(Base):
+    """A keyed HMAC of one of an entry's codes, so that a code can be searched but not read."""
+
+    __tablename__ = "structured_codes"
+    __table_args__ = (Index("ix_structured_codes_record_token", "record_id", "token"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("structured_entries.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""What an IHE MHD exchange keeps beside the documents: submission sets, senders' unique ids, document context."""
