@@ -22,6 +22,8 @@ from opendsp.migrations import upgrade
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 
+# The whole run's server logs are checked for national numbers, search terms and query strings.
+pytest_plugins = ("tests.log_watch",)
 POSTGRES_URL = os.environ.get("OPENDSP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -171,6 +171,7 @@ def worker(ctx: click.Context, once: bool) -> None:
     import threading
 
     from opendsp.accounts.mailer import mailer_from_settings, transport_from_settings
+    from opendsp.accounts.upkeep import ThrottlePurger, purge_throttles
     from opendsp.notifications.worker import OutboxWorker
 
     settings: Settings = ctx.obj["settings"]
@@ -187,8 +188,30 @@ def worker(ctx: click.Context, once: bool) -> None:
         signal.signal(signum, lambda *_: stop.set())
     where = f"SMTP {mailer.host}:{mailer.port}" if mailer else f"the folder {settings.mail_dir}"
     err.print(f"OpenDSP worker: notifications by e-mail to {where}", highlight=False)
-    tally = OutboxWorker(_platform(ctx), transport_from_settings(settings), stop=stop).run(once=once)
+    platform = _platform(ctx)
+    # Beside the e-mails: forgetting idle login and rate-limit counters (accounts/upkeep.py), hourly.
+    if once:
+        purged = purge_throttles(platform)
+    else:
+        ThrottlePurger(platform, stop=stop).start()
+    tally = OutboxWorker(platform, transport_from_settings(settings), stop=stop).run(once=once)
     click.echo(f"{tally.sent} sent, {tally.retried} to retry, {tally.failed} given up")
+    if once:
+        click.echo(f"{purged} idle login counter(s) purged")
+
+
+@main.group()
+def accounts() -> None:
+    """Accounts' upkeep."""
+
+
+@accounts.command("purge-throttles")
+@click.pass_context
+def accounts_purge_throttles(ctx: click.Context) -> None:
+    """Delete login and rate-limit counters idle for a day (`opendsp worker` does it hourly)."""
+    from opendsp.accounts.upkeep import purge_throttles
+
+    click.echo(f"{purge_throttles(_platform(ctx))} idle login counter(s) purged")
 
 
 @main.group()

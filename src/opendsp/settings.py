@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     mllp_keepalive_seconds: float = Field(600.0, gt=0)
     # Connections held at once; one more is closed at once.
     mllp_max_connections: int = Field(50, ge=1)
+    # Of those, from one peer address (an IPv6 peer's /64): a stranger cannot take them all.
+    mllp_max_connections_per_peer: int = Field(5, ge=1)
     # Refusals of messages from unknown or unauthenticated senders: one trace entry per peer and claimed
     # sender in this window, carrying the count of those not traced since.
     mllp_refusal_trace_window_seconds: int = Field(3600, ge=1)

@@ -10,7 +10,10 @@ from sqlalchemy import func, select
 
 from opendsp.documents.models import Document
 from opendsp.platform import Platform
+from opendsp.search.services import search
+from tests.factories import as_holder
 from tests.fhir.conftest import Fhir, World, provide_bundle
+from tests.web.test_bad_input import RECURSING_PDF
 
 
 def documents(platform: Platform) -> int:
@@ -75,3 +78,19 @@ def test_a_visit_number_longer_than_its_column_is_refused(platform: Platform, wo
     issue = outcome(fhir.post("/fhir/Encounter", token, encounter(world, visit="V" * 65)), 422)
     assert issue["code"] == "too-long"
     assert fhir.post("/fhir/Encounter", token, encounter(world, visit="V" * 64)).status_code == 201
+
+
+def test_a_pdf_crafted_to_exhaust_recursion_is_indexed_by_its_title_only(platform: Platform, world: World,
+                                                                        fhir: Fhir) -> None:
+    # A client's deposit is not checked as a portal's upload is: the PDF reaches the indexer as deposited.
+    token = fhir.token(world.software["lab"], world.biologist, "system/DocumentReference.c")
+    response = fhir.post("/fhir/", token, provide_bundle(world.person_id, content=RECURSING_PDF,
+                                                          title="Bilan lipidique"))
+    assert response.status_code == 200 and "Traceback" not in response.text, response.text
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == 1
+    # Indexed by its title and metadata only; the server keeps serving.
+    with platform.transaction() as session:
+        access = as_holder(session, platform, session.merge(world.record))
+        assert search(access, world.record.id, "lipidique").total == 1
+    assert fhir.post("/fhir/", token, provide_bundle(world.person_id)).status_code == 200

@@ -269,6 +269,48 @@ def test_a_connection_over_the_limit_is_refused_and_the_others_are_served(
     assert _served_within(port, pki, hospital, seconds=10, visit="V2")
 
 
+def test_one_address_cannot_take_every_slot_with_handshakes_it_never_finishes(
+    platform: Platform, hospital, listen: Listen, pki: Pki  # type: ignore[no-untyped-def]
+) -> None:
+    port = listen(tls_config(pki, max_connections=50, max_connections_per_peer=3))
+    stranger = "127.0.0.3"  # the whole of 127/8 is this machine: a second peer address without a network
+    pending = [socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(stranger, 0))
+               for _ in range(3)]
+    try:
+        for connection in pending:
+            connection.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, and no more
+        one_more = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(stranger, 0))
+        with one_more:
+            assert closed_by_the_listener(one_more, within=5)  # closed at once, not after the idle timeout
+        assert not any(closed_by_the_listener(connection, within=0.2) for connection in pending)
+        # The hospital, from its own address, is served while the stranger's handshakes still hang.
+        assert _answer_from("127.0.0.2", port, pki, hospital, visit="V1") == "AA"
+    finally:
+        for connection in pending:
+            connection.close()
+    # Once its connections end, the address is served again (the listener notices the ends asynchronously).
+    deadline = time.monotonic() + 10
+    while (answer := _answer_from(stranger, port, pki, hospital, visit="V2")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer == "AA" and stays(platform) == 2
+
+
+def _answer_from(address: str, port: int, pki: Pki, hospital, *, visit: str) -> str | None:  # type: ignore[no-untyped-def]
+    """The ACK code of an admission sent with the hospital's certificate from ``address``; None if cut off."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(address, 0)) as raw, \
+                client_context(pki, pki.chl).wrap_socket(raw, server_hostname="localhost") as link:
+            link.sendall(b"\x0b" + adt("A01", hospital["number"], visit=visit).encode() + b"\x1c\r")
+            answer = link.recv(4096)
+    except OSError:
+        return None
+    return "AA" if b"MSA|AA|" in answer else answer.decode(errors="replace")
+
+
+def test_the_default_per_address_limit_is_five() -> None:
+    assert Settings().mllp_max_connections_per_peer == 5 == ListenerConfig(tls=None).max_connections_per_peer
+
+
 def _served_within(port: int, pki: Pki, hospital, *, seconds: float, visit: str = "V1") -> bool:  # type: ignore[no-untyped-def]
     """The listener serves a new connection within ``seconds`` (it notices a closed one asynchronously)."""
     deadline = time.monotonic() + seconds

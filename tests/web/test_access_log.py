@@ -102,7 +102,10 @@ def test_a_run_of_real_requests_leaves_no_health_data_or_secret_in_the_logs(plat
             form = http.get("/pro/find")
             found = http.post("/pro/find", data={"national_number": national_number, "csrf_token": csrf_of(form.text)})
             assert found.status_code == 200 and f"/pro/patients/{record_id}" in found.text
-            http.get(f"/pro/patients/{record_id}?q={SEARCH_TERMS[2]}")
+            page = http.get(f"/pro/patients/{record_id}?q={SEARCH_TERMS[2]}")  # an old bookmark
+            filtered = http.post(f"/pro/patients/{record_id}",
+                                 data={"q": SEARCH_TERMS[2], "author": SEARCH_TERMS[1], "csrf_token": csrf_of(page.text)})
+            assert filtered.status_code == page.status_code  # the record's answer (not activated: a refusal)
         with httpx.Client(base_url=url, timeout=30) as http:
             http.get(f"/invitations/{INVITATION}")
             assertion = make_client_assertion(private_jwk=software.key, client_id=software.client_id,
@@ -122,6 +125,7 @@ def test_a_run_of_real_requests_leaves_no_health_data_or_secret_in_the_logs(plat
     access = [line for line in logs.lines if line.startswith("opendsp.access ")]
     assert any("POST /record/search 200" in line for line in access), access
     assert any("POST /pro/find 200" in line for line in access)
+    assert any("POST /pro/patients/{record_id} " in line for line in access)
     assert any("GET /invitations/{token}" in line for line in access)
     assert any(line.split()[1:3] == ["GET", "/fhir/Patient"] for line in access)
     assert all("rid=" in line for line in access)

@@ -167,7 +167,8 @@ RECORD_ROUTES: dict[str, Callable[[Browser, uuid.UUID], Any]] = {
     "record page": lambda b, r: b.get(f"/pro/patients/{r}"),
     "summary": lambda b, r: b.get(f"/pro/patients/{r}/summary"),
     "timeline": lambda b, r: b.get(f"/pro/patients/{r}/timeline"),
-    "keyword search": lambda b, r: b.get(f"/pro/patients/{r}?q=bilan"),
+    "keyword search": lambda b, r: _post(b, f"/pro/patients/{r}", {"q": "bilan"}),
+    "author filter": lambda b, r: _post(b, f"/pro/patients/{r}", {"author": "Weber"}),
     "filtered list": lambda b, r: b.get(f"/pro/patients/{r}?type=consultation_report&since=2025-01-01"),
 }
 

@@ -36,7 +36,13 @@ def pdf_of(objects: list[bytes]) -> bytes:
 
 
 PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
-CRAFTED_PDFS = {
+DEPTH = 20_000  # far over the interpreter's recursion limit (1000)
+# The page tree is an object of arrays nested DEPTH deep. pypdf wraps a recursion inside a dictionary into its
+# own PdfReadError, but an indirect object that is itself an array is parsed by plain recursion: counting the
+# pages, reading the first page and extracting the text all end in a bare RecursionError (proved below), which
+# the deposit's check on main before issue 13 did not catch (a 500). Attacked in tests/web/test_crafted_pdf.py.
+RECURSING_PDF = pdf_of([b"<< /Type /Catalog /Pages 2 0 R >>", b"[" * DEPTH + b"]" * DEPTH])
+CRAFTED_PDFS = {  # each caught by pypdf itself; RECURSING_PDF's attacks are in tests/web/test_crafted_pdf.py
     # Arrays nested far deeper than the interpreter's recursion limit: the parser recurses into each.
     "deep nesting": pdf_of([b"<< /Type /Catalog /Pages 2 0 R /Deep " + b"[" * 50_000 + b"]" * 50_000 + b" >>",
                             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", PAGE]),

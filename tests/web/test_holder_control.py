@@ -167,14 +167,14 @@ def test_the_holder_finds_professionals_and_manages_the_circle(platform: Platfor
                                                                world: World, holder: Browser) -> None:
     page = holder.get("/record/professionals").text
     assert "Jo Weber" in page and "Trusted circle" in page  # added when the world was built
-    page = holder.get("/record/professionals?q=kle").text
+    page = holder.submit("/record/professionals", {"q": "kle"}, form_page="/record/professionals").text
     assert "Dr Klein" in page and "Nurse" in page and "Soins Klein" in page and "Licence LIC-" in page
     assert entries(platform, world.record_id)[-1].context == {"query": "kle"}
-    response = holder.get("/record/professionals?q=k")
+    response = holder.submit("/record/professionals", {"q": "k"})
     assert response.status_code == 400 and "Type at least two characters" in response.text
-    assert "No professional matches « zzz »." in holder.get("/record/professionals?q=zzz").text
+    assert "No professional matches « zzz »." in holder.submit("/record/professionals", {"q": "zzz"}).text
 
-    holder.get("/record/professionals?q=klein")
+    holder.submit("/record/professionals", {"q": "klein"})
     response = holder.submit("/record/professionals/circle",
                              {"professional": str(world.nurse), "comment": "Pansements", "until": "2026-06-30"})
     page = done(holder, response)
@@ -234,7 +234,7 @@ def test_emergency_access_blocks_and_hospitals(platform: Platform, world: World,
         urgent.open_emergency_access(world.record_id, "again")
 
     # Block from the search; the blocked professional is refused even in the circle.
-    holder.get("/record/professionals?q=weber")
+    holder.submit("/record/professionals", {"q": "weber"}, form_page="/record/professionals")
     response = holder.submit("/record/professionals/blocked", {"professional": str(world.gp)})
     page = done(holder, response)
     assert "The professional is blocked" in page and 'id="blocked"' in page
@@ -656,11 +656,13 @@ def test_every_control_page_is_translated(platform: Platform, clock: FrozenClock
     misses = Misses()
     catalogue.add_fallback(misses)  # type: ignore[arg-type]
     try:
-        pages = CONTROL_PAGES + ["/record/trace?kind=account", "/record/trace?since=bad",
-                                 "/record/professionals?q=weber", "/record/professionals?q=x", "/account"]
+        pages = CONTROL_PAGES + ["/record/trace?kind=account", "/record/trace?since=bad", "/account"]
         for path in pages:
             response = browser.get(path)
             assert response.status_code in (200, 400) and f'<html lang="{language}"' in response.text, path
+        for search in ("weber", "x"):
+            response = browser.submit("/record/professionals", {"q": search}, form_page="/record/professionals")
+            assert response.status_code in (200, 400) and f'<html lang="{language}"' in response.text, search
         browser.submit("/record/passwords/presence-code", {}, form_page="/record/passwords")
         browser.submit("/record/state/close", {}, form_page="/record/state")
         browser.submit("/record/state/close/confirm", {})

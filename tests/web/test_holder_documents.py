@@ -136,12 +136,12 @@ def test_the_documents_list_filters_shows_versions_and_pages(platform: Platform,
         for n in range(21):
             access.deposit(record.id, professional_draft(title=f"Note {n}"), [pdf_with_text("c")])
     page = browser.get("/record/documents").text
-    assert "Documents: 23" in page and 'aria-current="page"' in page and "page=2" in page
+    assert "Documents: 23" in page and 'aria-current="page"' in page and 'name="page" value="2"' in page
     page = browser.get("/record/documents?status=superseded").text
     assert "Documents: 1" in page and "Lettre" in page and f'href="/record/documents/{new.id}"' in page
     assert "version 2" in page and "replaced" in page
-    assert "Documents: 0" in browser.get("/record/documents?author=nobody").text
-    assert "Documents: 23" in browser.get("/record/documents?author=hoffm").text
+    assert "Documents: 0" in browser.submit("/record/documents", {"author": "nobody"}).text
+    assert "Documents: 23" in browser.submit("/record/documents", {"author": "hoffm"}).text
     assert "Documents: 0" in browser.get("/record/documents?until=2000-01-01").text
     assert "Documents: 0" in browser.get("/record/documents?kind=personal_document").text
     assert browser.get("/record/documents?page=2").text.count("<tr data-document=") == 3

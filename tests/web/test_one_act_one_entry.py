@@ -89,9 +89,11 @@ def test_a_search_keeps_its_criteria_in_the_trace_but_never_its_words(platform: 
         as_professional(session, platform, author).deposit(
             record.id, professional_draft(DocumentType.consultation_report, "Échographie abdominale"),
             [real_pdf("Echographie abdominale")])
+    pro.browser.get(f"/pro/patients/{record.id}")  # the form (its own act), then the search: one act more
     before = _last_id(platform)
-    found = pro.browser.get(f"/pro/patients/{record.id}?q=echographie+abdominale&type=consultation_report"
-                            "&author=Weber&since=2025-01-01")
+    found = pro.browser.submit(f"/pro/patients/{record.id}", {"q": "echographie abdominale",
+                                                              "type": "consultation_report", "author": "Weber",
+                                                              "since": "2025-01-01"})
     assert found.status_code == 200 and "Documents found: 1" in found.text
     (entry,) = _entries(platform, record, before)
     assert entry.action == "documents.list"

@@ -179,3 +179,16 @@ def test_the_holder_s_upload_checks_its_token_before_the_file_too(platform: Plat
     assert response.status_code == 403
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Document).where(Document.record_id == record.id)) == 0
+
+
+def test_a_holder_s_upload_over_1_mb_never_touches_the_disk_unsealed(
+        platform: Platform, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.web.test_holder_documents import holder_browser, upload
+
+    browser, record = holder_browser(platform, clock)
+    files = TemporaryFiles(monkeypatch)
+    response = upload(browser, big_pdf(3 * 1024 * 1024), title="Carnet de vaccination")
+    assert response.status_code == 303, response.text
+    assert files.made == 0
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Document).where(Document.record_id == record.id)) == 1

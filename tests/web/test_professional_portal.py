@@ -44,7 +44,7 @@ def test_a_circle_member_finds_the_patient_lists_filters_and_reads_documents(pla
     assert page.status_code == 200 and "Letter" in page.text and "Amlodipine" in page.text
     filtered = browser.get(f"/pro/patients/{record.id}?type=prescription")
     assert "Amlodipine" in filtered.text and ">Letter<" not in filtered.text
-    assert "Letter" not in browser.get(f"/pro/patients/{record.id}?author=Nobody").text.split("<table")[-1]
+    assert "Letter" not in browser.submit(f"/pro/patients/{record.id}", {"author": "Nobody"}).text.split("<table")[-1]
     assert "Documents found: 0" in browser.page
     assert "Documents found: 1" in browser.get(f"/pro/patients/{record.id}?since=2025-03-01&until=2025-03-01"
                                                "&type=consultation_report").text
@@ -75,11 +75,12 @@ def test_keyword_search_narrows_the_same_list_and_never_finds_a_hidden_document(
                                                               "Échographie cardiaque"), [real_pdf()])
         as_holder(session, platform, session.merge(record)).hide(hidden.id)
     browser = pro.browser
-    found = browser.get(f"/pro/patients/{record.id}?q=echographie").text
+    page = f"/pro/patients/{record.id}"
+    found = browser.submit(page, {"q": "echographie"}, form_page=page).text
     assert "Documents found: 2" in found and "abdominale" in found and "cardiaque" not in found
-    narrowed = browser.get(f"/pro/patients/{record.id}?q=echographies&type=prescription").text
+    narrowed = browser.submit(page, {"q": "echographies", "type": "prescription"}).text
     assert "Documents found: 1" in narrowed and "de contrôle" in narrowed and 'value="echographies"' in narrowed
-    assert "Documents found: 0" in browser.get(f"/pro/patients/{record.id}?q=cardiaque").text
+    assert "Documents found: 0" in browser.submit(page, {"q": "cardiaque"}).text
 
 
 def test_finding_a_patient_by_national_number_is_traced_and_says_nothing_more(platform: Platform,

@@ -252,6 +252,24 @@ def use_unlock_link(session: Session, *, now: datetime, token: str) -> Account |
     return session.get(Account, link.account_id)
 
 
+# -- forgetting ---------------------------------------------------------------------------------
+
+
+def purge(session: Session, *, now: datetime) -> int:
+    """Delete the counters nobody needs any more; returns how many.
+
+    A counter untouched for ``MEMORY`` would start again from zero anyway, and
+    a rate-limit window is far shorter; a hold that has not ended yet is kept.
+    Without this, every identifier typed once (a guessed national number, a
+    typo) and every address that came once would stay in the table for good.
+    """
+    stale = Throttle.updated_at <= now - MEMORY
+    ended = Throttle.blocked_until.is_(None) | (Throttle.blocked_until <= now)
+    deleted = session.execute(delete(Throttle).where(stale, ended).execution_options(synchronize_session=False))
+    session.flush()
+    return int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+
+
 # -- the clients' rate limit -------------------------------------------------------------------
 
 

@@ -58,6 +58,9 @@ class Account(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # "issuer sub" of the federated identity that last logged in.
     federated_subject: Mapped[str | None] = mapped_column(String(500))
+    # The language of the portal for an account without a person (professional, staff): chosen with the
+    # language switch, else the one it first logged in with. A person's is ``Person.preferred_language``.
+    language: Mapped[str | None] = mapped_column(String(2))
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

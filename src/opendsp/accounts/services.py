@@ -746,21 +746,36 @@ def reset_second_factor(
 
 
 def preferred_language(session: Session, account: Account) -> str | None:
-    """The language a person chose (or the one on file): the portal speaks it from their next login."""
+    """The language a person chose (or the one on file), or the one kept by an account without a person:
+    the portal speaks it from their next login, and e-mails about the account are written in it."""
     person = session.get(Person, account.person_id) if account.person_id else None
-    return person.preferred_language.value if person else None
+    return person.preferred_language.value if person else account.language
+
+
+def keep_first_language(*, account: Account, language: str) -> None:
+    """An account without a person that has no language yet keeps the one its portal was first used in."""
+    from opendsp.persons.models import Language
+
+    if account.person_id is None and account.language is None and language in Language._value2member_map_:
+        account.language = language
 
 
 def set_language(*, session: Session, platform: Platform, account: Account, language: str) -> bool:
-    """A person's choice of language, kept as their preferred language (letters follow it too); traced.
-
-    Returns whether it changed. Only persons have a preferred language.
-    """
+    """The owner's choice of language, kept as a person's preferred language (letters follow it too) or as
+    the account's own (professionals, staff); traced. Returns whether it changed."""
     from opendsp.persons.models import Language
 
     person = session.get(Person, account.person_id) if account.person_id else None
     chosen = Language(language)  # ValueError for a language the platform does not speak
-    if person is None or person.preferred_language is chosen:
+    if person is None:
+        if account.language == chosen.value:
+            return False
+        previous_own = account.language
+        account.language = chosen.value
+        trace(session, platform, account, "account.language", actor=owner_actor(session, account),
+              language=language, previous=previous_own)
+        return True
+    if person.preferred_language is chosen:
         return False
     previous = person.preferred_language.value
     person.preferred_language = chosen

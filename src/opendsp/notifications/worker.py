@@ -41,6 +41,7 @@ from opendsp.access.models import Notification
 from opendsp.accounts.mailer import MailNotSent, Transport, without_addresses
 from opendsp.accounts.models import Account, AccountState
 from opendsp.clock import Randomness
+from opendsp.locale import DEFAULT_LANGUAGE
 from opendsp.notifications.messages import compose
 from opendsp.notifications.models import DeliveryState, OutboxMessage
 from opendsp.persons.models import Person
@@ -416,7 +417,8 @@ class OutboxWorker:
         token = guard.new_unlock_link(session, platform=self.platform, account_id=account.id,
                                       randomness=self.platform.randomness)
         claim.message = compose_held_notice(
-            language=person.preferred_language.value if person else "fr", sender=self.settings.smtp_from,
+            language=person.preferred_language.value if person else account.language or DEFAULT_LANGUAGE,
+            sender=self.settings.smtp_from,
             to=account.email, message_id=row.message_id, created_at=row.created_at,
             recipient_name=person.given_name if person else account.display_name,
             base_url=self.settings.public_base_url, token=token,

@@ -1,7 +1,7 @@
 """The MLLP listener: HL7 v2 messages over mutual TLS (plain TCP in development), one ACK per message.
 
-The perimeter is here: a connection over the limit is closed before any TLS
-work; the handshake must end, with a client certificate the CA bundle
+The perimeter is here: a connection over the limit (in all, or from one peer
+address: an IPv6 peer's /64) is closed before any TLS work; the handshake must end, with a client certificate the CA bundle
 verifies, within the idle timeout; a message over the size limit is read to
 its end without being kept and answered AR; a peer silent in the middle of a
 message (or of the handshake), or too long between two, is disconnected.
@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+from opendsp.accounts.guard import network_of
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from opendsp.stays.certificates import fingerprint
@@ -42,6 +44,8 @@ class ListenerConfig:
     idle_timeout: float = 30.0
     keepalive: float = 600.0
     max_connections: int = 50
+    # One address may not take every slot with handshakes it never finishes.
+    max_connections_per_peer: int = 5
     refusal_trace_window: timedelta = timedelta(hours=1)
 
     @classmethod
@@ -52,6 +56,7 @@ class ListenerConfig:
             idle_timeout=settings.mllp_idle_timeout_seconds,
             keepalive=settings.mllp_keepalive_seconds,
             max_connections=settings.mllp_max_connections,
+            max_connections_per_peer=settings.mllp_max_connections_per_peer,
             refusal_trace_window=timedelta(seconds=settings.mllp_refusal_trace_window_seconds),
         )
 
@@ -118,25 +123,33 @@ async def serve_mllp(
     config = config or ListenerConfig.from_settings(platform.settings)
     feed = Feed(platform, throttle=RefusalThrottle(clock=platform.clock, window=config.refusal_trace_window))
     open_connections = 0
+    open_per_peer: Counter[str] = Counter()
     conversations: set[asyncio.Task[None]] = set()
 
     def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Called as the connection is made, before any byte is read: over the limit, it ends here;
         # under TLS, reading waits for the handshake, so that no byte of it lands in the plain reader.
         nonlocal open_connections
+        peer = _peer_network(writer)
         if open_connections >= config.max_connections:
             log.warning("MLLP: connection from %s closed: %d connections open already", _address(writer),
                         open_connections)
             writer.transport.abort()
             return
+        if open_per_peer[peer] >= config.max_connections_per_peer:
+            log.warning("MLLP: connection from %s closed: %d connections open from %s already", _address(writer),
+                        open_per_peer[peer], peer)
+            writer.transport.abort()
+            return
         open_connections += 1
+        open_per_peer[peer] += 1
         if config.tls is not None:
             writer.transport.pause_reading()
-        task = asyncio.get_running_loop().create_task(conversation(reader, writer))
+        task = asyncio.get_running_loop().create_task(conversation(reader, writer, peer))
         conversations.add(task)
         task.add_done_callback(conversations.discard)
 
-    async def conversation(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def conversation(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, network: str) -> None:
         nonlocal open_connections
         address = _address(writer)
         try:
@@ -147,6 +160,9 @@ async def serve_mllp(
             log.info("MLLP: connection from %s lost: %s", address, error)
         finally:
             open_connections -= 1
+            open_per_peer[network] -= 1
+            if not open_per_peer[network]:
+                del open_per_peer[network]
             writer.transport.abort()
 
     server = await asyncio.start_server(on_connection, host=host, port=port)
@@ -156,6 +172,12 @@ async def serve_mllp(
     else:
         log.info("MLLP listener on %s:%s over TLS, client certificates required", host, bound_to)
     return server
+
+
+def _peer_network(writer: asyncio.StreamWriter) -> str:
+    """What the per-peer limit counts: the peer's address, or its /64 for IPv6 (one subscriber's block)."""
+    peer = writer.get_extra_info("peername")
+    return network_of(peer[0] if peer else None)
 
 
 def _address(writer: asyncio.StreamWriter) -> str | None:

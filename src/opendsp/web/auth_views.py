@@ -100,7 +100,8 @@ class NotLoggedIn(Exception):
 @router.post("/language")
 def choose_language(request: Request, platform: PlatformDep, lang: Annotated[str, Form()] = "",
                     next: Annotated[str, Form()] = "/") -> Response:
-    """The language of the pages; a person logged in keeps it as their preferred language (next logins, letters).
+    """The language of the pages; an owner logged in keeps it (a person's preferred language: next logins,
+    letters; a professional's or staff member's own: next logins, e-mails about the account).
 
     A POST with the CSRF token (the links are small forms): a saved setting never changes on a GET.
     """
@@ -109,7 +110,7 @@ def choose_language(request: Request, platform: PlatformDep, lang: Annotated[str
     if lang in LANGUAGES:
         remember_language(response, lang)
         viewer = security(request).viewer(request)
-        if viewer is not None and viewer.kind is AccountKind.person:
+        if viewer is not None:
             with platform.transaction() as session:
                 account = session.get(Account, viewer.account_id)
                 assert account is not None
@@ -159,7 +160,7 @@ def code_submit(request: Request, platform: Platform, staff: bool, code: str) ->
             assert account is not None
             if (account.kind is AccountKind.staff) != staff:
                 raise services.refuse("flow_expired")
-            token, home, language = _open(session, platform, account, method)
+            token, home, language = _open(session, platform, account, method, request.state.language)
     except AccountRefused as refusal:
         if refusal.code in ("held", "flow_expired"):
             update_flow(request, login=None)
@@ -167,8 +168,12 @@ def code_submit(request: Request, platform: Platform, staff: bool, code: str) ->
     return _logged_in(request, token, home, language, account_id)
 
 
-def _open(session: Session, platform: Platform, account: Account, method: str) -> tuple[str, str, str | None]:
-    """A new web session for the account: its token, the account's home page, the person's language."""
+def _open(session: Session, platform: Platform, account: Account, method: str,
+          shown_in: str | None = None) -> tuple[str, str, str | None]:
+    """A new web session for the account: its token, the account's home page, the owner's language
+    (``shown_in``, the language of the login's pages, is kept by an account without a person that has none)."""
+    if shown_in is not None:
+        services.keep_first_language(account=account, language=shown_in)
     organisation = None
     if account.kind is AccountKind.professional:
         professional = session.get(Professional, account.professional_id)
@@ -317,7 +322,7 @@ def enrolment_submit(request: Request, platform: Platform, kind: AccountKind, fo
                 password=form["password"], confirmation=form["confirmation"], totp_code=form["code"],
                 client=client_of(request),
             )
-            token, home, language = _open(session, platform, done.account, "activation")
+            token, home, language = _open(session, platform, done.account, "activation", request.state.language)
     except AccountRefused as refusal:
         kept = {"email": form["email"], "mobile": form["mobile"]}
         return enrolment_page(request, platform, kind, translate(request, refusal.message), 400, kept)
@@ -455,7 +460,7 @@ def federated_callback(request: Request, platform: PlatformDep, code: str = "", 
                           body_text=translate(request, "Call the helpdesk: +352 27 12 50 18 33."))
         services.trace(session, platform, account, "account.login", actor=services.owner_actor(session, account),
                        method="federated", acr=identity.acr, amr=list(identity.amr))
-        token, home, language = _open(session, platform, account, "federated")
+        token, home, language = _open(session, platform, account, "federated", request.state.language)
         account_id = account.id
     return _logged_in(request, token, home, language, account_id)
 
@@ -489,7 +494,7 @@ def federated_activation(request: Request, platform: PlatformDep, email: Annotat
             assert account is not None
             services.activate_federated(session=session, platform=platform, account=account, email=email,
                                         mobile=mobile, subject=proof["subject"])
-            token, home, language = _open(session, platform, account, "federated")
+            token, home, language = _open(session, platform, account, "federated", request.state.language)
             account_id = account.id
     except AccountRefused as refusal:
         return render(request, "activate_federated.html", 400, error=translate(request, refusal.message),

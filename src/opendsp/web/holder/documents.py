@@ -46,10 +46,24 @@ def filters(kind: str, since: str, until: str, author: str, status: str) -> list
     ).conditions()
 
 
-@router.get("/record/documents", response_class=HTMLResponse)
-def documents_page(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "",
-                   author: str = "", status: str = "", page: int = 1) -> HTMLResponse:
-    page = max(page, 1)
+async def asked_filters(request: Request) -> dict[str, str]:
+    """The filters asked for: an author's name only from a POST body (CSRF-checked), never from an address
+    that browsers keep in their history; type, status, dates, the page and "my own documents" in either."""
+    values = await request.form() if request.method == "POST" else request.query_params
+    asked = {name: value for name in ("kind", "since", "until", "author", "status", "page")
+             if isinstance(value := values.get(name), str)}
+    if request.method != "POST" and asked.get("author", MYSELF) != MYSELF:
+        del asked["author"]
+    return asked
+
+
+@router.api_route("/record/documents", methods=["GET", "POST"], response_class=HTMLResponse)
+def documents_page(request: Request, platform: PlatformDep,
+                   asked: Annotated[dict[str, str], Depends(asked_filters)]) -> HTMLResponse:
+    kind, since, until, author, status = (asked.get(name, "") for name in ("kind", "since", "until", "author",
+                                                                            "status"))
+    number = asked.get("page", "1")
+    page = max(int(number), 1) if number.isdigit() and len(number) < 6 else 1
     with holder_view(request, platform) as view:
         # One act, one trace entry: the page of documents with the versions the holder's side may see.
         found = view.access.list_documents(view.record.id, where=filters(kind, since, until, author, status),

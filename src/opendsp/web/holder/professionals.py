@@ -55,8 +55,8 @@ UNKNOWN = N_("This professional or organisation is not in the directory.")
 
 
 def page(request: Request, platform: Platform, *, error: str | None = None, status: int = 200,
-         values: dict[str, str] | None = None) -> HTMLResponse:
-    search = (request.query_params.get("q") or "").strip()
+         values: dict[str, str] | None = None, search: str = "") -> HTMLResponse:
+    search = search.strip()
     with holder_view(request, platform) as view:
         access, record = view.access, view.record
         choices = access.access_choices(record.id)
@@ -86,6 +86,12 @@ def page(request: Request, platform: Platform, *, error: str | None = None, stat
 @router.get(PAGE, response_class=HTMLResponse)
 def professionals(request: Request, platform: PlatformDep) -> HTMLResponse:
     return page(request, platform)
+
+
+@router.post(PAGE, response_class=HTMLResponse)
+def search_directory(request: Request, platform: PlatformDep, q: Annotated[str, Form()] = "") -> HTMLResponse:
+    """A name or a licence number travels in a POST body, never in an address (history, logs, proxies)."""
+    return page(request, platform, search=q)
 
 
 def act(request: Request, platform: Platform, change: Callable[[HolderView], str], *, back: str = PAGE,

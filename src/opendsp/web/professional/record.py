@@ -14,8 +14,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement
 
@@ -73,11 +74,23 @@ def document_filters(q: str = "", type: str = "", author: str = "", since: str =
     return Filters(q=q.strip()[:200], type=type, author=author, since=since, until=until)
 
 
-@router.get("/pro/patients/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID, q: str = "", type: str = "",
-                author: str = "", since: str = "", until: str = "", page: int = 1) -> HTMLResponse:
-    filters = document_filters(q, type, author, since, until)
-    page = max(page, 1)
+async def asked_filters(request: Request) -> tuple[Filters, int]:
+    """The filters and the page asked for: keywords and an author's name only from a POST body (CSRF-checked),
+    never from an address, which browsers keep in their history; type, dates and page may come in either."""
+    values = await request.form() if request.method == "POST" else request.query_params
+    text = {name: value for name in ("q", "type", "author", "since", "until", "page")
+            if isinstance(value := values.get(name), str)}
+    if request.method != "POST":
+        for free_text in ("q", "author"):
+            text.pop(free_text, None)
+    page = text.pop("page", "1")
+    return document_filters(**text), max(int(page), 1) if page.isdigit() and len(page) < 6 else 1
+
+
+@router.api_route("/pro/patients/{record_id}", methods=["GET", "POST"], response_class=HTMLResponse)
+def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
+                asked: Annotated[tuple[Filters, int], Depends(asked_filters)]) -> HTMLResponse:
+    filters, page = asked
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
