@@ -1,6 +1,6 @@
 """accounts: the language of an account without a person (professionals, staff)
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
