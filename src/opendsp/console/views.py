@@ -31,7 +31,7 @@ from opendsp.professionals.models import Organisation, OrganisationKind
 from opendsp.professionals.services import RegistrationRefused, register_organisation, register_professional
 from opendsp.professionals.vocabulary import PROFESSIONS, SPECIALTIES
 from opendsp.records.services import record_of
-from opendsp.trace.models import Outcome
+from opendsp.trace.vocabulary import Outcome
 from opendsp.trace.service import TraceEvent
 from opendsp.web.auth_views import (
     EnrolmentForm,

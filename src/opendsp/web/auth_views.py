@@ -30,7 +30,7 @@ from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.professionals.models import Organisation, Professional
-from opendsp.trace.models import Outcome
+from opendsp.trace.vocabulary import Outcome
 from opendsp.web.devices import device_of
 from opendsp.web.devices import remember as remember_device
 from opendsp.web.holder.common import local_datetime
