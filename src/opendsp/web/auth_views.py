@@ -466,13 +466,12 @@ def federated_callback(request: Request, platform: PlatformDep, code: str = "", 
 
 
 def _trace_federation_refusal(platform: Platform, request: Request, reason: str) -> None:
-    from opendsp.trace.service import TraceEvent
+    from opendsp.records.services import write_trace
 
     with platform.transaction() as session:
-        platform.trace.append(session, TraceEvent(
-            action="account.login", outcome=Outcome.refused, actor_kind="anonymous", reason=f"federation:{reason}",
-            context={"method": "federated", "client": client_of(request).ip}, request=client_of(request).request,
-        ))
+        write_trace(session, platform, "account.login", actor=None, outcome=Outcome.refused,
+                    reason=f"federation:{reason}", request=client_of(request).request,
+                    context={"method": "federated", "client": client_of(request).ip})
 
 
 @router.get("/activate/federated")
