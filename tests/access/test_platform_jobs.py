@@ -10,10 +10,13 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
+from opendsp.access.trace_reading import OTHERS_THAN_HOLDER_SIDE, TraceQuery
+from opendsp.locale import translations
 from opendsp.platform import Platform
+from opendsp.records.models import Record
 from opendsp.trace.models import PLATFORM_CHAIN, TraceEntry
 from opendsp.trace.service import verify
-from tests.factories import deposit_pdf, make_record
+from tests.factories import as_holder, deposit_pdf, make_record
 
 
 def run(platform: Platform, *args: str) -> Result:
@@ -57,6 +60,14 @@ def test_store_check_verify_tells_each_record_how_many_of_its_documents_were_ope
     assert opened == {first_id: (str(first_id), 2), second_id: (str(second_id), 1)}
     with platform.sessions() as session:
         assert verify(session).intact
+    # The holder's Traçabilité tells it in words, among the accesses by others shown first.
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, session.get(Record, first_id))
+        lines = holder.trace_page(first_id, TraceQuery(who=OTHERS_THAN_HOLDER_SIDE)).lines
+    [line] = [line for line in lines if line.action == "content.verify"]
+    assert line.actor_kind == "system"
+    assert translations("fr").gettext(line.act) == ("Documents vérifiés par la plateforme (leur contenu ouvert pour "
+                                                    "contrôler qu'il est intact)")
 
 
 @pytest.mark.parametrize("everything", [False, True], ids=["unindexed", "all"])
