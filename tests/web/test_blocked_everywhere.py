@@ -22,14 +22,10 @@ from opendsp.professionals.models import OrganisationKind
 from tests.accounts.portal import Browser
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.factories import as_holder, as_professional, make_professional, professional_draft
+from tests.web.test_attacks import _post
 from tests.web.professional import professional_with_account, real_pdf, record_with_code
 
 PDF = real_pdf("Bilan")
-
-
-def _post(browser: Browser, path: str, data: dict[str, str], files: dict[str, Any] | None = None) -> Any:
-    browser.get("/account")  # a page with the browser's CSRF token
-    return browser.client.post(path, data={**data, "csrf_token": browser.csrf()}, files=files)
 
 
 PDF_FIELDS = {"type": "laboratory_report", "title": "Bilan", "care_date": "2025-03-01", "confidentiality": "normal"}
