@@ -26,8 +26,8 @@ from opendsp.records.models import Record
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.trace.models import TraceEntry
-from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder
+from tests.accounts.portal import Browser, letter_for, settings  # noqa: F401 - the cheap-hash settings
+from tests.factories import as_holder, make_record
 from tests.web.professional import professional_with_account, record_with_code
 from tests.web.test_holder_documents import holder_browser, with_doctor
 
@@ -213,3 +213,17 @@ def test_a_forged_or_unknown_language_changes_nothing(platform: Platform, clock:
         assert session.get(Record, record.id).holder.preferred_language is Language.pt  # type: ignore[union-attr]
         assert len(session.scalars(select(TraceEntry).where(TraceEntry.action == "account.language")).all()) == 1
     assert PORTUGUESE in browser.get("/record").text
+
+
+def test_a_person_whose_language_is_portuguese_gets_a_portuguese_letter(platform: Platform) -> None:
+    with platform.transaction() as session:
+        person = make_record(session, platform, active=False).holder
+        person.preferred_language = Language.pt
+        session.flush()
+        session.expunge(person)
+    with untranslated() as missing:
+        letter = letter_for(platform, person)
+    assert not missing, sorted(missing)
+    text = " ".join(letter.text.split())
+    assert "O seu processo clínico partilhado: como o ativar" in text and "Código de presença" in text
+    assert "de 2026" in text  # the code's expiry date, written out in Portuguese ("1 de abril de 2026")
