@@ -7,27 +7,35 @@ Portuguese reader fails the test, as a gap in the catalogue files does.
 
 from __future__ import annotations
 
+import email
+import io
+import email.policy
 import json
 import shutil
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import select
 
+from opendsp.accounts.mailer import MailFolder
 from opendsp.accounts.models import Account
 from opendsp.clock import FrozenClock
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.locale import HERE, LANGUAGES, translations
 from opendsp.locale.gaps import all_gaps, gaps
+from opendsp.notifications.worker import OutboxWorker
 from opendsp.persons.models import Language
 from opendsp.records.models import Record
+from opendsp.records.services import record_of
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.trace.models import TraceEntry
 from tests.accounts.portal import Browser, letter_for, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, make_record
+from tests.factories import PDF, as_holder, as_professional, make_professional, make_record, professional_draft
+from tests.notifications.helpers import Inbox, person_with_account
 from tests.web.professional import professional_with_account, record_with_code
 from tests.web.test_holder_documents import holder_browser, with_doctor
 
@@ -158,6 +166,14 @@ def test_a_holder_reads_their_record_in_portuguese_and_keeps_the_choice(platform
     for words in ("Documentos ocultos", "Adicionar um documento", "Profissionais de saúde", "Rastreabilidade",
                   "Doação de órgãos após a minha morte", "Terminar sessão"):
         assert words in text, words
+    with untranslated() as missing:  # the export, its read-me and its trace, in Portuguese
+        exported = browser.submit("/record/export", {}, form_page="/record/export")
+        assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"
+        trace = browser.get("/record/trace.csv")
+        assert trace.status_code == 200
+    assert not missing, sorted(missing)
+    archive = zipfile.ZipFile(io.BytesIO(exported.content))
+    assert "O seu processo clínico partilhado (DSP)" in archive.read("LEIA-ME.txt").decode()
 
 
 def test_a_professional_works_in_portuguese(platform: Platform, clock: FrozenClock) -> None:
@@ -227,3 +243,22 @@ def test_a_person_whose_language_is_portuguese_gets_a_portuguese_letter(platform
     text = " ".join(letter.text.split())
     assert "O seu processo clínico partilhado: como o ativar" in text and "Código de presença" in text
     assert "de 2026" in text  # the code's expiry date, written out in Portuguese ("1 de abril de 2026")
+
+
+def test_a_portuguese_holder_is_told_of_a_new_document_in_portuguese(platform: Platform, tmp_path: Path) -> None:
+    with platform.transaction() as session:
+        holder = person_with_account(session, platform, email="ana@example.lu", given_name="Ana",
+                                     language=Language.pt, record=True)
+        record = record_of(session, holder.id)
+        doctor = make_professional(session, platform)
+        as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
+        as_professional(session, platform, doctor).deposit(record.id, professional_draft(), [PDF])
+    folder = MailFolder(tmp_path / "mail")
+    with untranslated() as missing:
+        assert OutboxWorker(platform, folder).run(once=True).sent == 1
+    assert not missing, sorted(missing)
+    (written,) = folder.path.glob("*.eml")
+    message = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
+    assert message["Content-Language"] == "pt"
+    assert message["Subject"].strip() == "Processo clínico partilhado: um novo documento"
+    assert "Olá Ana," in Inbox.text(message)  # type: ignore[arg-type]
