@@ -37,28 +37,15 @@ from tests.accounts.portal import Browser, letter_for, settings  # noqa: F401 - 
 from tests.factories import PDF, as_holder, as_professional, make_professional, make_record, professional_draft
 from tests.notifications.helpers import Inbox, person_with_account
 from tests.web.professional import professional_with_account, record_with_code
+from tests.web.test_holder_control import Misses
 from tests.web.test_holder_documents import holder_browser, with_doctor
 
 PORTUGUESE = 'lang="pt"'
 
 
-class Misses:
-    """A gettext fallback that notes every message the catalogue lacked while a page was made."""
-
-    def __init__(self) -> None:
-        self.missing: set[str] = set()
-
-    def gettext(self, message: str) -> str:
-        self.missing.add(message)
-        return message
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        self.missing.add(singular)
-        return singular if n == 1 else plural
-
-
 @contextmanager
 def untranslated() -> Iterator[set[str]]:
+    """The messages the Portuguese catalogue lacked while the block ran."""
     catalogue = translations("pt")
     misses = Misses()
     catalogue.add_fallback(misses)  # type: ignore[arg-type]
