@@ -249,3 +249,25 @@ def test_a_portuguese_holder_is_told_of_a_new_document_in_portuguese(platform: P
     assert message["Content-Language"] == "pt"
     assert message["Subject"].strip() == "Processo clínico partilhado: um novo documento"
     assert "Olá Ana," in Inbox.text(message)  # type: ignore[arg-type]
+
+
+def test_the_agency_s_console_speaks_portuguese(platform: Platform, clock: FrozenClock) -> None:
+    from tests.console.test_console import staff_browser
+
+    with platform.transaction() as session:
+        person = make_record(session, platform, active=False).holder
+        person_id, family_name = person.id, person.family_name
+    staff = staff_browser(platform, clock, "administrator", "helpdesk")
+    assert staff.choose_language("pt", "/console").status_code == 303
+    text = ""
+    with untranslated() as missing:
+        for path in ("/console", f"/console/persons/{person_id}", "/console/professionals/new",
+                     "/console/organisations/new", "/console/statistics"):
+            page = staff.get(path)
+            assert page.status_code == 200 and PORTUGUESE in page.text, path
+            text += page.text
+        found = staff.submit("/console", {"q": family_name}, form_page="/console")
+        assert found.status_code == 200 and PORTUGUESE in found.text
+    assert not missing, sorted(missing)
+    for words in ("Consola da agência", "Procurar uma pessoa", "Registar um profissional de saúde", "Estatísticas"):
+        assert words in text, words
