@@ -244,3 +244,26 @@ def test_production_accepts_keys_in_the_token_and_still_refuses_the_demo_key(
                                               "OPENDSP_VAR_DIR": str(tmp_path / "demo")}).exit_code == 0
     with pytest.raises(InsecureSettings, match="demo master key"):
         demo.check_production()
+
+
+def test_a_forked_worker_opens_the_token_again_and_unwraps_what_its_parent_wrapped(
+        softhsm: str, empty_token: str) -> None:
+    from opendsp.content.pkcs11_keys import Pkcs11KeyProvider
+
+    parent = Pkcs11KeyProvider(softhsm, empty_token, PIN)
+    parent.add_key(SeededRandomness(5))
+    key_id, wrapped = parent.wrap(b"k" * 32, b"record 2", SeededRandomness(6))
+    parents_session = parent._session
+    child = os.fork()
+    if child == 0:  # a web worker forked after the start-up checks opened the token
+        status = 1
+        try:
+            # PKCS#11 sessions do not cross a fork (SoftHSM2 tolerates it, network HSMs do not):
+            # the parent's provider, as a platform built before the fork holds it, opens its own.
+            status = 2 if parent._session is parents_session else 0
+            status = status or (0 if parent.unwrap(key_id, wrapped, b"record 2") == b"k" * 32 else 3)
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent.unwrap(key_id, wrapped, b"record 2") == b"k" * 32  # the parent's session is still its own

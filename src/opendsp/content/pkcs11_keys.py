@@ -15,6 +15,7 @@ object creation makes a key current and there is no second write to lose.
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +35,12 @@ KEY_ID_PREFIX = "h-"
 _NONCE_BYTES = 12
 
 # One logged-in session per (module, token, PIN) in a process: PKCS#11 logs the whole
-# application in, so a second login on the same token is refused by the module.
+# application in, so a second login on the same token is refused by the module. A forked
+# process (a web worker) initialises the modules again and opens sessions of its own.
 _sessions: dict[tuple[str, str, str], tuple[Any, threading.RLock]] = {}
 _sessions_lock = threading.RLock()
+_libraries: dict[str, Any] = {}
+_pid = os.getpid()
 
 
 def _pkcs11() -> Any:
@@ -52,12 +56,13 @@ def _pkcs11() -> Any:
 def _open(module: str, token_label: str, pin: str) -> tuple[Any, threading.RLock]:
     pkcs11 = _pkcs11()
     with _sessions_lock:
+        _after_fork(pkcs11)
         if (cached := _sessions.get((module, token_label, pin))) is not None:
             return cached
         if not Path(module).is_file():
             raise MasterKeyError(f"the PKCS#11 module {module} does not exist (OPENDSP_PKCS11_MODULE)")
         try:
-            library = pkcs11.lib(module)
+            library = _libraries[module] = pkcs11.lib(module)
         except pkcs11.PKCS11Error as error:
             raise MasterKeyError(f"the PKCS#11 module {module} cannot be loaded: {error!r}") from None
         try:
@@ -84,13 +89,36 @@ def _open(module: str, token_label: str, pin: str) -> tuple[Any, threading.RLock
         return cached
 
 
+def _after_fork(pkcs11: Any) -> None:
+    """In a forked process, forget the parent's sessions and initialise each module again (PKCS#11 §6.7.1)."""
+    global _pid
+    if _pid == os.getpid():
+        return
+    _pid = os.getpid()
+    _sessions.clear()  # never closed here: the handles are the parent's
+    for library in _libraries.values():
+        try:
+            library.finalize()
+        except pkcs11.PKCS11Error:
+            pass  # a module may refuse to finalise state it did not create in this process
+        library.initialize()
+
+
 class Pkcs11KeyProvider(KeyProvider):
     """Master keys that never leave a PKCS#11 token: it wraps, unwraps and derives in the module."""
 
     def __init__(self, module: str, token_label: str, pin: str) -> None:
-        self.module, self.token_label = module, token_label
-        self._session, self._lock = _open(module, token_label, pin)
+        self.module, self.token_label, self._pin = module, token_label, pin
+        _open(module, token_label, pin)  # the errors at start-up, not at the first document
         self._index_keys: dict[tuple[str, bytes], bytes] = {}
+
+    @property
+    def _session(self) -> Any:
+        return _open(self.module, self.token_label, self._pin)[0]
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return _open(self.module, self.token_label, self._pin)[1]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pkcs11KeyProvider:
@@ -144,7 +172,7 @@ class Pkcs11KeyProvider(KeyProvider):
                 attribute.MODIFIABLE: False, attribute.WRAP: False, attribute.UNWRAP: False,
                 attribute.DERIVE: False}
         with self._lock:
-            if self.key_ids() and key_id <= self.key_ids()[-1]:
+            if (held := self.key_ids()) and key_id <= held[-1]:
                 raise MasterKeyError(f"the PKCS#11 token {self.token_label!r} holds a key newer than {key_id!r}")
             # The index secret first: the wrapping key is what makes the key exist (and current).
             self._session.generate_key(
