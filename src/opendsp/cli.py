@@ -174,10 +174,12 @@ def worker(ctx: click.Context, once: bool) -> None:
     from opendsp.accounts.upkeep import ThrottlePurger, purge_throttles
     from opendsp.notifications.worker import OutboxWorker
 
+    from opendsp.content.keys import MasterKeyError
+
     settings: Settings = ctx.obj["settings"]
     try:
         settings.check_production()
-    except InsecureSettings as error:
+    except (InsecureSettings, MasterKeyError) as error:
         fail(str(error), 2)
     mailer = mailer_from_settings(settings)
     if mailer is None and settings.mode is Mode.production:
@@ -590,14 +592,30 @@ def keys() -> None:
 def keys_init(ctx: click.Context, demo: bool) -> None:
     """Create the master keyring file with a new random key (never overwrites one).
 
+    With OPENDSP_MASTER_KEY_SOURCE=pkcs11, generate the first master key inside
+    the token instead (docs/operations.md, "Master keys in an HSM").
+
     Run once before the first start in production, and keep a copy of the
     file apart from the backups (docs/operations.md, "Content and keys").
     """
     from opendsp.clock import SystemRandomness
-    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, keyring_path
+    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, key_provider_from_settings, keyring_path
 
     settings: Settings = ctx.obj["settings"]
     path = keyring_path(settings)
+    if settings.master_key_source == "pkcs11":
+        if demo:
+            fail("the demo key is for a keyring file; a PKCS#11 token generates its own keys", 2)
+        try:
+            provider = key_provider_from_settings(settings)
+            if held := provider.key_ids():
+                fail(f"the PKCS#11 token already holds master key(s) {', '.join(held)}; "
+                     "`opendsp keys rotate` adds one", 2)
+            key_id = provider.add_key(SystemRandomness())
+        except MasterKeyError as error:
+            fail(str(error), 2)
+        click.echo(f"master key {key_id} generated in the PKCS#11 token {settings.pkcs11_token_label}; it is current")
+        return
     if path is None:
         fail("OPENDSP_MASTER_KEY_SOURCE is env: put id:base64key (32 random bytes, e.g. from "
              "`openssl rand -base64 32`) in OPENDSP_MASTER_KEYS; there is no file to create", 2)
@@ -615,14 +633,14 @@ def keys_init(ctx: click.Context, demo: bool) -> None:
               help="Then retire every older master key that nothing uses any more.")
 @click.pass_context
 def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
-    """Add a new master key (keyring file) and rewrap every record's data key under it."""
+    """Add a new master key (keyring file, PKCS#11 token) and rewrap every record's data key under it."""
     from opendsp.access.system import PlatformJobs
-    from opendsp.content.keys import KeyringFileProvider, MasterKeyError
+    from opendsp.content.keys import MasterKeyError
 
     platform = _platform(ctx)
     jobs = PlatformJobs(platform=platform)
     try:
-        if isinstance(platform.keys, KeyringFileProvider):
+        if platform.keys.generates_keys:
             new_id = platform.keys.add_key(platform.randomness)
             click.echo(f"new master key {new_id} is current")
         with progress_bar("rewrapping data keys", None) as advance:
