@@ -206,10 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if report.rejected or report.loaded != config.documents:
                 print(f"the import rejected {report.rejected} lines: {report.reasons.most_common(3)}")
                 return 1
+            phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+            print(f"    loader phases: {phases}", file=sys.stderr)
             raw_count, raw_seconds = run_raw(platform, export, folder, args.batch, args.workers)
             loader_rate, raw_rate = report.loaded / loader_seconds, raw_count / raw_seconds
             print(f"(i) import-documents      {report.loaded:>8} documents {loader_seconds:8.2f} s "
                   f"{loader_rate:>9,.0f} documents/s  ({report.decisions} policy decisions)")
+            print(f"    its phases: {phases}")
             print(f"(r) raw seal+write+COPY   {raw_count:>8} documents {raw_seconds:8.2f} s {raw_rate:>9,.0f} documents/s")
             print(f"loader / raw: {100 * loader_rate / raw_rate:.0f} %   (targets: 2,000 documents/s and 50 %)")
             print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -83,6 +84,8 @@ class ImportReport:
     batches_done_before: int = 0
     decisions: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # Where the time went, by phase: records and policy, sealing (the pool), durability, rows.
+    seconds: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -250,10 +253,14 @@ class _Loader:
             else:
                 fresh.append(row)
             seen.add(row.source_id)
+        started = time.perf_counter()
         accepted, refusals = self._decide(session, fresh, rejected, report)
-        self._seal(session, accepted, rejected, executor, written)
+        report.seconds["records and policy"] += time.perf_counter() - started
+        self._seal(session, accepted, rejected, executor, written, report)
         sealed = [a for a in accepted if a.sealed is not None and a.sealed.error is None]
+        started = time.perf_counter()
         self._write(session, batch.number, sealed, refusals)
+        report.seconds["rows"] += time.perf_counter() - started
         return len(sealed), skipped
 
     # -- who, where, and may they --------------------------------------------------------------
@@ -356,9 +363,11 @@ class _Loader:
         rejected: list[Rejected],
         executor: Executor | None,
         written: list[str],
+        report: ImportReport,
     ) -> None:
         if not accepted:
             return
+        started = time.perf_counter()
         by_record: dict[uuid.UUID, list[_Accepted]] = {}
         for item in accepted:
             by_record.setdefault(item.record.id, []).append(item)
@@ -386,9 +395,12 @@ class _Loader:
                 elif sealed.sealed is not None:
                     assert self.platform.blob_store is not None
                     self.platform.blob_store.put(item.content_key, [sealed.sealed])
+        report.seconds["sealing"] += time.perf_counter() - started
+        started = time.perf_counter()
         if self.local_root is not None:
             make_durable(self.local_root, [a.content_key for a in accepted if a.sealed and not a.sealed.error])
         self._claim_pending(session, keys)
+        report.seconds["durability"] += time.perf_counter() - started
 
     def _job(self, item: _Accepted) -> SealJob:
         row = item.row
