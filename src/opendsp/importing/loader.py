@@ -383,6 +383,8 @@ class _Loader:
             ))
         keys = [item.content_key for item in accepted]
         self._register_pending(session, accepted)
+        # Taken in this transaction before any blob is written: locked, so ``store check`` leaves them be.
+        self._claim_pending(session, keys)
         written.extend(keys)  # from here on, a failure removes whatever was written
         results = executor.map(seal_record_jobs, work) if executor else map(seal_record_jobs, work)
         by_line = {item.row.line: item for item in accepted}
@@ -399,7 +401,6 @@ class _Loader:
         started = time.perf_counter()
         if self.local_root is not None:
             make_durable(self.local_root, [a.content_key for a in accepted if a.sealed and not a.sealed.error])
-        self._claim_pending(session, keys)
         report.seconds["durability"] += time.perf_counter() - started
 
     def _job(self, item: _Accepted) -> SealJob:
