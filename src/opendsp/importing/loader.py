@@ -35,7 +35,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from opendsp import actors
-from opendsp.access.services import RecordAccess
 from opendsp.actors import SYSTEM, Actor
 from opendsp.content import pending
 from opendsp.content.models import PendingContent
@@ -43,6 +42,7 @@ from opendsp.content.service import content_key
 from opendsp.content.stores import LocalFolderStore
 from opendsp.documents.models import Document
 from opendsp.documents.types import ContentKind, DocumentStatus, DocumentType
+from opendsp.importing.grants import grants_of
 from opendsp.importing.models import ImportBatch, ImportedDocument
 from opendsp.importing.sealing import Sealed, SealedRecordJobs, SealJob, make_durable, seal_record_jobs
 from opendsp.importing.source import Rejected, SourceRow, read_export
@@ -50,7 +50,7 @@ from opendsp.importing.writing import write_rows
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.decision import Decision, decide
-from opendsp.policy.facts import AccessRequest, Grants, RecordFacts
+from opendsp.policy.facts import AccessRequest, RecordFacts
 from opendsp.policy.vocabulary import Action, Obligation
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
@@ -287,7 +287,15 @@ class _Loader:
             o.identifier: o for o in session.scalars(select(Organisation).where(Organisation.identifier.in_(identifiers)))
         } if identifiers else {}
 
-        facts: dict[uuid.UUID, tuple[RecordFacts, Grants]] = {}
+        # The facts and grants of every record of the batch, loaded together.
+        now = self.platform.clock.now()
+        grants = grants_of(session, [record for record, _ in records.values()], now=now,
+                           after_discharge=self.platform.matrix.parameters.after_discharge)
+        facts = {
+            record.id: RecordFacts(id=record.id, state=record.state, holder_id=person.id,
+                                   holder_birth_date=person.birth_date)
+            for record, person in records.values()
+        }
         decisions: dict[tuple[uuid.UUID, str, uuid.UUID | None, DocumentType], Decision] = {}
         actors_by_key: dict[tuple[str, uuid.UUID | None], Actor] = {}
         accepted: list[_Accepted] = []
@@ -303,15 +311,11 @@ class _Loader:
             except LookupError as unknown:
                 rejected.append(Rejected(row.line, row.source_id, str(unknown)))
                 continue
-            if record.id not in facts:
-                access = RecordAccess(session=session, platform=self.platform, actor=SYSTEM)
-                facts[record.id] = (access._record_facts(record), access._grants(record))
             key = (record.id, author.id, author.organisation_id, row.type)
             decision = decisions.get(key)
             if decision is None:
-                record_facts, grants = facts[record.id]
-                request = AccessRequest(actor=author, action=Action.deposit_document, record=record_facts,
-                                        now=self.platform.clock.now(), grants=grants, document_type=row.type)
+                request = AccessRequest(actor=author, action=Action.deposit_document, record=facts[record.id],
+                                        now=now, grants=grants[record.id], document_type=row.type)
                 decision = decisions[key] = decide(request, self.platform.matrix)
                 report.decisions += 1
             if not decision.permitted:
