@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"(i) import-documents      {report.loaded:>8} documents {loader_seconds:8.2f} s "
                   f"{loader_rate:>9,.0f} documents/s  ({report.decisions} policy decisions)")
             print(f"    its phases: {phases}")
-            print(f"(r) raw seal+write+COPY   {raw_count:>8} documents {raw_seconds:8.2f} s {raw_rate:>9,.0f} documents/s")
+            print(f"(r) raw seal+write+COPY   {raw_count:>8} documents {raw_seconds:8.2f} s "
+                  f"{raw_rate:>9,.0f} documents/s")
             print(f"loader / raw: {100 * loader_rate / raw_rate:.0f} %   (targets: 2,000 documents/s and 50 %)")
             print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
             platform.engine.dispose()

@@ -38,7 +38,8 @@ def grants_of(session: Session, records: Collection[Record], *, now: datetime, a
     def rows(*columns: Any, where: Any) -> list[Any]:
         return list(session.execute(select(*columns).where(where)))
 
-    settings = {s.record_id: s for s in session.scalars(select(AccessSettings).where(AccessSettings.record_id.in_(ids)))}
+    settings = {s.record_id: s for s in session.scalars(
+        select(AccessSettings).where(AccessSettings.record_id.in_(ids)))}
     circle: dict[uuid.UUID, dict[uuid.UUID, datetime | None]] = defaultdict(dict)
     for record_id, professional_id, until in rows(
         CircleMember.record_id, CircleMember.professional_id, CircleMember.until,

@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session, selectinload
 from opendsp import actors
 from opendsp.actors import SYSTEM, Actor
 from opendsp.content import pending
-from opendsp.content.models import PendingContent
+from opendsp.content.models import PendingContent, RecordKey
+from opendsp.content.service import _context as record_key_context
 from opendsp.content.service import content_key
 from opendsp.content.stores import LocalFolderStore
 from opendsp.documents.models import Document
@@ -284,7 +285,8 @@ class _Loader:
         } if licences else {}
         identifiers = {r.author_organisation for r in rows if r.author_organisation}
         organisations = {
-            o.identifier: o for o in session.scalars(select(Organisation).where(Organisation.identifier.in_(identifiers)))
+            o.identifier: o for o in session.scalars(
+                select(Organisation).where(Organisation.identifier.in_(identifiers)))
         } if identifiers else {}
 
         # The facts and grants of every record of the batch, loaded together.
@@ -376,10 +378,10 @@ class _Loader:
         for item in accepted:
             by_record.setdefault(item.record.id, []).append(item)
         current = self.platform.keys.current_key_id
+        data_keys = self._data_keys(session, list(by_record))
         work = []
         for record_id, items in by_record.items():
-            # The record's data key: made (and wrapped) on its first content, as a deposit does.
-            data_key = self.platform.content._data_key(session, record_id, create=True)
+            data_key = data_keys[record_id]
             jobs = tuple(self._job(item) for item in items)
             work.append(SealedRecordJobs(
                 data_key=data_key, search_key=record_keys(self.platform, record_id)[current],
@@ -406,6 +408,25 @@ class _Loader:
         if self.local_root is not None:
             make_durable(self.local_root, [a.content_key for a in accepted if a.sealed and not a.sealed.error])
         report.seconds["durability"] += time.perf_counter() - started
+
+    def _data_keys(self, session: Session, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """Each record's data key, made (and wrapped) on its first content as a deposit does: the existing
+        keys read in one query, the new ones written in one flush."""
+        content = self.platform.content
+        rows = session.scalars(select(RecordKey).where(RecordKey.record_id.in_(record_ids)))
+        existing = {row.record_id for row in rows}
+        keys = {}
+        for record_id in record_ids:
+            if record_id in existing:  # in the session now: no query per record
+                keys[record_id] = content._data_key(session, record_id, create=False)
+                continue
+            keys[record_id] = content.randomness.bytes(32)
+            master_key_id, wrapped = content.keys.wrap(keys[record_id], record_key_context(record_id),
+                                                       content.randomness)
+            session.add(RecordKey(record_id=record_id, master_key_id=master_key_id, wrapped_key=wrapped,
+                                  created_at=content.clock.now()))
+        session.flush()
+        return keys
 
     def _job(self, item: _Accepted) -> SealJob:
         row = item.row
@@ -496,7 +517,9 @@ class _Loader:
         write_rows(session, SearchTerm.__table__, TERM_COLUMNS, terms)
         write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS, imported)
 
-    def _event(self, row: SourceRow, author: Actor, decision: Decision, document_id: uuid.UUID | None) -> dict[str, Any]:
+    def _event(
+        self, row: SourceRow, author: Actor, decision: Decision, document_id: uuid.UUID | None
+    ) -> dict[str, Any]:
         """The fields of the entry a deposit writes, with the system as actor, on behalf of the author."""
         context: dict[str, Any] = {"type": row.type.value, "title": row.title.strip()}
         if Obligation.trace_as_emergency in decision.obligations:
