@@ -110,17 +110,23 @@ def test_bad_lines_are_rejected_whole_with_their_line_and_reason(platform: Platf
     export.add(record=0, content_file="../../etc/passwd")  # line 6
     export.add(record=0, kind="discharge_letter")  # line 7: a GP in a practice may not deposit it
     export.add(record=1, author="biologist", kind="laboratory_report")  # line 8: good
+    export.add(record=1, title="T" * 501)  # line 9: the deposit's own limit
+    export.add(record=1, media_type="text/html")  # line 10
+    export.add(record=1, title="x" * 200_000)  # line 11: over the csv module's field limit
     rejects = export.folder / "rejects.csv"
     report = import_documents(platform=platform, export=export.write_csv(), source="old-dsp", rejects=rejects,
                               workers=0, batch_size=4)
-    assert (report.loaded, report.rejected) == (2, 5)
+    assert (report.loaded, report.rejected) == (2, 8)
     lines = {int(r["line"]): r["reason"] for r in read_rejects(rejects)}
+    assert lines[9] == "a document title has at most 500 characters"
+    assert "media type 'text/html' is not accepted" in lines[10]
+    assert "unreadable CSV line" in lines[11]
     assert lines[3] == "the content does not match its sha256"
     assert "care date '2019-13-45' is not a date" in lines[4]
     assert lines[5] == "no record for this national number"
     assert "inside the content folder" in lines[6]
     assert "type_not_permitted" in lines[7]
-    assert set(lines) == {3, 4, 5, 6, 7}
+    assert set(lines) == {3, 4, 5, 6, 7, 9, 10, 11}
     # Nothing of a rejected line is left: no document, blob, term or permitted trace entry.
     assert count(platform, Document) == blobs(platform) == 2
     with platform.sessions() as session:
@@ -274,3 +280,35 @@ def test_the_cli_loads_reports_and_exits_1_on_rejected_lines(
     missing_columns.write_text("national_number,title\n1,2\n")
     bad = runner.invoke(main, ["import-documents", str(missing_columns)])
     assert bad.exit_code == 2 and "missing columns" in bad.output
+
+
+def test_bad_ndjson_lines_and_forged_paths_are_rejected_whole(platform: Platform, export: Export) -> None:
+    import json
+
+    from tests.importing.conftest import document_reference
+
+    good = export.add(record=0)
+    secret = export.folder.parent / "secret.pdf"
+    secret.write_bytes(b"%PDF-1.4 not for import")
+    (export.folder / "content" / "link.pdf").symlink_to(secret)
+    escaping = document_reference({**good, "source_id": "link", "content_file": "content/link.pdf",
+                                   "size": str(secret.stat().st_size)})
+    wrong_hash = document_reference({**good, "source_id": "hash"})
+    wrong_hash["content"][0]["attachment"]["hash"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    no_subject = document_reference({**good, "source_id": "nobody"})
+    del no_subject["subject"]
+    long_id = document_reference({**good, "source_id": "x" * 201})
+    lines = [json.dumps(document_reference(good)), "{not json", json.dumps({"resourceType": "Patient"}),
+             json.dumps(escaping), json.dumps(wrong_hash), json.dumps(no_subject), json.dumps(long_id)]
+    path = export.folder / "export.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    rejects = export.folder / "rejects.csv"
+    report = import_documents(platform=platform, export=path, source="old-dsp", rejects=rejects, workers=0)
+    assert (report.loaded, report.rejected) == (1, 6)
+    reasons = {int(r["line"]): r["reason"] for r in read_rejects(rejects)}
+    assert reasons[2].startswith("not JSON") and reasons[3] == "not a DocumentReference"
+    assert reasons[4] == "the content file is outside the content folder"  # a link out of it is not followed
+    assert reasons[5] == "the content does not match its hash (SHA-1)"
+    assert "subject.identifier" in reasons[6] and "longer than 200" in reasons[7]
+    assert count(platform, Document) == blobs(platform) == 1
+    assert_trace_intact(platform)

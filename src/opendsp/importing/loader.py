@@ -371,9 +371,15 @@ class _Loader:
         written: list[str],
         report: ImportReport,
     ) -> None:
+        started = time.perf_counter()
+        paths = {item.row.line: self._content_path(item.row.content_file) for item in accepted}
+        for item in accepted:
+            if paths[item.row.line] is None:
+                rejected.append(Rejected(item.row.line, item.row.source_id,
+                                         "the content file is outside the content folder"))
+        accepted = [item for item in accepted if paths[item.row.line] is not None]
         if not accepted:
             return
-        started = time.perf_counter()
         by_record: dict[uuid.UUID, list[_Accepted]] = {}
         for item in accepted:
             by_record.setdefault(item.record.id, []).append(item)
@@ -382,7 +388,7 @@ class _Loader:
         work = []
         for record_id, items in by_record.items():
             data_key = data_keys[record_id]
-            jobs = tuple(self._job(item) for item in items)
+            jobs = tuple(self._job(item, paths[item.row.line]) for item in items)
             work.append(SealedRecordJobs(
                 data_key=data_key, search_key=record_keys(self.platform, record_id)[current],
                 blob_root=str(self.local_root) if self.local_root else None, jobs=jobs,
@@ -428,19 +434,18 @@ class _Loader:
         session.flush()
         return keys
 
-    def _job(self, item: _Accepted) -> SealJob:
+    def _job(self, item: _Accepted, path: Path | None) -> SealJob:
         row = item.row
         return SealJob(
-            line=row.line, path=str(self._content_path(row.content_file)), content_key=item.content_key,
+            line=row.line, path=str(path), content_key=item.content_key,
             media_type=row.media_type, title=row.title.strip(), metadata_text=self._metadata(item),
             size=row.size, sha256=row.sha256, sha1=row.sha1,
         )
 
-    def _content_path(self, name: str) -> Path:
+    def _content_path(self, name: str) -> Path | None:
+        """The content file, None when it (or a link on its way) leads out of the content folder."""
         path = (self.content_root / name).resolve()
-        if not path.is_relative_to(self.content_root.resolve()):
-            return self.content_root / "\0outside"  # read fails: "the content file does not exist"
-        return path
+        return path if path.is_relative_to(self.content_root.resolve()) else None
 
     def _metadata(self, item: _Accepted) -> str:
         """The text the keyword index takes from the type, author and organisation (cached: few combinations)."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
 
@@ -84,7 +86,15 @@ def _read_csv(path: Path) -> Iterator[SourceRow | Rejected]:
         if missing or id_column is None:
             named = missing + ([] if id_column else ["source_id"])
             raise BadExport(f"{path.name}: missing columns {', '.join(named)}")
-        for values in reader:
+        while True:
+            before = reader.line_num
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a field over the csv module's limit, a NUL: the line goes, not the file
+                yield Rejected(before + 1, None, f"unreadable CSV line: {error}")
+                continue
             line = reader.line_num
             source_id = (values.get(id_column) or "").strip() or None
             try:
@@ -239,6 +249,13 @@ def _checked(*, line: int, source_id: str | None, **fields: Any) -> SourceRow:
         raise _Bad("a document of the holder has no author organisation")
     if fields["media_type"] == FHIR_MEDIA_TYPE:
         raise _Bad("structured (FHIR) documents are not imported here: deposit them through ITI-65")
+    draft = DocumentDraft(type=fields["type"], title=fields["title"], care_date=fields["care_date"],
+                          media_type=fields["media_type"], authored_by_holder=fields["authored_by_holder"],
+                          author_professional_id=None if fields["authored_by_holder"] else uuid.UUID(int=0))
+    try:
+        draft.check()  # the deposit's own rules: title, media type, one author
+    except DocumentRefused as refused:
+        raise _Bad(str(refused)) from None
     content_file = fields["content_file"]
     if not content_file:
         raise _Bad("no content file")
