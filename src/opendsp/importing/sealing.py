@@ -72,12 +72,15 @@ def _failed(job: SealJob, reason: str) -> Sealed:
 def _seal_one(work: SealedRecordJobs, job: SealJob, randomness: SystemRandomness) -> Sealed:
     try:
         with open(job.path, "rb") as handle:
-            content = handle.read(MAX_IMPORTED_CONTENT + 1)
+            # Sized first: asking read() for the limit would allocate the limit for every file.
+            if os.fstat(handle.fileno()).st_size > MAX_IMPORTED_CONTENT:
+                return _failed(job, f"the content is larger than {MAX_IMPORTED_CONTENT} bytes")
+            content = handle.read()
     except FileNotFoundError:
         return _failed(job, "the content file does not exist")
     except OSError as error:
         return _failed(job, f"the content file cannot be read: {error.strerror}")
-    if len(content) > MAX_IMPORTED_CONTENT:
+    if len(content) > MAX_IMPORTED_CONTENT:  # grew while read
         return _failed(job, f"the content is larger than {MAX_IMPORTED_CONTENT} bytes")
     if job.size is not None and len(content) != job.size:
         return _failed(job, f"the content has {len(content)} bytes, the export says {job.size}")
