@@ -312,3 +312,17 @@ def test_bad_ndjson_lines_and_forged_paths_are_rejected_whole(platform: Platform
     assert "subject.identifier" in reasons[6] and "longer than 200" in reasons[7]
     assert count(platform, Document) == blobs(platform) == 1
     assert_trace_intact(platform)
+
+
+def test_a_line_fixed_in_place_loads_on_the_next_run(platform: Platform, export: Export) -> None:
+    export.add(record=0)
+    export.add(record=0, care_date="2019-02-30")
+    path = export.write_csv()
+    first = import_documents(platform=platform, export=path, source="old-dsp", workers=0)
+    assert (first.loaded, first.rejected) == (1, 1)
+    export.rows[1]["care_date"] = "2019-02-28"
+    export.write_csv()
+    second = import_documents(platform=platform, export=path, source="old-dsp", workers=0)
+    assert (second.loaded, second.already_loaded, second.rejected, second.batches_done_before) == (1, 1, 0, 0)
+    assert count(platform, Document) == 2
+    assert_trace_intact(platform)

@@ -20,6 +20,7 @@ See docs/migration.md and docs/adr/0026-migration-loader.md.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import time
 import uuid
@@ -95,6 +96,11 @@ class _Batch:
     items: list[SourceRow | Rejected]
 
     @property
+    def digest(self) -> str:
+        """Of the lines as read: their numbers and every field (a line fixed in place changes it)."""
+        return hashlib.sha256("\n".join(map(repr, self.items)).encode()).hexdigest()
+
+    @property
     def first_line(self) -> int:
         return self.items[0].line
 
@@ -150,7 +156,7 @@ def import_documents(
         done = loader.finished_batches()
         for batch in _batches(read_export(export), batch_size):
             report.lines += len(batch.items)
-            if (batch.first_line, batch.last_line) in done:
+            if batch.digest in done:
                 report.batches_done_before += 1
             else:
                 refused = loader.load(batch, report, executor)
@@ -201,11 +207,9 @@ class _Loader:
         self.local_root = blobs.root.resolve() if isinstance(blobs, LocalFolderStore) else None
         self._metadata_text: dict[tuple[DocumentType, uuid.UUID | None, uuid.UUID | None], str] = {}
 
-    def finished_batches(self) -> set[tuple[int, int]]:
+    def finished_batches(self) -> set[str]:
         with self.platform.sessions() as session:
-            rows = session.execute(
-                select(ImportBatch.first_line, ImportBatch.last_line).where(ImportBatch.source == self.source))
-            return {(first, last) for first, last in rows}
+            return set(session.scalars(select(ImportBatch.digest).where(ImportBatch.source == self.source)))
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -218,8 +222,8 @@ class _Loader:
                 with session.begin():
                     loaded, skipped = self._load(session, batch, rows, rejected, report, executor, written)
                     session.add(ImportBatch(
-                        source=self.source, batch=batch.number, first_line=batch.first_line,
-                        last_line=batch.last_line, loaded=loaded, skipped=skipped, rejected=len(rejected),
+                        source=self.source, digest=batch.digest, batch=batch.number,
+                        first_line=batch.first_line, last_line=batch.last_line, loaded=loaded, skipped=skipped, rejected=len(rejected),
                         finished_at=self.platform.clock.now(),
                     ))
             except BaseException:

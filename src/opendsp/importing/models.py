@@ -26,14 +26,16 @@ class ImportedDocument(Base):
 class ImportBatch(Base):
     """The journal of an import: a batch of lines that committed whole (loaded, skipped or rejected).
 
-    A batch is named by its lines, so a run with another batch size does not take it for done.
+    A batch is named by a digest of its lines as read (numbers and fields): a run with another batch
+    size, or over a file whose lines were fixed in place, does not take it for done.
     """
 
     __tablename__ = "import_batches"
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_line: Mapped[int] = mapped_column(Integer, primary_key=True)
-    last_line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_line: Mapped[int] = mapped_column(Integer)
+    last_line: Mapped[int] = mapped_column(Integer)
     batch: Mapped[int] = mapped_column(Integer)
     loaded: Mapped[int] = mapped_column(Integer)
     skipped: Mapped[int] = mapped_column(Integer)

@@ -29,8 +29,9 @@ def upgrade() -> None:
     op.create_table(
         "import_batches",
         sa.Column("source", sa.String(length=64), primary_key=True),
-        sa.Column("first_line", sa.Integer(), primary_key=True),
-        sa.Column("last_line", sa.Integer(), primary_key=True),
+        sa.Column("digest", sa.String(length=64), primary_key=True),
+        sa.Column("first_line", sa.Integer(), nullable=False),
+        sa.Column("last_line", sa.Integer(), nullable=False),
         sa.Column("batch", sa.Integer(), nullable=False),
         sa.Column("loaded", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
