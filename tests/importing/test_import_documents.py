@@ -291,23 +291,28 @@ def test_bad_ndjson_lines_and_forged_paths_are_rejected_whole(platform: Platform
     secret = export.folder.parent / "secret.pdf"
     secret.write_bytes(b"%PDF-1.4 not for import")
     (export.folder / "content" / "link.pdf").symlink_to(secret)
+    (export.folder / "content" / "up").symlink_to(export.folder.parent)
     escaping = document_reference({**good, "source_id": "link", "content_file": "content/link.pdf",
                                    "size": str(secret.stat().st_size)})
+    escaping_folder = document_reference({**good, "source_id": "folder", "content_file": "content/up/secret.pdf",
+                                          "size": str(secret.stat().st_size)})
     wrong_hash = document_reference({**good, "source_id": "hash"})
     wrong_hash["content"][0]["attachment"]["hash"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
     no_subject = document_reference({**good, "source_id": "nobody"})
     del no_subject["subject"]
     long_id = document_reference({**good, "source_id": "x" * 201})
     lines = [json.dumps(document_reference(good)), "{not json", json.dumps({"resourceType": "Patient"}),
-             json.dumps(escaping), json.dumps(wrong_hash), json.dumps(no_subject), json.dumps(long_id)]
+             json.dumps(escaping), json.dumps(wrong_hash), json.dumps(no_subject), json.dumps(long_id),
+             json.dumps(escaping_folder)]
     path = export.folder / "export.ndjson"
     path.write_text("\n".join(lines) + "\n")
     rejects = export.folder / "rejects.csv"
     report = import_documents(platform=platform, export=path, source="old-dsp", rejects=rejects, workers=0)
-    assert (report.loaded, report.rejected) == (1, 6)
+    assert (report.loaded, report.rejected) == (1, 7)
     reasons = {int(r["line"]): r["reason"] for r in read_rejects(rejects)}
     assert reasons[2].startswith("not JSON") and reasons[3] == "not a DocumentReference"
-    assert reasons[4] == "the content file is outside the content folder"  # a link out of it is not followed
+    assert reasons[4] == "the content file is a symbolic link"  # not followed: it could lead anywhere
+    assert reasons[8] == "the content file is outside the content folder"  # a folder that links out
     assert reasons[5] == "the content does not match its hash (SHA-1)"
     assert "subject.identifier" in reasons[6] and "longer than 200" in reasons[7]
     assert count(platform, Document) == blobs(platform) == 1

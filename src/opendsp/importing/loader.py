@@ -205,6 +205,8 @@ class _Loader:
         self.run_id = uuid.uuid4().hex
         blobs = platform.blob_store
         self.local_root = blobs.root.resolve() if isinstance(blobs, LocalFolderStore) else None
+        self._root = content_root.resolve()
+        self._folders: dict[Path, Path] = {}
         self._metadata_text: dict[tuple[DocumentType, uuid.UUID | None, uuid.UUID | None], str] = {}
 
     def finished_batches(self) -> set[str]:
@@ -447,9 +449,13 @@ class _Loader:
         )
 
     def _content_path(self, name: str) -> Path | None:
-        """The content file, None when it (or a link on its way) leads out of the content folder."""
-        path = (self.content_root / name).resolve()
-        return path if path.is_relative_to(self.content_root.resolve()) else None
+        """The content file, None when a link on its way leads out of the content folder. Folders are
+        resolved once each (a few thousand files share one); the worker refuses a file that is a link."""
+        path = self.content_root / name
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        return folder / path.name if folder.is_relative_to(self._root) else None
 
     def _metadata(self, item: _Accepted) -> str:
         """The text the keyword index takes from the type, author and organisation (cached: few combinations)."""

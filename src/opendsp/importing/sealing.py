@@ -9,6 +9,7 @@ name and renamed, but not fsynced: the main process makes a whole batch durable 
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import tempfile
@@ -71,7 +72,8 @@ def _failed(job: SealJob, reason: str) -> Sealed:
 
 def _seal_one(work: SealedRecordJobs, job: SealJob, randomness: SystemRandomness) -> Sealed:
     try:
-        with open(job.path, "rb") as handle:
+        # A link is not followed: its target could lie outside the content folder.
+        with os.fdopen(os.open(job.path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
             # Sized first: asking read() for the limit would allocate the limit for every file.
             if os.fstat(handle.fileno()).st_size > MAX_IMPORTED_CONTENT:
                 return _failed(job, f"the content is larger than {MAX_IMPORTED_CONTENT} bytes")
@@ -79,6 +81,8 @@ def _seal_one(work: SealedRecordJobs, job: SealJob, randomness: SystemRandomness
     except FileNotFoundError:
         return _failed(job, "the content file does not exist")
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            return _failed(job, "the content file is a symbolic link")
         return _failed(job, f"the content file cannot be read: {error.strerror}")
     if len(content) > MAX_IMPORTED_CONTENT:  # grew while read
         return _failed(job, f"the content is larger than {MAX_IMPORTED_CONTENT} bytes")
