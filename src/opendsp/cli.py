@@ -287,6 +287,62 @@ def import_population_command(ctx: click.Context, extract: Path, report_path: Pa
         sys.exit(1)
 
 
+@main.command("import-documents")
+@click.argument("export", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--content", "content_root", type=click.Path(path_type=Path, file_okay=False),
+              help="The folder the content files are named in (default: the export's folder).")
+@click.option("--source", help="The export's name: identifiers are unique within it (default: the file's stem).")
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where rejected lines are appended (default: EXPORT.rejects.csv).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Lines per transaction: a crash loses at most one batch.")
+@click.option("--workers", type=click.IntRange(0, 256), default=None,
+              help="Processes that seal content (default: one per core; 0: none, seal in this process).")
+@click.pass_context
+def import_documents_command(ctx: click.Context, export: Path, content_root: Path | None, source: str | None,
+                             rejects_path: Path | None, batch_size: int, workers: int | None) -> None:
+    """Load documents from an export of an existing shared record (CSV or FHIR NDJSON), resumably.
+
+    Run it again after a crash: finished batches and loaded documents are skipped. Lines that
+    are wrong are rejected whole, appended to the rejects file with their line and reason; the
+    exit status is 1 when any line was rejected (docs/migration.md).
+    """
+    from rich.progress import TimeElapsedColumn
+
+    from opendsp.importing.loader import ImportReport, import_documents
+    from opendsp.importing.source import BadExport
+
+    platform = _platform(ctx)
+    rejects = rejects_path or export.with_name(export.name + ".rejects.csv")
+    with export.open("rb") as handle:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    total -= 0 if export.suffix.lower() in (".ndjson", ".jsonl") else 1
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"importing {export.name}", total=max(total, 0), rate="")
+
+        def advance(lines: int, report: ImportReport) -> None:
+            elapsed = bar.tasks[0].elapsed or 0
+            rate = f"{report.loaded / elapsed:,.0f} documents/s" if elapsed else ""
+            bar.update(task, advance=lines, rate=rate)
+
+        try:
+            report = import_documents(platform=platform, export=export, source=source or export.stem,
+                                      content_root=content_root, rejects=rejects, batch_size=batch_size,
+                                      workers=workers, progress=advance)
+        except (BadExport, ValueError) as error:
+            fail(str(error), 2)
+    click.echo(f"{report.lines} lines: {report.loaded} loaded, {report.already_loaded} loaded before, "
+               f"{report.rejected} rejected; {report.batches} batches written, {report.batches_done_before} "
+               f"finished before; {report.decisions} policy decisions")
+    if report.rejected:
+        click.echo(f"rejected lines are in {rejects}:", err=True)
+        for reason, count in report.reasons.most_common():
+            click.echo(f"  {count} × {reason}", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def store() -> None:
     """The sealed content store."""

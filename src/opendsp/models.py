@@ -23,6 +23,7 @@ from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
 from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
+from opendsp.importing.models import ImportBatch, ImportedDocument
 from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
@@ -61,6 +62,8 @@ __all__ = [
     "Wish",
     "Base",
     "Document",
+    "ImportBatch",
+    "ImportedDocument",
     "LegalRepresentation",
     "Organisation",
     "PendingContent",
