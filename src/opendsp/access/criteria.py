@@ -1,10 +1,15 @@
-"""Search criteria of the exchange API (FHIR) in the record's own terms, and their SQL form, for ``RecordAccess``.
+"""What a search of a record's documents (or structured entries) asks, in the record's own terms, and its SQL form.
 
-An adapter (the FHIR API's search parameters) says what it looks for with
-these values and never names a table or a column: each criterion is a list of
+One vocabulary for every adapter: the FHIR API's search parameters and the
+portals' filter forms (``DocumentCriteria``) say what they look for with these
+values and never name a table or a column. Each criterion is a list of
 alternatives (OR), and the criteria of one search all hold (AND). The
-visibility rule is never built here: ``RecordAccess`` adds it to whatever
-these conditions narrow.
+visibility rule is never built here: ``RecordAccess`` adds it to whatever these
+conditions narrow, so criteria only ever narrow what the caller may see.
+
+What the trace keeps of a search is said by the adapter that knows which of its
+values are free text (``criteria=`` of ``RecordAccess``): names of filters and
+coded values, never a name or words in clear (ADR 10).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import enum
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
@@ -28,6 +33,9 @@ from opendsp.submissions.models import DocumentContext
 # The vocabularies adapters name criteria with, exported here so that they import no model module.
 from opendsp.professionals.models import OrganisationKind as OrganisationKind  # noqa: E402, I001
 from opendsp.submissions.models import ContextElement as ContextElement  # noqa: E402
+
+
+AUTHOR_TEXT = 100  # at most this many characters of an author's name are matched (the portals' filter)
 
 
 class NameMatch(str, enum.Enum):
@@ -112,8 +120,29 @@ class ContextHas:
     any_system: bool = True
 
 
+@dataclass(frozen=True)
+class AuthorNamed:
+    """Words of the author's name: a professional's given or family name, or an organisation's name, as a part of
+    it regardless of case (the portals' author filter)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ByHolder:
+    """Deposited by the holder's side, in the personal space."""
+
+
+@dataclass(frozen=True)
+class HiddenIs:
+    """Hidden by the holder (True) or not (False)."""
+
+    hidden: bool
+
+
 DocumentCriterion = (Nothing | Anything | DocumentIs | StatusIs | DepositedIn | DepositedBy | CaredIn | TypeIn
-                     | ConfidentialityIs | AuthorOrganisationKind | AuthorName | ContextHas)
+                     | ConfidentialityIs | AuthorOrganisationKind | AuthorName | ContextHas | AuthorNamed | ByHolder
+                     | HiddenIs)
 
 
 def document_conditions(criteria: Iterable[Sequence[DocumentCriterion]]) -> list[ColumnElement[bool]]:
@@ -148,6 +177,17 @@ def _document_condition(criterion: DocumentCriterion) -> ColumnElement[bool]:
             return Document.author_professional_id.in_(select(Professional.id).where(_name(column, value, match)))
         case ContextHas():
             return _context_condition(criterion)
+        case AuthorNamed(text=text):
+            pattern = f"%{text[:AUTHOR_TEXT]}%"
+            return or_(
+                Document.author_professional_id.in_(select(Professional.id).where(or_(
+                    Professional.family_name.ilike(pattern), Professional.given_name.ilike(pattern)))),
+                Document.author_organisation_id.in_(select(Organisation.id).where(Organisation.name.ilike(pattern))),
+            )
+        case ByHolder():
+            return Document.authored_by_holder.is_(True)
+        case HiddenIs(hidden=hidden):
+            return Document.hidden_at.is_not(None) if hidden else Document.hidden_at.is_(None)
     raise AssertionError(criterion)
 
 
@@ -171,6 +211,53 @@ def _context_condition(wanted: ContextHas) -> ColumnElement[bool]:
     if wanted.code is not None:
         conditions.append(DocumentContext.code == wanted.code)
     return exists().where(*conditions)
+
+
+# -- the portals' filter forms, in the same criteria ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentCriteria:
+    """What a portal page narrows a list of documents to (``conditions()`` for ``RecordAccess.list_documents`` and
+    ``timeline``): each filter set is one criterion of the search, in the vocabulary above."""
+
+    types: tuple[DocumentType, ...] = ()
+    since: date | None = None  # care date, from
+    until: date | None = None  # care date, to (included)
+    status: DocumentStatus | None = None
+    author: str = ""  # words of a professional's or an organisation's name
+    by_holder: bool = False  # the holder's personal space only
+    hidden: bool | None = None  # hidden by the holder (True), not hidden (False), either (None)
+    ids: tuple[uuid.UUID, ...] | None = None
+
+    def criteria(self) -> list[list[DocumentCriterion]]:
+        wanted: list[list[DocumentCriterion]] = []
+        if self.types:
+            wanted.append([TypeIn(frozenset(self.types))])
+        if self.since:
+            wanted.append([CaredIn(_day("ge", self.since))])
+        if self.until:
+            wanted.append([CaredIn(_day("le", self.until))])
+        if self.status is not None:
+            wanted.append([StatusIs(self.status)])
+        if self.by_holder:
+            wanted.append([ByHolder()])
+        name = self.author.strip()
+        if name:
+            wanted.append([AuthorNamed(name)])
+        if self.hidden is not None:
+            wanted.append([HiddenIs(self.hidden)])
+        if self.ids is not None:
+            wanted.append([DocumentIs(i) for i in self.ids] or [Nothing()])
+        return wanted
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        return document_conditions(self.criteria())
+
+
+def _day(prefix: str, day: date) -> Period:
+    start = datetime.combine(day, time.min)
+    return Period(prefix, start, start + timedelta(days=1))
 
 
 # -- what a search of structured entries may ask ----------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.access.changes import Changes
-from opendsp.access.exchange_criteria import DocumentCriterion, document_conditions
+from opendsp.access.criteria import DocumentCriterion, document_conditions
 from opendsp.access.gate import InvalidRequest
 from opendsp.access.reading import Reading
 from opendsp.actors import ActorKind

@@ -300,6 +300,24 @@ class Gate:
         decision = decide(self._request(Action.consult_document, record, document), self.matrix)
         return decision if decision.permitted and self.__page_read(decision) else None
 
+    def __page_read(self, decision: Decision) -> bool:
+        """Whether this actor's reading of the document's page, on the same basis, is recent enough to cover
+        its content shown in that page."""
+        actor = self.actor
+        rows = self.session.execute(
+            select(TraceEntry.context, TraceEntry.on_behalf_of).where(
+                TraceEntry.actor_id == actor.id, TraceEntry.action == Action.consult_document.value,
+                TraceEntry.recorded_at > self.now - PAGE_COVERS_CONTENT, TraceEntry.actor_kind == actor.kind.value,
+                TraceEntry.record_id == decision.record_id, TraceEntry.document_id == decision.document_id,
+                TraceEntry.outcome == Outcome.permitted,
+                TraceEntry.basis == (decision.basis.value if decision.basis else None),
+            ).order_by(TraceEntry.recorded_at.desc()).limit(5)
+        )
+        organisation = str(actor.organisation_id) if actor.organisation_id else None
+        behalf = str(actor.on_behalf_of) if actor.on_behalf_of else None
+        return any((context or {}).get("part") == "page" and (context or {}).get("organisation") == organisation
+                   and on_behalf_of == behalf for context, on_behalf_of in rows)
+
     def __stay_context(self, request: AccessRequest) -> dict[str, Any]:
         """What the holder reads in the trace: which stay, where, from when to when."""
         grant = stay_basis(request)
@@ -393,7 +411,7 @@ class Gate:
             trace_entry_id=self._last_entry.id if self._last_entry is not None else None,
         )
 
-    # -- questions, not acts: nothing is traced and no permit leaves -------------------
+    # -- questions, not acts: nothing is done and nothing is traced ---------------------
 
     def would(self, record_id: uuid.UUID, action: Action) -> Decision:
         """What the policy would answer to ``action`` on the record now: for offering a form, or saying why not.
@@ -430,24 +448,6 @@ class Gate:
     def _visibility(self, record: Record) -> Visibility:
         """Which documents of the record the actor may see, as a rule the queries apply in SQL."""
         return visibility(self._request(Action.list_documents, record), self.matrix)
-
-    def __page_read(self, decision: Decision) -> bool:
-        """Whether this actor's reading of the document's page, on the same basis, is recent enough to cover
-        its content shown in that page."""
-        actor = self.actor
-        rows = self.session.execute(
-            select(TraceEntry.context, TraceEntry.on_behalf_of).where(
-                TraceEntry.actor_id == actor.id, TraceEntry.action == Action.consult_document.value,
-                TraceEntry.recorded_at > self.now - PAGE_COVERS_CONTENT, TraceEntry.actor_kind == actor.kind.value,
-                TraceEntry.record_id == decision.record_id, TraceEntry.document_id == decision.document_id,
-                TraceEntry.outcome == Outcome.permitted,
-                TraceEntry.basis == (decision.basis.value if decision.basis else None),
-            ).order_by(TraceEntry.recorded_at.desc()).limit(5)
-        )
-        organisation = str(actor.organisation_id) if actor.organisation_id else None
-        behalf = str(actor.on_behalf_of) if actor.on_behalf_of else None
-        return any((context or {}).get("part") == "page" and (context or {}).get("organisation") == organisation
-                   and on_behalf_of == behalf for context, on_behalf_of in rows)
 
 
 def plain(value: Any) -> Any:

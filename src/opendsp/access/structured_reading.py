@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
-from opendsp.access.exchange_criteria import EntryCriterion, entry_conditions
+from opendsp.access.criteria import EntryCriterion, entry_conditions
 from opendsp.access.reading import Consultation, DocumentReading, DocumentsReading, Reading
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentStatus
