@@ -109,10 +109,13 @@ def gate_violations(module: str, source: str) -> list[str]:
             found.append(f"{line} calls the gate's private {node.attr}")
         if not in_access:
             continue
-        # Within the access package, the trace and the notifications are written by the gate only.
+        # Within the access package, the trace and the notifications are written by the gate only, and an
+        # answer to a question (``would``: decided, never traced) is never used as an act's permit.
         if isinstance(node, ast.Attribute) and node.attr == "append" and isinstance(node.value, ast.Attribute) \
                 and node.value.attr == "trace":
             found.append(f"{line} appends to the trace")
+        elif isinstance(node, ast.Attribute) and node.attr == "would":
+            found.append(f"{line} takes an untraced decision (would)")
         elif isinstance(node, ast.ImportFrom) and node.module == "opendsp.trace.service":
             found += [f"{line} imports {a.name} from the trace" for a in node.names if a.name == "TraceWriter"]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opendsp.notifications"):
@@ -152,6 +155,8 @@ FORGED_PERMITS = [
     ("a feature module writing the trace itself", "opendsp.access.opening",
      "def write(self, session, event):\n    return self.platform.trace.append(session, event)\n",
      "appends to the trace"),
+    ("a feature module acting on the answer to a question", "opendsp.access.reading",
+     "def peek(self, record_id, action):\n    return self.would(record_id, action)\n", "untraced decision"),
     ("a feature module notifying the holder itself", "opendsp.access.stay_access",
      "from opendsp.notifications import services as notifications\n", "notifications"),
 ]
