@@ -19,7 +19,7 @@ from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from opendsp.access.exchange_criteria import ContextElement
+from opendsp.access.criteria import ContextElement
 from opendsp.access.services import RecordAccess, SubmittedItem
 from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType

@@ -51,9 +51,10 @@ from opendsp.importing.source import Rejected, SourceRow, read_export
 from opendsp.importing.writing import write_rows
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
-from opendsp.policy.decision import Decision, decide
-from opendsp.policy.facts import AccessRequest, RecordFacts
-from opendsp.policy.vocabulary import Action, Obligation
+from opendsp.access.gate import decide_imported_deposit
+from opendsp.policy.decision import Decision
+from opendsp.policy.facts import RecordFacts
+from opendsp.policy.vocabulary import Obligation
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
 from opendsp.search.index import metadata_text, record_keys
@@ -322,9 +323,8 @@ class _Loader:
             key = (record.id, author.id, author.organisation_id, row.type)
             decision = decisions.get(key)
             if decision is None:
-                request = AccessRequest(actor=author, action=Action.deposit_document, record=facts[record.id],
-                                        now=now, grants=grants[record.id], document_type=row.type)
-                decision = decisions[key] = decide(request, self.platform.matrix)
+                decision = decisions[key] = decide_imported_deposit(
+                    author, facts[record.id], grants[record.id], row.type, now=now, matrix=self.platform.matrix)
                 report.decisions += 1
             if not decision.permitted:
                 rejected.append(Rejected(row.line, row.source_id,
