@@ -42,12 +42,14 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     return app
 
 
-def at_base(fhir: ASGIApp) -> ASGIApp:
+class at_base:  # noqa: N801 - an ASGI app (Starlette runs a plain function as a request handler instead)
     """The FHIR app as a route for its base URL (``/fhir``, no slash): the request goes on as ``/fhir/``, as if
     the mount had matched it, rather than being redirected."""
 
-    async def base(scope: Scope, receive: Receive, send: Send) -> None:
-        root = scope.get("root_path", "") + "/fhir"
-        await fhir({**scope, "root_path": root, "path": root + "/", "raw_path": (root + "/").encode()}, receive, send)
+    def __init__(self, fhir: ASGIApp) -> None:
+        self.fhir = fhir
 
-    return base
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "") + "/fhir"
+        await self.fhir({**scope, "root_path": root, "path": root + "/", "raw_path": (root + "/").encode()},
+                        receive, send)

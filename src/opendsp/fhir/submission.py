@@ -25,7 +25,7 @@ from opendsp.access.mhd import RELATION_CODES, FolderFiling, file_folder, folder
 from opendsp.access.mhd import record_relations, visible_among
 from opendsp.access.services import RecordAccess, SubmittedItem
 from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
-from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
+from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
 from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_document, unknown_patient
@@ -331,10 +331,8 @@ def _document(
                         f"{where}.content[0].attachment.hash")
     if not content:
         raise _fail(422, "required", "the document is empty", f"{where}.content[0]")
-    title = (resource.get("description") or attachment.get("title") or "").strip()
-    if not title:
-        raise _fail(422, "required", "a document needs a title (description or attachment.title)",
-                    f"{where}.description")
+    # Minimal metadata may give no title: the document is then named by its type, as lists show it.
+    title = (resource.get("description") or attachment.get("title") or "").strip() or CODINGS[kind].display
     master = (resource.get("masterIdentifier") or {}).get("value")
     if not master:
         raise _fail(422, "required", "a DocumentReference needs a masterIdentifier (the document's uniqueId)",
