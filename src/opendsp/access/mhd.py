@@ -10,7 +10,7 @@ and traced once, like every act of the door:
   documents the caller may see (``visible_among``): what is not there, in
   another record or hidden from the caller, is the same unknown;
 - filing a Folder (created or added to) is decided as a deposit into the record
-  of each document it receives, and traced once with the folder;
+  of each document it receives, each traced with the folder (``step: folder``);
 - a folder, a relation and a hash are read only beside documents the caller was
   just permitted to see.
 """
@@ -119,7 +119,7 @@ def folder_documents(access: RecordAccess, folder: Folder) -> set[uuid.UUID]:
 
 def file_folder(access: RecordAccess, record_id: uuid.UUID, filing: FolderFiling, *, client_id: str) -> Folder:
     """Create a folder, or add documents to one, in the record: decided as a deposit of each document it
-    receives (all of this record) and traced once, naming the folder."""
+    receives (all of this record), each decision traced naming the folder."""
     record = access._record(record_id)
     added = list(dict.fromkeys(filing.documents))
     received = list(access.session.scalars(select(Document).where(Document.id.in_(added))))
