@@ -24,6 +24,11 @@ def client(url: str, served: Platform, world: World) -> SyncFHIRClient:
     return SyncFHIRClient(f"{url}/fhir", authorization=f"Bearer {token}")
 
 
+def earlier_summary(gp: SyncFHIRClient, world: World) -> str:
+    return location_id(gp.execute("", method="post", data=provide_bundle(
+        world.person_id, type_coding=PATIENT_SUMMARY, title="Earlier summary")), 1)
+
+
 def location_id(response: dict, index: int) -> str:
     return str(valid(response)["entry"][index]["response"]["location"].split("/")[1])
 
@@ -32,8 +37,7 @@ def test_fhirpy_sends_the_complete_example_and_finds_its_folder_relation_and_has
         server: tuple[str, Platform], world: World) -> None:
     url, served = server
     gp = client(url, served, world)
-    earlier = location_id(gp.execute("", method="post", data=provide_bundle(
-        world.person_id, type_coding=PATIENT_SUMMARY, title="Earlier summary")), 1)
+    earlier = earlier_summary(gp, world)
 
     response = gp.execute("", method="post", data=example(
         "comprehensiveComplete", patient_id=world.person_id, appended_document=earlier))
@@ -58,8 +62,7 @@ def test_fhirpy_replaces_by_the_guide_s_patch_and_is_told_why_it_is_refused(
         server: tuple[str, Platform], world: World) -> None:
     url, served = server
     gp = client(url, served, world)
-    old = location_id(gp.execute("", method="post", data=provide_bundle(
-        world.person_id, type_coding=PATIENT_SUMMARY, title="Earlier summary")), 1)
+    old = earlier_summary(gp, world)
 
     bundle = example("comprehensiveReplace", patient_id=world.person_id, replaced_document=old)
     with pytest.raises(OperationOutcome) as refused:  # the guide's example declares 24 bytes for 23
@@ -67,14 +70,13 @@ def test_fhirpy_replaces_by_the_guide_s_patch_and_is_told_why_it_is_refused(
     assert "23" in str(refused.value)
 
     bundle["entry"][2]["resource"]["content"][0]["attachment"]["size"] = 23
-    replacement = bundle | {"entry": [dict(e) for e in bundle["entry"]]}
     with pytest.raises(ResourceNotFound):  # the same PATCH and replacement naming an unknown document
         unknown = example("comprehensiveReplace", patient_id=world.person_id, replaced_document=uuid.uuid4())
         unknown["entry"][2]["resource"]["content"][0]["attachment"]["size"] = 23
         gp.execute("", method="post", data=unknown)
     # The base URL as the CapabilityStatement names it, without a slash: answered, not redirected.
     token = gp.authorization.removeprefix("Bearer ")
-    answer = httpx.post(f"{url}/fhir", json=replacement, follow_redirects=False,
+    answer = httpx.post(f"{url}/fhir", json=bundle, follow_redirects=False,
                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
     assert answer.status_code == 200, answer.text
     assert gp.reference("DocumentReference", old).to_resource()["status"] == "superseded"

@@ -156,30 +156,38 @@ def find_document_lists(request: Request, context: Annotated[FhirContext, allowe
                                            links=query.links(context.base, len(lists)), timestamp=access.now))
 
 
-def _folder_list(view: FolderView, person_id: uuid.UUID) -> dict[str, Any]:
-    folder = view.folder
+def _mhd_list(kind: str, list_id: uuid.UUID, unique_id: str, person_id: uuid.UUID, date: Any,
+              document_ids: list[uuid.UUID], title: str | None) -> dict[str, Any]:
+    """A SubmissionSet or a Folder as the FHIR List MHD defines (``kind``: submissionset or folder)."""
+    profile, display = ("SubmissionSet", "SubmissionSet") if kind == "submissionset" else ("Folder", "Folder")
     resource: dict[str, Any] = {
         "resourceType": "List",
-        "id": str(folder.id),
-        "meta": {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.Folder"]},
-    }
-    if folder.codes:
-        resource["extension"] = [{"url": systems.MHD_DESIGNATION_TYPE, "valueCodeableConcept": {"coding": [code]}}
-                                 for code in folder.codes]
-    resource |= {
+        "id": str(list_id),
+        "meta": {"profile": [f"https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.{profile}"]},
         "identifier": [
-            {"use": "usual", "system": systems.URI, "value": folder.unique_id},
-            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{folder.id}"},
+            {"use": "usual", "system": systems.URI, "value": unique_id},
+            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{list_id}"},
         ],
         "status": "current",
         "mode": "working",
-        "code": mapping.concept(systems.MHD_LIST_TYPES, "folder", "Folder as a FHIR List"),
+        "code": mapping.concept(systems.MHD_LIST_TYPES, kind, f"{display} as a FHIR List"),
         "subject": {"reference": f"Patient/{person_id}"},
-        "date": mapping.instant(folder.updated_at),
-        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in view.document_ids],
+        "date": mapping.instant(date),
+        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in document_ids],
     }
-    if folder.title:
-        resource["title"] = folder.title
+    if title:
+        resource["title"] = title
+    return resource
+
+
+def _folder_list(view: FolderView, person_id: uuid.UUID) -> dict[str, Any]:
+    folder = view.folder
+    resource = _mhd_list("folder", folder.id, folder.unique_id, person_id, folder.updated_at, view.document_ids,
+                         folder.title)
+    if folder.codes:
+        resource = {**{k: resource[k] for k in ("resourceType", "id", "meta")},
+                    "extension": [{"url": systems.MHD_DESIGNATION_TYPE, "valueCodeableConcept": {"coding": [code]}}
+                                  for code in folder.codes], **resource}
     if folder.note:
         resource["note"] = [{"text": folder.note}]
     return resource
@@ -187,21 +195,5 @@ def _folder_list(view: FolderView, person_id: uuid.UUID) -> dict[str, Any]:
 
 def _submission_list(view: SubmissionSetView, person_id: uuid.UUID) -> dict[str, Any]:
     submission_set = view.submission_set
-    resource: dict[str, Any] = {
-        "resourceType": "List",
-        "id": str(submission_set.id),
-        "meta": {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.SubmissionSet"]},
-        "identifier": [
-            {"use": "usual", "system": systems.URI, "value": submission_set.unique_id},
-            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{submission_set.id}"},
-        ],
-        "status": "current",
-        "mode": "working",
-        "code": mapping.concept(systems.MHD_LIST_TYPES, "submissionset", "SubmissionSet as a FHIR List"),
-        "subject": {"reference": f"Patient/{person_id}"},
-        "date": mapping.instant(submission_set.submitted_at),
-        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in view.document_ids],
-    }
-    if submission_set.title:
-        resource["title"] = submission_set.title
-    return resource
+    return _mhd_list("submissionset", submission_set.id, submission_set.unique_id, person_id,
+                     submission_set.submitted_at, view.document_ids, submission_set.title)
