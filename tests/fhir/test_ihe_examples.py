@@ -339,3 +339,26 @@ def test_a_folder_of_another_record_answers_as_unknown(platform: Platform, world
     assert answer(f"List/{foreign}") == unknown
     assert answer("List") == unknown  # by the other record's folder uniqueId: not a folder of this record
     assert count(platform, FolderEntry) == 1
+
+
+def test_erasing_the_record_forgets_its_folders_relations_and_hashes(platform: Platform, world: World, fhir: Fhir,
+                                                                     gp_token: str) -> None:
+    from opendsp.access.services import RecordAccess
+    from opendsp.actors import SYSTEM
+    from opendsp.records.erasure import ErasureBasis, erase_record
+    from opendsp.records.models import Record
+    from opendsp.submissions.models import SubmittedDocument
+
+    earlier = earlier_summary(fhir, gp_token, world)
+    response = provide(fhir, gp_token, example("comprehensiveComplete", patient_id=world.person_id,
+                                               appended_document=earlier))
+    assert response.status_code == 200, response.text
+    assert (count(platform, Folder), count(platform, FolderEntry), count(platform, DocumentRelation)) == (1, 1, 1)
+    with platform.transaction() as session:
+        as_holder(session, platform, world.record).close(world.record.id)
+    with platform.transaction() as session:
+        erase_record(access=RecordAccess(session=session, platform=platform, actor=SYSTEM),
+                     record=session.get(Record, world.record.id), basis=ErasureBasis.death, reason="décès")  # type: ignore[arg-type]
+    assert (count(platform, Folder), count(platform, FolderEntry), count(platform, DocumentRelation)) == (0, 0, 0)
+    with platform.sessions() as session:
+        assert session.scalars(select(SubmittedDocument.content_sha1)).all() == [None, None]
