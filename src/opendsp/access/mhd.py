@@ -22,14 +22,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
-from opendsp.access.services import RecordAccess
+from opendsp.access.services import RecordAccess, SubmissionSetView
 from opendsp.documents.models import Document
 from opendsp.policy.decision import visibility
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action
-from opendsp.submissions.models import DocumentRelation, Folder, FolderEntry, SubmittedDocument
+from opendsp.submissions.models import DocumentRelation, Folder, FolderEntry, SubmissionSet, SubmittedDocument
 
 # DocumentReference.relatesTo codes kept as relations; ``replaces`` is a new version of the document instead.
 RELATION_CODES = ("appends", "transforms", "signs")
@@ -149,20 +149,37 @@ def file_folder(access: RecordAccess, record_id: uuid.UUID, filing: FolderFiling
     return folder
 
 
-def find_folders(access: RecordAccess, record_id: uuid.UUID, *, criteria: dict[str, Any]) -> list[FolderView]:
-    """The record's folders, last changed first, each listing only the documents the reader may see (a folder
-    with none is not there): one act, the list of their documents, with ``criteria``."""
-    filed = select(FolderEntry.document_id).where(FolderEntry.record_id == record_id)
-    visible = access.list_documents(record_id, where=[Document.id.in_(filed)], limit=10_000, criteria=criteria)
-    entries: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for folder_id, document_id in access.session.execute(
-        select(FolderEntry.folder_id, FolderEntry.document_id)
-        .where(FolderEntry.record_id == record_id, FolderEntry.document_id.in_([d.id for d in visible.items]))
-    ):
-        entries.setdefault(folder_id, []).append(document_id)
-    folders = access.session.scalars(
-        select(Folder).where(Folder.id.in_(list(entries))).order_by(Folder.updated_at.desc(), Folder.id)).all()
-    return [FolderView(folder=f, document_ids=sorted(entries[f.id], key=str)) for f in folders]
+def find_lists(access: RecordAccess, record_id: uuid.UUID, *, submission_sets: bool, folders: bool,
+               criteria: dict[str, Any]) -> tuple[list[SubmissionSetView], list[FolderView]]:
+    """The record's submission sets and folders (ITI-66), newest first, each listing only the documents the
+    reader may see (one with none is not there): one act, the list of their documents, with ``criteria``."""
+    kept = []
+    if submission_sets:
+        kept.append(Document.id.in_(select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)))
+    if folders:
+        kept.append(Document.id.in_(select(FolderEntry.document_id).where(FolderEntry.record_id == record_id)))
+    visible = access.list_documents(record_id, where=[or_(*kept)], limit=10_000, criteria=criteria)
+    ids = [d.id for d in visible.items]
+    set_entries: dict[uuid.UUID, list[uuid.UUID]] = {}
+    folder_entries: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if submission_sets:
+        for set_id, document_id in access.session.execute(
+            select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id)
+            .where(SubmittedDocument.document_id.in_(ids))
+        ):
+            set_entries.setdefault(set_id, []).append(document_id)
+    if folders:
+        for folder_id, document_id in access.session.execute(
+            select(FolderEntry.folder_id, FolderEntry.document_id)
+            .where(FolderEntry.record_id == record_id, FolderEntry.document_id.in_(ids))
+        ):
+            folder_entries.setdefault(folder_id, []).append(document_id)
+    sets = access.session.scalars(select(SubmissionSet).where(SubmissionSet.id.in_(list(set_entries)))
+                                  .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)).all()
+    found = access.session.scalars(select(Folder).where(Folder.id.in_(list(folder_entries)))
+                                   .order_by(Folder.updated_at.desc(), Folder.id)).all()
+    return ([SubmissionSetView(submission_set=s, document_ids=sorted(set_entries[s.id], key=str)) for s in sets],
+            [FolderView(folder=f, document_ids=sorted(folder_entries[f.id], key=str)) for f in found])
 
 
 def exchange_extras(access: RecordAccess, documents: Sequence[Document]) -> ExchangeExtras:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from opendsp.access.mhd import ExchangeExtras, FolderView, exchange_extras, find_folders
+from opendsp.access.mhd import ExchangeExtras, FolderView, exchange_extras, find_lists
 from opendsp.access.services import DocumentDetails, SubmissionSetView
 from opendsp.fhir import mapping, search, systems
 from opendsp.fhir.body import JSON_TYPES, json_patch
@@ -141,15 +141,10 @@ def find_document_lists(request: Request, context: Annotated[FhirContext, allowe
         return fhir_response(mapping.searchset([], base=context.base, total=0,
                                                links=query.links(context.base, 0), timestamp=access.now))
     person, record_id = context.record_of_patient(query)
-    lists: list[dict[str, Any]] = []
-    if "submissionset" in kinds:
-        sets = context.with_break_glass(lambda: access.find_submission_sets(
-            record_id, criteria={"resource": ["List"], **query.criteria_for_trace()}))
-        lists += [_submission_list(s, person.id) for s in sets]
-    if "folder" in kinds:
-        folders = context.with_break_glass(lambda: find_folders(
-            access, record_id, criteria={"resource": ["List"], "code": ["folder"], **query.criteria_for_trace()}))
-        lists += [_folder_list(f, person.id) for f in folders]
+    sets, folders = context.with_break_glass(lambda: find_lists(
+        access, record_id, submission_sets="submissionset" in kinds, folders="folder" in kinds,
+        criteria={"resource": ["List"], **query.criteria_for_trace()}))
+    lists = [_submission_list(s, person.id) for s in sets] + [_folder_list(f, person.id) for f in folders]
     lists.sort(key=lambda resource: resource["date"], reverse=True)
     page = lists[query.offset: query.offset + query.count]
     return fhir_response(mapping.searchset(page, base=context.base, total=len(lists),
