@@ -1,8 +1,10 @@
-"""The IHE MHD guide's examples driven by a FHIR client written by others (fhirpy), over a real HTTP server."""
+"""The IHE MHD guide's examples driven by FHIR clients written by others (fhirpy, fhir-kit-client), over a real HTTP server."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,3 +86,23 @@ def test_fhirpy_replaces_by_the_guide_s_patch_and_is_told_why_it_is_refused(
     with pytest.raises(ResourceNotFound) as minimal:
         gp.execute("", method="post", data=example("minimalSimple", national_number=world.national_number))
     assert "no such patient" in str(minimal.value)  # the guide's Dee Schmidt is not this record's person
+
+
+def test_fhir_kit_client_posts_the_complete_example_at_the_base_url(server: tuple[str, Platform], world: World,
+                                                                    tmp_path: Path) -> None:
+    """The npm client (tests/fhir/mhd_client.mjs) sends the guide's example to the base URL and finds its lists."""
+    from tests.fhir.test_npm_client import NODE, ROOT, run_client
+
+    if NODE is None or not (ROOT / "node_modules" / "fhir-kit-client").is_dir():
+        pytest.skip("node and node_modules/fhir-kit-client are needed (make test installs them)")
+    url, served = server
+    gp = client(url, served, world)
+    earlier = earlier_summary(gp, world)
+    bundle_file = tmp_path / "complete.json"
+    bundle_file.write_text(json.dumps(example("comprehensiveComplete", patient_id=world.person_id,
+                                              appended_document=earlier)))
+    result = run_client(url, gp.authorization.removeprefix("Bearer "), str(world.person_id), bundle_file)
+    assert "error" not in result, result
+    folder = result["provide"]["locations"][1].split("/")[1]
+    assert folder in result["lists"]["ids"]  # the SubmissionSets and the Folder, found with ITI-66
+    assert 11 in result["documents"]["sizes"]  # the example's "Hello World"
