@@ -23,7 +23,8 @@ from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
 from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
-from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry, SubmissionSet, SubmittedDocument
+from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry
+from opendsp.submissions.models import SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person

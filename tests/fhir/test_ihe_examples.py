@@ -357,8 +357,10 @@ def test_erasing_the_record_forgets_its_folders_relations_and_hashes(platform: P
     with platform.transaction() as session:
         as_holder(session, platform, world.record).close(world.record.id)
     with platform.transaction() as session:
-        erase_record(access=RecordAccess(session=session, platform=platform, actor=SYSTEM),
-                     record=session.get(Record, world.record.id), basis=ErasureBasis.death, reason="décès")  # type: ignore[arg-type]
+        record = session.get(Record, world.record.id)
+        assert record is not None
+        erase_record(access=RecordAccess(session=session, platform=platform, actor=SYSTEM), record=record,
+                     basis=ErasureBasis.death, reason="décès")
     assert (count(platform, Folder), count(platform, FolderEntry), count(platform, DocumentRelation)) == (0, 0, 0)
     with platform.sessions() as session:
         assert session.scalars(select(SubmittedDocument.content_sha1)).all() == [None, None]

@@ -1,4 +1,4 @@
-"""The IHE MHD guide's examples driven by FHIR clients written by others (fhirpy, fhir-kit-client), over a real HTTP server."""
+"""The IHE MHD guide's examples driven by FHIR clients written by others (fhirpy, fhir-kit-client), live."""
 
 from __future__ import annotations
 

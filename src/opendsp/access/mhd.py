@@ -155,7 +155,8 @@ def find_lists(access: RecordAccess, record_id: uuid.UUID, *, submission_sets: b
     reader may see (one with none is not there): one act, the list of their documents, with ``criteria``."""
     kept = []
     if submission_sets:
-        kept.append(Document.id.in_(select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)))
+        submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)
+        kept.append(Document.id.in_(submitted))
     if folders:
         kept.append(Document.id.in_(select(FolderEntry.document_id).where(FolderEntry.record_id == record_id)))
     visible = access.list_documents(record_id, where=[or_(*kept)], limit=10_000, criteria=criteria)
