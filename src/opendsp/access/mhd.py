@@ -26,7 +26,6 @@ from sqlalchemy import or_, select, update
 
 from opendsp.access.services import RecordAccess, SubmissionSetView
 from opendsp.documents.models import Document
-from opendsp.policy.decision import visibility
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action
 from opendsp.submissions.models import DocumentRelation, Folder, FolderEntry, SubmissionSet, SubmittedDocument
@@ -199,7 +198,7 @@ def exchange_extras(access: RecordAccess, documents: Sequence[Document]) -> Exch
         shown: set[uuid.UUID] = set()
         for record_id in {r.record_id for r in rows}:
             record = access._record(record_id)
-            rule = visibility(access._request(Action.list_documents, record), access.matrix)
+            rule = access._visibility(record)
             shown |= set(access.session.scalars(select(Document.id).where(
                 Document.record_id == record_id, visible_documents(rule),
                 Document.id.in_([r.target_id for r in rows if r.record_id == record_id]))))
