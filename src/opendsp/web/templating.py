@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, translations
+from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, filters, translations
 from opendsp.documents.labels import STATUS_LABELS, TYPE_LABELS
 
 HERE = Path(__file__).parent
@@ -42,6 +42,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    filters.install(environment, _language.get)  # dates, numbers, coded values in the page's language
     return environment
 
 
