@@ -45,6 +45,8 @@ def install(environment: Environment, language: Callable[[], str]) -> None:
         coded=coded,
         concept=concept,
     )
+    # The names the holder's pages used first, kept so that their templates need no edit.
+    environment.filters.update(local_date=environment.filters["date"], local_datetime=environment.filters["datetime"])
 
 
 __all__ = ["coded_markup", "install"]

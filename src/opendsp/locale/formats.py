@@ -81,6 +81,26 @@ def format_month(value: datetime | date | str, language: str) -> str:
     return format_skeleton("yMMM", local_day(value), locale=_locale(language))
 
 
+def format_written_date(text: object, language: str) -> str:
+    """A date as documents write it (ISO 8601: a year, a month, a day or a moment) in the reader's format.
+
+    A day stays that day (no zone applies to it); a moment is shown as its day in the platform's zone.
+    Text that is no such date is shown as it came.
+    """
+    if not isinstance(text, str) or not text:
+        return "" if text is None else str(text)
+    try:
+        if len(text) == 4:
+            return str(int(text))
+        if len(text) == 7:
+            return format_month(text, language)
+        if len(text) == 10:
+            return format_date(date.fromisoformat(text), language)
+        return format_date(datetime.fromisoformat(text.replace("Z", "+00:00")), language)
+    except ValueError:
+        return text
+
+
 def format_number(value: float | int | Decimal | str | None, language: str, *, decimals: int | None = None) -> str:
     """A number with the language's decimal sign and grouping; ``decimals`` fixes the digits after the sign.
 
@@ -119,6 +139,7 @@ __all__ = [
     "format_number",
     "format_quantity",
     "format_time",
+    "format_written_date",
     "local",
     "local_day",
     "use_zone",

@@ -25,6 +25,11 @@ LANGUAGE_NAMES = {"fr": "Français", "de": "Deutsch", "en": "English"}
 _language: ContextVar[str] = ContextVar("opendsp_language", default=DEFAULT_LANGUAGE)
 
 
+def current_language() -> str:
+    """The language of the page being rendered."""
+    return _language.get()
+
+
 def _gettext(message: str) -> str:
     return translations(_language.get()).gettext(message)
 
