@@ -7,11 +7,14 @@ show no ISO date, no UTC time and no raw or English code.
 
 from __future__ import annotations
 
+import csv
 import html as htmllib
+import io
 import re
 from datetime import UTC, date, datetime
 
 import pytest
+from pypdf import PdfReader
 
 from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
@@ -142,3 +145,20 @@ def test_the_consoles_person_pages_have_no_iso_date(platform: Platform, clock: F
     assert found.status_code == 200 and f"/console/persons/{person_id}" in found.text
     assert_no_iso_date(visible(found.text))
     assert_no_iso_date(read_in(helpdesk, "fr", f"/console/persons/{person_id}"))
+
+
+def test_the_trace_and_the_notifications_in_the_readers_format_and_zone(platform: Platform,
+                                                                       clock: FrozenClock) -> None:
+    """The trace's page, its CSV and its PDF, and the notifications: 07:49 in Luxembourg, in German's format."""
+    clock.current = DEPOSITED
+    browser, record = logged_in(platform, clock)
+    deposit_lab_reports(platform, record, [(date(2025, 8, 15), 11.5)])
+    german = "7.12.2026 07:49"
+    assert german in read_in(browser, "de", "/record/trace")
+    assert german in read_in(browser, "de", "/record/notifications")
+    table = list(csv.reader(io.StringIO(browser.get("/record/trace.csv").content.decode("utf-8-sig"))))
+    assert table[1][0] == german and all(row[0] == german for row in table[1:])  # not 2026-12-07 06:49:00
+    printed = browser.get("/record/trace.pdf")
+    assert printed.status_code == 200
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(printed.content)).pages).split())
+    assert german in text and "06:49" not in text
