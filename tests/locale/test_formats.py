@@ -111,3 +111,31 @@ def test_the_default_zone_is_luxembourg():
 def test_an_unknown_zone_stops_start_up(name):
     with pytest.raises(ValueError, match="time zone"):
         Settings(time_zone=name)
+
+
+@pytest.mark.parametrize(("value", "language", "expected"), [
+    (date(2026, 12, 7), "fr", "7 décembre 2026"),
+    (date(2026, 12, 7), "de", "7. Dezember 2026"),
+    (date(2026, 12, 7), "en", "7 December 2026"),
+    (date(2026, 12, 7), "pt", "7 de dezembro de 2026"),
+    # An invitation expiring at 23:30 UTC on New Year's Eve expires on New Year's Day in Luxembourg.
+    (datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "en", "1 January 2027"),
+])
+def test_long_dates_for_letters_and_e_mails(value, language, expected):
+    assert formats.format_long_date(value, language) == expected
+
+
+@pytest.mark.parametrize(("text", "language", "expected"), [
+    ("2025-08-15", "fr", "15/08/2025"),
+    ("2025-08-15", "de", "15.8.2025"),
+    ("2025-08", "fr", "août 2025"),
+    ("2025", "de", "2025"),
+    ("2026-03-29T01:30:00Z", "fr", "29/03/2026"),
+    ("2026-12-31T23:30:00+00:00", "de", "1.1.2027"),  # a moment: its day in Luxembourg
+    ("2019-05-01", "de", "1.5.2019"),  # a day is never shifted
+    ("last spring", "fr", "last spring"),
+    ("2025-13-45", "fr", "2025-13-45"),
+    (None, "fr", ""),
+])
+def test_dates_as_documents_write_them(text, language, expected):
+    assert formats.format_written_date(text, language) == expected

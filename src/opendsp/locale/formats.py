@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date as babel_format_date
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 
@@ -58,6 +59,13 @@ def format_date(value: datetime | date | None, language: str) -> str:
     if value is None:
         return ""
     return format_skeleton("yMd", local_day(value), locale=_locale(language))
+
+
+def format_long_date(value: datetime | date | None, language: str) -> str:
+    """A day in words, for letters and e-mails: ``7 décembre 2026``, ``7. Dezember 2026``."""
+    if value is None:
+        return ""
+    return babel_format_date(local_day(value), format="long", locale=_locale(language))
 
 
 def format_time(value: datetime | None, language: str) -> str:
@@ -135,6 +143,7 @@ __all__ = [
     "LOCALES",
     "format_date",
     "format_datetime",
+    "format_long_date",
     "format_month",
     "format_number",
     "format_quantity",
