@@ -7,7 +7,7 @@ PORT   ?= 8000
 MLLP_PORT ?= 2575
 export PORT
 
-.PHONY: run test migrate demo lock bench bench-fhir clean
+.PHONY: run test migrate demo lock bench bench-fhir clean catalogue-gaps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ migrate: $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
 	$(BIN)/opendsp demo load
+
+# The messages French has and German, English or Portuguese lacks (missing, empty, fuzzy, other placeholders).
+catalogue-gaps: $(VENV)/.installed-run
+	$(BIN)/python scripts/catalogue_gaps.py $(LANGUAGES)
 
 # Regenerate the pinned, hashed locks after changing dependencies in pyproject.toml.
 lock: | $(BIN)/python

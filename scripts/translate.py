@@ -2,10 +2,13 @@
 
     python scripts/translate.py holder.po messages.json
 
-where ``messages.json`` maps each English message to its French and German
-texts: ``{"Documents": {"fr": "Vie documentaire", "de": "Dokumente"}}``.
+where ``messages.json`` maps each English message to its French, German and
+Portuguese texts: ``{"Documents": {"fr": "Vie documentaire", "de": "Dokumente",
+"pt": "Documentos"}}``.
 English is the source language: its catalogue repeats the message (or takes
 an ``"en"`` text when one is given). The files are written by Babel, sorted.
+``scripts/catalogue_gaps.py pt --json`` prints such a file for the messages a
+language still lacks.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ LOCALE = Path(__file__).resolve().parents[1] / "src" / "opendsp" / "locale"
 
 
 def update(file_name: str, messages: dict[str, dict[str, str]]) -> None:
-    for language in ("fr", "de", "en"):
+    for language in ("fr", "de", "en", "pt"):
         path = LOCALE / language / "LC_MESSAGES" / file_name
         if path.exists():
             with path.open("rb") as handle:

@@ -223,11 +223,9 @@ def outbox() -> None:
 @click.pass_context
 def outbox_status(ctx: click.Context) -> None:
     """Count the messages in each state and list those given up."""
-    from opendsp.notifications.services import given_up, outbox_counts
+    from opendsp.access.system import PlatformJobs
 
-    with _platform(ctx).sessions() as session:
-        counts = outbox_counts(session)
-        failed = given_up(session)
+    counts, failed = PlatformJobs(platform=_platform(ctx)).outbox()
     click.echo(", ".join(f"{count} {state}" for state, count in counts.items()))
     for message in failed:
         click.echo(f"failed {message.id} {message.kind} after {message.attempts} attempt(s): {message.last_error}")
@@ -240,15 +238,13 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
     """Send again the messages given up (all of them, or the ids named), with a fresh count of attempts."""
     import uuid
 
-    from opendsp.notifications.services import retry_given_up
+    from opendsp.access.system import PlatformJobs
 
     try:
         ids = [uuid.UUID(value) for value in message_ids]
     except ValueError:
         fail("message ids are UUIDs, as `opendsp outbox status` prints them", 2)
-    platform = _platform(ctx)
-    with platform.transaction() as session:
-        requeued = retry_given_up(session, platform, actor=SYSTEM, ids=ids)
+    requeued = PlatformJobs(platform=_platform(ctx)).retry_given_up(ids)
     click.echo(f"{requeued} message(s) due again")
 
 
@@ -306,18 +302,16 @@ def store_check(ctx: click.Context, grace_minutes: int | None, dry_run: bool, ve
     Content is removed only when no document and no running deposit names it,
     and it is older than the grace (docs/operations.md, "Content and keys").
     """
-    from opendsp.content.checking import GraceRefused, enforced_grace
-    from opendsp.content.keys import MasterKeyError
+    from opendsp.access.system import GraceRefused, MasterKeyError, PlatformJobs
 
+    jobs = PlatformJobs(platform=_platform(ctx))
     try:
-        grace = enforced_grace(ctx.obj["settings"], grace_minutes)
+        grace = jobs.grace(grace_minutes)
     except GraceRefused as error:
         fail(str(error), 2)
-    platform = _platform(ctx)
     try:
-        with platform.transaction() as session, progress_bar("checking content", None) as advance:
-            report = platform.content.check(session, grace=grace, remove=not dry_run, verify=verify,
-                                            progress=advance)
+        with progress_bar("checking content", None) as advance:
+            report = jobs.check_content(grace=grace, remove=not dry_run, verify=verify, progress=advance)
     except MasterKeyError as error:
         fail(str(error), 2)
     verb = "would remove" if dry_run else "removed"
@@ -622,32 +616,22 @@ def keys_init(ctx: click.Context, demo: bool) -> None:
 @click.pass_context
 def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
     """Add a new master key (keyring file) and rewrap every record's data key under it."""
-    from opendsp.accounts import sealing as accounts_sealing
-    from opendsp.content.keyring import retirable, retire
+    from opendsp.access.system import PlatformJobs
     from opendsp.content.keys import KeyringFileProvider, MasterKeyError
-    from opendsp.records.services import trace_event
 
     platform = _platform(ctx)
+    jobs = PlatformJobs(platform=platform)
     try:
         if isinstance(platform.keys, KeyringFileProvider):
             new_id = platform.keys.add_key(platform.randomness)
             click.echo(f"new master key {new_id} is current")
-        with platform.transaction() as session, progress_bar("rewrapping data keys", None) as advance:
-            count = platform.content.rotate(session, progress=advance)
-            resealed = accounts_sealing.rotate(session, platform)
-            platform.trace.append(
-                session,
-                trace_event(SYSTEM, "keys.rotate", record_id=None,
-                            context={"master_key": platform.keys.current_key_id, "rewrapped": count,
-                                     "authenticator_secrets": resealed}),
-            )
-        click.echo(f"{count} data keys rewrapped and {resealed} authenticator secrets resealed under "
-                   f"{platform.keys.current_key_id}")
+        with progress_bar("rewrapping data keys", None) as advance:
+            rotation = jobs.rotate_keys(progress=advance)
+        click.echo(f"{rotation.rewrapped} data keys rewrapped and {rotation.resealed} authenticator secrets "
+                   f"resealed under {rotation.master_key}")
         if retire_old:
-            with platform.sessions() as session:
-                unused = retirable(session, platform)
-            for key_id in unused:
-                retire(platform, key_id)
+            for key_id in jobs.retirable_keys():
+                jobs.retire_key(key_id)
                 click.echo(f"master key {key_id} retired")
             kept = [k for k in platform.keys.key_ids() if k != platform.keys.current_key_id]
             if kept:
@@ -661,11 +645,10 @@ def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
 @click.pass_context
 def keys_retire(ctx: click.Context, key_id: str) -> None:
     """Remove an old master key from the keyring, once no record key, secret or index token uses it."""
-    from opendsp.content.keyring import retire
-    from opendsp.content.keys import MasterKeyError
+    from opendsp.access.system import MasterKeyError, PlatformJobs
 
     try:
-        retire(_platform(ctx), key_id)
+        PlatformJobs(platform=_platform(ctx)).retire_key(key_id)
     except MasterKeyError as error:
         fail(str(error), 2)
     click.echo(f"master key {key_id} retired")
@@ -1014,13 +997,12 @@ def search() -> None:
 @click.pass_context
 def search_reindex(ctx: click.Context, everything: bool) -> None:
     """Index documents stored before the search index existed (or all of them with --all)."""
-    from opendsp.search.services import reindex, unindexed
+    from opendsp.access.system import PlatformJobs
 
-    platform = _platform(ctx)
-    with platform.sessions() as session:
-        wanted = unindexed(session, everything=everything)
+    jobs = PlatformJobs(platform=_platform(ctx))
+    wanted = jobs.documents_to_index(everything=everything)
     with progress_bar("indexing documents", len(wanted)) as advance:
-        done = reindex(platform, wanted, progress=advance)
+        done = jobs.reindex(wanted, progress=advance)
     click.echo(f"{done} document(s) indexed")
 
 

@@ -32,6 +32,7 @@ SUBJECTS = {
     "en": "Shared care record: failed logins to your account",
     "de": "Elektronische Patientenakte: fehlgeschlagene Anmeldungen bei Ihrem Konto",
     "fr": "Dossier de soins partagé : connexions échouées à votre compte",
+    "pt": "Processo clínico partilhado: inícios de sessão falhados na sua conta",
 }
 
 
@@ -64,7 +65,7 @@ def account_language(platform: Platform, login: str) -> str | None:
         return session.scalars(select(Account.language).where(Account.login == login)).one()
 
 
-@pytest.mark.parametrize("portal", ["de", "en"])
+@pytest.mark.parametrize("portal", ["de", "en", "pt"])
 def test_the_notice_is_in_the_language_the_professional_first_used(platform: Platform, clock: FrozenClock,
                                                                    tmp_path: Path, portal: str) -> None:
     credentials, _ = professional_activated_in(platform, clock, portal)

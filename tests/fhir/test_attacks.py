@@ -140,6 +140,10 @@ def _replace(fhir: Fhir, token: str, target: Target) -> Any:
     return fhir.post("/fhir/", token, bundle)
 
 
+def _deposit(fhir: Fhir, token: str, target: Target) -> Any:
+    return fhir.post("/fhir/", token, provide_bundle(target.person_id, type_coding=CONSULT_NOTE))
+
+
 ROUTES: dict[str, Route] = {
     "DocumentReference read": lambda f, t, x: f.get(f"/fhir/DocumentReference/{x.document_id}", t),
     "DocumentReference search": lambda f, t, x: f.get(f"/fhir/DocumentReference?patient={x.person_id}", t),
@@ -155,6 +159,7 @@ ROUTES: dict[str, Route] = {
     "AuditEvent": lambda f, t, x: f.get(f"/fhir/AuditEvent?patient={x.person_id}", t),
     "Consent": lambda f, t, x: f.get(f"/fhir/Consent?patient={x.person_id}", t),
     "ITI-65 replace": _replace,
+    "ITI-65 deposit": _deposit,
     "Observation search": lambda f, t, x: f.get(f"/fhir/Observation?patient={x.person_id}", t),
     "$presence-code (a wrong one)": lambda f, t, x: f.post(
         f"/fhir/Patient/{x.person_id}/$presence-code", t,
@@ -162,7 +167,7 @@ ROUTES: dict[str, Route] = {
 }
 # Routes naming a person: a professional may look anyone up and is told how to obtain access.
 NAMING_A_PERSON = {"DocumentReference search", "List", "Patient read", "Patient search", "AuditEvent", "Consent",
-                   "Observation search", "$presence-code (a wrong one)"}
+                   "Observation search", "$presence-code (a wrong one)", "ITI-65 deposit"}
 # Callers to whom the person exists (identity only): no block, record open.
 PERSON_REACHABLE = {"no relation", "expired presence code", "other hospital"}
 

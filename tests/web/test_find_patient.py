@@ -127,3 +127,17 @@ def test_lookups_count_in_the_hourly_limit_shared_with_pdqm(platform: Platform, 
     assert _searches(platform, record.id) == []  # nobody was looked up
     assert _searches(platform, None)[-1].outcome is Outcome.refused
 
+
+
+def test_the_professional_s_own_list_of_patients_is_not_a_lookup(platform: Platform, clock: FrozenClock) -> None:
+    """Regression: each view of "My patients" (the portal's home page) counted as a patient lookup, so that a
+    professional who came back to it a few times an hour could look nobody up any more."""
+    pro = professional_with_account(platform, clock)
+    record, number = _record(platform)
+    for _ in range(LOOKUPS_PER_HOUR + 1):
+        assert pro.browser.get("/pro").status_code == 200
+    found = _find(pro, number)
+    assert found.status_code == 200 and f'href="/pro/patients/{record.id}"' in found.text
+    # Still traced, every one of them, on the platform's chain.
+    assert [e.context["criteria"] for e in _searches(platform, None)][:LOOKUPS_PER_HOUR + 1] == [
+        ["my_patients"]] * (LOOKUPS_PER_HOUR + 1)

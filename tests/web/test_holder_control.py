@@ -642,7 +642,7 @@ class Misses:
         return singular if n == 1 else plural
 
 
-@pytest.mark.parametrize("language", ["fr", "de", "en"])
+@pytest.mark.parametrize("language", ["fr", "de", "en", "pt"])
 def test_every_control_page_is_translated(platform: Platform, clock: FrozenClock, world: World, language: str) -> None:
     from opendsp.locale import catalogue as catalogue_of
     from opendsp.locale import translations

@@ -286,7 +286,8 @@ def test_the_pages_speak_each_language(platform: Platform, clock: FrozenClock, l
     browser.choose_language(language, "/record")
     expected = {"fr": ["Vie documentaire", "Rechercher un document", "Déposer un document", "Documents bloqués"],
                 "de": ["Dokumente", "Dokument suchen", "Dokument hinzufügen", "Ausgeblendete Dokumente"],
-                "en": ["Documents", "Search for a document", "Add a document", "Hidden documents"]}[language]
+                "en": ["Documents", "Search for a document", "Add a document", "Hidden documents"],
+                "pt": ["Documentos", "Pesquisar um documento", "Adicionar um documento", "Documentos ocultos"]}[language]
     pages = ["/record", "/record/search", "/record/documents", "/record/upload", "/record/hidden",
              f"/record/documents/{document_id}"]
     text = ""

@@ -28,10 +28,10 @@ def extracted_messages() -> set[str]:
     return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
 
 
-def test_every_message_is_translated_in_french_and_german() -> None:
+def test_every_message_is_translated_in_french_german_and_portuguese() -> None:
     wanted = extracted_messages()
     assert "Activate your account" in wanted
-    for language in ("fr", "de"):
+    for language in ("fr", "de", "pt"):
         translated = {m.id: m.string for m in catalogue(language) if m.id}
         missing = sorted(m for m in wanted if not translated.get(m))
         assert not missing, f"{language}: untranslated {missing[:5]}"
@@ -58,7 +58,7 @@ def test_pages_speak_the_chosen_language(platform: Platform, language: str) -> N
     for path in PAGES:
         page = browser.get(path)
         assert page.status_code == 200 and f'<html lang="{language}"' in page.text
-    expected = {"fr": "Se connecter", "de": "Anmelden", "en": "Log in"}[language]
+    expected = {"fr": "Se connecter", "de": "Anmelden", "en": "Log in", "pt": "Iniciar sessão"}[language]
     assert expected in browser.get("/login").text
 
 

@@ -10,7 +10,7 @@ memory and no transaction stays open while a slow client downloads.
 
 The archive::
 
-    LISEZ-MOI.txt / README.txt / LIESMICH.txt   what is inside, in the holder's language
+    LISEZ-MOI.txt / README.txt / LIESMICH.txt / LEIA-ME.txt   what is inside, in the holder's language
     documents.csv          the documents: date, type, title, author, status, file
     documents/...          every document in its original form (PDF, image, FHIR JSON)
     fhir/bundle.json       a FHIR R4 Bundle (collection): Patient, DocumentReferences,
@@ -52,7 +52,7 @@ from opendsp.records.models import Record
 from opendsp.documents.labels import TYPE_LABELS
 
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png", FHIR_MEDIA_TYPE: "json"}
-README_NAMES = {"fr": "LISEZ-MOI.txt", "de": "LIESMICH.txt", "en": "README.txt"}
+README_NAMES = {"fr": "LISEZ-MOI.txt", "de": "LIESMICH.txt", "en": "README.txt", "pt": "LEIA-ME.txt"}
 README = (
     N_("Your shared care record (DSP), as it was on %(date)s."),
     N_("documents/: every document in its original form (PDF, image, or structured data in FHIR JSON)."),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -846,6 +846,8 @@ class RecordAccess:
                 TraceEntry.action == Action.find_patients.value, TraceEntry.record_id.is_(None),
                 TraceEntry.actor_id == self.actor.id, TraceEntry.outcome == Outcome.permitted,
                 TraceEntry.recorded_at > window,
+                # "My patients" is decided as a search too, but looks nobody up: it does not count.
+                ~cast(TraceEntry.context, String).contains('"my_patients"'),
             )
         ) or 0
         exhausted = used >= self.matrix.parameters.patient_lookups_per_hour
@@ -1155,14 +1157,14 @@ class RecordAccess:
 
     # -- the holder's side reading its own record -------------------------------------------
 
-    def would(self, record_id: uuid.UUID, action: Action) -> Decision:
+    def would(self, record_id: uuid.UUID, action: Action, **facts: Any) -> Decision:
         """What the policy would answer to ``action`` on the record now: for offering a form, or saying why not.
 
         A question, not an act: nothing is done and nothing is traced. The act
         itself is decided (and traced) again when it is asked for.
         """
         record = self._record(record_id)
-        return decide(self._request(action, record), self.matrix)
+        return decide(self._request(action, record, **facts), self.matrix)
 
     def may(self, record_id: uuid.UUID, action: Action) -> bool:
         return self.would(record_id, action).permitted

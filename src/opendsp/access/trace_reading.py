@@ -193,6 +193,9 @@ ACTION_LABELS: dict[str, str] = {
     "session.open": N_("Session started"),
     "session.close": N_("Logged out"),
     "session.close_all": N_("Logged out on all devices"),
+    # The platform's jobs (access.system.PlatformJobs): the documents they opened, counted.
+    "search.index": N_("Documents indexed for the search by the platform"),
+    "content.verify": N_("Documents checked by the platform (their content opened to verify it is intact)"),
 }
 
 # access.manage and assistants.manage: what changed (the entry's context "change").

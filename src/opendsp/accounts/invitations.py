@@ -38,7 +38,7 @@ from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.records.models import Record
-from opendsp.trace.service import RequestContext
+from opendsp.trace.vocabulary import RequestContext
 
 EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 

@@ -41,9 +41,8 @@ from opendsp.persons.models import Person
 from opendsp.platform import PENDING_REFUSALS, Platform
 from opendsp.professionals.models import Professional
 from opendsp.records.models import RecordState
-from opendsp.records.services import record_of
-from opendsp.trace.models import Outcome
-from opendsp.trace.service import RequestContext, TraceEvent
+from opendsp.records.services import record_of, write_trace
+from opendsp.trace.vocabulary import Outcome, RequestContext
 
 RECOVERY_CODES = 10
 
@@ -231,21 +230,8 @@ def trace(
     details = {"account": str(account.id), **context}
     if outcome is not Outcome.permitted and client.ip:
         details["client"] = client.ip
-    platform.trace.append(
-        session,
-        TraceEvent(
-            action=action,
-            outcome=outcome,
-            actor_kind=actor.kind.value if actor else "anonymous",
-            actor_id=actor.id if actor else None,
-            actor_display=actor.display if actor else None,
-            on_behalf_of=str(actor.on_behalf_of) if actor and actor.on_behalf_of else None,
-            record_id=_chain(session, account),
-            reason=reason,
-            context=details,
-            request=client.request,
-        ),
-    )
+    write_trace(session, platform, action, actor=actor, record_id=_chain(session, account), outcome=outcome,
+                reason=reason, request=client.request, context=details)
 
 
 def _survive_rollback(session: Session, write: Callable[[Session], None]) -> None:
@@ -258,18 +244,8 @@ def _refused_unknown(session: Session, platform: Platform, action: str, client: 
     """A secret presented for nobody: traced on the platform chain, without what was typed."""
 
     def write(s: Session) -> None:
-        platform.trace.append(
-            s,
-            TraceEvent(
-                action=action,
-                outcome=Outcome.refused,
-                actor_kind="anonymous",
-                record_id=None,
-                reason="unknown_account",
-                context={"client": client.ip, **context},
-                request=client.request,
-            ),
-        )
+        write_trace(s, platform, action, actor=None, outcome=Outcome.refused, reason="unknown_account",
+                    request=client.request, context={"client": client.ip, **context})
 
     _survive_rollback(session, write)
 
@@ -623,10 +599,8 @@ def count_login_failure(
         started = guard.count_failure(s, platform=platform, subject=subject, source=source)
         row = s.get(Account, account_id) if account_id else None
         if row is None:
-            platform.trace.append(s, TraceEvent(
-                action=action, outcome=Outcome.refused, actor_kind="anonymous", record_id=None, reason=reason,
-                context={"client": client.ip}, request=client.request,
-            ))
+            write_trace(s, platform, action, actor=None, outcome=Outcome.refused, reason=reason,
+                        request=client.request, context={"client": client.ip})
             return
         trace(s, platform, row, action, outcome=Outcome.refused, reason=reason, client=client, source=source.name)
         if started is not None:

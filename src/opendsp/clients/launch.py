@@ -38,9 +38,8 @@ from opendsp.locale import N_
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
-from opendsp.records.services import trace_event
-from opendsp.trace.models import Outcome
-from opendsp.trace.service import RequestContext
+from opendsp.records.services import write_trace
+from opendsp.trace.vocabulary import Outcome, RequestContext
 
 # RFC 6749 §4.1.2: "a maximum authorization code lifetime of 10 minutes is RECOMMENDED"; an app redeems at once.
 CODE_LIFETIME = timedelta(seconds=60)
@@ -208,12 +207,12 @@ def _trace(session: Session, platform: Platform, request: AppRequest, approver: 
         context["code"] = code
     if approver.patient_id:
         context["patient"] = str(approver.patient_id)
-    platform.trace.append(session, trace_event(
-        approver.actor, "app.authorize", record_id=None, outcome=outcome, reason=reason,
+    write_trace(
+        session, platform, "app.authorize", actor=approver.actor, outcome=outcome, reason=reason,
         request=RequestContext(request_id=request_id, client_software=f"{request.client_name} "
                                                                       f"(client {request.client_id})"),
         context=context,
-    ))
+    )
 
 
 __all__ = ["CODE_LIFETIME", "TOKEN_LIFETIME", "AppRequest", "Approver", "AuthorizationError", "approver",

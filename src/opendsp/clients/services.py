@@ -41,10 +41,9 @@ from opendsp.clients.models import DEFAULT_SCOPES, AuthorizationCode, Client, Cl
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
-from opendsp.records.services import trace_event
+from opendsp.records.services import write_trace
 from opendsp.settings import Mode, Settings
-from opendsp.trace.models import Outcome
-from opendsp.trace.service import RequestContext, TraceEvent
+from opendsp.trace.vocabulary import Outcome, RequestContext
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
@@ -191,7 +190,7 @@ def register_client(
         context |= {"redirect_uris": uris, "users": users.value, "public": client.is_public}
     else:
         context |= {"scopes": allowed, "professionals": named}
-    platform.trace.append(session, trace_event(actor, "client.register", record_id=None, context=context))
+    write_trace(session, platform, "client.register", actor=actor, context=context)
     return client
 
 
@@ -462,15 +461,10 @@ class Tokens:
         }
         token = jwt.encode({"alg": TOKEN_ALGORITHM, "kid": self.key.kid}, claims_out, self.key,
                            algorithms=[TOKEN_ALGORITHM])
-        self.platform.trace.append(
-            session,
-            trace_event(
-                actor,
-                "token.issue",
-                record_id=None,
-                request=RequestContext(request_id=request_id, client_software=f"{client.name} (client {client.client_id})"),
-                context={"client_id": client.client_id, "scope": scope_text, "token": token_id, **context},
-            ),
+        write_trace(
+            session, self.platform, "token.issue", actor=actor,
+            request=RequestContext(request_id=request_id, client_software=f"{client.name} (client {client.client_id})"),
+            context={"client_id": client.client_id, "scope": scope_text, "token": token_id, **context},
         )
         return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()), scope=scope_text,
                            patient=patient)
@@ -511,10 +505,9 @@ class Tokens:
             session.execute(update(AuthorizationCode).where(AuthorizationCode.id == row.id,
                                                             AuthorizationCode.revoked_at.is_(None))
                             .values(revoked_at=now).execution_options(synchronize_session=False))
-            self.platform.trace.append(session, TraceEvent(
-                action="token.code_replayed", outcome=Outcome.refused, actor_kind="client", actor_id=row.client_id,
-                reason="code_replayed", context={"client_id": row.client_id, "code": str(row.id)},
-            ))
+            write_trace(session, self.platform, "token.code_replayed", actor=None, party="client",
+                        party_id=row.client_id, outcome=Outcome.refused, reason="code_replayed",
+                        context={"client_id": row.client_id, "code": str(row.id)})
             return TokenRefused("invalid_grant", "this authorization code was already used: the tokens issued "
                                 "from it are revoked")
         if row.expires_at <= now:

@@ -33,9 +33,7 @@ from opendsp.persons.models import Person
 from opendsp.professionals.models import Organisation, OrganisationKind
 from opendsp.professionals.services import RegistrationRefused, register_organisation, register_professional
 from opendsp.professionals.vocabulary import PROFESSIONS, SPECIALTIES
-from opendsp.records.services import record_of
-from opendsp.trace.models import Outcome
-from opendsp.trace.service import TraceEvent
+from opendsp.records.services import record_of, write_trace
 from opendsp.web.auth_views import (
     EnrolmentForm,
     PlatformDep,
@@ -148,11 +146,8 @@ def search(request: Request, platform: PlatformDep, viewer: Staff,
                 words = [w for w in query.split() if w]
                 condition = or_(*[Person.family_name.ilike(f"%{w}%") | Person.given_name.ilike(f"%{w}%") for w in words])
             persons = list(session.scalars(select(Person).where(condition).order_by(Person.family_name).limit(50)))
-            platform.trace.append(session, TraceEvent(
-                action="console.search", outcome=Outcome.permitted, actor_kind="agency",
-                actor_id=str(viewer.account_id), actor_display=viewer.display_name,
-                context={"results": len(persons)},
-            ))
+            write_trace(session, platform, "console.search", actor=actor_of(viewer),
+                        context={"results": len(persons)})
     return render(request, "console/search.html", q=query, persons=persons)
 
 

@@ -2,7 +2,10 @@
 
 Codes are real (SNOMED CT, LOINC, UCUM, ATC, CVX) so that the structured
 documents mean something to a FHIR client; the texts are short templates in
-French, German and English. Every text is a ``Text`` triple (fr, de, en).
+French, German and English. Every text is a ``Text`` triple (fr, de, en); the
+vocabulary a professional picks from in the portal's forms (conditions,
+dosages, allergies, vaccines, tests, section titles) also has Portuguese, a
+fourth element. A text without the language asked for is told in French.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-Text = tuple[str, str, str]
-LANGUAGES = ("fr", "de", "en")
+Text = tuple[str, ...]
+LANGUAGES = ("fr", "de", "en", "pt")
 
 
 def tr(text: Text, language: str) -> str:
-    return text[LANGUAGES.index(language)]
+    index = LANGUAGES.index(language)
+    return text[index] if index < len(text) else text[0]
 
 
 # -- medicines, conditions, allergies, vaccines ------------------------------
@@ -47,46 +51,54 @@ class Condition:
     tests: tuple[str, ...]
 
 
-_MORNING: Text = ("1 comprimé le matin", "1 Tablette morgens", "1 tablet in the morning")
-_TWICE: Text = ("1 comprimé matin et soir", "1 Tablette morgens und abends", "1 tablet morning and evening")
-_EVENING: Text = ("1 comprimé le soir", "1 Tablette abends", "1 tablet in the evening")
+_MORNING: Text = ("1 comprimé le matin", "1 Tablette morgens", "1 tablet in the morning",
+                  "1 comprimido de manhã")
+_TWICE: Text = ("1 comprimé matin et soir", "1 Tablette morgens und abends", "1 tablet morning and evening",
+                "1 comprimido de manhã e à noite")
+_EVENING: Text = ("1 comprimé le soir", "1 Tablette abends", "1 tablet in the evening",
+                  "1 comprimido à noite")
 
 CONDITIONS: dict[str, Condition] = {
     c.key: c
     for c in (
         Condition("hypertension", "38341003", "Hypertensive disorder, systemic arterial",
-                  ("Hypertension artérielle", "Arterielle Hypertonie", "Hypertension"),
+                  ("Hypertension artérielle", "Arterielle Hypertonie", "Hypertension", "Hipertensão arterial"),
                   Medicine("C08CA01", "Amlodipine 5 mg", _MORNING), "cardiologist", ("creatinine", "potassium")),
         Condition("diabetes", "44054006", "Diabetes mellitus type 2",
-                  ("Diabète de type 2", "Diabetes mellitus Typ 2", "Type 2 diabetes"),
+                  ("Diabète de type 2", "Diabetes mellitus Typ 2", "Type 2 diabetes", "Diabetes tipo 2"),
                   Medicine("A10BA02", "Metformin 1000 mg", _TWICE), None, ("hba1c", "glucose", "creatinine")),
         Condition("hyperlipidaemia", "55822004", "Hyperlipidemia",
-                  ("Hypercholestérolémie", "Hypercholesterinämie", "Hypercholesterolaemia"),
+                  ("Hypercholestérolémie", "Hypercholesterinämie", "Hypercholesterolaemia", "Hipercolesterolemia"),
                   Medicine("C10AA05", "Atorvastatin 20 mg", _EVENING), None, ("cholesterol",)),
         Condition("ckd", "709044004", "Chronic kidney disease",
-                  ("Insuffisance rénale chronique", "Chronische Niereninsuffizienz", "Chronic kidney disease"),
+                  ("Insuffisance rénale chronique", "Chronische Niereninsuffizienz", "Chronic kidney disease",
+                   "Doença renal crónica"),
                   Medicine("C09AA05", "Ramipril 5 mg", _MORNING), "internist",
                   ("creatinine", "potassium", "haemoglobin")),
         Condition("atrial_fibrillation", "49436004", "Atrial fibrillation",
-                  ("Fibrillation auriculaire", "Vorhofflimmern", "Atrial fibrillation"),
+                  ("Fibrillation auriculaire", "Vorhofflimmern", "Atrial fibrillation", "Fibrilhação auricular"),
                   Medicine("B01AF02", "Apixaban 5 mg", _TWICE), "cardiologist", ("haemoglobin", "creatinine")),
-        Condition("asthma", "195967001", "Asthma", ("Asthme", "Asthma", "Asthma"),
+        Condition("asthma", "195967001", "Asthma", ("Asthme", "Asthma", "Asthma", "Asma"),
                   Medicine("R03AC02", "Salbutamol 100 µg",
-                           ("2 bouffées si besoin", "2 Hübe bei Bedarf", "2 puffs when needed")), None, ()),
-        Condition("hypothyroidism", "40930008", "Hypothyroidism", ("Hypothyroïdie", "Hypothyreose", "Hypothyroidism"),
+                           ("2 bouffées si besoin", "2 Hübe bei Bedarf", "2 puffs when needed",
+                            "2 inalações se necessário")), None, ()),
+        Condition("hypothyroidism", "40930008", "Hypothyroidism", ("Hypothyroïdie", "Hypothyreose", "Hypothyroidism",
+                                                               "Hipotiroidismo"),
                   Medicine("H03AA01", "Levothyroxine 75 µg",
-                           ("1 comprimé à jeun", "1 Tablette nüchtern", "1 tablet before breakfast")), None, ("tsh",)),
+                           ("1 comprimé à jeun", "1 Tablette nüchtern", "1 tablet before breakfast",
+                            "1 comprimido em jejum")), None, ("tsh",)),
         Condition("anaemia", "87522002", "Iron deficiency anemia",
-                  ("Anémie ferriprive", "Eisenmangelanämie", "Iron deficiency anaemia"),
+                  ("Anémie ferriprive", "Eisenmangelanämie", "Iron deficiency anaemia", "Anemia ferropénica"),
                   Medicine("B03AA07", "Ferrous sulfate 80 mg",
-                           ("1 comprimé par jour", "1 Tablette täglich", "1 tablet a day")), None, ("haemoglobin",)),
+                           ("1 comprimé par jour", "1 Tablette täglich", "1 tablet a day",
+                            "1 comprimido por dia")), None, ("haemoglobin",)),
         Condition("osteoarthritis", "239873007", "Osteoarthritis of knee", ("Gonarthrose", "Gonarthrose",
-                  "Knee osteoarthritis"),
+                  "Knee osteoarthritis", "Gonartrose"),
                   Medicine("N02BE01", "Paracetamol 1 g",
                            ("1 comprimé jusqu'à 3 fois par jour", "bis zu 3 mal täglich 1 Tablette",
-                            "1 tablet up to 3 times a day")), "orthopaedist", ()),
+                            "1 tablet up to 3 times a day", "1 comprimido até 3 vezes por dia")), "orthopaedist", ()),
         Condition("depression", "35489007", "Depressive disorder",
-                  ("Épisode dépressif", "Depressive Episode", "Depressive episode"),
+                  ("Épisode dépressif", "Depressive Episode", "Depressive episode", "Episódio depressivo"),
                   Medicine("N06AB06", "Sertraline 50 mg", _MORNING), "psychiatrist", ()),
     )
 }
@@ -94,10 +106,12 @@ CONDITIONS: dict[str, Condition] = {
 # Medicines prescribed for short episodes rather than for a condition.
 AMOXICILLIN = Medicine("J01CA04", "Amoxicillin 500 mg",
                        ("1 gélule 3 fois par jour pendant 7 jours", "3 mal täglich 1 Kapsel für 7 Tage",
-                        "1 capsule 3 times a day for 7 days"))
+                        "1 capsule 3 times a day for 7 days",
+                        "1 cápsula 3 vezes por dia durante 7 dias"))
 IBUPROFEN = Medicine("M01AE01", "Ibuprofen 400 mg",
                      ("1 comprimé jusqu'à 3 fois par jour pendant 5 jours", "bis zu 3 mal täglich 1 Tablette für 5 Tage",
-                      "1 tablet up to 3 times a day for 5 days"))
+                      "1 tablet up to 3 times a day for 5 days",
+                      "1 comprimido até 3 vezes por dia durante 5 dias"))
 BISOPROLOL = Medicine("C07AB07", "Bisoprolol 2.5 mg", _MORNING)
 
 
@@ -110,12 +124,13 @@ class Allergy:
 
 
 ALLERGIES: tuple[tuple[Allergy, float], ...] = (
-    (Allergy("764146007", "Penicillin", ("Pénicilline", "Penicillin", "Penicillin")), 0.2),
-    (Allergy("256349002", "Peanut", ("Arachide", "Erdnuss", "Peanut"), "food"), 0.08),
-    (Allergy("111088007", "Latex", ("Latex", "Latex", "Latex"), "environment"), 0.05),
+    (Allergy("764146007", "Penicillin", ("Pénicilline", "Penicillin", "Penicillin", "Penicilina")), 0.2),
+    (Allergy("256349002", "Peanut", ("Arachide", "Erdnuss", "Peanut", "Amendoim"), "food"), 0.08),
+    (Allergy("111088007", "Latex", ("Latex", "Latex", "Latex", "Látex"), "environment"), 0.05),
 )
 NO_KNOWN_ALLERGY = Allergy("716186003", "No known allergy",
-                           ("Pas d'allergie connue", "Keine bekannten Allergien", "No known allergies"))
+                           ("Pas d'allergie connue", "Keine bekannten Allergien", "No known allergies",
+                            "Sem alergias conhecidas"))
 
 
 @dataclass(frozen=True)
@@ -127,17 +142,21 @@ class Vaccine:
 
 VACCINES: dict[str, Vaccine] = {
     "influenza": Vaccine("140", "Influenza, seasonal, injectable, preservative free",
-                         ("Grippe saisonnière", "Saisonale Influenza", "Seasonal influenza")),
+                         ("Grippe saisonnière", "Saisonale Influenza", "Seasonal influenza", "Gripe sazonal")),
     "covid": Vaccine("208", "COVID-19, mRNA, LNP-S, PF, 30 mcg/0.3 mL dose",
-                     ("COVID-19 (ARNm)", "COVID-19 (mRNA)", "COVID-19 (mRNA)")),
+                     ("COVID-19 (ARNm)", "COVID-19 (mRNA)", "COVID-19 (mRNA)", "COVID-19 (mRNA)")),
     "tdap": Vaccine("115", "Tdap", ("Diphtérie-tétanos-coqueluche (rappel)", "Tetanus-Diphtherie-Pertussis (Auffrischung)",
-                                    "Tetanus, diphtheria, pertussis (booster)")),
+                                    "Tetanus, diphtheria, pertussis (booster)",
+                                    "Difteria, tétano e tosse convulsa (reforço)")),
     "pneumococcal": Vaccine("33", "pneumococcal polysaccharide vaccine, 23 valent",
-                            ("Pneumocoque (23-valent)", "Pneumokokken (23-valent)", "Pneumococcal (23-valent)")),
+                            ("Pneumocoque (23-valent)", "Pneumokokken (23-valent)", "Pneumococcal (23-valent)",
+                             "Pneumocócica (23-valente)")),
     "dtap": Vaccine("20", "DTaP", ("Diphtérie-tétanos-coqueluche", "Diphtherie-Tetanus-Pertussis",
-                                   "Diphtheria, tetanus, pertussis")),
-    "mmr": Vaccine("03", "MMR", ("Rougeole-oreillons-rubéole", "Masern-Mumps-Röteln", "Measles, mumps, rubella")),
-    "varicella": Vaccine("21", "varicella", ("Varicelle", "Windpocken", "Chickenpox")),
+                                   "Diphtheria, tetanus, pertussis",
+                                   "Difteria, tétano e tosse convulsa")),
+    "mmr": Vaccine("03", "MMR", ("Rougeole-oreillons-rubéole", "Masern-Mumps-Röteln", "Measles, mumps, rubella",
+                                "Sarampo, papeira e rubéola")),
+    "varicella": Vaccine("21", "varicella", ("Varicelle", "Windpocken", "Chickenpox", "Varicela")),
 }
 
 
@@ -171,28 +190,33 @@ ANALYTES: dict[str, Analyte] = {
     a.key: a
     for a in (
         Analyte("haemoglobin", "718-7", "Hemoglobin [Mass/volume] in Blood",
-                ("Hémoglobine", "Hämoglobin", "Haemoglobin"), "g/dL", "g/dL", (12.0, 16.0), (13.5, 17.5), 1,
+                ("Hémoglobine", "Hämoglobin", "Haemoglobin", "Hemoglobina"), "g/dL", "g/dL", (12.0, 16.0), (13.5, 17.5),
+                1,
                 13.6, 15.0, 0.6),
         Analyte("wbc", "6690-2", "Leukocytes [#/volume] in Blood by Automated count",
-                ("Leucocytes", "Leukozyten", "White blood cells"), "10*3/uL", "10³/µL", *_same(4.0, 10.0), 1,
+                ("Leucocytes", "Leukozyten", "White blood cells", "Leucócitos"), "10*3/uL", "10³/µL",
+                *_same(4.0, 10.0), 1,
                 6.5, 6.5, 1.2),
         Analyte("platelets", "777-3", "Platelets [#/volume] in Blood by Automated count",
-                ("Plaquettes", "Thrombozyten", "Platelets"), "10*3/uL", "10³/µL", *_same(150, 400), 0, 250, 240, 35),
+                ("Plaquettes", "Thrombozyten", "Platelets", "Plaquetas"), "10*3/uL", "10³/µL", *_same(150, 400), 0,
+                250, 240, 35),
         Analyte("glucose", "2345-7", "Glucose [Mass/volume] in Serum or Plasma",
-                ("Glucose à jeun", "Nüchternglukose", "Fasting glucose"), "mg/dL", "mg/dL", *_same(70, 99), 0,
+                ("Glucose à jeun", "Nüchternglukose", "Fasting glucose", "Glicemia em jejum"), "mg/dL", "mg/dL",
+                *_same(70, 99), 0,
                 88, 90, 6),
         Analyte("hba1c", "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood",
-                ("HbA1c", "HbA1c", "HbA1c"), "%", "%", *_same(4.0, 5.6), 1, 5.2, 5.3, 0.2),
+                ("HbA1c", "HbA1c", "HbA1c", "HbA1c"), "%", "%", *_same(4.0, 5.6), 1, 5.2, 5.3, 0.2),
         Analyte("creatinine", "2160-0", "Creatinine [Mass/volume] in Serum or Plasma",
-                ("Créatinine", "Kreatinin", "Creatinine"), "mg/dL", "mg/dL", (0.5, 1.1), (0.7, 1.3), 2,
+                ("Créatinine", "Kreatinin", "Creatinine", "Creatinina"), "mg/dL", "mg/dL", (0.5, 1.1), (0.7, 1.3), 2,
                 0.75, 0.95, 0.08),
         Analyte("potassium", "2823-3", "Potassium [Moles/volume] in Serum or Plasma",
-                ("Potassium", "Kalium", "Potassium"), "mmol/L", "mmol/L", *_same(3.5, 5.1), 1, 4.3, 4.3, 0.25),
+                ("Potassium", "Kalium", "Potassium", "Potássio"), "mmol/L", "mmol/L", *_same(3.5, 5.1), 1, 4.3, 4.3,
+                0.25),
         Analyte("cholesterol", "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma",
-                ("Cholestérol total", "Gesamtcholesterin", "Total cholesterol"), "mg/dL", "mg/dL",
+                ("Cholestérol total", "Gesamtcholesterin", "Total cholesterol", "Colesterol total"), "mg/dL", "mg/dL",
                 *_same(None, 200), 0, 185, 185, 14),
         Analyte("tsh", "3016-3", "Thyrotropin [Units/volume] in Serum or Plasma",
-                ("TSH", "TSH", "TSH"), "m[IU]/L", "mUI/L", *_same(0.4, 4.0), 2, 1.8, 1.8, 0.5),
+                ("TSH", "TSH", "TSH", "TSH"), "m[IU]/L", "mUI/L", *_same(0.4, 4.0), 2, 1.8, 1.8, 0.5),
     )
 }
 
@@ -694,12 +718,13 @@ TITLES: dict[str, Text] = {
 }
 
 SECTION_TITLES: dict[str, Text] = {
-    "allergies": ("Allergies et intolérances", "Allergien und Unverträglichkeiten", "Allergies and intolerances"),
-    "problems": ("Problèmes de santé", "Gesundheitsprobleme", "Problem list"),
-    "medications": ("Traitements en cours", "Aktuelle Medikation", "Medication summary"),
-    "immunizations": ("Vaccinations", "Impfungen", "Immunizations"),
-    "results": ("Résultats d'analyses", "Laborergebnisse", "Results"),
-    "none_known": ("Aucun élément connu.", "Nichts bekannt.", "None known."),
+    "allergies": ("Allergies et intolérances", "Allergien und Unverträglichkeiten", "Allergies and intolerances",
+                  "Alergias e intolerâncias"),
+    "problems": ("Problèmes de santé", "Gesundheitsprobleme", "Problem list", "Problemas de saúde"),
+    "medications": ("Traitements en cours", "Aktuelle Medikation", "Medication summary", "Medicação atual"),
+    "immunizations": ("Vaccinations", "Impfungen", "Immunizations", "Vacinas"),
+    "results": ("Résultats d'analyses", "Laborergebnisse", "Results", "Resultados de análises"),
+    "none_known": ("Aucun élément connu.", "Nichts bekannt.", "None known.", "Nada conhecido."),
 }
 
 
@@ -707,7 +732,7 @@ def format_date(value: date, language: str) -> str:
     """A date as people write it in each language."""
     if language == "de":
         return f"{value:%d.%m.%Y}"
-    if language == "fr":
+    if language in ("fr", "pt"):
         return f"{value:%d/%m/%Y}"
     return value.isoformat()
 

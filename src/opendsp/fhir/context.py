@@ -31,7 +31,7 @@ from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.disclosure import may_retry_with_emergency
-from opendsp.trace.service import RequestContext
+from opendsp.trace.vocabulary import RequestContext
 
 T = TypeVar("T")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="opendsp-fhir"'}

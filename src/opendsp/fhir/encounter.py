@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from opendsp.fhir import systems
 from opendsp.fhir.errors import FhirError
-from opendsp.stays.models import PatientClass, StayState
+from opendsp.stays.vocabulary import PatientClass, StayState
 from opendsp.stays.services import StayEvent, StayReport
 
 if TYPE_CHECKING:  # instances handed over by the stays service and RecordAccess, mapped and never queried

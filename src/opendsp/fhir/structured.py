@@ -87,16 +87,17 @@ def served_resource(bundle: dict[str, Any], document_id: uuid.UUID, position: in
 # -- HTML rendering ------------------------------------------------------------------------------
 
 _LABELS = {
-    "test": {"fr": "Analyse", "de": "Analyse", "en": "Test"},
-    "value": {"fr": "Résultat", "de": "Ergebnis", "en": "Result"},
-    "unit": {"fr": "Unité", "de": "Einheit", "en": "Unit"},
-    "range": {"fr": "Valeurs de référence", "de": "Referenzbereich", "en": "Reference range"},
-    "flag": {"fr": "Indicateur", "de": "Hinweis", "en": "Flag"},
-    "high": {"fr": "élevé", "de": "erhöht", "en": "high"},
-    "low": {"fr": "bas", "de": "erniedrigt", "en": "low"},
-    "abnormal": {"fr": "anormal", "de": "abnormal", "en": "abnormal"},
-    "none": {"fr": "Aucune donnée", "de": "Keine Angaben", "en": "No information"},
-    "date": {"fr": "Date", "de": "Datum", "en": "Date"},
+    "test": {"fr": "Analyse", "de": "Analyse", "en": "Test", "pt": "Análise"},
+    "value": {"fr": "Résultat", "de": "Ergebnis", "en": "Result", "pt": "Resultado"},
+    "unit": {"fr": "Unité", "de": "Einheit", "en": "Unit", "pt": "Unidade"},
+    "range": {"fr": "Valeurs de référence", "de": "Referenzbereich", "en": "Reference range",
+              "pt": "Valores de referência"},
+    "flag": {"fr": "Indicateur", "de": "Hinweis", "en": "Flag", "pt": "Indicador"},
+    "high": {"fr": "élevé", "de": "erhöht", "en": "high", "pt": "elevado"},
+    "low": {"fr": "bas", "de": "erniedrigt", "en": "low", "pt": "baixo"},
+    "abnormal": {"fr": "anormal", "de": "abnormal", "en": "abnormal", "pt": "anormal"},
+    "none": {"fr": "Aucune donnée", "de": "Keine Angaben", "en": "No information", "pt": "Sem informação"},
+    "date": {"fr": "Date", "de": "Datum", "en": "Date", "pt": "Data"},
 }
 _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU": "low", "A": "abnormal",
           "AA": "abnormal"}

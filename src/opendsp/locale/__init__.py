@@ -1,4 +1,4 @@
-"""The catalogues of the interface and the letters (French, German, English), compiled in memory.
+"""The catalogues of the interface and the letters (French, German, English, Portuguese), compiled in memory.
 
 The ``.po`` files are the source and the only thing kept in git: they are
 compiled when first needed (``babel``), so a fresh clone needs no build step
@@ -19,7 +19,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-LANGUAGES = ("fr", "de", "en")
+LANGUAGES = ("fr", "de", "en", "pt")
 DEFAULT_LANGUAGE = "fr"
 HERE = Path(__file__).parent
 

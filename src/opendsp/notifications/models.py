@@ -10,16 +10,7 @@ from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
-
-
-class NotificationKind(str, enum.Enum):
-    """What the holder's side is told of. ``Notification.kind`` holds these values."""
-
-    document_new = "document.new"
-    presence_opened = "presence.opened"
-    emergency_opened = "emergency.opened"
-    assistant_changed = "assistant.changed"
-    presence_locked = "presence.locked"
+from opendsp.notifications.vocabulary import NotificationKind as NotificationKind
 
 
 class DeliveryState(str, enum.Enum):

@@ -21,6 +21,7 @@ class Language(str, enum.Enum):
     fr = "fr"
     de = "de"
     en = "en"
+    pt = "pt"
 
 
 class Person(Base):

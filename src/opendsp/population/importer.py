@@ -126,7 +126,7 @@ def parse_row(line: int, raw: dict[str, str | None]) -> PersonRow:
     try:
         language = Language((raw["language"] or "").strip().lower())
     except ValueError:
-        raise ValueError(f"language {raw['language']!r} is not one of fr, de, en") from None
+        raise ValueError(f"language {raw['language']!r} is not one of {', '.join(lang.value for lang in Language)}") from None
     representatives = tuple(r.strip() for r in (raw.get("representatives") or "").split(";") if r.strip())
     for representative in representatives:
         try:

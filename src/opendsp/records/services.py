@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import Decision
 from opendsp.policy.vocabulary import Action
 from opendsp.records.models import ALLOWED_TRANSITIONS, Record, RecordState, RecordStateChange
-from opendsp.trace.models import Outcome
+from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import RequestContext, TraceEvent
 
 
@@ -34,26 +35,57 @@ _TRANSITION_ACTIONS = {
 
 
 def trace_event(
-    actor: Actor,
+    actor: Actor | None,
     action: str,
     *,
     record_id: uuid.UUID | None,
     outcome: Outcome = Outcome.permitted,
     request: RequestContext = RequestContext(),
+    party: str = "anonymous",
+    party_id: str | None = None,
     **details: object,
 ) -> TraceEvent:
-    """A trace event for ``actor`` with the usual who-for-whom fields filled in."""
+    """A trace event for ``actor`` with the usual who-for-whom fields filled in.
+
+    Without an actor, the act is an unauthenticated party's: ``party`` says which (``anonymous``, or a
+    ``client`` presenting a code), ``party_id`` names it when it can be named.
+    """
     return TraceEvent(
         action=action,
         outcome=outcome,
-        actor_kind=actor.kind.value,
-        actor_id=actor.id,
-        actor_display=actor.display,
-        on_behalf_of=str(actor.on_behalf_of) if actor.on_behalf_of else None,
+        actor_kind=actor.kind.value if actor else party,
+        actor_id=actor.id if actor else party_id,
+        actor_display=actor.display if actor else None,
+        on_behalf_of=str(actor.on_behalf_of) if actor and actor.on_behalf_of else None,
         record_id=record_id,
         request=request,
         **details,  # type: ignore[arg-type]
     )
+
+
+def write_trace(
+    session: Session,
+    platform: Platform,
+    action: str,
+    *,
+    actor: Actor | None,
+    record_id: uuid.UUID | None = None,
+    outcome: Outcome = Outcome.permitted,
+    reason: str | None = None,
+    request: RequestContext = RequestContext(),
+    party: str = "anonymous",
+    party_id: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> TraceEntry:
+    """Write one entry for an act that is not a decision of ``RecordAccess``: the one writer of the others.
+
+    Logins, tokens, client registrations, console searches and platform jobs write through here, on the
+    platform chain (``record_id`` None) or on a record's; never a ``TraceEvent`` of their own.
+    """
+    return platform.trace.append(session, trace_event(
+        actor, action, record_id=record_id, outcome=outcome, request=request, party=party, party_id=party_id,
+        reason=reason, context=context or {},
+    ))
 
 
 def create_record(*, session: Session, platform: Platform, person: Person, actor: Actor) -> Record:

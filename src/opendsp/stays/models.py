@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 
@@ -9,19 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opendsp.db import Base, UTCDateTime, new_id
 from opendsp.professionals.models import Organisation
-
-
-class StayState(str, enum.Enum):
-    planned = "planned"
-    in_progress = "in_progress"
-    finished = "finished"
-    cancelled = "cancelled"
-
-
-class PatientClass(str, enum.Enum):
-    inpatient = "inpatient"
-    outpatient = "outpatient"
-    emergency = "emergency"
+from opendsp.stays.vocabulary import PatientClass as PatientClass
+from opendsp.stays.vocabulary import StayState as StayState
 
 
 class Stay(Base):

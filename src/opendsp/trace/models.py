@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -9,15 +8,10 @@ from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime
+from opendsp.trace.vocabulary import Outcome as Outcome
 
 PLATFORM_CHAIN = "platform"
 GENESIS_HASH = "0" * 64
-
-
-class Outcome(str, enum.Enum):
-    permitted = "permitted"
-    refused = "refused"
-    failed = "failed"
 
 
 class TraceEntry(Base):

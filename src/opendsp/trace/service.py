@@ -19,14 +19,7 @@ from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock
 from opendsp.trace.models import GENESIS_HASH, PLATFORM_CHAIN, Outcome, TraceChainHead, TraceEntry
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """What the edge knows about the request that caused an act."""
-
-    request_id: str | None = None
-    client_software: str | None = None
+from opendsp.trace.vocabulary import RequestContext as RequestContext
 
 
 @dataclass(frozen=True)

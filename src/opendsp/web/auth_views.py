@@ -31,7 +31,7 @@ from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.professionals.models import Organisation, Professional
-from opendsp.trace.models import Outcome
+from opendsp.trace.vocabulary import Outcome
 from opendsp.web.devices import device_of
 from opendsp.web.devices import remember as remember_device
 from opendsp.web.proxies import client_address
@@ -466,13 +466,12 @@ def federated_callback(request: Request, platform: PlatformDep, code: str = "", 
 
 
 def _trace_federation_refusal(platform: Platform, request: Request, reason: str) -> None:
-    from opendsp.trace.service import TraceEvent
+    from opendsp.records.services import write_trace
 
     with platform.transaction() as session:
-        platform.trace.append(session, TraceEvent(
-            action="account.login", outcome=Outcome.refused, actor_kind="anonymous", reason=f"federation:{reason}",
-            context={"method": "federated", "client": client_of(request).ip}, request=client_of(request).request,
-        ))
+        write_trace(session, platform, "account.login", actor=None, outcome=Outcome.refused,
+                    reason=f"federation:{reason}", request=client_of(request).request,
+                    context={"method": "federated", "client": client_of(request).ip})
 
 
 @router.get("/activate/federated")

@@ -11,11 +11,14 @@ from datetime import date
 from markupsafe import Markup, escape
 
 from opendsp.access.statistics import Figure
+from opendsp.locale import N_
 from opendsp.locale.formats import format_date, format_number
 
 # DSFR illustrative colours, distinguishable in print and for common colour blindness.
 PALETTE = ["#000091", "#E1000F", "#009081", "#B34000", "#6A6AF4", "#A558A0", "#C3992A", "#3A3A3A", "#009099", "#CE614A"]
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 48, 36, 12
+# Outside the f-string below, where the catalogues' extraction would not find it.
+SAME_FIGURES = N_("The same figures are in the table below.")
 
 
 def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> Markup:
@@ -33,7 +36,7 @@ def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> M
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="opendsp-chart">',
         f'<title id="{chart_id}-title">{title}</title>',
-        f'<desc id="{chart_id}-desc">{escape(gettext("The same figures are in the table below."))}</desc>',
+        f'<desc id="{chart_id}-desc">{escape(gettext(SAME_FIGURES))}</desc>',
         f'<line x1="{LEFT}" y1="{TOP + plot_height}" x2="{WIDTH}" y2="{TOP + plot_height}" stroke="#666"/>',
         f'<text x="{LEFT - 6}" y="{TOP + 8}" text-anchor="end" font-size="11">{top}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + plot_height}" text-anchor="end" font-size="11">0</text>',

@@ -1,4 +1,4 @@
-"""Server-rendered pages: Jinja2 with Babel catalogues, in French, German or English.
+"""Server-rendered pages: Jinja2 with Babel catalogues, in French, German, English or Portuguese.
 
 Templates mark text with ``{% trans %}`` or ``_()``. The language of a
 request is the one the person chose (remembered in a cookie), else their
@@ -20,7 +20,7 @@ from opendsp.documents.labels import STATUS_LABELS, TYPE_LABELS
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRS = [HERE / "templates", HERE.parent / "console" / "templates"]
-LANGUAGE_NAMES = {"fr": "Français", "de": "Deutsch", "en": "English"}
+LANGUAGE_NAMES = {"fr": "Français", "de": "Deutsch", "en": "English", "pt": "Português"}
 
 _language: ContextVar[str] = ContextVar("opendsp_language", default=DEFAULT_LANGUAGE)
 

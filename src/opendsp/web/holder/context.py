@@ -25,7 +25,7 @@ from opendsp.policy.vocabulary import Action
 from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.records.services import record_of
-from opendsp.trace.service import RequestContext
+from opendsp.trace.vocabulary import RequestContext
 from opendsp.web.auth_views import require_viewer
 from opendsp.web.security import Viewer
 

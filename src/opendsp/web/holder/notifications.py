@@ -19,7 +19,7 @@ from opendsp.documents.labels import TYPE_LABELS
 from opendsp.documents.types import DocumentType
 from opendsp.locale import N_
 from opendsp.notifications.messages import KIND_LABELS, OTHER_KIND
-from opendsp.notifications.models import NotificationKind
+from opendsp.notifications.vocabulary import NotificationKind
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder

@@ -29,7 +29,7 @@ from opendsp.policy.decision import Decision
 from opendsp.policy.vocabulary import Basis
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
-from opendsp.trace.service import RequestContext
+from opendsp.trace.vocabulary import RequestContext
 from opendsp.web.auth_views import require_viewer
 from opendsp.web.security import Viewer
 

@@ -66,6 +66,29 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
     )
 
 
+# The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
+FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary}
+# Refusals that depend on the type chosen, not on the record: the form is offered and the deposit explains them.
+TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
+
+
+def _deposit_refusal(request: Request, view: ProfessionalView, record_id: uuid.UUID,
+                     kind: str) -> HTMLResponse | None:
+    """The record-level refusal when no deposit this form offers would be permitted now; None to offer it.
+
+    A question, not an act (``RecordAccess.would``, untraced): the deposit itself is decided and traced when
+    it is posted. A blocked professional, a record closed or one without a way in gets the refusal, never the
+    form, neither before a deposit nor when a posted form has an error.
+    """
+    patient = view.patient(record_id)  # an unknown record: "not found", as on every route
+    types: list[DocumentType | None] = [FORM_TYPES[kind]] if kind in FORM_TYPES else [*deposit_types(view)]
+    decisions = [view.access.would(record_id, Action.deposit_document, document_type=t) for t in types or [None]]
+    refusals = [d for d in decisions if d.reason not in TYPE_REASONS]
+    if any(d.permitted for d in decisions) or not refusals:
+        return None
+    return render_refusal(request, view, patient, refusals[0])
+
+
 def _metadata(view: ProfessionalView, form: Any, *, media_type: str, kind: DocumentType | None = None) -> DocumentDraft:
     """The draft from the form's common fields; the author is set by RecordAccess, never by the form."""
     try:
@@ -110,19 +133,20 @@ def _refused(request: Request, view: ProfessionalView, record_id: uuid.UUID, kin
 @router.get("/pro/patients/{record_id}/deposit", response_class=HTMLResponse)
 def deposit_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
     with professional_view(request, platform) as view:
-        return _form_page(request, view, record_id, "pdf")
+        return _deposit_refusal(request, view, record_id, "pdf") or _form_page(request, view, record_id, "pdf")
 
 
 @router.get("/pro/patients/{record_id}/deposit/laboratory", response_class=HTMLResponse)
 def laboratory_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
     with professional_view(request, platform) as view:
-        return _form_page(request, view, record_id, "laboratory")
+        return (_deposit_refusal(request, view, record_id, "laboratory")
+                or _form_page(request, view, record_id, "laboratory"))
 
 
 @router.get("/pro/patients/{record_id}/deposit/summary", response_class=HTMLResponse)
 def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
     with professional_view(request, platform) as view:
-        return _form_page(request, view, record_id, "summary")
+        return _deposit_refusal(request, view, record_id, "summary") or _form_page(request, view, record_id, "summary")
 
 
 @router.post("/pro/patients/{record_id}/deposit")
@@ -142,8 +166,9 @@ async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.U
             draft = _metadata(view, form, media_type="application/pdf")
             document = view.access.deposit(record_id, draft, [content])
         except (forms.FormRefused, DocumentRefused) as refused:
-            return _form_page(request, view, record_id, "pdf", status=400, error=translate(request, str(refused)),
-                              values=_values(form))
+            return _deposit_refusal(request, view, record_id, "pdf") or _form_page(
+                request, view, record_id, "pdf", status=400, error=translate(request, str(refused)),
+                values=_values(form))
         except AccessDenied as denied:
             return _refused(request, view, record_id, "pdf", denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
@@ -162,8 +187,9 @@ async def deposit_laboratory(request: Request, platform: PlatformDep, record_id:
                 day=draft.care_date, language=request.state.language, results=results)
             document = view.access.deposit(record_id, draft, [content])
         except (forms.FormRefused, DocumentRefused) as refused:
-            return _form_page(request, view, record_id, "laboratory", status=400,
-                              error=translate(request, str(refused)), values=_values(form))
+            return _deposit_refusal(request, view, record_id, "laboratory") or _form_page(
+                request, view, record_id, "laboratory", status=400, error=translate(request, str(refused)),
+                values=_values(form))
         except AccessDenied as denied:
             return _refused(request, view, record_id, "laboratory", denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
@@ -182,8 +208,9 @@ async def deposit_summary(request: Request, platform: PlatformDep, record_id: uu
                 content=forms.summary_content(form, draft.care_date))
             document = view.access.deposit(record_id, draft, [content])
         except (forms.FormRefused, DocumentRefused) as refused:
-            return _form_page(request, view, record_id, "summary", status=400,
-                              error=translate(request, str(refused)), values=_values(form))
+            return _deposit_refusal(request, view, record_id, "summary") or _form_page(
+                request, view, record_id, "summary", status=400, error=translate(request, str(refused)),
+                values=_values(form))
         except AccessDenied as denied:
             return _refused(request, view, record_id, "summary", denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
@@ -193,6 +220,8 @@ async def deposit_summary(request: Request, platform: PlatformDep, record_id: uu
 def deposited(request: Request, platform: PlatformDep, record_id: uuid.UUID, document_id: uuid.UUID) -> HTMLResponse:
     """After a deposit: where to go next (a direct deposit gives no access to read the record)."""
     with professional_view(request, platform) as view:
+        if refusal := _deposit_refusal(request, view, record_id, "pdf"):
+            return refusal
         return render_pro(request, view, "professional/deposited.html", patient=view.patient(record_id),
                           document_id=document_id, notice=translate(request, "The document was deposited."))
 
