@@ -51,6 +51,11 @@ def test_summer_time_boundaries(moment, expected):
     assert formats.format_datetime(moment, "fr") == expected
 
 
+def test_a_day_shown_as_a_moment_is_its_date():
+    assert formats.format_datetime(date(2026, 12, 7), "de") == "7.12.2026"
+    assert formats.format_datetime(None, "de") == "" and formats.format_date(None, "fr") == ""
+
+
 def test_a_moments_day_is_its_day_in_luxembourg():
     assert formats.format_date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "de") == "1.1.2027"
     assert formats.local_day(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == date(2027, 1, 1)

@@ -75,10 +75,12 @@ def format_time(value: datetime | None, language: str) -> str:
     return format_skeleton("Hm", local(value), locale=_locale(language))
 
 
-def format_datetime(value: datetime | None, language: str) -> str:
-    """A moment's day and time in the platform's zone: ``07/12/2026 07:49``."""
+def format_datetime(value: datetime | date | None, language: str) -> str:
+    """A moment's day and time in the platform's zone: ``07/12/2026 07:49`` (a day alone: its date)."""
     if value is None:
         return ""
+    if not isinstance(value, datetime):
+        return format_date(value, language)
     return f"{format_date(value, language)} {format_time(value, language)}"
 
 
