@@ -127,7 +127,7 @@ def test_an_unknown_zone_stops_start_up(name):
     (datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "en", "1 January 2027"),
 ])
 def test_long_dates_for_letters_and_e_mails(value, language, expected):
-    assert formats.format_long_date(value, language) == expected
+    assert formats.format_date(value, language, long=True) == expected
 
 
 @pytest.mark.parametrize(("text", "language", "expected"), [

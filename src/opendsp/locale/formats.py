@@ -54,18 +54,16 @@ def local_day(moment: datetime | date) -> date:
     return local(moment).date() if isinstance(moment, datetime) else moment
 
 
-def format_date(value: datetime | date | None, language: str) -> str:
-    """A day with its four-digit year: ``07/12/2026`` (fr, en), ``7.12.2026`` (de)."""
+def format_date(value: datetime | date | None, language: str, *, long: bool = False) -> str:
+    """A day with its four-digit year: ``07/12/2026`` (fr, en), ``7.12.2026`` (de).
+
+    ``long``: in words, for letters and e-mails: ``7 décembre 2026``, ``7. Dezember 2026``.
+    """
     if value is None:
         return ""
+    if long:
+        return babel_format_date(local_day(value), format="long", locale=_locale(language))
     return format_skeleton("yMd", local_day(value), locale=_locale(language))
-
-
-def format_long_date(value: datetime | date | None, language: str) -> str:
-    """A day in words, for letters and e-mails: ``7 décembre 2026``, ``7. Dezember 2026``."""
-    if value is None:
-        return ""
-    return babel_format_date(local_day(value), format="long", locale=_locale(language))
 
 
 def format_time(value: datetime | None, language: str) -> str:
@@ -145,7 +143,6 @@ __all__ = [
     "LOCALES",
     "format_date",
     "format_datetime",
-    "format_long_date",
     "format_month",
     "format_number",
     "format_quantity",
