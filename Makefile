@@ -7,7 +7,7 @@ PORT   ?= 8000
 MLLP_PORT ?= 2575
 export PORT
 
-.PHONY: run test migrate demo lock bench bench-fhir clean catalogue-gaps css
+.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench: $(VENV)/.installed-test
 # ITI-65 submissions/s and ITI-67 latency over the FHIR API on a million bulk-loaded documents (PostgreSQL).
 bench-fhir: $(VENV)/.installed-test
 	$(BIN)/python bench/fhir_api.py $(BENCH_ARGS)
+
+# import-documents against a raw seal + write + COPY of the same 20,000 documents of 50 KB (PostgreSQL).
+bench-import: $(VENV)/.installed-test
+	$(BIN)/python bench/import_documents.py --documents 20000 --content-size 51200 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules

@@ -10,6 +10,7 @@ broken contract.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -90,3 +91,118 @@ def test_a_name_for_type_checking_only_and_the_door_itself_are_allowed(package_c
         "if TYPE_CHECKING:\n    from opendsp.documents.models import Document\n")
     result = lint_imports(package_copy)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the gate: the only code that turns an act into a permit (docs/adr/0023-the-gate-and-feature-modules.md) ----
+
+GATE = "opendsp.access.gate"
+# What any module may take from the policy's decision module: the refusal, and the types of what the gate hands
+# out. ``decide``, ``visibility``, ``acting_role``, ``stay_basis`` and whatever is added there later are the gate's.
+DECISION_NAMES = {"AccessDenied", "Decision", "Visibility", "HOLDER_SIDE"}
+# A decision's fields: ``dataclasses.replace`` naming one of them turns a permit into another one.
+DECISION_FIELDS = {"effect", "action", "reason", "basis", "obligations", "record_id", "document_id", "how_to_obtain"}
+
+
+NOTIFYING = {"notify", "services"}
+
+
+def gate_violations(module: str, source: str) -> list[str]:
+    """How ``module`` (its dotted name and code) would make or copy a permit, write the trace or notify beside the
+    gate: empty for the gate itself and for the policy, which is where permits are made."""
+    if module == GATE or module.startswith("opendsp.policy."):
+        return []
+    in_access = module.startswith("opendsp.access.")
+    found: list[str] = []
+    replace_names = {"replace"} if "from dataclasses import" in source else set()
+    for node in ast.walk(ast.parse(source)):
+        line = f"{module}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.ImportFrom) and node.module == "opendsp.policy.decision":
+            found += [f"{line} imports {a.name} from the policy" for a in node.names if a.name not in DECISION_NAMES]
+        elif isinstance(node, ast.ImportFrom) and node.module == "opendsp.policy.vocabulary":
+            found += [f"{line} imports Effect" for a in node.names if a.name == "Effect"]
+        elif isinstance(node, ast.ImportFrom) and node.module == "opendsp.policy":
+            found += [f"{line} imports the decision module" for a in node.names if a.name == "decision"]
+        elif isinstance(node, ast.Import):
+            found += [f"{line} imports the decision module" for a in node.names if a.name == "opendsp.policy.decision"]
+        elif isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if called in ("Decision", "AccessRequest"):
+                found.append(f"{line} constructs a {called}")
+            if called in replace_names and {k.arg for k in node.keywords} & DECISION_FIELDS:
+                found.append(f"{line} copies a decision with other fields")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_Gate__"):
+            found.append(f"{line} calls the gate's private {node.attr}")
+        if not in_access:
+            continue
+        # Within the access package, the trace and the notifications are written by the gate only, and an
+        # answer to a question (``would``: decided, never traced) is never used as an act's permit.
+        if isinstance(node, ast.Attribute) and node.attr == "append" and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "trace":
+            found.append(f"{line} appends to the trace")
+        elif isinstance(node, ast.Attribute) and node.attr == "would":
+            found.append(f"{line} takes an untraced decision (would)")
+        elif isinstance(node, ast.ImportFrom) and node.module == "opendsp.trace.service":
+            found += [f"{line} imports {a.name} from the trace" for a in node.names if a.name == "TraceWriter"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opendsp.notifications"):
+            # Reading the outbox's state or retrying a given-up e-mail (a platform job) is not notifying.
+            found += [f"{line} imports the notifications' {a.name}" for a in node.names if a.name in NOTIFYING]
+    return found
+
+
+def package_modules() -> dict[str, str]:
+    package = ROOT / "src" / "opendsp"
+    return {".".join(("opendsp", *path.relative_to(package).with_suffix("").parts)): path.read_text()
+            for path in sorted(package.rglob("*.py"))}
+
+
+def test_only_the_gate_makes_permits_writes_the_access_trace_and_notifies() -> None:
+    modules = package_modules()
+    assert GATE in modules
+    assert [v for module, source in modules.items() for v in gate_violations(module, source)] == []
+
+
+FORGED_PERMITS = [
+    ("a feature module deciding for itself", "opendsp.access.reading",
+     "from opendsp.policy.decision import decide\n", "imports decide"),
+    ("an adapter building a decision", "opendsp.web.holder.peek",
+     "from opendsp.policy.decision import Decision\nfrom opendsp.policy.vocabulary import Action, Effect, Reason\n"
+     "PERMIT = Decision(effect=Effect.permit, action=Action.consult_document, reason=Reason.holder)\n",
+     "constructs a Decision"),
+    ("a feature module widening a permit it was handed", "opendsp.access.changes",
+     "from dataclasses import replace\n\ndef widen(permit, other):\n    return replace(permit, document_id=other)\n",
+     "copies a decision"),
+    ("a feature module asking the policy with facts of its own", "opendsp.access.exchange",
+     "from opendsp.policy.facts import AccessRequest\n\ndef ask(actor):\n    return AccessRequest(actor=actor)\n",
+     "constructs a AccessRequest"),
+    ("a feature module calling the gate's private trace", "opendsp.access.holder_views",
+     "class Peek:\n    def peek(self, decision):\n        self._Gate__trace(decision, document_id=None, context={})\n",
+     "_Gate__trace"),
+    ("a feature module writing the trace itself", "opendsp.access.opening",
+     "def write(self, session, event):\n    return self.platform.trace.append(session, event)\n",
+     "appends to the trace"),
+    ("a feature module acting on the answer to a question", "opendsp.access.reading",
+     "def peek(self, record_id, action):\n    return self.would(record_id, action)\n", "untraced decision"),
+    ("a feature module notifying the holder itself", "opendsp.access.stay_access",
+     "from opendsp.notifications import services as notifications\n", "notifications"),
+]
+
+
+@pytest.mark.parametrize(("case", "module", "code", "named"), FORGED_PERMITS, ids=[c for c, *_ in FORGED_PERMITS])
+def test_a_permit_made_beside_the_gate_is_caught(case: str, module: str, code: str, named: str) -> None:
+    source = package_modules()[module] + "\n" + code if module in package_modules() else code
+    found = gate_violations(module, source)
+    assert any(named in v for v in found), found
+    assert gate_violations(GATE, source) == []  # the same code in the gate is the gate's own
+
+
+def test_a_feature_module_cannot_reach_the_gates_trace_by_its_name() -> None:
+    """The steps that write the trace are private to the gate: a subclass calling them finds nothing."""
+    from opendsp.access.gate import Gate
+
+    class Sneaky(Gate):
+        def sneak(self) -> None:
+            self.__trace()  # type: ignore[attr-defined]  # Python makes it ``_Sneaky__trace``
+
+    assert hasattr(Gate, "_Gate__trace")
+    with pytest.raises(AttributeError, match="_Sneaky__trace"):
+        Sneaky.sneak(object.__new__(Sneaky))

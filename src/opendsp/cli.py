@@ -174,10 +174,12 @@ def worker(ctx: click.Context, once: bool) -> None:
     from opendsp.accounts.upkeep import ThrottlePurger, purge_throttles
     from opendsp.notifications.worker import OutboxWorker
 
+    from opendsp.content.keys import MasterKeyError
+
     settings: Settings = ctx.obj["settings"]
     try:
         settings.check_production()
-    except InsecureSettings as error:
+    except (InsecureSettings, MasterKeyError) as error:
         fail(str(error), 2)
     mailer = mailer_from_settings(settings)
     if mailer is None and settings.mode is Mode.production:
@@ -282,6 +284,62 @@ def import_population_command(ctx: click.Context, extract: Path, report_path: Pa
             writer.writerow(["line", "national_number", "reason"])
             writer.writerows((e.line, e.national_number, e.reason) for e in report.errors)
     if report.errors:
+        sys.exit(1)
+
+
+@main.command("import-documents")
+@click.argument("export", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--content", "content_root", type=click.Path(path_type=Path, file_okay=False),
+              help="The folder the content files are named in (default: the export's folder).")
+@click.option("--source", help="The export's name: identifiers are unique within it (default: the file's stem).")
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where rejected lines are appended (default: EXPORT.rejects.csv).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Lines per transaction: a crash loses at most one batch.")
+@click.option("--workers", type=click.IntRange(0, 256), default=None,
+              help="Processes that seal content (default: one per core; 0: none, seal in this process).")
+@click.pass_context
+def import_documents_command(ctx: click.Context, export: Path, content_root: Path | None, source: str | None,
+                             rejects_path: Path | None, batch_size: int, workers: int | None) -> None:
+    """Load documents from an export of an existing shared record (CSV or FHIR NDJSON), resumably.
+
+    Run it again after a crash: finished batches and loaded documents are skipped. Lines that
+    are wrong are rejected whole, appended to the rejects file with their line and reason; the
+    exit status is 1 when any line was rejected (docs/migration.md).
+    """
+    from rich.progress import TimeElapsedColumn
+
+    from opendsp.importing.loader import ImportReport, import_documents
+    from opendsp.importing.source import BadExport
+
+    platform = _platform(ctx)
+    rejects = rejects_path or export.with_name(export.name + ".rejects.csv")
+    with export.open("rb") as handle:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    total -= 0 if export.suffix.lower() in (".ndjson", ".jsonl") else 1
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"importing {export.name}", total=max(total, 0), rate="")
+
+        def advance(lines: int, report: ImportReport) -> None:
+            elapsed = bar.tasks[0].elapsed or 0
+            rate = f"{report.loaded / elapsed:,.0f} documents/s" if elapsed else ""
+            bar.update(task, advance=lines, rate=rate)
+
+        try:
+            report = import_documents(platform=platform, export=export, source=source or export.stem,
+                                      content_root=content_root, rejects=rejects, batch_size=batch_size,
+                                      workers=workers, progress=advance)
+        except (BadExport, ValueError) as error:
+            fail(str(error), 2)
+    click.echo(f"{report.lines} lines: {report.loaded} loaded, {report.already_loaded} loaded before, "
+               f"{report.rejected} rejected; {report.batches} batches written, {report.batches_done_before} "
+               f"finished before; {report.decisions} policy decisions")
+    if report.rejected:
+        click.echo(f"rejected lines are in {rejects}:", err=True)
+        for reason, count in report.reasons.most_common():
+            click.echo(f"  {count} × {reason}", err=True)
         sys.exit(1)
 
 
@@ -590,14 +648,30 @@ def keys() -> None:
 def keys_init(ctx: click.Context, demo: bool) -> None:
     """Create the master keyring file with a new random key (never overwrites one).
 
+    With OPENDSP_MASTER_KEY_SOURCE=pkcs11, generate the first master key inside
+    the token instead (docs/operations.md, "Master keys in an HSM").
+
     Run once before the first start in production, and keep a copy of the
     file apart from the backups (docs/operations.md, "Content and keys").
     """
     from opendsp.clock import SystemRandomness
-    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, keyring_path
+    from opendsp.content.keys import KeyringFileProvider, MasterKeyError, key_provider_from_settings, keyring_path
 
     settings: Settings = ctx.obj["settings"]
     path = keyring_path(settings)
+    if settings.master_key_source == "pkcs11":
+        if demo:
+            fail("the demo key is for a keyring file; a PKCS#11 token generates its own keys", 2)
+        try:
+            provider = key_provider_from_settings(settings)
+            if held := provider.key_ids():
+                fail(f"the PKCS#11 token already holds master key(s) {', '.join(held)}; "
+                     "`opendsp keys rotate` adds one", 2)
+            key_id = provider.add_key(SystemRandomness())
+        except MasterKeyError as error:
+            fail(str(error), 2)
+        click.echo(f"master key {key_id} generated in the PKCS#11 token {settings.pkcs11_token_label}; it is current")
+        return
     if path is None:
         fail("OPENDSP_MASTER_KEY_SOURCE is env: put id:base64key (32 random bytes, e.g. from "
              "`openssl rand -base64 32`) in OPENDSP_MASTER_KEYS; there is no file to create", 2)
@@ -615,14 +689,14 @@ def keys_init(ctx: click.Context, demo: bool) -> None:
               help="Then retire every older master key that nothing uses any more.")
 @click.pass_context
 def keys_rotate(ctx: click.Context, retire_old: bool) -> None:
-    """Add a new master key (keyring file) and rewrap every record's data key under it."""
+    """Add a new master key (keyring file, PKCS#11 token) and rewrap every record's data key under it."""
     from opendsp.access.system import PlatformJobs
-    from opendsp.content.keys import KeyringFileProvider, MasterKeyError
+    from opendsp.content.keys import MasterKeyError
 
     platform = _platform(ctx)
     jobs = PlatformJobs(platform=platform)
     try:
-        if isinstance(platform.keys, KeyringFileProvider):
+        if platform.keys.generates_keys:
             new_id = platform.keys.add_key(platform.randomness)
             click.echo(f"new master key {new_id} is current")
         with progress_bar("rewrapping data keys", None) as advance:

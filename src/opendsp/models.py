@@ -23,7 +23,9 @@ from opendsp.clients.models import AuthorizationCode, Client, UsedAssertion
 from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
-from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
+from opendsp.importing.models import ImportBatch, ImportedDocument
+from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry
+from opendsp.submissions.models import SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
@@ -37,6 +39,9 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "DocumentContext",
+    "DocumentRelation",
+    "Folder",
+    "FolderEntry",
     "SubmissionSet",
     "SubmittedDocument",
     "StructuredCode",
@@ -61,6 +66,8 @@ __all__ = [
     "Wish",
     "Base",
     "Document",
+    "ImportBatch",
+    "ImportedDocument",
     "LegalRepresentation",
     "Organisation",
     "PendingContent",

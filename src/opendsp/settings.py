@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,10 +38,19 @@ class Settings(BaseSettings):
     content_store: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
-    # "file:PATH" for a keyring file, "env" for OPENDSP_MASTER_KEYS.
+    # "file:PATH" for a keyring file, "env" for OPENDSP_MASTER_KEYS (both for development),
+    # "pkcs11" for keys inside an HSM (docs/operations.md, "Master keys in an HSM").
     master_key_source: str = ""
     master_keys: str | None = Field(default=None, description="id:base64key[,id:base64key...] for the env source")
+    # The pkcs11 source: the vendor's PKCS#11 module (.so), the token's label, and the user PIN
+    # (given, or read from a file readable by the service only).
+    pkcs11_module: str | None = None
+    pkcs11_token_label: str | None = None
+    pkcs11_pin: str | None = Field(default=None, repr=False)
+    pkcs11_pin_file: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # The zone every time is shown in (pages, PDFs, CSV files, e-mails, the trace); stored times stay UTC.
+    time_zone: str = "Europe/Luxembourg"
     # The rights matrix (YAML); the default ships with the package.
     rights_matrix: Path | None = None
     # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
@@ -149,6 +159,15 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(2.0, gt=0)
     outbox_batch_size: int = Field(20, ge=1)
 
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Luxembourg)") from None
+        return value
+
     def model_post_init(self, _context: object) -> None:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'opendsp.db'}"
@@ -188,6 +207,19 @@ class Settings(BaseSettings):
             return self.orphan_grace_minimum_minutes
         return 15 if self.mode is Mode.production else 0
 
+    def pkcs11_user_pin(self) -> str:
+        """The PKCS#11 user PIN: OPENDSP_PKCS11_PIN, else the first line of OPENDSP_PKCS11_PIN_FILE."""
+        from opendsp.content.keys import MasterKeyError
+
+        if self.pkcs11_pin:
+            return self.pkcs11_pin
+        if self.pkcs11_pin_file is None:
+            raise MasterKeyError("OPENDSP_MASTER_KEY_SOURCE=pkcs11 needs OPENDSP_PKCS11_PIN or OPENDSP_PKCS11_PIN_FILE")
+        try:
+            return self.pkcs11_pin_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as error:
+            raise MasterKeyError(f"the PKCS#11 PIN file {self.pkcs11_pin_file} cannot be read: {error}") from None
+
     @property
     def database_kind(self) -> str:
         return self.database_url.split(":", 1)[0].split("+", 1)[0]
@@ -226,7 +258,11 @@ class Settings(BaseSettings):
             )
         from opendsp.content.keys import key_provider_from_settings
 
-        if key_provider_from_settings(self).uses_demo_key():
+        # MasterKeyError here stops the start: a keyring or an HSM token that is missing,
+        # refuses the PIN or holds no key.
+        provider = key_provider_from_settings(self)
+        provider.current_key_id  # noqa: B018 - a token holding no key raises here
+        if provider.uses_demo_key():
             raise InsecureSettings(
                 "production mode refuses the demo master key: configure OPENDSP_MASTER_KEY_SOURCE "
                 "with a key of your own"

@@ -2,14 +2,18 @@
 
 A master key never encrypts content; it wraps the per-record data keys.
 Providers: a keyring file (``opendsp keys init``; created with the well-known
-demo key on a developer's machine that holds no sealed record yet) and the
-environment (``OPENDSP_MASTER_KEYS``). A KMS or an HSM would be a third
-provider with the same methods.
+demo key on a developer's machine that holds no sealed record yet), the
+environment (``OPENDSP_MASTER_KEYS``), both for development, and a PKCS#11
+token (``opendsp.content.pkcs11_keys``) for production, where the master keys
+never leave the hardware module: a provider wraps, unwraps and derives index
+keys itself, and only the development providers have key bytes to give.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 from abc import ABC, abstractmethod
@@ -35,12 +39,14 @@ class MasterKeyError(Exception):
 
 
 class KeyProvider(ABC):
+    """Master keys by id: the provider wraps and unwraps data keys and derives index keys itself."""
+
+    # Whether ``add_key`` creates a key (``opendsp keys rotate`` then adds one before rewrapping).
+    generates_keys: bool = True
+
     @property
     @abstractmethod
     def current_key_id(self) -> str: ...
-
-    @abstractmethod
-    def key(self, key_id: str) -> bytes: ...
 
     @abstractmethod
     def add_key(self, randomness: Randomness) -> str:
@@ -53,6 +59,28 @@ class KeyProvider(ABC):
     def remove_key(self, key_id: str) -> None:
         """Forget a master key that nothing uses any more (see ``opendsp.content.keyring.retire``)."""
 
+    @abstractmethod
+    def wrap(self, data_key: bytes, context: bytes, randomness: Randomness) -> tuple[str, bytes]:
+        """Seal ``data_key`` bound to ``context`` under the current key: (key id, nonce + ciphertext + tag)."""
+
+    @abstractmethod
+    def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
+        """The data key; ``InvalidTag`` when it was altered or wrapped for another context or key."""
+
+    @abstractmethod
+    def index_key(self, key_id: str, label: bytes) -> bytes:
+        """HMAC-SHA256 of ``label`` under the key's index secret: a derived key, never the master key."""
+
+    def uses_demo_key(self) -> bool:
+        return False
+
+
+class LocalKeyProvider(KeyProvider):
+    """A development provider: the key bytes are in this process, AES-GCM runs here."""
+
+    @abstractmethod
+    def key(self, key_id: str) -> bytes: ...
+
     def uses_demo_key(self) -> bool:
         return self.key(self.current_key_id) == DEMO_KEY
 
@@ -64,6 +92,9 @@ class KeyProvider(ABC):
     def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
         nonce, sealed = wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:]
         return AESGCM(self.key(key_id)).decrypt(nonce, sealed, context)
+
+    def index_key(self, key_id: str, label: bytes) -> bytes:
+        return hmac.new(self.key(key_id), label, hashlib.sha256).digest()
 
 
 def _decode_key(key_id: str, encoded: str) -> bytes:
@@ -89,7 +120,7 @@ def _write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
     os.replace(temporary, path)
 
 
-class KeyringFileProvider(KeyProvider):
+class KeyringFileProvider(LocalKeyProvider):
     """A JSON file ``{"current": ID, "keys": {ID: base64}}`` readable only by its owner."""
 
     def __init__(self, path: Path, *, create_demo: bool, sealed_records: Callable[[], int] = lambda: 0) -> None:
@@ -156,8 +187,10 @@ class KeyringFileProvider(KeyProvider):
         self._load()
 
 
-class EnvironmentKeyProvider(KeyProvider):
+class EnvironmentKeyProvider(LocalKeyProvider):
     """Keys from ``id:base64,id:base64``; the first one is current."""
+
+    generates_keys = False
 
     def __init__(self, spec: str | None) -> None:
         if not spec:
@@ -207,11 +240,15 @@ def key_provider_from_settings(settings: Settings, *, sealed_records: Callable[[
     source = settings.master_key_source
     if source == "env":
         return EnvironmentKeyProvider(settings.master_keys)
+    if source == "pkcs11":
+        from opendsp.content.pkcs11_keys import Pkcs11KeyProvider
+
+        return Pkcs11KeyProvider.from_settings(settings)
     if (path := keyring_path(settings)) is not None:
         from opendsp.settings import Mode
 
         return KeyringFileProvider(path, create_demo=settings.mode is Mode.development, sealed_records=sealed_records)
-    raise MasterKeyError(f"unknown master key source {source!r}: use file:PATH or env")
+    raise MasterKeyError(f"unknown master key source {source!r}: use file:PATH, env or pkcs11")
 
 
 __all__ = [
@@ -219,6 +256,7 @@ __all__ = [
     "EnvironmentKeyProvider",
     "KeyProvider",
     "KeyringFileProvider",
+    "LocalKeyProvider",
     "SystemRandomness",
     "key_provider_from_settings",
 ]

@@ -2,7 +2,7 @@
 
 Only the parameters listed here are accepted; any other is refused with an
 OperationOutcome (``not-supported``) rather than silently ignored. Criteria
-are values (``opendsp.access.exchange_criteria``): ``RecordAccess`` turns them into SQL
+are values (``opendsp.access.criteria``): ``RecordAccess`` turns them into SQL
 on its tables and adds the visibility rule; this module names no table.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, false, func, or_
 
-from opendsp.access import exchange_criteria as criteria
+from opendsp.access import criteria
 from opendsp.documents.types import CODINGS
 from opendsp.fhir import systems
 from opendsp.fhir.errors import FhirError

@@ -49,9 +49,8 @@ _FHIR_TEXT_KEYS = frozenset({"text", "display", "title", "valueString", "div", "
                              "conclusion", "family", "given", "name"})
 
 
-def _search_key(master_key: bytes, record_id: uuid.UUID) -> bytes:
+def _search_key(index_key: bytes, record_id: uuid.UUID) -> bytes:
     """One key per record: the same word gives different tokens in two records."""
-    index_key = hmac.new(master_key, _HMAC_LABEL, hashlib.sha256).digest()
     return hmac.new(index_key, record_id.bytes, hashlib.sha256).digest()
 
 
@@ -62,7 +61,7 @@ def token(key: bytes, term: str) -> str:
 def record_keys(platform: Platform, record_id: uuid.UUID) -> dict[str, bytes]:
     """The record's search key under every master key the platform holds, by master key id."""
     keys = platform.keys
-    return {key_id: _search_key(keys.key(key_id), record_id) for key_id in keys.key_ids()}
+    return {key_id: _search_key(keys.index_key(key_id, _HMAC_LABEL), record_id) for key_id in keys.key_ids()}
 
 
 def damped(weight: int) -> int:

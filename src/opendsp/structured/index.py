@@ -29,10 +29,6 @@ _HMAC_LABEL = b"opendsp structured index code v1"
 ANY_SYSTEM = "*"
 
 
-def _index_key(master_key: bytes) -> bytes:
-    return hmac.new(master_key, _HMAC_LABEL, hashlib.sha256).digest()
-
-
 def code_token(key: bytes, system: str | None, code: str) -> str:
     """The HMAC of ``system|code`` (``*|code`` when any system matches) under an index key."""
     return hmac.new(key, f"{system or ANY_SYSTEM}|{code}".encode(), hashlib.sha256).hexdigest()
@@ -41,7 +37,7 @@ def code_token(key: bytes, system: str | None, code: str) -> str:
 def search_tokens(platform: Platform, system: str | None, code: str) -> list[str]:
     """The tokens a code has under every master key the platform holds."""
     keys = platform.keys
-    return [code_token(_index_key(keys.key(key_id)), system, code) for key_id in keys.key_ids()]
+    return [code_token(keys.index_key(key_id, _HMAC_LABEL), system, code) for key_id in keys.key_ids()]
 
 
 def index_document(session: Session, platform: Platform, document: Document, content: bytes) -> int:
@@ -56,7 +52,7 @@ def index_document(session: Session, platform: Platform, document: Document, con
         return 0
     keys = platform.keys
     key_id = keys.current_key_id
-    key = _index_key(keys.key(key_id))
+    key = keys.index_key(key_id, _HMAC_LABEL)
     count = 0
     for position, resource in entries(bundle):
         entry = StructuredEntry(id=uuid.uuid4(), record_id=document.record_id, document_id=document.id,

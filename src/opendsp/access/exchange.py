@@ -1,0 +1,187 @@
+"""The exchange API's reads and writes (FHIR, IHE MHD): documents with what their sender gave, submission sets.
+
+What adapters read through the door, never beside it: every document here was listed, deposited or withdrawn by
+``Reading`` and ``Changes``, under a permit of the gate and its one trace entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
+
+from opendsp.access.changes import Changes
+from opendsp.access.criteria import DocumentCriterion, document_conditions
+from opendsp.access.gate import InvalidRequest
+from opendsp.access.reading import Reading
+from opendsp.actors import ActorKind
+from opendsp.documents.models import Document
+from opendsp.persons.models import Person
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.records.models import Record
+from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
+
+
+@dataclass(frozen=True)
+class DocumentDetails:
+    """A document decided visible, with what its sender gave beside it (exchange API)."""
+
+    document: Document  # its author and author's organisation loaded with it
+    person_id: uuid.UUID  # the record's holder
+    master_identifier: str | None  # the sender's unique id (IHE MHD), if it came that way
+    context: list[DocumentContext]  # practice setting, events, related references, as the sender gave them
+
+
+@dataclass(frozen=True)
+class DetailsPage:
+    items: list[DocumentDetails]
+    total: int
+
+
+@dataclass(frozen=True)
+class SubmissionSetView:
+    """A submission set with the documents of it the reader may see."""
+
+    submission_set: SubmissionSet
+    document_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class SubmittedItem:
+    """A document deposited in this request, to file in its submission set."""
+
+    document: Document
+    master_identifier: str
+    context: list[dict[str, Any]]  # DocumentContext rows: element, position, system, code, display, reference
+
+
+class Exchange(Changes, Reading):
+    """Documents and submission sets as the exchange API names them."""
+
+    def record_of_person(self, person_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of a person's record, to name it in an act (None: no such person, or no record).
+
+        A fact, not an act: nothing of the record is read, and the act that follows is decided and traced."""
+        return self.session.scalar(select(Record.id).where(Record.person_id == person_id))
+
+    def holder_of(self, record_id: uuid.UUID) -> Person:
+        """The person a record belongs to (identity only), for an act already decided on the record."""
+        holder = self.session.get(Person, self._record(record_id).person_id)
+        assert holder is not None
+        return holder
+
+    def find_document_details(
+        self,
+        record_id: uuid.UUID,
+        *,
+        where: Iterable[Sequence[DocumentCriterion]] = (),
+        ascending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+        criteria: dict[str, Any] | None = None,
+    ) -> DetailsPage:
+        """``list_documents`` narrowed by search criteria, newest deposit first (or oldest), with what the
+        sender gave beside each document: one act, one trace entry keeping ``criteria``."""
+        order = [Document.deposited_at.asc() if ascending else Document.deposited_at.desc()]
+        page = self.list_documents(record_id, where=document_conditions(where), order_by=order, limit=limit,
+                                   offset=offset, criteria=criteria)
+        return DetailsPage(items=self._details(page.items), total=page.total)
+
+    def document_details(self, document_id: uuid.UUID, *, criteria: dict[str, Any]) -> DocumentDetails | None:
+        """One document named by its id, read as a search of its record for that id (one act, one entry).
+
+        None for an id that exists nowhere (no record to trace it on) and for a document the reader may not
+        see; a refusal on the record raises ``AccessDenied``, as every act does."""
+        record_id = self.session.scalar(select(Document.record_id).where(Document.id == document_id))
+        if record_id is None:
+            return None
+        page = self.list_documents(record_id, where=[Document.id == document_id], limit=1, criteria=criteria)
+        return self._details(page.items)[0] if page.items else None
+
+    def withdraw_with_details(self, document_id: uuid.UUID, *, reason: str | None = None) -> DocumentDetails:
+        """``withdraw``, answered with the document as it now is and what its sender gave."""
+        return self._details([self.withdraw(document_id, reason=reason)])[0]
+
+    def _details(self, items: Sequence[Document]) -> list[DocumentDetails]:
+        """What the sender gave beside documents already decided visible, and their authors, in a few queries
+        (not one per document)."""
+        ids = [d.id for d in items]
+        if not ids:
+            return []
+        masters = {document_id: master for document_id, master in self.session.execute(
+            select(SubmittedDocument.document_id, SubmittedDocument.master_identifier)
+            .where(SubmittedDocument.document_id.in_(ids)))}
+        given: dict[uuid.UUID, list[DocumentContext]] = {}
+        for row in self.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
+            given.setdefault(row.document_id, []).append(row)
+        # Loaded once and set on each document: mapping its author and organisation queries nothing more.
+        authors = {p.id: p for p in self.session.scalars(select(Professional).where(
+            Professional.id.in_({d.author_professional_id for d in items} - {None})))}
+        organisations = {o.id: o for o in self.session.scalars(select(Organisation).where(
+            Organisation.id.in_({d.author_organisation_id for d in items} - {None})))}
+        for document in items:
+            set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
+            set_committed_value(document, "author_organisation",
+                                organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
+        holders = {record_id: person_id for record_id, person_id in self.session.execute(
+            select(Record.id, Record.person_id).where(Record.id.in_({d.record_id for d in items})))}
+        return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),
+                                context=given.get(d.id, [])) for d in items]
+
+    def find_submission_sets(self, record_id: uuid.UUID, *, criteria: dict[str, Any]) -> list[SubmissionSetView]:
+        """The record's submission sets, newest first, each listing only the documents the reader may see
+        (a set with none is not there): one act, the list of the documents, with ``criteria``."""
+        submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)
+        visible = self.list_documents(record_id, where=[Document.id.in_(submitted)], limit=10_000,
+                                      criteria=criteria)
+        entries: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for set_id, document_id in self.session.execute(
+            select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id)
+            .where(SubmittedDocument.document_id.in_([d.id for d in visible.items]))
+        ):
+            entries.setdefault(set_id, []).append(document_id)
+        sets = self.session.scalars(
+            select(SubmissionSet).where(SubmissionSet.id.in_(list(entries)))
+            .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)
+        ).all()
+        return [SubmissionSetView(submission_set=s, document_ids=sorted(entries[s.id], key=str)) for s in sets]
+
+    def taken_master_identifier(self, values: Iterable[str]) -> str | None:
+        """One of ``values`` already used as a document's unique id by any sender (they are unique)."""
+        return self.session.scalars(
+            select(SubmittedDocument.master_identifier).where(SubmittedDocument.master_identifier.in_(list(values)))
+        ).first()
+
+    def file_submission(
+        self,
+        record_id: uuid.UUID,
+        *,
+        unique_id: str,
+        title: str | None,
+        source_id: str | None,
+        client_id: str,
+        documents: Sequence[SubmittedItem],
+    ) -> SubmissionSet:
+        """The submission set of documents this request deposited in the record (each decided and traced by
+        ``deposit`` or ``replace``): a document of another record is refused, and nothing is filed."""
+        record = self._record(record_id)
+        if any(item.document.record_id != record.id for item in documents):
+            raise InvalidRequest("a submission set holds documents of its own record only")
+        professional = uuid.UUID(self.actor.id) if self.actor.kind is ActorKind.professional and self.actor.id \
+            else None
+        submission_set = SubmissionSet(record_id=record.id, unique_id=unique_id, title=title, source_id=source_id,
+                                       client_id=client_id, author_professional_id=professional,
+                                       submitted_at=self.now)
+        self.session.add(submission_set)
+        self.session.flush()
+        for item in documents:
+            self.session.add(SubmittedDocument(document_id=item.document.id, submission_set_id=submission_set.id,
+                                               record_id=record.id, master_identifier=item.master_identifier))
+            for row in item.context:
+                self.session.add(DocumentContext(document_id=item.document.id, record_id=record.id, **row))
+        self.session.flush()
+        return submission_set

@@ -1,0 +1,309 @@
+"""The holder's side reading its own record: its choices, wishes and assistants, the trace, the notifications,
+and the whole record's export (EHDS).
+
+Each reading is one act, decided and traced by the gate (``export_record`` for a part of the record, ``read_trace``
+for the trace and the notifications).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from opendsp.access.gate import Gate, InvalidRequest
+from opendsp.access.models import (
+    AccessSettings,
+    AssistantDelegation,
+    BlockedProfessional,
+    CircleMember,
+    Notification,
+    Wish,
+)
+from opendsp.access.trace_reading import TraceLine, TraceQuery, TraceReading, describe
+from opendsp.documents.types import DocumentType
+from opendsp.persons.models import LegalRepresentation, Person
+from opendsp.policy.decision import Decision, Visibility
+from opendsp.policy.facts import Grants
+from opendsp.policy.vocabulary import Action
+from opendsp.professionals import services as directory
+from opendsp.professionals.models import Organisation, Professional
+from opendsp.records.models import Record
+from opendsp.stays.models import InstitutionalRefusal, Stay
+from opendsp.trace.models import TraceEntry
+
+
+@dataclass(frozen=True)
+class ProfessionalChoice:
+    """A professional in the circle or blocked, with what the holder said about them."""
+
+    professional: Professional
+    since: datetime | None
+    until: datetime | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class AccessChoices:
+    circle: list[ProfessionalChoice]
+    referring_doctor: Professional | None
+    blocked: list[ProfessionalChoice]
+    emergency_allowed: bool
+    institutional_access_allowed: bool
+    refused_institutions: list[Organisation]
+    hospitals: list[Organisation]  # the organisations whose stays may open the record
+    presence_code_set_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AssistantChoice:
+    person: Person
+    since: datetime
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class HolderSide:
+    assistants: list[AssistantChoice]
+    representatives: list[Person]  # legal representatives, while the holder is a minor
+
+
+@dataclass(frozen=True)
+class TracePage:
+    lines: list[TraceLine]
+    total: int
+
+
+@dataclass(frozen=True)
+class RecordExport:
+    """An export decided and traced: its permit and what it is made of, as of ``at``."""
+
+    permit: Decision
+    record_id: uuid.UUID
+    holder: Person
+    at: datetime
+    rule: Visibility
+    upto_seq: int
+    grants: Grants
+    wishes: list[Wish]
+    stays: list[Stay]
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    grants: Grants
+    professionals: dict[uuid.UUID, Professional]  # those the choices name
+    wishes: list[Wish]  # newest first
+
+
+class HolderViews(Gate):
+    """What the holder's side reads of its own record."""
+
+    def read_choices(self, record_id: uuid.UUID) -> Grants:
+        """The holder's choices (circle, referring doctor, blocks, emergency setting), for the holder's side.
+
+        Decided and traced as a part of the record's export: the holder reads
+        back what they chose.
+        """
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "choices"})
+        return self._grants(record)
+
+    def access_choices(self, record_id: uuid.UUID) -> AccessChoices:
+        """The holder's choices in full (circle with comments and dates, blocks, refusals, emergency setting).
+
+        Decided and traced once, like ``read_choices``, as reading back a part
+        of the record (its choices).
+        """
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "choices"})
+        session = self.session
+        settings = session.get(AccessSettings, record.id)
+        circle = [
+            ProfessionalChoice(professional=professional, since=member.since, until=member.until,
+                               comment=member.comment)
+            for member, professional in session.execute(
+                select(CircleMember, Professional)
+                .join(Professional, Professional.id == CircleMember.professional_id)
+                .where(CircleMember.record_id == record.id, CircleMember.removed_at.is_(None))
+                .order_by(Professional.family_name, Professional.given_name, CircleMember.since)
+            )
+        ]
+        blocked = [
+            ProfessionalChoice(professional=professional, since=block.since, until=None, comment=None)
+            for block, professional in session.execute(
+                select(BlockedProfessional, Professional)
+                .join(Professional, Professional.id == BlockedProfessional.professional_id)
+                .where(BlockedProfessional.record_id == record.id, BlockedProfessional.removed_at.is_(None))
+                .order_by(Professional.family_name, Professional.given_name)
+            )
+        ]
+        refusals = list(session.scalars(
+            select(InstitutionalRefusal).where(
+                InstitutionalRefusal.record_id == record.id, InstitutionalRefusal.removed_at.is_(None)
+            )
+        ))
+        refused = [session.get(Organisation, r.organisation_id) for r in refusals if r.organisation_id is not None]
+        referring = settings.referring_doctor_id if settings else None
+        return AccessChoices(
+            circle=circle,
+            referring_doctor=session.get(Professional, referring) if referring else None,
+            blocked=blocked,
+            emergency_allowed=settings.emergency_allowed if settings else True,
+            institutional_access_allowed=not any(r.organisation_id is None for r in refusals),
+            refused_institutions=sorted((o for o in refused if o is not None), key=lambda o: o.name),
+            hospitals=directory.hospitals(session),
+            presence_code_set_at=settings.presence_code_set_at if settings else None,
+        )
+
+    def consent_view(self, record_id: uuid.UUID) -> ConsentView:
+        """The holder's choices and wishes with the professionals they name, read back as ONE act (the
+        holder's side only)."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "consents"})
+        grants = self._grants(record)
+        named = set(grants.circle) | set(grants.blocked) | ({grants.referring_doctor} - {None})
+        professionals = {p.id: p for p in self.session.scalars(select(Professional).where(Professional.id.in_(named)))}
+        wishes = list(self.session.scalars(
+            select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)))
+        return ConsentView(grants=grants, professionals=professionals, wishes=wishes)
+
+    def wishes(self, record_id: uuid.UUID) -> list[Wish]:
+        """Every wish with its history, newest first (the holder's side)."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "wishes"})
+        return list(
+            self.session.scalars(select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id))
+        )
+
+    def assistants(self, record_id: uuid.UUID) -> HolderSide:
+        """Who acts with the holder's rights: assistants (with their dates) and legal representatives."""
+        record = self._record(record_id)
+        self._authorise(Action.export_record, record, context={"part": "assistants"})
+        rows = self.session.execute(
+            select(AssistantDelegation, Person)
+            .join(Person, Person.id == AssistantDelegation.assistant_id)
+            .where(AssistantDelegation.record_id == record.id, AssistantDelegation.ended_at.is_(None))
+            .order_by(Person.family_name, Person.given_name)
+        )
+        representatives = self.session.scalars(
+            select(Person)
+            .join(LegalRepresentation, LegalRepresentation.representative_id == Person.id)
+            .where(LegalRepresentation.minor_id == record.person_id)
+            .order_by(Person.family_name, Person.given_name)
+        )
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        minor = self._record_facts(record).holder_is_minor(self.now.date())
+        return HolderSide(
+            assistants=[AssistantChoice(person=person, since=d.since, until=d.until) for d, person in rows],
+            representatives=list(representatives) if minor else [],
+        )
+
+    def search_directory(self, record_id: uuid.UUID, text: str, *, limit: int = 20) -> list[Professional]:
+        """Look professionals up by name or licence number, to add one to the circle or block one (traced)."""
+        text = " ".join(text.split())
+        if len(text) < 2:
+            raise InvalidRequest("type at least two characters of a name or a licence number")
+        if len(text) > 100:
+            raise InvalidRequest("type at most 100 characters")
+        record = self._record(record_id)
+        self._authorise(Action.search_directory, record, context={"query": text})
+        return directory.search_directory(self.session, text, limit=limit)
+
+    def referring_doctor_eligible(self, professional: Professional) -> bool:
+        """Whether this professional's profession and specialties let them write the patient summary."""
+        rights = self.matrix.rights_of(professional.profession, frozenset(professional.specialties))
+        return rights is not None and DocumentType.patient_summary in rights.deposit
+
+    def notifications(self, record_id: uuid.UUID, *, limit: int = 100) -> list[Notification]:
+        """What the holder's side was told of, newest first: read like the trace, by the holder's side only."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications"})
+        return list(
+            self.session.scalars(
+                select(Notification)
+                .where(Notification.record_id == record.id,
+                       or_(Notification.shown_from.is_(None), Notification.shown_from <= self.now))
+                .order_by(Notification.created_at.desc(), Notification.id)
+                .limit(limit)
+            )
+        )
+
+    def mark_notifications_read(self, record_id: uuid.UUID) -> int:
+        """Mark every notification shown so far as read (for everyone on the holder's side); returns how many."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"part": "notifications", "change": "read"})
+        unread = self.session.scalars(
+            select(Notification).where(
+                Notification.record_id == record.id, Notification.read_at.is_(None),
+                or_(Notification.shown_from.is_(None), Notification.shown_from <= self.now),
+            )
+        ).all()
+        for notification in unread:
+            notification.read_at = self.now
+        self.session.flush()
+        return len(unread)
+
+    def read_trace(self, record_id: uuid.UUID) -> list[TraceEntry]:
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record)
+        return list(
+            self.session.scalars(
+                select(TraceEntry).where(TraceEntry.chain == str(record.id)).order_by(TraceEntry.seq)
+            )
+        )
+
+    def trace_page(self, record_id: uuid.UUID, query: TraceQuery, *, limit: int = 50, offset: int = 0) -> TracePage:
+        """One page of the record's trace, newest first, filtered in the query; the reading is traced too."""
+        record = self._record(record_id)
+        self._authorise(Action.read_trace, record, context={"filters": query.as_context(), "offset": offset})
+        conditions = [TraceEntry.chain == str(record.id), *query.conditions()]
+        total = self.session.scalar(select(func.count()).select_from(TraceEntry).where(*conditions)) or 0
+        entries = self.session.scalars(
+            select(TraceEntry).where(*conditions).order_by(TraceEntry.seq.desc()).limit(limit).offset(offset)
+        ).all()
+        return TracePage(lines=describe(self.session, entries, self._visibility(record)), total=total)
+
+    def trace_download(self, record_id: uuid.UUID, query: TraceQuery, file_format: str) -> TraceReading:
+        """Reading the whole (filtered) trace for a file: decided and traced once, then read with the permit."""
+        record = self._record(record_id)
+        permit = self._authorise(
+            Action.read_trace, record, context={"format": file_format, "filters": query.as_context()}
+        )
+        return TraceReading(permit=permit, record_id=record.id, query=query, rule=self._visibility(record),
+                            upto_seq=self._trace_head(record))
+
+    def _trace_head(self, record: Record) -> int:
+        return self.session.scalar(
+            select(func.max(TraceEntry.seq)).where(TraceEntry.chain == str(record.id))
+        ) or 0
+
+    def export(self, record_id: uuid.UUID) -> RecordExport:
+        """The holder's copy of everything (EHDS): decided and traced once, as one act.
+
+        What it returns is the permit and what the export is made of as of now;
+        ``opendsp.access.export`` then streams the documents and the trace with
+        that permit, outside this transaction.
+        """
+        record = self._record(record_id)
+        permit = self._authorise(Action.export_record, record, context={"part": "all"})
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        return RecordExport(
+            permit=permit,
+            record_id=record.id,
+            holder=holder,
+            at=self.now,
+            rule=self._visibility(record),
+            upto_seq=self._trace_head(record),
+            grants=self._grants(record),
+            wishes=list(self.session.scalars(
+                select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)
+            )),
+            stays=list(self.session.scalars(
+                select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
+            )),
+        )

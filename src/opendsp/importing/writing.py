@@ -1,0 +1,31 @@
+"""Writing many rows at once: PostgreSQL ``COPY``, or an executemany on SQLite (the embedded default)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+
+
+def write_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) in the session's transaction."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    json_columns = [i for i, name in enumerate(columns) if table.c[name].type.__class__.__name__ == "JSON"]
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(
+        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"  # noqa: S608 - names from the table, not input
+    ) as copy:
+        for row in rows:
+            if json_columns:
+                row = list(row)
+                for i in json_columns:
+                    row[i] = json.dumps(row[i], ensure_ascii=False)
+            copy.write_row(row)
