@@ -7,7 +7,7 @@ PORT   ?= 8000
 MLLP_PORT ?= 2575
 export PORT
 
-.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps
+.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,20 @@ $(VENV)/.installed-test: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-run
 
-# Front-end packages (the DSFR design system; oidc-provider for the tests) from the committed lock file.
+# Front-end packages (GOV.UK Frontend, Sass and the Source Sans 3 font to build the portals' stylesheet;
+# axe-core, oidc-provider and fhir-kit-client for the tests) from the committed lock file.
 # --ignore-scripts: no package may run an install script (none may download a browser or a binary).
-# Without npm the portals still run, unstyled, and the OpenID Connect tests are skipped, saying why.
+# The built stylesheet and fonts are committed (src/opendsp/web/static): the portals are styled without npm;
+# without npm the browser and OpenID Connect tests are skipped, saying why.
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the portals run without the DSFR styles; OpenID Connect tests will be skipped"; fi
+	else echo "npm not found: browser and OpenID Connect tests will be skipped"; fi
+
+# The portals' stylesheet: GOV.UK Frontend themed as our own (docs/adr/0024-design-system.md). Run after changing
+# src/opendsp/web/scss/portal.scss or the locked GOV.UK Frontend, and commit the result.
+css: node_modules/.installed
+	npm run --silent css
 
 # The notification worker and the trace checkpointer run beside the server and are stopped with it
 # (docs/notifications.md; docs/operations.md): without OPENDSP_SMTP_HOST the worker writes the e-mails to

@@ -5,7 +5,9 @@ Playwright never downloads a browser here: it launches the system Chromium
 ``OPENDSP_TEST_CHROMIUM``). Without it the browser tests are skipped, saying
 why. Every page a test visits is saved as a screenshot under
 ``test-artifacts/screenshots/<test>/`` and checked for WCAG 2.1 A and AA
-violations with axe-core from ``node_modules``.
+violations with axe-core from ``node_modules``, for errors in the browser's
+console (a script error, a resource that failed to load: an icon, a font, the
+favicon) and, on a phone-sized window, for a page wider than the screen.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ class Screens:
         self.folder = folder
         self.clock = clock
         self.shots = 0
+        # Every error the browser reports: console errors (failed loads, refused styles) and uncaught exceptions.
+        self.console_errors: list[tuple[str, str]] = []
+        page.on("console", lambda message: message.type == "error" and self.console_errors.append(
+            (message.text, message.location.get("url", ""))))
+        page.on("pageerror", lambda error: self.console_errors.append((f"uncaught: {error}", "")))
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -90,7 +97,27 @@ class Screens:
         self.shots += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "page"
         self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{slug}.png"), full_page=True)
+        self.assert_no_console_error()
+        self.assert_fits_the_screen()
         self.assert_accessible()
+
+    def assert_no_console_error(self) -> None:
+        self.page.wait_for_load_state("load")  # the stylesheets, fonts, icons and favicon have been asked for
+        # The page's own status (a refusal's 403, a form's 400) is the test's to check; everything it loads must load.
+        errors = [f"{text} ({url})" for text, url in self.console_errors
+                  if not (text.startswith("Failed to load resource") and url == self.page.url)]
+        self.console_errors.clear()
+        assert not errors, f"{self.page.url}: errors in the browser's console: {errors}"
+
+    def assert_fits_the_screen(self) -> None:
+        """On a phone (a window at most 400 px wide), nothing is wider than the screen: no sideways scrolling."""
+        width = self.page.viewport_size["width"] if self.page.viewport_size else 1280
+        if width <= 400:
+            scroll_width = self.page.evaluate("document.documentElement.scrollWidth")
+            wide = self.page.evaluate(
+                "(w) => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w"
+                " || e.scrollWidth > e.clientWidth && getComputedStyle(e).overflowX === 'visible').slice(-5).map(e => e.tagName + '.' + e.className + '#' + e.id + '@' + e.getBoundingClientRect().right)", width) if scroll_width > width else []
+            assert scroll_width <= width, f"{self.page.url}: {scroll_width} px wide on a {width} px screen: {wide}"
 
     def assert_accessible(self) -> None:
         self.page.add_script_tag(path=str(AXE))
@@ -133,7 +160,9 @@ def screens(chromium: Any, live: tuple[str, Platform], request: pytest.FixtureRe
     context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     try:
-        yield Screens(page, url, folder, clock)
+        screens = Screens(page, url, folder, clock)
+        yield screens
+        screens.assert_no_console_error()  # also what happened after the last page was photographed
     finally:
         context.close()
 

@@ -158,8 +158,6 @@ class Settings(BaseSettings):
     # Seconds an idle worker waits before looking at the outbox again; messages it claims in one go.
     outbox_poll_seconds: float = Field(2.0, gt=0)
     outbox_batch_size: int = Field(20, ge=1)
-    # The DSFR design system's dist folder (installed by npm); found next to the project by default.
-    dsfr_dir: Path | None = None
 
     @field_validator("time_zone")
     @classmethod

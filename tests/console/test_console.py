@@ -143,5 +143,5 @@ def test_figures_are_pictures_with_their_table(platform: Platform, clock: Frozen
         deposit_pdf(session, platform, record)
         make_organisation(session, platform)
     page = helpdesk.get("/console/statistics").text
-    assert page.count("<svg") == 3 and 'role="img"' in page
+    assert page.count("<svg xmlns") == 3 and 'role="img"' in page
     assert "Record activations per month" in page and "by professionals" in page

@@ -18,7 +18,7 @@ from tests.factories import PDF, as_holder, as_professional, make_organisation, 
 from tests.factories import professional_draft
 from tests.notifications.helpers import outbox
 
-CHECKBOX = re.compile(r'<input type="checkbox" id="(by-email-\d+)" name="by_email" value="([a-z.]+)"( checked)?>')
+CHECKBOX = re.compile(r'<input class="govuk-checkboxes__input" type="checkbox" id="(by-email-\d+)" name="by_email" value="([a-z.]+)"( checked)?>')
 
 
 def holder_in_browser(platform: Platform, clock: FrozenClock):  # type: ignore[no-untyped-def]
@@ -37,7 +37,7 @@ def test_the_holder_chooses_what_comes_by_e_mail(platform: Platform, clock: Froz
     page = browser.get("/account/notifications").text
     boxes = CHECKBOX.findall(page)
     assert [kind for _, kind, _ in boxes] == list(notifications.KINDS) and all(on for _, _, on in boxes)
-    assert all(f'<label class="fr-label" for="{box}">' in page for box, _, _ in boxes)  # every box is labelled
+    assert all(f'<label class="govuk-label govuk-checkboxes__label" for="{box}">' in page for box, _, _ in boxes)  # every box is labelled
     assert "anne@example.lu" in page and "never contains health information" in page
 
     wanted = ["presence.opened", "emergency.opened", "presence.locked", "assistant.changed"]
@@ -96,11 +96,11 @@ def test_the_portal_lists_what_happened_and_marks_it_read(platform: Platform, cl
     assert "A professional opened the record with the presence code" in page and "By Dr Reuter" in page
     assert "Jos Schmit was added." in page and "Jos Schmit was removed." in page
     assert "The end date of the delegation to Jos Schmit changed." in page
-    assert "Not read yet: 5" in page and page.count('fr-badge--new') == 5
+    assert "Not read yet: 5" in page and page.count('opendsp-tag--new') == 5
     response = browser.submit("/record/notifications/read", {})
     assert response.status_code == 303 and response.headers["location"] == "/record/notifications"
     page = browser.get("/record/notifications").text
-    assert "Not read yet" not in page and "fr-badge--new" not in page and "Laboratory report" in page
+    assert "Not read yet" not in page and "opendsp-tag--new" not in page and "Laboratory report" in page
     with platform.sessions() as session:
         reads = session.scalars(select(TraceEntry).where(TraceEntry.action == "trace.read")).all()
         assert [e.context.get("change") for e in reads if e.context.get("part") == "notifications"] == [

@@ -3,6 +3,8 @@ the notification pages used with the keyboard alone."""
 
 from __future__ import annotations
 
+import pytest
+
 from opendsp.clock import FrozenClock
 from opendsp.documents.types import DocumentType
 from opendsp.notifications import services as notifications
@@ -78,7 +80,7 @@ def test_the_holder_turns_an_e_mail_off_with_the_keyboard_and_reads_the_news(
     with page.expect_navigation():
         page.keyboard.press("Enter")
     screens.seen("notifications read")
-    assert page.locator(".fr-badge--new").count() == 0
+    assert page.locator(".opendsp-tag--new").count() == 0
 
 
 def test_a_holder_approves_a_smart_app_in_the_browser(platform: Platform, clock: FrozenClock, screens: Screens,
@@ -123,3 +125,28 @@ def test_a_holder_approves_a_smart_app_in_the_browser(platform: Platform, clock:
     screens.page.wait_for_url(redirect + "**")
     answer = parse_qs(urlsplit(screens.page.url).query)
     assert answer["state"] == [state] and answer["code"][0]
+
+
+def test_the_favicon_is_an_image_and_no_page_logs_an_error(platform: Platform, clock: FrozenClock,
+                                                            screens: Screens) -> None:
+    """The browser asks for /favicon.ico on every page: it answers with an image; the fonts load; nothing errs."""
+    screens.visit("/login", "login")
+    icon = screens.page.request.get(screens.url("/favicon.ico"))
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/")
+    assert screens.page.evaluate("document.fonts.check('16px \"Source Sans 3\"')")
+    assert screens.page.evaluate(
+        "getComputedStyle(document.querySelector('main h1')).fontFamily").startswith('"Source Sans 3"')
+    # A page that does log an error is caught: the check is not blind.
+    screens.page.evaluate("console.error('a deliberate error')")
+    with pytest.raises(AssertionError, match="a deliberate error"):
+        screens.assert_no_console_error()
+    _, credentials = holder_with_account(platform, clock)
+    screens.page.set_viewport_size({"width": 390, "height": 844})
+    screens.log_in(credentials)
+    screens.visit("/record")
+    # Icons are drawn: the folded menu's icon is an SVG of real size (not an empty box), in the text's colour.
+    icon = screens.page.locator(".opendsp-folded-menu summary svg")
+    box = icon.bounding_box()
+    assert box and box["width"] >= 12 and box["height"] >= 12 and icon.locator("path").count() == 1
+    for path in ("/record/documents", "/record/trace", "/record/export", "/account"):
+        screens.visit(path)

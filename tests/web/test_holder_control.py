@@ -75,7 +75,7 @@ def test_the_trace_tells_who_did_what_and_marks_emergencies(platform: Platform, 
     # Emergency accesses stand out: their rows are marked, and say so in words.
     emergency_rows = re.findall(r'<tr class="opendsp-emergency[^"]*" data-action="([^"]+)"', page)
     assert emergency_rows == ["document.consult", "emergency.open"]
-    assert page.count('fr-badge--error fr-badge--sm fr-mb-1v">Emergency<') == 2
+    assert page.count('govuk-tag--red govuk-!-margin-bottom-1">Emergency<') == 2
 
     # Reading the trace is traced, with the filters read.
     last = entries(platform, world.record_id)[-1]

@@ -41,7 +41,7 @@ def test_a_holder_controls_their_record(platform: Platform, clock: FrozenClock, 
     # Traçabilité: who saw what; emergencies stand out; filters; the CSV.
     screens.visit("/record/trace", "trace")
     emergency = page.locator("tr.opendsp-emergency")
-    assert emergency.count() == 2 and emergency.first.locator(".fr-badge--error").is_visible()
+    assert emergency.count() == 2 and emergency.first.locator(".govuk-tag--red").is_visible()
     page.locator("#kind").select_option("opening")
     page.locator("#trace-filters button[type=submit]").click()
     page.wait_for_load_state()
@@ -148,7 +148,7 @@ def test_a_holder_controls_their_record(platform: Platform, clock: FrozenClock, 
     page.get_by_role("link", name="Einwilligungen").wait_for(state="visible")
     screens.seen("menu on a phone")
     screens.visit("/record/trace?who=everyone&page=2", "trace, second page, on a phone")  # every page read is an act
-    assert page.locator(".fr-pagination").is_visible() and page.locator("#trace-table tbody tr").count() >= 1
+    assert page.locator(".govuk-pagination").is_visible() and page.locator("#trace-table tbody tr").count() >= 1
 
     with platform.sessions() as session:
         assert session.get(AccessSettings, world.record_id).emergency_allowed is False  # type: ignore[union-attr]

@@ -71,11 +71,4 @@ def test_pages_carry_security_headers_and_labelled_fields(platform: Platform) ->
     response = Browser(platform).get("/login")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
-    assert '<label class="fr-label" for="identifier">' in response.text and 'href="#content"' in response.text
-
-
-def test_the_design_system_is_served_when_installed(platform: Platform) -> None:
-    if not (ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist" / "dsfr.min.css").exists():
-        pytest.skip("the DSFR is not installed: run `npm ci` (make run and make test do)")
-    response = Browser(platform).get("/static/dsfr/dsfr.min.css")
-    assert response.status_code == 200 and "fr-btn" in response.text
+    assert '<label class="govuk-label" for="identifier">' in response.text and 'href="#content"' in response.text

@@ -145,4 +145,4 @@ def test_emergency_access_and_deposits_in_the_browser(platform: Platform, clock:
     assert page.locator("#results li.out-of-range").count() == 1
     screens.visit(f"/pro/patients/{record.id}/timeline", "timeline")
     screens.visit("/pro", "my patients with an emergency access")
-    assert page.locator("#patients tr[data-kind=emergency] .fr-badge").count() == 1
+    assert page.locator("#patients tr[data-kind=emergency] .govuk-tag").count() == 1

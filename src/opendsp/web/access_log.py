@@ -10,7 +10,7 @@ it off (``server_options``) and this middleware logs instead, on the
 
 The route is the template the router matched (``/fhir`` routes with their
 mount prefix); within a mount without routes of its own (static files) it is
-``/static/dsfr/*``, and a path nothing matched is logged as ``(unmatched)``. Each
+``/static/opendsp/*``, and a path nothing matched is logged as ``(unmatched)``. Each
 request gets an id, answered in ``X-Request-ID``; a caller's own id is kept
 when it is a plain token (so a proxy's id joins the two logs).
 """
@@ -50,7 +50,7 @@ def request_id(scope: Scope) -> str:
 
 
 def route_template(scope: Scope, root_path: str) -> str:
-    # A mounted application's routes are relative to its mount (``/fhir``, ``/static/dsfr``).
+    # A mounted application's routes are relative to its mount (``/fhir``, ``/static/opendsp``).
     mount = scope.get("root_path", "")[len(root_path):]
     path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):

@@ -14,8 +14,9 @@ from opendsp.access.statistics import Figure
 from opendsp.locale import N_
 from opendsp.locale.formats import format_date, format_number
 
-# DSFR illustrative colours, distinguishable in print and for common colour blindness.
-PALETTE = ["#000091", "#E1000F", "#009081", "#B34000", "#6A6AF4", "#A558A0", "#C3992A", "#3A3A3A", "#009099", "#CE614A"]
+# The brand's colours and their companions: each 5:1 or more on white, distinguishable in print and for common
+# colour blindness (docs/adr/0024-design-system.md).
+PALETTE = ["#00626f", "#b3261e", "#1b6e3a", "#a35a00", "#5b4fc4", "#8f3f86", "#7a6a00", "#3a3a3a", "#005c8a", "#c2410c"]
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 48, 36, 12
 # Outside the f-string below, where the catalogues' extraction would not find it.
 SAME_FIGURES = N_("The same figures are in the table below.")
@@ -109,11 +110,11 @@ def line_chart(
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_height}" stroke="#666"/>',
         f'<text x="{LEFT - 6}" y="{TOP + 8}" text-anchor="end" font-size="11">{_short(top_value, language)}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + plot_height}" text-anchor="end" font-size="11">{_short(bottom_value, language)}</text>',
-        '<polyline fill="none" stroke="#000091" stroke-width="2" points="'
+        '<polyline fill="none" stroke="#00626f" stroke-width="2" points="'
         + " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in points) + '"/>',
     ]
     for day, value in points:
-        parts.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="4" fill="#000091">'
+        parts.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="4" fill="#00626f">'
                      f"<title>{format_date(day, language)}: {_short(value, language)}</title></circle>")
     for day, anchor in sorted({(points[0][0], "start"), (points[-1][0], "end")}):
         parts.append(f'<text x="{x(day):.1f}" y="{HEIGHT - 18}" text-anchor="{anchor}" font-size="10">'

@@ -11,7 +11,7 @@ header a route set itself (a document framed by the reading page sets
 - ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``
   (a URL of this site is never sent to another);
 - ``X-Frame-Options: DENY`` for browsers that ignore ``frame-ancestors``;
-- ``Cache-Control: no-store`` on everything but the static files: pages,
+- ``Cache-Control: no-store`` on everything but the static files and the favicon: pages,
   FHIR resources, tokens and redirects may all carry health data or secrets;
 - ``Strict-Transport-Security`` when the public address is https.
 """
@@ -33,7 +33,7 @@ COMMON = {
 }
 HSTS = "max-age=63072000; includeSubDomains"
 # Shared, versioned assets: the only answers a browser or a proxy may keep.
-CACHEABLE_PREFIXES = ("/static/",)
+CACHEABLE_PREFIXES = ("/static/", "/favicon.ico")
 
 
 class SecurityHeaders:

@@ -8,12 +8,11 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import opendsp
 from opendsp.access.services import ContentUnavailable
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
@@ -30,15 +29,6 @@ NOT_READABLE = N_("The document cannot be opened just now")
 NOT_READABLE_BODY = N_("Please try again later. If it lasts, tell the platform's support.")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
                    "/auth/authorize", "/stepup", "/unlock")
-
-
-def dsfr_directory(configured: Path | None) -> Path | None:
-    """The DSFR's dist folder that `npm ci` installed next to the project (or the configured one)."""
-    candidates = [configured] if configured else [
-        Path.cwd() / "node_modules" / "@gouvfr" / "dsfr" / "dist",
-        Path(opendsp.__file__).resolve().parents[2] / "node_modules" / "@gouvfr" / "dsfr" / "dist",
-    ]
-    return next((c for c in candidates if c and (c / "dsfr.min.css").exists()), None)
 
 
 def install_portals(app: FastAPI, platform: Platform) -> None:
@@ -58,10 +48,13 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         app.state.federation = OidcClient(settings, platform.clock)
     app.middleware("http")(web_middleware)
 
-    dsfr = dsfr_directory(settings.dsfr_dir)
-    if dsfr is not None:
-        app.mount("/static/dsfr", StaticFiles(directory=dsfr), name="dsfr")
+    # The design system (GOV.UK Frontend themed as our own, built by `make css`), the fonts, the icons.
     app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.ico", media_type="image/vnd.microsoft.icon")
+
     app.include_router(auth_router)
     _install_guard(app)
     app.include_router(console_router)
