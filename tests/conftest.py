@@ -3,7 +3,8 @@
 Every database test runs twice: on SQLite and on PostgreSQL. The PostgreSQL
 run needs ``OPENDSP_TEST_DATABASE_URL``; without it those tests are skipped,
 saying so. Each test gets a fresh, migrated database (a new SQLite file, or a
-new PostgreSQL schema) so that tests which commit stay independent.
+new PostgreSQL schema) so that tests which commit stay independent: a copy of
+the database the migrations made once per test process (tests/migrated.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from opendsp.db import make_engine
 from opendsp.migrations import upgrade
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from tests.migrated import Templates, copy_sqlite, replay
 
 # The whole run's server logs are checked for national numbers, search terms and query strings.
 pytest_plugins = ("tests.log_watch",)
@@ -87,10 +89,28 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(var_dir=tmp_path / "var", database_url=database_url)
 
 
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("migrated"))
+
+
+def migrate(templates: Templates, platform: Platform) -> None:
+    """The platform's database migrated: a copy of this process's template where it is ours, else the migrations.
+
+    Called before the platform's engine first connects (a new SQLite file is not yet made).
+    """
+    assert platform.engine is not None
+    url = platform.settings.database_url
+    if POSTGRES_URL and url.startswith(_with_search_path(POSTGRES_URL, "t_")):
+        replay(platform.engine, templates.postgres(POSTGRES_URL, _with_search_path))
+    elif platform.engine.dialect.name != "sqlite" or not copy_sqlite(templates, url):
+        upgrade(platform.engine)
+
+
 @pytest.fixture
-def platform(settings: Settings, clock: FrozenClock) -> Iterator[Platform]:
+def platform(settings: Settings, clock: FrozenClock, migrated_templates: Templates) -> Iterator[Platform]:
     platform = Platform(settings=settings, clock=clock, randomness=SeededRandomness(7))
     assert platform.engine is not None
-    upgrade(platform.engine)
+    migrate(migrated_templates, platform)
     yield platform
     platform.engine.dispose()
