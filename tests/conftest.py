@@ -86,7 +86,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(var_dir=tmp_path / "var", database_url=database_url)
+    # Cheap argon2 for passwords and account codes (the "fast" profile, refused in production), as the portals'
+    # tests already use: no test here is about the cost of a hash, and each standard one costs 64 MiB and 3 passes.
+    return Settings(var_dir=tmp_path / "var", database_url=database_url, password_hash_profile="fast")
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +116,15 @@ def platform(settings: Settings, clock: FrozenClock, migrated_templates: Templat
     migrate(migrated_templates, platform)
     yield platform
     platform.engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, a module's tests that share a module-scoped fixture (a server process, a loaded demo)
+    run in one worker (--dist loadgroup), which then starts it once instead of once per worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(defs and defs[-1].scope in ("module", "class", "package") for defs in definitions):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
