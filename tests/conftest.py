@@ -10,6 +10,8 @@ the database the migrations made once per test process (tests/migrated.py).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,16 +69,51 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if reason:
         pytest.skip(reason)
     assert POSTGRES_URL
+    schemas: SchemaDropper = request.getfixturevalue("schema_dropper")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as connection:
+    with schemas.admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:
         yield _with_search_path(POSTGRES_URL, schema)
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        schemas.drop(schema)
+
+
+class SchemaDropper:
+    """Drops the tests' PostgreSQL schemas in a thread of its own, while the next tests run."""
+
+    def __init__(self, url: str) -> None:
+        self.admin = make_engine(url)
+        self.failures: list[str] = []
+        self.waiting: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._drop_each, name="schema-dropper", daemon=True)
+        self.thread.start()
+
+    def drop(self, schema: str) -> None:
+        self.waiting.put(schema)
+
+    def _drop_each(self) -> None:
+        while (schema := self.waiting.get()) is not None:
+            try:
+                with self.admin.begin() as connection:
+                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            except Exception as error:  # noqa: BLE001 - reported when the run ends
+                self.failures.append(f"{schema}: {error}")
+
+    def finish(self) -> list[str]:
+        self.waiting.put(None)
+        self.thread.join()
+        self.admin.dispose()
+        return self.failures
+
+
+@pytest.fixture(scope="session")
+def schema_dropper() -> Iterator[SchemaDropper]:
+    assert POSTGRES_URL
+    dropper = SchemaDropper(POSTGRES_URL)
+    yield dropper
+    failures = dropper.finish()
+    assert not failures, f"test schemas that could not be dropped: {failures}"
 
 
 @pytest.fixture
