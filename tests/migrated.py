@@ -95,11 +95,14 @@ def copy_sqlite(templates: Templates, database_url: str) -> bool:
     return True
 
 
-def replay(engine: Engine, recording: Recording) -> None:
-    """The migrations' statements, sent again in one transaction on the engine's schema."""
+def replay(engine: Engine, recording: Recording) -> bool:
+    """The migrations' statements, sent again in one transaction on the engine's schema; False (nothing done)
+    when that schema already holds a table."""
     template, statements = recording
     with engine.begin() as connection:
         schema = connection.execute(text("select current_schema()")).scalar_one()
+        if connection.execute(text("select count(*) from pg_tables where schemaname = current_schema()")).scalar():
+            return False
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         for sql, parameters, style in statements:
             statement = sql.replace(template, schema)
@@ -110,3 +113,4 @@ def replay(engine: Engine, recording: Recording) -> None:
             else:
                 cursor.execute(statement, parameters)
         cursor.close()
+    return True
