@@ -104,8 +104,8 @@ def replay(engine: Engine, recording: Recording) -> bool:
         if connection.execute(text("select count(*) from pg_tables where schemaname = current_schema()")).scalar():
             return False
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        for sql, parameters, style in statements:
-            statement = sql.replace(template, schema)
+        for statement, parameters, style in batched(statements):
+            statement = statement.replace(template, schema)
             if style == "executemany":
                 cursor.executemany(statement, parameters)
             elif style == "plain":
@@ -114,3 +114,25 @@ def replay(engine: Engine, recording: Recording) -> bool:
                 cursor.execute(statement, parameters)
         cursor.close()
     return True
+
+
+def batched(statements: list[Statement]) -> list[Statement]:
+    """Runs of statements without parameters joined into one (one round trip to the server, not one each).
+
+    psycopg sends a statement without parameters as it is, several at once if need be; one sent with an empty
+    set of parameters it reads for placeholders first, which only turns ``%%`` into ``%`` (any other placeholder
+    would have failed with no parameters), so that is done here before joining it.
+    """
+    batches: list[Statement] = []
+    run: list[str] = []
+    for statement, parameters, style in statements:
+        if style == "plain" or (style == "execute" and not parameters):
+            run.append(statement if style == "plain" else statement.replace("%%", "%"))
+            continue
+        if run:
+            batches.append(("\n;\n".join(run), None, "plain"))
+            run = []
+        batches.append((statement, parameters, style))
+    if run:
+        batches.append(("\n;\n".join(run), None, "plain"))
+    return batches
