@@ -29,6 +29,11 @@ from tests.migrated import Templates, copy_sqlite, replay
 # The whole run's server logs are checked for national numbers, search terms and query strings.
 pytest_plugins = ("tests.log_watch",)
 POSTGRES_URL = os.environ.get("OPENDSP_TEST_DATABASE_URL")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The command line's messages (rich) wrap at the terminal's width, 80 columns when there is none; a message
+    # naming a temporary file wraps where that path's length puts it, and a worker's paths are longer (popen-gwN/).
+    # A worker prints to no terminal: its commands, run in-process or as subprocesses, write lines unwrapped.
+    os.environ["COLUMNS"] = "1000"
 BACKENDS = ["sqlite", "postgresql"]
 
 
