@@ -50,8 +50,11 @@ run: $(VENV)/.installed-run node_modules/.installed
 	trap 'kill $$worker $$checkpointer 2>/dev/null; wait $$worker $$checkpointer 2>/dev/null' EXIT INT TERM; \
 	OPENDSP_MLLP_PORT=$(MLLP_PORT) $(BIN)/opendsp serve --port $(PORT)
 
+# The suite runs in TEST_WORKERS parallel processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in this one
+# process. Tests that must share one process carry @pytest.mark.xdist_group (hence --dist loadgroup).
+TEST_WORKERS ?= 3
 test: $(VENV)/.installed-test node_modules/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/opendsp migrate

@@ -4,7 +4,7 @@ Playwright never downloads a browser here: it launches the system Chromium
 (``/usr/bin/chromium`` from Debian's ``chromium`` package, or the path in
 ``OPENDSP_TEST_CHROMIUM``). Without it the browser tests are skipped, saying
 why. Every page a test visits is saved as a screenshot under
-``test-artifacts/screenshots/<test>/`` and checked for WCAG 2.1 A and AA
+``test-artifacts/screenshots/<test id>/`` and checked for WCAG 2.1 A and AA
 violations with axe-core from ``node_modules``, for errors in the browser's
 console (a script error, a resource that failed to load: an icon, a font, the
 favicon) and, on a phone-sized window, for a page wider than the screen.
@@ -153,7 +153,9 @@ def live(platform: Platform) -> Iterator[tuple[str, Platform]]:
 def screens(chromium: Any, live: tuple[str, Platform], request: pytest.FixtureRequest,
             clock: FrozenClock) -> Iterator[Screens]:
     url, _ = live
-    folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
+    # The test's whole id (module too): two modules' tests of the same name may run at once (pytest -n).
+    test = request.node.nodeid.removeprefix("tests/")
+    folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", test)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     # bypass_csp: only so that axe-core can be injected; the pages themselves run under the strict policy.

@@ -6,6 +6,10 @@ as ``opendsp serve`` runs it — whatever handlers the tests attach or
 reconfigure. A line holding a national number, a query string in the access
 log, a search form's field, or any line of uvicorn's own access log (which
 writes whole URLs) fails the run at its end, naming the test and the line.
+
+Under pytest-xdist each worker process watches its own tests' logs and hands
+its findings to the controller when it finishes; the controller reports them
+all and fails the run, as a single process does.
 """
 
 from __future__ import annotations
@@ -67,7 +71,20 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
     WATCH.test = nodeid
 
 
+FINDINGS_KEY = "log_watch_findings"
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist, never called
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: a worker finished; its findings join the controller's (a crashed one has none)."""
+    WATCH.findings.extend(getattr(node, "workeroutput", {}).get(FINDINGS_KEY, []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput[FINDINGS_KEY] = list(WATCH.findings)
+        return
     if not WATCH.findings:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
