@@ -65,6 +65,8 @@ ADAPTER_IMPORTS = [
      "from opendsp.stays.models import StayState\n", "opendsp.fhir.peek -> opendsp.stays.models"),
     ("the command line reindexing around the platform's door", "cli.py",
      "from opendsp.search.services import reindex\n", "opendsp.cli -> opendsp.search.services"),
+    ("the command line backing up around the platform's door", "cli.py",
+     "from opendsp.backup.services import backup\n", "opendsp.cli -> opendsp.backup.services"),
     ("a client service writing its own trace event", "clients/peek.py",
      "from opendsp.trace.service import TraceEvent\n", "opendsp.clients.peek -> opendsp.trace.service"),
     ("an account service naming the trace's table", "accounts/peek.py",

@@ -437,10 +437,10 @@ def backup_command(ctx: click.Context, folder: Path) -> None:
     checkpoints stay in their own sink and the checkpoint keys where they are
     kept: a restore is checked against them (docs/operations.md, "Backup and restore").
     """
-    from opendsp.backup.services import BackupRefused, backup
+    from opendsp.access.system import BackupRefused, PlatformJobs
 
     try:
-        report = backup(_platform(ctx), folder)
+        report = PlatformJobs(platform=_platform(ctx)).backup(folder)
     except BackupRefused as error:
         fail(str(error), 2)
     click.echo(f"backup in {report.folder}: {report.database} database, {report.documents} documents, "
@@ -462,10 +462,10 @@ def restore_command(ctx: click.Context, folder: Path) -> None:
     sink and public key (never copies from the backup). Then run `opendsp
     migrate`, `opendsp trace verify` and `opendsp store check --verify`.
     """
-    from opendsp.backup.services import BackupRefused, restore
+    from opendsp.access.system import BackupRefused, PlatformJobs
 
     try:
-        report = restore(_platform(ctx), folder)
+        report = PlatformJobs(platform=_platform(ctx)).restore(folder)
     except BackupRefused as error:
         fail(str(error), 2)
     click.echo(f"restored {report.documents} documents and {report.blobs} blobs into the {report.database} "
