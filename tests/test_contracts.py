@@ -67,6 +67,8 @@ ADAPTER_IMPORTS = [
      "from opendsp.search.services import reindex\n", "opendsp.cli -> opendsp.search.services"),
     ("the command line backing up around the platform's door", "cli.py",
      "from opendsp.backup.services import backup\n", "opendsp.cli -> opendsp.backup.services"),
+    ("the command line importing the population around the platform's door", "cli.py",
+     "from opendsp.population.importer import import_population\n", "opendsp.cli -> opendsp.population.importer"),
     ("a client service writing its own trace event", "clients/peek.py",
      "from opendsp.trace.service import TraceEvent\n", "opendsp.clients.peek -> opendsp.trace.service"),
     ("an account service naming the trace's table", "accounts/peek.py",

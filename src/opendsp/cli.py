@@ -261,13 +261,13 @@ def import_population_command(ctx: click.Context, extract: Path, report_path: Pa
     wrong are rejected whole and listed with their line and reason; the exit
     status is 1 when any row was rejected.
     """
-    from opendsp.population.importer import ExtractUnreadable, count_rows, import_population
+    from opendsp.access.system import ExtractUnreadable, PlatformJobs
 
-    platform = _platform(ctx)
+    jobs = PlatformJobs(platform=_platform(ctx))
     try:
-        total = count_rows(extract)
+        total = jobs.population_rows(extract)
         with progress_bar(f"importing {extract.name}", total) as advance:
-            report = import_population(extract, platform=platform, actor=SYSTEM, progress=advance)
+            report = jobs.import_population(extract, progress=advance)
     except ExtractUnreadable as error:
         fail(str(error), 2)
     click.echo(

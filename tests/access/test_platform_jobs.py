@@ -121,3 +121,24 @@ def test_backup_is_one_entry_on_the_platform_chain_saying_what_it_holds(platform
     # A backup refused (a folder in use) did nothing, and says nothing.
     assert run(platform, "backup", str(folder)).exit_code == 2
     assert len(entries(platform, "backup")) == 1
+
+
+def test_import_population_is_one_entry_on_the_platform_chain_with_counts(platform: Platform, tmp_path: Path) -> None:
+    from tests.population.test_import import GOOD, write
+
+    extract = write(tmp_path, GOOD)
+
+    result = run(platform, "import-population", str(extract))
+
+    assert result.exit_code == 0, result.output
+    [entry] = entries(platform, "population.import")
+    assert (entry.chain, entry.actor_kind, entry.record_id) == (PLATFORM_CHAIN, "system", None)
+    assert (entry.context["file"], entry.context["created"], entry.context["rejected"]) == ("extract.csv", 4, 0)
+    assert not any(name in str(entry.context) for name in ("Weber", "Muller", "Lena"))  # counts, never a person
+    with platform.sessions() as session:  # each record created is in its own chain
+        records = set(session.scalars(select(Record.id)))
+        created = set(session.scalars(select(TraceEntry.record_id).where(TraceEntry.record_id.in_(records))))
+    assert len(records) == 4 and created == records
+    # The same extract again changes nothing, and the trace says nothing more.
+    assert run(platform, "import-population", str(extract)).exit_code == 0
+    assert len(entries(platform, "population.import")) == 1

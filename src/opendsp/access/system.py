@@ -25,13 +25,14 @@ from opendsp.backup.services import BackupRefused, BackupReport
 from opendsp.content.checking import GraceRefused, StoreCheckReport, enforced_grace
 from opendsp.content.keys import MasterKeyError
 from opendsp.platform import Platform
+from opendsp.population.importer import ExtractUnreadable, ImportReport
 from opendsp.records.services import write_trace
 
 if TYPE_CHECKING:
     from opendsp.notifications.models import OutboxMessage
 
-__all__ = ["BackupRefused", "BackupReport", "GraceRefused", "KeyRotation", "MasterKeyError", "PlatformJobs",
-           "StoreCheckReport"]
+__all__ = ["BackupRefused", "BackupReport", "ExtractUnreadable", "GraceRefused", "ImportReport", "KeyRotation",
+           "MasterKeyError", "PlatformJobs", "StoreCheckReport"]
 
 Progress = Callable[[int], None]
 
@@ -167,6 +168,21 @@ class PlatformJobs:
                          documents=report.documents, blobs=report.blobs, checkpoint=report.checkpoint,
                          latest_checkpoint=report.latest_checkpoint)
         return report
+
+    def population_rows(self, extract: Path) -> int:
+        """How many rows an insured-population extract holds (``ExtractUnreadable`` when it cannot be read)."""
+        from opendsp.population.importer import count_rows
+
+        return count_rows(extract)
+
+    def import_population(self, extract: Path, *, progress: Progress = _quiet) -> ImportReport:
+        """Create or update persons and their records from an insured-population extract, as the system actor.
+
+        Each record created is in its own chain; the import is one entry on the platform chain (the file's name
+        and the counts) when it created or updated anyone; importing the same file again does nothing."""
+        from opendsp.population.importer import import_population
+
+        return import_population(extract, platform=self.platform, actor=self.actor, progress=progress)
 
     def _append(self, session: Session, action: str, record_id: uuid.UUID | None, *, reason: str | None = None,
                 **context: object) -> None:
