@@ -149,11 +149,7 @@ class PlatformJobs:
         from opendsp.backup.services import backup
 
         report = backup(self.platform, folder)
-        with self.platform.transaction() as session:
-            self._append(session, "backup", None, folder=str(report.folder), database=report.database,
-                         documents=report.documents, blobs=report.blobs, master_keys=report.master_keys,
-                         checkpoint=report.checkpoint)
-        return report
+        return self._copied("backup", report, master_keys=report.master_keys)
 
     def restore(self, folder: Path) -> BackupReport:
         """Restore a backup into the new, empty database and content store (``BackupRefused`` when it may not).
@@ -163,10 +159,13 @@ class PlatformJobs:
         from opendsp.backup.services import restore
 
         report = restore(self.platform, folder)
+        return self._copied("restore", report, latest_checkpoint=report.latest_checkpoint)
+
+    def _copied(self, action: str, report: BackupReport, **more: object) -> BackupReport:
+        """The platform-chain entry of a backup or a restore, once done: where, what (counted), which checkpoint."""
         with self.platform.transaction() as session:
-            self._append(session, "restore", None, folder=str(report.folder), database=report.database,
-                         documents=report.documents, blobs=report.blobs, checkpoint=report.checkpoint,
-                         latest_checkpoint=report.latest_checkpoint)
+            self._append(session, action, None, folder=str(report.folder), database=report.database,
+                         documents=report.documents, blobs=report.blobs, checkpoint=report.checkpoint, **more)
         return report
 
     def population_rows(self, extract: Path) -> int:
