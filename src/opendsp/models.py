@@ -24,7 +24,8 @@ from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
 from opendsp.importing.models import ImportBatch, ImportedDocument
-from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
+from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry
+from opendsp.submissions.models import SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
@@ -38,6 +39,9 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "DocumentContext",
+    "DocumentRelation",
+    "Folder",
+    "FolderEntry",
     "SubmissionSet",
     "SubmittedDocument",
     "StructuredCode",

@@ -20,6 +20,7 @@ from opendsp.content.service import SealedContentStore
 from opendsp.content.stores import BlobStore, blob_store_from_settings
 from opendsp.db import make_engine, session_factory
 from opendsp.policy.matrix import RightsMatrix, default_matrix, load_matrix
+from opendsp.locale import formats
 from opendsp.settings import Settings
 from opendsp.trace.service import TraceWriter
 
@@ -37,6 +38,7 @@ class Platform:
     blob_store: BlobStore | None = None
 
     def __post_init__(self) -> None:
+        formats.use_zone(self.settings.time_zone)  # every time shown is shown in the platform's zone
         if self.engine is None:
             self.engine = make_engine(self.settings.database_url)
         if self.blob_store is None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     pkcs11_pin: str | None = Field(default=None, repr=False)
     pkcs11_pin_file: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # The zone every time is shown in (pages, PDFs, CSV files, e-mails, the trace); stored times stay UTC.
+    time_zone: str = "Europe/Luxembourg"
     # The rights matrix (YAML); the default ships with the package.
     rights_matrix: Path | None = None
     # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
@@ -157,6 +160,15 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(20, ge=1)
     # The DSFR design system's dist folder (installed by npm); found next to the project by default.
     dsfr_dir: Path | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Luxembourg)") from None
+        return value
 
     def model_post_init(self, _context: object) -> None:
         if not self.database_url:

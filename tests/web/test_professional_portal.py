@@ -319,7 +319,7 @@ def test_the_referring_doctor_deposits_a_summary_and_the_summary_view_links_its_
     html = view.text
     assert "Penicillin" in html and "Hypertensive disorder" in html and "Amlodipine" in html
     assert "Influenza" in html and f"/documents/{summary_id}" in html
-    assert "Glucose [Mass/volume] in Serum or Plasma: 130 mg/dL" in html and 'class="out-of-range"' in html
+    assert "Fasting glucose</span>: 130 mg/dL" in html and 'class="out-of-range"' in html
     with platform.transaction() as session:
         hidden = session.scalars(select(Document).where(Document.record_id == record.id,
                                                         Document.type == DocumentType.laboratory_report)).one()

@@ -78,7 +78,7 @@ def test_a_laboratory_report_reads_as_a_table_with_a_chart_of_recurring_tests(pl
     html = browser.page
     assert 'class="lab-results"' in html and "out-of-range low" in html  # 11.0 is under 12.0
     assert html.count("<svg") == 2  # both tests recur in the three reports: one chart each
-    assert html.count("<circle") == 6 and "Hemoglobin [Mass/volume] in Blood over time" in html
+    assert html.count("<circle") == 6 and "Haemoglobin over time" in html
     assert all(day in html for day in ("10/01/2025", "10/02/2025", "10/03/2025"))
     # One act, one trace entry: the page is one reading; the chart reads its two sources under one more.
     with platform.sessions() as session:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import selectinload
 
 from opendsp.access.services import ConsentView, RecordAccess, RecordExport
 from opendsp.access.trace_files import csv_chunks, json_chunks
-from opendsp.access.trace_reading import LOCAL, TraceQuery, TraceReading, read_lines
+from opendsp.access.trace_reading import TraceQuery, TraceReading, read_lines
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE
@@ -45,7 +45,7 @@ from opendsp.fhir import mapping
 from opendsp.fhir.consent import consents
 from opendsp.fhir.encounter import encounter_resource
 from opendsp.structured.bundles import parse_document
-from opendsp.locale import N_, translations
+from opendsp.locale import N_, formats, translations
 from opendsp.platform import Platform
 from opendsp.professionals.models import Professional
 from opendsp.records.models import Record
@@ -100,7 +100,7 @@ def _consent_view(access: RecordAccess, export: RecordExport) -> ConsentView:
 
 def file_name(plan: ExportPlan) -> str:
     holder = plan.export.holder
-    day = plan.export.at.astimezone(LOCAL).strftime("%Y-%m-%d")
+    day = formats.local(plan.export.at).strftime("%Y-%m-%d")  # a file name sorts by date
     return f"dsp-{slug(holder.family_name)}-{slug(holder.given_name)}-{day}.zip"
 
 
@@ -137,7 +137,7 @@ def stream(platform: Platform, plan: ExportPlan) -> Iterator[bytes]:
     export = plan.export
     _ = translations(plan.language).gettext
     sink = _Sink()
-    stamp = export.at.astimezone(LOCAL).timetuple()[:6]
+    stamp = formats.local(export.at).timetuple()[:6]
 
     def entry(name: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
@@ -146,14 +146,14 @@ def stream(platform: Platform, plan: ExportPlan) -> Iterator[bytes]:
         return info
 
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        made = export.at.astimezone(LOCAL).strftime("%d/%m/%Y %H:%M")
+        made = formats.format_datetime(export.at, plan.language)
         lines = [_(README[0]) % {"date": made}, ""] + [_(line) for line in README[1:]]
         archive.writestr(entry(README_NAMES.get(plan.language, "README.txt")), "\n".join(lines) + "\n")
         document_ids = _document_ids(platform, export)
         yield sink.take()
 
         with archive.open(entry("documents.csv"), "w") as out:
-            for chunk in _documents_csv(platform, export, document_ids, _):
+            for chunk in _documents_csv(platform, export, document_ids, _, plan.language):
                 out.write(chunk)
         for batch in _batches(platform, document_ids):
             for document in batch:
@@ -170,7 +170,8 @@ def stream(platform: Platform, plan: ExportPlan) -> Iterator[bytes]:
         reading = TraceReading(permit=export.permit, record_id=export.record_id, query=TraceQuery(),
                                rule=export.rule, upto_seq=export.upto_seq)
         with archive.open(entry("trace/trace.csv"), "w", force_zip64=True) as out:
-            for chunk in csv_chunks(read_lines(platform.sessions, reading, newest_first=False), _):
+            for chunk in csv_chunks(read_lines(platform.sessions, reading, newest_first=False), _,
+                                    language=plan.language):
                 out.write(chunk)
                 yield sink.take()
         with archive.open(entry("trace/trace.json"), "w", force_zip64=True) as out:
@@ -218,7 +219,7 @@ def _author(document: Document) -> str:
 
 
 def _documents_csv(platform: Platform, export: RecordExport, ids: list[uuid.UUID],
-                   _: Callable[[str], str]) -> Iterator[bytes]:
+                   _: Callable[[str], str], language: str) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([_(title) for title in DOCUMENT_COLUMNS])
@@ -229,7 +230,8 @@ def _documents_csv(platform: Platform, export: RecordExport, ids: list[uuid.UUID
         for document in batch:
             author = _(N_("You (personal space)")) if document.authored_by_holder else _author(document)
             writer.writerow([
-                document.care_date.isoformat(), _(TYPE_LABELS[document.type]), _cell(document.title), _cell(author),
+                formats.format_date(document.care_date, language), _(TYPE_LABELS[document.type]), _cell(document.title),
+                _cell(author),
                 _(STATUS_LABELS[document.status.value]), _(N_("Yes")) if document.hidden_at else "",
                 _document_path(document),
             ])

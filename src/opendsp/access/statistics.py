@@ -22,14 +22,15 @@ HOLDER_SIDE = ("holder", "assistant", "representative")
 
 @dataclass(frozen=True)
 class Series:
-    name: str
+    name: str  # a catalogue id, or a code of ``system``
     values: list[int]
+    system: str | None = None  # the vocabulary of a coded name (opendsp.locale.terms), e.g. "document-type"
 
 
 @dataclass(frozen=True)
 class Figure:
     title: str
-    months: list[str]  # "2026-01"
+    months: list[str]  # "2026-01" (shown in words: opendsp.locale.formats.format_month)
     series: list[Series]
 
 
@@ -73,7 +74,7 @@ def deposits(session: Session, now: datetime) -> Figure:
         ):
             name = kind.value if hasattr(kind, "value") else str(kind)
             by_type.setdefault(name, [0] * len(windows))[index] = count
-    series = [Series(name, values) for name, values in sorted(by_type.items())]
+    series = [Series(name, values, "document-type") for name, values in sorted(by_type.items())]
     return Figure(N_("Documents deposited per month, by type"), [f"{s:%Y-%m}" for s, _ in windows], series)
 
 

@@ -16,22 +16,23 @@ from datetime import datetime
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from opendsp.access.trace_reading import LOCAL, Gettext, TraceLine
+from opendsp.access.trace_reading import Gettext, TraceLine
 from opendsp.locale import N_
+from opendsp.locale.formats import format_datetime
 
-Column = tuple[str, Callable[[TraceLine, Gettext], str]]
+Column = tuple[str, Callable[[TraceLine, Gettext, str], str]]
 
 COLUMNS: list[Column] = [
-    (N_("Date and time"), lambda line, _: line.local_time.strftime("%Y-%m-%d %H:%M:%S")),
-    (N_("Who"), lambda line, _: line.who_text(_)),
-    (N_("Profession"), lambda line, _: line.profession_text(_)),
-    (N_("Organisation"), lambda line, _: line.organisation or ""),
-    (N_("Act"), lambda line, _: line.act_text(_)),
-    (N_("About"), lambda line, _: line.subject_text(_)),
-    (N_("Basis of access"), lambda line, _: line.basis_text(_)),
-    (N_("Outcome"), lambda line, _: line.outcome_text(_)),
-    (N_("Emergency"), lambda line, _: _(N_("Yes")) if line.emergency else ""),
-    (N_("Reason given"), lambda line, _: line.emergency_reason or ""),
+    (N_("Date and time"), lambda line, _, language: format_datetime(line.at, language)),
+    (N_("Who"), lambda line, _, language: line.who_text(_)),
+    (N_("Profession"), lambda line, _, language: line.profession_text(_)),
+    (N_("Organisation"), lambda line, _, language: line.organisation or ""),
+    (N_("Act"), lambda line, _, language: line.act_text(_)),
+    (N_("About"), lambda line, _, language: line.subject_text(_)),
+    (N_("Basis of access"), lambda line, _, language: line.basis_text(_, language)),
+    (N_("Outcome"), lambda line, _, language: line.outcome_text(_)),
+    (N_("Emergency"), lambda line, _, language: _(N_("Yes")) if line.emergency else ""),
+    (N_("Reason given"), lambda line, _, language: line.emergency_reason or ""),
 ]
 
 
@@ -40,7 +41,7 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def csv_chunks(lines: Iterable[TraceLine], _: Gettext, *, batch: int = 200) -> Iterator[bytes]:
+def csv_chunks(lines: Iterable[TraceLine], _: Gettext, *, language: str, batch: int = 200) -> Iterator[bytes]:
     """UTF-8 with a byte-order mark (spreadsheets then read accents right), one header row, then the acts."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -49,7 +50,7 @@ def csv_chunks(lines: Iterable[TraceLine], _: Gettext, *, batch: int = 200) -> I
     buffer.seek(0)
     buffer.truncate()
     for count, line in enumerate(lines, start=1):
-        writer.writerow([_cell(value(line, _)) for _title, value in COLUMNS])
+        writer.writerow([_cell(value(line, _, language)) for _title, value in COLUMNS])
         if count % batch == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -110,7 +111,8 @@ def _text(value: str) -> str:
     return value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
 
 
-def pdf(lines: Iterable[TraceLine], _: Gettext, *, holder: str, filters: str, made_at: datetime) -> bytes:
+def pdf(lines: Iterable[TraceLine], _: Gettext, *, holder: str, filters: str, made_at: datetime,
+        language: str) -> bytes:
     """The trace as a printable table (A4, landscape); emergency accesses on a tinted row, marked in words."""
     document = FPDF(orientation="L", format="A4")
     document.set_auto_page_break(auto=True, margin=14)
@@ -119,16 +121,16 @@ def pdf(lines: Iterable[TraceLine], _: Gettext, *, holder: str, filters: str, ma
     document.set_font("helvetica", "B", 15)
     document.multi_cell(0, 8, _text(_(N_("Traceability")) + " — " + holder), new_x="LMARGIN", new_y="NEXT")
     document.set_font("helvetica", "", 9)
-    made = made_at.astimezone(LOCAL).strftime("%d/%m/%Y %H:%M")
+    made = format_datetime(made_at, language)
     document.multi_cell(0, 5, _text(_(N_("Made on %(date)s.")) % {"date": made} + (" " + filters if filters else "")),
                         new_x="LMARGIN", new_y="NEXT")
     document.ln(3)
     columns = [
-        (N_("Date and time"), lambda line: line.local_time.strftime("%d/%m/%Y %H:%M")),
+        (N_("Date and time"), lambda line: format_datetime(line.at, language)),
         (N_("Who"), lambda line: "\n".join(filter(None, [line.who_text(_), line.profession_text(_),
                                                            line.organisation or ""]))),
         (N_("Act"), lambda line: "\n".join(filter(None, [line.act_text(_), line.subject_text(_)]))),
-        (N_("Basis of access"), lambda line: line.basis_text(_)),
+        (N_("Basis of access"), lambda line: line.basis_text(_, language)),
         (N_("Outcome"), lambda line: "\n".join(filter(None, [
             line.outcome_text(_),
             (_(N_("EMERGENCY")) + (": " + line.emergency_reason if line.emergency_reason else "")) if line.emergency

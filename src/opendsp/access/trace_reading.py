@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from opendsp.access.wishes import WishKind, WishValue
 from opendsp.documents.models import Document
-from opendsp.locale import N_
+from opendsp.locale import N_, formats
 from opendsp.persons.models import Person
 from opendsp.documents.services import NoPermit
 from opendsp.policy.decision import Decision, Visibility
@@ -38,8 +37,6 @@ from opendsp.documents.labels import TYPE_LABELS as _TYPE_LABELS
 # The words of the document types (kept with the portals' words), by type code.
 TYPE_LABELS: dict[str, str] = {kind.value: label for kind, label in _TYPE_LABELS.items()}
 
-# Times are shown, and periods understood, in Luxembourg's time.
-LOCAL = ZoneInfo("Europe/Luxembourg")
 
 Gettext = Callable[[str], str]
 
@@ -311,9 +308,9 @@ class TraceQuery:
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         if self.since:
-            out.append(TraceEntry.recorded_at >= datetime.combine(self.since, time.min, LOCAL))
+            out.append(TraceEntry.recorded_at >= datetime.combine(self.since, time.min, formats.zone()))
         if self.until:
-            out.append(TraceEntry.recorded_at < datetime.combine(self.until + timedelta(days=1), time.min, LOCAL))
+            out.append(TraceEntry.recorded_at < datetime.combine(self.until + timedelta(days=1), time.min, formats.zone()))
         if self.kind:
             _label, actions, prefixes = KINDS[self.kind]
             matches: list[ColumnElement[bool]] = [TraceEntry.action.in_(actions)] if actions else []
@@ -381,7 +378,7 @@ class TraceLine:
 
     @property
     def local_time(self) -> datetime:
-        return self.at.astimezone(LOCAL)
+        return formats.local(self.at)
 
     def who_text(self, _: Gettext) -> str:
         name = _(self.who.id) if isinstance(self.who, Msg) else self.who
@@ -400,15 +397,15 @@ class TraceLine:
     def subject_text(self, _: Gettext) -> str:
         return " — ".join(_(part.id) if isinstance(part, Msg) else part for part in self.subject)
 
-    def basis_text(self, _: Gettext) -> str:
+    def basis_text(self, _: Gettext, language: str = "fr") -> str:
         if not self.basis:
             return ""
         label = _(BASIS_LABELS.get(self.basis, self.basis))
         stay = self.stay or {}
         if self.basis == Basis.stay.value and stay.get("organisation"):
             place = stay["organisation"] + (f" — {stay['care_unit']}" if stay.get("care_unit") else "")
-            start = _local_day(stay.get("from"))
-            end = _local_day(stay.get("to"))
+            start = _local_day(stay.get("from"), language)
+            end = _local_day(stay.get("to"), language)
             period = f"{start} – {end}" if start and end else (f"{start} –" if start else "")
             return f"{label}: {place}" + (f" ({period})" if period else "")
         return label
@@ -421,14 +418,14 @@ class TraceLine:
         return f"{_(refused)}: {_(reason)}" if reason else _(refused)
 
 
-def _local_day(value: Any) -> str | None:
+def _local_day(value: Any, language: str) -> str | None:
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return moment.astimezone(LOCAL).strftime("%d/%m/%Y")
+    return formats.format_date(moment, language)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

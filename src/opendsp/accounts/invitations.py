@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from babel.dates import format_date
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ from opendsp.accounts.mailer import Mailer, MailNotSent
 from opendsp.accounts.models import AssistantInvitation
 from opendsp.actors import Actor, ActorKind
 from opendsp.locale import N_
+from opendsp.locale.formats import format_date
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
@@ -130,7 +130,7 @@ def invite(
     body = "\n\n".join([
         gettext(BODY[0]) % {"name": holder.given_name},
         gettext(BODY[1]) + "\n" + link,
-        gettext(BODY[2]) % {"date": format_date(expires.date(), format="long", locale=language)},
+        gettext(BODY[2]) % {"date": format_date(expires, language, long=True)},
         gettext(BODY[3]),
         "-- \nOpenDSP",
     ])

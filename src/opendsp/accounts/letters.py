@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from babel.dates import format_date
 from fpdf import FPDF
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from opendsp.accounts.models import Account, AccountState, ActivationLetter
 from opendsp.accounts.services import account_of_person, issue_activation_code
 from opendsp.actors import Actor
 from opendsp.locale import translations
+from opendsp.locale.formats import format_date
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record, RecordState
@@ -196,7 +196,7 @@ def _page(pdf: FPDF, letter: Letter) -> None:
     pdf.ln(4)
     line(_("National number: %(number)s") % {"number": letter.national_number}, 12, font="courier")
     line(_("Activation code: %(code)s") % {"code": letter.activation_code}, 14, "B", 8, font="courier")
-    valid = format_date(letter.expires_on, format="long", locale=letter.language)
+    valid = format_date(letter.expires_on, letter.language, long=True)
     line(_("The activation code works once, until %(date)s.") % {"date": valid}, 10)
     pdf.ln(4)
     line(_("To activate your account"), 12, "B")

@@ -27,7 +27,7 @@ from opendsp.policy.decision import Decision
 from opendsp.policy.vocabulary import Action
 from opendsp.records.models import Record
 
-BINARY_MEDIA_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
+BINARY_MEDIA_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "text/plain"})
 
 
 class DocumentRefused(Exception):

@@ -8,6 +8,7 @@ through its context, maps and sends; none reads a clinical table.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opendsp.clients.services import Tokens
 from opendsp.fhir.context import FhirSettings
@@ -39,3 +40,16 @@ def create_fhir_app(platform: Platform, tokens: Tokens, *, max_request_bytes: in
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+class at_base:  # noqa: N801 - an ASGI app (Starlette runs a plain function as a request handler instead)
+    """The FHIR app as a route for its base URL (``/fhir``, no slash): the request goes on as ``/fhir/``, as if
+    the mount had matched it, rather than being redirected."""
+
+    def __init__(self, fhir: ASGIApp) -> None:
+        self.fhir = fhir
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "") + "/fhir"
+        await self.fhir({**scope, "root_path": root, "path": root + "/", "raw_path": (root + "/").encode()},
+                        receive, send)

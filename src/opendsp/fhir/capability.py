@@ -78,6 +78,8 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
         "patchFormat": ["application/json-patch+json"],
         "instantiates": [
             "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient",
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient.Comprehensive",
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient.UnContained",
             "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder",
             "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.Supplier",
         ],
@@ -106,9 +108,9 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                              documentation="IHE MHD ITI-67; PATCH status to entered-in-error withdraws (author only)"),
                     resource("Binary", ["read"], [], documentation="IHE MHD ITI-68: the content in its media type"),
                     resource("List", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER,
-                                                       _param("code", "token", "submissionset"),
+                                                       _param("code", "token", "submissionset or folder"),
                                                        _param("status", "token", "current")],
-                             documentation="IHE MHD ITI-66 (SubmissionSets)"),
+                             documentation="IHE MHD ITI-66: SubmissionSets and Folders"),
                     resource("Patient", ["read", "search-type"], PATIENT_SEARCH,
                              operation=[{"name": "presence-code",
                                          "definition": f"{base}/OperationDefinition/Patient-presence-code"}],
@@ -127,10 +129,23 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                                "opened is a traced consultation")
                       for kind in STRUCTURED_TYPES],
                 ],
-                "interaction": [{"code": "transaction", "documentation": "IHE MHD ITI-65 Provide Document Bundle"}],
+                "interaction": [{"code": "transaction", "documentation": MHD_PROVIDE}],
             }
         ],
     }
+
+
+# What ITI-65 accepts here, in the guide's names (docs/fhir.md, ADR 27).
+MHD_OPTIONS = (
+    "Minimal Metadata (a document type and the patient are still required: the rights matrix decides by type)",
+    "Comprehensive Metadata Option",
+    "UnContained Reference Option (authors are whoever deposits, as the token says)",
+    "Folders: a Folder List created beside the SubmissionSet, added to with PUT List",
+    "Replace: relatesTo replaces, with the PATCH of the replaced DocumentReference to superseded",
+    "relatesTo appends, transforms and signs, kept and returned",
+    "a Patient entry matched (never created) by the national number, name and birth date",
+)
+MHD_PROVIDE = "IHE MHD ITI-65 Provide Document Bundle at the base URL; supported: " + "; ".join(MHD_OPTIONS)
 
 
 def smart_configuration(public_base: str) -> dict[str, Any]:

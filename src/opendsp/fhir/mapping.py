@@ -110,7 +110,8 @@ def _organisation(organisation: Organisation) -> dict[str, Any]:
 
 def document_reference(
     document: Document, *, base: str, person_id: uuid.UUID, master_identifier: str | None = None,
-    context_rows: list[DocumentContext] | None = None,
+    context_rows: list[DocumentContext] | None = None, sha1: str | None = None,
+    relations: list[tuple[str, uuid.UUID]] | None = None,
 ) -> dict[str, Any]:
     contained: list[dict[str, Any]] = []
     authors: list[dict[str, Any]] = []
@@ -143,9 +144,11 @@ def document_reference(
         resource["author"] = authors
     resource["description"] = document.title
     resource["securityLabel"] = [concept(systems.CONFIDENTIALITY, CONFIDENTIALITY[document.confidentiality])]
-    if document.replaces_id:
+    related = [("replaces", document.replaces_id)] if document.replaces_id else []
+    related += relations or []
+    if related:
         resource["relatesTo"] = [
-            {"code": "replaces", "target": {"reference": f"DocumentReference/{document.replaces_id}"}}
+            {"code": code, "target": {"reference": f"DocumentReference/{target}"}} for code, target in related
         ]
     resource["content"] = [
         {
@@ -153,6 +156,7 @@ def document_reference(
                 "contentType": document.media_type,
                 "url": f"{base}/Binary/{document.id}",
                 "size": document.size,
+                **({"hash": sha1} if sha1 else {}),
                 "title": document.title,
                 "creation": day(document.care_date),
             },

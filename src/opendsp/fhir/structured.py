@@ -12,6 +12,8 @@ import html
 import uuid
 from typing import Any
 
+from opendsp.locale import terms
+from opendsp.locale.formats import format_number, format_written_date
 from opendsp.structured.bundles import (  # noqa: F401  (the portals read Bundles through this module too)
     INDEXED_TYPES,
     codings,
@@ -124,13 +126,19 @@ def concept_text(concept: Any) -> str:
     return ""
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if value is None else str(value)
+def _number(value: Any, language: str = "en") -> str:
+    return format_number(value, language)
 
 
-def _range_text(ranges: Any) -> str:
+def _coded(concept: Any, language: str) -> str:
+    """A concept in the reader's words, escaped; its original display on hover when the two differ."""
+    word, original = terms.concept_word(concept, language), terms.concept_original(concept)
+    if original and original != word:
+        return f'<span class="opendsp-coded" title="{_e(original)}">{_e(word)}</span>'
+    return _e(word)
+
+
+def _range_text(ranges: Any, language: str = "en") -> str:
     if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], dict):
         return ""
     first = ranges[0]
@@ -139,11 +147,11 @@ def _range_text(ranges: Any) -> str:
     low = (first.get("low") or {}).get("value")
     high = (first.get("high") or {}).get("value")
     if low is not None and high is not None:
-        return f"{_number(low)} – {_number(high)}"
+        return f"{_number(low, language)} – {_number(high, language)}"
     if low is not None:
-        return f"≥ {_number(low)}"
+        return f"≥ {_number(low, language)}"
     if high is not None:
-        return f"≤ {_number(high)}"
+        return f"≤ {_number(high, language)}"
     return ""
 
 
@@ -167,15 +175,15 @@ def out_of_range(observation: dict[str, Any]) -> str | None:
     return None
 
 
-def _value_text(observation: dict[str, Any]) -> tuple[str, str]:
+def _value_text(observation: dict[str, Any], language: str = "en") -> tuple[str, str]:
     quantity = observation.get("valueQuantity")
     if isinstance(quantity, dict):
-        return _number(quantity.get("value")), str(quantity.get("unit") or quantity.get("code") or "")
+        return _number(quantity.get("value"), language), str(quantity.get("unit") or quantity.get("code") or "")
     for name in ("valueString", "valueInteger", "valueBoolean", "valueDateTime"):
         if name in observation:
             return str(observation[name]), ""
     if "valueCodeableConcept" in observation:
-        return concept_text(observation["valueCodeableConcept"]), ""
+        return terms.concept_word(observation["valueCodeableConcept"], language), ""
     return "", ""
 
 
@@ -183,35 +191,32 @@ def _lab_table(observations: list[dict[str, Any]], language: str) -> str:
     head = "".join(f"<th>{_e(_label(k, language))}</th>" for k in ("test", "value", "unit", "range", "flag"))
     rows = []
     for observation in observations:
-        value, unit = _value_text(observation)
+        value, unit = _value_text(observation, language)
         flag = out_of_range(observation)
         css = f' class="out-of-range {flag}"' if flag else ""
         flag_text = f"<strong>{_e(_label(flag, language))}</strong>" if flag else ""
         rows.append(
-            f"<tr{css}><td>{_e(concept_text(observation.get('code')))}</td><td>{_e(value)}</td><td>{_e(unit)}</td>"
-            f"<td>{_e(_range_text(observation.get('referenceRange')))}</td><td>{flag_text}</td></tr>"
+            f"<tr{css}><td>{_coded(observation.get('code'), language)}</td><td>{_e(value)}</td><td>{_e(unit)}</td>"
+            f"<td>{_e(_range_text(observation.get('referenceRange'), language))}</td><td>{flag_text}</td></tr>"
         )
     return f'<table class="lab-results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _item_text(resource: dict[str, Any]) -> str:
+def _item_html(resource: dict[str, Any], language: str) -> str:
+    """One entry of a section as escaped HTML: the coded value in the reader's words, dates in their format."""
     kind = resource.get("resourceType")
     if kind == "MedicationStatement":
-        text = concept_text(resource.get("medicationCodeableConcept"))
+        text = _coded(resource.get("medicationCodeableConcept"), language)
         dosage = [d.get("text") for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text")]
-        return f"{text}: {'; '.join(dosage)}" if dosage else text
-    if kind == "Immunization":
-        text = concept_text(resource.get("vaccineCode"))
-        when = resource.get("occurrenceDateTime")
-        return f"{text} ({when})" if when else text
-    if kind == "Condition":
-        text = concept_text(resource.get("code"))
-        onset = resource.get("onsetDateTime")
-        return f"{text} ({onset})" if onset else text
+        return f"{text}: {_e('; '.join(dosage))}" if dosage else text
+    if kind in ("Immunization", "Condition"):
+        text = _coded(resource.get("vaccineCode" if kind == "Immunization" else "code"), language)
+        when = resource.get("occurrenceDateTime" if kind == "Immunization" else "onsetDateTime")
+        return f"{text} ({_e(format_written_date(when, language))})" if when else text
     if kind == "Observation":
-        value, unit = _value_text(resource)
-        return f"{concept_text(resource.get('code'))}: {value} {unit}".strip()
-    return concept_text(resource.get("code"))
+        value, unit = _value_text(resource, language)
+        return f"{_coded(resource.get('code'), language)}: {_e(f'{value} {unit}'.strip())}"
+    return _coded(resource.get("code"), language)
 
 
 def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> str:
@@ -238,7 +243,7 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> s
     title = composition.get("title") or concept_text(composition.get("type"))
     parts.append(f"<h{heading}>{_e(title)}</h{heading}>")
     if composition.get("date"):
-        parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(str(composition["date"])[:10])}</p>')
+        parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(format_written_date(composition["date"], language))}</p>')
     for section in composition.get("section") or []:
         if not isinstance(section, dict):
             continue
@@ -258,7 +263,7 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> s
         if observations:
             parts.append(_lab_table(observations, language))
         if others:
-            parts.append("<ul>" + "".join(f"<li>{_e(_item_text(r))}</li>" for r in others) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{_item_html(r, language)}</li>" for r in others) + "</ul>")
         if not resources:
             parts.append(f'<p class="empty">{_e(_label("none", language))}</p>')
         parts.append("</section>")

@@ -79,7 +79,8 @@ def erase_record(*, access: RecordAccess, record: Record, basis: ErasureBasis, r
     """
     from opendsp.structured.index import forget_record as forget_structured
     from opendsp.structured.models import StructuredEntry
-    from opendsp.submissions.models import DocumentContext, SubmissionSet
+    from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry, SubmissionSet
+    from opendsp.submissions.models import SubmittedDocument
     from opendsp.search.index import forget_record as forget_search
     from opendsp.search.models import SearchTerm
 
@@ -109,6 +110,10 @@ def erase_record(*, access: RecordAccess, record: Record, basis: ErasureBasis, r
     forget_search(session, record.id)
     forget_structured(session, record.id)
     session.execute(delete(DocumentContext).where(DocumentContext.record_id == record.id))
+    session.execute(delete(DocumentRelation).where(DocumentRelation.record_id == record.id))
+    session.execute(delete(FolderEntry).where(FolderEntry.record_id == record.id))
+    session.execute(delete(Folder).where(Folder.record_id == record.id))
+    session.execute(update(SubmittedDocument).where(SubmittedDocument.record_id == record.id).values(content_sha1=None))
     session.execute(update(Document).where(Document.record_id == record.id).values(title=""))
     session.execute(update(SubmissionSet).where(SubmissionSet.record_id == record.id).values(title=None))
     _destroy_key(session, platform, record.id)

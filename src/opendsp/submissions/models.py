@@ -8,7 +8,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -39,6 +39,8 @@ class SubmittedDocument(Base):
     submission_set_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fhir_submission_sets.id"), index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
     master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
+    # attachment.hash as FHIR R4 defines it (SHA-1 of the content, base64), checked at deposit, given back.
+    content_sha1: Mapped[str | None] = mapped_column(String(28))
 
 
 class ContextElement(str, enum.Enum):
@@ -76,3 +78,46 @@ class DocumentContext(Base):
     code: Mapped[str | None] = mapped_column(String(500))
     display: Mapped[str | None] = mapped_column(String(500))
     reference: Mapped[str | None] = mapped_column(String(1000))
+
+
+class DocumentRelation(Base):
+    """A relation a sender declared between a deposited document and an earlier one of the same record
+    (DocumentReference.relatesTo ``appends``, ``transforms``, ``signs``; ``replaces`` is the document's version)."""
+
+    __tablename__ = "fhir_document_relations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+
+
+class Folder(Base):
+    """An IHE MHD Folder: documents of one record grouped by their senders, across submissions (a FHIR List
+    coded ``folder``). Unique ids are the record's own: another record's folder is never found by its uid."""
+
+    __tablename__ = "fhir_folders"
+    __table_args__ = (UniqueConstraint("record_id", "unique_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    unique_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(500))
+    note: Mapped[str | None] = mapped_column(String(500))
+    # The folder's codeList (designationType): [{"system", "code", "display"}], as the sender gave it.
+    codes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    client_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FolderEntry(Base):
+    """A document in a folder (documents are added, never taken out, as in XDS)."""
+
+    __tablename__ = "fhir_folder_entries"
+
+    folder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fhir_folders.id"), primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -66,9 +66,15 @@ def _mount_fhir(app: FastAPI, platform: Platform) -> None:
     """The FHIR API at /fhir, its OAuth token endpoint at /auth/token, the SMART authorization page /auth/authorize."""
     from opendsp.clients.services import Tokens
     from opendsp.clients.views import authorize_router, token_router
-    from opendsp.fhir.app import create_fhir_app
+    from starlette.routing import Route
+
+    from opendsp.fhir.app import at_base, create_fhir_app
 
     tokens = Tokens(platform)
     app.include_router(token_router(platform, tokens))
     app.include_router(authorize_router(platform))
-    app.mount("/fhir", create_fhir_app(platform, tokens))
+    fhir = create_fhir_app(platform, tokens)
+    # The base URL itself (``POST /fhir``: ITI-65, as the CapabilityStatement names it) is answered, not
+    # redirected to /fhir/: many clients do not follow a 307 for a POST.
+    app.router.routes.append(Route("/fhir", endpoint=at_base(fhir), methods=["GET", "POST"]))
+    app.mount("/fhir", fhir)

@@ -22,7 +22,8 @@ from opendsp.accounts.federation import FederationRefused, OidcClient, Pending
 from opendsp.accounts.invitations import InvitationRefused
 from opendsp.accounts.models import Account, AccountKind, AccountState, WebSession
 from opendsp.accounts.services import AccountRefused, Client
-from opendsp.locale import LANGUAGES, N_
+from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, N_
+from opendsp.locale.formats import format_datetime
 from opendsp.notifications import services as notifications
 from opendsp.notifications.messages import KIND_LABELS
 from opendsp.persons.models import Person
@@ -33,7 +34,6 @@ from opendsp.professionals.models import Organisation, Professional
 from opendsp.trace.vocabulary import Outcome
 from opendsp.web.devices import device_of
 from opendsp.web.devices import remember as remember_device
-from opendsp.web.holder.common import local_datetime
 from opendsp.web.proxies import client_address
 from opendsp.web.security import LANGUAGE_COOKIE, Viewer, csrf_protect, security, step, update_flow
 from opendsp.web.templating import render, translate
@@ -70,7 +70,7 @@ def refusal_text(request: Request, refusal: AccountRefused) -> str:
     """The refusal in the reader's language, its placeholders filled (a time in Luxembourg's)."""
     text = translate(request, refusal.message)
     if "until" in refusal.params:
-        text = text % {"until": local_datetime(refusal.params["until"])}
+        text = text % {"until": format_datetime(refusal.params["until"], getattr(request.state, "language", DEFAULT_LANGUAGE))}
     return text
 
 

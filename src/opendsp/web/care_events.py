@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from opendsp.documents.labels import TYPE_LABELS
-from opendsp.locale import N_
+from opendsp.locale import N_, formats
 
 if TYPE_CHECKING:  # names only: documents and stays are read through RecordAccess
     from opendsp.documents.models import Document
@@ -24,7 +23,6 @@ STAY = "stay"
 # Stays that did not take place (``StayState`` values, a str enum): not care events.
 NOT_TAKEN_PLACE = ("planned", "cancelled")
 STAY_LABEL = N_("Hospital stay")
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class Event:
 
 
 def local_day(moment: datetime) -> date:
-    return moment.astimezone(LUXEMBOURG).date()
+    return formats.local_day(moment)
 
 
 def care_events(documents: Iterable[Document], stays: Iterable[Stay], *, start: date | None = None,

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 from opendsp.access.statistics import Figure
 from opendsp.locale import N_
+from opendsp.locale.formats import format_date, format_number
 
 # DSFR illustrative colours, distinguishable in print and for common colour blindness.
 PALETTE = ["#000091", "#E1000F", "#009081", "#B34000", "#6A6AF4", "#A558A0", "#C3992A", "#3A3A3A", "#009099", "#CE614A"]
@@ -21,7 +22,10 @@ SAME_FIGURES = N_("The same figures are in the table below.")
 
 
 def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> Markup:
-    """Stacked bars, one per month; the same figures follow as a table for those who do not see the chart."""
+    """Stacked bars, one per month; the same figures follow as a table for those who do not see the chart.
+
+    The months and the series' names are shown as they come: in words (``console.views.in_words``).
+    """
     months = figure.months
     totals = [sum(series.values[i] for series in figure.series) for i in range(len(months))]
     top = max(totals + [1])
@@ -47,14 +51,14 @@ def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> M
                 y -= height
                 parts.append(
                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" fill="{colour}">'
-                    f"<title>{escape(month)} · {escape(gettext(series.name))}: {value}</title></rect>"
+                    f"<title>{escape(month)} · {escape(series.name)}: {value}</title></rect>"
                 )
         parts.append(
-            f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 18}" text-anchor="middle" font-size="10">{escape(month[2:])}</text>'
+            f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 18}" text-anchor="middle" font-size="10">{escape(month)}</text>'
         )
     legend_x = LEFT
     for colour, series in zip(PALETTE * 3, figure.series, strict=False):
-        label = escape(gettext(series.name))
+        label = escape(series.name)
         parts.append(f'<rect x="{legend_x}" y="{HEIGHT - 10}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{legend_x + 14}" y="{HEIGHT - 1}" font-size="10">{label}</text>')
         legend_x += 14 + 7 * len(str(label)) + 12
@@ -70,6 +74,7 @@ def line_chart(
     *,
     low: float | None = None,
     high: float | None = None,
+    language: str = "en",
 ) -> Markup:
     """One test's values over time, with its reference range as a band; time runs to the right."""
     values = [v for _, v in points] + [v for v in (low, high) if v is not None]
@@ -102,20 +107,20 @@ def line_chart(
     parts += [
         f'<line x1="{LEFT}" y1="{TOP + plot_height}" x2="{WIDTH}" y2="{TOP + plot_height}" stroke="#666"/>',
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_height}" stroke="#666"/>',
-        f'<text x="{LEFT - 6}" y="{TOP + 8}" text-anchor="end" font-size="11">{_short(top_value)}</text>',
-        f'<text x="{LEFT - 6}" y="{TOP + plot_height}" text-anchor="end" font-size="11">{_short(bottom_value)}</text>',
+        f'<text x="{LEFT - 6}" y="{TOP + 8}" text-anchor="end" font-size="11">{_short(top_value, language)}</text>',
+        f'<text x="{LEFT - 6}" y="{TOP + plot_height}" text-anchor="end" font-size="11">{_short(bottom_value, language)}</text>',
         '<polyline fill="none" stroke="#000091" stroke-width="2" points="'
         + " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in points) + '"/>',
     ]
     for day, value in points:
         parts.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="4" fill="#000091">'
-                     f"<title>{day.isoformat()}: {_short(value)}</title></circle>")
+                     f"<title>{format_date(day, language)}: {_short(value, language)}</title></circle>")
     for day, anchor in sorted({(points[0][0], "start"), (points[-1][0], "end")}):
         parts.append(f'<text x="{x(day):.1f}" y="{HEIGHT - 18}" text-anchor="{anchor}" font-size="10">'
-                     f"{day.strftime('%d/%m/%Y')}</text>")
+                     f"{format_date(day, language)}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _short(value: float) -> str:
-    return f"{value:.4g}"
+def _short(value: float, language: str) -> str:
+    return format_number(float(f"{value:.4g}"), language)

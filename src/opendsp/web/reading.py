@@ -27,7 +27,7 @@ from opendsp.policy.decision import AccessDenied, Decision
 from opendsp.policy.vocabulary import Reason
 from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.fhir import structured
-from opendsp.locale import N_, translations
+from opendsp.locale import N_, terms, translations
 from opendsp.web.charts import line_chart
 
 if TYPE_CHECKING:  # names only: the adapter reads documents through RecordAccess
@@ -64,7 +64,7 @@ class Series:
         title = f"{self.label} ({self.unit})" if self.unit else self.label
         return line_chart([(p.day, p.value) for p in self.points], chart_id, title,
                           gettext(N_("The same values are in the table below the chart.")),
-                          low=self.low, high=self.high)
+                          low=self.low, high=self.high, language=language)
 
 
 @dataclass
@@ -106,7 +106,7 @@ def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, lan
         if bundle is not None:
             # render_html escapes every text taken from the document.
             return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2)),  # noqa: S704
-                           _series(access, shown, bundle), versions, shown.permit)
+                           _series(access, shown, bundle, language), versions, shown.permit)
     if document.media_type == "application/pdf":
         return Reading(document, "pdf", versions=versions, permit=shown.permit)
     if document.media_type in INLINE_MEDIA_TYPES:
@@ -175,7 +175,7 @@ def _observations(bundle: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]
             yield position, resource
 
 
-def _series(access: RecordAccess, page: DocumentReading, bundle: dict[str, Any]) -> list[Series]:
+def _series(access: RecordAccess, page: DocumentReading, bundle: dict[str, Any], language: str) -> list[Series]:
     """The tests of this report that appear in other current documents of the record the reader may see."""
     document = page.document
     wanted: dict[tuple[str | None, str], dict[str, Any]] = {}
@@ -199,7 +199,7 @@ def _series(access: RecordAccess, page: DocumentReading, bundle: dict[str, Any])
     for code, first in wanted.items():
         value, unit = _numeric(first) or (0.0, "")
         low, high = _range(first)
-        line = Series(label=structured.concept_text(first.get("code")), unit=unit, low=low, high=high)
+        line = Series(label=terms.concept_word(first.get("code"), language), unit=unit, low=low, high=high)
         for source, source_bundle in bundles:
             for _, observation in _observations(source_bundle):
                 measured = _numeric(observation)

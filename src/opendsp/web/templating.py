@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, translations
+from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, filters, translations
 from opendsp.documents.labels import STATUS_LABELS, TYPE_LABELS
 
 HERE = Path(__file__).parent
@@ -23,6 +23,11 @@ TEMPLATE_DIRS = [HERE / "templates", HERE.parent / "console" / "templates"]
 LANGUAGE_NAMES = {"fr": "Français", "de": "Deutsch", "en": "English", "pt": "Português"}
 
 _language: ContextVar[str] = ContextVar("opendsp_language", default=DEFAULT_LANGUAGE)
+
+
+def current_language() -> str:
+    """The language of the page being rendered."""
+    return _language.get()
 
 
 def _gettext(message: str) -> str:
@@ -42,6 +47,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    filters.install(environment, _language.get)  # dates, numbers, coded values in the page's language
     return environment
 
 

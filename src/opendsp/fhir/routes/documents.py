@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from opendsp.access.mhd import ExchangeExtras, FolderView, exchange_extras, find_lists
 from opendsp.access.services import DocumentDetails, SubmissionSetView
 from opendsp.fhir import mapping, search, systems
 from opendsp.fhir.body import JSON_TYPES, json_patch
@@ -23,9 +24,17 @@ BINARY_CHUNK = 3 * 64 * 1024  # a multiple of 3: base64 chunks join without padd
 WITHDRAWAL = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
 
 
-def document_reference(details: DocumentDetails, base: str) -> dict[str, Any]:
-    return mapping.document_reference(details.document, base=base, person_id=details.person_id,
-                                      master_identifier=details.master_identifier, context_rows=details.context)
+def document_reference(details: DocumentDetails, base: str, extras: ExchangeExtras) -> dict[str, Any]:
+    document = details.document
+    return mapping.document_reference(document, base=base, person_id=details.person_id,
+                                      master_identifier=details.master_identifier, context_rows=details.context,
+                                      sha1=extras.sha1.get(document.id), relations=extras.relations.get(document.id, []))
+
+
+def document_references(items: list[DocumentDetails], context: FhirContext) -> list[dict[str, Any]]:
+    """DocumentReferences of documents just decided visible, with their hashes and relations (one reading)."""
+    extras = exchange_extras(context.access, [d.document for d in items])
+    return [document_reference(d, context.base, extras) for d in items]
 
 
 # -- ITI-67: find, read, withdraw ------------------------------------------------------------------------
@@ -42,7 +51,7 @@ def find_document_references(request: Request,
     page = context.with_break_glass(lambda: access.find_document_details(
         record_id, where=wanted, ascending=query.sort_ascending, limit=query.count or 1, offset=query.offset,
         criteria=query.criteria_for_trace()))
-    resources = [document_reference(d, context.base) for d in page.items] if query.count else []
+    resources = document_references(page.items, context) if query.count else []
     return fhir_response(mapping.searchset(resources, base=context.base, total=page.total,
                                            links=query.links(context.base, page.total), timestamp=access.now))
 
@@ -55,7 +64,7 @@ def read_document_reference(document_id: str,
         lambda: context.access.document_details(wanted, criteria={"_id": str(wanted)}))
     if details is None:
         raise unknown_document()
-    return fhir_response(document_reference(details, context.base))
+    return fhir_response(document_references([details], context)[0])
 
 
 def _only_withdrawal(operations: Any = json_patch(64 * 1024)) -> None:
@@ -72,7 +81,7 @@ def withdraw_document(
 ) -> JSONResponse:
     wanted = resource_id(document_id)
     details = context.by_document_id(lambda: context.access.withdraw_with_details(wanted))
-    return fhir_response(document_reference(details, context.base))
+    return fhir_response(document_references([details], context)[0])
 
 
 # -- ITI-68: the content -----------------------------------------------------------------------------------
@@ -119,40 +128,67 @@ def _binary_json(document_id: str, media_type: str, chunks: Iterator[bytes]) -> 
 
 @router.get("/List")
 def find_document_lists(request: Request, context: Annotated[FhirContext, allowed("List", "s")]) -> JSONResponse:
+    """SubmissionSets and Folders (``code`` submissionset or folder; both without ``code``), newest first."""
     access = context.access
     query = Query.parse(list(request.query_params.multi_items()), search.LIST_PARAMETERS, "List", access.now)
+    kinds = {"submissionset", "folder"}
     for name, _modifier, values in query.criteria():
-        asks_other_lists = name == "code" and not set(values) & {"submissionset",
-                                                                 f"{systems.MHD_LIST_TYPES}|submissionset"}
-        if asks_other_lists or (name == "status" and "current" not in values):
-            return fhir_response(mapping.searchset([], base=context.base, total=0,
-                                                   links=query.links(context.base, 0), timestamp=access.now))
+        if name == "code":
+            kinds &= {value.removeprefix(f"{systems.MHD_LIST_TYPES}|") for value in values}
+        if name == "status" and "current" not in values:
+            kinds = set()
+    if not kinds:
+        return fhir_response(mapping.searchset([], base=context.base, total=0,
+                                               links=query.links(context.base, 0), timestamp=access.now))
     person, record_id = context.record_of_patient(query)
-    sets = context.with_break_glass(lambda: access.find_submission_sets(
-        record_id, criteria={"resource": ["List"], **query.criteria_for_trace()}))
-    page = sets[query.offset: query.offset + query.count]
-    resources = [_submission_list(s, person.id) for s in page]
-    return fhir_response(mapping.searchset(resources, base=context.base, total=len(sets),
-                                           links=query.links(context.base, len(sets)), timestamp=access.now))
+    sets, folders = context.with_break_glass(lambda: find_lists(
+        access, record_id, submission_sets="submissionset" in kinds, folders="folder" in kinds,
+        criteria={"resource": ["List"], **query.criteria_for_trace()}))
+    lists = [_submission_list(s, person.id) for s in sets] + [_folder_list(f, person.id) for f in folders]
+    lists.sort(key=lambda resource: resource["date"], reverse=True)
+    page = lists[query.offset: query.offset + query.count]
+    return fhir_response(mapping.searchset(page, base=context.base, total=len(lists),
+                                           links=query.links(context.base, len(lists)), timestamp=access.now))
+
+
+def _mhd_list(kind: str, list_id: uuid.UUID, unique_id: str, person_id: uuid.UUID, date: Any,
+              document_ids: list[uuid.UUID], title: str | None) -> dict[str, Any]:
+    """A SubmissionSet or a Folder as the FHIR List MHD defines (``kind``: submissionset or folder)."""
+    profile, display = ("SubmissionSet", "SubmissionSet") if kind == "submissionset" else ("Folder", "Folder")
+    resource: dict[str, Any] = {
+        "resourceType": "List",
+        "id": str(list_id),
+        "meta": {"profile": [f"https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.{profile}"]},
+        "identifier": [
+            {"use": "usual", "system": systems.URI, "value": unique_id},
+            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{list_id}"},
+        ],
+        "status": "current",
+        "mode": "working",
+        "code": mapping.concept(systems.MHD_LIST_TYPES, kind, f"{display} as a FHIR List"),
+        "subject": {"reference": f"Patient/{person_id}"},
+        "date": mapping.instant(date),
+        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in document_ids],
+    }
+    if title:
+        resource["title"] = title
+    return resource
+
+
+def _folder_list(view: FolderView, person_id: uuid.UUID) -> dict[str, Any]:
+    folder = view.folder
+    resource = _mhd_list("folder", folder.id, folder.unique_id, person_id, folder.updated_at, view.document_ids,
+                         folder.title)
+    if folder.codes:
+        resource = {**{k: resource[k] for k in ("resourceType", "id", "meta")},
+                    "extension": [{"url": systems.MHD_DESIGNATION_TYPE, "valueCodeableConcept": {"coding": [code]}}
+                                  for code in folder.codes], **resource}
+    if folder.note:
+        resource["note"] = [{"text": folder.note}]
+    return resource
 
 
 def _submission_list(view: SubmissionSetView, person_id: uuid.UUID) -> dict[str, Any]:
     submission_set = view.submission_set
-    resource: dict[str, Any] = {
-        "resourceType": "List",
-        "id": str(submission_set.id),
-        "meta": {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.SubmissionSet"]},
-        "identifier": [
-            {"use": "usual", "system": systems.URI, "value": submission_set.unique_id},
-            {"use": "official", "system": systems.URI, "value": f"urn:uuid:{submission_set.id}"},
-        ],
-        "status": "current",
-        "mode": "working",
-        "code": mapping.concept(systems.MHD_LIST_TYPES, "submissionset", "SubmissionSet as a FHIR List"),
-        "subject": {"reference": f"Patient/{person_id}"},
-        "date": mapping.instant(submission_set.submitted_at),
-        "entry": [{"item": {"reference": f"DocumentReference/{d}"}} for d in view.document_ids],
-    }
-    if submission_set.title:
-        resource["title"] = submission_set.title
-    return resource
+    return _mhd_list("submissionset", submission_set.id, submission_set.unique_id, person_id,
+                     submission_set.submitted_at, view.document_ids, submission_set.title)

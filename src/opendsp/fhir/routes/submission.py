@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from opendsp.fhir import submission
 from opendsp.fhir.body import resource
-from opendsp.fhir.context import FhirContext, allowed
+from opendsp.fhir.capability import capability_statement
+from opendsp.fhir.context import FhirContext, FhirSettings, allowed, fhir_settings
 from opendsp.fhir.errors import fhir_response
+from opendsp.fhir.mapping import instant
 
 router = APIRouter()
+
+
+@router.get("/")
+def base(settings: Annotated[FhirSettings, Depends(fhir_settings)]) -> JSONResponse:
+    """``GET /fhir``: the CapabilityStatement, as ``/metadata`` (the base URL answers, never redirects)."""
+    return fhir_response(capability_statement(settings.base, instant(settings.platform.clock.now())))
 
 
 @router.post("/")

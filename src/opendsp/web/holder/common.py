@@ -8,10 +8,11 @@ from datetime import date, datetime, time, timedelta
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from opendsp.access.trace_reading import LOCAL, REASON_LABELS
-from opendsp.locale import N_
+from opendsp.access.trace_reading import REASON_LABELS
+from opendsp.locale import N_, formats
+from opendsp.locale.formats import format_date
 from opendsp.policy.decision import AccessDenied, Decision
-from opendsp.web.templating import ENVIRONMENT, render, translate
+from opendsp.web.templating import ENVIRONMENT, current_language, render, translate
 
 REFUSED = N_("This was refused: %(reason)s.")
 CANNOT = N_("This cannot be changed now: %(reason)s.")
@@ -55,7 +56,7 @@ def end_of_day(value: str, now: datetime) -> datetime | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise BadInput(BAD_DATE) from None
-    end = datetime.combine(day + timedelta(days=1), time.min, LOCAL)
+    end = datetime.combine(day + timedelta(days=1), time.min, formats.zone())
     if end <= now:
         raise BadInput(PAST_DATE)
     return end
@@ -68,36 +69,24 @@ def parse_id(value: str, message: str) -> uuid.UUID:
         raise BadInput(message) from None
 
 
-# -- dates as the pages show them -------------------------------------------------------------
-
-
-def local_date(moment: datetime | date | None) -> str:
-    if moment is None:
-        return ""
-    if isinstance(moment, datetime):
-        moment = moment.astimezone(LOCAL).date()
-    return moment.strftime("%d/%m/%Y")
-
-
-def local_datetime(moment: datetime | None) -> str:
-    return moment.astimezone(LOCAL).strftime("%d/%m/%Y %H:%M") if moment else ""
+# -- dates as the pages show them (the formats themselves: opendsp.locale.formats) ----------------
 
 
 def last_day(moment: datetime | None) -> str:
     """The last day an end date includes (an end at midnight belongs to the day before)."""
     if moment is None:
         return ""
-    return (moment.astimezone(LOCAL) - timedelta(microseconds=1)).strftime("%d/%m/%Y")
+    return format_date(formats.local(moment) - timedelta(microseconds=1), current_language())
 
 
 def last_day_iso(moment: datetime | None) -> str:
+    """The same day for a date field's value (``YYYY-MM-DD``, as browsers expect it)."""
     if moment is None:
         return ""
-    return (moment.astimezone(LOCAL) - timedelta(microseconds=1)).date().isoformat()
+    return (formats.local(moment) - timedelta(microseconds=1)).date().isoformat()
 
 
-ENVIRONMENT.filters.update(local_date=local_date, local_datetime=local_datetime, last_day=last_day,
-                           last_day_iso=last_day_iso)
+ENVIRONMENT.filters.update(last_day=last_day, last_day_iso=last_day_iso)
 
 
 def refused_page(request: Request, denied: AccessDenied) -> HTMLResponse:

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # a name only: notifications are read through RecordAccess
 
 router = APIRouter()
 forms = APIRouter(dependencies=[Depends(csrf_protect)])
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 
 # What a change of assistant says in the list, by the change recorded.
 ASSISTANT_CHANGES = {
@@ -50,10 +48,6 @@ class NoticeLine:
     unread: bool
     link: str | None  # the document it is about, if any
     kind: str
-
-    @property
-    def local_time(self) -> str:
-        return self.at.astimezone(LUXEMBOURG).strftime("%d/%m/%Y %H:%M")
 
 
 def notice_lines(request: Request, notifications: Iterable[Notification]) -> list[NoticeLine]:

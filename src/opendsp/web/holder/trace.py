@@ -27,6 +27,7 @@ from opendsp.access.trace_reading import (
     read_lines,
 )
 from opendsp.locale import DEFAULT_LANGUAGE, N_, translations
+from opendsp.locale.formats import format_date
 from opendsp.platform import Platform
 from opendsp.trace.checkpointer import checkpoint_log
 from opendsp.trace.checkpoints import CheckpointInvalid, CheckpointLog
@@ -85,7 +86,7 @@ def trace_csv(request: Request, platform: PlatformDep) -> Response:
         reading = view.access.trace_download(view.record.id, query, "csv")
         name = _file_name(view.holder.family_name, "csv")
     lines = read_lines(platform.sessions, reading)
-    return StreamingResponse(trace_files.csv_chunks(lines, _gettext(request)), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(trace_files.csv_chunks(lines, _gettext(request), language=request.state.language), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -96,8 +97,9 @@ def trace_pdf(request: Request, platform: PlatformDep) -> Response:
     with holder_view(request, platform) as view:
         reading = view.access.trace_download(view.record.id, query, "pdf")
         holder, name, now = view.holder.display_name, _file_name(view.holder.family_name, "pdf"), view.access.now
+    language = request.state.language
     content = trace_files.pdf(read_lines(platform.sessions, reading), _, holder=holder,
-                              filters=_filters_text(query, _), made_at=now)
+                              filters=_filters_text(query, _, language), made_at=now, language=language)
     return Response(content, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -136,11 +138,11 @@ def _file_name(family_name: str, extension: str) -> str:
     return f"dsp-trace-{slug(family_name)}.{extension}"
 
 
-def _filters_text(query: TraceQuery, _) -> str:  # type: ignore[no-untyped-def]
+def _filters_text(query: TraceQuery, _, language: str) -> str:  # type: ignore[no-untyped-def]
     parts = []
     if query.since or query.until:
-        since = query.since.strftime("%d/%m/%Y") if query.since else "…"
-        until = query.until.strftime("%d/%m/%Y") if query.until else "…"
+        since = format_date(query.since, language) if query.since else "…"
+        until = format_date(query.until, language) if query.until else "…"
         parts.append(_(N_("Period: %(since)s to %(until)s")) % {"since": since, "until": until})
     if query.kind:
         parts.append(_(KINDS[query.kind][0]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
-from opendsp.locale import N_
+from opendsp.locale import N_, formats
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
@@ -36,7 +35,6 @@ if TYPE_CHECKING:  # a name only: documents are read through RecordAccess
     from opendsp.documents.models import Document
 
 router = APIRouter()
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
 NOT_FOUND = N_("This document does not exist or is not available.")
 CONFIDENTIALITY_LABELS = {
     ConfidentialityLevel.normal: N_("Normal: every professional with access to the record"),
@@ -61,7 +59,7 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
         request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
         values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
         structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary"},
-        levels=list(CONFIDENTIALITY_LABELS.items()), today=view.now.astimezone(LUXEMBOURG).date(),
+        levels=list(CONFIDENTIALITY_LABELS.items()), today=formats.local_day(view.now),
         replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
         allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
         medicines=list(forms.MEDICINES.values()), vaccines=list(forms.VACCINES.items()),
@@ -100,7 +98,7 @@ def _metadata(view: ProfessionalView, form: Any, *, media_type: str, kind: Docum
     title = str(form.get("title") or "").strip()
     if not title:
         raise forms.FormRefused(N_("Give the document a title."))
-    today = view.now.astimezone(LUXEMBOURG).date()
+    today = formats.local_day(view.now)
     care_date = forms._day(form.get("care_date"))
     if care_date > today:
         raise forms.FormRefused(N_("The date of care cannot be in the future."))
@@ -113,7 +111,7 @@ def _metadata(view: ProfessionalView, form: Any, *, media_type: str, kind: Docum
         day = forms._day(form.get("visible_from"))
         if day <= today:
             raise forms.FormRefused(N_("The holder sees the document from a later date than today, or at once."))
-        visible_from = datetime.combine(day, time(0, 0), LUXEMBOURG)
+        visible_from = datetime.combine(day, time(0, 0), formats.zone())
     return DocumentDraft(type=chosen, title=title[:500], care_date=care_date, media_type=media_type,
                          confidentiality=level, visible_to_holder_from=visible_from)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -15,13 +14,11 @@ from opendsp.web.portals import REFUSED
 from opendsp.web.professional.context import Patient, ProfessionalView
 from opendsp.web.templating import render, translate
 
-LUXEMBOURG = ZoneInfo("Europe/Luxembourg")
-
 
 def render_pro(request: Request, view: ProfessionalView, template: str, status_code: int = 200, *,
                patient: Patient | None = None, **context: Any) -> HTMLResponse:
     return render(request, template, status_code, professional=view.professional, organisation=view.organisation,
-                  patient=patient, current=request.url.path, luxembourg=LUXEMBOURG, **context)
+                  patient=patient, current=request.url.path, **context)
 
 
 # What a refusal says, by the policy's reason: never whether anything exists behind it.

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from opendsp.fhir import structured
-from opendsp.locale import N_
+from opendsp.locale import N_, terms
+from opendsp.locale.filters import coded_markup
+from opendsp.locale.formats import format_date, format_quantity, format_written_date
 from opendsp.policy.decision import AccessDenied
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.professional.context import professional_view
@@ -44,28 +47,29 @@ RECENT_RESULTS = 15
 
 @dataclass(frozen=True)
 class Line:
-    text: str
+    text: Markup  # escaped, the coded value in the reader's words (its original display on hover)
     detail: str
     flag: str | None
     document: Document
 
 
-def _text(resource: dict[str, Any]) -> tuple[str, str, str | None]:
+def _text(resource: dict[str, Any], language: str) -> tuple[Markup, str, str | None]:
     kind = resource.get("resourceType")
+    field = {"MedicationStatement": "medicationCodeableConcept", "Immunization": "vaccineCode"}.get(kind, "code")
+    term = coded_markup(terms.concept_word(resource.get(field), language), terms.concept_original(resource.get(field)))
     if kind == "AllergyIntolerance":
-        status = structured.concept_text(resource.get("verificationStatus"))
-        return structured.concept_text(resource.get("code")), status, None
+        return term, terms.concept_word(resource.get("verificationStatus"), language), None
     if kind == "Condition":
-        return structured.concept_text(resource.get("code")), str(resource.get("onsetDateTime") or ""), None
+        return term, format_written_date(resource.get("onsetDateTime"), language), None
     if kind == "MedicationStatement":
         dosage = "; ".join(d["text"] for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text"))
-        return structured.concept_text(resource.get("medicationCodeableConcept")), dosage, None
+        return term, dosage, None
     if kind == "Immunization":
-        return structured.concept_text(resource.get("vaccineCode")), str(resource.get("occurrenceDateTime") or ""), None
+        return term, format_written_date(resource.get("occurrenceDateTime"), language), None
     quantity = resource.get("valueQuantity") or {}
-    value = f"{quantity.get('value', '')} {quantity.get('unit') or quantity.get('code') or ''}".strip()
+    value = format_quantity(quantity.get("value"), quantity.get("unit") or quantity.get("code"), language)
     when = structured.effective_at(resource)
-    return (f"{structured.concept_text(resource.get('code'))}: {value}", when.date().isoformat() if when else "",
+    return (term + Markup(": ") + value, format_date(when, language) if when else "",
             structured.out_of_range(resource))
 
 
@@ -97,7 +101,7 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
                     continue
                 if kind == "Observation" and "valueQuantity" not in resource:
                     continue
-                text, detail, flag = _text(resource)
+                text, detail, flag = _text(resource, request.state.language)
                 lines[section_of[kind]].append(Line(text=text, detail=detail, flag=flag, document=document))
         lines["results"] = lines["results"][:RECENT_RESULTS]
         return render_pro(request, view, "professional/summary.html", patient=patient, sections=SECTIONS,
