@@ -1,8 +1,8 @@
 """The import contracts of pyproject.toml hold, and they would catch an adapter reaching clinical data itself.
 
-Adapters (web, console, the clients, the command line, FHIR) reach documents, content, stays, the trace, the
-indexes and notifications only through ``RecordAccess`` (issue 12; docs/architecture.md, "The one door"); the
-command line runs platform jobs through ``PlatformJobs``; adapters, accounts and clients write the trace only
+Adapters (web, console, the clients, the command line, FHIR) and the accounts reach documents, content, stays,
+the trace, the indexes and notifications only through ``RecordAccess`` (issue 12; docs/architecture.md, "The one
+door"); the command line runs platform jobs through ``PlatformJobs``; adapters, accounts and clients write the trace only
 through ``write_trace``; vocabulary modules hold no table.
 ``lint-imports`` checks it from the code; these tests run it with the suite, so ``make test`` and CI fail on a
 broken contract.
@@ -65,10 +65,19 @@ ADAPTER_IMPORTS = [
      "from opendsp.stays.models import StayState\n", "opendsp.fhir.peek -> opendsp.stays.models"),
     ("the command line reindexing around the platform's door", "cli.py",
      "from opendsp.search.services import reindex\n", "opendsp.cli -> opendsp.search.services"),
+    ("the command line backing up around the platform's door", "cli.py",
+     "from opendsp.backup.services import backup\n", "opendsp.cli -> opendsp.backup.services"),
+    ("the command line importing the population around the platform's door", "cli.py",
+     "from opendsp.population.importer import import_population\n", "opendsp.cli -> opendsp.population.importer"),
     ("a client service writing its own trace event", "clients/peek.py",
      "from opendsp.trace.service import TraceEvent\n", "opendsp.clients.peek -> opendsp.trace.service"),
     ("an account service naming the trace's table", "accounts/peek.py",
      "from opendsp.trace.models import TraceEntry\n", "opendsp.accounts.peek -> opendsp.trace.models"),
+    ("an account service reading the assistants' delegations", "accounts/peek.py",
+     "from opendsp.access.models import AssistantDelegation\n", "opendsp.accounts.peek -> opendsp.access.models"),
+    ("an account service writing into the outbox's table", "accounts/peek.py",
+     "from opendsp.notifications.models import OutboxMessage\n",
+     "opendsp.accounts.peek -> opendsp.notifications.models"),
     ("the clients' token service reading documents", "clients/peek.py",
      "from opendsp.documents.models import Document\n", "opendsp.clients.peek -> opendsp.documents.models"),
     ("a vocabulary module reaching a table", "trace/vocabulary.py",

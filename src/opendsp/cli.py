@@ -261,13 +261,13 @@ def import_population_command(ctx: click.Context, extract: Path, report_path: Pa
     wrong are rejected whole and listed with their line and reason; the exit
     status is 1 when any row was rejected.
     """
-    from opendsp.population.importer import ExtractUnreadable, count_rows, import_population
+    from opendsp.access.system import ExtractUnreadable, PlatformJobs
 
-    platform = _platform(ctx)
+    jobs = PlatformJobs(platform=_platform(ctx))
     try:
-        total = count_rows(extract)
+        total = jobs.population_rows(extract)
         with progress_bar(f"importing {extract.name}", total) as advance:
-            report = import_population(extract, platform=platform, actor=SYSTEM, progress=advance)
+            report = jobs.import_population(extract, progress=advance)
     except ExtractUnreadable as error:
         fail(str(error), 2)
     click.echo(
@@ -437,10 +437,10 @@ def backup_command(ctx: click.Context, folder: Path) -> None:
     checkpoints stay in their own sink and the checkpoint keys where they are
     kept: a restore is checked against them (docs/operations.md, "Backup and restore").
     """
-    from opendsp.backup.services import BackupRefused, backup
+    from opendsp.access.system import BackupRefused, PlatformJobs
 
     try:
-        report = backup(_platform(ctx), folder)
+        report = PlatformJobs(platform=_platform(ctx)).backup(folder)
     except BackupRefused as error:
         fail(str(error), 2)
     click.echo(f"backup in {report.folder}: {report.database} database, {report.documents} documents, "
@@ -462,10 +462,10 @@ def restore_command(ctx: click.Context, folder: Path) -> None:
     sink and public key (never copies from the backup). Then run `opendsp
     migrate`, `opendsp trace verify` and `opendsp store check --verify`.
     """
-    from opendsp.backup.services import BackupRefused, restore
+    from opendsp.access.system import BackupRefused, PlatformJobs
 
     try:
-        report = restore(_platform(ctx), folder)
+        report = PlatformJobs(platform=_platform(ctx)).restore(folder)
     except BackupRefused as error:
         fail(str(error), 2)
     click.echo(f"restored {report.documents} documents and {report.blobs} blobs into the {report.database} "

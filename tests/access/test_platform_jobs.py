@@ -6,12 +6,15 @@ document with ``--verify``); these tests fail on a command line that calls the c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from opendsp.access.trace_reading import OTHERS_THAN_HOLDER_SIDE, TraceQuery
 from opendsp.locale import translations
+from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.trace.models import PLATFORM_CHAIN, TraceEntry
@@ -94,3 +97,48 @@ def test_outbox_retry_is_traced_as_the_platform(platform: Platform) -> None:
     assert (entry.chain, entry.actor_kind, entry.context["requeued"]) == (PLATFORM_CHAIN, "system", 0)
     status = run(platform, "outbox", "status")
     assert status.exit_code == 0 and "0 failed" in status.output
+
+
+def test_backup_is_one_entry_on_the_platform_chain_saying_what_it_holds(platform: Platform, tmp_path: Path) -> None:
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        deposit_pdf(session, platform, record)
+        holder = session.get(Person, record.person_id)
+        assert holder is not None
+        names = (holder.family_name, holder.given_name, holder.national_number)
+    folder = tmp_path / "backups" / "monday"
+
+    result = run(platform, "backup", str(folder))
+
+    assert result.exit_code == 0, result.output
+    [entry] = entries(platform, "backup")
+    assert (entry.chain, entry.actor_kind, entry.record_id) == (PLATFORM_CHAIN, "system", None)
+    assert (entry.context["folder"], entry.context["documents"], entry.context["blobs"]) == (str(folder), 1, 1)
+    assert entry.context["checkpoint"] is None  # no checkpoint written yet
+    assert not any(name in str(entry.context) for name in names)  # counts, never a person
+    with platform.sessions() as session:
+        assert verify(session).intact
+    # A backup refused (a folder in use) did nothing, and says nothing.
+    assert run(platform, "backup", str(folder)).exit_code == 2
+    assert len(entries(platform, "backup")) == 1
+
+
+def test_import_population_is_one_entry_on_the_platform_chain_with_counts(platform: Platform, tmp_path: Path) -> None:
+    from tests.population.test_import import GOOD, write
+
+    extract = write(tmp_path, GOOD)
+
+    result = run(platform, "import-population", str(extract))
+
+    assert result.exit_code == 0, result.output
+    [entry] = entries(platform, "population.import")
+    assert (entry.chain, entry.actor_kind, entry.record_id) == (PLATFORM_CHAIN, "system", None)
+    assert (entry.context["file"], entry.context["created"], entry.context["rejected"]) == ("extract.csv", 4, 0)
+    assert not any(name in str(entry.context) for name in ("Weber", "Muller", "Lena"))  # counts, never a person
+    with platform.sessions() as session:  # each record created is in its own chain
+        records = set(session.scalars(select(Record.id)))
+        created = set(session.scalars(select(TraceEntry.record_id).where(TraceEntry.record_id.in_(records))))
+    assert len(records) == 4 and created == records
+    # The same extract again changes nothing, and the trace says nothing more.
+    assert run(platform, "import-population", str(extract)).exit_code == 0
+    assert len(entries(platform, "population.import")) == 1

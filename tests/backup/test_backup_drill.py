@@ -28,6 +28,8 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.trace.models import PLATFORM_CHAIN, TraceEntry
+from opendsp.trace.service import verify
 from opendsp.trace.signing import load_private_key
 from tests.conftest import POSTGRES_URL
 from tests.factories import as_holder, deposit_pdf, holder_draft, make_record, read_as_holder
@@ -224,6 +226,8 @@ def test_restoring_a_backup_older_than_the_latest_checkpoint_names_the_acts_lost
     # The record created since: its whole chain is gone, and checkpoint 2 holds it.
     assert f"chain {born.id} at position 2: the whole chain was removed with its head" in report, report
     assert str(kept.id) not in report  # untouched since the backup: nothing lost, nothing said
+    # The platform chain went on after the backup with its "backup" entry; the restored one with "restore".
+    assert "chain platform at position 1" in report, report
     # The checkpointer signs nothing on that sink: it never blesses a trace that went back.
     signer = {**target, "OPENDSP_CHECKPOINT_KEY_FILE": str(platform.settings.checkpoint_key_file)}
     refused = run(signer, "trace", "checkpoint")
@@ -240,6 +244,39 @@ def test_restoring_a_backup_older_than_the_latest_checkpoint_names_the_acts_lost
     with_first = run({**target, "OPENDSP_CHECKPOINT_SINK": f"file:{_sink_up_to(platform, 1, tmp_path)}"},
                      "trace", "verify")
     assert with_first.exit_code == 0 and "checked against checkpoint 1" in with_first.output, with_first.output
+
+
+def test_a_restore_says_so_in_the_restored_trace(platform: Platform, elsewhere: str, tmp_path: Path) -> None:
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, make_record(session, platform))
+    folder = tmp_path / "backups" / "tuesday"
+    assert run(env_of(platform.settings), "backup", str(folder)).exit_code == 0
+    keyring = tmp_path / "kept-apart" / "master-keys.json"
+    keyring.parent.mkdir()
+    shutil.copy(keyring_path(platform.settings), keyring)  # type: ignore[arg-type]
+    target = target_env(platform, tmp_path / "elsewhere", elsewhere, keyring, tmp_path / "published" / "key.pub")
+
+    restored = run(target, "restore", str(folder))
+
+    assert restored.exit_code == 0, restored.output
+    copy = Platform(settings=Settings(var_dir=tmp_path / "elsewhere", database_url=elsewhere,
+                                      master_key_source=f"file:{keyring}"),
+                    clock=FrozenClock(), randomness=SeededRandomness(4))
+    try:
+        with copy.sessions() as session:
+            platform_chain = list(session.scalars(
+                select(TraceEntry).where(TraceEntry.chain == PLATFORM_CHAIN).order_by(TraceEntry.id)))
+            assert verify(session).intact
+    finally:
+        assert copy.engine is not None
+        copy.engine.dispose()
+    # Its last entry is the restore, with what it brought back; the backup's own entry came after the copy.
+    assert [e.action for e in platform_chain].count("backup") == 0
+    last = platform_chain[-1]
+    assert (last.action, last.actor_kind, last.record_id) == ("restore", "system", None)
+    assert (last.context["folder"], last.context["documents"], last.context["blobs"]) == (str(folder), 1, 1)
+    again = run(target, "restore", str(folder))  # refused (not empty): nothing more written
+    assert again.exit_code == 2
 
 
 def _sink_up_to(platform: Platform, number: int, tmp_path: Path) -> Path:

@@ -178,6 +178,21 @@ class HolderViews(Gate):
             self.session.scalars(select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id))
         )
 
+    def acting_candidates(self) -> set[uuid.UUID]:
+        """The persons the caller (a person, as themselves) is an assistant or legal representative of, on file.
+
+        Candidates only: whether each relation still holds is ``acting_as``'s answer. A question about the
+        caller's own relations, not an act on a record, so nothing is traced."""
+        person_id = uuid.UUID(self.actor.id)
+        assisted = self.session.scalars(
+            select(Record.person_id).join(AssistantDelegation, AssistantDelegation.record_id == Record.id)
+            .where(AssistantDelegation.assistant_id == person_id, AssistantDelegation.ended_at.is_(None))
+        )
+        represented = self.session.scalars(
+            select(LegalRepresentation.minor_id).where(LegalRepresentation.representative_id == person_id)
+        )
+        return (set(assisted) | set(represented)) - {person_id}
+
     def assistants(self, record_id: uuid.UUID) -> HolderSide:
         """Who acts with the holder's rights: assistants (with their dates) and legal representatives."""
         record = self._record(record_id)

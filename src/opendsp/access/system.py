@@ -14,21 +14,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendsp.actors import SYSTEM, Actor
+from opendsp.backup.services import BackupRefused, BackupReport
 from opendsp.content.checking import GraceRefused, StoreCheckReport, enforced_grace
 from opendsp.content.keys import MasterKeyError
 from opendsp.platform import Platform
+from opendsp.population.importer import ExtractUnreadable, ImportReport
 from opendsp.records.services import write_trace
 
 if TYPE_CHECKING:
     from opendsp.notifications.models import OutboxMessage
 
-__all__ = ["GraceRefused", "KeyRotation", "MasterKeyError", "PlatformJobs", "StoreCheckReport"]
+__all__ = ["BackupRefused", "BackupReport", "ExtractUnreadable", "GraceRefused", "ImportReport", "KeyRotation",
+           "MasterKeyError", "PlatformJobs", "StoreCheckReport"]
 
 Progress = Callable[[int], None]
 
@@ -136,6 +140,48 @@ class PlatformJobs:
 
         with self.platform.transaction() as session:
             return retry_given_up(session, self.platform, actor=self.actor, ids=ids)
+
+    def backup(self, folder: Path) -> BackupReport:
+        """Back up the database and the sealed content into ``folder`` (``BackupRefused`` when it may not).
+
+        Once the backup is whole, one entry on the platform chain says where it went and what it holds, counted;
+        the backup itself does not hold that entry (it was taken before)."""
+        from opendsp.backup.services import backup
+
+        report = backup(self.platform, folder)
+        return self._copied("backup", report, master_keys=report.master_keys)
+
+    def restore(self, folder: Path) -> BackupReport:
+        """Restore a backup into the new, empty database and content store (``BackupRefused`` when it may not).
+
+        The restored trace then says it was restored: one entry on its platform chain, after the backup's
+        entries, with the backup's folder, what it held and the checkpoints it follows and the sink holds."""
+        from opendsp.backup.services import restore
+
+        report = restore(self.platform, folder)
+        return self._copied("restore", report, latest_checkpoint=report.latest_checkpoint)
+
+    def _copied(self, action: str, report: BackupReport, **more: object) -> BackupReport:
+        """The platform-chain entry of a backup or a restore, once done: where, what (counted), which checkpoint."""
+        with self.platform.transaction() as session:
+            self._append(session, action, None, folder=str(report.folder), database=report.database,
+                         documents=report.documents, blobs=report.blobs, checkpoint=report.checkpoint, **more)
+        return report
+
+    def population_rows(self, extract: Path) -> int:
+        """How many rows an insured-population extract holds (``ExtractUnreadable`` when it cannot be read)."""
+        from opendsp.population.importer import count_rows
+
+        return count_rows(extract)
+
+    def import_population(self, extract: Path, *, progress: Progress = _quiet) -> ImportReport:
+        """Create or update persons and their records from an insured-population extract, as the system actor.
+
+        Each record created is in its own chain; the import is one entry on the platform chain (the file's name
+        and the counts) when it created or updated anyone; importing the same file again does nothing."""
+        from opendsp.population.importer import import_population
+
+        return import_population(extract, platform=self.platform, actor=self.actor, progress=progress)
 
     def _append(self, session: Session, action: str, record_id: uuid.UUID | None, *, reason: str | None = None,
                 **context: object) -> None:

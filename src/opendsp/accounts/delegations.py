@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendsp import actors
-from opendsp.access.models import AssistantDelegation
 from opendsp.access.services import InvalidRequest, RecordAccess
 from opendsp.accounts.models import Account, AccountKind, WebSession
 from opendsp.actors import Actor
@@ -41,16 +40,9 @@ def acting_options(session: Session, person: Person, *, platform: Platform) -> l
     ``decide``'s answer to entering the record, asked without acting or
     tracing. The switch itself is decided again, and traced, by ``switch``.
     """
-    candidates = set(session.scalars(
-        select(Record.person_id).join(AssistantDelegation, AssistantDelegation.record_id == Record.id)
-        .where(AssistantDelegation.assistant_id == person.id, AssistantDelegation.ended_at.is_(None))
-    ))
-    candidates |= set(session.scalars(
-        select(LegalRepresentation.minor_id).where(LegalRepresentation.representative_id == person.id)
-    ))
     options: list[ActingFor] = []
     asking = RecordAccess(session=session, platform=platform, actor=actors.holder(person))
-    for holder_id in candidates - {person.id}:
+    for holder_id in asking.acting_candidates():
         holder, record = session.get(Person, holder_id), record_of(session, holder_id)
         if holder is None or record is None:
             continue

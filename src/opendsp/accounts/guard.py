@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session
 
 from opendsp.accounts.models import Account, AccountState, Throttle, UnlockLink
 from opendsp.clock import Randomness
-from opendsp.notifications.models import DeliveryState, OutboxMessage
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 
@@ -164,7 +163,7 @@ def count_failure(session: Session, *, platform: Platform, subject: Subject, sou
             row.blocked_until = now + wait
     session.flush()
     if started is not None and subject.account_id is not None:
-        _tell_owner(session, platform, subject.account_id, now)
+        _tell_owner(session, platform, subject.account_id)
     return started
 
 
@@ -203,26 +202,14 @@ def holds_of(session: Session, *, account_id: uuid.UUID, now: datetime) -> list[
 # -- telling the owner, and the e-mailed link ----------------------------------------------------
 
 
-def _tell_owner(session: Session, platform: Platform, account_id: uuid.UUID, now: datetime) -> None:
+def _tell_owner(session: Session, platform: Platform, account_id: uuid.UUID) -> None:
     """An e-mail through the outbox; the worker puts a fresh unlock link in it when it sends it."""
     account = session.get(Account, account_id)
     if account is None or account.state is not AccountState.active or not account.email:
         return
-    recent = session.scalars(
-        select(OutboxMessage.id).where(OutboxMessage.account_id == account_id, OutboxMessage.kind == ACCOUNT_HELD,
-                                       OutboxMessage.created_at > now - NOTICE_INTERVAL)
-    ).first()
-    if recent is not None:
-        return
-    from opendsp.accounts.mailer import sender_domain
+    from opendsp.notifications.services import notify_account
 
-    outbox_id = uuid.uuid4()
-    session.add(OutboxMessage(
-        id=outbox_id, message_id=f"<{outbox_id.hex}.account@{sender_domain(platform.settings.smtp_from)}>",
-        account_id=account_id, kind=ACCOUNT_HELD, state=DeliveryState.pending, attempts=0, created_at=now,
-        next_attempt_at=now,
-    ))
-    session.flush()
+    notify_account(session, platform, account_id=account_id, kind=ACCOUNT_HELD, once_per=NOTICE_INTERVAL)
 
 
 def token_digest(token: str) -> str:

@@ -20,12 +20,12 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from opendsp import actors
-from opendsp.access.models import AssistantDelegation
 from opendsp.access.services import InvalidRequest, RecordAccess
 from opendsp.accounts import delegations
 from opendsp.accounts.codes import new_token, token_digest
@@ -39,6 +39,9 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.records.models import Record
 from opendsp.trace.vocabulary import RequestContext
+
+if TYPE_CHECKING:
+    from opendsp.access.models import AssistantDelegation
 
 EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 

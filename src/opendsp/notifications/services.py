@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -132,6 +132,31 @@ def set_email_choices(
             row.by_email, row.updated_at = kind in wanted, now
     session.flush()
     return {kind: kind in wanted for kind in KINDS}
+
+
+# -- notices about an account, not about a record --------------------------------------------
+
+
+def notify_account(session: Session, platform: Platform, *, account_id: uuid.UUID, kind: str,
+                   once_per: timedelta) -> bool:
+    """An e-mail to an account's owner about the account itself (e.g. logins held back): one outbox row, unless
+    one of the same kind was queued for the account within ``once_per``. The worker writes its text when it
+    sends it. Whether one was queued."""
+    now = platform.clock.now()
+    recent = session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.account_id == account_id, OutboxMessage.kind == kind,
+                                       OutboxMessage.created_at > now - once_per)
+    ).first()
+    if recent is not None:
+        return False
+    outbox_id = uuid.uuid4()
+    session.add(OutboxMessage(
+        id=outbox_id, message_id=f"<{outbox_id.hex}.account@{sender_domain(platform.settings.smtp_from)}>",
+        account_id=account_id, kind=kind, state=DeliveryState.pending, attempts=0, created_at=now,
+        next_attempt_at=now,
+    ))
+    session.flush()
+    return True
 
 
 # -- the outbox, for operators (`opendsp outbox status` / `retry`) ----------------------------
