@@ -215,3 +215,36 @@ def test_a_feature_module_cannot_reach_the_gates_trace_by_its_name() -> None:
     assert hasattr(Gate, "_Gate__trace")
     with pytest.raises(AttributeError, match="_Sneaky__trace"):
         Sneaky.sneak(object.__new__(Sneaky))
+
+
+# The platform object an adapter holds carries the content store and the trace writer as attributes, which no
+# import contract sees: the adapters may not reach them (they act through RecordAccess or PlatformJobs).
+ADAPTER_PACKAGES = ("opendsp.web", "opendsp.console", "opendsp.clients", "opendsp.cli", "opendsp.fhir",
+                    "opendsp.accounts")
+BEHIND_THE_DOOR = {"content", "trace"}
+
+
+def platform_attribute_uses(module: str, source: str) -> list[str]:
+    """Where ``module`` reads ``platform.content`` or ``platform.trace`` (``x.platform.trace`` too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in BEHIND_THE_DOOR:
+            holder = node.value
+            name = holder.id if isinstance(holder, ast.Name) else getattr(holder, "attr", None)
+            if name == "platform":
+                found.append(f"{module}:{node.lineno} reads platform.{node.attr}")
+    return found
+
+
+def test_no_adapter_reaches_the_content_store_or_the_trace_through_the_platform() -> None:
+    adapters = {m: s for m, s in package_modules().items() if m.startswith(ADAPTER_PACKAGES)}
+    assert "opendsp.fhir.api" in adapters or any(m.startswith("opendsp.fhir.") for m in adapters)
+    assert [v for module, source in adapters.items() for v in platform_attribute_uses(module, source)] == []
+
+
+@pytest.mark.parametrize("code", [
+    "def f(platform):\n    return platform.content.open(None, 'k')\n",
+    "def f(request):\n    return request.app.state.platform.trace.append(None, None)\n",
+])
+def test_an_adapter_reading_the_platforms_content_or_trace_is_caught(code: str) -> None:
+    assert platform_attribute_uses("opendsp.web.peek", code)
