@@ -158,6 +158,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9464, show_default=True, envvar="OPENDSP_METRICS_PORT", type=int)
+@click.pass_context
+def metrics(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the Prometheus metrics of every process on a port of its own (docs/operations.md)."""
+    import os
+
+    from opendsp.metrics import serve_metrics
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        err.print("PROMETHEUS_MULTIPROC_DIR is not set: only the database figures are served, "
+                  "not the other processes' counters")
+    server, thread = serve_metrics(_platform(ctx), host, port)
+    err.print(f"OpenDSP metrics on http://{host}:{port}/metrics")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+@main.command()
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @click.pass_context
 def worker(ctx: click.Context, once: bool) -> None:

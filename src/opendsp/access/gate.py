@@ -37,6 +37,7 @@ from opendsp.access.models import (
     PresenceGrant,
 )
 from opendsp.actors import Actor, ActorKind
+from opendsp.metrics import count_decision
 from opendsp.documents.models import Document
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
@@ -371,6 +372,7 @@ class Gate:
 
     def __trace(self, decision: Decision, *, document_id: uuid.UUID | None, context: dict[str, Any]) -> TraceEntry:
         event = self.__event(decision, document_id=document_id, context=context)
+        count_decision(decision.action.value, decision.permitted, decision.reason.value)
         kind = self.__notification_kind(decision)
 
         def write(session: Session) -> TraceEntry:

@@ -27,6 +27,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opendsp.metrics import REQUEST_SECONDS
+
 log = logging.getLogger("opendsp.access")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -83,4 +85,6 @@ class AccessLog:
             await self.app(scope, receive, send_logged)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms rid=%s", scope["method"], route_template(scope, root_path), status, elapsed, rid)
+            route = route_template(scope, root_path)
+            log.info("%s %s %d %.1fms rid=%s", scope["method"], route, status, elapsed, rid)
+            REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed / 1000)
