@@ -72,18 +72,34 @@ count_acknowledgement("MSH|^~\\\\&|OPENDSP\\rMSA|AE|42")
 """
 
 
-def test_several_processes_are_added_up_in_multi_process_mode(platform: Platform, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opendsp_metrics_adds_up_several_processes_on_its_own_port(platform: Platform, tmp_path: Path) -> None:
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "PYTHONPATH": os.pathsep.join(sys.path)}
+    settings = platform.settings
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "PYTHONPATH": os.pathsep.join(sys.path),
+           "OPENDSP_DATABASE_URL": settings.database_url, "OPENDSP_VAR_DIR": str(settings.var_dir)}
     for _ in range(2):  # two workers, each counting in its own files
         subprocess.run([sys.executable, "-c", COUNT_IN_A_PROCESS], env=env, check=True, timeout=60)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
-    text = generate_latest(metrics_registry(platform)).decode()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "opendsp.cli", "metrics", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+                    text = answer.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "opendsp metrics did not start"
+                time.sleep(0.1)  # waiting for the process to listen
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
     assert ('opendsp_policy_decisions_total{action="consult_document",effect="deny",reason="not_in_circle"} 2.0'
             in text)
     assert 'opendsp_mllp_messages_total{code="AE"} 2.0' in text
+    assert "opendsp_metrics_database_up 1.0" in text
 
 
 @contextmanager
