@@ -154,7 +154,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py); uvicorn's own
     # access log would write query strings and path secrets, so ours logs route templates only (web/access_log.py).
-    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS, **server_options())  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS,
+                **server_options(json_logs=ctx.obj["settings"].log_format == "json"))  # type: ignore[arg-type]
 
 
 @main.command()
