@@ -68,13 +68,13 @@ class DatabaseFigures:
         from sqlalchemy import func, select
 
         from opendsp.notifications.models import DeliveryState, OutboxMessage
+        from opendsp.notifications.services import outbox_counts
         from opendsp.trace.models import TraceCheckpoint
 
         up = GaugeMetricFamily("opendsp_metrics_database_up", "1 when the database figures below could be read.")
         try:
             with self.platform.sessions() as session:
-                by_state = dict(session.execute(
-                    select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
+                by_state = outbox_counts(session)
                 oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(
                     OutboxMessage.state.in_([DeliveryState.pending, DeliveryState.sending])))
                 last_checkpoint = session.scalar(select(func.max(TraceCheckpoint.made_at)))
@@ -86,8 +86,8 @@ class DatabaseFigures:
         yield up
         now = self.platform.clock.now()
         backlog = GaugeMetricFamily("opendsp_outbox_messages", "Messages in the outbox, by state.", labels=["state"])
-        for state in DeliveryState:
-            backlog.add_metric([state.value], by_state.get(state, 0))
+        for state, count in by_state.items():
+            backlog.add_metric([state], count)
         yield backlog
         yield _age("opendsp_outbox_oldest_message_age_seconds",
                    "Age of the oldest message waiting to be sent (0 when none waits).", oldest, now)

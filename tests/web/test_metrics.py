@@ -167,3 +167,38 @@ def test_a_real_prometheus_scrapes_the_metrics_port_and_answers_promql(platform:
         finally:
             server.shutdown()
             thread.join(timeout=10)
+
+
+def _figures(platform: Platform) -> dict[str, float]:
+    """The database figures as the metrics port serves them: name{labels} -> value."""
+    from opendsp.metrics import DatabaseFigures
+
+    return {f"{sample.name}{sample.labels.get('state', '')}": sample.value
+            for metric in DatabaseFigures(platform).collect() for sample in metric.samples}
+
+
+def test_outbox_backlog_and_checkpoint_age_are_read_from_the_database(platform: Platform, clock: FrozenClock) -> None:
+    from datetime import timedelta
+
+    from opendsp.accounts.services import account_of_person
+    from opendsp.notifications.services import notify_account
+    from opendsp.trace.checkpointer import checkpoint_log, signing_key
+    from opendsp.trace.checkpoints import write_checkpoint
+    from tests.notifications.helpers import person_with_account
+
+    before = _figures(platform)
+    assert before["opendsp_outbox_oldest_message_age_seconds"] == 0
+    assert "opendsp_trace_checkpoint_age_seconds" not in before  # no checkpoint yet
+    with platform.transaction() as session:
+        person = person_with_account(session, platform, email="anne@example.lu")
+        account = account_of_person(session=session, platform=platform, person=person)
+        assert notify_account(session, platform, account_id=account.id, kind="logins_held_back",
+                              once_per=timedelta(hours=1))
+        signer = signing_key(platform.settings, platform.randomness, clock, say=lambda _line: None)
+        write_checkpoint(session=session, log=checkpoint_log(platform.settings, clock), signer=signer, clock=clock)
+    clock.advance(timedelta(minutes=10))
+    after = _figures(platform)
+    assert after["opendsp_outbox_messagespending"] == before["opendsp_outbox_messagespending"] + 1
+    assert after["opendsp_outbox_oldest_message_age_seconds"] == 600
+    assert after["opendsp_trace_checkpoint_age_seconds"] == 600
+    assert after["opendsp_metrics_database_up"] == 1
