@@ -43,6 +43,14 @@ MLLP_MESSAGES = Counter(
 )
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    # A caller chooses the method: any other one is "other", so that no one can add label values at will.
+    REQUEST_SECONDS.labels(method if method in _METHODS else "other", route, str(status)).observe(seconds)
+
+
 def count_decision(action: str, permitted: bool, reason: str) -> None:
     DECISIONS.labels(action, "permit" if permitted else "deny", reason).inc()
 

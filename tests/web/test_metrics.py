@@ -62,6 +62,7 @@ def test_latency_is_labelled_by_route_template_never_by_id_or_national_number(pl
     assert 'route="/pro/find"' in text
     assert record_id not in text and national_number not in text
     assert _denials() > denials  # the gate counted its refusal
+    assert 'opendsp_http_request_duration_seconds_count{method="POST",route="/pro/find",status="200"}' in text
     assert 'opendsp_outbox_messages{state="pending"}' in text and "opendsp_metrics_database_up 1.0" in text
 
 
@@ -202,3 +203,15 @@ def test_outbox_backlog_and_checkpoint_age_are_read_from_the_database(platform: 
     assert after["opendsp_outbox_oldest_message_age_seconds"] == 600
     assert after["opendsp_trace_checkpoint_age_seconds"] == 600
     assert after["opendsp_metrics_database_up"] == 1
+
+
+def test_a_caller_cannot_add_label_values_with_made_up_methods_or_paths(platform: Platform) -> None:
+    import httpx
+
+    with serve(platform) as (url, _served), httpx.Client(base_url=url, timeout=30) as http:
+        for n in range(3):
+            http.request(f"BREW{n}", f"/made-up/{n}-1234567890123")
+            http.get(f"/pro/patients/{n}-not-a-uuid")
+    text = generate_latest(metrics_registry(platform)).decode()
+    assert "BREW" not in text and "made-up" not in text and "not-a-uuid" not in text
+    assert 'method="other",route="(unmatched)"' in text

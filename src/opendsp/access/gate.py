@@ -37,8 +37,8 @@ from opendsp.access.models import (
     PresenceGrant,
 )
 from opendsp.actors import Actor, ActorKind
-from opendsp.metrics import count_decision
 from opendsp.documents.models import Document
+from opendsp.metrics import count_decision
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opendsp.metrics import REQUEST_SECONDS
+from opendsp.metrics import observe_request
 
 log = logging.getLogger("opendsp.access")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -121,5 +121,5 @@ class AccessLog:
             elapsed = (time.perf_counter() - started) * 1000
             route = route_template(scope, root_path)
             log.info("%s %s %d %.1fms rid=%s", scope["method"], route, status, elapsed, rid)
-            REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed / 1000)
+            observe_request(scope["method"], route, status, elapsed / 1000)
             CURRENT_REQUEST_ID.reset(current)
