@@ -154,7 +154,29 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py); uvicorn's own
     # access log would write query strings and path secrets, so ours logs route templates only (web/access_log.py).
-    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS, **server_options())  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS,
+                **server_options(json_logs=ctx.obj["settings"].log_format == "json"))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9464, show_default=True, envvar="OPENDSP_METRICS_PORT", type=int)
+@click.pass_context
+def metrics(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the Prometheus metrics of every process on a port of its own (docs/operations.md)."""
+    import os
+
+    from opendsp.metrics import serve_metrics
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        err.print("PROMETHEUS_MULTIPROC_DIR is not set: only the database figures are served, "
+                  "not the other processes' counters")
+    server, thread = serve_metrics(_platform(ctx), host, port)
+    err.print(f"OpenDSP metrics on http://{host}:{port}/metrics")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 @main.command()

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     time_zone: str = "Europe/Luxembourg"
     # The rights matrix (YAML); the default ships with the package.
     rights_matrix: Path | None = None
+    # The server's log lines: "text" for a person, "json" (one object a line, with the request id) for a collector.
+    log_format: Literal["text", "json"] = "text"
     # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
     mllp_port: int | None = None
     mllp_host: str = "127.0.0.1"

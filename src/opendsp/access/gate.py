@@ -38,6 +38,7 @@ from opendsp.access.models import (
 )
 from opendsp.actors import Actor, ActorKind
 from opendsp.documents.models import Document
+from opendsp.metrics import count_decision
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
 from opendsp.persons.models import LegalRepresentation, Person
@@ -371,6 +372,7 @@ class Gate:
 
     def __trace(self, decision: Decision, *, document_id: uuid.UUID | None, context: dict[str, Any]) -> TraceEntry:
         event = self.__event(decision, document_id=document_id, context=context)
+        count_decision(decision.action.value, decision.permitted, decision.reason.value)
         kind = self.__notification_kind(decision)
 
         def write(session: Session) -> TraceEntry:

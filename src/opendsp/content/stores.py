@@ -51,6 +51,10 @@ class BlobStore(ABC):
     def read(self, key: str) -> bytes:
         return b"".join(self.open(key))
 
+    @abstractmethod
+    def check(self) -> None:
+        """Raise unless the store can be reached and written to now (cheap: for the readiness probe)."""
+
 
 class LocalFolderStore(BlobStore):
     def __init__(self, root: Path) -> None:
@@ -104,6 +108,10 @@ class LocalFolderStore(BlobStore):
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def check(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError("the content folder is missing or not writable")
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         for path in sorted(self.root.rglob("*")):
@@ -177,6 +185,9 @@ class S3Store(BlobStore):
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         paginator = self.client.get_paginator("list_objects_v2")

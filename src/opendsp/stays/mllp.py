@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from opendsp.accounts.guard import network_of
+from opendsp.metrics import count_acknowledgement
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from opendsp.stays.certificates import fingerprint
@@ -215,6 +216,7 @@ async def _converse(
             ack = await asyncio.to_thread(feed.handle_too_large, block.head, limit=config.max_message_bytes, peer=peer)
         else:
             ack = await asyncio.to_thread(feed.handle, block.decode("utf-8", errors="replace"), peer=peer)
+        count_acknowledgement(ack)
         writer.write(START_BLOCK + ack.encode("utf-8") + END_BLOCK)
         try:
             await asyncio.wait_for(writer.drain(), config.idle_timeout)

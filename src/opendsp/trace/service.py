@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock
+from opendsp.metrics import TRACE_APPENDS
 from opendsp.trace.models import GENESIS_HASH, PLATFORM_CHAIN, Outcome, TraceChainHead, TraceEntry
 from opendsp.trace.vocabulary import RequestContext as RequestContext
 
@@ -114,6 +115,7 @@ class TraceWriter:
         session.flush()
         head.last_seq, head.last_hash = entry.seq, entry.hash
         session.flush()
+        TRACE_APPENDS.labels(Outcome(event.outcome).value).inc()  # flushed: an entry of a rolled-back act counts too
         return entry
 
 

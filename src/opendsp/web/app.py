@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from opendsp import __version__
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.web.health import health_router
 from opendsp.web.perimeter import install_perimeter, limit_bodies
 from opendsp.web.portals import install_portals
 
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__, "database": settings.database_kind}
+
+    app.include_router(health_router(platform))  # /healthz/live and /healthz/ready
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -1,0 +1,131 @@
+"""Prometheus metrics: what every process counts, and the server that hands them to Prometheus.
+
+Each process (web workers, the notification worker, the MLLP listener, the
+trace checkpointer) counts in its own memory, or, with
+``PROMETHEUS_MULTIPROC_DIR`` set before it starts, in files of that folder
+(prometheus_client's multi-process mode), which ``opendsp metrics`` adds up
+and serves on a port of its own, never on the public application. The
+figures read from the database (outbox backlog, checkpoint age) are read by
+that server when it is scraped, so they are the same whichever process asks.
+
+Labels hold only values from closed sets: route templates (never a path with
+its ids or national numbers), status codes, the policy's actions, effects and
+reasons, acknowledgement codes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from opendsp.platform import Platform
+
+REQUEST_SECONDS = Histogram(
+    "opendsp_http_request_duration_seconds", "Time to answer an HTTP request, by route template.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DECISIONS = Counter(
+    "opendsp_policy_decisions", "Access decisions made by the gate, by action, effect and reason.",
+    ["action", "effect", "reason"],
+)
+TRACE_APPENDS = Counter("opendsp_trace_appends", "Entries appended to the trace, by outcome.", ["outcome"])
+MLLP_MESSAGES = Counter(
+    "opendsp_mllp_messages", "HL7 v2 messages answered by the MLLP listener, by acknowledgement code.", ["code"],
+)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    # A caller chooses the method: any other one is "other", so that no one can add label values at will.
+    REQUEST_SECONDS.labels(method if method in _METHODS else "other", route, str(status)).observe(seconds)
+
+
+def count_decision(action: str, permitted: bool, reason: str) -> None:
+    DECISIONS.labels(action, "permit" if permitted else "deny", reason).inc()
+
+
+def count_acknowledgement(ack: str) -> None:
+    """Count an HL7 ACK by its MSA-1 code (AA, AE, AR, or CA/CE/CR)."""
+    code = "unknown"
+    for segment in ack.split("\r"):
+        if segment.startswith("MSA|"):
+            value = segment.split("|")[1] if segment.count("|") >= 1 else ""
+            code = value if value in {"AA", "AE", "AR", "CA", "CE", "CR"} else "unknown"
+            break
+    MLLP_MESSAGES.labels(code).inc()
+
+
+class DatabaseFigures:
+    """Gauges read from the database at scrape time: the outbox backlog and the age of the last checkpoint."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        from sqlalchemy import func, select
+
+        from opendsp.notifications.models import DeliveryState, OutboxMessage
+        from opendsp.notifications.services import outbox_counts
+        from opendsp.trace.models import TraceCheckpoint
+
+        up = GaugeMetricFamily("opendsp_metrics_database_up", "1 when the database figures below could be read.")
+        try:
+            with self.platform.sessions() as session:
+                by_state = outbox_counts(session)
+                oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.state.in_([DeliveryState.pending, DeliveryState.sending])))
+                last_checkpoint = session.scalar(select(func.max(TraceCheckpoint.made_at)))
+        except Exception:  # noqa: BLE001 - a scrape during an outage says so instead of failing whole
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        now = self.platform.clock.now()
+        backlog = GaugeMetricFamily("opendsp_outbox_messages", "Messages in the outbox, by state.", labels=["state"])
+        for state, count in by_state.items():
+            backlog.add_metric([state], count)
+        yield backlog
+        yield _age("opendsp_outbox_oldest_message_age_seconds",
+                   "Age of the oldest message waiting to be sent (0 when none waits).", oldest, now)
+        if last_checkpoint is not None:
+            yield _age("opendsp_trace_checkpoint_age_seconds", "Time since the last trace checkpoint was made.",
+                       last_checkpoint, now)
+
+
+def _age(name: str, documentation: str, since: datetime | None, now: datetime) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=max((now - since).total_seconds(), 0) if since else 0)
+
+
+class _ThisProcess:
+    """This process's own metrics, when no multi-process folder is configured (one process, or the tests)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def metrics_registry(platform: Platform) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        MultiProcessCollector(registry, path=folder)
+    else:
+        registry.register(_ThisProcess())  # type: ignore[arg-type]
+    registry.register(DatabaseFigures(platform))  # type: ignore[arg-type]
+    return registry
+
+
+def serve_metrics(platform: Platform, host: str, port: int) -> tuple[Any, threading.Thread]:
+    """Serve ``/metrics`` on its own port, in a thread; ``server.shutdown()`` stops it."""
+    return start_http_server(port, addr=host, registry=metrics_registry(platform))
