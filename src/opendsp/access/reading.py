@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 
 from opendsp.access.gate import Gate
+from opendsp.access.models import Wish
 from opendsp.actors import ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
@@ -235,6 +236,19 @@ class Reading(Gate):
             select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
         )) if stays else []
         return Timeline(permit=permit, documents=items, stays=found_stays)
+
+    def current_wishes(self, record_id: uuid.UUID, *, part: str) -> dict[str, Wish]:
+        """The holder's wishes as they stand (the latest answer to each kind), for a professional's page ``part``:
+        one decision (``wishes.read``: anyone with access to the record, blocks and closed records first) and
+        one trace entry, which the holder sees."""
+        record = self._record(record_id)
+        self._authorise(Action.read_wishes, record, context={"part": part})
+        current: dict[str, Wish] = {}
+        for wish in self.session.scalars(
+            select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)
+        ):
+            current.setdefault(wish.kind, wish)
+        return current
 
     def emergency_until(self, permit: Decision) -> datetime | None:
         """When the actor's emergency access to the permit's record ends: part of the act the permit was

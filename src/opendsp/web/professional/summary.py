@@ -26,6 +26,7 @@ from opendsp.policy.decision import AccessDenied
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
+from opendsp.web.professional.wishes import wish_lines
 
 if TYPE_CHECKING:  # a name only: the documents are read through RecordAccess
     from opendsp.documents.models import Document
@@ -105,4 +106,5 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
                 lines[section_of[kind]].append(Line(text=text, detail=detail, flag=flag, document=document))
         lines["results"] = lines["results"][:RECENT_RESULTS]
         return render_pro(request, view, "professional/summary.html", patient=patient, sections=SECTIONS,
-                          lines=lines, truncated=sources.total > len(sources.items))
+                          lines=lines, truncated=sources.total > len(sources.items),
+                          wishes=wish_lines(view, record_id, part="summary"))
