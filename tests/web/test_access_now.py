@@ -171,14 +171,21 @@ def test_a_professional_with_access_sees_the_wishes_in_the_patient_view_and_the_
     assert "Consents and wishes of the patient" in empty and "Organ donation after death" in wishes
     assert "Not stated" in wishes
     _wish(platform, record)
-    for path, part in ((f"/pro/patients/{record.id}", "patient"), (f"/pro/patients/{record.id}/summary", "summary")):
+    for path, action in ((f"/pro/patients/{record.id}", "documents.list"),
+                         (f"/pro/patients/{record.id}/summary", "document.consult")):
+        before = len(entries(platform, record.id))
         page = pro.browser.get(path)
         assert page.status_code == 200
         wishes = page.text.split('id="wishes"', 1)[1].split("</section>", 1)[0]
         assert "<strong>Yes</strong>" in wishes and "Tout sauf les yeux" in wishes
-        read = entries(platform, record.id, "wishes.read")[-1]
-        assert read.outcome.value == "permitted" and read.basis == "circle" and read.context["part"] == part
-        assert read.actor_id == str(pro.id)
+        # One act, one entry: the page's own, which says the wishes went with it.
+        (entry,) = entries(platform, record.id)[before:]
+        assert entry.action == action and entry.outcome.value == "permitted" and entry.basis == "circle"
+        assert entry.context["wishes"] is True and entry.actor_id == str(pro.id)
+    # A keyword search of the documents is not the patient view: no wishes, and its entry says none.
+    searched = pro.browser.submit(f"/pro/patients/{record.id}", {"q": "bilan"}, form_page=f"/pro/patients/{record.id}")
+    assert searched.status_code == 200 and 'id="wishes"' not in searched.text
+    assert "wishes" not in entries(platform, record.id, "documents.list")[-1].context
     in_french = pro.browser.get(f"/pro/patients/{record.id}", headers={"accept-language": "fr"})
     assert in_french.status_code == 200
 
@@ -193,10 +200,11 @@ def test_the_holder_reads_in_the_trace_that_a_professional_read_the_wishes(
     _wish(platform, record, WishValue.no)
     with platform.transaction() as session:
         gp = as_professional(session, platform, session.get(Professional, world.gp))
-        assert gp.current_wishes(world.record_id, part="patient")["organ_donation"].value == "no"
+        listed = gp.list_documents(world.record_id, with_wishes=True)
+        assert listed.wishes is not None and listed.wishes["organ_donation"].value == "no"
     page = holder.get("/record/trace?kind=consultation").text
-    line = page.split("Read your wishes (organ donation, ...)", 1)[0].rsplit("<tr", 1)[1]
-    assert "Weber" in line and "Trusted circle" in page
+    line = page.split("with your wishes (organ donation, ...)", 1)[0].rsplit("<tr", 1)[1]
+    assert "Weber" in line and "Looked at the list of documents" in line
 
 
 def test_a_professional_without_access_or_blocked_sees_no_wishes(platform: Platform, clock: FrozenClock) -> None:
@@ -215,10 +223,10 @@ def test_a_professional_without_access_or_blocked_sees_no_wishes(platform: Platf
     for path in (f"/pro/patients/{with_wish.id}", f"/pro/patients/{with_wish.id}/summary"):
         page = blocked.browser.get(path)
         assert page.status_code == 403 and "Tout sauf les yeux" not in page.text and 'id="wishes"' not in page.text
+        refused = entries(platform, with_wish.id)[-1]
+        assert refused.outcome.value == "refused" and refused.reason == "blocked" and "wishes" not in refused.context
     with platform.transaction() as session:
         access = as_professional(session, platform, session.get(Professional, blocked.id))
-        with pytest.raises(AccessDenied) as refused:
-            access.current_wishes(with_wish.id, part="patient")
-        assert refused.value.decision.reason.value == "blocked"
-    read = entries(platform, with_wish.id, "wishes.read")
-    assert read and read[-1].outcome.value == "refused" and read[-1].reason == "blocked"
+        assert access.would(with_wish.id, Action.read_wishes).reason.value == "blocked"
+        with pytest.raises(AccessDenied):
+            access.list_documents(with_wish.id, with_wishes=True)

@@ -100,7 +100,8 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
                                 limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, filters=filters.used())
             else:
                 listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
-                                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                                    with_wishes=True)  # the patient view shows them
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, listed.permit)
@@ -108,7 +109,7 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
         return render_pro(request, view, "professional/record.html", patient=patient, documents=listed.items,
                           total=listed.total, page=page, pages=max(1, -(-listed.total // PAGE_SIZE)),
                           filters=filters, kinds=kinds, me=view.professional.id,
-                          wishes=wish_lines(view, record_id, part="patient"))
+                          wishes=wish_lines(listed.wishes))
 
 
 @router.get("/pro/patients/{record_id}/timeline", response_class=HTMLResponse)

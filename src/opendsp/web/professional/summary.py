@@ -83,7 +83,7 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
             # One decision over the source documents, and one trace entry naming them; the structured index
             # is read through RecordAccess too.
             found = view.access.read_structured_sources(record_id, resource_types=wanted, purpose="summary",
-                                                        limit=MAX_SOURCES)
+                                                        limit=MAX_SOURCES, with_wishes=True)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         sources, positions = found.reading, found.positions
@@ -107,4 +107,4 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
         lines["results"] = lines["results"][:RECENT_RESULTS]
         return render_pro(request, view, "professional/summary.html", patient=patient, sections=SECTIONS,
                           lines=lines, truncated=sources.total > len(sources.items),
-                          wishes=wish_lines(view, record_id, part="summary"))
+                          wishes=wish_lines(sources.wishes))
