@@ -52,7 +52,7 @@ class Msg:
 
 # kind -> (label, trace actions, action prefixes)
 KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "consultation": (N_("Consultations"), ("document.consult", "documents.list", "stays.list"), ()),
+    "consultation": (N_("Consultations"), ("document.consult", "documents.list", "stays.list", "wishes.read"), ()),
     "deposit": (N_("Deposits"), ("document.deposit",), ()),
     "replacement": (N_("Replacements"), ("document.replace",), ()),
     "withdrawal": (N_("Withdrawals"), ("document.withdraw",), ()),
@@ -161,6 +161,8 @@ ACTION_LABELS: dict[str, str] = {
     "document.replace": N_("Replaced a document with a new version"),
     "document.withdraw": N_("Withdrew a document"),
     "stays.list": N_("Looked at the hospital stays"),
+    # The wishes are read within a page's act (its entry says "wishes"); an entry of their own is not written.
+    "wishes.read": N_("Read your wishes (organ donation, ...)"),
     "stay.report": N_("Hospital stay reported by the hospital"),
     "stay.read": N_("Hospital stay read back by the hospital that reported it"),
     "patients.search": N_("Looked up your identity (name, birth date, national number)"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from opendsp.access.models import Wish
 from opendsp.access.trace_reading import ANSWER_LABELS
 from opendsp.access.wishes import WishKind
 from opendsp.locale import N_
@@ -27,8 +27,9 @@ class WishLine:
     comment: str | None
 
 
-def wish_lines(wishes: dict[str, Wish] | None) -> list[WishLine] | None:
-    """Each kind of wish with the holder's current answer; None when the page's act did not include them."""
+def wish_lines(wishes: dict[str, Any] | None) -> list[WishLine] | None:
+    """Each kind of wish with the holder's current answer (``wishes``: the page's ``DocumentPage.wishes`` or
+    ``DocumentsReading.wishes``, by kind); None when the page's act did not include them."""
     if wishes is None:
         return None
     lines = []
