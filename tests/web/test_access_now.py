@@ -21,21 +21,11 @@ from opendsp.records.models import Record
 from opendsp.stays.models import PatientClass, Stay, StayState
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
 from tests.factories import as_holder, as_professional, make_record
-from tests.web.holder_world import World, build, entries, log_in, logged_in
+from tests.web.holder_world import World, entries, holder, logged_in, world  # noqa: F401 - fixtures
 from tests.web.indistinguishable import answer
 from tests.web.professional import Pro, professional_with_account, record_with_code
 
 PAGE = "/record/professionals"
-
-
-@pytest.fixture
-def world(platform: Platform, clock: FrozenClock) -> World:
-    return build(platform, clock)
-
-
-@pytest.fixture
-def holder(platform: Platform, clock: FrozenClock, world: World) -> Browser:
-    return log_in(platform, clock, world.credentials)
 
 
 def _open_with_code(platform: Platform, world: World, professional_id: uuid.UUID) -> uuid.UUID:
