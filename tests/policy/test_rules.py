@@ -372,6 +372,26 @@ ROWS = [
         DENY, Reason.not_applicable),
     Row("erase: never a hospital's system", request(HOSPITAL_SYSTEM, A.erase_record, record=CLOSED),
         DENY, Reason.not_applicable),
+    # 9. The holder's wishes (organ donation, ...): the holder's side, and any professional with access.
+    Row("wishes: the holder reads them", request(HOLDER, A.read_wishes), PERMIT, Reason.holder_side, Basis.holder),
+    Row("wishes: an assistant reads them", request(ASSISTANT, A.read_wishes, grants=Grants(assistants={pid(ASSISTANT): None})),
+        PERMIT, Reason.holder_side, Basis.assistant),
+    Row("wishes: another person does not", request(OTHER_PERSON, A.read_wishes), DENY, Reason.not_holder_side),
+    Row("wishes: a professional in the circle reads them", request(GP, A.read_wishes, grants=circle(GP)),
+        PERMIT, Reason.access_granted, Basis.circle),
+    Row("wishes: a pharmacist with the presence code reads them, whatever the document rights",
+        request(PHARMACIST, A.read_wishes, grants=Grants(presence={pid(PHARMACIST): NOW + HOUR})),
+        PERMIT, Reason.access_granted, Basis.presence_code),
+    Row("wishes: a hospital's professional during a stay reads them", request(WARD_NURSE, A.read_wishes, grants=IN_STAY),
+        PERMIT, Reason.access_granted, Basis.stay),
+    Row("wishes: not without access", request(GP, A.read_wishes), DENY, Reason.no_access),
+    Row("wishes: not when blocked, even in the circle",
+        request(GP, A.read_wishes, grants=circle(GP, blocked=frozenset({pid(GP)}))), DENY, Reason.blocked),
+    Row("wishes: not on a closed record", request(GP, A.read_wishes, record=CLOSED, grants=circle(GP)),
+        DENY, Reason.record_closed),
+    Row("wishes: a profession without rights does not", request(HEALER, A.read_wishes, grants=circle(HEALER)),
+        DENY, Reason.profession_without_rights),
+    Row("wishes: never the agency", request(AGENCY, A.read_wishes), DENY, Reason.agency_no_clinical_access),
 ]
 
 

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from opendsp.clock import FrozenClock
@@ -134,3 +135,15 @@ def entries(platform: Platform, record_id: uuid.UUID, action: str | None = None)
         if action:
             query = query.where(TraceEntry.action == action)
         return list(session.scalars(query.order_by(TraceEntry.seq)))
+
+
+@pytest.fixture
+def world(platform: Platform, clock: FrozenClock) -> World:
+    """The world of ``build``, as a fixture (import it with ``holder`` into a test module)."""
+    return build(platform, clock)
+
+
+@pytest.fixture
+def holder(platform: Platform, clock: FrozenClock, world: World) -> Browser:
+    """The world's holder, logged in."""
+    return log_in(platform, clock, world.credentials)

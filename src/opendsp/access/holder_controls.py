@@ -22,6 +22,7 @@ from opendsp.access.models import (
     BlockedProfessional,
     CircleMember,
     DocumentNamedProfessional,
+    PresenceGrant,
     Wish,
 )
 from opendsp.access.wishes import ANSWERS, WishKind, WishValue
@@ -158,6 +159,33 @@ class HolderControls(Gate):
         settings.presence_code_set_at = self.now
         self._touch(record)
         return code
+
+    def end_presence_access(self, record_id: uuid.UUID, grant_id: uuid.UUID) -> Professional:
+        """End now the access a professional opened with the presence code: their next request is refused.
+
+        ``grant_id`` names a running grant of THIS record; any other id (another record's, an ended one, none)
+        is an unknown grant, answered alike. Every running grant of that professional on the record ends, so the
+        access ends whichever of them was named. The act is traced as a change of the access settings."""
+        record = self._record(record_id)
+        grant = self.session.get(PresenceGrant, grant_id)
+        if grant is None or grant.record_id != record.id or grant.expires_at <= self.now:
+            grant = None
+        # Decided (and a refusal traced) before the caller learns whether the grant exists.
+        self._manage(record_id, "presence_access.end", grant=grant_id,
+                     **({"professional": grant.professional_id, "opened": grant.opened_at,
+                         "until": grant.expires_at} if grant else {}))
+        if grant is None:
+            raise InvalidRequest(f"no running presence-code access {grant_id}")
+        professional = self._professional(grant.professional_id)
+        for running in self.session.scalars(
+            select(PresenceGrant).where(
+                PresenceGrant.record_id == record.id, PresenceGrant.professional_id == professional.id,
+                PresenceGrant.expires_at > self.now,
+            )
+        ):
+            running.expires_at = self.now
+        self.session.flush()
+        return professional
 
     def enter(self, record_id: uuid.UUID) -> Decision:
         """An assistant or a legal representative switching to the record they act for."""

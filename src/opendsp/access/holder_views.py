@@ -8,7 +8,7 @@ for the trace and the notifications).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -19,7 +19,9 @@ from opendsp.access.models import (
     AssistantDelegation,
     BlockedProfessional,
     CircleMember,
+    EmergencyAccess,
     Notification,
+    PresenceGrant,
     Wish,
 )
 from opendsp.access.trace_reading import TraceLine, TraceQuery, TraceReading, describe
@@ -46,6 +48,21 @@ class ProfessionalChoice:
 
 
 @dataclass(frozen=True)
+class RunningAccess:
+    """An access open right now outside the holder's standing choices: a presence code, an emergency, a stay.
+
+    ``grant_id``: the presence-code grant the holder may end now (None for the other kinds)."""
+
+    basis: str  # "presence_code", "emergency" or "stay"
+    professional: Professional | None  # None for a stay: the whole organisation (or care unit) reads
+    organisation: str | None
+    since: datetime | None
+    until: datetime | None  # None: while the stay lasts
+    reason: str | None = None  # the emergency's reason
+    grant_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
 class AccessChoices:
     circle: list[ProfessionalChoice]
     referring_doctor: Professional | None
@@ -55,6 +72,7 @@ class AccessChoices:
     refused_institutions: list[Organisation]
     hospitals: list[Organisation]  # the organisations whose stays may open the record
     presence_code_set_at: datetime | None
+    running: list[RunningAccess] = field(default_factory=list)  # open right now, newest first
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,46 @@ class HolderViews(Gate):
             refused_institutions=sorted((o for o in refused if o is not None), key=lambda o: o.name),
             hospitals=directory.hospitals(session),
             presence_code_set_at=settings.presence_code_set_at if settings else None,
+            running=self._running_accesses(record),
         )
+
+    def _running_accesses(self, record: Record) -> list[RunningAccess]:
+        """The presence-code, emergency and hospital-stay accesses that open the record now, as the policy's
+        facts have them (a refused emergency setting or hospital opens nothing, so it is not listed)."""
+        session, now, grants = self.session, self.now, self._grants(record)
+        running: list[RunningAccess] = []
+        latest: dict[uuid.UUID, PresenceGrant] = {}
+        for grant in session.scalars(
+            select(PresenceGrant).where(PresenceGrant.record_id == record.id, PresenceGrant.expires_at > now)
+            .order_by(PresenceGrant.opened_at)
+        ):
+            latest[grant.professional_id] = grant
+        if grants.emergency_allowed:
+            for access in session.scalars(
+                select(EmergencyAccess).where(EmergencyAccess.record_id == record.id, EmergencyAccess.expires_at > now)
+            ):
+                running.append(RunningAccess(
+                    basis="emergency", professional=session.get(Professional, access.professional_id),
+                    organisation=_name(session.get(Organisation, access.organisation_id)),
+                    since=access.opened_at, until=access.expires_at, reason=access.reason))
+        for professional_id, grant in latest.items():
+            if professional_id in grants.blocked:
+                continue  # a block wins over the code: nothing to end
+            running.append(RunningAccess(
+                basis="presence_code", professional=session.get(Professional, professional_id),
+                organisation=_name(session.get(Organisation, grant.organisation_id)),
+                since=grant.opened_at, until=grants.presence[professional_id], grant_id=grant.id))
+        if grants.institutional_access_allowed:
+            for stay_grant in grants.stays.values():
+                stay = session.get(Stay, stay_grant.stay_id)
+                if stay is None or stay_grant.hospital_id in grants.refused_institutions:
+                    continue
+                if stay_grant.until is not None and now >= stay_grant.until:
+                    continue
+                place = stay.organisation.name + (f" – {stay.care_unit.name}" if stay.care_unit else "")
+                running.append(RunningAccess(basis="stay", professional=None, organisation=place,
+                                             since=stay.admitted_at, until=stay_grant.until))
+        return sorted(running, key=lambda r: r.since or now, reverse=True)
 
     def consent_view(self, record_id: uuid.UUID) -> ConsentView:
         """The holder's choices and wishes with the professionals they name, read back as ONE act (the
@@ -322,3 +379,7 @@ class HolderViews(Gate):
                 select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
             )),
         )
+
+
+def _name(organisation: Organisation | None) -> str | None:
+    return organisation.name if organisation is not None else None

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 
 from opendsp.access.gate import Gate
+from opendsp.access.models import Wish
 from opendsp.actors import ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
@@ -33,6 +34,8 @@ class DocumentPage:
     permit: Decision | None = None
     # With ``with_versions``: for each listed document that has other versions, those the caller may see.
     versions: dict[uuid.UUID, list[Document]] = field(default_factory=dict)
+    # With ``with_wishes``: the holder's wishes by kind, when the policy lets them go with the list.
+    wishes: dict[str, Wish] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class DocumentsReading:
     permit: Decision
     items: list[Consultation]
     total: int  # how many the reader may see under the conditions, of which ``items`` were read
+    wishes: dict[str, Wish] | None = None  # with ``with_wishes``, as in ``DocumentPage``
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Reading(Gate):
         order_by: Iterable[ColumnElement[Any]] | None = None,
         criteria: dict[str, Any] | None = None,
         with_versions: bool = False,
+        with_wishes: bool = False,
     ) -> DocumentPage:
         """One page of the documents the actor may see, newest first.
 
@@ -99,10 +104,13 @@ class Reading(Gate):
         text in clear: see ``opendsp.search.services.search``).
         ``with_versions`` adds each listed document's other versions the
         caller may see, as a part of the same act (one trace entry).
+        ``with_wishes`` adds the holder's wishes (the patient view), when the policy lets the caller read them,
+        as a part of the same act too (its entry says so).
         """
         record = self._record(record_id)
-        permit = self._authorise(Action.list_documents, record,
-                                 context={"criteria": criteria} if criteria else None)
+        context: dict[str, Any] = {"criteria": criteria} if criteria else {}
+        wishes = with_wishes and self._wishes_part(record, context)
+        permit = self._authorise(Action.list_documents, record, context=context)
         rule = self._visibility(record)
         query = select(Document).where(Document.record_id == record.id, visible_documents(rule), *where)
         wanted = list(types)
@@ -116,7 +124,8 @@ class Reading(Gate):
             if with_versions and (item.replaces_id is not None or item.status is not DocumentStatus.current)
         }
         return DocumentPage(items=list(items), total=total, permit=permit,
-                            versions={k: v for k, v in versions.items() if len(v) > 1})
+                            versions={k: v for k, v in versions.items() if len(v) > 1},
+                            wishes=self._current_wishes(record) if wishes else None)
 
     def consult(self, document_id: uuid.UUID) -> Consultation:
         document, record = self._document_of(document_id)
@@ -188,6 +197,7 @@ class Reading(Gate):
         limit: int = 20,
         order_by: Iterable[ColumnElement[Any]] | None = None,
         criteria: dict[str, Any] | None = None,
+        with_wishes: bool = False,
     ) -> DocumentsReading:
         """Many documents read for one view (a chart, the summary): one decision on the record and ONE trace
         entry naming the documents read; each document still passes ``decide`` before its content opens.
@@ -202,10 +212,12 @@ class Reading(Gate):
             return self.session.scalars(query.order_by(*order, Document.id).limit(limit)).all(), total
 
         asked: dict[str, Any] = {"purpose": purpose, **({"criteria": criteria} if criteria else {})}
+        wishes = with_wishes and self._wishes_part(record, asked)
         listing, permits, total = self._authorise_many(record, choose, context=asked)
         readings = [Consultation(document=document, permit=permit, chunks=self._content_when_read(permit, document))
                     for document, permit in permits]
-        return DocumentsReading(permit=listing, items=readings, total=total)
+        return DocumentsReading(permit=listing, items=readings, total=total,
+                                wishes=self._current_wishes(record) if wishes else None)
 
     def _content_when_read(self, permit: Decision, document: Document) -> Iterator[bytes]:
         """The content, opened only when it is read (a view may stop before reading every document)."""
@@ -235,6 +247,23 @@ class Reading(Gate):
             select(Stay).where(Stay.record_id == record.id).order_by(Stay.admitted_at.desc().nulls_last())
         )) if stays else []
         return Timeline(permit=permit, documents=items, stays=found_stays)
+
+    def _wishes_part(self, record: Record, context: dict[str, Any]) -> bool:
+        """Whether the holder's wishes go with the page's act: the policy's answer to ``wishes.read`` on the
+        same facts, asked before the act is decided so that its one trace entry says so (``wishes: true``)."""
+        shown = self._allows(Action.read_wishes, record)
+        if shown:
+            context["wishes"] = True
+        return shown
+
+    def _current_wishes(self, record: Record) -> dict[str, Wish]:
+        """The latest answer to each kind of wish, read within an act already decided and traced."""
+        current: dict[str, Wish] = {}
+        for wish in self.session.scalars(
+            select(Wish).where(Wish.record_id == record.id).order_by(Wish.set_at.desc(), Wish.id)
+        ):
+            current.setdefault(wish.kind, wish)
+        return current
 
     def emergency_until(self, permit: Decision) -> datetime | None:
         """When the actor's emergency access to the permit's record ends: part of the act the permit was

@@ -83,15 +83,16 @@ class StructuredReading(Reading):
                                    where=[Document.id.in_(others), Document.status == DocumentStatus.current])
 
     def read_structured_sources(self, record_id: uuid.UUID, *, resource_types: Iterable[str], purpose: str,
-                                limit: int) -> StructuredSources:
+                                limit: int, with_wishes: bool = False) -> StructuredSources:
         """The current documents of the record with structured entries of ``resource_types`` (the summary),
-        read under one decision and one trace entry, with where each entry is in its document."""
+        read under one decision and one trace entry, with where each entry is in its document (and, with
+        ``with_wishes``, the holder's wishes as a part of the same act: see ``Reading.list_documents``)."""
         from opendsp.structured.models import StructuredEntry
 
         wanted = list(resource_types)
         indexed = select(StructuredEntry.document_id).where(
             StructuredEntry.record_id == record_id, StructuredEntry.resource_type.in_(wanted))
-        reading = self.read_documents(record_id, purpose=purpose, limit=limit,
+        reading = self.read_documents(record_id, purpose=purpose, limit=limit, with_wishes=with_wishes,
                                       where=[Document.id.in_(indexed), Document.status == DocumentStatus.current])
         positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
         read_ids = [r.document.id for r in reading.items]

@@ -52,7 +52,7 @@ class Msg:
 
 # kind -> (label, trace actions, action prefixes)
 KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "consultation": (N_("Consultations"), ("document.consult", "documents.list", "stays.list"), ()),
+    "consultation": (N_("Consultations"), ("document.consult", "documents.list", "stays.list", "wishes.read"), ()),
     "deposit": (N_("Deposits"), ("document.deposit",), ()),
     "replacement": (N_("Replacements"), ("document.replace",), ()),
     "withdrawal": (N_("Withdrawals"), ("document.withdraw",), ()),
@@ -161,6 +161,8 @@ ACTION_LABELS: dict[str, str] = {
     "document.replace": N_("Replaced a document with a new version"),
     "document.withdraw": N_("Withdrew a document"),
     "stays.list": N_("Looked at the hospital stays"),
+    # The wishes are read within a page's act (its entry says "wishes"); an entry of their own is not written.
+    "wishes.read": N_("Read your wishes (organ donation, ...)"),
     "stay.report": N_("Hospital stay reported by the hospital"),
     "stay.read": N_("Hospital stay read back by the hospital that reported it"),
     "patients.search": N_("Looked up your identity (name, birth date, national number)"),
@@ -209,6 +211,7 @@ CHANGE_LABELS: dict[str, str] = {
     "block.remove": N_("Professional unblocked"),
     "presence_code.regenerate": N_("New presence code generated"),
     "presence_code.issue": N_("New presence code sent by letter"),
+    "presence_access.end": N_("Access with the presence code ended"),
     "institutions.refuse": N_("Access through hospital stays refused"),
     "institutions.allow": N_("Access through hospital stays allowed again"),
     "wish.set": N_("Wish recorded"),
@@ -223,6 +226,8 @@ CHANGE_LABELS: dict[str, str] = {
 REFERRING_DOCTOR_WITHDRAWN = N_("Referring doctor withdrawn")
 TRACE_DOWNLOADED = N_("Downloaded the trace")
 OTHER_ACT = N_("Other act")
+# An act whose entry says the holder's wishes went with it (a professional's patient view or summary).
+WITH_WISHES = N_("with your wishes (organ donation, ...)")
 
 # record.export "part": reading back one's own choices (see RecordAccess.read_choices, wishes, assistants).
 EXPORT_PARTS: dict[str, str] = {
@@ -533,6 +538,8 @@ def _act(
     subject: list[Part] = []
     if entry.document_id is not None and entry.document_id in titles:
         subject.append(titles[entry.document_id])
+    if context.get("wishes") is True:
+        subject.append(Msg(WITH_WISHES))
     if action in ("access.manage", "assistants.manage", "accounts.manage"):
         change = str(context.get("change") or "")
         professional = professionals.get(_uuid(context.get("professional")))  # type: ignore[arg-type]

@@ -270,7 +270,8 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
             if request.names_document and (document is None or not _document_rule(request).admits(document)):
                 return out.deny(Reason.not_found)  # a document the holder's side does not see yet, or none
             return permit
-        case Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays | Action.enter_record:
+        case (Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays
+              | Action.enter_record | Action.read_wishes):
             return permit
         case Action.consult_document:
             if document is None or not _document_rule(request).admits(document):
@@ -429,7 +430,8 @@ def _professional(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -
 
     if basis is None:
         return out.deny(Reason.no_access, how=_ways_in(request))
-    if action in (Action.list_documents, Action.list_stays):
+    if action in (Action.list_documents, Action.list_stays, Action.read_wishes):
+        # The holder's wishes go with any access to the record, whatever the profession's document rights.
         return out.permit(Reason.access_granted, basis)
     if action is Action.consult_document:
         if document is None or not _document_rule(request, matrix).admits(document):

@@ -92,6 +92,10 @@ document the caller could not consult.
    A refusal for lack of a basis says how access can be obtained (a presence
    code, the trusted circle, and for emergency departments emergency access)
    and never whether anything is hidden.
+   With a basis, a professional also reads the **holder's wishes** (organ
+   donation, ...: action `wishes.read`), whatever their profession's document
+   rights; so does the holder's side. They go with the page that shows them
+   (the patient view, the summary), in its one trace entry.
 7. **Documents.** A document exists for a professional only if
    - the holder has not hidden it ("documents bloqués": hidden from every
      professional, its author included, until the holder unhides it);

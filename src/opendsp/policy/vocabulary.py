@@ -34,6 +34,8 @@ class Action(str, enum.Enum):
     # Erasing a closed record for good (a holder's death plus the retention period, or a legal order):
     # the agency's act, never anyone else's (docs/operations.md, "Erasing a record for good").
     erase_record = "record.erase"
+    # Reading the holder's wishes (organ donation, ...): the holder's side, and a professional with access.
+    read_wishes = "wishes.read"
 
 
 # Actions that touch clinical content or metadata of a record.

@@ -44,6 +44,7 @@ DONE = {
     "institutions-refused": N_("No hospital may open your record during a stay."),
     "institution-refused": N_("This hospital may no longer open your record during a stay."),
     "institution-allowed": N_("This hospital may open your record again during a stay."),
+    "access-ended": N_("The access was ended: this professional can no longer open your record with the code."),
 }
 CHOOSE = N_("Choose a professional from the search results.")
 SEARCH_SHORT = N_("Type at least two characters of a name or a licence number.")
@@ -51,6 +52,8 @@ SEARCH_LONG = N_("Type at most 100 characters.")
 COMMENT_LONG = N_("The comment has at most 300 characters.")
 CANNOT_REFER = N_("This professional cannot be a referring doctor: only general practitioners, internists and "
                   "paediatricians write the patient summary.")
+NO_RUNNING_ACCESS = N_("This access is not open (any more).")
+CONFIRM_END = N_("Tick the box to confirm that this access ends now.")
 UNKNOWN = N_("This professional or organisation is not in the directory.")
 
 
@@ -205,5 +208,23 @@ def allow_institution(request: Request, platform: PlatformDep, organisation_id: 
         chosen = parse_id(organisation_id, N_("Choose a hospital from the list."))
         view.access.refuse_institution(view.record.id, chosen, refused=False)
         return "institution-allowed"
+
+    return act(request, platform, change)
+
+
+@router.post(PAGE + "/accesses/{grant_id}/end")
+def end_presence_access(request: Request, platform: PlatformDep, grant_id: str,
+                        confirm: Annotated[str, Form()] = "") -> Response:
+    """End now an access opened with the presence code (confirmed by a ticked box). An id that is not a running
+    access of this record, malformed or another record's, gets the one same answer."""
+    def change(view: HolderView) -> str:
+        chosen = parse_id(grant_id, NO_RUNNING_ACCESS)
+        if confirm != "yes":
+            raise BadInput(CONFIRM_END)
+        try:
+            view.access.end_presence_access(view.record.id, chosen)
+        except InvalidRequest:
+            raise BadInput(NO_RUNNING_ACCESS) from None
+        return "access-ended"
 
     return act(request, platform, change)

@@ -31,6 +31,7 @@ from opendsp.web.care_events import care_events
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
+from opendsp.web.professional.wishes import wish_lines
 
 router = APIRouter()
 NOT_FOUND = N_("This document does not exist or is not available.")
@@ -99,14 +100,16 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
                                 limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, filters=filters.used())
             else:
                 listed = view.access.list_documents(record_id, types=filters.types, where=filters.where(),
-                                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                                    with_wishes=True)  # the patient view shows them
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, listed.permit)
         kinds = [(t.value, TYPE_LABELS[t]) for t in DocumentType]
         return render_pro(request, view, "professional/record.html", patient=patient, documents=listed.items,
                           total=listed.total, page=page, pages=max(1, -(-listed.total // PAGE_SIZE)),
-                          filters=filters, kinds=kinds, me=view.professional.id)
+                          filters=filters, kinds=kinds, me=view.professional.id,
+                          wishes=wish_lines(listed.wishes))
 
 
 @router.get("/pro/patients/{record_id}/timeline", response_class=HTMLResponse)

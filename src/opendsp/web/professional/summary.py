@@ -26,6 +26,7 @@ from opendsp.policy.decision import AccessDenied
 from opendsp.web.auth_views import PlatformDep
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
+from opendsp.web.professional.wishes import wish_lines
 
 if TYPE_CHECKING:  # a name only: the documents are read through RecordAccess
     from opendsp.documents.models import Document
@@ -82,7 +83,7 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
             # One decision over the source documents, and one trace entry naming them; the structured index
             # is read through RecordAccess too.
             found = view.access.read_structured_sources(record_id, resource_types=wanted, purpose="summary",
-                                                        limit=MAX_SOURCES)
+                                                        limit=MAX_SOURCES, with_wishes=True)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         sources, positions = found.reading, found.positions
@@ -105,4 +106,5 @@ def summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HT
                 lines[section_of[kind]].append(Line(text=text, detail=detail, flag=flag, document=document))
         lines["results"] = lines["results"][:RECENT_RESULTS]
         return render_pro(request, view, "professional/summary.html", patient=patient, sections=SECTIONS,
-                          lines=lines, truncated=sources.total > len(sources.items))
+                          lines=lines, truncated=sources.total > len(sources.items),
+                          wishes=wish_lines(sources.wishes))
