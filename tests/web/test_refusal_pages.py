@@ -1,0 +1,41 @@
+"""The professional after a refusal (issue 16): a blocked record leaves the list, a refusal shows no record menu,
+an empty emergency reason keeps both ways of access on the page."""
+
+from __future__ import annotations
+
+from opendsp.clock import FrozenClock
+from opendsp.platform import Platform
+from opendsp.professionals.models import OrganisationKind
+from tests.factories import as_holder
+from tests.web.professional import professional_with_account, record_with_code
+
+
+def test_after_a_block_the_list_no_longer_shows_the_patient(platform: Platform, clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, code = record_with_code(platform)
+    pro.browser.submit(f"/pro/patients/{record.id}/presence-code", {"code": code}, form_page=f"/pro/patients/{record.id}")
+    assert str(record.id) in pro.browser.get("/pro").text
+    with platform.transaction() as session:
+        as_holder(session, platform, record).block(record.id, pro.id)
+    listing = pro.browser.get("/pro")
+    assert str(record.id) not in listing.text
+    refused = pro.browser.get(f"/pro/patients/{record.id}")
+    assert refused.status_code == 403
+    # No record menu on a refusal: its links would all lead to the same refusal.
+    for link in ("/timeline", "/summary", "/deposit"):
+        assert f'/pro/patients/{record.id}{link}"' not in refused.text
+    assert 'id="pro-menu-title"' in refused.text  # the portal's own menu stays
+
+
+def test_an_empty_emergency_reason_keeps_both_forms(platform: Platform, clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock, kind=OrganisationKind.emergency_department,
+                                    specialties=("emergency_medicine",), name="Urgences Sud")
+    record, _ = record_with_code(platform)
+    page = pro.browser.get(f"/pro/patients/{record.id}")
+    assert 'action="/pro/patients/%s/presence-code"' % record.id in page.text
+    assert 'action="/pro/patients/%s/emergency"' % record.id in page.text
+    response = pro.browser.submit(f"/pro/patients/{record.id}/emergency", {"reason": "  "})
+    assert response.status_code == 400
+    assert "Give the reason for the emergency access." in response.text
+    assert 'action="/pro/patients/%s/presence-code"' % record.id in response.text
+    assert 'action="/pro/patients/%s/emergency"' % record.id in response.text
