@@ -3,6 +3,8 @@ an empty emergency reason keeps both ways of access on the page."""
 
 from __future__ import annotations
 
+import pytest
+
 from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
@@ -10,10 +12,24 @@ from tests.factories import as_holder
 from tests.web.professional import professional_with_account, record_with_code
 
 
-def test_after_a_block_the_list_no_longer_shows_the_patient(platform: Platform, clock: FrozenClock) -> None:
-    pro = professional_with_account(platform, clock)
+@pytest.mark.parametrize("basis", ["presence_code", "circle", "referring_doctor", "emergency"])
+def test_after_a_block_the_list_no_longer_shows_the_patient(platform: Platform, clock: FrozenClock,
+                                                             basis: str) -> None:
+    pro = professional_with_account(platform, clock) if basis != "emergency" else professional_with_account(
+        platform, clock, kind=OrganisationKind.emergency_department, specialties=("emergency_medicine",))
     record, code = record_with_code(platform)
-    pro.browser.submit(f"/pro/patients/{record.id}/presence-code", {"code": code}, form_page=f"/pro/patients/{record.id}")
+    if basis == "emergency":
+        pro.browser.submit(f"/pro/patients/{record.id}/emergency", {"reason": "Unconscious"},
+                           form_page=f"/pro/patients/{record.id}")
+    if basis == "presence_code":
+        pro.browser.submit(f"/pro/patients/{record.id}/presence-code", {"code": code},
+                           form_page=f"/pro/patients/{record.id}")
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, record)
+        if basis == "circle":
+            holder.add_to_circle(record.id, pro.id)
+        if basis == "referring_doctor":
+            holder.set_referring_doctor(record.id, pro.id)
     assert str(record.id) in pro.browser.get("/pro").text
     with platform.transaction() as session:
         as_holder(session, platform, record).block(record.id, pro.id)
