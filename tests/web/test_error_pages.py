@@ -7,8 +7,9 @@ import uuid
 from opendsp.clock import FrozenClock
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
+from opendsp.professionals.models import Professional
 from tests.accounts.portal import Browser
-from tests.factories import make_record
+from tests.factories import PDF, as_holder, as_professional, make_record, professional_draft
 from tests.web.holder_world import logged_in
 from tests.web.indistinguishable import answer
 from tests.web.professional import professional_with_account
@@ -71,3 +72,29 @@ def test_the_professional_s_404_page_keeps_the_menu(platform: Platform, clock: F
     malformed = pro.browser.get("/pro/patients/not-an-id")
     assert answer(unknown).status == answer(malformed).status
     assert answer(unknown).body == answer(malformed).body.replace(b"not-an-id", b"<id>")
+
+
+def test_hidden_unknown_foreign_and_malformed_document_ids_give_one_page(platform: Platform,
+                                                                          clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        other = make_record(session, platform)
+        professional = session.get(Professional, pro.id)
+        assert professional is not None
+        for target in (record, other):
+            as_holder(session, platform, target).add_to_circle(target.id, pro.id)
+        hidden = as_professional(session, platform, professional).deposit(
+            record.id, professional_draft(title="Hidden"), [PDF]).id
+        foreign = as_professional(session, platform, professional).deposit(
+            other.id, professional_draft(title="Elsewhere"), [PDF]).id
+        as_holder(session, platform, record).set_hidden_in(record.id, hidden, hidden=True)
+        record_id = record.id
+    base = f"/pro/patients/{record_id}/documents/"
+    answers = {name: pro.browser.get(base + str(document_id))
+               for name, document_id in (("hidden", hidden), ("foreign", foreign), ("unknown", uuid.uuid4()),
+                                         ("malformed", "not-an-id"))}
+    assert {name: response.status_code for name, response in answers.items()} == dict.fromkeys(answers, 404)
+    bodies = {name: answer(response).body.replace(b"not-an-id", b"<id>") for name, response in answers.items()}
+    assert len(set(bodies.values())) == 1, bodies.keys()
+    assert 'id="pro-menu-title"' in answers["malformed"].text
