@@ -103,7 +103,10 @@ def test_guessing_from_everywhere_spares_a_browser_the_owner_used(
     # A browser the account never logged in from waits, wherever it is (the owner's address included) ...
     assert guess(platform, holder.identifier, 1, address="192.0.2.250") == [429]
     assert guess(platform, holder.identifier, 1, address=OWNER) == [429]
-    # ... but the owner's own browser still gets in, with the password and a fresh code.
+    # ... but the owner's own browser still gets in, with the password and a fresh code (after logging out:
+    # a logged-in person asking for the login page is sent home).
+    known.get("/record")
+    assert known.client.post("/logout", data={"csrf_token": known.csrf()}).status_code == 303
     assert login(known, clock, holder).status_code == 303
 
 

@@ -46,7 +46,8 @@ def test_the_console_needs_a_staff_login(platform: Platform, clock: FrozenClock)
     activate(holder, clock, person.national_number, letter_for(platform, person).activation)
     assert holder.get("/console").status_code == 303
     # Staff do not log in on the holders' portal.
-    response = holder.submit("/login", {"identifier": "staff1hel", "password": "whatever password"}, form_page="/login")
+    response = anonymous.submit("/login", {"identifier": "staff1hel", "password": "whatever password"},
+                                form_page="/login")
     assert response.status_code == 400
 
 

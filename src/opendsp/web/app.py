@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from opendsp import __version__
@@ -51,9 +51,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(health_router(platform))  # /healthz/live and /healthz/ready
 
     @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        # The portal's front door is the login page, in the visitor's language.
-        return RedirectResponse("/login", status_code=303)
+    def home(request: Request) -> RedirectResponse:
+        # The portal's front door: a logged-in person's home, else the login page in the visitor's language.
+        from opendsp.web.auth_views import home_of
+
+        return RedirectResponse(home_of(request) or "/login", status_code=303)
 
     return app
 

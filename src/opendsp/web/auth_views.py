@@ -217,8 +217,18 @@ def _logged_in(request: Request, token: str, home: str, language: str | None = N
     return response
 
 
+def home_of(request: Request) -> str | None:
+    """The home of whoever is logged in on this request (None for a visitor)."""
+    viewer = security(request).viewer(request)
+    return REALMS[viewer.kind]["home"] if viewer else None
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "") -> HTMLResponse:
+def login_form(request: Request, next: str = "") -> Response:
+    home = home_of(request)
+    if home is not None:  # already logged in: where the login was asked for (an app's authorization), else home
+        chosen = safe_next(next)
+        return see_other(chosen if chosen and not home.startswith("/console") else home)
     # Remembered in the flow for the end of the login (password, then the second factor).
     update_flow(request, next=safe_next(next))
     return login_page(request, None)

@@ -27,6 +27,12 @@ NOT_STORED = N_("The document could not be stored just now")
 NOT_STORED_BODY = N_("Nothing was saved. Please send it again in a moment.")
 NOT_READABLE = N_("The document cannot be opened just now")
 NOT_READABLE_BODY = N_("Please try again later. If it lasts, tell the platform's support.")
+# Every 404 a person meets says the same: an unknown address, a malformed id, an unknown or unreachable
+# document or record cannot be told apart.
+PAGE_MISSING = N_("This page does not exist or is not available.")
+PAGE_MISSING_BODY = N_("Check the address, or go back to your home page.")
+# Paths answered for programs (JSON, OperationOutcome); every other path is a page for people.
+API_PREFIXES = ("/fhir", "/auth/token", "/healthz", "/.well-known")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
                    "/auth/authorize", "/stepup", "/unlock")
 
@@ -62,7 +68,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     professional.install(app)
 
     def for_people(request: Request) -> bool:
-        return request.url.path.startswith(PORTAL_PREFIXES)
+        return not request.url.path.startswith(API_PREFIXES)
 
     async def not_logged_in(request: Request, error: Exception) -> Response:
         assert isinstance(error, NotLoggedIn)
@@ -72,12 +78,16 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         assert isinstance(error, StarletteHTTPException)
         if not for_people(request):
             return await http_exception_handler(request, error)
+        if error.status_code == 404:
+            return page_missing(request)
         return render(request, "message.html", error.status_code, title_text=translate(request, str(error.detail)))
 
     async def form_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
         if not for_people(request):
             return await request_validation_exception_handler(request, error)
+        if any(detail.get("loc", ("",))[0] == "path" for detail in error.errors()):
+            return page_missing(request)  # a malformed id in the address: as for an unknown one
         return render(request, "message.html", 400, title_text=translate(request, "The form is incomplete."))
 
     async def refused(request: Request, error: Exception) -> Response:
@@ -119,6 +129,24 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.add_exception_handler(AccessDenied, refused)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, form_error)
+
+
+def page_missing(request: Request) -> Response:
+    """The one 404 page for people, in the portal's layout of whoever is logged in (the professional keeps their menu)."""
+    from opendsp.accounts.models import AccountKind
+    from opendsp.professionals.models import Organisation, Professional
+    from opendsp.web.templating import render, translate
+
+    texts = {"title_text": translate(request, PAGE_MISSING), "body_text": translate(request, PAGE_MISSING_BODY)}
+    viewer = request.app.state.security.viewer(request)
+    if viewer is not None and viewer.kind is AccountKind.professional and request.url.path.startswith("/pro"):
+        platform: Platform = request.app.state.platform
+        with platform.sessions() as session:
+            professional = session.get(Professional, viewer.professional_id)
+            organisation = session.get(Organisation, viewer.organisation_id) if viewer.organisation_id else None
+            return render(request, "professional/message.html", 404, professional=professional,
+                          organisation=organisation, patient=None, current=request.url.path, **texts)
+    return render(request, "message.html", 404, **texts)
 
 
 def _install_guard(app: FastAPI) -> None:

@@ -51,10 +51,17 @@ def deposit_types(view: ProfessionalView) -> list[DocumentType]:
     return [t for t in DocumentType if rights is not None and t in rights.deposit]
 
 
+def offered_types(view: ProfessionalView, record_id: uuid.UUID) -> list[DocumentType]:
+    """The types the policy would let the professional deposit on this record now (asked, not traced): the
+    forms offer these only (a patient summary only to the referring doctor, ...)."""
+    return [t for t in deposit_types(view)
+            if view.access.would(record_id, Action.deposit_document, document_type=t).permitted]
+
+
 def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, kind: str, *, status: int = 200,
                error: str | None = None, values: dict[str, Any] | None = None,
                replacing: Document | None = None) -> HTMLResponse:
-    types = deposit_types(view)
+    types = offered_types(view, record_id)
     return render_pro(
         request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
         values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
@@ -68,7 +75,7 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
 
 # The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
 FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary}
-# Refusals that depend on the type chosen, not on the record: the form is offered and the deposit explains them.
+# Refusals that depend on the type, not on the record: the record's menu stays, the form is not offered.
 TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
 
 
@@ -78,15 +85,19 @@ def _deposit_refusal(request: Request, view: ProfessionalView, record_id: uuid.U
 
     A question, not an act (``RecordAccess.would``, untraced): the deposit itself is decided and traced when
     it is posted. A blocked professional, a record closed or one without a way in gets the refusal, never the
-    form, neither before a deposit nor when a posted form has an error.
+    form, neither before a deposit nor when a posted form has an error. A form whose type the policy refuses
+    (a patient summary by another than the referring doctor) answers that refusal at once, not after filling.
     """
     patient = view.patient(record_id)  # an unknown record: "not found", as on every route
     types: list[DocumentType | None] = [FORM_TYPES[kind]] if kind in FORM_TYPES else [*deposit_types(view)]
     decisions = [view.access.would(record_id, Action.deposit_document, document_type=t) for t in types or [None]]
-    refusals = [d for d in decisions if d.reason not in TYPE_REASONS]
-    if any(d.permitted for d in decisions) or not refusals:
+    if any(d.permitted for d in decisions):
         return None
-    return render_refusal(request, view, patient, refusals[0])
+    refusals = [d for d in decisions if d.reason not in TYPE_REASONS]
+    if refusals:
+        return render_refusal(request, view, patient, refusals[0])
+    return render_pro(request, view, "professional/message.html", 403, patient=patient,
+                      title_text=translate(request, refusal_text(decisions[0])))
 
 
 def _metadata(view: ProfessionalView, form: Any, *, media_type: str, kind: DocumentType | None = None) -> DocumentDraft:

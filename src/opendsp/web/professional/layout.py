@@ -57,8 +57,9 @@ def render_refusal(request: Request, view: ProfessionalView, patient: Patient, d
     if decision.reason is Reason.wrong_presence_code:
         ways = ["presence_code"]  # try again (wrong codes are counted towards a lockout)
     if decision.reason is Reason.emergency_reason_required:
-        ways = ["emergency_access"]
-    return render_pro(request, view, "professional/refused.html", status_code, patient=patient,
+        ways = ["presence_code", "emergency_access"]  # the error beside its form, the other way still offered
+    # No record menu: each of its links would lead to this same refusal.
+    return render_pro(request, view, "professional/refused.html", status_code, patient=patient, record_menu=False,
                       error=translate(request, refusal_text(decision)),
                       ways=[(way, WAYS_TEXT[way]) for way in ways if way in WAYS_TEXT],
                       presence="presence_code" in ways, emergency="emergency_access" in ways,
