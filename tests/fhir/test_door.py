@@ -285,3 +285,31 @@ def test_a_document_search_does_not_query_once_per_document(platform: Platform, 
     many = _statements_of(platform, search)
     assert fhir.get(path, gp).json()["total"] == 8
     assert many == few, "each document's author and organisation come with the page, not one query each"
+
+
+# Measured for issue 15 (SQLAlchemy's before_cursor_execute): 38 statements before (the grants read twice, the count
+# apart from the page, the authors and organisations apart, the caller's organisations apart); 24 now: the token's
+# client and professional with their organisations (2), the person and their record (2), the record, the grants (9),
+# the trace entry (3), the count and page with the authors joined (1), what the senders gave (2), the holder, the
+# hashes, the relations; and the transaction's BEGIN on SQLite.
+MAX_SEARCH_STATEMENTS = 24
+
+
+def test_a_search_costs_a_bounded_number_of_statements_for_a_page_of_5_or_20(platform: Platform, world: World,
+                                                                            fhir: Fhir) -> None:
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
+    path = f"/fhir/DocumentReference?patient={world.person_id}&_count=20"
+
+    def search() -> None:
+        response = fhir.get(path, gp)
+        assert response.status_code == 200, response.text
+
+    _authors_deposit(platform, world, 5)
+    five = _statements_of(platform, search)
+    _authors_deposit(platform, world, 15)
+    twenty = _statements_of(platform, search)
+    bundle = fhir.get(path, gp).json()
+    assert bundle["total"] == 20 and len(bundle["entry"]) == 20
+    # Each entry still names its own author and organisation (contained), all 20 different.
+    assert len({str(entry["resource"]["contained"]) for entry in bundle["entry"]}) == 20
+    assert twenty == five <= MAX_SEARCH_STATEMENTS, (five, twenty)

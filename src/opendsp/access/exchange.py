@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.access.changes import Changes
@@ -118,15 +118,18 @@ class Exchange(Changes, Reading):
         given: dict[uuid.UUID, list[DocumentContext]] = {}
         for row in self.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
             given.setdefault(row.document_id, []).append(row)
-        # Loaded once and set on each document: mapping its author and organisation queries nothing more.
-        authors = {p.id: p for p in self.session.scalars(select(Professional).where(
-            Professional.id.in_({d.author_professional_id for d in items} - {None})))}
-        organisations = {o.id: o for o in self.session.scalars(select(Organisation).where(
-            Organisation.id.in_({d.author_organisation_id for d in items} - {None})))}
-        for document in items:
-            set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
-            set_committed_value(document, "author_organisation",
-                                organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
+        # Listed documents come with their author and organisation joined (``list_documents``); any other is
+        # given them here, loaded once for all: mapping them queries nothing more.
+        unloaded = [d for d in items if {"author", "author_organisation"} & inspect(d).unloaded]
+        if unloaded:
+            authors = {p.id: p for p in self.session.scalars(select(Professional).where(
+                Professional.id.in_({d.author_professional_id for d in unloaded} - {None})))}
+            organisations = {o.id: o for o in self.session.scalars(select(Organisation).where(
+                Organisation.id.in_({d.author_organisation_id for d in unloaded} - {None})))}
+            for document in unloaded:
+                set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
+                set_committed_value(document, "author_organisation",
+                                    organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
         holders = {record_id: person_id for record_id, person_id in self.session.execute(
             select(Record.id, Record.person_id).where(Record.id.in_({d.record_id for d in items})))}
         return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),

@@ -23,8 +23,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from opendsp.access.models import (
     AccessSettings,
@@ -108,6 +108,7 @@ class Gate:
         self.matrix = matrix or platform.matrix
         # The last trace entry written in this request: notifications of an act point to it.
         self._last_entry: TraceEntry | None = None
+        self._grants_seen = GrantsMemo(session)
 
     @property
     def now(self) -> datetime:
@@ -127,6 +128,10 @@ class Gate:
         return RecordFacts(id=record.id, state=record.state, holder_id=holder.id, holder_birth_date=holder.birth_date)
 
     def _grants(self, record: Record) -> Grants:
+        """The holder's choices and the grants on the record: read once per request (``GrantsMemo``)."""
+        return self._grants_seen.get(record.id, lambda: self._load_grants(record))
+
+    def _load_grants(self, record: Record) -> Grants:
         session, now, record_id = self.session, self.now, record.id
         settings = session.get(AccessSettings, record_id)
         circle = {
@@ -463,6 +468,54 @@ class Gate:
     def _visibility(self, record: Record) -> Visibility:
         """Which documents of the record the actor may see, as a rule the queries apply in SQL."""
         return visibility(self._request(Action.list_documents, record), self.matrix)
+
+
+# What the grants are read from: a change to any of them in the request's session forgets what was read.
+GRANT_SOURCES = (AccessSettings, CircleMember, BlockedProfessional, PresenceGrant, EmergencyAccess, AssistantDelegation,
+                 LegalRepresentation, InstitutionalRefusal, Stay, Record, Person)
+
+
+class GrantsMemo:
+    """The grants read for each record in one request (one ``Gate``, one session), so that the facts of an act
+    and the visibility rule of its query are read once, not once each.
+
+    Per request only: nothing outlives the gate. Anything that could change them in the session forgets all:
+    a flush or a pending change of a row they are read from, any INSERT, UPDATE or DELETE statement sent
+    through the session (bulk writes), and a rollback. The emergency access opened by a retried act, a circle
+    member added, a block: the next decision reads the grants again.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.seen: dict[uuid.UUID, Grants] = {}
+        event.listen(session, "after_flush", self._after_flush)
+        event.listen(session, "do_orm_execute", self._on_execute)
+        event.listen(session, "after_rollback", self._forget)
+        event.listen(session, "after_soft_rollback", self._forget)
+
+    def get(self, record_id: uuid.UUID, load: Callable[[], Grants]) -> Grants:
+        if self._pending_change():
+            self.seen.clear()
+        grants = self.seen.get(record_id)
+        if grants is None:
+            grants = self.seen[record_id] = load()
+        return grants
+
+    def _pending_change(self) -> bool:
+        session = self.session
+        return any(isinstance(row, GRANT_SOURCES) for rows in (session.new, session.dirty, session.deleted)
+                   for row in rows)
+
+    def _after_flush(self, session: Session, _context: Any) -> None:
+        if self.seen and self._pending_change():  # still the flushed rows here
+            self.seen.clear()
+
+    def _on_execute(self, state: ORMExecuteState) -> None:
+        if self.seen and not state.is_select:
+            self.seen.clear()
+
+    def _forget(self, *_args: Any) -> None:
+        self.seen.clear()
 
 
 def plain(value: Any) -> Any:

@@ -34,7 +34,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from opendsp.actors import Actor
 from opendsp.clients.models import DEFAULT_SCOPES, AuthorizationCode, Client, ClientUsers, UsedAssertion
@@ -661,7 +661,10 @@ class Tokens:
                     raise TokenInvalid("the access token was revoked (its authorization code was used again)")
             if bound.get("person"):
                 return self._person_caller(session, client, claims, bound)
-            professional = session.get(Professional, uuid.UUID(bound.get("professional", "")))
+            # The professional with their organisations in one statement: the token's organisation is then
+            # found among them without another.
+            professional = session.get(Professional, uuid.UUID(bound.get("professional", "")),
+                                       options=[joinedload(Professional.organisations)])
             organisation = session.get(Organisation, uuid.UUID(bound.get("organisation", "")))
         except ValueError:
             raise TokenInvalid("the access token is not valid") from None

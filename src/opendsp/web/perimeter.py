@@ -3,7 +3,7 @@
 1. ``AccessLog``: one line per request, without the URL's query or secrets;
 2. ``SecurityHeaders``: the headers of every response, errors included;
 3. ``RefuseNul``: a NUL in the address is answered 400 before routing;
-4. the portals' own middleware (flow cookie, language, a CSRF token sent in a header);
+4. the portals' own middleware (flow cookie, language, a CSRF token sent in a header), pure ASGI like the others;
 5. ``BodyLimits``: each route's body limit, enforced while the body streams in. It is the innermost layer,
    so that its 413 reaches the routes' error handlers directly (a middleware built on ``BaseHTTPMiddleware``
    between them would turn it into a 400).

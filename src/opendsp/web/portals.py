@@ -17,7 +17,7 @@ from opendsp.access.services import ContentUnavailable
 from opendsp.locale import N_
 from opendsp.policy.decision import AccessDenied
 from opendsp.platform import Platform
-from opendsp.web.security import WebSecurity, web_middleware
+from opendsp.web.security import WebMiddleware, WebSecurity
 
 HERE = Path(__file__).parent
 # Paths whose errors are pages for people; the other adapters (FHIR, health) keep their own answers.
@@ -52,7 +52,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         from opendsp.accounts.federation import OidcClient
 
         app.state.federation = OidcClient(settings, platform.clock)
-    app.middleware("http")(web_middleware)
+    app.add_middleware(WebMiddleware)
 
     # The design system (GOV.UK Frontend themed as our own, built by `make css`), the fonts, the icons.
     app.mount("/static/opendsp", StaticFiles(directory=HERE / "static"), name="opendsp-static")

@@ -21,7 +21,6 @@ import hmac
 import os
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,8 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendsp.accounts import sessions as web_sessions
 from opendsp.accounts.models import AccountKind
@@ -185,7 +186,7 @@ def security(request: Request) -> WebSecurity:
 async def csrf_protect(request: Request) -> None:
     """A dependency of every portal router: unsafe requests need the browser's CSRF token.
 
-    From the header when it is sent (already checked before the body by ``web_middleware``), else from the form:
+    From the header when it is sent (already checked before the body by ``WebMiddleware``), else from the form:
     a multipart form is read in memory and its token checked before any file (``web.multipart``).
     """
     if request.method in SAFE_METHODS:
@@ -227,20 +228,42 @@ def language_of(request: Request) -> str:
     return DEFAULT_LANGUAGE
 
 
-async def web_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Loads the flow cookie and the language, and writes the flow back when a view changed it."""
-    guard: WebSecurity = request.app.state.security
-    flow = guard.read_flow(request)
-    request.state.flow = flow
-    request.state.flow_changed = bool(flow.get("new"))
-    request.state.language = language_of(request)
-    refused = _refused_csrf_header(request)
-    if refused is not None:
-        return refused
-    response = await call_next(request)
-    if request.state.flow_changed:
-        guard.write_flow(response, request.state.flow)
-    return response  # the security headers are added by web.headers, on every response
+class WebMiddleware:
+    """Loads the flow cookie and the language, and writes the flow back when a view changed it.
+
+    A pure ASGI middleware (not ``BaseHTTPMiddleware``): the request and its body go to the app untouched, with no
+    task or memory stream in between; the flow cookie joins the response's headers as they are sent.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # the headers only: the body is left to the app
+        guard: WebSecurity = request.app.state.security
+        flow = guard.read_flow(request)
+        request.state.flow = flow
+        request.state.flow_changed = bool(flow.get("new"))
+        request.state.language = language_of(request)
+        refused = _refused_csrf_header(request)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+
+        async def send_with_flow(message: Message) -> None:
+            if message["type"] == "http.response.start" and request.state.flow_changed:
+                carrier = Response()
+                guard.write_flow(carrier, request.state.flow)
+                headers = MutableHeaders(scope=message)
+                for name, value in carrier.raw_headers:
+                    if name == b"set-cookie":
+                        headers.append("set-cookie", value.decode("latin-1"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_flow)  # the security headers are added by web.headers
 
 
 def _refused_csrf_header(request: Request) -> Response | None:
