@@ -24,3 +24,32 @@ def test_each_notification_link_says_which_document_and_who(platform: Platform, 
     assert sum("Bilan sanguin" in link for link in links) == 2 and any("genou" in link for link in links)
     home = browser.get("/record").text
     assert "Radiographie du genou, deposited by" in home
+
+
+def test_a_person_switches_records_from_the_record_s_menu_and_lands_in_the_record(platform: Platform,
+                                                                                 clock: FrozenClock) -> None:
+    from tests.accounts.portal import Browser, activate, letter_for
+    from tests.factories import as_holder, make_record
+
+    with platform.transaction() as session:
+        record = make_record(session, platform, active=False)
+        helper_record = make_record(session, platform, active=False)
+        stranger = make_record(session, platform, active=False).holder
+        helper, holder_name = helper_record.holder, record.holder.display_name
+        as_holder(session, platform, record).designate_assistant(record.id, helper.id)
+        holder_id, stranger_id = record.holder.id, stranger.id
+    assistant = Browser(platform)
+    activate(assistant, clock, helper.national_number, letter_for(platform, helper).activation)
+    page = assistant.get("/record").text
+    switch = page.split('id="record-switch-wide"')[1].split("</form>")[0]
+    assert f'value="{holder_id}"' in switch and holder_name in switch and "as assistant" in switch
+    assert str(stranger_id) not in switch  # only the records the policy lets this person enter
+    response = assistant.submit("/account/act-for", {"person": str(holder_id), "next": "/record"})
+    assert response.status_code == 303 and response.headers["location"] == "/record"
+    page = assistant.get("/record").text
+    assert 'id="acting-badge"' in page and holder_name in page.split('id="record-menu-title"')[1][:200]
+    # Someone else's record, by a forged form: refused, and still in the record one was in.
+    response = assistant.submit("/account/act-for", {"person": str(stranger_id), "next": "/record"},
+                                form_page="/record")
+    assert response.status_code == 403
+    assert holder_name in assistant.get("/record").text.split('id="record-menu-title"')[1][:200]
