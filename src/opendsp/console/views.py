@@ -179,12 +179,7 @@ def _professional(request: Request, platform: PlatformDep, viewer: Viewer, profe
         if professional is None:
             raise HTTPException(404, N_("No such professional."))
         account = services.account_of_professional(session=session, platform=platform, professional=professional)
-        services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
-        now = platform.clock.now()
-        holds = guard.holds_of(session, account_id=account.id, now=now)
-        state = account.display_state(now)
-        if state != "closed" and any(h.until for h in holds):
-            state = "locked"
+        state, holds = _viewed(session, platform, viewer, account)
         return render(
             request, "console/professional_account.html", status, professional=professional, account=account,
             state=state, holds=holds, checks=RESET_CHECKS, notice=notice, error=error, code=code,
@@ -208,18 +203,24 @@ def _person(request: Request, platform: PlatformDep, viewer: Viewer, person_id: 
         letters = list(session.scalars(
             select(ActivationLetter).where(ActivationLetter.account_id == account.id).order_by(ActivationLetter.created_at)
         ))
-        services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
-        now = platform.clock.now()
-        # Failed logins still remembered, per source: the helpdesk can lift them (accounts/guard.py).
-        holds = guard.holds_of(session, account_id=account.id, now=now)
-        state = account.display_state(now)
-        if state != "closed" and any(h.until for h in holds):
-            state = "locked"
+        state, holds = _viewed(session, platform, viewer, account)
         return render(
             request, "console/person.html", status, person=person, account=account,
             state=state, record_state=record.state.value if record else None,
             letters=letters, checks=RESET_CHECKS, notice=notice, error=error, holds=holds,
         )
+
+
+def _viewed(session, platform: PlatformDep, viewer: Viewer, account: Account):  # type: ignore[no-untyped-def]
+    """An account opened in the console (traced): its state as shown, and the failed logins still remembered,
+    per source, which the helpdesk can lift (accounts/guard.py)."""
+    services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
+    now = platform.clock.now()
+    holds = guard.holds_of(session, account_id=account.id, now=now)
+    state = account.display_state(now)
+    if state != "closed" and any(h.until for h in holds):
+        state = "locked"
+    return state, holds
 
 
 @router.post("/persons/{person_id}/letter")
