@@ -29,6 +29,21 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
         yield lambda n: bar.advance(task, n)
 
 
+@contextmanager
+def staged_progress_bar() -> Iterator[tuple[Callable[[str, int | None], None], Callable[[int], None]]]:
+    """One progress bar whose step (description and size) changes as a long command goes on."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def stage(description: str, total: int | None) -> None:
+            if not err.is_terminal:
+                err.print(f"{description}...", highlight=False)  # a line per step where no bar can be drawn
+            bar.reset(task, total=total, description=description)
+
+        yield stage, lambda n: bar.advance(task, n)
+
+
 def _platform(ctx: click.Context):  # type: ignore[no-untyped-def]
     from opendsp.platform import Platform
 
@@ -1117,8 +1132,8 @@ def demo_load(ctx: click.Context, seed: int) -> None:
     platform = _platform(ctx)
     out = platform.settings.var_dir / "demo" / "identities.json"
     try:
-        with progress_bar("loading demo data", None) as advance:
-            result = load_demo(platform, seed=seed, identities_path=out, progress=advance)
+        with staged_progress_bar() as (stage, advance):
+            result = load_demo(platform, seed=seed, identities_path=out, progress=advance, stage=stage)
     except DemoConflict as error:
         fail(str(error), 2)
     if result is None:

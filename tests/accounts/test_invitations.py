@@ -199,14 +199,25 @@ def test_an_assistant_cannot_invite(platform: Platform, clock: FrozenClock, inbo
         assert session.scalar(select(func.count()).select_from(AssistantInvitation)) == 0
 
 
-def test_without_smtp_the_page_offers_the_national_number(platform: Platform, clock: FrozenClock) -> None:
+def test_without_smtp_the_invitation_is_written_to_the_mail_folder_like_other_e_mails(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    """Under `make run` (no SMTP server), the invitation lands in var/mail as the notifications do, and works."""
     with platform.transaction() as session:
-        holder = make_record(session, platform, active=False).holder
+        record = make_record(session, platform, active=False)
+        holder = record.holder
+        helper = make_record(session, platform, active=False).holder
     browser = logged_in_person(platform, clock, holder)
     page = browser.get("/record/assistants").text
-    assert "Invitations by e-mail are not available: name the assistant by national number" in page
-    assert 'name="national_number"' in page
+    assert "Invitations by e-mail are not available" not in page and 'id="invite-email"' in page
     response = browser.submit("/record/assistants/invite", {"email": "friend@example.lu", "until": ""})
-    assert response.status_code == 503
-    with platform.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(AssistantInvitation)) == 0
+    assert response.status_code == 303
+    files = list(platform.settings.mail_dir.glob("*.eml"))  # type: ignore[union-attr]
+    assert len(files) == 1
+    message = email.message_from_bytes(files[0].read_bytes())
+    assert message["To"] == "friend@example.lu" and message["Subject"] == "An invitation to act as an assistant"
+    found = LINK.search(message.get_payload(decode=True).decode())  # type: ignore[union-attr]
+    assert found
+    invitee = logged_in_person(platform, clock, helper)
+    assert invitee.submit(found.group(1), {}, form_page=found.group(1)).status_code == 200
+    assert delegations(platform) == 1

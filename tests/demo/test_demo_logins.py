@@ -13,7 +13,14 @@ from tests.accounts.portal import Browser, Credentials, login, settings  # noqa:
 
 def test_demo_identities_log_in(platform: Platform, clock: FrozenClock, tmp_path: Path) -> None:
     identities = tmp_path / "identities.json"
-    assert load_demo(platform, seed=20260101, identities_path=identities) is not None
+    # The command's progress bar hears of every step from the start, and the steps counted fill the bar.
+    stages: list[tuple[str, int | None]] = []
+    counted: list[int] = []
+    assert load_demo(platform, seed=20260101, identities_path=identities, progress=counted.append,
+                     stage=lambda description, total: stages.append((description, total))) is not None
+    assert [description for description, _ in stages] == [
+        "drawing the demo documents", "writing the demo records", "registering the demo software and logins"]
+    assert stages[1][1] == sum(counted) > 0
     data = json.loads(identities.read_text())
     password = data["password"]
     holder = next(p for p in data["persons"] if p["record_state"] == "active")

@@ -146,3 +146,24 @@ def test_emergency_access_and_deposits_in_the_browser(platform: Platform, clock:
     screens.visit(f"/pro/patients/{record.id}/timeline", "timeline")
     screens.visit("/pro", "my patients with an emergency access")
     assert page.locator("#patients tr[data-kind=emergency] .govuk-tag").count() == 1
+
+
+def test_the_patient_found_stays_above_the_footer_on_desktop_and_phone(platform: Platform, clock: FrozenClock,
+                                                                       screens: Screens) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ = record_with_code(platform)
+    with platform.sessions() as session:
+        number = session.merge(record).holder.national_number
+    page = screens.page
+    screens.log_in(pro.credentials)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        screens.visit("/pro/find", f"find a patient {width}")
+        page.locator("#national_number").fill(number)
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").click()
+        screens.seen(f"patient found {width}")
+        card = page.locator("#found").bounding_box()
+        footer = page.locator("footer").first.bounding_box()
+        assert card is not None and footer is not None
+        assert card["y"] + card["height"] <= footer["y"], (width, card, footer)

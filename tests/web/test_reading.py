@@ -145,3 +145,23 @@ def test_reading_in_the_browser(platform: Platform, clock: FrozenClock, screens:
     assert screens.page.locator("table.lab-results tr.out-of-range").count() == 1
     assert screens.page.locator("svg.opendsp-chart").count() == 2
     assert screens.page.locator("svg.opendsp-chart circle").count() == 4
+
+
+def test_a_laboratory_report_fits_a_phone_with_compact_readable_trends(platform: Platform, clock: FrozenClock,
+                                                                      screens: Screens) -> None:
+    """At 390 px nothing scrolls sideways, the trends are one compact table (a small chart per recurring test,
+    its values folded in <details>), and no chart's text is drawn smaller than 10 px."""
+    record, credentials = holder_with_account(platform, clock)
+    *_, latest = deposit_lab_reports(platform, record, [(date(2025, 1, 10), 13.1), (date(2025, 2, 10), 12.2),
+                                                        (date(2025, 3, 10), 11.0)])
+    screens.page.set_viewport_size({"width": 390, "height": 844})
+    screens.log_in(credentials)
+    screens.visit(f"/record/documents/{latest}", "laboratory report on a phone")  # checks scrollWidth <= 390
+    assert screens.page.locator("table#trends > tbody > tr").count() == 2  # one row per recurring test
+    assert screens.page.locator("#trends details table").count() == 2  # the values, folded
+    smallest = screens.page.evaluate(
+        "Math.min(...[...document.querySelectorAll('svg.opendsp-chart text')].map(t => t.getBoundingClientRect().height))"
+        " ")
+    assert smallest == float("inf") or smallest >= 10
+    height = screens.page.evaluate("document.documentElement.scrollHeight")
+    assert height < 3000, height

@@ -109,7 +109,8 @@ class Changes(Gate):
         """A professional's new document (or version) is news for the holder's side, once the holder may see it."""
         if self.actor.kind is not ActorKind.professional:
             return
-        details = {"document": str(document.id), "type": document.type.value}
+        details = {"document": str(document.id), "type": document.type.value, "title": document.title,
+                   "actor": self.actor.display}
         if replaces is not None:
             details["replaces"] = str(replaces.id)
         self._notify_change(record, NotificationKind.document_new.value, details,

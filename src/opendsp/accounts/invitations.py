@@ -29,7 +29,7 @@ from opendsp import actors
 from opendsp.access.services import InvalidRequest, RecordAccess
 from opendsp.accounts import delegations
 from opendsp.accounts.codes import new_token, token_digest
-from opendsp.accounts.mailer import Mailer, MailNotSent
+from opendsp.accounts.mailer import MailNotSent, Transport, plain_message
 from opendsp.accounts.models import AssistantInvitation
 from opendsp.actors import Actor, ActorKind
 from opendsp.locale import N_
@@ -93,7 +93,7 @@ def invite(
     record_id: uuid.UUID,
     email: str,
     until: datetime | None,
-    mailer: Mailer | None,
+    mailer: Transport | None,
     language: str,
     gettext: Callable[[str], str],
     request: RequestContext | None = None,
@@ -135,7 +135,8 @@ def invite(
         "-- \nOpenDSP",
     ])
     try:
-        mailer.send(to=email, subject=gettext(SUBJECT), body=body + "\n")
+        mailer.deliver(plain_message(sender=platform.settings.smtp_from, to=email, subject=gettext(SUBJECT),
+                                     body=body + "\n"))
     except MailNotSent as error:
         raise refuse("mail_failed") from error  # the transaction rolls back: no invitation without its e-mail
     return invitation

@@ -73,6 +73,17 @@ def _permanent(error: smtplib.SMTPException) -> bool:
     return isinstance(code, int) and code >= 500
 
 
+def plain_message(*, sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text message with a fresh Message-ID, for any transport."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=sender_domain(sender))
+    message.set_content(body)
+    return message
+
+
 @dataclass(frozen=True)
 class Mailer:
     host: str
@@ -84,13 +95,7 @@ class Mailer:
     timeout: float = 10.0
 
     def send(self, *, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message["Message-ID"] = make_msgid(domain=sender_domain(self.sender))
-        message.set_content(body)
-        self.deliver(message)
+        self.deliver(plain_message(sender=self.sender, to=to, subject=subject, body=body))
 
     def deliver(self, message: EmailMessage) -> None:
         """Send a finished message; ``MailNotSent`` if the server is unreachable or refuses it."""

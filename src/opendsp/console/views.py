@@ -30,7 +30,7 @@ from opendsp.web.charts import bar_chart
 from opendsp.locale import N_, terms
 from opendsp.locale.formats import format_month
 from opendsp.persons.models import Person
-from opendsp.professionals.models import Organisation, OrganisationKind
+from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.professionals.services import RegistrationRefused, register_organisation, register_professional
 from opendsp.professionals.vocabulary import PROFESSIONS, SPECIALTIES
 from opendsp.records.services import record_of, write_trace
@@ -64,10 +64,22 @@ def staff(request: Request) -> Viewer:
     return require_viewer(request, AccountKind.staff)
 
 
+class AdministratorsOnly(HTTPException):
+    """A staff member without the administrator role asked for an administrator's page."""
+
+    def __init__(self) -> None:
+        super().__init__(403, N_("Only administrators may do this."))
+
+
+async def administrators_only(request: Request, error: Exception) -> Response:
+    """The refusal as a page of the console (its menu kept), saying what the helpdesk may do instead."""
+    return render(request, "console/refused.html", 403)
+
+
 def administrator(request: Request) -> Viewer:
     viewer = staff(request)
     if StaffRole.administrator.value not in viewer.roles:
-        raise HTTPException(403, N_("Only administrators may do this."))
+        raise AdministratorsOnly()
     return viewer
 
 
@@ -130,25 +142,49 @@ def activate_account(request: Request, platform: PlatformDep, form: EnrolmentFor
 @router.get("", response_class=HTMLResponse)
 def search_form(request: Request, viewer: Staff) -> HTMLResponse:
     """The empty form: a national number or a name travels in a POST body, never in an address."""
-    return render(request, "console/search.html", q="", persons=[])
+    return render(request, "console/search.html", q="", persons=[], professionals=[])
 
 
 @router.post("", response_class=HTMLResponse)
 def search(request: Request, platform: PlatformDep, viewer: Staff,
            q: Annotated[str, Form()] = "") -> HTMLResponse:
-    query = q.strip()
+    """Persons by national number or name; professionals by licence number or name (to unlock them, or reset
+    their authenticator). The search is traced with how many of each it found, never with the words."""
+    query = q.strip()[:200]
     persons: list[Person] = []
+    professionals: list[Professional] = []
     if query:
+        words = [w for w in query.split() if w][:5]
         with platform.transaction() as session:
             try:
                 condition = Person.national_number == national_number_from_input(query)
             except InvalidNationalNumber:
-                words = [w for w in query.split() if w]
                 condition = or_(*[Person.family_name.ilike(f"%{w}%") | Person.given_name.ilike(f"%{w}%") for w in words])
             persons = list(session.scalars(select(Person).where(condition).order_by(Person.family_name).limit(50)))
+            named = or_(Professional.licence_number == query, *[
+                Professional.family_name.ilike(f"%{w}%") | Professional.given_name.ilike(f"%{w}%") for w in words])
+            professionals = list(session.scalars(
+                select(Professional).where(named).order_by(Professional.family_name).limit(50)))
             write_trace(session, platform, "console.search", actor=actor_of(viewer),
-                        context={"results": len(persons)})
-    return render(request, "console/search.html", q=query, persons=persons)
+                        context={"results": len(persons), "professionals": len(professionals)})
+    return render(request, "console/search.html", q=query, persons=persons, professionals=professionals)
+
+
+def _professional(request: Request, platform: PlatformDep, viewer: Viewer, professional_id: uuid.UUID,
+                  notice: str | None = None, error: str | None = None, status: int = 200,
+                  code: str | None = None) -> HTMLResponse:
+    """A professional's account as the helpdesk sees it: its state, failed logins, the second factor."""
+    with platform.transaction() as session:
+        professional = session.get(Professional, professional_id)
+        if professional is None:
+            raise HTTPException(404, N_("No such professional."))
+        account = services.account_of_professional(session=session, platform=platform, professional=professional)
+        state, holds = _viewed(session, platform, viewer, account)
+        return render(
+            request, "console/professional_account.html", status, professional=professional, account=account,
+            state=state, holds=holds, checks=RESET_CHECKS, notice=notice, error=error, code=code,
+            organisations=[o.name for o in professional.organisations],
+        )
 
 
 @router.get("/persons/{person_id}", response_class=HTMLResponse)
@@ -167,18 +203,24 @@ def _person(request: Request, platform: PlatformDep, viewer: Viewer, person_id: 
         letters = list(session.scalars(
             select(ActivationLetter).where(ActivationLetter.account_id == account.id).order_by(ActivationLetter.created_at)
         ))
-        services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
-        now = platform.clock.now()
-        # Failed logins still remembered, per source: the helpdesk can lift them (accounts/guard.py).
-        holds = guard.holds_of(session, account_id=account.id, now=now)
-        state = account.display_state(now)
-        if state != "closed" and any(h.until for h in holds):
-            state = "locked"
+        state, holds = _viewed(session, platform, viewer, account)
         return render(
             request, "console/person.html", status, person=person, account=account,
             state=state, record_state=record.state.value if record else None,
             letters=letters, checks=RESET_CHECKS, notice=notice, error=error, holds=holds,
         )
+
+
+def _viewed(session, platform: PlatformDep, viewer: Viewer, account: Account):  # type: ignore[no-untyped-def]
+    """An account opened in the console (traced): its state as shown, and the failed logins still remembered,
+    per source, which the helpdesk can lift (accounts/guard.py)."""
+    services.trace(session, platform, account, "console.account.view", actor=actor_of(viewer))
+    now = platform.clock.now()
+    holds = guard.holds_of(session, account_id=account.id, now=now)
+    state = account.display_state(now)
+    if state != "closed" and any(h.until for h in holds):
+        state = "locked"
+    return state, holds
 
 
 @router.post("/persons/{person_id}/letter")
@@ -202,8 +244,11 @@ def unlock(request: Request, platform: PlatformDep, viewer: Staff, account_id: u
     with platform.transaction() as session:
         account = _account(session, account_id)
         services.unlock(session=session, platform=platform, account=account, actor=actor_of(viewer))
-        person_id = account.person_id
-    return _after(request, platform, viewer, person_id, translate(request, "The account is unlocked."))
+        person_id, professional_id = account.person_id, account.professional_id
+    notice = translate(request, "The account is unlocked.")
+    if professional_id:
+        return _professional(request, platform, viewer, professional_id, notice=notice)
+    return _after(request, platform, viewer, person_id, notice)
 
 
 @router.post("/accounts/{account_id}/reset-second-factor")
@@ -212,8 +257,11 @@ def reset_second_factor(request: Request, platform: PlatformDep, viewer: Staff, 
     done = sorted(set(checks) & set(RESET_CHECKS))
     with platform.sessions() as session:
         person_id = _account(session, account_id).person_id
+        professional_id = _account(session, account_id).professional_id
     if len(done) < 2 or not reference.strip():
         error = translate(request, "Check the person's identity in two ways and give the ticket reference first.")
+        if professional_id:
+            return _professional(request, platform, viewer, professional_id, error=error, status=400)
         if person_id:
             return _person(request, platform, viewer, person_id, error=error, status=400)
         raise HTTPException(400, error)
@@ -221,6 +269,14 @@ def reset_second_factor(request: Request, platform: PlatformDep, viewer: Staff, 
         account = _account(session, account_id)
         services.reset_second_factor(session=session, platform=platform, account=account, actor=actor_of(viewer),
                                      checks=done, reference=reference.strip()[:100])
+        if professional_id:
+            # A professional re-activates with a new code, given like the first one (at registration).
+            code = services.issue_activation_code(session=session, platform=platform, account=account,
+                                                  actor=actor_of(viewer))
+    if professional_id:
+        return _professional(request, platform, viewer, professional_id, code=code, notice=translate(
+            request, "The second factor is removed. Give the professional this new activation code through a "
+                     "channel of its own; it is shown only once:"))
     if person_id:
         # A person re-activates with a new letter sent to the address on file, never through the helpdesk.
         issue_letters(platform=platform, person_ids=[person_id], actor=actor_of(viewer))
@@ -330,3 +386,10 @@ def statistics(request: Request, platform: PlatformDep, viewer: Staff) -> HTMLRe
     figures = [in_words(figure, request.state.language, gettext) for figure in figures]
     charts = [(figure, bar_chart(figure, f"chart-{n}", gettext)) for n, figure in enumerate(figures)]
     return render(request, "console/statistics.html", charts=charts)
+
+
+# After /professionals/new, which this address would otherwise take.
+@router.get("/professionals/{professional_id}", response_class=HTMLResponse)
+def professional_page(request: Request, platform: PlatformDep, viewer: Staff,
+                      professional_id: uuid.UUID) -> HTMLResponse:
+    return _professional(request, platform, viewer, professional_id)

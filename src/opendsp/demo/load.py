@@ -46,6 +46,13 @@ from opendsp.stays.registry import register_adt_sender
 from opendsp.records.services import create_record
 
 Progress = Callable[[int], None]
+Stage = Callable[[str, int | None], None]
+
+
+def steps_of(plan: DemoPlan) -> int:
+    """How many progress steps writing the plan counts: organisations, professionals, persons, documents."""
+    documents = sum(len(plan.documents[p.index]) for p in plan.persons if p.state is not RecordState.created)
+    return len(plan.organisations) + len(plan.professionals) + len(plan.persons) + documents
 
 
 class DemoConflict(Exception):
@@ -53,18 +60,27 @@ class DemoConflict(Exception):
 
 
 def load_demo(
-    platform: Platform, *, seed: int, identities_path: Path, progress: Progress | None = None
+    platform: Platform, *, seed: int, identities_path: Path, progress: Progress | None = None,
+    stage: Stage | None = None,
 ) -> dict[str, int] | None:
-    """Load the demo once; return what was created, or None if it was already there."""
+    """Load the demo once; return what was created, or None if it was already there.
+
+    ``stage`` hears of each step as it starts, with how many ``progress`` steps it will count (None: it counts
+    none), so that a command can show a progress bar from the first second.
+    """
+    stage = stage or (lambda _description, _total: None)
     with platform.sessions() as session:
         if _loaded(session):
             return None
+    stage("drawing the demo documents", None)
     plan = make_plan(seed)  # built before the write transaction: no lock held while drawing PDFs
     with platform.transaction() as session:
         if _loaded(session):  # loaded by someone else meanwhile
             return None
         _refuse_collisions(session, plan)
+        stage("writing the demo records", steps_of(plan))
         counts, presence_codes = _write(session, platform, plan, progress or (lambda _: None))
+        stage("registering the demo software and logins", None)
         clients = _software(session, platform, keys_dir=identities_path.parent / "keys")
         logins = _logins(session, platform)
     write_identities(identities_path, plan, presence_codes=presence_codes, clients=clients, logins=logins)

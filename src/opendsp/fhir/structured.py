@@ -195,10 +195,12 @@ def _lab_table(observations: list[dict[str, Any]], language: str) -> str:
         flag = out_of_range(observation)
         css = f' class="out-of-range {flag}"' if flag else ""
         flag_text = f"<strong>{_e(_label(flag, language))}</strong>" if flag else ""
-        rows.append(
-            f"<tr{css}><td>{_coded(observation.get('code'), language)}</td><td>{_e(value)}</td><td>{_e(unit)}</td>"
-            f"<td>{_e(_range_text(observation.get('referenceRange'), language))}</td><td>{flag_text}</td></tr>"
-        )
+        cells = (_coded(observation.get("code"), language), _e(value), _e(unit),
+                 _e(_range_text(observation.get("referenceRange"), language)), flag_text)
+        # data-label: on a phone each row stacks into labelled lines (.opendsp-stacked), never wider than the screen.
+        rows.append(f"<tr{css}>" + "".join(
+            f'<td data-label="{_e(_label(k, language))}">{cell}</td>'
+            for k, cell in zip(("test", "value", "unit", "range", "flag"), cells, strict=True)) + "</tr>")
     return f'<table class="lab-results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 

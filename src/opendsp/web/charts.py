@@ -1,6 +1,6 @@
 """Charts as server-rendered SVG: no script, readable by screen readers (title, description, table).
 
-Bar charts for the agency's figures; line charts for a laboratory test's values over time.
+Bar charts for the agency's figures; small line charts (sparklines) for a laboratory test's values over time.
 """
 
 from __future__ import annotations
@@ -67,60 +67,53 @@ def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> M
     return Markup("".join(parts))
 
 
-def line_chart(
-    points: Sequence[tuple[date, float]],
-    chart_id: str,
-    title: str,
-    description: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    language: str = "en",
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 160, 48, 5
+
+
+def sparkline(
+    points: Sequence[tuple[date, float]], chart_id: str, title: str, description: str, *,
+    low: float | None = None, high: float | None = None, language: str = "en",
 ) -> Markup:
-    """One test's values over time, with its reference range as a band; time runs to the right."""
-    values = [v for _, v in points] + [v for v in (low, high) if v is not None]
-    bottom_value, top_value = min(values), max(values)
-    if top_value == bottom_value:
-        bottom_value, top_value = bottom_value - 1, top_value + 1
-    margin = (top_value - bottom_value) * 0.1
-    bottom_value, top_value = bottom_value - margin, top_value + margin
+    """A small chart for a table's cell: the values and the reference band, no text to shrink on a phone
+    (each point's date and value on hover; all of them in the table folded beside it)."""
+    bottom_value, top_value = _value_span(points, low, high)
     first, last = points[0][0].toordinal(), points[-1][0].toordinal()
     span = max(last - first, 1)
-    plot_width, plot_height = WIDTH - LEFT - 24, HEIGHT - BOTTOM - TOP
 
     def x(day: date) -> float:
-        return LEFT + 12 + plot_width * (day.toordinal() - first) / span
+        return SPARK_PAD + (SPARK_WIDTH - 2 * SPARK_PAD) * (day.toordinal() - first) / span
 
     def y(value: float) -> float:
-        return TOP + plot_height * (top_value - value) / (top_value - bottom_value)
+        return SPARK_PAD + (SPARK_HEIGHT - 2 * SPARK_PAD) * (top_value - value) / (top_value - bottom_value)
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="opendsp-chart">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="opendsp-chart opendsp-chart--small">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
     ]
     if low is not None or high is not None:
         band_top = y(high if high is not None else top_value)
         band_bottom = y(low if low is not None else bottom_value)
-        parts.append(f'<rect x="{LEFT}" y="{band_top:.1f}" width="{WIDTH - LEFT}" height="{band_bottom - band_top:.1f}" '
+        parts.append(f'<rect x="0" y="{band_top:.1f}" width="{SPARK_WIDTH}" height="{band_bottom - band_top:.1f}" '
                      'fill="#B8FEC9" opacity="0.6"/>')
-    parts += [
-        f'<line x1="{LEFT}" y1="{TOP + plot_height}" x2="{WIDTH}" y2="{TOP + plot_height}" stroke="#666"/>',
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_height}" stroke="#666"/>',
-        f'<text x="{LEFT - 6}" y="{TOP + 8}" text-anchor="end" font-size="11">{_short(top_value, language)}</text>',
-        f'<text x="{LEFT - 6}" y="{TOP + plot_height}" text-anchor="end" font-size="11">{_short(bottom_value, language)}</text>',
-        '<polyline fill="none" stroke="#00626f" stroke-width="2" points="'
-        + " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in points) + '"/>',
-    ]
+    parts.append('<polyline fill="none" stroke="#00626f" stroke-width="2" points="'
+                 + " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in points) + '"/>')
     for day, value in points:
-        parts.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="4" fill="#00626f">'
+        parts.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="3.5" fill="#00626f">'
                      f"<title>{format_date(day, language)}: {_short(value, language)}</title></circle>")
-    for day, anchor in sorted({(points[0][0], "start"), (points[-1][0], "end")}):
-        parts.append(f'<text x="{x(day):.1f}" y="{HEIGHT - 18}" text-anchor="{anchor}" font-size="10">'
-                     f"{format_date(day, language)}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _value_span(points: Sequence[tuple[date, float]], low: float | None, high: float | None) -> tuple[float, float]:
+    """The values' range with the reference limits, widened by a tenth on each side (never empty)."""
+    values = [v for _, v in points] + [v for v in (low, high) if v is not None]
+    bottom_value, top_value = min(values), max(values)
+    if top_value == bottom_value:
+        bottom_value, top_value = bottom_value - 1, top_value + 1
+    margin = (top_value - bottom_value) * 0.1
+    return bottom_value - margin, top_value + margin
 
 
 def _short(value: float, language: str) -> str:

@@ -38,6 +38,7 @@ PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/cons
 
 
 def install_portals(app: FastAPI, platform: Platform) -> None:
+    from opendsp.console.views import AdministratorsOnly, administrators_only
     from opendsp.console.views import router as console_router
     from opendsp.web.auth_views import NotLoggedIn
     from opendsp.web.auth_views import router as auth_router
@@ -64,6 +65,7 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.include_router(auth_router)
     _install_guard(app)
     app.include_router(console_router)
+    app.add_exception_handler(AdministratorsOnly, administrators_only)
     holder.install(app)
     professional.install(app)
 

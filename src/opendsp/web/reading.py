@@ -28,7 +28,7 @@ from opendsp.policy.vocabulary import Reason
 from opendsp.documents.types import FHIR_MEDIA_TYPE
 from opendsp.fhir import structured
 from opendsp.locale import N_, terms, translations
-from opendsp.web.charts import line_chart
+from opendsp.web.charts import sparkline
 
 if TYPE_CHECKING:  # names only: the adapter reads documents through RecordAccess
     from opendsp.documents.models import Document
@@ -62,9 +62,9 @@ class Series:
     def chart(self, chart_id: str, language: str) -> Markup:
         gettext = translations(language).gettext
         title = f"{self.label} ({self.unit})" if self.unit else self.label
-        return line_chart([(p.day, p.value) for p in self.points], chart_id, title,
-                          gettext(N_("The same values are in the table below the chart.")),
-                          low=self.low, high=self.high, language=language)
+        return sparkline([(p.day, p.value) for p in self.points], chart_id, title,
+                         gettext(N_("The same values are in the table beside the chart.")),
+                         low=self.low, high=self.high, language=language)
 
 
 @dataclass

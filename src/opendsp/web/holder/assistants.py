@@ -20,7 +20,7 @@ from opendsp.access.services import InvalidRequest
 from opendsp.accounts import delegations, invitations
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.invitations import InvitationRefused
-from opendsp.accounts.mailer import mailer_from_settings
+from opendsp.accounts.mailer import transport_from_settings
 from opendsp.locale import N_
 from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
@@ -57,7 +57,7 @@ def page(request: Request, platform: Platform, *, error: str | None = None, stat
         pending = invitations.pending(view.session, record.id, access.now) if can_manage else []
         return render_holder(
             request, view, "holder/assistants.html", status, side=side, can_manage=can_manage, pending=pending,
-            mail=mailer_from_settings(platform.settings) is not None, now=access.now,
+            mail=True, now=access.now,
             options=delegations.acting_options(view.session, view.person, platform=platform),
             person=view.person, acting_for=view.holder if view.acting_for_someone else None,
             cannot_text=cannot_text, notice=notice(request, DONE), error=error, values=values or {},
@@ -110,7 +110,8 @@ def name_assistant(request: Request, platform: PlatformDep, national_number: Ann
 def invite(request: Request, platform: PlatformDep, email: Annotated[str, Form()] = "",
            until: Annotated[str, Form()] = "") -> Response:
     """An assistant invited by e-mail (docs/identity.md): decided and traced, the e-mail sent before the commit."""
-    mailer = mailer_from_settings(platform.settings)
+    # The SMTP server if one is configured, else var/mail: where the other e-mails go too.
+    mailer = transport_from_settings(platform.settings)
     language = getattr(request.state, "language", "fr")
 
     def change(view: HolderView) -> str:

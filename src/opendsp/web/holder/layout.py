@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from opendsp.locale import N_
 from opendsp.web.holder.context import HolderView
+from opendsp.accounts import delegations
 from opendsp.web.templating import render, translate
 
 # What a page says after a form sent the browser back to it (``?done=...``).
@@ -25,5 +26,8 @@ def render_holder(request: Request, view: HolderView, template: str, status_code
     done = request.query_params.get("done", "")
     if done in DONE and "notice" not in context:
         context["notice"] = translate(request, DONE[done])
+    # The records this person may switch to from the record's own menu: the policy's answer (acting_options).
+    record_options = delegations.acting_options(view.session, view.person, platform=view.access.platform)
     return render(request, template, status_code, holder=view.holder, acting_for_someone=view.acting_for_someone,
-                  sections=request.app.state.holder_sections, current=request.url.path, **context)
+                  sections=request.app.state.holder_sections, current=request.url.path,
+                  record_options=record_options, **context)

@@ -48,14 +48,33 @@ class NoticeLine:
     unread: bool
     link: str | None  # the document it is about, if any
     kind: str
+    link_text: str | None = None  # already translated: which document, and who deposited it (WCAG 2.4.4)
 
 
 def notice_lines(request: Request, notifications: Iterable[Notification]) -> list[NoticeLine]:
     return [
         NoticeLine(at=n.shown_from or n.created_at, label=KIND_LABELS.get(n.kind, OTHER_KIND),
-                   detail=_detail(request, n), unread=n.read_at is None, link=_link(n), kind=n.kind)
+                   detail=_detail(request, n), unread=n.read_at is None, link=_link(n), kind=n.kind,
+                   link_text=_link_text(request, n))
         for n in notifications
     ]
+
+
+def _link_text(request: Request, notification: Notification) -> str | None:
+    """What a link to the document says on its own: the document's title, and who deposited it.
+
+    Notifications written before titles were kept fall back to the document's type.
+    """
+    details = notification.details or {}
+    title = details.get("title")
+    if not isinstance(title, str) or not title:
+        kind = details.get("type")
+        if kind not in {t.value for t in DocumentType}:
+            return None
+        title = translate(request, TYPE_LABELS[DocumentType(kind)])
+    if details.get("actor"):
+        return translate(request, "%(title)s, deposited by %(name)s") % {"title": title, "name": details["actor"]}
+    return title
 
 
 def _detail(request: Request, notification: Notification) -> str | None:
