@@ -135,24 +135,6 @@ class Exchange(Changes, Reading):
         return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),
                                 context=given.get(d.id, [])) for d in items]
 
-    def find_submission_sets(self, record_id: uuid.UUID, *, criteria: dict[str, Any]) -> list[SubmissionSetView]:
-        """The record's submission sets, newest first, each listing only the documents the reader may see
-        (a set with none is not there): one act, the list of the documents, with ``criteria``."""
-        submitted = select(SubmittedDocument.document_id).where(SubmittedDocument.record_id == record_id)
-        visible = self.list_documents(record_id, where=[Document.id.in_(submitted)], limit=10_000,
-                                      criteria=criteria)
-        entries: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for set_id, document_id in self.session.execute(
-            select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id)
-            .where(SubmittedDocument.document_id.in_([d.id for d in visible.items]))
-        ):
-            entries.setdefault(set_id, []).append(document_id)
-        sets = self.session.scalars(
-            select(SubmissionSet).where(SubmissionSet.id.in_(list(entries)))
-            .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)
-        ).all()
-        return [SubmissionSetView(submission_set=s, document_ids=sorted(entries[s.id], key=str)) for s in sets]
-
     def taken_master_identifier(self, values: Iterable[str]) -> str | None:
         """One of ``values`` already used as a document's unique id by any sender (they are unique)."""
         return self.session.scalars(

@@ -1,6 +1,6 @@
 """What an exchange (IHE MHD) keeps beside the documents: submission sets, document unique ids, document context.
 
-Written and read only through ``RecordAccess`` (``submit``, ``find_submission_sets``, ``document_details``)."""
+Written and read only through ``RecordAccess`` (``submit``, ``find_lists``, ``document_details``)."""
 
 from __future__ import annotations
 
