@@ -53,12 +53,22 @@ def test_no_acknowledged_document_is_lost_while_store_check_runs(live_platform: 
     errors: list[BaseException] = []
     removed: list[str] = []
     checks = 0
+    checked = threading.Condition()
     depositing = threading.Event()
     depositing.set()
+
+    def wait_for_a_whole_check() -> None:
+        # Half-way, each depositor waits for a check that starts and ends while it
+        # is depositing, so the race is exercised however the threads are scheduled.
+        with checked:
+            seen = checks
+            assert checked.wait_for(lambda: checks >= seen + 2, timeout=120), "no store check ran"
 
     def deposit_many(record_id: uuid.UUID) -> None:
         try:
             for n in range(DEPOSITS_EACH):
+                if n == DEPOSITS_EACH // 2:
+                    wait_for_a_whole_check()
                 content = _content(f"{record_id}-{n}")
                 if n % 5 == 4:
                     if (key := _die_half_way(platform, record_id, content)) is not None:
@@ -82,7 +92,9 @@ def test_no_acknowledged_document_is_lost_while_store_check_runs(live_platform: 
                 with platform.transaction() as session:
                     report = platform.content.check(session, grace=grace)
                 removed.extend(report.orphans_removed)
-                checks += 1
+                with checked:
+                    checks += 1
+                    checked.notify_all()
         except BaseException as error:  # noqa: BLE001
             errors.append(error)
 
@@ -96,7 +108,7 @@ def test_no_acknowledged_document_is_lost_while_store_check_runs(live_platform: 
     depositing.clear()
     checker.join()
     assert errors == [], [repr(e) for e in errors]
-    assert checks > 1 and len(acknowledged) >= DEPOSITORS * DEPOSITS_EACH * 3 // 4
+    assert checks >= 2 and len(acknowledged) >= DEPOSITORS * DEPOSITS_EACH * 3 // 4
 
     with platform.transaction() as session:
         final = platform.content.check(session, grace=grace)
