@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from datetime import date
 from typing import Any
 
 import pytest
@@ -18,13 +19,15 @@ import pytest
 from opendsp.accounts import services
 from opendsp.actors import SYSTEM
 from opendsp.clock import FrozenClock
+from opendsp.persons.models import LegalRepresentation
 from opendsp.platform import Platform
+from opendsp.professionals.models import OrganisationKind, Professional
 from opendsp.web.security import LANGUAGE_COOKIE
 from tests.accounts.portal import Browser, Credentials, activate
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.browser import Screens, chromium, live, screens  # noqa: F401
-from tests.factories import as_holder
-from tests.web.holder_world import World, build
+from tests.factories import as_holder, as_professional, make_record
+from tests.web.holder_world import World, build, logged_in
 from tests.web.professional import professional_with_account
 
 PHONE = {"width": 390, "height": 844}
@@ -35,12 +38,13 @@ ISO_DATE = re.compile(r"\b(?:19|20)\d\d-[01]\d-[0-3]\d\b")
 RAW_CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 
-def walk(screens: Screens, start: str, realm: str) -> list[str]:
-    """Visit every page reachable from ``start`` whose path stays under ``realm``; return the paths seen."""
+def walk(screens: Screens, start: str, realm: str, *, also: tuple[str, ...] = ()) -> list[str]:
+    """Visit every page reachable from ``start`` (and ``also``: pages a form leads to) whose path stays under
+    ``realm``; return the paths seen."""
     page = screens.page
     seen: list[str] = []
-    queued = {start}
-    todo = deque([start])
+    queued = {start, *also}
+    todo = deque([start, *also])
     while todo and len(seen) < MOST_PAGES:
         path = todo.popleft()
         response = screens.visit(path, path)
@@ -68,12 +72,12 @@ def _in(screens: Screens, language: str) -> None:
     screens.page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": language, "url": screens.base_url}])
 
 
-def _console_administrator(platform: Platform, clock: FrozenClock) -> Credentials:
+def _staff(platform: Platform, clock: FrozenClock, roles: list[str]) -> Credentials:
     with platform.transaction() as session:
-        account = services.register_staff(session=session, platform=platform, actor=SYSTEM, username="admin1",
-                                          display_name="Marie Admin", roles=["administrator", "helpdesk"])
+        account = services.register_staff(session=session, platform=platform, actor=SYSTEM, username="staff1",
+                                          display_name="Marie Staff", roles=roles)
         code = services.issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
-    return activate(Browser(platform), clock, "admin1", code, realm="/console")
+    return activate(Browser(platform), clock, "staff1", code, realm="/console")
 
 
 def _circle_professional(platform: Platform, clock: FrozenClock, world: World) -> Credentials:
@@ -110,12 +114,54 @@ def test_every_page_of_a_professional(platform: Platform, clock: FrozenClock, sc
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_page_of_the_console(platform: Platform, clock: FrozenClock, screens: Screens, language: str) -> None:
-    build(platform, clock)
-    screens.log_in(_console_administrator(platform, clock), realm="/console")
+def test_every_page_of_an_emergency_physician(platform: Platform, clock: FrozenClock, screens: Screens,
+                                              language: str) -> None:
+    world = build(platform, clock)
+    pro = professional_with_account(platform, clock, kind=OrganisationKind.emergency_department,
+                                    specialties=("emergency_medicine",), name="Urgences Nord", family_name="Nilles")
+    with platform.transaction() as session:
+        as_professional(session, platform, session.get(Professional, pro.id)).open_emergency_access(
+            world.record_id, "unconscious on arrival")
+    screens.log_in(pro.credentials)
     _in(screens, language)
-    seen = walk(screens, "/console", "/console")
-    _assert_walked(seen, ["/console", "/console/statistics"])
+    seen = walk(screens, "/pro", "/pro")
+    _assert_walked(seen, ["/pro", f"/pro/patients/{world.record_id}"])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_of_a_parent_acting_for_their_child(platform: Platform, clock: FrozenClock, screens: Screens,
+                                                       language: str) -> None:
+    with platform.transaction() as session:
+        parent = make_record(session, platform, active=False).holder
+        child = make_record(session, platform, birth=date(2016, 9, 1)).holder
+        session.add(LegalRepresentation(minor_id=child.id, representative_id=parent.id, created_at=clock.now()))
+        child_id = child.id
+    credentials = logged_in(platform, clock, parent).credentials  # type: ignore[attr-defined]
+    screens.log_in(credentials)
+    _in(screens, language)
+    page = screens.page
+    screens.visit("/record/assistants", "own record")
+    page.locator(f"label[for='act-{child_id}']").click()
+    page.locator(".govuk-grid-column-three-quarters form[action='/account/act-for'] button").click()
+    page.wait_for_load_state()
+    seen = walk(screens, "/record", "/")
+    _assert_walked(seen, ["/record", "/record/trace", "/record/consents", "/record/state"])
+
+
+@pytest.mark.parametrize(("roles", "expected"), [
+    (["administrator", "helpdesk"], ["/console", "/console/statistics"]),
+    (["helpdesk"], ["/console"]),
+])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_of_the_console(platform: Platform, clock: FrozenClock, screens: Screens, language: str,
+                                   roles: list[str], expected: list[str]) -> None:
+    world = build(platform, clock)
+    screens.log_in(_staff(platform, clock, roles), realm="/console")
+    _in(screens, language)
+    # A person's and a professional's pages are found through the search form: start there too.
+    found = (f"/console/persons/{world.holder.id}", f"/console/professionals/{world.gp}")
+    seen = walk(screens, "/console", "/console", also=found)
+    _assert_walked(seen, [*expected, *found])
 
 
 def _assert_walked(seen: list[str], expected: list[Any]) -> None:
