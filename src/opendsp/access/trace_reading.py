@@ -523,6 +523,7 @@ def _line(
 READ_TOGETHER = {
     "chart": N_("Consulted documents for a chart of results"),
     "summary": N_("Consulted documents for the patient summary view"),
+    "vaccination_record": N_("Consulted documents for the vaccination record"),
 }
 
 
