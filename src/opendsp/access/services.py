@@ -26,6 +26,7 @@ from opendsp.access.holder_views import (
     AccessChoices,
     AssistantChoice,
     ConsentView,
+    DocumentReaders,
     HolderSide,
     HolderViews,
     ProfessionalChoice,
@@ -50,7 +51,7 @@ __all__ = [
     "AccessDenied", "Consultation", "ContentUnavailable", "DocumentPage", "DocumentReading", "DocumentsReading", "InvalidRequest",
     "RecordAccess", "RecordNotFound",
     # Re-exported where adapters and tests have always found them.
-    "AccessChoices", "AssistantChoice", "ConsentView", "DetailsPage", "DocumentDetails", "EntryAt", "HolderSide",
+    "AccessChoices", "AssistantChoice", "ConsentView", "DetailsPage", "DocumentReaders", "DocumentDetails", "EntryAt", "HolderSide",
     "MAX_STRUCTURED_DOCUMENTS", "PAGE_COVERS_CONTENT", "ProfessionalChoice", "RecordExport", "StructuredEntries",
     "StructuredSources", "SubmissionSetView", "SubmittedItem", "Timeline", "TracePage",
 ]

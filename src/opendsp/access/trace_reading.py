@@ -235,6 +235,12 @@ EXPORT_PARTS: dict[str, str] = {
     "wishes": N_("Read the wishes"),
     "assistants": N_("Read the list of assistants"),
     "all": N_("Downloaded the whole record"),
+    "document.readers": N_("Read who may read a document"),
+}
+# A document's confidentiality as the holder set it, told after the document's title.
+CONFIDENTIALITY_LABELS: dict[str, str] = {
+    "restricted": N_("restricted to the professionals named"),
+    "normal": N_("restriction lifted"),
 }
 
 WISH_LABELS: dict[str, str] = {WishKind.organ_donation.value: N_("Organ donation after my death")}
@@ -455,6 +461,8 @@ def describe(session: Session, entries: Sequence[TraceEntry], rule: Visibility) 
         if entry.actor_kind == "professional":
             professional_ids.update(filter(None, [_uuid(entry.actor_id)]))
         professional_ids.update(filter(None, [_uuid(context.get("professional"))]))
+        if isinstance(context.get("named"), list):  # the readers a document was restricted to
+            professional_ids.update(filter(None, (_uuid(p) for p in context["named"])))
         organisation_ids.update(filter(None, [_uuid(context.get("organisation"))]))
         person_ids.update(filter(None, [_uuid(context.get("assistant"))]))
         document_ids.update(filter(None, [entry.document_id, _uuid(context.get("new_document"))]))
@@ -551,6 +559,11 @@ def _act(
         if change.startswith("institutions."):
             refused = organisations.get(_uuid(context.get("organisation")))  # type: ignore[arg-type]
             subject.append(refused.name if refused else Msg(N_("every hospital")))
+        if change == "document.confidentiality":
+            subject.append(Msg(CONFIDENTIALITY_LABELS.get(str(context.get("level")), OTHER_ACT)))
+            named = context.get("named") if isinstance(context.get("named"), list) else []
+            subject += [professionals[p].display_name for p in filter(None, (_uuid(i) for i in named))
+                        if p in professionals]
         if change == "wish.set":
             subject += [Msg(WISH_LABELS.get(str(context.get("kind")), OTHER_ACT)),
                         Msg(ANSWER_LABELS.get(str(context.get("value")), OTHER_ACT))]

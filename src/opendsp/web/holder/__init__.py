@@ -45,6 +45,7 @@ def parts() -> list[ModuleType]:
         notifications,
         passwords,
         professionals,
+        readers,
         reading,
         state,
         timeline,
@@ -52,7 +53,7 @@ def parts() -> list[ModuleType]:
         upload,
     )
 
-    return [home, notifications, timeline, documents, reading, trace, upload, professionals, consents, assistants,
+    return [home, notifications, timeline, documents, readers, reading, trace, upload, professionals, consents, assistants,
             hidden, passwords, state, export]
 
 
