@@ -255,6 +255,13 @@ ACTOR_LABELS: dict[str, str] = {
     "representative": N_("legal representative"),
     "agency": N_("agency staff"),
 }
+# The same, said of a woman or of a man (the words follow the person: "représentante légale").
+GENDERED_ACTOR_LABELS: dict[tuple[str, str], str] = {
+    ("assistant", "female"): N_("assistant (she)"),
+    ("assistant", "male"): N_("assistant (he)"),
+    ("representative", "female"): N_("legal representative (she)"),
+    ("representative", "male"): N_("legal representative (he)"),
+}
 SOMEONE = N_("Someone not logged in")
 PLATFORM = N_("The platform")
 
@@ -460,6 +467,8 @@ def describe(session: Session, entries: Sequence[TraceEntry], rule: Visibility) 
         context = entry.context or {}
         if entry.actor_kind == "professional":
             professional_ids.update(filter(None, [_uuid(entry.actor_id)]))
+        elif entry.actor_kind in ("assistant", "representative"):  # for words that follow the person
+            person_ids.update(filter(None, [_uuid(entry.actor_id)]))
         professional_ids.update(filter(None, [_uuid(context.get("professional"))]))
         if isinstance(context.get("named"), list):  # the readers a document was restricted to
             professional_ids.update(filter(None, (_uuid(p) for p in context["named"])))
@@ -509,6 +518,11 @@ def _line(
     if kind in ("professional", "institution"):
         acting_for = organisations.get(_uuid(context.get("organisation")))  # type: ignore[arg-type]
         organisation = acting_for.name if acting_for else None
+    acting_as = ACTOR_LABELS.get(kind)
+    if kind in ("assistant", "representative"):
+        acting = persons.get(_uuid(entry.actor_id))  # type: ignore[arg-type]
+        sex = acting.sex.value if acting is not None else ""
+        acting_as = GENDERED_ACTOR_LABELS.get((kind, sex), acting_as)
     elif kind == "system":
         who = Msg(PLATFORM)
     elif kind == "anonymous" or not who:
@@ -518,7 +532,7 @@ def _line(
     emergency = basis == Basis.emergency.value or bool(context.get("emergency")) or entry.action == "emergency.open"
     return TraceLine(
         entry_id=entry.id, seq=entry.seq, at=entry.recorded_at, action=entry.action, kind=kind_of(entry.action),
-        actor_kind=kind, who=who, acting_as=ACTOR_LABELS.get(kind), profession=profession, specialties=specialties,
+        actor_kind=kind, who=who, acting_as=acting_as, profession=profession, specialties=specialties,
         organisation=organisation, act=act, subject=subject, basis=basis,
         stay=context.get("stay") if isinstance(context.get("stay"), dict) else None,
         outcome=Outcome(entry.outcome).value, reason=entry.reason, emergency=emergency,
