@@ -46,6 +46,7 @@ def parts() -> list[ModuleType]:
         notifications,
         passwords,
         professionals,
+        readers,
         reading,
         state,
         timeline,
@@ -54,8 +55,8 @@ def parts() -> list[ModuleType]:
         vaccinations,
     )
 
-    return [home, notifications, timeline, documents, reading, vaccinations, trace, upload, professionals, consents,
-            assistants, hidden, passwords, state, export]
+    return [home, notifications, timeline, documents, readers, reading, vaccinations, trace, upload, professionals,
+            consents, assistants, hidden, passwords, state, export]
 
 
 def routers() -> list[APIRouter]:
