@@ -10,22 +10,29 @@ that server when it is scraped, so they are the same whichever process asks.
 
 Labels hold only values from closed sets: route templates (never a path with
 its ids or national numbers), status codes, the policy's actions, effects and
-reasons, acknowledgement codes.
+reasons, acknowledgement codes, the process's role.
+
+The database pool gauges are per process (``process`` is the role, and in
+multi-process mode prometheus_client adds the ``pid``): each process has its
+own pool, and what matters is which one runs out of connections.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from opendsp.platform import Platform
 
 REQUEST_SECONDS = Histogram(
@@ -41,6 +48,50 @@ TRACE_APPENDS = Counter("opendsp_trace_appends", "Entries appended to the trace,
 MLLP_MESSAGES = Counter(
     "opendsp_mllp_messages", "HL7 v2 messages answered by the MLLP listener, by acknowledgement code.", ["code"],
 )
+
+# "liveall": one series per live process; a process that stops cleanly removes its own (count_as).
+POOL_CHECKED_OUT = Gauge("opendsp_database_pool_checked_out", "Database connections this process has in use.",
+                         ["process"], multiprocess_mode="liveall")
+POOL_SIZE = Gauge("opendsp_database_pool_size", "Connections this process's pool keeps open at most, overflow apart.",
+                  ["process"], multiprocess_mode="liveall")
+POOL_OVERFLOW = Gauge("opendsp_database_pool_overflow",
+                      "Connections opened beyond the pool's size (negative: fewer than its size are open yet).",
+                      ["process"], multiprocess_mode="liveall")
+ROLES = frozenset({"web", "worker", "mllp", "checkpointer", "metrics"})
+
+
+def count_as(role: str, engine: Engine) -> None:
+    """Name this process's role in its metrics and follow its database pool.
+
+    In multi-process mode a process that exits normally removes its live gauges,
+    so that a stopped web worker's pool is not summed with the running ones.
+    """
+    from sqlalchemy import event
+
+    assert role in ROLES, role
+    pool = engine.pool
+    checked_out, size, overflow = POOL_CHECKED_OUT.labels(role), POOL_SIZE.labels(role), POOL_OVERFLOW.labels(role)
+
+    def figures() -> None:
+        # QueuePool has a size and an overflow; SQLite's in-memory pools have neither.
+        size.set(pool.size() if hasattr(pool, "size") else 0)
+        overflow.set(pool.overflow() if hasattr(pool, "overflow") else 0)
+
+    def on_checkout(*_: object) -> None:
+        checked_out.inc()
+        figures()
+
+    def on_checkin(*_: object) -> None:
+        checked_out.dec()
+        figures()
+
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
+    checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    figures()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        pid = os.getpid()
+        atexit.register(lambda: os.getpid() == pid and mark_process_dead(pid))
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
