@@ -27,8 +27,6 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from opendsp.clock import SystemRandomness
 
 if TYPE_CHECKING:
@@ -39,9 +37,17 @@ _PROBE_CONTEXT = b"opendsp readiness probe"
 
 
 def _database(platform: Platform) -> None:
+    # On the driver's connection: through SQLAlchemy, SQLite's BEGIN IMMEDIATE would wait for the write lock, and
+    # a long writer (a deposit, an import batch) would make every process look down.
     assert platform.engine is not None
-    with platform.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    raw = platform.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def _content_store(platform: Platform) -> None:

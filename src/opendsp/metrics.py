@@ -159,6 +159,22 @@ def _age(name: str, documentation: str, since: datetime | None, now: datetime) -
     return GaugeMetricFamily(name, documentation, value=max((now - since).total_seconds(), 0) if since else 0)
 
 
+class _EveryFolder(MultiProcessCollector):
+    """The files of the folder and of its sub-folders, added up.
+
+    In containers every process numbers itself from 1, so processes of two
+    containers must not write to one folder: deploy/entrypoint.sh gives each
+    container a sub-folder of a shared volume, and ``opendsp metrics`` (given
+    the volume) adds them all up.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        import glob
+
+        files = glob.glob(os.path.join(self._path, "*.db")) + glob.glob(os.path.join(self._path, "*", "*.db"))
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return]
+
+
 class _ThisProcess:
     """This process's own metrics, when no multi-process folder is configured (one process, or the tests)."""
 
@@ -170,7 +186,7 @@ def metrics_registry(platform: Platform) -> CollectorRegistry:
     registry = CollectorRegistry()
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
-        MultiProcessCollector(registry, path=folder)
+        _EveryFolder(registry, path=folder)
     else:
         registry.register(_ThisProcess())  # type: ignore[arg-type]
     registry.register(DatabaseFigures(platform))  # type: ignore[arg-type]
