@@ -43,7 +43,8 @@ def test_every_role_of_the_entrypoint_starts_gets_ready_is_scraped_and_stops_on_
     ports = {role: free_port() for role in ROLES}
     mllp_port = free_port()
     env = environment(platform, OPENDSP_LISTEN_HOST="127.0.0.1", OPENDSP_METRICS_DIR=str(shared),
-                      OPENDSP_WEB_WORKERS="2", OPENDSP_CHECKPOINT_EVERY_SECONDS="3600")
+                      OPENDSP_WEB_WORKERS="2", OPENDSP_CHECKPOINT_EVERY_SECONDS="3600",
+                      OPENDSP_DATABASE_POOL_SIZE="3", OPENDSP_DATABASE_MAX_OVERFLOW="2")
     migrated = subprocess.run(entrypoint("migrate"), env=env, capture_output=True, text=True, timeout=300)
     assert migrated.returncode == 0 and "database ready" in migrated.stderr, migrated.stderr
 
@@ -74,6 +75,9 @@ def test_every_role_of_the_entrypoint_starts_gets_ready_is_scraped_and_stops_on_
             counted = {sample["metric"]["process"]: int(sample["value"][1]) for sample in pools}
             assert counted == {"web": 2, "worker": 1, "mllp": 1, "checkpointer": 1, "metrics": 1}, counted
             assert promql(api, 'opendsp_metrics_database_up == 1', until=until)
+            sizes = promql(api, "opendsp_database_pool_size", until=until)
+            assert {float(sample["value"][1]) for sample in sizes} == {3.0}  # OPENDSP_DATABASE_POOL_SIZE, each
+            assert promql(api, "sum(opendsp_database_pool_checked_out) >= 0", until=until)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10) as answer:
             families = {family.name for family in text_string_to_metric_families(answer.read().decode())}
         assert {"opendsp_database_pool_checked_out", "opendsp_database_pool_overflow"} <= families
