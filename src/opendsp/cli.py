@@ -188,10 +188,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, graceful_secon
     import uvicorn
 
     from opendsp.content.keys import MasterKeyError
-    from opendsp.metrics import count_as
     from opendsp.policy.matrix import MatrixInvalid
     from opendsp.web.access_log import server_options
-    from opendsp.web.app import create_app
+    from opendsp.web.app import counted_as_web, create_app
     from opendsp.web.proxies import SERVER_OPTIONS
 
     try:
@@ -204,8 +203,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, graceful_secon
     options = {**SERVER_OPTIONS, **server_options(json_logs=ctx.obj["settings"].log_format == "json"),
                "host": host, "port": port, "log_level": "info", "timeout_graceful_shutdown": graceful_seconds}
     if workers == 1:
-        count_as("web", app.state.platform.engine)
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        uvicorn.run(counted_as_web(app), **options)  # type: ignore[arg-type]
         return
     app.state.platform.engine.dispose()
     # Each worker process builds its own application (its own pool) from the same environment.

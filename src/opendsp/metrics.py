@@ -89,9 +89,18 @@ def count_as(role: str, engine: Engine) -> None:
     event.listen(engine, "checkin", on_checkin)
     checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
     figures()
+    pid = os.getpid()
+    atexit.register(lambda: os.getpid() == pid and forget_this_process())
+
+
+def forget_this_process() -> None:
+    """Remove this process's live gauges (multi-process mode), as it stops.
+
+    Called at exit, and by the web server when its application shuts down: uvicorn ends by raising the
+    SIGTERM it caught again, and a process killed by a signal runs no exit handler.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        pid = os.getpid()
-        atexit.register(lambda: os.getpid() == pid and mark_process_dead(pid))
+        mark_process_dead(os.getpid())
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

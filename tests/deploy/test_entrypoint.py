@@ -87,3 +87,4 @@ def test_every_role_of_the_entrypoint_starts_gets_ready_is_scraped_and_stops_on_
         for role, process in processes.items():
             out, errors = process.communicate(timeout=90)
             assert process.returncode == 0, (role, errors)
+    assert list(shared.rglob("gauge_liveall_*.db")) == []  # each process removed its live pool series

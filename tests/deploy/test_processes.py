@@ -113,6 +113,7 @@ def test_the_mllp_listener_answers_the_message_in_hand_after_sigterm_and_takes_n
         in_hand.close()
         out, errors = listener.communicate(timeout=60)
     assert listener.returncode == 0, errors
+    assert list(folder.glob("gauge_liveall_*.db")) == []
     assert b"MSA|AA|INHAND1" in acks["in_hand"]
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Stay).where(Stay.record_id == hospital["record"].id)) == 1
@@ -187,6 +188,7 @@ def test_serve_with_two_workers_shares_flows_and_rate_limits_and_finishes_a_requ
         sock.close()
         out, errors = server.communicate(timeout=60)
     assert server.returncode == 0, errors
+    assert list(folder.glob("gauge_liveall_*.db")) == []  # stopped cleanly: no stale pool series left behind
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 4"), answer[:200]  # refused for its CSRF token, but answered whole
     headers, _, content = rest.partition(b"\r\n\r\n")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
@@ -44,10 +47,25 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
 def worker_app() -> FastAPI:
     """The application of one of ``opendsp serve --workers N``'s processes: built there, from the environment."""
-    from opendsp.metrics import count_as
+    return counted_as_web(create_app())
 
-    app = create_app()
+
+def counted_as_web(app: FastAPI) -> FastAPI:
+    """The server process's metrics carry the role ``web``; its live gauges go when the application stops."""
+    from contextlib import asynccontextmanager
+
+    from opendsp.metrics import count_as, forget_this_process
+
     count_as("web", app.state.platform.engine)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: Any) -> AsyncIterator[Any]:
+        async with inner(served) as state:
+            yield state
+        forget_this_process()
+
+    app.router.lifespan_context = lifespan
     return app
 
 
