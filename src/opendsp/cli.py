@@ -194,7 +194,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, graceful_secon
     from opendsp.web.proxies import SERVER_OPTIONS
 
     try:
-        app = create_app(ctx.obj["settings"])  # with several workers: only to refuse bad settings here, once
+        app = create_app(ctx.obj["settings"])  # with several workers: to refuse bad settings and make keys once, here
     except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
         fail(str(error), 2)
     err.print(f"OpenDSP {__version__} on http://{host}:{port}" + (f", {workers} workers" if workers > 1 else ""))
@@ -203,6 +203,12 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, graceful_secon
     options = {**SERVER_OPTIONS, **server_options(json_logs=ctx.obj["settings"].log_format == "json"),
                "host": host, "port": port, "log_level": "info", "timeout_graceful_shutdown": graceful_seconds}
     if workers == 1:
+        import signal
+
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler found at its start:
+        # this one, so that a clean stop exits 0 rather than dying of the signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
         uvicorn.run(counted_as_web(app), **options)  # type: ignore[arg-type]
         return
     app.state.platform.engine.dispose()

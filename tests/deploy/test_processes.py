@@ -194,3 +194,19 @@ def test_serve_with_two_workers_shares_flows_and_rate_limits_and_finishes_a_requ
     headers, _, content = rest.partition(b"\r\n\r\n")
     length = [int(h.split(b":")[1]) for h in headers.split(b"\r\n") if h.lower().startswith(b"content-length:")]
     assert length and len(content) == length[0]
+
+
+def test_serve_in_one_process_stops_on_sigterm_with_exit_status_0(platform: Platform, tmp_path: Path) -> None:
+    """uvicorn raises the SIGTERM it handled again once stopped; `opendsp serve` still ends with status 0."""
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    port = free_port()
+    with running(opendsp("serve", "--port", str(port)), environment(platform, PROMETHEUS_MULTIPROC_DIR=str(folder))
+                 ) as server:
+        wait_ready(f"http://127.0.0.1:{port}/healthz/ready", server)
+        assert list(folder.glob("gauge_liveall_*.db"))  # its pool followed, as role "web"
+        server.send_signal(signal.SIGTERM)
+        out, errors = server.communicate(timeout=60)
+    assert server.returncode == 0, errors
+    assert "Finished server process" in errors
+    assert list(folder.glob("gauge_liveall_*.db")) == []
