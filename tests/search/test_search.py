@@ -160,13 +160,6 @@ def test_reindex_indexes_documents_stored_before_the_index_and_traces_it(platfor
         assert len(unindexed(session, everything=True)) == session.scalar(select(func.count()).select_from(Document))
 
 
-def test_a_content_copy_keeps_at_most_its_limit() -> None:
-    copy = index.ContentCopy(iter([b"abc", b"def"]), limit=5)
-    assert b"".join(copy) == b"abcdef" and copy.content is None
-    small = index.ContentCopy([b"abc", b"de"], limit=5)
-    assert b"".join(small) == b"abcde" and small.content == b"abcde"
-
-
 def test_the_demo_types_have_words_in_three_languages() -> None:
     for kind in DocumentType:
         stub = Document(type=kind, title="x")

@@ -1,8 +1,10 @@
 """Notifications and their e-mails, written in the caller's transaction; each person's choice of kinds.
 
-``notify`` is called by ``RecordAccess`` only, with the session of the act:
-the notification, its trace entry and its outbox rows commit or roll back
-together. Nothing here sends anything; the worker does (``worker.py``).
+``notify`` is called by the gate only (``opendsp.access.gate``), with the
+session of the act: the notification, its trace entry and the job that will
+write its e-mails commit or roll back together. The worker does the job
+(``fan_out``: one outbox row per recipient) within seconds, then sends
+(``worker.py``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ def notify(
     details: dict[str, Any],
     shown_from: datetime | None = None,
 ) -> Notification:
-    """The notification, and one outbox row per person of the holder's side who wants this kind by e-mail.
+    """The notification, and the job that will write its e-mails (``fan_out``), in the act's transaction.
 
     ``shown_from``: the holder's side learns of it only from then (the portal
     hides it, the e-mails wait); used for documents the holder sees later.
+    Who gets an e-mail is worked out by the worker, as of the moment of the act.
     """
+    from opendsp.jobs.models import JobKind
+    from opendsp.jobs.services import enqueue
+
     now = platform.clock.now()
     shown_from = shown_from if shown_from is not None and shown_from > now else None
     notification = Notification(
@@ -51,26 +57,53 @@ def notify(
         details=details, shown_from=shown_from,
     )
     session.add(notification)
-    domain = sender_domain(platform.settings.smtp_from)
-    for person_id in email_recipients(session, record=record, kind=kind, now=now):
-        outbox_id = uuid.uuid4()
-        session.add(OutboxMessage(
-            id=outbox_id, message_id=f"<{outbox_id.hex}.notification@{domain}>", notification_id=notification.id,
-            record_id=record.id, person_id=person_id, kind=kind, state=DeliveryState.pending, attempts=0,
-            created_at=now, next_attempt_at=shown_from or now,
-        ))
+    session.flush()  # the job refers to it
+    enqueue(session, platform, kind=JobKind.fan_out, record_id=record.id, notification_id=notification.id,
+            trace_entry_id=trace_entry_id)
     session.flush()
     return notification
 
 
+def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID) -> int:
+    """One outbox row per person of the holder's side who, at the moment of the act, wants this kind by e-mail;
+    return how many were written. Done again, it writes none twice (one row per notification and person)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        return 0
+    record = session.get(Record, notification.record_id)
+    assert record is not None
+    already = set(session.scalars(
+        select(OutboxMessage.person_id).where(OutboxMessage.notification_id == notification.id)
+    ))
+    now = platform.clock.now()
+    domain = sender_domain(platform.settings.smtp_from)
+    written = 0
+    for person_id in email_recipients(session, record=record, kind=notification.kind, now=notification.created_at):
+        if person_id in already:
+            continue
+        outbox_id = uuid.uuid4()
+        session.add(OutboxMessage(
+            id=outbox_id, message_id=f"<{outbox_id.hex}.notification@{domain}>", notification_id=notification.id,
+            record_id=record.id, person_id=person_id, kind=notification.kind, state=DeliveryState.pending,
+            attempts=0, created_at=now, next_attempt_at=notification.shown_from or now,
+        ))
+        written += 1
+    session.flush()
+    return written
+
+
 def holder_side(session: Session, record: Record, now: datetime) -> list[uuid.UUID]:
-    """Who is told: the holder, the assistants whose delegation runs now, and a minor's legal representatives."""
+    """Who is told: the holder, the assistants whose delegation runs at ``now``, and a minor's legal representatives.
+
+    ``now`` is the moment of the act (the worker fans out a little later): a delegation ended since still counts,
+    one begun since does not."""
     holder = session.get(Person, record.person_id)
     assert holder is not None
     people = [holder.id]
     people += session.scalars(
         select(AssistantDelegation.assistant_id)
-        .where(AssistantDelegation.record_id == record.id, AssistantDelegation.ended_at.is_(None),
+        .where(AssistantDelegation.record_id == record.id, AssistantDelegation.since <= now,
+               or_(AssistantDelegation.ended_at.is_(None), AssistantDelegation.ended_at > now),
                or_(AssistantDelegation.until.is_(None), AssistantDelegation.until > now))
         .order_by(AssistantDelegation.since)
     )
