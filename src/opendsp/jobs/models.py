@@ -6,7 +6,9 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -27,7 +29,7 @@ class JobState(str, enum.Enum):
 class Job(Base):
     """One piece of an act's work left for the worker; written in the act's transaction.
 
-    Holds ids only, never content or words: the worker reads what it needs when it does the job.
+    Holds ids only, never content, words or addresses: the worker reads what it needs when it does the job.
     """
 
     __tablename__ = "jobs"
@@ -40,6 +42,8 @@ class Job(Base):
     notification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id"))
     # The trace entry of the act that left it.
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What the act decided that the job needs: for a fan-out, the people told (ids, never an address).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     state: Mapped[JobState] = mapped_column(Enum(JobState, native_enum=False, length=16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -24,11 +25,12 @@ def enqueue(
     document_id: uuid.UUID | None = None,
     notification_id: uuid.UUID | None = None,
     trace_entry_id: int | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> Job:
     """A job due now, added to the caller's transaction: it commits or rolls back with the act."""
     now = platform.clock.now()
     job = Job(id=uuid.uuid4(), kind=kind, record_id=record_id, document_id=document_id,
-              notification_id=notification_id, trace_entry_id=trace_entry_id, state=JobState.pending, attempts=0,
+              notification_id=notification_id, trace_entry_id=trace_entry_id, payload=payload, state=JobState.pending, attempts=0,
               created_at=now, next_attempt_at=now)
     session.add(job)
     return job

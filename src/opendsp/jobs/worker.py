@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -49,6 +50,7 @@ class JobClaim:
     record_id: uuid.UUID
     document_id: uuid.UUID | None
     notification_id: uuid.UUID | None
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -154,7 +156,7 @@ class JobWorker:
                 row.lease_until = now + self.lease
                 claims.append(JobClaim(id=row.id, kind=JobKind(row.kind), attempt=row.attempts,
                                        record_id=row.record_id, document_id=row.document_id,
-                                       notification_id=row.notification_id))
+                                       notification_id=row.notification_id, payload=dict(row.payload or {})))
             return claims
 
     def _hand_back_from_dead_workers(self, session: Session, now: datetime) -> None:
@@ -210,7 +212,8 @@ class JobWorker:
 
             notification_id = claim.notification_id
             assert notification_id is not None
-            return lambda session: fan_out(session, platform, notification_id=notification_id)
+            people = [uuid.UUID(person) for person in claim.payload.get("people", [])]
+            return lambda session: fan_out(session, platform, notification_id=notification_id, people=people)
         raise ValueError(f"unknown kind of job: {claim.kind}")
 
     def finish(self, claim: JobClaim, effect: Effect) -> None:

@@ -39,13 +39,15 @@ def notify(
     kind: str,
     trace_entry_id: int | None,
     details: dict[str, Any],
+    people: list[uuid.UUID],
     shown_from: datetime | None = None,
 ) -> Notification:
     """The notification, and the job that will write its e-mails (``fan_out``), in the act's transaction.
 
+    ``people``: who is told, as the gate decided with the act (``holder_side``); the job carries them, and the
+    worker writes an e-mail to each of them who wants this kind by e-mail and can receive it.
     ``shown_from``: the holder's side learns of it only from then (the portal
     hides it, the e-mails wait); used for documents the holder sees later.
-    Who gets an e-mail is worked out by the worker, as of the moment of the act.
     """
     from opendsp.jobs.models import JobKind
     from opendsp.jobs.services import enqueue
@@ -59,14 +61,15 @@ def notify(
     session.add(notification)
     session.flush()  # the job refers to it
     enqueue(session, platform, kind=JobKind.fan_out, record_id=record.id, notification_id=notification.id,
-            trace_entry_id=trace_entry_id)
+            trace_entry_id=trace_entry_id, payload={"people": [str(person) for person in people]})
     session.flush()
     return notification
 
 
-def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID) -> int:
-    """One outbox row per person of the holder's side who, at the moment of the act, wants this kind by e-mail;
-    return how many were written. Done again, it writes none twice (one row per notification and person)."""
+def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID, people: list[uuid.UUID]) -> int:
+    """One outbox row per person told (``people``, decided with the act) who wants this kind by e-mail and has an
+    active account with an address; return how many were written. Done again, it writes none twice (one row per
+    notification and person)."""
     notification = session.get(Notification, notification_id)
     if notification is None:
         return 0
@@ -78,7 +81,7 @@ def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID)
     now = platform.clock.now()
     domain = sender_domain(platform.settings.smtp_from)
     written = 0
-    for person_id in email_recipients(session, record=record, kind=notification.kind, now=notification.created_at):
+    for person_id in reachable(session, people, kind=notification.kind):
         if person_id in already:
             continue
         outbox_id = uuid.uuid4()
@@ -93,17 +96,16 @@ def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID)
 
 
 def holder_side(session: Session, record: Record, now: datetime) -> list[uuid.UUID]:
-    """Who is told: the holder, the assistants whose delegation runs at ``now``, and a minor's legal representatives.
+    """Who is told: the holder, the assistants whose delegation runs now, and a minor's legal representatives.
 
-    ``now`` is the moment of the act (the worker fans out a little later): a delegation ended since still counts,
-    one begun since does not."""
+    Asked by the gate in the act's transaction (the people are decided with the act); the worker only works out
+    which of them get an e-mail (``fan_out``)."""
     holder = session.get(Person, record.person_id)
     assert holder is not None
     people = [holder.id]
     people += session.scalars(
         select(AssistantDelegation.assistant_id)
-        .where(AssistantDelegation.record_id == record.id, AssistantDelegation.since <= now,
-               or_(AssistantDelegation.ended_at.is_(None), AssistantDelegation.ended_at > now),
+        .where(AssistantDelegation.record_id == record.id, AssistantDelegation.ended_at.is_(None),
                or_(AssistantDelegation.until.is_(None), AssistantDelegation.until > now))
         .order_by(AssistantDelegation.since)
     )
@@ -117,13 +119,12 @@ def holder_side(session: Session, record: Record, now: datetime) -> list[uuid.UU
     return list(dict.fromkeys(people))
 
 
-def email_recipients(session: Session, *, record: Record, kind: str, now: datetime) -> list[uuid.UUID]:
-    """The holder's side, less those without an active account and an address, less those who said no to ``kind``.
+def reachable(session: Session, people: list[uuid.UUID], *, kind: str) -> list[uuid.UUID]:
+    """``people`` less those without an active account and an address, less those who said no to ``kind``.
 
     An active account is asked for: the e-mail only says "log in to see", and
     its address is the one the person gave (or confirmed) when activating.
     """
-    people = holder_side(session, record, now)
     reachable = set(session.scalars(
         select(Account.person_id).where(
             Account.person_id.in_(people), Account.state == AccountState.active, Account.email.is_not(None),

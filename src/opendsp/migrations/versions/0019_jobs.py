@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("document_id", sa.Uuid(), nullable=True),
         sa.Column("notification_id", sa.Uuid(), nullable=True),
         sa.Column("trace_entry_id", sa.BigInteger(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("state", sa.Enum("pending", "running", "failed", name="jobstate", native_enum=False, length=16),
                   nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
