@@ -309,7 +309,8 @@ def jobs_status(ctx: click.Context) -> None:
     age = f"{status.oldest_age.total_seconds():.1f} s" if status.oldest_age is not None else "none waiting"
     click.echo(f"backlog: {status.backlog}; oldest waiting job: {age}")
     for job in status.failed:
-        click.echo(f"failed {job.id} {job.kind} after {job.attempts} attempt(s): {job.last_error}")
+        kind = getattr(job.kind, "value", job.kind)
+        click.echo(f"failed {job.id} {kind} after {job.attempts} attempt(s): {job.last_error}")
 
 
 @jobs.command("retry")
