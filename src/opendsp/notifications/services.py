@@ -59,7 +59,6 @@ def notify(
         details=details, shown_from=shown_from,
     )
     session.add(notification)
-    session.flush()  # the job refers to it
     enqueue(session, platform, kind=JobKind.fan_out, record_id=record.id, notification_id=notification.id,
             trace_entry_id=trace_entry_id, payload={"people": [str(person) for person in people]})
     session.flush()
