@@ -119,3 +119,13 @@ def read_as_holder(session: Session, platform: Platform, document: Document) -> 
     record = session.get(Record, document.record_id)
     assert record is not None
     return as_holder(session, platform, record).consult(document.id).read()
+
+
+def run_jobs(platform: Platform) -> int:
+    """One pass of the worker over the acts' jobs (keyword indexing, the e-mails' fan-out): what ``opendsp
+    worker`` does within a second of a commit. Returns how many jobs were done; none may be left failing."""
+    from opendsp.jobs.worker import JobWorker
+
+    tally = JobWorker(platform).run(once=True)
+    assert not tally.errors, tally.errors
+    return tally.done

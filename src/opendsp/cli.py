@@ -247,15 +247,15 @@ def metrics(ctx: click.Context, host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--once", is_flag=True, help="Do the jobs and send the e-mails due now, then exit.")
 @health_options
 @click.pass_context
 def worker(ctx: click.Context, once: bool, health_host: str, health_port: int | None) -> None:
-    """Send the notification e-mails waiting in the outbox, with retries (docs/notifications.md).
+    """Do the jobs deposits and notifications leave (keyword indexing, the e-mails' fan-out), and send the
+    notification e-mails waiting in the outbox, with retries (docs/notifications.md, docs/adr/0030).
 
-    Runs until SIGTERM or Ctrl-C, finishing the message being sent and handing
-    back the others it had claimed, untried. Without OPENDSP_SMTP_HOST the
-    e-mails are written as .eml files to OPENDSP_MAIL_DIR.
+    Runs until SIGTERM or Ctrl-C, finishing the job or message at hand and handing back the others it had
+    claimed, untried. Without OPENDSP_SMTP_HOST the e-mails are written as .eml files to OPENDSP_MAIL_DIR.
     """
     import logging
     import signal
@@ -288,9 +288,13 @@ def worker(ctx: click.Context, once: bool, health_host: str, health_port: int | 
         purged = purge_throttles(platform)
     else:
         ThrottlePurger(platform, stop=stop).start()
-    tally = OutboxWorker(platform, transport_from_settings(settings), stop=stop).run(once=once)
+    outbox_worker = OutboxWorker(platform, transport_from_settings(settings), stop=stop)
+    tally = outbox_worker.run(once=once)
     if health is not None:
         health.close()
+    if outbox_worker.job_tally is not None:
+        jobs = outbox_worker.job_tally
+        click.echo(f"{jobs.done} job(s) done, {jobs.retried} to retry, {jobs.failed} given up")
     click.echo(f"{tally.sent} sent, {tally.retried} to retry, {tally.failed} given up")
     if once:
         click.echo(f"{purged} idle login counter(s) purged")
@@ -342,6 +346,44 @@ def outbox_retry(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
         fail("message ids are UUIDs, as `opendsp outbox status` prints them", 2)
     requeued = PlatformJobs(platform=_platform(ctx)).retry_given_up(ids)
     click.echo(f"{requeued} message(s) due again")
+
+
+@main.group()
+def jobs() -> None:
+    """The work acts leave for the worker (keyword indexing, the e-mails' fan-out): waiting, or given up."""
+
+
+@jobs.command("status")
+@click.pass_context
+def jobs_status(ctx: click.Context) -> None:
+    """Count the jobs by kind and state, say how old the oldest waiting one is, and list those given up."""
+    from opendsp.access.system import PlatformJobs
+
+    status = PlatformJobs(platform=_platform(ctx)).jobs()
+    for kind, counts in status.counts.items():
+        click.echo(f"{kind}: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
+    age = f"{status.oldest_age.total_seconds():.1f} s" if status.oldest_age is not None else "none waiting"
+    click.echo(f"backlog: {status.backlog}; oldest waiting job: {age}")
+    for job in status.failed:
+        kind = getattr(job.kind, "value", job.kind)
+        click.echo(f"failed {job.id} {kind} after {job.attempts} attempt(s): {job.last_error}")
+
+
+@jobs.command("retry")
+@click.argument("job_ids", nargs=-1)
+@click.pass_context
+def jobs_retry(ctx: click.Context, job_ids: tuple[str, ...]) -> None:
+    """Make the jobs given up (all of them, or the ids named) due again, with a fresh count of attempts."""
+    import uuid
+
+    from opendsp.access.system import PlatformJobs
+
+    try:
+        ids = [uuid.UUID(value) for value in job_ids]
+    except ValueError:
+        fail("job ids are UUIDs, as `opendsp jobs status` prints them", 2)
+    requeued = PlatformJobs(platform=_platform(ctx)).retry_jobs(ids)
+    click.echo(f"{requeued} job(s) due again")
 
 
 @main.command("import-population")

@@ -5,7 +5,7 @@ trace checkpointer) counts in its own memory, or, with
 ``PROMETHEUS_MULTIPROC_DIR`` set before it starts, in files of that folder
 (prometheus_client's multi-process mode), which ``opendsp metrics`` adds up
 and serves on a port of its own, never on the public application. The
-figures read from the database (outbox backlog, checkpoint age) are read by
+figures read from the database (outbox and job backlogs, checkpoint age) are read by
 that server when it is scraped, so they are the same whichever process asks.
 
 Labels hold only values from closed sets: route templates (never a path with
@@ -127,7 +127,8 @@ def count_acknowledgement(ack: str) -> None:
 
 
 class DatabaseFigures:
-    """Gauges read from the database at scrape time: the outbox backlog and the age of the last checkpoint."""
+    """Gauges read from the database at scrape time: the outbox's and the jobs' backlogs, the age of the last
+    checkpoint."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -135,6 +136,7 @@ class DatabaseFigures:
     def collect(self) -> Iterator[Metric]:
         from sqlalchemy import func, select
 
+        from opendsp.jobs.services import job_counts, oldest_waiting
         from opendsp.notifications.models import DeliveryState, OutboxMessage
         from opendsp.notifications.services import outbox_counts
         from opendsp.trace.models import TraceCheckpoint
@@ -146,6 +148,7 @@ class DatabaseFigures:
                 oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(
                     OutboxMessage.state.in_([DeliveryState.pending, DeliveryState.sending])))
                 last_checkpoint = session.scalar(select(func.max(TraceCheckpoint.made_at)))
+                jobs, oldest_job = job_counts(session), oldest_waiting(session)
         except Exception:  # noqa: BLE001 - a scrape during an outage says so instead of failing whole
             up.add_metric([], 0)
             yield up
@@ -159,6 +162,16 @@ class DatabaseFigures:
         yield backlog
         yield _age("opendsp_outbox_oldest_message_age_seconds",
                    "Age of the oldest message waiting to be sent (0 when none waits).", oldest, now)
+        queue = GaugeMetricFamily("opendsp_jobs", "Jobs acts left for the worker, by kind and state (done ones are gone).",
+                                  labels=["kind", "state"])
+        for kind, counts in jobs.items():
+            for state, count in counts.items():
+                queue.add_metric([kind, state], count)
+        yield queue
+        yield GaugeMetricFamily("opendsp_jobs_backlog", "Jobs waiting or being done (keyword indexing, fan-out).",
+                                value=sum(c["pending"] + c["running"] for c in jobs.values()))
+        yield _age("opendsp_jobs_oldest_age_seconds",
+                   "Age of the oldest job waiting or being done (0 when none waits).", oldest_job, now)
         if last_checkpoint is not None:
             yield _age("opendsp_trace_checkpoint_age_seconds", "Time since the last trace checkpoint was made.",
                        last_checkpoint, now)

@@ -24,6 +24,7 @@ from opendsp.content.models import PendingContent, RecordKey
 from opendsp.db import Base
 from opendsp.documents.models import Document
 from opendsp.importing.models import ImportBatch, ImportedDocument
+from opendsp.jobs.models import Job
 from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry
 from opendsp.submissions.models import SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
@@ -68,6 +69,7 @@ __all__ = [
     "Document",
     "ImportBatch",
     "ImportedDocument",
+    "Job",
     "LegalRepresentation",
     "Organisation",
     "PendingContent",

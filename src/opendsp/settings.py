@@ -164,6 +164,17 @@ class Settings(BaseSettings):
     # Seconds an idle worker waits before looking at the outbox again; messages it claims in one go.
     outbox_poll_seconds: float = Field(2.0, gt=0)
     outbox_batch_size: int = Field(20, ge=1)
+    # -- the work a deposit leaves for the worker: keyword indexing, notification fan-out (docs/adr/0030) --
+    # Seconds an idle worker waits before looking for due jobs (a deposit is searchable within about that).
+    jobs_poll_seconds: float = Field(0.5, gt=0, le=1.0)
+    # Attempts before a job is given up (state "failed", listed by `opendsp jobs status`).
+    jobs_max_attempts: int = Field(10, ge=1)
+    # Wait after the first failed attempt; doubled after each one, up to the ceiling.
+    jobs_retry_seconds: float = Field(5.0, gt=0)
+    jobs_retry_max_seconds: float = Field(3600.0, gt=0)
+    # How long a worker's claim on a job lasts if the worker hangs (a dead worker's claim ends at once).
+    jobs_lease_seconds: float = Field(300.0, gt=0)
+    jobs_batch_size: int = Field(20, ge=1)
 
     @field_validator("time_zone")
     @classmethod

@@ -19,7 +19,7 @@ from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.trace.models import PLATFORM_CHAIN, TraceEntry
 from opendsp.trace.service import verify
-from tests.factories import as_holder, deposit_pdf, make_record
+from tests.factories import as_holder, deposit_pdf, make_record, run_jobs
 
 
 def run(platform: Platform, *args: str) -> Result:
@@ -79,6 +79,7 @@ def test_reindex_through_the_door_is_in_each_record_trace(platform: Platform, ev
         record = make_record(session, platform)
         deposit_pdf(session, platform, record)
         record_id = record.id
+    run_jobs(platform)  # the worker indexes what is deposited
 
     result = run(platform, "search", "reindex", *(["--all"] if everything else []))
 

@@ -16,7 +16,7 @@ from opendsp.platform import Platform
 from opendsp.search.models import SearchTerm
 from opendsp.settings import Mode, Settings
 from opendsp.trace.models import TraceEntry
-from tests.factories import deposit_pdf, make_record, read_as_holder
+from tests.factories import deposit_pdf, make_record, read_as_holder, run_jobs
 
 
 def run(platform: Platform, *args: str, **env: str) -> Result:
@@ -81,6 +81,7 @@ def test_rotate_with_retire_leaves_only_the_new_key_and_content_still_reads(plat
         document = deposit_pdf(session, platform, record)
         as_holder(session, platform, record).deposit(
             record.id, holder_draft("Blood count", media_type=FHIR_MEDIA_TYPE), [lab_bundle_bytes()])
+    run_jobs(platform)  # the keyword index, under the key of the day
     with platform.sessions() as session:
         entries = session.scalar(select(func.count()).select_from(StructuredEntry))
         codes = session.scalar(select(func.count()).select_from(StructuredCode))

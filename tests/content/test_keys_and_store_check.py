@@ -16,7 +16,7 @@ from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.content.keys import KeyringFileProvider, keyring_path
 from opendsp.platform import Platform
 from opendsp.records.models import Record
-from tests.factories import as_holder, deposit_pdf, holder_of, make_record, read_as_holder
+from tests.factories import as_holder, deposit_pdf, holder_of, make_record, read_as_holder, run_jobs
 
 
 def run(platform: Platform, *args: str, **env: str) -> Result:
@@ -38,6 +38,7 @@ def test_rotation_retirement_and_erasure_leave_store_check_verify_clean(platform
         deposit_pdf(session, platform, gone_record)
         as_holder(session, platform, gone_record).close(gone_record.id, reason="deceased")
         number = holder_of(session, gone_record).national_number
+    run_jobs(platform)  # the keyword index, under the key of the day
     old = platform.keys.current_key_id
     before_retirement = tmp_path / "backup-before"
     assert run(platform, "backup", str(before_retirement)).exit_code == 0

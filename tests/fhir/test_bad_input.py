@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from opendsp.documents.models import Document
 from opendsp.platform import Platform
 from opendsp.search.services import search
-from tests.factories import as_holder
+from tests.factories import as_holder, run_jobs
 from tests.fhir.conftest import Fhir, World, provide_bundle
 from tests.web.test_bad_input import RECURSING_PDF
 
@@ -89,7 +89,11 @@ def test_a_pdf_crafted_to_exhaust_recursion_is_indexed_by_its_title_only(platfor
     assert response.status_code == 200 and "Traceback" not in response.text, response.text
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Document)) == 1
-    # Indexed by its title and metadata only; the server keeps serving.
+    # Indexed by its title and metadata only, by the worker; the server keeps serving.
+    with platform.transaction() as session:
+        access = as_holder(session, platform, session.merge(world.record))
+        assert search(access, world.record.id, "lipidique").total == 0  # not by the request
+    assert run_jobs(platform) >= 1
     with platform.transaction() as session:
         access = as_holder(session, platform, session.merge(world.record))
         assert search(access, world.record.id, "lipidique").total == 1

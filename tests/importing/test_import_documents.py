@@ -225,7 +225,7 @@ def test_an_imported_document_is_what_a_deposit_writes(platform: Platform, expor
     from opendsp.documents.services import DocumentDraft
     from opendsp.documents.types import DocumentType
     from opendsp.professionals.models import Professional
-    from tests.factories import as_professional
+    from tests.factories import as_professional, run_jobs
 
     row = export.add(record=0, title="Consultation cardiologie hypertension")
     import_documents(platform=platform, export=export.write_csv(), source="old-dsp", workers=0)
@@ -238,6 +238,7 @@ def test_an_imported_document_is_what_a_deposit_writes(platform: Platform, expor
             [(export.folder / row["content_file"]).read_bytes()],
         )
         deposited_id = deposited.id
+    run_jobs(platform)  # the deposit's keyword index, by the worker
     with platform.sessions() as session:
         imported_id = session.scalar(select(ImportedDocument.document_id))
         columns = [c.name for c in Document.__table__.columns if c.name not in ("id", "deposited_at", "content_key")]

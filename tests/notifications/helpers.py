@@ -113,5 +113,10 @@ def person_with_account(
 
 
 def outbox(platform: Platform) -> list[OutboxMessage]:
+    """The outbox's rows, once the worker has done the jobs the acts left: a notification's e-mails are written
+    by its fan-out job (what ``opendsp worker`` does within a second of the act)."""
+    from tests.factories import run_jobs
+
+    run_jobs(platform)
     with platform.sessions() as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)))

@@ -27,7 +27,15 @@ from opendsp.professionals.models import OrganisationKind, Professional
 from opendsp.records.models import Record
 from opendsp.records.services import record_of
 from opendsp.trace.models import TraceEntry
-from tests.factories import PDF, as_holder, as_professional, make_organisation, make_professional, professional_draft
+from tests.factories import (
+    PDF,
+    as_holder,
+    as_professional,
+    make_organisation,
+    make_professional,
+    professional_draft,
+    run_jobs,
+)
 from tests.notifications.helpers import Inbox, SmtpServer, free_port, outbox, person_with_account
 
 KINDS = {kind.value for kind in NotificationKind}
@@ -303,6 +311,7 @@ def test_two_workers_share_the_work_and_a_dead_one_s_claims_are_taken_over(
     platform.settings.outbox_batch_size = 2
     for n in range(5):
         deposit(platform, world, title=f"Bilan Zorglub {n}")
+    run_jobs(platform)  # the notifications' fan-out writes their e-mails
     first, second = worker(platform, smtp), worker(platform, smtp)
     tally = Tally()
     with first, second:
@@ -333,6 +342,7 @@ def test_a_stuck_worker_s_lease_expires_on_the_clock(
     platform: Platform, world: World, smtp: SmtpServer, clock: FrozenClock
 ) -> None:
     deposit(platform, world)
+    run_jobs(platform)
     stuck, other = worker(platform, smtp), worker(platform, smtp)
     with stuck, other:
         (claim,) = stuck.claim()
@@ -423,6 +433,7 @@ def test_on_postgresql_a_worker_that_loses_the_connection_holding_its_lock_takes
         admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
         admin.commit()
         deposit(platform, world)
+        run_jobs(platform)
         assert len(sender.claim()) == 1  # noticed before claiming: a new connection, the lock taken again
         assert admin.execute(held, {"ns": ADVISORY_NAMESPACE, "key": sender.key}).scalar() == 1
         admin.commit()

@@ -28,7 +28,7 @@ from opendsp.records.services import TransitionRefused
 from opendsp.search.models import SearchTerm
 from opendsp.trace.models import Outcome, TraceEntry
 from opendsp.trace.service import verify
-from tests.factories import PDF, as_holder, deposit_pdf, holder_draft, holder_of, make_record, read_as_holder
+from tests.factories import PDF, as_holder, deposit_pdf, holder_draft, holder_of, make_record, read_as_holder, run_jobs
 
 
 def run(platform: Platform, *args: str, stdin: str | None = None) -> Result:
@@ -58,6 +58,7 @@ def loaded(platform: Platform) -> tuple[Record, list[Document], str]:
             record.id, holder_draft("Blood count", media_type=FHIR_MEDIA_TYPE), [lab_bundle_bytes()]
         )
         national_number = holder_of(session, record).national_number
+    run_jobs(platform)  # the keyword index
     with platform.sessions() as session:
         assert _count(session, SearchTerm, SearchTerm.record_id, record.id) > 0
         assert _count(session, StructuredEntry, StructuredEntry.record_id, record.id) > 0
@@ -114,6 +115,11 @@ def test_nothing_of_an_erased_record_can_be_recovered_and_its_trace_is_kept(plat
     with platform.transaction() as session:
         as_holder(session, platform, session.get(Record, record.id)).close(record.id, reason="deceased")
         other = deposit_pdf(session, platform, make_record(session, platform))
+        # A job to index one of its documents still waits when the record is erased (a worker far behind).
+        from opendsp.jobs.models import JobKind
+        from opendsp.jobs.services import enqueue
+
+        enqueue(session, platform, kind=JobKind.index_document, record_id=record.id, document_id=documents[0].id)
     # A copy of the sealed content taken before (a backup, a disk image).
     copies = {blob.key: platform.content.blobs.read(blob.key)
               for blob in platform.content.blobs.list(f"records/{record.id}/")}
@@ -124,6 +130,7 @@ def test_nothing_of_an_erased_record_can_be_recovered_and_its_trace_is_kept(plat
                  "--yes")
     assert result.exit_code == 0, result.output
     assert "key destroyed, 2 document(s) and 2 blob(s)" in result.output
+    assert run_jobs(platform) == 2  # the waiting job writes nothing of the erased record; the other is indexed
 
     assert list(platform.content.blobs.list(f"records/{record.id}/")) == []
     for key, sealed in copies.items():

@@ -1,4 +1,5 @@
-"""Keyword search against a real database: indexing on deposit, ranking, the policy's visibility, reindexing."""
+"""Keyword search against a real database: indexing by the worker after a deposit, ranking, the policy's
+visibility, reindexing."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.factories import (
     make_professional,
     make_record,
     professional_draft,
+    run_jobs,
 )
 from tests.search.pdfs import pdf_with_text
 
@@ -55,7 +57,12 @@ def test_titles_metadata_pdf_text_and_structured_content_are_found_ranked(platfo
         pro.deposit(record.id, replace(professional_draft(title="Blutbild"), media_type=FHIR_MEDIA_TYPE),
                     [bundle("Hämoglobin", "Thrombozyten")])
         holder.deposit(record.id, holder_draft("Ordonnance lunettes"), [pdf_with_text("Myopie légère")])
-
+        record_id = record.id
+    assert run_jobs(platform) == 7  # four deposits' indexing, three professionals' deposits' notifications
+    with platform.transaction() as session:
+        record = session.get(Record, record_id)
+        assert record is not None
+        holder = as_holder(session, platform, record)
         # The title weighs more than the body: the report titled so comes first.
         assert titles(search(holder, record.id, "echographie")) == ["Échographie abdominale",
                                                                     "Consultation de suivi"]
@@ -91,6 +98,8 @@ def test_the_words_are_not_stored_in_clear_and_tokens_differ_between_records(pla
         for record in (first, second):
             as_holder(session, platform, record).deposit(record.id, holder_draft("Radiographie thorax"),
                                                          [pdf_with_text("Radiographie pulmonaire")])
+    run_jobs(platform)
+    with platform.sessions() as session:
         rows = session.scalars(select(SearchTerm)).all()
         assert rows and all(len(r.token) == 64 and r.master_key_id == platform.keys.current_key_id for r in rows)
         stored = " ".join(r.token for r in rows)
@@ -102,7 +111,7 @@ def test_the_words_are_not_stored_in_clear_and_tokens_differ_between_records(pla
 
 
 def test_what_a_professional_may_not_see_is_neither_found_nor_counted(platform: Platform) -> None:
-    with platform.transaction() as session:
+    with platform.sessions() as session:
         record = make_record(session, platform)
         doctor = make_professional(session, platform)
         holder = as_holder(session, platform, record)
@@ -114,6 +123,8 @@ def test_what_a_professional_may_not_see_is_neither_found_nor_counted(platform: 
         withdrawn = holder.deposit(record.id, holder_draft("Bilan personnel"), [pdf_with_text("souffle")])
         holder.withdraw(withdrawn.id)
         stranger = as_professional(session, platform, make_professional(session, platform))
+        session.commit()  # the worker does the jobs from what is committed
+        run_jobs(platform)
 
         page = search(pro, record.id, "bilan souffle")
         assert titles(page) == ["Bilan cardiaque"] and page.total == 1
@@ -128,11 +139,13 @@ def test_what_a_professional_may_not_see_is_neither_found_nor_counted(platform: 
 
 
 def test_paging_and_offset(platform: Platform) -> None:
-    with platform.transaction() as session:
+    with platform.sessions() as session:
         record = make_record(session, platform)
         holder = as_holder(session, platform, record)
         for n in range(5):
             holder.deposit(record.id, holder_draft(f"Note vaccin {n}"), [pdf_with_text("vaccin " * (n + 1))])
+        session.commit()
+        run_jobs(platform)
         first = search(holder, record.id, "vaccins", limit=2)
         rest = search(holder, record.id, "vaccins", limit=10, offset=2)
         assert first.total == 5 and len(first.items) == 2 and len(rest.items) == 3
@@ -141,11 +154,13 @@ def test_paging_and_offset(platform: Platform) -> None:
 
 
 def test_unreadable_and_encrypted_pdfs_are_indexed_by_their_metadata(platform: Platform) -> None:
-    with platform.transaction() as session:
+    with platform.sessions() as session:
         record = make_record(session, platform)
         holder = as_holder(session, platform, record)
         holder.deposit(record.id, holder_draft("Courrier chiffré"), [pdf_with_text("secretword", encrypt=True)])
         holder.deposit(record.id, holder_draft("Fichier abîmé"), [b"%PDF-1.4 broken"])
+        session.commit()
+        run_jobs(platform)
         assert search(holder, record.id, "secretword").total == 0
         assert titles(search(holder, record.id, "courrier")) == ["Courrier chiffré"]
         assert titles(search(holder, record.id, "fichier abime")) == ["Fichier abîmé"]
@@ -170,13 +185,6 @@ def test_reindex_indexes_documents_stored_before_the_index_and_traces_it(platfor
         assert session.scalar(select(func.count()).select_from(TraceEntry).where(
             TraceEntry.record_id == record_id, TraceEntry.action == "search.index")) == 1
         assert len(unindexed(session, everything=True)) == session.scalar(select(func.count()).select_from(Document))
-
-
-def test_a_content_copy_keeps_at_most_its_limit() -> None:
-    copy = index.ContentCopy(iter([b"abc", b"def"]), limit=5)
-    assert b"".join(copy) == b"abcdef" and copy.content is None
-    small = index.ContentCopy([b"abc", b"de"], limit=5)
-    assert b"".join(small) == b"abcde" and small.content == b"abcde"
 
 
 def test_the_demo_types_have_words_in_three_languages() -> None:

@@ -21,7 +21,7 @@ from opendsp.records.models import Record
 from opendsp.search.services import search
 from opendsp.trace.models import TraceEntry
 from tests.accounts.portal import Browser, activate, letter_for, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, as_professional, make_professional, make_record, professional_draft
+from tests.factories import as_holder, as_professional, make_professional, make_record, professional_draft, run_jobs
 from tests.search.pdfs import pdf_with_text
 
 
@@ -47,14 +47,17 @@ def holder_browser(platform: Platform, clock: FrozenClock) -> tuple[Browser, Rec
 
 
 def with_doctor(platform: Platform, record: Record, *titles: str):  # type: ignore[no-untyped-def]
-    """A doctor in the record's circle who deposited a report per title; returns the doctor's id and the documents."""
+    """A doctor in the record's circle who deposited a report per title, once the worker has done the deposits'
+    jobs (the keyword index); returns the doctor's id and the documents."""
     with platform.transaction() as session:
         doctor = make_professional(session, platform, family_name="Kieffer")
         as_holder(session, platform, record).add_to_circle(record.id, doctor.id)
         access = as_professional(session, platform, doctor)
         made = [access.deposit(record.id, professional_draft(title=title), [pdf_with_text(f"{title} texte")]).id
                 for title in titles]
-        return doctor.id, made
+        doctor_id = doctor.id
+    run_jobs(platform)
+    return doctor_id, made
 
 
 def upload(browser: Browser, content: bytes, *, title: str = "Carnet de vaccination", day: str = "2025-01-15",
@@ -153,13 +156,19 @@ def test_a_holder_uploads_a_pdf_and_an_image_then_withdraws_one(platform: Platfo
     assert response.status_code == 303, browser.page
     document_id = uuid.UUID(response.headers["location"].rsplit("/", 1)[1])
     assert upload(browser, png(), title="Photo ordonnance", name="x.pdf").status_code == 303
+
+    def searched() -> list[str]:
+        with platform.transaction() as session:
+            shown = session.get(Record, record.id)
+            assert shown is not None
+            return [d.title for d in search(as_holder(session, platform, shown), record.id, "tetanos").items]
+
+    assert searched() == []  # the upload's request does not index: its job waits for the worker
+    assert run_jobs(platform) == 2
+    assert searched() == ["Carnet de vaccination"]
     with platform.transaction() as session:
         document = session.get(Document, document_id)
         assert document is not None and document.media_type == "application/pdf" and document.authored_by_holder
-        shown = session.get(Record, record.id)
-        assert shown is not None
-        assert [d.title for d in search(as_holder(session, platform, shown), record.id, "tetanos").items] == [
-            "Carnet de vaccination"]
     page = browser.get(f"/record/documents/{document_id}").text
     assert 'id="withdraw-link"' in page
     confirm = browser.get(f"/record/documents/{document_id}/withdraw")

@@ -6,7 +6,7 @@ from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.browser import Screens, chromium, holder_with_account, live, screens  # noqa: F401
-from tests.factories import as_holder, as_professional, make_professional, professional_draft
+from tests.factories import as_holder, as_professional, make_professional, professional_draft, run_jobs
 from tests.search.pdfs import pdf_with_text
 
 
@@ -32,6 +32,7 @@ def test_a_holder_searches_uploads_withdraws_and_hides(platform: Platform, clock
         access = as_professional(session, platform, doctor)
         access.deposit(made.id, professional_draft(title="Échographie abdominale"), [pdf_with_text("Foie normal")])
         access.deposit(made.id, professional_draft(title="Consultation de suivi"), [pdf_with_text("Echographie prévue")])
+    run_jobs(platform)  # what `opendsp worker` does within a second: the keyword index
     page = screens.page
     screens.log_in(credentials)
     assert page.url.endswith("/record")
@@ -109,6 +110,7 @@ def test_an_assistant_adds_and_hides_a_document_for_the_holder(platform: Platfor
     screens.seen("hidden from the document page")
     screens.visit("/record/hidden", "hidden list")
     assert "Directives" in page.locator("#hidden-list").inner_text()
+    run_jobs(platform)
     screens.visit("/record/search")
     page.locator("#q").fill("directive")
     follow(page.locator("main form[role=search] button[type=submit]"))  # the terms travel in a POST body

@@ -21,7 +21,14 @@ from opendsp.professionals.models import OrganisationKind, Professional
 from opendsp.records.models import Record
 from opendsp.trace.models import TraceEntry
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, as_professional, make_organisation, make_professional, professional_draft
+from tests.factories import (
+    as_holder,
+    as_professional,
+    make_organisation,
+    make_professional,
+    professional_draft,
+    run_jobs,
+)
 from tests.web.professional import professional_with_account, real_pdf, record_with_code
 
 
@@ -89,6 +96,7 @@ def test_a_search_keeps_its_criteria_in_the_trace_but_never_its_words(platform: 
         as_professional(session, platform, author).deposit(
             record.id, professional_draft(DocumentType.consultation_report, "Échographie abdominale"),
             [real_pdf("Echographie abdominale")])
+    run_jobs(platform)
     pro.browser.get(f"/pro/patients/{record.id}")  # the form (its own act), then the search: one act more
     before = _last_id(platform)
     found = pro.browser.submit(f"/pro/patients/{record.id}", {"q": "echographie abdominale",

@@ -15,7 +15,7 @@ from opendsp.structured.models import StructuredEntry
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, as_professional, professional_draft
+from tests.factories import as_holder, as_professional, professional_draft, run_jobs
 from tests.web.professional import professional_with_account, real_pdf, record_with_code, trace
 
 
@@ -74,6 +74,7 @@ def test_keyword_search_narrows_the_same_list_and_never_finds_a_hidden_document(
         hidden = access.deposit(record.id, professional_draft(DocumentType.consultation_report,
                                                               "Échographie cardiaque"), [real_pdf()])
         as_holder(session, platform, session.merge(record)).hide(hidden.id)
+    run_jobs(platform)
     browser = pro.browser
     page = f"/pro/patients/{record.id}"
     found = browser.submit(page, {"q": "echographie"}, form_page=page).text

@@ -18,7 +18,7 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import Professional
 from opendsp.trace.models import TraceEntry
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, as_professional, professional_draft
+from tests.factories import as_holder, as_professional, professional_draft, run_jobs
 from tests.web.professional import professional_with_account, real_pdf, record_with_code
 from tests.web.test_holder_documents import holder_browser, with_doctor
 
@@ -64,6 +64,7 @@ def _record_of_a_circle_member(platform: Platform, clock: FrozenClock):  # type:
         as_professional(session, platform, session.get(Professional, pro.id)).deposit(
             record.id, professional_draft(DocumentType.consultation_report, "Bilan sanguin"),
             [real_pdf("Bilan sanguin")])
+    run_jobs(platform)
     return pro, record
 
 

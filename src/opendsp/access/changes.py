@@ -165,21 +165,18 @@ class Changes(Gate):
 
     @staticmethod
     def _keep_for_index(draft: documents.DocumentDraft, content: Iterable[bytes]) -> Iterable[bytes]:
-        """FHIR JSON content is kept in memory once, to be sealed and indexed; other content is
-        streamed, with a bounded copy kept for the keyword index."""
-        from opendsp.search.index import ContentCopy
-
-        return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else ContentCopy(content)
+        """FHIR JSON content is kept in memory once, to be sealed and its structured entries indexed with the
+        deposit; other content is streamed to the sealed store and nothing of it is kept."""
+        return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else content
 
     def _index(self, document: Document, content: Iterable[bytes]) -> None:
+        """The structured entries of FHIR content now, with the deposit; the keyword index by the worker, from a
+        job written in this transaction (docs/adr/0030-jobs-off-the-request.md)."""
+        from opendsp.jobs.models import JobKind
+        from opendsp.jobs.services import enqueue
         from opendsp.structured.index import index_document as index_structured
-        from opendsp.search.index import ContentCopy
-        from opendsp.search.index import index_document as index_words
 
-        if isinstance(content, ContentCopy):
-            whole = content.content
-        else:
-            whole = b"".join(content) if isinstance(content, list) else None
-        if document.media_type == FHIR_MEDIA_TYPE and whole is not None:
-            index_structured(self.session, self.platform, document, whole)
-        index_words(self.session, self.platform, document, whole)
+        if document.media_type == FHIR_MEDIA_TYPE and isinstance(content, list):
+            index_structured(self.session, self.platform, document, b"".join(content))
+        enqueue(self.session, self.platform, kind=JobKind.index_document, record_id=document.record_id,
+                document_id=document.id, trace_entry_id=self._last_entry.id if self._last_entry is not None else None)

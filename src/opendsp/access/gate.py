@@ -5,7 +5,8 @@ repeats for itself: the **facts** (the record, its holder, the holder's choices,
 the document's metadata) are loaded; the policy **decides** (``decide``, one pure
 function); the decision is **traced** as one entry in the request's transaction
 (a refusal is written again in a transaction of its own if the request rolls
-back); the **notifications** it calls for are queued beside that entry. Only then
+back); the **notifications** it calls for, and who is told, are queued beside that
+entry (the worker writes their e-mails, docs/adr/0030-jobs-off-the-request.md). Only then
 does the feature module (``opendsp.access.reading``, ``changes``, ...) act, with
 the permit it was handed.
 
@@ -418,6 +419,7 @@ class Gate:
         notifications.notify(
             session, self.platform, record=record, kind=kind, trace_entry_id=entry.id,
             details={"actor": self.actor.display, **{k: v for k, v in context.items() if k != "reason_text"}},
+            people=notifications.holder_side(session, record, self.now),
         )
 
     # -- notifying ---------------------------------------------------------------
@@ -425,10 +427,13 @@ class Gate:
     def _notify_change(
         self, record: Record, kind: str, details: dict[str, Any], *, shown_from: datetime | None = None
     ) -> None:
-        """A notification of the act just decided and traced (its entry is the last one written)."""
+        """A notification of the act just decided and traced (its entry is the last one written).
+
+        Who is told is decided here, with the act (the holder's side now); the worker writes their e-mails."""
         notifications.notify(
             self.session, self.platform, record=record, kind=kind, shown_from=shown_from, details=details,
             trace_entry_id=self._last_entry.id if self._last_entry is not None else None,
+            people=notifications.holder_side(self.session, record, self.now),
         )
 
     # -- questions, not acts: nothing is done and nothing is traced ---------------------

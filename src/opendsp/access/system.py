@@ -29,9 +29,11 @@ from opendsp.population.importer import ExtractUnreadable, ImportReport
 from opendsp.records.services import write_trace
 
 if TYPE_CHECKING:
+    from opendsp.jobs.models import Job
     from opendsp.notifications.models import OutboxMessage
 
-__all__ = ["BackupRefused", "BackupReport", "ExtractUnreadable", "GraceRefused", "ImportReport", "KeyRotation",
+__all__ = ["BackupRefused", "BackupReport", "ExtractUnreadable", "GraceRefused", "ImportReport", "JobsStatus",
+           "KeyRotation",
            "MasterKeyError", "PlatformJobs", "StoreCheckReport"]
 
 Progress = Callable[[int], None]
@@ -39,6 +41,14 @@ Progress = Callable[[int], None]
 
 def _quiet(n: int) -> None:
     """No progress shown."""
+
+
+@dataclass(frozen=True)
+class JobsStatus:
+    counts: dict[str, dict[str, int]]  # by kind, then state
+    backlog: int  # waiting or running
+    oldest_age: timedelta | None  # of the oldest job waiting or running; None when none
+    failed: list[Job]
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,23 @@ class PlatformJobs:
     def retry_given_up(self, ids: list[uuid.UUID]) -> int:
         """Make the given-up e-mails (all, or those named) due again with a fresh count of attempts. Traced."""
         from opendsp.notifications.services import retry_given_up
+
+        with self.platform.transaction() as session:
+            return retry_given_up(session, self.platform, actor=self.actor, ids=ids)
+
+    def jobs(self) -> JobsStatus:
+        """The queue of acts' jobs: counts by kind and state, the backlog, the oldest one's age, those given up."""
+        from opendsp.jobs.services import given_up, job_counts, oldest_waiting
+
+        with self.platform.sessions() as session:
+            counts, oldest, failed = job_counts(session), oldest_waiting(session), given_up(session)
+        backlog = sum(c["pending"] + c["running"] for c in counts.values())
+        age = max(self.platform.clock.now() - oldest, timedelta(0)) if oldest is not None else None
+        return JobsStatus(counts=counts, backlog=backlog, oldest_age=age, failed=failed)
+
+    def retry_jobs(self, ids: list[uuid.UUID]) -> int:
+        """Make the given-up jobs (all, or those named) due again with a fresh count of attempts. Traced."""
+        from opendsp.jobs.services import retry_given_up
 
         with self.platform.transaction() as session:
             return retry_given_up(session, self.platform, actor=self.actor, ids=ids)

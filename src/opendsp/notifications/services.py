@@ -1,8 +1,10 @@
 """Notifications and their e-mails, written in the caller's transaction; each person's choice of kinds.
 
-``notify`` is called by ``RecordAccess`` only, with the session of the act:
-the notification, its trace entry and its outbox rows commit or roll back
-together. Nothing here sends anything; the worker does (``worker.py``).
+``notify`` is called by the gate only (``opendsp.access.gate``), with the
+session of the act: the notification, its trace entry and the job that will
+write its e-mails commit or roll back together. The worker does the job
+(``fan_out``: one outbox row per recipient) within seconds, then sends
+(``worker.py``).
 """
 
 from __future__ import annotations
@@ -37,13 +39,19 @@ def notify(
     kind: str,
     trace_entry_id: int | None,
     details: dict[str, Any],
+    people: list[uuid.UUID],
     shown_from: datetime | None = None,
 ) -> Notification:
-    """The notification, and one outbox row per person of the holder's side who wants this kind by e-mail.
+    """The notification, and the job that will write its e-mails (``fan_out``), in the act's transaction.
 
+    ``people``: who is told, as the gate decided with the act (``holder_side``); the job carries them, and the
+    worker writes an e-mail to each of them who wants this kind by e-mail and can receive it.
     ``shown_from``: the holder's side learns of it only from then (the portal
     hides it, the e-mails wait); used for documents the holder sees later.
     """
+    from opendsp.jobs.models import JobKind
+    from opendsp.jobs.services import enqueue
+
     now = platform.clock.now()
     shown_from = shown_from if shown_from is not None and shown_from > now else None
     notification = Notification(
@@ -51,20 +59,46 @@ def notify(
         details=details, shown_from=shown_from,
     )
     session.add(notification)
-    domain = sender_domain(platform.settings.smtp_from)
-    for person_id in email_recipients(session, record=record, kind=kind, now=now):
-        outbox_id = uuid.uuid4()
-        session.add(OutboxMessage(
-            id=outbox_id, message_id=f"<{outbox_id.hex}.notification@{domain}>", notification_id=notification.id,
-            record_id=record.id, person_id=person_id, kind=kind, state=DeliveryState.pending, attempts=0,
-            created_at=now, next_attempt_at=shown_from or now,
-        ))
+    enqueue(session, platform, kind=JobKind.fan_out, record_id=record.id, notification_id=notification.id,
+            trace_entry_id=trace_entry_id, payload={"people": [str(person) for person in people]})
     session.flush()
     return notification
 
 
+def fan_out(session: Session, platform: Platform, *, notification_id: uuid.UUID, people: list[uuid.UUID]) -> int:
+    """One outbox row per person told (``people``, decided with the act) who wants this kind by e-mail and has an
+    active account with an address; return how many were written. Done again, it writes none twice (one row per
+    notification and person)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        return 0
+    record = session.get(Record, notification.record_id)
+    assert record is not None
+    already = set(session.scalars(
+        select(OutboxMessage.person_id).where(OutboxMessage.notification_id == notification.id)
+    ))
+    now = platform.clock.now()
+    domain = sender_domain(platform.settings.smtp_from)
+    written = 0
+    for person_id in reachable(session, people, kind=notification.kind):
+        if person_id in already:
+            continue
+        outbox_id = uuid.uuid4()
+        session.add(OutboxMessage(
+            id=outbox_id, message_id=f"<{outbox_id.hex}.notification@{domain}>", notification_id=notification.id,
+            record_id=record.id, person_id=person_id, kind=notification.kind, state=DeliveryState.pending,
+            attempts=0, created_at=now, next_attempt_at=notification.shown_from or now,
+        ))
+        written += 1
+    session.flush()
+    return written
+
+
 def holder_side(session: Session, record: Record, now: datetime) -> list[uuid.UUID]:
-    """Who is told: the holder, the assistants whose delegation runs now, and a minor's legal representatives."""
+    """Who is told: the holder, the assistants whose delegation runs now, and a minor's legal representatives.
+
+    Asked by the gate in the act's transaction (the people are decided with the act); the worker only works out
+    which of them get an e-mail (``fan_out``)."""
     holder = session.get(Person, record.person_id)
     assert holder is not None
     people = [holder.id]
@@ -84,13 +118,12 @@ def holder_side(session: Session, record: Record, now: datetime) -> list[uuid.UU
     return list(dict.fromkeys(people))
 
 
-def email_recipients(session: Session, *, record: Record, kind: str, now: datetime) -> list[uuid.UUID]:
-    """The holder's side, less those without an active account and an address, less those who said no to ``kind``.
+def reachable(session: Session, people: list[uuid.UUID], *, kind: str) -> list[uuid.UUID]:
+    """``people`` less those without an active account and an address, less those who said no to ``kind``.
 
     An active account is asked for: the e-mail only says "log in to see", and
     its address is the one the person gave (or confirmed) when activating.
     """
-    people = holder_side(session, record, now)
     reachable = set(session.scalars(
         select(Account.person_id).where(
             Account.person_id.in_(people), Account.state == AccountState.active, Account.email.is_not(None),

@@ -24,6 +24,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -48,6 +49,9 @@ from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.settings import Settings
+
+if TYPE_CHECKING:
+    from opendsp.jobs.worker import JobTally
 
 log = logging.getLogger("opendsp.worker")
 
@@ -275,6 +279,7 @@ class OutboxWorker:
         self.liveness = liveness or liveness_for(platform)
         self.schedule = RetrySchedule.from_settings(self.settings)
         self.lease = timedelta(seconds=self.settings.outbox_lease_seconds)
+        self.job_tally: JobTally | None = None
 
     @property
     def key(self) -> int:
@@ -290,17 +295,32 @@ class OutboxWorker:
         self.liveness.release()
 
     def run(self, *, once: bool = False) -> Tally:
-        """Send until stopped (``stop`` set, e.g. by SIGTERM); with ``once``, send what is due now and return."""
+        """Do the acts' jobs and send the e-mails until stopped (``stop`` set, e.g. by SIGTERM); with ``once``, do
+        and send what is due now and return.
+
+        Jobs (``opendsp.jobs``: keyword indexing, the e-mails' fan-out) are looked for every
+        ``jobs_poll_seconds``; the outbox every ``outbox_poll_seconds``, and at once after a fan-out wrote to it.
+        """
+        from opendsp.jobs.worker import JobTally, JobWorker
+
         tally = Tally()
+        # What the jobs came to, for the command's summary.
+        self.job_tally = job_tally = JobTally()
         with self:
+            jobs = JobWorker(self.platform, stop=self.stop, liveness=self.liveness)
             log.info("worker %s started", self.key)
+            next_outbox = 0.0
             while not self.stop.is_set():
-                self.drain(tally)
+                before = job_tally.done
+                jobs.drain(job_tally)
+                if job_tally.done != before or time.monotonic() >= next_outbox:
+                    self.drain(tally)
+                    next_outbox = time.monotonic() + self.settings.outbox_poll_seconds
                 if once:
                     break
-                self.stop.wait(self.settings.outbox_poll_seconds)
-            log.info("worker %s stopped: %s sent, %s to retry, %s given up", self.key, tally.sent, tally.retried,
-                     tally.failed)
+                self.stop.wait(min(self.settings.jobs_poll_seconds, self.settings.outbox_poll_seconds))
+            log.info("worker %s stopped: %s job(s) done, %s sent, %s to retry, %s given up", self.key,
+                     job_tally.done, tally.sent, tally.retried, tally.failed)
         return tally
 
     def drain(self, tally: Tally) -> None:

@@ -1,8 +1,8 @@
 """Indexing a stored document: its title, metadata and text, as weighted keyed tokens.
 
-Called in the transaction that stores the document (``RecordAccess.deposit``
-and ``replace``) with the content as deposited, and by ``opendsp search
-reindex`` for documents stored before the index existed. The text read from
+Done by the worker for each document deposited (a job written with the
+deposit, ``opendsp.jobs``), and by ``opendsp search reindex`` for documents
+stored before the index existed. The text read from
 the content (a PDF's pages, a structured document's texts and displays) lives
 only in memory while the tokens are computed; only tokens and weights are
 written.
@@ -41,7 +41,7 @@ BODY_WEIGHT = 1
 # Bounds on what is read from one document's content, so that one odd file cannot stall a deposit.
 MAX_PDF_PAGES = 300
 MAX_BODY_CHARACTERS = 2_000_000
-# Content larger than this is indexed by its title and metadata only (it is not kept in memory).
+# Content larger than this is indexed by its title and metadata only (the worker does not read it into memory).
 MAX_INDEXED_CONTENT = 32 * 1024 * 1024
 _TAGS = re.compile(r"<[^>]+>")
 # Keys of a FHIR resource whose string values are words a person would search for.
@@ -137,53 +137,39 @@ def body_text(media_type: str, content: bytes | None) -> str:
     return ""  # images: no text without OCR
 
 
-class ContentCopy:
-    """Passes content through to the sealed store, keeping a copy in memory up to ``limit`` bytes.
-
-    Past the limit the copy is dropped and the document is indexed by its title and metadata only.
-    """
-
-    def __init__(self, chunks: Iterable[bytes], limit: int = MAX_INDEXED_CONTENT) -> None:
-        self._chunks = chunks
-        self._limit = limit
-        self._parts: list[bytes] | None = []
-        self._size = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            if self._parts is not None:
-                self._size += len(chunk)
-                if self._size > self._limit:
-                    self._parts = None
-                else:
-                    self._parts.append(chunk)
-            yield chunk
-
-    @property
-    def content(self) -> bytes | None:
-        return b"".join(self._parts) if self._parts is not None else None
-
-
 # -- writing the index ------------------------------------------------------------------------
 
 
 def index_document(session: Session, platform: Platform, document: Document, content: bytes | None) -> int:
     """(Re)write a document's tokens; return how many. ``content`` None indexes the metadata only."""
-    session.execute(delete(SearchTerm).where(SearchTerm.document_id == document.id))
-    weights = text.weighted([
+    weights = document_weights(document, content)
+    write_terms(session, platform, document_id=document.id, record_id=document.record_id, weights=weights)
+    return len(weights)
+
+
+def document_weights(document: Document, content: bytes | None) -> dict[str, int]:
+    """A document's terms and their weights, from its title, metadata and content (``None``: no content).
+
+    Touches no table: the worker computes them outside any transaction (reading a PDF can take a while)."""
+    return text.weighted([
         (document.title, TITLE_WEIGHT),
         (metadata_text(document), METADATA_WEIGHT),
         (body_text(document.media_type, content), BODY_WEIGHT),
     ])
+
+
+def write_terms(session: Session, platform: Platform, *, document_id: uuid.UUID, record_id: uuid.UUID,
+                weights: dict[str, int]) -> None:
+    """Replace a document's tokens with those of ``weights``: writing the same weights twice gives the same index."""
+    session.execute(delete(SearchTerm).where(SearchTerm.document_id == document_id))
     key_id = platform.keys.current_key_id
-    key = record_keys(platform, document.record_id)[key_id]
+    key = record_keys(platform, record_id)[key_id]
     session.add_all(
-        SearchTerm(id=uuid.uuid4(), record_id=document.record_id, document_id=document.id, master_key_id=key_id,
+        SearchTerm(id=uuid.uuid4(), record_id=record_id, document_id=document_id, master_key_id=key_id,
                    token=token(key, term), weight=damped(weight))
         for term, weight in sorted(weights.items())
     )
     session.flush()
-    return len(weights)
 
 
 def forget_record(session: Session, record_id: uuid.UUID) -> None:

@@ -1,9 +1,10 @@
-"""Answering a keyword query, and indexing the documents stored before the index existed."""
+"""Answering a keyword query; indexing a deposited document (the worker's job) and those stored before the index."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,18 @@ from opendsp.platform import Platform
 from opendsp.structured.index import forget_document as forget_structured
 from opendsp.structured.index import index_document as index_structured
 from opendsp.search import text
-from opendsp.search.index import index_document, record_keys, token
+from opendsp.search.index import (
+    BODY_WEIGHT,
+    MAX_INDEXED_CONTENT,
+    METADATA_WEIGHT,
+    TITLE_WEIGHT,
+    body_text,
+    index_document,
+    metadata_text,
+    record_keys,
+    token,
+    write_terms,
+)
 from opendsp.search.models import SearchTerm
 from opendsp.trace.models import Outcome
 from opendsp.trace.service import TraceEvent
@@ -130,3 +142,50 @@ def reindex(platform: Platform, document_ids: list[uuid.UUID], *, progress: Call
                     context={"documents": count},
                 ))
     return done
+
+
+# -- the worker's job: indexing one deposited document (``opendsp.jobs``) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentTerms:
+    document_id: uuid.UUID
+    record_id: uuid.UUID
+    weights: dict[str, int]
+
+
+def document_terms(platform: Platform, document_id: uuid.UUID) -> DocumentTerms | None:
+    """A deposited document's terms and weights; None when there is nothing to index (no such document, or its
+    record erased for good).
+
+    The document and its content are read in a short session; the text is read from the content after it has
+    closed, outside any transaction (on SQLite, a transaction holds the one write lock). The content lives in
+    this process's memory only while the terms are computed.
+    """
+    from opendsp.records.erasure import is_erased
+
+    with platform.sessions() as session:
+        document = session.get(Document, document_id)
+        if document is None or is_erased(session, document.record_id):
+            return None
+        content = None
+        if document.media_type in ("application/pdf", FHIR_MEDIA_TYPE) and document.size <= MAX_INDEXED_CONTENT:
+            content = b"".join(platform.content.open(session, document.record_id, document.content_key,
+                                                     sha256=document.sha256, size=document.size))
+        fields = [(document.title, TITLE_WEIGHT), (metadata_text(document), METADATA_WEIGHT)]
+        record_id, media_type = document.record_id, document.media_type
+    fields.append((body_text(media_type, content), BODY_WEIGHT))
+    return DocumentTerms(document_id=document_id, record_id=record_id, weights=text.weighted(fields))
+
+
+def write_document_terms(session: Session, platform: Platform, terms: DocumentTerms) -> None:
+    """Write a document's tokens, in the transaction that finishes its job; nothing if its record was erased
+    for good meanwhile (the erasure's lock on the record's key is waited for, so none is written after it)."""
+    from opendsp.content.models import RecordKey
+
+    key = session.scalars(
+        select(RecordKey).where(RecordKey.record_id == terms.record_id).with_for_update(read=True)
+    ).first()
+    if key is not None and key.wrapped_key is None:
+        return
+    write_terms(session, platform, document_id=terms.document_id, record_id=terms.record_id, weights=terms.weights)
