@@ -7,7 +7,7 @@ databases run on their indexes; nothing is loaded row by row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -65,6 +65,7 @@ class PublicFigures:
     """What anyone may read: monthly figures with small counts withheld, and the documents held, rounded down."""
 
     figures: list[Figure]
+    until: datetime  # the end of the last month published (the first moment of the current month)
     documents_total: int | None  # None: withheld (1 to SMALL - 1); else rounded down to TOTAL_ROUNDING
 
 
@@ -172,16 +173,22 @@ def deposits_per_month(session: Session, now: datetime) -> Figure:
 
 
 def public_figures(session: Session, now: datetime) -> PublicFigures:
-    """The figures published to anyone, small counts withheld."""
+    """The figures published to anyone, small counts withheld: the twelve months before the current one.
+
+    Closed months only: a month's count never changes once published, so nobody learns of one person's act by
+    watching a count move from one day to the next."""
+    start_of_month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    now = start_of_month - timedelta(microseconds=1)  # the last moment of the last closed month
     consulted = consultations(session, now)
     consulted = Figure(consulted.title, consulted.months,
                        [Series(s.name, s.values, key=key) for s, key in zip(consulted.series,
                                                                             ("holders", "professionals"), strict=True)],
                        key="documents_consulted")
-    total = session.scalar(select(func.count()).select_from(Document)) or 0
+    total = session.scalar(select(func.count()).select_from(Document).where(Document.deposited_at < start_of_month)) or 0
     return PublicFigures(
         figures=[published(accounts_activated(session, now)), published(deposits_per_month(session, now)),
                  published(consulted)],
+        until=start_of_month,
         documents_total=None if suppressed(total) is None else total // TOTAL_ROUNDING * TOTAL_ROUNDING,
     )
 

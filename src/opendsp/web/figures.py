@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -30,7 +31,7 @@ router = APIRouter()
 CACHE = "public, max-age=900"
 CSV_HEADER = ("figure", "series", "month", "value", "note")
 WITHHELD_NOTE = f"withheld: fewer than {SMALL}"
-TOTAL_NOTE = f"documents held on the day, rounded down to a multiple of {TOTAL_ROUNDING}"
+TOTAL_NOTE = f"documents held at the end of the month, rounded down to a multiple of {TOTAL_ROUNDING}"
 
 
 def _figures(platform: Platform) -> PublicFigures:
@@ -56,7 +57,7 @@ def statistics_page(request: Request, platform: PlatformDep, lang: str = "") -> 
     response = render(
         request, "statistics.html", charts=charts, documents_total=public.documents_total, small=SMALL,
         public_languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        as_of=platform.clock.now(),
+        as_of=(public.until - timedelta(days=1)).date(),  # the last day published (a day: no zone shifts it)
     )
     response.headers["Cache-Control"] = CACHE
     response.headers["Vary"] = "Accept-Language, Cookie"  # the language chosen on the other pages
@@ -84,7 +85,8 @@ def statistics_csv(request: Request, platform: PlatformDep, name: str) -> Respon
                                  WITHHELD_NOTE if value is None else ""))
     if name in ("figures", "documents_total"):
         total = public.documents_total
-        writer.writerow(("documents_total", "all", f"{platform.clock.now():%Y-%m}", "" if total is None else total,
+        last_month = public.until - timedelta(days=1)
+        writer.writerow(("documents_total", "all", f"{last_month:%Y-%m}", "" if total is None else total,
                          WITHHELD_NOTE if total is None else TOTAL_NOTE))
     return Response(
         out.getvalue(), media_type="text/csv; charset=utf-8",
