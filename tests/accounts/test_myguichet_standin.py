@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,13 +17,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from opendsp.clock import FrozenClock
+from opendsp.clock import FrozenClock, SeededRandomness
 from opendsp.demo.load import DEMO_PASSWORD
 from opendsp.platform import Platform
 from opendsp.settings import InsecureSettings, Mode, Settings
 from tests.accounts.oidc import skip_reason
 from tests.accounts.portal import Browser, activate, letter_for
+from tests.conftest import migrate
 from tests.factories import make_record
+from tests.migrated import Templates
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "myguichet_standin.mjs"
@@ -157,3 +160,23 @@ def test_the_makefile_issuer_is_refused_in_production() -> None:
                         oidc_acr_values=variables["OPENDSP_OIDC_ACR_VALUES"])
     with pytest.raises(InsecureSettings, match="OPENDSP_OIDC_ISSUER"):
         settings.check_production()
+
+
+def test_a_provider_that_is_not_running_gets_a_clear_page_not_an_error(
+    tmp_path: Path, database_url: str, clock: FrozenClock, migrated_templates: Templates
+) -> None:
+    """`make run` without Node.js, or the stand-in stopped: the button answers "cannot be reached" (502), no 500."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens there once the socket is closed
+    settings = Settings(var_dir=tmp_path / "var", database_url=database_url, password_hash_profile="fast",
+                        public_base_url="http://testserver", oidc_issuer=f"http://127.0.0.1:{closed}",
+                        oidc_client_id="opendsp-demo", oidc_client_secret="x" * 40)
+    platform = Platform(settings=settings, clock=clock, randomness=SeededRandomness(7))
+    try:
+        migrate(migrated_templates, platform)
+        response = Browser(platform).get("/login/federated")
+        assert response.status_code == 502 and "cannot be reached" in response.text
+    finally:
+        assert platform.engine is not None
+        platform.engine.dispose()
