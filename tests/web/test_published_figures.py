@@ -141,3 +141,19 @@ def test_each_count_falls_in_its_month(platform: Platform, clock: FrozenClock) -
     assert table["accounts_activated", "holders", then] == "10"
     assert ("accounts_activated", "holders", f"{clock.now():%Y-%m}") not in table
     assert len({month for _, _, month in table}) == 12 and max(month for _, _, month in table) == then
+
+
+def test_only_the_platform_or_the_agency_reads_the_figures_through_the_door(platform: Platform) -> None:
+    from opendsp import actors
+    from opendsp.access.services import InvalidRequest, RecordAccess
+    from tests.factories import make_professional
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        doctor = make_professional(session, platform)
+        people = [actors.holder(record.holder), actors.professional(doctor, organisation=doctor.organisations[0])]
+        for actor in people:
+            with pytest.raises(InvalidRequest):
+                RecordAccess(session=session, platform=platform, actor=actor).public_figures()
+        for actor in (actors.PUBLIC_FIGURES, actors.agency("staff-1", "Marie")):
+            assert RecordAccess(session=session, platform=platform, actor=actor).public_figures().figures
