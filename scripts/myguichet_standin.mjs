@@ -76,7 +76,7 @@ provider.proxy = false;
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const page = (uid, error) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>MyGuichet.lu stand-in</title></head>
+<title>MyGuichet.lu stand-in</title><link rel="icon" href="data:,"></head>
 <body style="font-family: sans-serif; max-width: 30rem; margin: 2rem auto; padding: 0 1rem">
 <main>
 <h1>MyGuichet.lu (stand-in for the demo)</h1>

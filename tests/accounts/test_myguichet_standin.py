@@ -10,6 +10,7 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,14 +46,14 @@ def identities(tmp_path: Path) -> Path:
     return tmp_path / "identities.json"
 
 
-@pytest.fixture
-def standin(identities: Path) -> Iterator[dict[str, str]]:
-    """The stand-in as `make run` starts it (the same command and variables), on a free port."""
+@contextmanager
+def running_standin(identities: Path, base_url: str) -> Iterator[dict[str, str]]:
+    """The stand-in as `make run` starts it (the same command and variables), on a free port; its settings."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
     variables = makefile_standin_settings()
-    env = {**os.environ, **variables, "OPENDSP_PUBLIC_BASE_URL": "http://testserver", "STANDIN_PORT": "0",
+    env = {**os.environ, **variables, "OPENDSP_PUBLIC_BASE_URL": base_url, "STANDIN_PORT": "0",
            "STANDIN_IDENTITIES": str(identities)}
     process = subprocess.Popen(["node", str(SCRIPT)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -68,6 +69,21 @@ def standin(identities: Path) -> Iterator[dict[str, str]]:
         process.wait(timeout=10)
 
 
+def standin_settings(tmp_path: Path, database_url: str, standin: dict[str, str], base_url: str) -> Settings:
+    return Settings(
+        var_dir=tmp_path / "var", database_url=database_url, password_hash_profile="fast",
+        public_base_url=base_url, oidc_issuer=standin["OPENDSP_OIDC_ISSUER"],
+        oidc_client_id=standin["OPENDSP_OIDC_CLIENT_ID"], oidc_client_secret=standin["OPENDSP_OIDC_CLIENT_SECRET"],
+        oidc_acr_values=standin["OPENDSP_OIDC_ACR_VALUES"],
+    )
+
+
+@pytest.fixture
+def standin(identities: Path) -> Iterator[dict[str, str]]:
+    with running_standin(identities, "http://testserver") as variables:
+        yield variables
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime.now(UTC))  # the provider stamps its tokens with the real time
@@ -75,12 +91,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, standin: dict[str, str]) -> Settings:
-    return Settings(
-        var_dir=tmp_path / "var", database_url=database_url, password_hash_profile="fast",
-        public_base_url="http://testserver", oidc_issuer=standin["OPENDSP_OIDC_ISSUER"],
-        oidc_client_id=standin["OPENDSP_OIDC_CLIENT_ID"], oidc_client_secret=standin["OPENDSP_OIDC_CLIENT_SECRET"],
-        oidc_acr_values=standin["OPENDSP_OIDC_ACR_VALUES"],
-    )
+    return standin_settings(tmp_path, database_url, standin, "http://testserver")
 
 
 def at_standin(browser: Browser, national_number: str, password: str) -> httpx.Response:
