@@ -53,6 +53,10 @@ def test_an_empty_database_gives_a_readable_page_without_login_or_cookie(platfor
     assert "Accept-Language" in page.headers["vary"]
     # Nothing of a visitor in a page that caches keep: no form, no CSRF token.
     assert "csrf_token" not in page.text and "<form" not in page.text
+    # Nor what the page loads: the stylesheet and the favicon set no cookie either (a cache would share it).
+    for asset in ("/favicon.ico", "/static/opendsp/portal.css", "/static/opendsp/favicon.svg"):
+        loaded = client.get(asset)
+        assert loaded.status_code == 200 and "set-cookie" not in loaded.headers
     data = client.get("/statistics/figures.csv")
     assert data.status_code == 200 and data.headers["content-type"].startswith("text/csv")
     assert "set-cookie" not in data.headers and data.headers["cache-control"] == "public, max-age=900"
