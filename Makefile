@@ -1,10 +1,14 @@
-# OpenDSP: `make run` serves the platform (and its notification worker) on its embedded defaults; `make test` runs the suite.
+# OpenDSP: `make run` serves the platform (and its other processes) on its embedded defaults; `make test` runs the suite.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
-# Hospitals' HL7 v2 ADT feed (MLLP), served beside the web server by `make run`.
+# Hospitals' HL7 v2 ADT feed (MLLP), its own process beside the web server in `make run`.
 MLLP_PORT ?= 2575
+# The health ports (/healthz/live, /healthz/ready) of the processes that serve no web pages.
+WORKER_HEALTH_PORT ?= 8101
+MLLP_HEALTH_PORT ?= 8102
+CHECKPOINTER_HEALTH_PORT ?= 8103
 # The stand-in for the State's portal (MyGuichet.lu) that `make run` serves beside the server (docs/identity.md):
 # scripts/myguichet_standin.mjs, the npm oidc-provider of the federation tests. Development only: production mode
 # refuses an http or loopback issuer. The stand-in reads the same OPENDSP_OIDC_* variables as the platform.
@@ -46,17 +50,19 @@ node_modules/.installed: package.json package-lock.json
 css: node_modules/.installed
 	npm run --silent css
 
-# The notification worker and the trace checkpointer run beside the server and are stopped with it
-# (docs/notifications.md; docs/operations.md): without OPENDSP_SMTP_HOST the worker writes the e-mails to
-# var/mail/ as .eml files; the checkpointer signs the trace every minute, and once more when stopped.
+# The processes of docs/operations.md ("Processes"), started beside the server and stopped with it (SIGTERM, each
+# finishing what it holds): the notification worker writes the e-mails to var/mail/ as .eml files without
+# OPENDSP_SMTP_HOST (docs/notifications.md); the MLLP listener takes hospitals' ADT feed in plain TCP (development);
+# the checkpointer signs the trace every minute, and once more when stopped.
 run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp migrate
 	$(BIN)/opendsp demo load
-	$(BIN)/opendsp worker & worker=$$!; \
-	$(BIN)/opendsp trace checkpointer --every 60 & checkpointer=$$!; \
+	$(BIN)/opendsp worker --health-port $(WORKER_HEALTH_PORT) & worker=$$!; \
+	$(BIN)/opendsp mllp --port $(MLLP_PORT) --health-port $(MLLP_HEALTH_PORT) & mllp=$$!; \
+	$(BIN)/opendsp trace checkpointer --every 60 --health-port $(CHECKPOINTER_HEALTH_PORT) & checkpointer=$$!; \
 	export $(STANDIN_ENV); STANDIN_PORT=$(OIDC_PORT) STANDIN_IDENTITIES=$${OPENDSP_VAR_DIR:-var}/demo/identities.json node scripts/myguichet_standin.mjs & standin=$$!; \
-	trap 'kill $$worker $$checkpointer $$standin 2>/dev/null; wait $$worker $$checkpointer $$standin 2>/dev/null' EXIT INT TERM; \
-	OPENDSP_MLLP_PORT=$(MLLP_PORT) $(BIN)/opendsp serve --port $(PORT)
+	trap 'kill $$worker $$mllp $$checkpointer $$standin 2>/dev/null; wait $$worker $$mllp $$checkpointer $$standin 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/opendsp serve --port $(PORT)
 
 # The suite runs in TEST_WORKERS parallel processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in this one
 # process. Tests that must share one process carry @pytest.mark.xdist_group (hence --dist loadgroup).

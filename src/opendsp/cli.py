@@ -145,32 +145,75 @@ def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | 
     click.echo(f"now: OPENDSP_MIGRATION_DATABASE_URL connects as {owner}, OPENDSP_DATABASE_URL as {application}")
 
 
+def health_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--health-host and --health-port: the process's own /healthz/live and /healthz/ready (opendsp/health.py)."""
+    command = click.option("--health-port", type=int, default=None, envvar="OPENDSP_HEALTH_PORT",
+                           help="Answer /healthz/live and /healthz/ready on this port (or OPENDSP_HEALTH_PORT); "
+                                "none by default.")(command)
+    return click.option("--health-host", default="127.0.0.1", show_default=True, envvar="OPENDSP_HEALTH_HOST",
+                        help="Address of the health port (or OPENDSP_HEALTH_HOST).")(command)
+
+
+def _start_health(platform, role: str, host: str, port: int | None, stopping):  # type: ignore[no-untyped-def]
+    """The health server of a process that serves no web pages, and the role its metrics carry."""
+    from opendsp.health import HealthServer
+    from opendsp.metrics import count_as
+
+    count_as(role, platform.engine)
+    if port is None:
+        return None
+    try:
+        health = HealthServer(platform, role, host, port, stopping).start()
+    except OSError as error:
+        fail(f"the health port {host}:{port} cannot be opened: {error.strerror}", 2)
+    err.print(f"health: http://{host}:{health.port}/healthz/ready", highlight=False)
+    return health
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, envvar="PORT", type=int)
+@click.option("--workers", default=1, show_default=True, envvar="OPENDSP_WEB_WORKERS", type=click.IntRange(1, 256),
+              help="Processes answering on the port (or OPENDSP_WEB_WORKERS).")
+@click.option("--graceful-seconds", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="On SIGTERM: how long requests under way may take to finish.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the platform over HTTP."""
-    import uvicorn
+def serve(ctx: click.Context, host: str, port: int, workers: int, graceful_seconds: int) -> None:
+    """Serve the platform over HTTP.
 
-    from opendsp.web.app import create_app
+    Stops on SIGTERM: no new connection is accepted, requests under way finish
+    (for --graceful-seconds at most), then the process exits 0. The HL7 v2
+    listener is a command of its own: `opendsp mllp`.
+    """
+    import uvicorn
 
     from opendsp.content.keys import MasterKeyError
     from opendsp.policy.matrix import MatrixInvalid
-
-    try:
-        app = create_app(ctx.obj["settings"])
-    except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
-        fail(str(error), 2)
     from opendsp.web.access_log import server_options
-
-    err.print(f"OpenDSP {__version__} on http://{host}:{port}")
+    from opendsp.web.app import counted_as_web, create_app
     from opendsp.web.proxies import SERVER_OPTIONS
 
+    try:
+        app = create_app(ctx.obj["settings"])  # with several workers: to refuse bad settings and make keys once, here
+    except (InsecureSettings, MatrixInvalid, MasterKeyError) as error:
+        fail(str(error), 2)
+    err.print(f"OpenDSP {__version__} on http://{host}:{port}" + (f", {workers} workers" if workers > 1 else ""))
     # Forwarded headers are read by the app, from the configured proxies only (web/proxies.py); uvicorn's own
     # access log would write query strings and path secrets, so ours logs route templates only (web/access_log.py).
-    uvicorn.run(app, host=host, port=port, log_level="info", **SERVER_OPTIONS,
-                **server_options(json_logs=ctx.obj["settings"].log_format == "json"))  # type: ignore[arg-type]
+    options = {**SERVER_OPTIONS, **server_options(json_logs=ctx.obj["settings"].log_format == "json"),
+               "host": host, "port": port, "log_level": "info", "timeout_graceful_shutdown": graceful_seconds}
+    if workers == 1:
+        import signal
+
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler found at its start:
+        # this one, so that a clean stop exits 0 rather than dying of the signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
+        uvicorn.run(counted_as_web(app), **options)  # type: ignore[arg-type]
+        return
+    app.state.platform.engine.dispose()
+    # Each worker process builds its own application (its own pool) from the same environment.
+    uvicorn.run("opendsp.web.app:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -178,30 +221,41 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @click.option("--port", default=9464, show_default=True, envvar="OPENDSP_METRICS_PORT", type=int)
 @click.pass_context
 def metrics(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the Prometheus metrics of every process on a port of its own (docs/operations.md)."""
-    import os
+    """Serve the Prometheus metrics of every process on a port of its own (docs/operations.md).
 
-    from opendsp.metrics import serve_metrics
+    Stops on SIGTERM or Ctrl-C, exiting 0.
+    """
+    import os
+    import signal
+    import threading
+
+    from opendsp.metrics import count_as, serve_metrics
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         err.print("PROMETHEUS_MULTIPROC_DIR is not set: only the database figures are served, "
                   "not the other processes' counters")
-    server, thread = serve_metrics(_platform(ctx), host, port)
+    platform, stop = _platform(ctx), threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    count_as("metrics", platform.engine)
+    server, thread = serve_metrics(platform, host, port)
     err.print(f"OpenDSP metrics on http://{host}:{port}/metrics")
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.shutdown()
+    while not stop.wait(1):
+        pass
+    server.shutdown()
+    thread.join(timeout=10)
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@health_options
 @click.pass_context
-def worker(ctx: click.Context, once: bool) -> None:
+def worker(ctx: click.Context, once: bool, health_host: str, health_port: int | None) -> None:
     """Send the notification e-mails waiting in the outbox, with retries (docs/notifications.md).
 
-    Runs until SIGTERM or Ctrl-C, finishing the message being sent. Without
-    OPENDSP_SMTP_HOST the e-mails are written as .eml files to OPENDSP_MAIL_DIR.
+    Runs until SIGTERM or Ctrl-C, finishing the message being sent and handing
+    back the others it had claimed, untried. Without OPENDSP_SMTP_HOST the
+    e-mails are written as .eml files to OPENDSP_MAIL_DIR.
     """
     import logging
     import signal
@@ -228,12 +282,15 @@ def worker(ctx: click.Context, once: bool) -> None:
     where = f"SMTP {mailer.host}:{mailer.port}" if mailer else f"the folder {settings.mail_dir}"
     err.print(f"OpenDSP worker: notifications by e-mail to {where}", highlight=False)
     platform = _platform(ctx)
+    health = None if once else _start_health(platform, "worker", health_host, health_port, stop)
     # Beside the e-mails: forgetting idle login and rate-limit counters (accounts/upkeep.py), hourly.
     if once:
         purged = purge_throttles(platform)
     else:
         ThrottlePurger(platform, stop=stop).start()
     tally = OutboxWorker(platform, transport_from_settings(settings), stop=stop).run(once=once)
+    if health is not None:
+        health.close()
     click.echo(f"{tally.sent} sent, {tally.retried} to retry, {tally.failed} given up")
     if once:
         click.echo(f"{purged} idle login counter(s) purged")
@@ -624,8 +681,9 @@ def trace_checkpoint(ctx: click.Context) -> None:
 
 @trace.command("checkpointer")
 @click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between checkpoints.")
+@health_options
 @click.pass_context
-def trace_checkpointer(ctx: click.Context, every: float) -> None:
+def trace_checkpointer(ctx: click.Context, every: float, health_host: str, health_port: int | None) -> None:
     """Write a checkpoint every minute while the trace moves, and one more on SIGTERM or Ctrl-C."""
     import logging
     import signal
@@ -636,8 +694,11 @@ def trace_checkpointer(ctx: click.Context, every: float) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: checkpointer.stop.set())
+    health = _start_health(_platform(ctx), "checkpointer", health_host, health_port, checkpointer.stop)
     err.print(f"OpenDSP checkpointer: every {every:g} s to {checkpointer.log.sink.describe()}", highlight=False)
     written = checkpointer.run()
+    if health is not None:
+        health.close()
     click.echo(f"{written} checkpoint(s) written")
 
 
@@ -768,13 +829,20 @@ def keys_retire(ctx: click.Context, key_id: str) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default OPENDSP_MLLP_HOST).")
 @click.option("--port", default=None, type=int, help="Port (default OPENDSP_MLLP_PORT, else 2575).")
+@click.option("--graceful-seconds", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="On SIGTERM: how long the messages in hand may take to be answered.")
+@health_options
 @click.pass_context
-def mllp(ctx: click.Context, host: str | None, port: int | None) -> None:
+def mllp(ctx: click.Context, host: str | None, port: int | None, graceful_seconds: float, health_host: str,
+         health_port: int | None) -> None:
     """Receive hospitals' HL7 v2 ADT messages over MLLP (admissions, transfers, discharges).
 
     Mutual TLS with OPENDSP_MLLP_TLS_CERTIFICATE, _KEY and _CLIENT_CA; plain TCP in development mode only.
+    On SIGTERM: new connections are refused, each message already received is
+    handled and acknowledged, then the process exits 0.
     """
     import logging
+    import threading
 
     from opendsp.stays.mllp import ListenerConfig, run_mllp
     from opendsp.stays.tls import ListenerSettingsError
@@ -786,7 +854,15 @@ def mllp(ctx: click.Context, host: str | None, port: int | None) -> None:
         fail(str(error), 2)
     # The listener says how it listens, and logs each refusal and closed connection.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_mllp(_platform(ctx), host or settings.mllp_host, port or settings.mllp_port or 2575, config=config)
+    platform, stop = _platform(ctx), threading.Event()
+    health = _start_health(platform, "mllp", health_host, health_port, stop)
+    cut = run_mllp(platform, host or settings.mllp_host, port or settings.mllp_port or 2575, config=config,
+                   stop=stop, grace=graceful_seconds)
+    if health is not None:
+        health.close()
+    if cut:
+        sys.exit(1)  # a message in hand may have gone unanswered: its sender sends it again
+    err.print("MLLP listener stopped")
 
 
 @main.group()

@@ -10,22 +10,29 @@ that server when it is scraped, so they are the same whichever process asks.
 
 Labels hold only values from closed sets: route templates (never a path with
 its ids or national numbers), status codes, the policy's actions, effects and
-reasons, acknowledgement codes.
+reasons, acknowledgement codes, the process's role.
+
+The database pool gauges are per process (``process`` is the role, and in
+multi-process mode prometheus_client adds the ``pid``): each process has its
+own pool, and what matters is which one runs out of connections.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from opendsp.platform import Platform
 
 REQUEST_SECONDS = Histogram(
@@ -41,6 +48,59 @@ TRACE_APPENDS = Counter("opendsp_trace_appends", "Entries appended to the trace,
 MLLP_MESSAGES = Counter(
     "opendsp_mllp_messages", "HL7 v2 messages answered by the MLLP listener, by acknowledgement code.", ["code"],
 )
+
+# "liveall": one series per live process; a process that stops cleanly removes its own (count_as).
+POOL_CHECKED_OUT = Gauge("opendsp_database_pool_checked_out", "Database connections this process has in use.",
+                         ["process"], multiprocess_mode="liveall")
+POOL_SIZE = Gauge("opendsp_database_pool_size", "Connections this process's pool keeps open at most, overflow apart.",
+                  ["process"], multiprocess_mode="liveall")
+POOL_OVERFLOW = Gauge("opendsp_database_pool_overflow",
+                      "Connections opened beyond the pool's size (negative: fewer than its size are open yet).",
+                      ["process"], multiprocess_mode="liveall")
+ROLES = frozenset({"web", "worker", "mllp", "checkpointer", "metrics"})
+
+
+def count_as(role: str, engine: Engine) -> None:
+    """Name this process's role in its metrics and follow its database pool.
+
+    In multi-process mode a process that exits normally removes its live gauges,
+    so that a stopped web worker's pool is not summed with the running ones.
+    """
+    from sqlalchemy import event
+
+    assert role in ROLES, role
+    pool = engine.pool
+    checked_out, size, overflow = POOL_CHECKED_OUT.labels(role), POOL_SIZE.labels(role), POOL_OVERFLOW.labels(role)
+
+    def figures() -> None:
+        # QueuePool has a size and an overflow; SQLite's in-memory pools have neither.
+        size.set(pool.size() if hasattr(pool, "size") else 0)
+        overflow.set(pool.overflow() if hasattr(pool, "overflow") else 0)
+
+    def on_checkout(*_: object) -> None:
+        checked_out.inc()
+        figures()
+
+    def on_checkin(*_: object) -> None:
+        checked_out.dec()
+        figures()
+
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
+    checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    figures()
+    pid = os.getpid()
+    atexit.register(lambda: os.getpid() == pid and forget_this_process())
+
+
+def forget_this_process() -> None:
+    """Remove this process's live gauges (multi-process mode), as it stops.
+
+    Called at exit, and by the web server when its application shuts down: uvicorn ends by raising the
+    SIGTERM it caught again, and a process killed by a signal runs no exit handler.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(os.getpid())
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -108,6 +168,22 @@ def _age(name: str, documentation: str, since: datetime | None, now: datetime) -
     return GaugeMetricFamily(name, documentation, value=max((now - since).total_seconds(), 0) if since else 0)
 
 
+class _EveryFolder(MultiProcessCollector):
+    """The files of the folder and of its sub-folders, added up.
+
+    In containers every process numbers itself from 1, so processes of two
+    containers must not write to one folder: deploy/entrypoint.sh gives each
+    container a sub-folder of a shared volume, and ``opendsp metrics`` (given
+    the volume) adds them all up.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        import glob
+
+        files = glob.glob(os.path.join(self._path, "*.db")) + glob.glob(os.path.join(self._path, "*", "*.db"))
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return]
+
+
 class _ThisProcess:
     """This process's own metrics, when no multi-process folder is configured (one process, or the tests)."""
 
@@ -119,7 +195,7 @@ def metrics_registry(platform: Platform) -> CollectorRegistry:
     registry = CollectorRegistry()
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
-        MultiProcessCollector(registry, path=folder)
+        _EveryFolder(registry, path=folder)
     else:
         registry.register(_ThisProcess())  # type: ignore[arg-type]
     registry.register(DatabaseFigures(platform))  # type: ignore[arg-type]

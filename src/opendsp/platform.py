@@ -40,7 +40,9 @@ class Platform:
     def __post_init__(self) -> None:
         formats.use_zone(self.settings.time_zone)  # every time shown is shown in the platform's zone
         if self.engine is None:
-            self.engine = make_engine(self.settings.database_url)
+            pool = {} if self.settings.database_url in ("sqlite://", "sqlite:///:memory:") else {
+                "pool_size": self.settings.database_pool_size, "max_overflow": self.settings.database_max_overflow}
+            self.engine = make_engine(self.settings.database_url, **pool)
         if self.blob_store is None:
             self.blob_store = blob_store_from_settings(self.settings)
 

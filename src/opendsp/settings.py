@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # The owner role's URL, for `opendsp migrate` and `opendsp db roles` (docs/operations.md, "Database roles");
     # empty: the application's own URL (the embedded default).
     migration_database_url: str = ""
+    # Each process's pool of database connections: kept open, and opened beyond for a burst (closed after).
+    # A process holds at most their sum; docs/operations.md ("Capacity") adds up what every process may hold.
+    database_pool_size: int = Field(5, ge=1)
+    database_max_overflow: int = Field(10, ge=0)
     # "file:PATH" for a local folder, "s3://BUCKET/PREFIX" for an object store.
     content_store: str = ""
     s3_endpoint_url: str | None = None
@@ -55,7 +59,7 @@ class Settings(BaseSettings):
     rights_matrix: Path | None = None
     # The server's log lines: "text" for a person, "json" (one object a line, with the request id) for a collector.
     log_format: Literal["text", "json"] = "text"
-    # Port of the HL7 v2 MLLP listener started with the web server (none: not started).
+    # Port of the HL7 v2 MLLP listener, `opendsp mllp` (none: 2575).
     mllp_port: int | None = None
     mllp_host: str = "127.0.0.1"
     # The listener's perimeter (docs/institutional-access.md). TLS with a client certificate required:

@@ -37,12 +37,16 @@ def test_patients_by_national_number_and_by_name_with_birth_date(platform: Platf
     assert searches[0].context["found"] == [str(world.person_id)]
 
 
-def test_audit_events_and_consents_are_the_holders_only(world: World, fhir: Fhir) -> None:
+def test_audit_events_are_the_holders_only_and_professionals_find_no_choices_among_consents(
+    world: World, fhir: Fhir
+) -> None:
     token = fhir.token(world.software["hospital"], world.gp, "system/AuditEvent.s system/Consent.s")
-    for kind in ("AuditEvent", "Consent"):
-        response = fhir.get(f"/fhir/{kind}?patient={world.person_id}", token)
-        assert response.status_code == 403, response.text
-        assert valid(response.json())["issue"][0]["details"]["coding"][0]["code"] == "holder_only"
+    response = fhir.get(f"/fhir/AuditEvent?patient={world.person_id}", token)
+    assert response.status_code == 403, response.text
+    assert valid(response.json())["issue"][0]["details"]["coding"][0]["code"] == "holder_only"
+    # The trusted circle (the GP is in it) is the holder's business: a professional gets the wishes only.
+    bundle = valid(fhir.get(f"/fhir/Consent?patient={world.person_id}", token).json())
+    assert bundle["total"] == 0
 
 
 def test_every_trace_entry_maps_to_a_valid_balp_audit_event(platform: Platform, world: World, fhir: Fhir) -> None:

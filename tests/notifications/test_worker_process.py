@@ -114,13 +114,24 @@ def test_a_worker_killed_mid_send_and_restarted_sends_each_message_once(
 def test_sigterm_lets_the_worker_finish_its_message_and_stop(
     platform: Platform, clock: FrozenClock, smtp: SmtpServer
 ) -> None:
+    from tests.deploy.processes import free_port, probe, wait_ready
+
     three_documents(platform, clock)
     env = environment(platform, smtp)
     smtp.inbox.hold_next.set()
-    running = subprocess.Popen(command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    health = free_port()
+    ready = f"http://127.0.0.1:{health}/healthz/ready"
+    running = subprocess.Popen(command("--health-port", str(health)), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     try:
         assert smtp.inbox.holding.wait(60), "the worker never reached the mail server"
+        assert wait_ready(ready, running)["process"] == "worker"  # ready, with a message in hand
         running.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while probe(ready) != (503, {"status": "stopping", "process": "worker", "checks": {
+                "database": "ok", "content_store": "ok", "master_keys": "ok"}}):
+            assert time.monotonic() < deadline, probe(ready)  # stopping: no longer ready, still sending
+            time.sleep(0.05)
         smtp.inbox.release.set()
         out, errors = running.communicate(timeout=60)
     finally:

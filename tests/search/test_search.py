@@ -73,6 +73,18 @@ def test_titles_metadata_pdf_text_and_structured_content_are_found_ranked(platfo
         assert search(holder, record.id, "de la").total == 0
 
 
+def test_portuguese_words_find_their_forms_in_documents(platform: Platform) -> None:
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        holder = as_holder(session, platform, record)
+        holder.deposit(record.id, holder_draft("Boletim de vacinas"), [pdf_with_text("Análise hepática normal.")])
+        holder.deposit(record.id, holder_draft("Radiografia"), [pdf_with_text("Sem alterações.")])
+        assert titles(search(holder, record.id, "análises")) == ["Boletim de vacinas"]
+        assert titles(search(holder, record.id, "vacinação")) == ["Boletim de vacinas"]
+        assert titles(search(holder, record.id, "hepáticas")) == ["Boletim de vacinas"]
+        assert titles(search(holder, record.id, "alteração")) == ["Radiografia"]
+
+
 def test_the_words_are_not_stored_in_clear_and_tokens_differ_between_records(platform: Platform) -> None:
     with platform.transaction() as session:
         first, second = make_record(session, platform), make_record(session, platform)

@@ -1,4 +1,4 @@
-"""Words to search terms: folding, stemming in three languages, the query's words (no database)."""
+"""Words to search terms: folding, stemming in four languages, the query's words (no database)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def test_folding_removes_accents_and_umlauts(word: str, folded: str) -> None:
     ("consultation", "consultations"),  # English (and French) plural
     ("running", "runs"),  # English verb forms
     ("allergy", "allergies"),
+    ("análises", "análise"),  # Portuguese plural
+    ("vacinação", "vacinas"),  # Portuguese: met only by the Portuguese stemmer
+    ("hepáticas", "hepático"),
+    ("cardiacos", "Cardíaca"),  # no accent typed
 ])
 def test_forms_of_a_word_meet(typed: str, written: str) -> None:
     (query,) = text.query_words(typed)
@@ -47,6 +51,11 @@ def test_forms_of_a_word_meet(typed: str, written: str) -> None:
 def test_different_words_do_not_meet(typed: str, written: str) -> None:
     (query,) = text.query_words(typed)
     assert not query & set(text.terms(written))
+
+
+def test_portuguese_stop_words_are_not_terms_but_the_french_bone_is() -> None:
+    assert text.words("Análise de sangue para o controlo, com os resultados das vacinas") == [
+        "análise", "sangue", "controlo", "os", "resultados", "vacinas"]
 
 
 def test_stop_words_and_single_letters_are_not_terms() -> None:

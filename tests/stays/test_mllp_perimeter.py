@@ -362,9 +362,10 @@ def test_plain_tcp_in_development_says_so_at_start_up(
     assert any("client certificates required" in record.getMessage() for record in caplog.records)
 
 
-def test_the_web_server_starts_the_plain_listener_in_development_as_make_run_does(
-    platform: Platform, hospital, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+def test_the_web_server_no_longer_listens_for_mllp_the_listener_is_its_own_process(
+    platform: Platform, hospital  # type: ignore[no-untyped-def]
 ) -> None:
+    """`opendsp serve --workers N` would bind the port N times: `opendsp mllp` listens (tests/test_processes.py)."""
     from fastapi.testclient import TestClient
 
     from opendsp.web.app import create_app
@@ -372,7 +373,5 @@ def test_the_web_server_starts_the_plain_listener_in_development_as_make_run_doe
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         platform.settings.mllp_port = probe.getsockname()[1]
-    with caplog.at_level(logging.WARNING, logger="opendsp.stays.mllp"), TestClient(create_app(platform=platform)):
-        answer = send_plain(platform.settings.mllp_port, adt("A01", hospital["number"]))
-    assert ack_code(answer) == "AA"  # development: the names in MSH-3/MSH-4 are believed
-    assert [record.msg for record in caplog.records] == [PLAIN_TCP_WARNING]
+    with TestClient(create_app(platform=platform)), pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", platform.settings.mllp_port), timeout=5).close()

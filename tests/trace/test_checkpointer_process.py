@@ -36,10 +36,17 @@ def test_the_checkpointer_writes_at_start_and_once_more_when_stopped(platform: P
     record = record_with_history(platform)
     environment = {**os.environ, "OPENDSP_DATABASE_URL": platform.settings.database_url,
                    "OPENDSP_VAR_DIR": str(platform.settings.var_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "opendsp.cli", "trace", "checkpointer", "--every", "3600"],
+    from tests.deploy.processes import free_port, probe, wait_ready
+
+    health = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "opendsp.cli", "trace", "checkpointer", "--every", "3600",
+                                "--health-port", str(health)],
                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_checkpoint(platform, 1, process)
+        assert wait_ready(f"http://127.0.0.1:{health}/healthz/ready", process)["process"] == "checkpointer"
+        assert probe(f"http://127.0.0.1:{health}/healthz/live")[0] == 200
+        assert probe(f"http://127.0.0.1:{health}/elsewhere")[0] == 404
         with platform.transaction() as session:
             deposit_pdf(session, platform, session.get(Record, record.id))
         process.send_signal(signal.SIGTERM)

@@ -224,27 +224,42 @@ class HolderControls(Gate):
     def set_confidentiality(
         self, document_id: uuid.UUID, level: ConfidentialityLevel, *, named: Iterable[uuid.UUID] = ()
     ) -> None:
-        """Normal, or restricted to the author, the referring doctor and the professionals named."""
-        readers = sorted(set(named))
-        for professional_id in readers:
-            self._professional(professional_id)
+        """``set_confidentiality_in`` for the record the document belongs to (platform code and tests)."""
+        document = self.session.get(Document, document_id)
+        if document is None:
+            raise InvalidRequest(f"no document {document_id}")
+        self.set_confidentiality_in(document.record_id, document_id, level, named=named)
+
+    def set_confidentiality_in(
+        self, record_id: uuid.UUID, document_id: uuid.UUID, level: ConfidentialityLevel, *,
+        named: Iterable[uuid.UUID] = (),
+    ) -> Document:
+        """Restrict a document of the record to its author, the referring doctor and the professionals named,
+        or lift the restriction, as ONE act: one decision (the document must be one the holder's side sees,
+        else it is not found, like another record's) and one trace entry naming the level and the readers."""
+        readers = sorted(set(named), key=str)
         if level is ConfidentialityLevel.normal and readers:
             raise InvalidRequest("professionals are named only for a restricted document")
-        document = self._manage_document(document_id, "document.confidentiality", level=level.value, named=readers)
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        self._authorise(Action.manage_access, record, document=document, names_document=True,
+                        trace_document=document.id if document else None,
+                        context={"change": "document.confidentiality", "level": level.value,
+                                 "named": [str(r) for r in readers]})
+        assert document is not None  # a missing document is refused above
+        for professional_id in readers:  # decided first: an unknown document says nothing about professionals
+            self._professional(professional_id)
         document.confidentiality = level
-        existing = self.session.scalars(
+        for row in self.session.scalars(
             select(DocumentNamedProfessional).where(DocumentNamedProfessional.document_id == document.id)
-        )
-        for row in existing:
+        ):
             self.session.delete(row)
         self.session.flush()
         for professional_id in readers:
-            self.session.add(
-                DocumentNamedProfessional(
-                    document_id=document.id, professional_id=professional_id, record_id=document.record_id
-                )
-            )
+            self.session.add(DocumentNamedProfessional(
+                document_id=document.id, professional_id=professional_id, record_id=document.record_id))
         self.session.flush()
+        return document
 
     def designate_assistant(
         self,

@@ -19,13 +19,15 @@ from opendsp.access.models import (
     AssistantDelegation,
     BlockedProfessional,
     CircleMember,
+    DocumentNamedProfessional,
     EmergencyAccess,
     Notification,
     PresenceGrant,
     Wish,
 )
 from opendsp.access.trace_reading import TraceLine, TraceQuery, TraceReading, describe
-from opendsp.documents.types import DocumentType
+from opendsp.documents.models import Document
+from opendsp.documents.types import ConfidentialityLevel, DocumentType
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.policy.decision import Decision, Visibility
 from opendsp.policy.facts import Grants
@@ -110,6 +112,19 @@ class RecordExport:
 
 
 @dataclass(frozen=True)
+class DocumentReaders:
+    """Who reads a document besides the holder's side: its level, the professionals named, and whom the holder
+    may name (the circle and the referring doctor, with those named already)."""
+
+    document: Document
+    restricted: bool
+    author: Professional | None
+    referring_doctor: Professional | None
+    named: list[Professional]
+    candidates: list[Professional]
+
+
+@dataclass(frozen=True)
 class ConsentView:
     grants: Grants
     professionals: dict[uuid.UUID, Professional]  # those the choices name
@@ -128,6 +143,38 @@ class HolderViews(Gate):
         record = self._record(record_id)
         self._authorise(Action.export_record, record, context={"part": "choices"})
         return self._grants(record)
+
+    def document_readers(self, record_id: uuid.UUID, document_id: uuid.UUID) -> DocumentReaders:
+        """Who may read one document of the record, for the holder's side choosing to restrict it.
+
+        Decided and traced once as reading back a part of the record (``record.export``, part
+        ``document.readers``, naming the document); a document the holder's side does not see, of another
+        record or of none, is not found."""
+        record = self._record(record_id)
+        document = self._document_in(record, document_id)
+        self._authorise(Action.export_record, record, document=document, names_document=True,
+                        trace_document=document.id if document else None, context={"part": "document.readers"})
+        assert document is not None  # a missing document is refused above
+        session, grants = self.session, self._grants(record)
+        named = list(session.scalars(
+            select(Professional).join(DocumentNamedProfessional,
+                                      DocumentNamedProfessional.professional_id == Professional.id)
+            .where(DocumentNamedProfessional.document_id == document.id)
+        ))
+        circle = [professional_id for professional_id, until in grants.circle.items()
+                  if until is None or until > self.now]
+        wanted = (set(circle) | {p.id for p in named}) - set(grants.blocked)
+        if grants.referring_doctor is not None:
+            wanted.add(grants.referring_doctor)
+        candidates = list(session.scalars(select(Professional).where(Professional.id.in_(wanted)))) if wanted else []
+        order = lambda p: (p.family_name, p.given_name, str(p.id))  # noqa: E731
+        return DocumentReaders(
+            document=document, restricted=document.confidentiality is ConfidentialityLevel.restricted,
+            author=session.get(Professional, document.author_professional_id)
+            if document.author_professional_id else None,
+            referring_doctor=session.get(Professional, grants.referring_doctor) if grants.referring_doctor else None,
+            named=sorted(named, key=order), candidates=sorted(candidates, key=order),
+        )
 
     def access_choices(self, record_id: uuid.UUID) -> AccessChoices:
         """The holder's choices in full (circle with comments and dates, blocks, refusals, emergency setting).

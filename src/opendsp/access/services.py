@@ -10,7 +10,7 @@ It is a thin front over a small gate and one module per feature (docs/adr/0023-t
   withdraw), ``exchange`` (the FHIR/MHD view of documents, submission sets), ``holder_controls`` (circle, blocks,
   hidden documents, assistants, presence code, wishes, ...), ``holder_views`` (the holder's side reading its
   choices, trace, notifications, export), ``opening`` (presence code, emergency), ``stay_access`` (stays),
-  ``patient_lookup`` (PDQm) and ``agency`` (erasure, published figures).
+  ``patient_lookup`` (PDQm), ``wish_reading`` (the wishes on their own) and ``agency`` (erasure, published figures).
 
 Each public method loads the facts, asks ``decide``, writes exactly one trace entry for that decision, raises
 ``AccessDenied`` on a refusal, and only then acts through the storage services with the permit.
@@ -26,6 +26,7 @@ from opendsp.access.holder_views import (
     AccessChoices,
     AssistantChoice,
     ConsentView,
+    DocumentReaders,
     HolderSide,
     HolderViews,
     ProfessionalChoice,
@@ -36,6 +37,7 @@ from opendsp.access.opening import Opening
 from opendsp.access.patient_lookup import PatientLookup
 from opendsp.access.reading import Consultation, DocumentPage, DocumentReading, DocumentsReading, Timeline
 from opendsp.access.stay_access import StayAccess
+from opendsp.access.wish_reading import WishRead, WishReading
 from opendsp.access.structured_reading import (
     MAX_STRUCTURED_DOCUMENTS,
     EntryAt,
@@ -50,13 +52,13 @@ __all__ = [
     "AccessDenied", "Consultation", "ContentUnavailable", "DocumentPage", "DocumentReading", "DocumentsReading", "InvalidRequest",
     "RecordAccess", "RecordNotFound",
     # Re-exported where adapters and tests have always found them.
-    "AccessChoices", "AssistantChoice", "ConsentView", "DetailsPage", "DocumentDetails", "EntryAt", "HolderSide",
+    "AccessChoices", "AssistantChoice", "ConsentView", "DetailsPage", "DocumentReaders", "DocumentDetails", "EntryAt", "HolderSide",
     "MAX_STRUCTURED_DOCUMENTS", "PAGE_COVERS_CONTENT", "ProfessionalChoice", "RecordExport", "StructuredEntries",
-    "StructuredSources", "SubmissionSetView", "SubmittedItem", "Timeline", "TracePage",
+    "StructuredSources", "SubmissionSetView", "SubmittedItem", "Timeline", "TracePage", "WishRead",
 ]
 
 
 class RecordAccess(
-    HolderControls, HolderViews, Opening, Exchange, StructuredReading, StayAccess, PatientLookup, Agency
+    HolderControls, HolderViews, Opening, Exchange, StructuredReading, StayAccess, PatientLookup, Agency, WishReading
 ):
     """Every act on a record, for one actor in one request: each feature's methods, all through the one gate."""

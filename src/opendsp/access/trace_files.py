@@ -19,6 +19,7 @@ from fpdf.fonts import FontFace
 from opendsp.access.trace_reading import Gettext, TraceLine
 from opendsp.locale import N_
 from opendsp.locale.formats import format_datetime
+from opendsp.locale.latin1 import latin_1
 
 Column = tuple[str, Callable[[TraceLine, Gettext, str], str]]
 
@@ -102,13 +103,7 @@ def json_chunks(lines: Iterable[TraceLine], *, batch: int = 200) -> Iterator[byt
 
 # -- PDF -------------------------------------------------------------------------------------
 
-_LATIN1 = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "œ": "oe", "…": "...",
-                         "\u202f": " ", "\u00a0": " "})
-
-
-def _text(value: str) -> str:
-    # The PDF's core fonts are Latin-1: French, German and English fit once typographic marks are plain.
-    return value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+_text = latin_1  # the PDF's core fonts draw Latin-1 only
 
 
 def pdf(lines: Iterable[TraceLine], _: Gettext, *, holder: str, filters: str, made_at: datetime,

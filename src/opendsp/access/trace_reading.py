@@ -235,6 +235,12 @@ EXPORT_PARTS: dict[str, str] = {
     "wishes": N_("Read the wishes"),
     "assistants": N_("Read the list of assistants"),
     "all": N_("Downloaded the whole record"),
+    "document.readers": N_("Read who may read a document"),
+}
+# A document's confidentiality as the holder set it, told after the document's title.
+CONFIDENTIALITY_LABELS: dict[str, str] = {
+    "restricted": N_("restricted to the professionals named"),
+    "normal": N_("restriction lifted"),
 }
 
 WISH_LABELS: dict[str, str] = {WishKind.organ_donation.value: N_("Organ donation after my death")}
@@ -248,6 +254,13 @@ ACTOR_LABELS: dict[str, str] = {
     "assistant": N_("assistant"),
     "representative": N_("legal representative"),
     "agency": N_("agency staff"),
+}
+# The same, said of a woman or of a man (the words follow the person: "représentante légale").
+GENDERED_ACTOR_LABELS: dict[tuple[str, str], str] = {
+    ("assistant", "female"): N_("assistant (she)"),
+    ("assistant", "male"): N_("assistant (he)"),
+    ("representative", "female"): N_("legal representative (she)"),
+    ("representative", "male"): N_("legal representative (he)"),
 }
 SOMEONE = N_("Someone not logged in")
 PLATFORM = N_("The platform")
@@ -454,7 +467,11 @@ def describe(session: Session, entries: Sequence[TraceEntry], rule: Visibility) 
         context = entry.context or {}
         if entry.actor_kind == "professional":
             professional_ids.update(filter(None, [_uuid(entry.actor_id)]))
+        elif entry.actor_kind in ("assistant", "representative"):  # for words that follow the person
+            person_ids.update(filter(None, [_uuid(entry.actor_id)]))
         professional_ids.update(filter(None, [_uuid(context.get("professional"))]))
+        if isinstance(context.get("named"), list):  # the readers a document was restricted to
+            professional_ids.update(filter(None, (_uuid(p) for p in context["named"])))
         organisation_ids.update(filter(None, [_uuid(context.get("organisation"))]))
         person_ids.update(filter(None, [_uuid(context.get("assistant"))]))
         document_ids.update(filter(None, [entry.document_id, _uuid(context.get("new_document"))]))
@@ -501,6 +518,11 @@ def _line(
     if kind in ("professional", "institution"):
         acting_for = organisations.get(_uuid(context.get("organisation")))  # type: ignore[arg-type]
         organisation = acting_for.name if acting_for else None
+    acting_as = ACTOR_LABELS.get(kind)
+    if kind in ("assistant", "representative"):
+        acting = persons.get(_uuid(entry.actor_id))  # type: ignore[arg-type]
+        sex = acting.sex.value if acting is not None else ""
+        acting_as = GENDERED_ACTOR_LABELS.get((kind, sex), acting_as)
     elif kind == "system":
         who = Msg(PLATFORM)
     elif kind == "anonymous" or not who:
@@ -510,7 +532,7 @@ def _line(
     emergency = basis == Basis.emergency.value or bool(context.get("emergency")) or entry.action == "emergency.open"
     return TraceLine(
         entry_id=entry.id, seq=entry.seq, at=entry.recorded_at, action=entry.action, kind=kind_of(entry.action),
-        actor_kind=kind, who=who, acting_as=ACTOR_LABELS.get(kind), profession=profession, specialties=specialties,
+        actor_kind=kind, who=who, acting_as=acting_as, profession=profession, specialties=specialties,
         organisation=organisation, act=act, subject=subject, basis=basis,
         stay=context.get("stay") if isinstance(context.get("stay"), dict) else None,
         outcome=Outcome(entry.outcome).value, reason=entry.reason, emergency=emergency,
@@ -523,6 +545,7 @@ def _line(
 READ_TOGETHER = {
     "chart": N_("Consulted documents for a chart of results"),
     "summary": N_("Consulted documents for the patient summary view"),
+    "vaccination_record": N_("Consulted documents for the vaccination record"),
 }
 
 
@@ -551,6 +574,11 @@ def _act(
         if change.startswith("institutions."):
             refused = organisations.get(_uuid(context.get("organisation")))  # type: ignore[arg-type]
             subject.append(refused.name if refused else Msg(N_("every hospital")))
+        if change == "document.confidentiality":
+            subject.append(Msg(CONFIDENTIALITY_LABELS.get(str(context.get("level")), OTHER_ACT)))
+            named = context.get("named") if isinstance(context.get("named"), list) else []
+            subject += [professionals[p].display_name for p in filter(None, (_uuid(i) for i in named))
+                        if p in professionals]
         if change == "wish.set":
             subject += [Msg(WISH_LABELS.get(str(context.get("kind")), OTHER_ACT)),
                         Msg(ANSWER_LABELS.get(str(context.get("value")), OTHER_ACT))]

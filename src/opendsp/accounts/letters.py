@@ -25,6 +25,7 @@ from opendsp.accounts.services import account_of_person, issue_activation_code
 from opendsp.actors import Actor
 from opendsp.locale import translations
 from opendsp.locale.formats import format_date
+from opendsp.locale.latin1 import latin_1
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record, RecordState
@@ -156,12 +157,7 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 # -- the page ------------------------------------------------------------------------------
 
-_LATIN1 = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "œ": "oe", "…": "..."})
-
-
-def _text(value: str) -> str:
-    # The PDF's core fonts are Latin-1: French, German and English fit once typographic marks are plain.
-    return value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+_text = latin_1  # the PDF's core fonts draw Latin-1 only
 
 
 def render(letters: list[Letter]) -> bytes:

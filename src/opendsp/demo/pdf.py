@@ -13,14 +13,8 @@ from datetime import UTC, date, datetime, time
 from fpdf import FPDF
 
 from opendsp.demo.clinical import LABELS, format_date, tr
+from opendsp.locale.latin1 import latin_1
 
-_OUTSIDE_LATIN_1 = str.maketrans({"œ": "oe", "Œ": "OE", "–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"',
-                                  "…": "...", "€": "EUR", "≤": "<=", "≥": ">="})
-
-
-def latin_1(text: str) -> str:
-    """Text the core fonts can draw; anything still outside Latin-1 becomes '?'."""
-    return text.translate(_OUTSIDE_LATIN_1).encode("latin-1", "replace").decode("latin-1")
 
 
 @dataclass(frozen=True)

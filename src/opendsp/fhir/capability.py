@@ -118,9 +118,11 @@ def capability_statement(base: str, date: str) -> dict[str, Any]:
                     resource("AuditEvent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
                              documentation="IHE BALP: the record's trace, for the holder's side only (a person's "
                              "SMART app, patient/AuditEvent.rs)"),
-                    resource("Consent", ["search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
-                             documentation="The holder's choices, read-only, for the holder's side only (a person's "
-                             "SMART app, patient/Consent.rs)"),
+                    resource("Consent", ["read", "search-type"], [PATIENT_REQUIRED, PATIENT_IDENTIFIER],
+                             documentation="Read-only. The holder's choices and wishes for the holder's side (a "
+                             "person's SMART app, patient/Consent.rs); the holder's wishes (organ donation, scope "
+                             "adr) for a professional with access to the record, traced as wishes.read; a wish's "
+                             "Consent is read by its id"),
                     resource("Encounter", ["create", "update", "read"], [],
                              documentation="A hospital's stays: a stay in progress opens the record to its care unit"),
                     *[resource(kind, ["search-type"], STRUCTURED_SEARCH,
@@ -173,7 +175,7 @@ def smart_configuration(public_base: str) -> dict[str, Any]:
 
 SYSTEM_SCOPES = [
     "system/DocumentReference.rs", "system/DocumentReference.c", "system/DocumentReference.u",
-    "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.s",
+    "system/Binary.r", "system/List.s", "system/Patient.rs", "system/AuditEvent.s", "system/Consent.rs",
     "system/Encounter.cru",
     *(f"system/{kind}.s" for kind in STRUCTURED_TYPES),
 ]

@@ -4,7 +4,8 @@ One Consent per choice: each professional of the trusted circle (permit,
 until the end the holder gave), the referring doctor (permit), each blocked
 professional (deny), and the emergency-access setting (permit or deny for the
 purpose ETREAT), and the holder's latest organ-donation wish when stated
-(an advance directive: permit for "yes", deny for "no").
+(an advance directive: permit for "yes", deny for "no"). A professional with access to the record sees
+the wishes only (``wish_consent``), as it sees them on its patient view.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from opendsp.access.wishes import WishKind, WishValue
 from opendsp.fhir import systems
 from opendsp.fhir.mapping import concept, instant
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # names only: the rows come through RecordAccess
+    from opendsp.access.models import Wish
     from opendsp.professionals.models import Professional
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
@@ -80,12 +82,23 @@ def consents(record_id: uuid.UUID, person_id: uuid.UUID, view: ConsentView, now:
                         provision={"type": "permit" if allowed else "deny",
                                    "purpose": [{"system": systems.ACT_REASON, "code": "ETREAT"}]}))
     donation = next((w for w in view.wishes if w.kind == WishKind.organ_donation.value), None)  # newest first
-    if donation is not None and donation.value != WishValue.not_stated.value:
-        yes = donation.value == WishValue.yes.value
-        out.append(_consent("organ-donation", record_id, person_id, donation.set_at, rule="OPTIN" if yes else "OPTOUT",
-                            title="Organ donation after death: " + ("yes" if yes else "no"),
-                            scope=concept(CONSENT_SCOPE, "adr", "Advanced Care Directive"),
-                            provision={"type": "permit" if yes else "deny",
-                                       "code": [concept(ORGAN_DONATION_SYSTEM, "organ-donation",
-                                                        "Organ donation after death")]}))
+    if donation is not None and (consent := wish_consent(donation, person_id, current=True)) is not None:
+        out.append(consent)
     return out
+
+
+def wish_consent(wish: Wish, person_id: uuid.UUID, *, current: bool) -> dict[str, Any] | None:
+    """A stated wish (organ donation: yes or no) as an advance-directive Consent whose id is the answer's own;
+    None for "not stated". An earlier answer, replaced since, is ``inactive``."""
+    if wish.kind != WishKind.organ_donation.value or wish.value == WishValue.not_stated.value:
+        return None
+    yes = wish.value == WishValue.yes.value
+    consent = _consent("organ-donation", wish.record_id, person_id, wish.set_at, rule="OPTIN" if yes else "OPTOUT",
+                       title="Organ donation after death: " + ("yes" if yes else "no"),
+                       scope=concept(CONSENT_SCOPE, "adr", "Advanced Care Directive"),
+                       provision={"type": "permit" if yes else "deny",
+                                  "code": [concept(ORGAN_DONATION_SYSTEM, "organ-donation",
+                                                   "Organ donation after death")]})
+    consent["id"] = str(wish.id)
+    consent["status"] = "active" if current else "inactive"
+    return consent

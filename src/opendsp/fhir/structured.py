@@ -187,7 +187,7 @@ def _value_text(observation: dict[str, Any], language: str = "en") -> tuple[str,
     return "", ""
 
 
-def _lab_table(observations: list[dict[str, Any]], language: str) -> str:
+def _lab_table(observations: list[dict[str, Any]], language: str, label: str) -> str:
     head = "".join(f"<th>{_e(_label(k, language))}</th>" for k in ("test", "value", "unit", "range", "flag"))
     rows = []
     for observation in observations:
@@ -201,7 +201,9 @@ def _lab_table(observations: list[dict[str, Any]], language: str) -> str:
         rows.append(f"<tr{css}>" + "".join(
             f'<td data-label="{_e(_label(k, language))}">{cell}</td>'
             for k, cell in zip(("test", "value", "unit", "range", "flag"), cells, strict=True)) + "</tr>")
-    return f'<table class="lab-results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    # A focusable region of its own: a table wider than the screen scrolls inside it, never the page.
+    return (f'<div class="opendsp-table__scroll" tabindex="0" role="region" aria-label="{_e(label)}">'
+            f'<table class="lab-results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _item_html(resource: dict[str, Any], language: str) -> str:
@@ -250,7 +252,8 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> s
         if not isinstance(section, dict):
             continue
         parts.append("<section>")
-        parts.append(f"<h{heading + 1}>{_e(section.get('title') or concept_text(section.get('code')))}</h{heading + 1}>")
+        section_title = section.get("title") or concept_text(section.get("code"))
+        parts.append(f"<h{heading + 1}>{_e(section_title)}</h{heading + 1}>")
         resources = [r for r in (target(ref) for ref in section.get("entry") or []) if r]
         observations: list[dict[str, Any]] = []
         others: list[dict[str, Any]] = []
@@ -263,7 +266,7 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> s
             else:
                 others.append(resource)
         if observations:
-            parts.append(_lab_table(observations, language))
+            parts.append(_lab_table(observations, language, section_title or _label("test", language)))
         if others:
             parts.append("<ul>" + "".join(f"<li>{_item_html(r, language)}</li>" for r in others) + "</ul>")
         if not resources:

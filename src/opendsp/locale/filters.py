@@ -2,7 +2,8 @@
 
 ``{{ document.deposited_at | datetime }}``, ``{{ day | date }}``,
 ``{{ value | number }}``, ``{{ value | quantity(unit) }}``,
-``{{ "2026-12" | month }}``, ``{{ code | term("profession") }}`` (plain
+``{{ "2026-12" | month }}``, ``{{ "2024-10" | written_date }}`` (a date as a document writes it: a
+year, a month, a day or a moment), ``{{ code | term("profession") }}`` (plain
 text, for an ``<option>``) and ``{{ code | coded("document-type") }}`` (the
 word in a ``<span>`` whose ``title`` keeps the original display),
 ``{{ concept | concept }}`` for a FHIR concept. Each filter writes in the
@@ -39,6 +40,7 @@ def install(environment: Environment, language: Callable[[], str]) -> None:
         datetime=lambda value: formats.format_datetime(value, language()),
         time=lambda value: formats.format_time(value, language()),
         month=lambda value: formats.format_month(value, language()),
+        written_date=lambda value: formats.format_written_date(value, language()),
         number=lambda value, decimals=None: formats.format_number(value, language(), decimals=decimals),
         quantity=lambda value, unit=None: formats.format_quantity(value, unit, language()),
         term=lambda code, system: terms.word(system, code, language()),

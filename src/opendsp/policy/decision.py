@@ -270,6 +270,12 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
             if request.names_document and (document is None or not _document_rule(request).admits(document)):
                 return out.deny(Reason.not_found)  # a document the holder's side does not see yet, or none
             return permit
+        case Action.export_record if request.names_document:
+            # A part of the record about one document (who may read it): that document must be one the holder's
+            # side sees, else it is not found.
+            if document is None or not _document_rule(request).admits(document):
+                return out.deny(Reason.not_found)
+            return permit
         case (Action.read_trace | Action.export_record | Action.list_documents | Action.list_stays
               | Action.enter_record | Action.read_wishes):
             return permit

@@ -95,7 +95,8 @@ document the caller could not consult.
    With a basis, a professional also reads the **holder's wishes** (organ
    donation, ...: action `wishes.read`), whatever their profession's document
    rights; so does the holder's side. They go with the page that shows them
-   (the patient view, the summary), in its one trace entry.
+   (the patient view, the summary), in its one trace entry, or are read on
+   their own (FHIR Consent: one `wishes.read` entry per search or read).
 7. **Documents.** A document exists for a professional only if
    - the holder has not hidden it ("documents bloqués": hidden from every
      professional, its author included, until the holder unhides it);
@@ -105,6 +106,11 @@ document the caller could not consult.
    - its confidentiality is *normal*, or it is *restricted* and they are its
      author, the referring doctor, or a professional the holder named.
    Otherwise it is "not found", exactly like a document that does not exist.
+   The holder's side restricts a document to the professionals it names, or
+   lifts the restriction (`access.manage`, change `document.confidentiality`),
+   and reads who may read it (`record.export`, part `document.readers`); both
+   name the document, which must be one the holder's side sees (else "not
+   found", like another record's). Professionals never change it afterwards.
    A professional's list of patients ("My patients") is the records this
    policy lets them open now, with the basis it gives (`policy/patients.py`).
 8. **Deposits, replacements, withdrawals** by a professional need the type in

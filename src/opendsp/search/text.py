@@ -1,4 +1,4 @@
-"""Words to search terms: folded, stemmed in French, German and English.
+"""Words to search terms: folded, stemmed in French, German, English and Portuguese.
 
 A word is lower-cased and stemmed by each language's Snowball stemmer, both as
 written and with its accents folded; every stem is then folded (accents and
@@ -18,13 +18,13 @@ from functools import cache
 
 import snowballstemmer
 
-LANGUAGES = ("french", "german", "english")
+LANGUAGES = ("french", "german", "english", "portuguese")
 MIN_LENGTH = 2
 MAX_LENGTH = 40  # longer runs of letters are not words anyone types
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPECIAL = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ı": "i"})
 
-# Words too common to say anything about a document, in the three languages.
+# Words too common to say anything about a document, in the four languages ("os", a bone in French, stays).
 STOP_WORDS = frozenset("""
 a au aux avec ce ces dans de des du elle en et eux il je la le les leur lui ma mais me meme mes moi mon ne nos
 notre nous on ou par pas pour qu que qui sa se ses son sur ta te tes toi ton tu un une vos votre vous d l j m n s t
@@ -33,6 +33,8 @@ aber als am an auch auf aus bei bin bis da das dass dem den der des die dir du e
 es fur hat ich ihr im in ist ja mit nach nicht noch nur oder sie sind so um und uns von vor war wie wir zu zum zur
 an and are as at be but by for from had has have he her his i if in into is it its me my no not of on or our she
 so than that the their them then there these they this to too us was we were what when which who will with you
+ao aos com da das do dos ela elas ele eles em esta este foi isso isto na nas num numa para pela pelas pelo pelos
+por sao se sem ser seu seus sua suas um uma umas uns
 """.split())
 
 
@@ -60,7 +62,7 @@ def words(text: str) -> list[str]:
 
 @cache
 def variants(word: str) -> frozenset[str]:
-    """Every search term a (lower-case) word stands for: its folded stems in the three languages."""
+    """Every search term a (lower-case) word stands for: its folded stems in the four languages."""
     forms = {word, fold(word)}
     terms = {fold(_stemmer(language).stemWord(form)) for language in LANGUAGES for form in forms}
     return frozenset(t for t in terms if t)

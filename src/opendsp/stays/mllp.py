@@ -6,13 +6,21 @@ verifies, within the idle timeout; a message over the size limit is read to
 its end without being kept and answered AR; a peer silent in the middle of a
 message (or of the handshake), or too long between two, is disconnected.
 What a message may do is ``feed``'s.
+
+Stopping (SIGTERM, Ctrl-C; ``run_mllp``): the listening socket is closed at
+once, so new connections are refused; a connection waiting for its next
+message is closed; a message already read is handled and its ACK sent, then
+its connection is closed. A message only partly received is never
+acknowledged: its sender sends it again, to this listener's successor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import ssl
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -117,21 +125,53 @@ class _Framing:
         self.buffer += chunk
 
 
+@dataclass
+class Listener:
+    """A listening MLLP server, its open conversations, and the event that asks it to stop."""
+
+    server: asyncio.AbstractServer
+    conversations: set[asyncio.Task[None]]
+    stopping: asyncio.Event
+
+    async def stop(self, grace: float) -> int:
+        """Refuse new connections, let each message in hand get its ACK; the number cut off after ``grace``."""
+        self.stopping.set()
+        self.server.close()
+        pending = set(self.conversations)
+        if pending:
+            _done, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        return len(pending)
+
+
 async def serve_mllp(
     platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None
 ) -> asyncio.AbstractServer:
     """Start listening; the returned server is closed by the caller."""
+    return (await start_listener(platform, host, port, config=config)).server
+
+
+async def start_listener(
+    platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None
+) -> Listener:
     config = config or ListenerConfig.from_settings(platform.settings)
     feed = Feed(platform, throttle=RefusalThrottle(clock=platform.clock, window=config.refusal_trace_window))
     open_connections = 0
     open_per_peer: Counter[str] = Counter()
     conversations: set[asyncio.Task[None]] = set()
+    stopping = asyncio.Event()
 
     def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Called as the connection is made, before any byte is read: over the limit, it ends here;
         # under TLS, reading waits for the handshake, so that no byte of it lands in the plain reader.
         nonlocal open_connections
         peer = _peer_network(writer)
+        if stopping.is_set():
+            writer.transport.abort()  # accepted just before the socket closed: the sender tries elsewhere
+            return
         if open_connections >= config.max_connections:
             log.warning("MLLP: connection from %s closed: %d connections open already", _address(writer),
                         open_connections)
@@ -156,7 +196,7 @@ async def serve_mllp(
         try:
             peer = await _handshake(writer, config, address)
             if peer is not None:
-                await _converse(reader, writer, feed, config, peer)
+                await _converse(reader, writer, feed, config, peer, stopping)
         except (ConnectionError, ssl.SSLError) as error:
             log.info("MLLP: connection from %s lost: %s", address, error)
         finally:
@@ -172,7 +212,7 @@ async def serve_mllp(
         log.warning(PLAIN_TCP_WARNING, host, bound_to)
     else:
         log.info("MLLP listener on %s:%s over TLS, client certificates required", host, bound_to)
-    return server
+    return Listener(server=server, conversations=conversations, stopping=stopping)
 
 
 def _peer_network(writer: asyncio.StreamWriter) -> str:
@@ -201,15 +241,34 @@ async def _handshake(writer: asyncio.StreamWriter, config: ListenerConfig, addre
                 certificate_subject=subject.get("commonName"))
 
 
+async def _next_unless_stopping(framing: _Framing, stopping: asyncio.Event) -> bytes | _TooLarge | None:
+    """The next block, or None when the listener is asked to stop first (a part read is dropped, unacknowledged)."""
+    if stopping.is_set():
+        return None
+    reading = asyncio.ensure_future(framing.next())
+    asked = asyncio.ensure_future(stopping.wait())
+    done, _ = await asyncio.wait({reading, asked}, return_when=asyncio.FIRST_COMPLETED)
+    asked.cancel()
+    if reading not in done:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        return None
+    return reading.result()
+
+
 async def _converse(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, feed: Feed, config: ListenerConfig, peer: Peer
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, feed: Feed, config: ListenerConfig, peer: Peer,
+    stopping: asyncio.Event,
 ) -> None:
     framing = _Framing(reader, config)
     while True:
         try:
-            block = await framing.next()
+            block = await _next_unless_stopping(framing, stopping)
         except _Disconnect as why:
             log.info("MLLP: closing the connection from %s: %s", peer.address, why)
+            return
+        if block is None:
+            log.info("MLLP: closing the connection from %s: the listener stops", peer.address)
             return
         # Database work is synchronous: keep it off the event loop.
         if isinstance(block, _TooLarge):
@@ -225,10 +284,28 @@ async def _converse(
             return
 
 
-def run_mllp(platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None) -> None:
-    async def main() -> None:
-        server = await serve_mllp(platform, host, port, config=config)
-        async with server:
-            await server.serve_forever()
+def run_mllp(platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None,
+             stop: threading.Event | None = None, grace: float = 30.0) -> int:
+    """Listen until SIGTERM or Ctrl-C, then stop as the module says; the connections cut off after ``grace``.
 
-    asyncio.run(main())
+    ``stop`` is set when the signal comes (the health server then answers "stopping").
+    """
+    async def main() -> int:
+        listener = await start_listener(platform, host, port, config=config)
+        loop = asyncio.get_running_loop()
+
+        def asked_to_stop() -> None:
+            if stop is not None:
+                stop.set()
+            listener.stopping.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, asked_to_stop)
+        await listener.stopping.wait()
+        log.info("MLLP: stopping; %d connection(s) open", len(listener.conversations))
+        cut = await listener.stop(grace)
+        if cut:
+            log.warning("MLLP: %d connection(s) still busy after %g s were cut off", cut, grace)
+        return cut
+
+    return asyncio.run(main())

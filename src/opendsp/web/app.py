@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
@@ -21,22 +21,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     settings.check_production()
     platform = platform or Platform(settings=settings)
     platform.matrix  # noqa: B018 - load and validate the rights matrix now, not on the first request
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Hospitals' ADT feed runs beside the web server when a port is configured.
-        if settings.mllp_port is None:
-            yield
-            return
-        from opendsp.stays.mllp import serve_mllp
-
-        server = await serve_mllp(platform, settings.mllp_host, settings.mllp_port)
-        try:
-            yield
-        finally:
-            server.close()
-            await server.wait_closed()
-
-    app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="OpenDSP", version=__version__, docs_url=None, redoc_url=None)
     app.state.platform = platform
     limit_bodies(app)  # innermost: each route's body limit, while the body streams in
     install_portals(app, platform)  # login, activation, accounts, the agency's console
@@ -57,6 +42,30 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
         return RedirectResponse(home_of(request) or "/login", status_code=303)
 
+    return app
+
+
+def worker_app() -> FastAPI:
+    """The application of one of ``opendsp serve --workers N``'s processes: built there, from the environment."""
+    return counted_as_web(create_app())
+
+
+def counted_as_web(app: FastAPI) -> FastAPI:
+    """The server process's metrics carry the role ``web``; its live gauges go when the application stops."""
+    from contextlib import asynccontextmanager
+
+    from opendsp.metrics import count_as, forget_this_process
+
+    count_as("web", app.state.platform.engine)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: Any) -> AsyncIterator[Any]:
+        async with inner(served) as state:
+            yield state
+        forget_this_process()
+
+    app.router.lifespan_context = lifespan
     return app
 
 

@@ -59,10 +59,20 @@ def session_secret(settings: Settings) -> bytes:
         return settings.session_secret.encode()
     path = Path(settings.session_secret_source.removeprefix("file:"))
     if not path.exists():
+        # Written whole under another name, then linked: processes starting together (web workers) all read
+        # the one secret that won, never a file still empty.
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process made it first: theirs is the secret
+        finally:
+            draft.unlink()
     return path.read_text().strip().encode()
 
 

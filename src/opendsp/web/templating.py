@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, filters, translations
 from opendsp.documents.labels import STATUS_LABELS, TYPE_LABELS
+from opendsp.web import person_words
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRS = [HERE / "templates", HERE.parent / "console" / "templates"]
@@ -52,7 +53,7 @@ def make_environment() -> Environment:
 
 
 ENVIRONMENT = make_environment()
-ENVIRONMENT.globals.update(type_labels=TYPE_LABELS, status_labels=STATUS_LABELS)
+ENVIRONMENT.globals.update(type_labels=TYPE_LABELS, status_labels=STATUS_LABELS, **person_words.GLOBALS)
 
 
 def translate(request: Request, message: str) -> str:

@@ -22,6 +22,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("/record/notifications", N_("Notifications")),
     ("/record/timeline", N_("Timeline")),
     ("/record/documents", N_("Documents")),
+    ("/record/vaccinations", N_("Vaccination record")),
     ("/record/trace", N_("Traceability")),
     ("/record/upload", N_("Add a document")),
     ("/record/professionals", N_("Health professionals")),
@@ -45,15 +46,17 @@ def parts() -> list[ModuleType]:
         notifications,
         passwords,
         professionals,
+        readers,
         reading,
         state,
         timeline,
         trace,
         upload,
+        vaccinations,
     )
 
-    return [home, notifications, timeline, documents, reading, trace, upload, professionals, consents, assistants,
-            hidden, passwords, state, export]
+    return [home, notifications, timeline, documents, readers, reading, vaccinations, trace, upload, professionals,
+            consents, assistants, hidden, passwords, state, export]
 
 
 def routers() -> list[APIRouter]:

@@ -30,4 +30,4 @@ def render_holder(request: Request, view: HolderView, template: str, status_code
     record_options = delegations.acting_options(view.session, view.person, platform=view.access.platform)
     return render(request, template, status_code, holder=view.holder, acting_for_someone=view.acting_for_someone,
                   sections=request.app.state.holder_sections, current=request.url.path,
-                  record_options=record_options, **context)
+                  record_options=record_options, viewer_person=view.person, **context)
