@@ -9,6 +9,13 @@ MLLP_PORT ?= 2575
 WORKER_HEALTH_PORT ?= 8101
 MLLP_HEALTH_PORT ?= 8102
 CHECKPOINTER_HEALTH_PORT ?= 8103
+# The stand-in for the State's portal (MyGuichet.lu) that `make run` serves beside the server (docs/identity.md):
+# scripts/myguichet_standin.mjs, the npm oidc-provider of the federation tests. Development only: production mode
+# refuses an http or loopback issuer. The stand-in reads the same OPENDSP_OIDC_* variables as the platform.
+OIDC_PORT ?= 8010
+STANDIN_ENV := OPENDSP_OIDC_ISSUER=http://127.0.0.1:$(OIDC_PORT) OPENDSP_OIDC_CLIENT_ID=opendsp-demo \
+	OPENDSP_OIDC_CLIENT_SECRET=demo-standin-secret-published-never-for-production \
+	OPENDSP_OIDC_ACR_VALUES=urn:opendsp:standin:loa:substantial
 export PORT
 
 .PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css
@@ -53,7 +60,8 @@ run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/opendsp worker --health-port $(WORKER_HEALTH_PORT) & worker=$$!; \
 	$(BIN)/opendsp mllp --port $(MLLP_PORT) --health-port $(MLLP_HEALTH_PORT) & mllp=$$!; \
 	$(BIN)/opendsp trace checkpointer --every 60 --health-port $(CHECKPOINTER_HEALTH_PORT) & checkpointer=$$!; \
-	trap 'kill $$worker $$mllp $$checkpointer 2>/dev/null; wait $$worker $$mllp $$checkpointer 2>/dev/null' EXIT INT TERM; \
+	export $(STANDIN_ENV); STANDIN_PORT=$(OIDC_PORT) STANDIN_IDENTITIES=$${OPENDSP_VAR_DIR:-var}/demo/identities.json node scripts/myguichet_standin.mjs & standin=$$!; \
+	trap 'kill $$worker $$mllp $$checkpointer $$standin 2>/dev/null; wait $$worker $$mllp $$checkpointer $$standin 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/opendsp serve --port $(PORT)
 
 # The suite runs in TEST_WORKERS parallel processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in this one

@@ -16,13 +16,17 @@ from opendsp.web.app import create_app
 
 
 @contextmanager
-def serve(platform: Platform, *, as_in_production: bool = False) -> Iterator[tuple[str, Platform]]:
+def serve(platform: Platform, *, as_in_production: bool = False,
+          sock: socket.socket | None = None) -> Iterator[tuple[str, Platform]]:
     """uvicorn in a thread, sharing the test platform's database, clock and randomness.
 
     ``as_in_production``: with the logging of ``opendsp serve`` (our access log at INFO, uvicorn's off).
+    ``sock``: a socket already bound, when the address must be known before the server starts (e.g. to register
+    its callback with an OpenID Connect provider).
     """
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     served = Platform(settings=platform.settings.model_copy(update={"public_base_url": url}), clock=platform.clock,
                       randomness=platform.randomness, engine=platform.engine, blob_store=platform.blob_store)

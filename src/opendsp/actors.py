@@ -37,6 +37,8 @@ class Actor:
 
 
 SYSTEM = Actor(kind=ActorKind.system, id="opendsp", display="OpenDSP platform")
+# The platform reading its published figures for an anonymous visitor (the public statistics page).
+PUBLIC_FIGURES = Actor(kind=ActorKind.system, id="opendsp-public-figures", display="OpenDSP published figures")
 
 
 def holder(person: Person) -> Actor:

@@ -261,6 +261,11 @@ class Settings(BaseSettings):
                 f"OPENDSP_ORPHAN_GRACE_MINUTES ({self.orphan_grace_minutes}) is below the minimum of "
                 f"{self.orphan_grace_minimum} minutes"
             )
+        if self.oidc_issuer and not _public_https(self.oidc_issuer):
+            raise InsecureSettings(
+                "production mode refuses an OpenID Connect issuer that is not https on a public host (such as the "
+                "demo's stand-in for MyGuichet.lu on 127.0.0.1): set OPENDSP_OIDC_ISSUER to the State's portal"
+            )
         if self.oidc_issuer and not self.oidc_acr_values.strip():
             raise InsecureSettings(
                 "production mode refuses federation that accepts any level: set OPENDSP_OIDC_ACR_VALUES "
@@ -284,3 +289,19 @@ class Settings(BaseSettings):
                 "production mode refuses the demo master key: configure OPENDSP_MASTER_KEY_SOURCE "
                 "with a key of your own"
             )
+
+
+def _public_https(url: str) -> bool:
+    """An https address whose host is not this machine (a name, or an address that is not loopback or private)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith((".localhost", ".local")):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name: resolved by the operator's DNS
+    return not (address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified)

@@ -1,4 +1,5 @@
-"""Assistants invited by e-mail: a real SMTP server (aiosmtpd) receives the invitation, the link works once."""
+"""Assistants invited by e-mail: the invitation's e-mail goes through the outbox (written with the invitation, sent
+by the worker), a real SMTP server (aiosmtpd) receives it, the link works once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from opendsp.access.models import AssistantDelegation
+from opendsp.accounts.mailer import transport_from_settings
 from opendsp.accounts.models import AssistantInvitation
+from opendsp.notifications.models import DeliveryState, OutboxMessage
+from opendsp.notifications.worker import OutboxWorker, Tally
 from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
 from opendsp.settings import Settings
@@ -33,6 +37,13 @@ class Inbox:
         self.messages: list[Message] = []
         self.recipients: list[list[str]] = []
         self.port = 0
+        self.refused: set[str] = set()  # mailboxes answered "try again later" (4xx)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # type: ignore[no-untyped-def]
+        if address in self.refused:
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
         self.recipients.append(list(envelope.rcpt_tos))
@@ -79,6 +90,11 @@ def logged_in_person(platform: Platform, clock: FrozenClock, person) -> Browser:
     return browser
 
 
+def worker_sends(platform: Platform) -> Tally:
+    """`opendsp worker --once`: the real worker, to the SMTP server of the settings or else the mail folder."""
+    return OutboxWorker(platform, transport_from_settings(platform.settings)).run(once=True)
+
+
 def invitation_entries(platform: Platform, record_id) -> list[TraceEntry]:  # type: ignore[no-untyped-def]
     with platform.sessions() as session:
         return list(session.scalars(select(TraceEntry).where(
@@ -106,6 +122,8 @@ def test_a_holder_invites_by_e_mail_and_the_link_works_once(
     assert response.status_code == 303 and response.headers["location"] == "/record/assistants?done=invited"
     page = owner.get(response.headers["location"]).text
     assert "The invitation was sent." in page and "helper@example.lu" in page  # waiting for an answer
+    assert inbox.messages == []  # queued in the outbox with the invitation: the worker sends it
+    assert worker_sends(platform).sent == 1
 
     # One e-mail, with the link, the first name and the expiry; nothing clinical, no family name, no number.
     assert len(inbox.messages) == 1 and inbox.recipients == [["helper@example.lu"]]
@@ -161,7 +179,9 @@ def test_an_expired_or_withdrawn_invitation_is_refused(platform: Platform, clock
     owner.get("/record/assistants")
     assert owner.submit("/record/assistants/invite", {"email": "a@example.lu", "until": ""}).status_code == 303
     assert owner.submit("/record/assistants/invite", {"email": "b@example.lu", "until": ""}).status_code == 303
-    first, second = (LINK.search(inbox.body(i)).group(1) for i in (0, 1))  # type: ignore[union-attr]
+    assert worker_sends(platform).sent == 2
+    links = {inbox.messages[i]["To"]: LINK.search(inbox.body(i)).group(1) for i in (0, 1)}  # type: ignore[union-attr]
+    first, second = links["a@example.lu"], links["b@example.lu"]
     with platform.sessions() as session:
         withdrawn = session.scalars(select(AssistantInvitation).where(AssistantInvitation.email == "b@example.lu")).one()
     response = owner.submit(f"/record/assistants/invitations/{withdrawn.id}/withdraw", {},
@@ -192,7 +212,7 @@ def test_an_assistant_cannot_invite(platform: Platform, clock: FrozenClock, inbo
     assert "an assistant cannot designate further assistants" in browser.page
     response = browser.submit("/record/assistants/invite", {"email": "friend@example.lu", "until": ""})
     assert response.status_code == 403 and "an assistant cannot designate further assistants" in browser.page
-    assert inbox.messages == []
+    assert worker_sends(platform).sent == 0 and inbox.messages == []
     refused = invitation_entries(platform, record.id)[-1]
     assert refused.outcome.value == "refused" and refused.reason == "assistant_cannot_delegate"
     with platform.sessions() as session:
@@ -212,6 +232,8 @@ def test_without_smtp_the_invitation_is_written_to_the_mail_folder_like_other_e_
     assert "Invitations by e-mail are not available" not in page and 'id="invite-email"' in page
     response = browser.submit("/record/assistants/invite", {"email": "friend@example.lu", "until": ""})
     assert response.status_code == 303
+    assert not list(platform.settings.mail_dir.glob("*.eml"))  # type: ignore[union-attr]  # the worker writes it
+    assert worker_sends(platform).sent == 1
     files = list(platform.settings.mail_dir.glob("*.eml"))  # type: ignore[union-attr]
     assert len(files) == 1
     message = email.message_from_bytes(files[0].read_bytes())
@@ -221,3 +243,54 @@ def test_without_smtp_the_invitation_is_written_to_the_mail_folder_like_other_e_
     invitee = logged_in_person(platform, clock, helper)
     assert invitee.submit(found.group(1), {}, form_page=found.group(1)).status_code == 200
     assert delegations(platform) == 1
+
+
+def test_the_invitation_waits_in_the_outbox_until_the_mail_server_takes_it(
+    platform: Platform, clock: FrozenClock, inbox: Inbox
+) -> None:
+    """Written in the invitation's transaction, with no address and no link in the row; retried while the server
+    refuses; the link is made when the e-mail leaves, so only the e-mail that arrived holds a working one."""
+    with platform.transaction() as session:
+        holder = make_record(session, platform, active=False).holder
+        helper = make_record(session, platform, active=False).holder
+    owner = logged_in_person(platform, clock, holder)
+    owner.get("/record/assistants")
+    inbox.refused.add("later@example.lu")
+    assert owner.submit("/record/assistants/invite", {"email": "later@example.lu", "until": ""}).status_code == 303
+    with platform.sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        invitation = session.scalars(select(AssistantInvitation)).one()
+        assert row.invitation_id == invitation.id and row.kind == "assistant.invitation"
+        assert row.state is DeliveryState.pending and row.created_at == invitation.created_at
+        assert "later@example.lu" not in repr(row.__dict__)
+        first_hash = invitation.token_hash
+    tally = worker_sends(platform)  # the server says 4xx: kept, to be tried again
+    assert tally.retried == 1 and inbox.messages == []
+    inbox.refused.clear()
+    clock.advance(timedelta(minutes=5))
+    assert worker_sends(platform).sent == 1 and len(inbox.messages) == 1
+    with platform.sessions() as session:
+        assert session.scalars(select(AssistantInvitation.token_hash)).one() != first_hash
+        assert session.scalars(select(OutboxMessage.state)).one() is DeliveryState.sent
+    path = LINK.search(inbox.body()).group(1)  # type: ignore[union-attr]
+    invitee = logged_in_person(platform, clock, helper)
+    assert invitee.submit(path, {}, form_page=path).status_code == 200 and delegations(platform) == 1
+    worker_sends(platform)  # the holder's side is told of the new assistant; the invitation is not sent again
+    assert [m["To"] for m in inbox.messages].count("later@example.lu") == 1
+
+
+def test_a_withdrawn_invitation_is_not_sent(platform: Platform, clock: FrozenClock, inbox: Inbox) -> None:
+    with platform.transaction() as session:
+        holder = make_record(session, platform, active=False).holder
+    owner = logged_in_person(platform, clock, holder)
+    owner.get("/record/assistants")
+    assert owner.submit("/record/assistants/invite", {"email": "oops@example.lu", "until": ""}).status_code == 303
+    with platform.sessions() as session:
+        invitation_id = session.scalars(select(AssistantInvitation.id)).one()
+    owner.get("/record/assistants")
+    assert owner.submit(f"/record/assistants/invitations/{invitation_id}/withdraw", {}).status_code == 303
+    tally = worker_sends(platform)
+    assert tally.failed == 1 and tally.sent == 0 and inbox.messages == []
+    with platform.sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert row.state is DeliveryState.failed and "withdrawn" in (row.last_error or "")

@@ -65,7 +65,7 @@ def test_an_old_login_is_sent_to_the_step_up_and_nothing_is_done(
     browser.get(page)
     done = browser.submit(path, fill(data, assistant))
     assert not done.headers.get("location", "").startswith("/stepup")
-    # Done: without a mail server the invitation is written to var/mail like every other e-mail.
+    # Done (an invitation is queued in the outbox like every other e-mail; tests/accounts/test_invitations.py).
     assert done.status_code in (200, 303)
     with platform.sessions() as session:
         assert session.scalars(select(TraceEntry).where(TraceEntry.action == "account.stepup")).first()

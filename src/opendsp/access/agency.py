@@ -28,3 +28,14 @@ class Agency(Gate):
         if self.actor.kind is not ActorKind.agency:
             raise InvalidRequest("only the agency's staff read the published figures")
         return statistics.figures(self.session, self.now)
+
+    def public_figures(self) -> Any:
+        """The figures anyone may read (the public statistics page): counts with small ones withheld.
+
+        Asked by the platform itself (a system actor) for an anonymous visitor, or by the agency's staff; nothing
+        in them is about a record, so nothing is decided per record nor traced."""
+        from opendsp.access import statistics
+
+        if self.actor.kind not in (ActorKind.agency, ActorKind.system):
+            raise InvalidRequest("the published figures are read by the platform or the agency")
+        return statistics.public_figures(self.session, self.now)

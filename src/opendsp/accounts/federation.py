@@ -39,6 +39,16 @@ LEEWAY = timedelta(seconds=60)
 DISCOVERY_TTL_SECONDS = 3600
 
 
+def _json_object(response: httpx.Response, failure: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise FederationRefused(failure) from None
+    if not isinstance(body, dict):
+        raise FederationRefused(failure)
+    return body
+
+
 class FederationRefused(Exception):
     """The provider's answer cannot be trusted; ``reason`` says why (traced, not shown in detail)."""
 
@@ -91,13 +101,20 @@ class OidcClient:
     def _http(self) -> httpx.Client:
         return httpx.Client(transport=self.transport, timeout=10.0, follow_redirects=False)
 
+    def _call(self, failure: str, method: str, url: str, **options: Any) -> httpx.Response:
+        """One request to the provider; unreachable, timed out or refused: ``FederationRefused(failure)``."""
+        try:
+            with self._http() as http:
+                return http.request(method, url, **options)
+        except httpx.HTTPError as error:
+            raise FederationRefused(failure) from error
+
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._metadata_at > DISCOVERY_TTL_SECONDS:
-            with self._http() as http:
-                response = http.get(f"{self.issuer}/.well-known/openid-configuration")
+            response = self._call("discovery_failed", "GET", f"{self.issuer}/.well-known/openid-configuration")
             if response.status_code != 200:
                 raise FederationRefused("discovery_failed")
-            metadata = response.json()
+            metadata = _json_object(response, "discovery_failed")
             # The document must describe the issuer we trust, not another one.
             if metadata.get("issuer", "").rstrip("/") != self.issuer:
                 raise FederationRefused("discovery_issuer_mismatch")
@@ -106,8 +123,7 @@ class OidcClient:
 
     def _key_set(self, refresh: bool = False) -> KeySet:
         if self._keys is None or refresh:
-            with self._http() as http:
-                response = http.get(self.metadata()["jwks_uri"])
+            response = self._call("jwks_failed", "GET", self.metadata()["jwks_uri"])
             if response.status_code != 200:
                 raise FederationRefused("jwks_failed")
             self._keys = KeySet.import_key_set(response.json())
@@ -145,11 +161,10 @@ class OidcClient:
         auth = (self.client_id, self.client_secret) if self.client_secret else None
         if auth is None:
             data["client_id"] = self.client_id
-        with self._http() as http:
-            response = http.post(self.metadata()["token_endpoint"], data=data, auth=auth)
+        response = self._call("token_failed", "POST", self.metadata()["token_endpoint"], data=data, auth=auth)
         if response.status_code != 200:
             raise FederationRefused("token_request_refused")
-        id_token = response.json().get("id_token")
+        id_token = _json_object(response, "token_request_refused").get("id_token")
         if not isinstance(id_token, str):
             raise FederationRefused("no_id_token")
         return self.verify(id_token, nonce=pending.nonce)

@@ -1,10 +1,14 @@
 """Inviting an assistant by e-mail: the holder (or a legal representative) invites, the invitee accepts.
 
 The invitation is managing assistants: the policy decides it (``assistants.manage``,
-so an assistant cannot invite) and it is traced on the record. A random token
-(256 bits; only its SHA-256 is stored) goes by e-mail, valid
-``OPENDSP_ASSISTANT_INVITATION_DAYS`` (14). The e-mail names the holder by first
-name only and carries nothing clinical.
+so an assistant cannot invite) and it is traced on the record. Its e-mail goes
+through the notifications' outbox like every other e-mail: the outbox row is
+written in the same transaction as the invitation and its trace entry, and
+``opendsp worker`` sends it (to ``var/mail`` without an SMTP server). The link's
+random token (256 bits; only its SHA-256 is stored) is made by the worker when
+it sends the e-mail, so the outbox never holds a usable secret; the invitation
+is valid ``OPENDSP_ASSISTANT_INVITATION_DAYS`` (14). The e-mail names the holder
+by first name only and carries nothing clinical.
 
 Acceptance is the invitee's act with their own account: the invitation is
 checked again (unknown, used, withdrawn, expired) and claimed once, then the
@@ -18,8 +22,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -29,10 +34,10 @@ from opendsp import actors
 from opendsp.access.services import InvalidRequest, RecordAccess
 from opendsp.accounts import delegations
 from opendsp.accounts.codes import new_token, token_digest
-from opendsp.accounts.mailer import MailNotSent, Transport, plain_message
+from opendsp.accounts.mailer import sender_domain
 from opendsp.accounts.models import AssistantInvitation
 from opendsp.actors import Actor, ActorKind
-from opendsp.locale import N_
+from opendsp.locale import N_, translations
 from opendsp.locale.formats import format_date
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
@@ -58,8 +63,6 @@ class InvitationRefused(Exception):
 MESSAGES = {
     "invalid_email": N_("Enter a valid e-mail address."),
     "until_past": N_("The end date must be in the future."),
-    "mail_unavailable": N_("Invitations by e-mail are not available: name the assistant by national number."),
-    "mail_failed": N_("The e-mail could not be sent: try again later, or name the assistant by national number."),
     "unknown": N_("This invitation link is not valid."),
     "used": N_("This invitation has already been used."),
     "expired": N_("This invitation has expired: ask the person who invited you for a new one."),
@@ -69,6 +72,8 @@ MESSAGES = {
 }
 
 SUBJECT = N_("An invitation to act as an assistant")
+# The outbox's kind for an invitation's e-mail (not a kind of notification one may turn off: it is the invitation).
+OUTBOX_KIND = "assistant.invitation"
 BODY = (
     N_("%(name)s invites you to act as their assistant on their shared care record (DSP)."),
     N_("To accept, open this link and log in with your own account:"),
@@ -93,20 +98,20 @@ def invite(
     record_id: uuid.UUID,
     email: str,
     until: datetime | None,
-    mailer: Transport | None,
     language: str,
-    gettext: Callable[[str], str],
     request: RequestContext | None = None,
 ) -> AssistantInvitation:
-    """Decide (policy, traced), keep the invitation, send the e-mail; all in the caller's transaction."""
+    """Decide (policy, traced), keep the invitation and queue its e-mail; all in the caller's transaction.
+
+    ``opendsp worker`` sends the e-mail (``compose``): a refused or rolled-back invitation sends nothing."""
+    from opendsp.notifications.services import queue_invitation
+
     email = email.strip()
     if len(email) > 320 or not EMAIL.match(email):
         raise refuse("invalid_email")
     now = platform.clock.now()
     if until is not None and until <= now:
         raise refuse("until_past")
-    if mailer is None:
-        raise refuse("mail_unavailable")
     expires = now + timedelta(days=platform.settings.assistant_invitation_days)
     invitation_id = uuid.uuid4()
     access = RecordAccess(session=session, platform=platform, actor=actor, request=request or RequestContext())
@@ -116,30 +121,52 @@ def invite(
          "expires": expires.isoformat()},
     )  # AccessDenied: refused and traced
     record = session.get(Record, record_id)
-    holder = session.get(Person, record.person_id) if record else None
-    assert record is not None and holder is not None
-    token = new_token(platform.randomness)
+    assert record is not None
+    # The link's token is made when the e-mail is sent; until then the stored hash is of a token nobody holds.
     invitation = AssistantInvitation(
-        id=invitation_id, record_id=record.id, email=email, token_hash=token_digest(token), until=until,
-        created_at=now, expires_at=expires,
+        id=invitation_id, record_id=record.id, email=email, token_hash=token_digest(new_token(platform.randomness)),
+        until=until, created_at=now, expires_at=expires,
         details={"invited_by": actor.id, "inviter_kind": actor.kind.value, "language": language},
     )
     session.add(invitation)
     session.flush()
-    link = f"{platform.settings.public_base_url.rstrip('/')}/invitations/{token}"
+    queue_invitation(session, platform, invitation_id=invitation.id, record_id=record.id, kind=OUTBOX_KIND)
+    return invitation
+
+
+def new_link(session: Session, platform: Platform, invitation: AssistantInvitation) -> str:
+    """A fresh token for the invitation's link (the worker, as it sends the e-mail): the previous one stops working."""
+    token = new_token(platform.randomness)
+    invitation.token_hash = token_digest(token)
+    session.flush()
+    return token
+
+
+def compose(
+    *, invitation: AssistantInvitation, holder_given_name: str, token: str, sender: str, message_id: str,
+    base_url: str,
+) -> EmailMessage:
+    """The invitation's e-mail, in the inviter's language: the holder's first name, the link and its expiry."""
+    language = (invitation.details or {}).get("language") or "fr"
+    gettext = translations(language).gettext
+    link = f"{base_url.rstrip('/')}/invitations/{token}"
     body = "\n\n".join([
-        gettext(BODY[0]) % {"name": holder.given_name},
+        gettext(BODY[0]) % {"name": holder_given_name},
         gettext(BODY[1]) + "\n" + link,
-        gettext(BODY[2]) % {"date": format_date(expires, language, long=True)},
+        gettext(BODY[2]) % {"date": format_date(invitation.expires_at, language, long=True)},
         gettext(BODY[3]),
         "-- \nOpenDSP",
     ])
-    try:
-        mailer.deliver(plain_message(sender=platform.settings.smtp_from, to=email, subject=gettext(SUBJECT),
-                                     body=body + "\n"))
-    except MailNotSent as error:
-        raise refuse("mail_failed") from error  # the transaction rolls back: no invitation without its e-mail
-    return invitation
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = invitation.email
+    message["Subject"] = gettext(SUBJECT)
+    message["Message-ID"] = message_id or make_msgid(domain=sender_domain(sender))
+    message["Date"] = format_datetime(invitation.created_at)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(body + "\n")
+    message["Content-Language"] = language
+    return message
 
 
 def find(session: Session, token: str) -> AssistantInvitation | None:

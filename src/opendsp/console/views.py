@@ -11,7 +11,6 @@ chain when it concerns a holder).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -20,15 +19,13 @@ from sqlalchemy import or_, select
 
 from opendsp import actors
 from opendsp.access.services import RecordAccess
-from opendsp.access.statistics import Figure, Series
 from opendsp.accounts import guard, services
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.letters import issue_letters
 from opendsp.accounts.models import Account, AccountKind, AccountState, ActivationLetter, StaffRole
 from opendsp.actors import Actor
-from opendsp.web.charts import bar_chart
-from opendsp.locale import N_, terms
-from opendsp.locale.formats import format_month
+from opendsp.web.charts import bar_chart, in_words
+from opendsp.locale import N_
 from opendsp.persons.models import Person
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.professionals.services import RegistrationRefused, register_organisation, register_professional
@@ -369,13 +366,6 @@ def register_organisation_view(
 
 
 # -- figures -------------------------------------------------------------------------------
-
-
-def in_words(figure: Figure, language: str, gettext: Callable[[str], str]) -> Figure:
-    """A figure as its reader reads it: months and series' names in words (coded names from the table)."""
-    series = [Series(terms.word(s.system, s.name, language) if s.system else gettext(s.name), s.values)
-              for s in figure.series]
-    return Figure(figure.title, [format_month(month, language) for month in figure.months], series)
 
 
 @router.get("/statistics", response_class=HTMLResponse)

@@ -40,8 +40,10 @@ class OutboxMessage(Base):
     notification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id"))
     record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("records.id"), index=True)
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"), index=True)
-    # ... or a notice about an account to its owner, whoever they are (``accounts/guard.py``).
+    # ... or a notice about an account to its owner, whoever they are (``accounts/guard.py``) ...
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # ... or an assistant invitation, to the address it was sent to (``accounts/invitations.py``).
+    invitation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assistant_invitations.id"), index=True)
     kind: Mapped[str] = mapped_column(String(64))
     state: Mapped[DeliveryState] = mapped_column(Enum(DeliveryState, native_enum=False, length=16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -192,6 +192,20 @@ def notify_account(session: Session, platform: Platform, *, account_id: uuid.UUI
     return True
 
 
+def queue_invitation(session: Session, platform: Platform, *, invitation_id: uuid.UUID, record_id: uuid.UUID,
+                     kind: str) -> None:
+    """The e-mail of an assistant invitation (``accounts/invitations.py``): one outbox row, in the invitation's
+    transaction. The worker reads the address and makes the link when it sends it."""
+    now = platform.clock.now()
+    outbox_id = uuid.uuid4()
+    session.add(OutboxMessage(
+        id=outbox_id, message_id=f"<{outbox_id.hex}.invitation@{sender_domain(platform.settings.smtp_from)}>",
+        invitation_id=invitation_id, record_id=record_id, kind=kind, state=DeliveryState.pending, attempts=0,
+        created_at=now, next_attempt_at=now,
+    ))
+    session.flush()
+
+
 # -- the outbox, for operators (`opendsp outbox status` / `retry`) ----------------------------
 
 

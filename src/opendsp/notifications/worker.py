@@ -397,6 +397,8 @@ class OutboxWorker:
         claim = Claim(id=row.id, message_id=row.message_id, attempt=row.attempts, message=None)
         if row.account_id is not None:
             return self._prepare_account_notice(session, row, claim)
+        if row.invitation_id is not None:
+            return self._prepare_invitation(session, row, claim)
         assert row.person_id is not None and row.record_id is not None and row.notification_id is not None
         person = session.get(Person, row.person_id)
         account = session.scalars(select(Account).where(Account.person_id == row.person_id)).first()
@@ -442,6 +444,29 @@ class OutboxWorker:
             to=account.email, message_id=row.message_id, created_at=row.created_at,
             recipient_name=person.given_name if person else account.display_name,
             base_url=self.settings.public_base_url, token=token,
+        )
+        return claim
+
+    def _prepare_invitation(self, session: Session, row: OutboxMessage, claim: Claim) -> Claim:
+        """An assistant invitation, to the address it was sent to, with a fresh link made now (as for the unlock
+        link: the outbox never holds a usable secret; a new attempt makes the previous attempt's link void)."""
+        from opendsp.accounts import invitations
+        from opendsp.accounts.models import AssistantInvitation
+
+        invitation = session.get(AssistantInvitation, row.invitation_id)
+        if invitation is None:
+            claim.problem = "the invitation does not exist any more"
+            return claim
+        try:
+            invitations.check(invitation, self.platform.clock.now())
+        except invitations.InvitationRefused as refused:  # withdrawn, expired or used before it was sent
+            claim.problem = f"the invitation cannot be accepted any more ({refused.code})"
+            return claim
+        holder = invitations.holder_of(session, invitation)
+        token = invitations.new_link(session, self.platform, invitation)
+        claim.message = invitations.compose(
+            invitation=invitation, holder_given_name=holder.given_name, token=token,
+            sender=self.settings.smtp_from, message_id=row.message_id, base_url=self.settings.public_base_url,
         )
         return claim
 

@@ -10,9 +10,9 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-from opendsp.access.statistics import Figure
-from opendsp.locale import N_
-from opendsp.locale.formats import format_date, format_number
+from opendsp.access.statistics import Figure, Series
+from opendsp.locale import N_, terms
+from opendsp.locale.formats import format_date, format_month, format_number
 
 # The brand's colours and their companions: each 5:1 or more on white, distinguishable in print and for common
 # colour blindness (docs/adr/0024-design-system.md).
@@ -22,13 +22,21 @@ WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 48, 36, 12
 SAME_FIGURES = N_("The same figures are in the table below.")
 
 
+def in_words(figure: Figure, language: str, gettext: Callable[[str], str]) -> Figure:
+    """A figure as its reader reads it: months and series' names in words (coded names from the table)."""
+    series = [Series(terms.word(s.system, s.name, language) if s.system else gettext(s.name), s.values, s.system,
+                     s.key) for s in figure.series]
+    return Figure(figure.title, [format_month(month, language) for month in figure.months], series, figure.key)
+
+
 def bar_chart(figure: Figure, chart_id: str, gettext: Callable[[str], str]) -> Markup:
     """Stacked bars, one per month; the same figures follow as a table for those who do not see the chart.
 
     The months and the series' names are shown as they come: in words (``console.views.in_words``).
     """
     months = figure.months
-    totals = [sum(series.values[i] for series in figure.series) for i in range(len(months))]
+    # A withheld count (None) draws no bar; the table beside says "fewer than 10".
+    totals = [sum(series.values[i] or 0 for series in figure.series) for i in range(len(months))]
     top = max(totals + [1])
     plot_height = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - LEFT) / max(len(months), 1)

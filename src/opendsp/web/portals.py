@@ -34,7 +34,7 @@ PAGE_MISSING_BODY = N_("Check the address, or go back to your home page.")
 # Paths answered for programs (JSON, OperationOutcome); every other path is a page for people.
 API_PREFIXES = ("/fhir", "/auth/token", "/healthz", "/.well-known")
 PORTAL_PREFIXES = ("/login", "/logout", "/activate", "/pro/", "/account", "/console", "/language", "/record",
-                   "/auth/authorize", "/stepup", "/unlock")
+                   "/auth/authorize", "/stepup", "/unlock", "/statistics")
 
 
 def install_portals(app: FastAPI, platform: Platform) -> None:
@@ -63,6 +63,9 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         return FileResponse(HERE / "static" / "favicon.ico", media_type="image/vnd.microsoft.icon")
 
     app.include_router(auth_router)
+    from opendsp.web.figures import router as figures_router
+
+    app.include_router(figures_router)  # the published figures: anyone, no login, no cookie
     _install_guard(app)
     app.include_router(console_router)
     app.add_exception_handler(AdministratorsOnly, administrators_only)

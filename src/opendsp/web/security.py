@@ -38,6 +38,7 @@ from opendsp.accounts.models import AccountKind
 from opendsp.locale import DEFAULT_LANGUAGE, LANGUAGES, N_
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from opendsp.web.headers import CACHEABLE_PREFIXES
 
 FLOW_MAX_AGE = timedelta(minutes=30)
 # A step of a flow (the password checked, an activation code accepted) must be finished within this.
@@ -263,8 +264,12 @@ class WebMiddleware:
             await refused(scope, receive, send)
             return
 
+        # Shared, cacheable assets (the stylesheet, the favicon) never carry a cookie: a cache would hand it to
+        # everyone, and a page that sets none (the published figures) would get one through its favicon.
+        asset = scope["path"].startswith(CACHEABLE_PREFIXES)
+
         async def send_with_flow(message: Message) -> None:
-            if message["type"] == "http.response.start" and request.state.flow_changed:
+            if message["type"] == "http.response.start" and request.state.flow_changed and not asset:
                 carrier = Response()
                 guard.write_flow(carrier, request.state.flow)
                 headers = MutableHeaders(scope=message)

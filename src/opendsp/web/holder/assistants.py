@@ -20,7 +20,6 @@ from opendsp.access.services import InvalidRequest
 from opendsp.accounts import delegations, invitations
 from opendsp.accounts.identifiers import InvalidNationalNumber, national_number_from_input
 from opendsp.accounts.invitations import InvitationRefused
-from opendsp.accounts.mailer import transport_from_settings
 from opendsp.locale import N_
 from opendsp.persons.services import find_by_national_number
 from opendsp.platform import Platform
@@ -77,8 +76,7 @@ def act(request: Request, platform: Platform, change: Callable[[HolderView], str
     except BadInput as bad:
         return page(request, platform, error=translate(request, bad.message), status=400, values=values)
     except InvitationRefused as refusal_:
-        status = 502 if refusal_.code == "mail_failed" else 503 if refusal_.code == "mail_unavailable" else 400
-        return page(request, platform, error=translate(request, refusal_.message), status=status, values=values)
+        return page(request, platform, error=translate(request, refusal_.message), status=400, values=values)
     except AccessDenied as denied:
         return page(request, platform, error=refusal(request, denied), status=403, values=values)
     return see_other(f"{PAGE}?done={done}")
@@ -109,17 +107,15 @@ def name_assistant(request: Request, platform: PlatformDep, national_number: Ann
 @router.post(f"{PAGE}/invite", dependencies=[RecentLogin(PAGE)])
 def invite(request: Request, platform: PlatformDep, email: Annotated[str, Form()] = "",
            until: Annotated[str, Form()] = "") -> Response:
-    """An assistant invited by e-mail (docs/identity.md): decided and traced, the e-mail sent before the commit."""
-    # The SMTP server if one is configured, else var/mail: where the other e-mails go too.
-    mailer = transport_from_settings(platform.settings)
+    """An assistant invited by e-mail (docs/identity.md): decided and traced, its e-mail queued in the outbox in the
+    same transaction and sent by `opendsp worker` (to var/mail without an SMTP server), like every other e-mail."""
     language = getattr(request.state, "language", "fr")
 
     def change(view: HolderView) -> str:
         end = end_of_day(until, view.access.now)
         invitations.invite(
             session=view.session, platform=platform, actor=view.actor, record_id=view.record.id, email=email,
-            until=end, mailer=mailer, language=language, gettext=lambda message: translate(request, message),
-            request=client_of(request).request,
+            until=end, language=language, request=client_of(request).request,
         )
         return "invited"
 
