@@ -86,6 +86,9 @@ def test_portuguese_words_find_their_forms_in_documents(platform: Platform) -> N
         holder = as_holder(session, platform, record)
         holder.deposit(record.id, holder_draft("Boletim de vacinas"), [pdf_with_text("Análise hepática normal.")])
         holder.deposit(record.id, holder_draft("Radiografia"), [pdf_with_text("Sem alterações.")])
+    run_jobs(platform)
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, session.get(Record, record.id))
         assert titles(search(holder, record.id, "análises")) == ["Boletim de vacinas"]
         assert titles(search(holder, record.id, "vacinação")) == ["Boletim de vacinas"]
         assert titles(search(holder, record.id, "hepáticas")) == ["Boletim de vacinas"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import itertools
 import ssl
 
@@ -41,7 +42,11 @@ def send_tls(port: int, message: str | bytes, *, pki: Pki, client: Issued | None
 
 def exchange_tls(port: int, messages: list[str | bytes], *, pki: Pki, client: Issued | None) -> list[hl7.Message]:
     """Several messages one after the other on one TLS connection, each ACK read before the next is sent."""
-    return [hl7.parse(ack) for ack in asyncio.run(_exchange(port, messages, client_context(pki, client)))]
+    # In a thread of its own: a browser test earlier in this process leaves Playwright's event loop running in
+    # the main thread, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(1) as thread:
+        acks = thread.submit(asyncio.run, _exchange(port, messages, client_context(pki, client))).result()
+    return [hl7.parse(ack) for ack in acks]
 
 
 async def _exchange(port: int, messages: list[str | bytes], context: ssl.SSLContext) -> list[str]:
