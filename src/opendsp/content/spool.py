@@ -29,14 +29,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from opendsp.clock import Randomness
+from opendsp.content.service import ContentUnavailable
 
 MEMORY_LIMIT = 1024 * 1024
 SEGMENT_SIZE = 256 * 1024
 _TAG = 16
 
 
-class SpoolBroken(Exception):
-    """The temporary file no longer opens as it was written (the disk altered or lost it)."""
+class SpoolBroken(ContentUnavailable):
+    """The temporary file no longer opens as it was written (the disk altered or lost it): the deposit fails
+    as a temporary failure (503), and nothing of it is kept."""
 
 
 class Spool:

@@ -53,6 +53,9 @@ class Base64Stream:
             if self._ended:
                 raise not_base64()
             quantum = data[:cut]
+            padding = quantum.find(b"=")
+            if padding >= 0 and (padding < cut - 2 or quantum.count(b"=") != cut - padding):
+                raise not_base64()  # "=" pads the last quantum only (a2b_base64 lets "====" through)
             try:
                 decoded = binascii.a2b_base64(quantum, strict_mode=True)
             except binascii.Error:
