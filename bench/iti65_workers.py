@@ -346,10 +346,12 @@ class StackSampler:
         self._stop.set()
         self._thread.join()
 
-    def report(self, top: int = 40) -> str:
-        lines = [f"{count / self.samples:6.1%}  {where}" for where, count in
-                 sorted(self.counts.items(), key=lambda item: -item[1])[:top]]
-        return "\n".join(lines)
+    def report(self, top: int = 25) -> str:
+        """The ``top`` functions, then every other function of opendsp on the stack in 2 % of the samples."""
+        ranked = sorted(self.counts.items(), key=lambda item: -item[1])
+        shown = ranked[:top] + [(where, count) for where, count in ranked[top:]
+                                if where.startswith("opendsp/") and count >= 0.02 * self.samples]
+        return "\n".join(f"{count / self.samples:6.1%}  {where}" for where, count in shown)
 
 
 def profile(platform: Platform, loaded: object, options: Options, rng: random.Random) -> None:
