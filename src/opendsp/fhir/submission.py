@@ -14,11 +14,11 @@ import base64
 import binascii
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping
 
 from opendsp.access.criteria import ContextElement
 from opendsp.access.mhd import RELATION_CODES, FolderFiling, file_folder, folder_documents, folder_in, keep_hashes
