@@ -10,7 +10,7 @@ import pytest
 
 from opendsp.clock import SeededRandomness
 from opendsp.content.service import ContentUnavailable
-from opendsp.content.spool import Spool, SpoolBroken
+from opendsp.documents.spool import Spool, SpoolBroken
 
 
 def test_small_content_stays_in_memory_and_reads_back(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from opendsp.content.models import PendingContent
-from opendsp.content.spool import Spool, SpoolBroken
+from opendsp.documents.spool import Spool, SpoolBroken
 from opendsp.documents.models import Document
 from opendsp.documents.types import DocumentType
 from opendsp.fhir import app as fhir_app

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from opendsp.clock import SeededRandomness
-from opendsp.content.spool import Spool
+from opendsp.documents.spool import Spool
 from opendsp.fhir.errors import FhirError
 from opendsp.fhir.streaming import BundleReader, ReceivedBundle
 from opendsp.fhir.validation import read_json

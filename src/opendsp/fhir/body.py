@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from opendsp.content.spool import Spool
+from opendsp.documents.spool import Spool
 from opendsp.fhir.context import CHALLENGE, fhir_settings
 from opendsp.fhir.errors import FhirError
 from opendsp.fhir.streaming import BundleReader, ReceivedBundle

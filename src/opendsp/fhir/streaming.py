@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from opendsp.content.spool import Spool
+from opendsp.documents.spool import Spool
 from opendsp.fhir.errors import FhirError
 
 _BASE64 = re.compile(rb"[A-Za-z0-9+/=]*")

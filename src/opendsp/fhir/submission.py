@@ -24,7 +24,7 @@ from opendsp.access.criteria import ContextElement
 from opendsp.access.mhd import RELATION_CODES, FolderFiling, file_folder, folder_documents, folder_in, keep_hashes
 from opendsp.access.mhd import record_relations, visible_among
 from opendsp.access.services import RecordAccess, SubmittedItem
-from opendsp.content.spool import Spool
+from opendsp.documents.spool import Spool
 from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
