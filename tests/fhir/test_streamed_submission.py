@@ -133,3 +133,15 @@ def test_content_failing_half_way_into_the_store_leaves_no_blob_no_pending_row_n
     assert documents(platform) == 0 and blobs(platform) == []
     with platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PendingContent)) == 0
+
+
+def test_a_data_key_written_with_escapes_is_decoded_from_the_parsed_body_as_before(
+        platform: Platform, world: World, fhir: Fhir, lab: str) -> None:
+    """The reader does not recognise "\\u0064ata"; the JSON parser does, and the content is decoded from it."""
+    content = b"%PDF-1.4\n" + os.urandom(5000)
+    body = json.dumps(provide_bundle(world.person_id, content=content)).replace('"data":', '"\\u0064ata":').encode()
+    response = fhir.post("/fhir/", lab, body)
+    assert response.status_code == 200, response.text
+    document_id = valid(response.json())["entry"][1]["response"]["location"].split("/")[1]
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.rs system/Binary.r")
+    assert fhir.get(f"/fhir/Binary/{document_id}", gp, headers={"Accept": "application/pdf"}).content == content
