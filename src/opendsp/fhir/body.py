@@ -9,18 +9,22 @@ route declares these dependencies before its context.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, Request
 
+from opendsp.documents.spool import Spool
 from opendsp.fhir.context import CHALLENGE, fhir_settings
 from opendsp.fhir.errors import FhirError
+from opendsp.fhir.streaming import BundleReader, ReceivedBundle
 from opendsp.fhir.validation import parse, read_json
 
 JSON_TYPES = ("application/fhir+json", "application/json")
 
 
-async def read_body(request: Request, limit: int, accepted: tuple[str, ...] = JSON_TYPES) -> bytes:
+def _admit(request: Request, limit: int, accepted: tuple[str, ...]) -> None:
+    """What is refused before a byte of the body is read: no token, another media type, a declared size too large."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise FhirError(401, "login", "a bearer access token is required (SMART Backend Services)", headers=CHALLENGE)
@@ -30,6 +34,10 @@ async def read_body(request: Request, limit: int, accepted: tuple[str, ...] = JS
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise FhirError(413, "too-long", f"the request is larger than {limit} bytes")
+
+
+async def read_body(request: Request, limit: int, accepted: tuple[str, ...] = JSON_TYPES) -> bytes:
+    _admit(request, limit, accepted)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -53,6 +61,44 @@ def resource(kinds: list[str], limit: int | None = None) -> Any:
 
     def parsed(content: bytes = raw) -> dict[str, Any]:
         return parse(content, kinds)
+
+    return Depends(parsed)
+
+
+async def _streamed_bundle(request: Request) -> AsyncIterator[ReceivedBundle]:
+    """The body read as it streams, its documents decoded into spools (``fhir.streaming``), closed after the
+    request whatever its outcome."""
+    settings = fhir_settings(request)
+    limit = settings.max_request_bytes
+    _admit(request, limit, JSON_TYPES)
+    randomness = settings.platform.randomness
+    folder = settings.platform.settings.var_dir / "spool"
+    reader = BundleReader(lambda: Spool(randomness=randomness, folder=folder), randomness.bytes(16).hex())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise FhirError(413, "too-long", f"the request is larger than {limit} bytes")
+            reader.feed(chunk)
+        bundle = reader.finish()
+    except BaseException:
+        reader.close()
+        raise
+    try:
+        yield bundle
+    finally:
+        bundle.close()
+
+
+def streamed_bundle() -> Any:
+    """A dependency giving a Provide Document Bundle as a validated resource and the spools of its documents.
+
+    Everything but the documents' bytes is parsed and validated as by ``resource(["Bundle"])``, in a worker thread.
+    """
+
+    def parsed(received: ReceivedBundle = Depends(_streamed_bundle)) -> tuple[dict[str, Any], ReceivedBundle]:
+        return parse(received.body, ["Bundle"]), received
 
     return Depends(parsed)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -24,6 +24,7 @@ from opendsp.access.criteria import ContextElement
 from opendsp.access.mhd import RELATION_CODES, FolderFiling, file_folder, folder_documents, folder_in, keep_hashes
 from opendsp.access.mhd import record_relations, visible_among
 from opendsp.access.services import RecordAccess, SubmittedItem
+from opendsp.documents.spool import Spool
 from opendsp.documents.services import BINARY_MEDIA_TYPES, DocumentDraft
 from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.fhir import systems
@@ -46,7 +47,7 @@ class PlannedDocument:
     full_url: str
     binary_url: str | None
     draft: DocumentDraft
-    content: bytes
+    content: Spool  # decoded as the body streamed in (fhir.streaming), read back when deposited
     replaces: uuid.UUID | None
     master_identifier: str
     context: list[dict[str, Any]]  # DocumentContext rows: practiceSetting, context.event, context.related
@@ -91,7 +92,10 @@ def _bounded(value: Any, limit: int, where: str) -> Any:
     return value
 
 
-def plan(bundle: dict[str, Any], unit: FhirContext) -> Plan:
+def plan(bundle: dict[str, Any], unit: FhirContext, spools: Mapping[str, Spool] | None = None) -> Plan:
+    """Check the whole Bundle; ``spools``: the documents' content by the placeholder that stands for their
+    base64 in ``bundle`` (``fhir.streaming``)."""
+    spools = spools or {}
     if bundle.get("type") != "transaction":
         raise _fail(400, "invalid", "a Provide Document Bundle is a Bundle of type transaction", "Bundle.type")
     entries = bundle.get("entry") or []
@@ -164,7 +168,7 @@ def plan(bundle: dict[str, Any], unit: FhirContext) -> Plan:
     documents = []
     for url in references:
         index, resource = by_url[url]
-        documents.append(_document(resource, url, index, person, unit, by_url, used_binaries, patients))
+        documents.append(_document(resource, url, index, person, unit, by_url, used_binaries, patients, spools))
     unused = [url for kind, url in order if kind == "Binary" and url not in used_binaries]
     if unused:
         raise _fail(422, "invalid", f"the Binary {unused[0]} is not the content of any DocumentReference", "Bundle.entry")
@@ -284,6 +288,7 @@ def _document(
     by_url: dict[str, tuple[int, dict[str, Any]]],
     used_binaries: set[str],
     patients: dict[str, Person],
+    spools: Mapping[str, Spool],
 ) -> PlannedDocument:
     where = f"Bundle.entry[{index}].resource"
     if resource.get("status") != "current":
@@ -302,7 +307,7 @@ def _document(
                     f"{', '.join(sorted(ACCEPTED_MEDIA_TYPES))}", f"{where}.content[0].attachment.contentType")
     binary_url = None
     if attachment.get("data") is not None:
-        content = _decode(attachment["data"], f"{where}.content[0].attachment.data")
+        content = _content(attachment["data"], f"{where}.content[0].attachment.data", spools, unit)
     else:
         binary_url = attachment.get("url")
         target = by_url.get(binary_url or "")
@@ -319,17 +324,17 @@ def _document(
                         f"Bundle.entry[{binary_index}].resource.contentType")
         if binary.get("data") is None:
             raise _fail(422, "required", "the Binary has no data", f"Bundle.entry[{binary_index}].resource.data")
-        content = _decode(binary["data"], f"Bundle.entry[{binary_index}].resource.data")
-    if attachment.get("size") is not None and attachment["size"] != len(content):
+        content = _content(binary["data"], f"Bundle.entry[{binary_index}].resource.data", spools, unit)
+    if attachment.get("size") is not None and attachment["size"] != content.size:
         raise _fail(422, "invalid", f"the attachment declares {attachment['size']} bytes but the content has "
-                    f"{len(content)}", f"{where}.content[0].attachment.size")
-    actual = base64.b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode()
+                    f"{content.size}", f"{where}.content[0].attachment.size")
+    actual = content.sha1
     if attachment.get("hash") is not None:
         declared = attachment["hash"]
         if declared != actual:
             raise _fail(422, "invalid", "the attachment's hash (SHA-1, base64) does not match the content",
                         f"{where}.content[0].attachment.hash")
-    if not content:
+    if not content.size:
         raise _fail(422, "required", "the document is empty", f"{where}.content[0]")
     # Minimal metadata may give no title: the document is then named by its type, as lists show it.
     title = (resource.get("description") or attachment.get("title") or "").strip() or CODINGS[kind].display
@@ -392,11 +397,15 @@ def context_rows(context: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _decode(data: str, where: str) -> bytes:
+def _content(data: str, where: str, spools: Mapping[str, Spool], unit: FhirContext) -> Spool:
+    """The content the body's reader decoded as it streamed; base64 it left in the JSON is decoded here."""
+    if data in spools:
+        return spools[data]
     try:
-        return base64.b64decode(data, validate=True)
+        decoded = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise _fail(400, "value", "the data is not valid base64", where) from None
+    return Spool.of(decoded, randomness=unit.platform.randomness)
 
 
 def _type(concept: Any, where: str) -> DocumentType:
@@ -518,8 +527,8 @@ def _folder(resource: dict[str, Any], url: str, where: str, put: str | None, per
 def _put(access: RecordAccess, record_id: uuid.UUID, planned: PlannedDocument) -> Any:
     if planned.replaces is not None:
         # The document replaced must be of the submission's patient: another record's answers as unknown.
-        return access.replace(planned.replaces, planned.draft, [planned.content], within=record_id)
-    return access.deposit(record_id, planned.draft, [planned.content])
+        return access.replace(planned.replaces, planned.draft, planned.content.chunks(), within=record_id)
+    return access.deposit(record_id, planned.draft, planned.content.chunks())
 
 
 def store(submission: Plan, unit: FhirContext) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from opendsp.fhir import submission
-from opendsp.fhir.body import resource
+from opendsp.fhir.body import streamed_bundle
 from opendsp.fhir.capability import capability_statement
 from opendsp.fhir.context import FhirContext, FhirSettings, allowed, fhir_settings
 from opendsp.fhir.errors import fhir_response
 from opendsp.fhir.mapping import instant
+from opendsp.fhir.streaming import ReceivedBundle
 
 router = APIRouter()
 
@@ -24,6 +25,7 @@ def base(settings: Annotated[FhirSettings, Depends(fhir_settings)]) -> JSONRespo
 
 
 @router.post("/")
-def provide_document_bundle(bundle: Annotated[dict[str, Any], resource(["Bundle"])],
+def provide_document_bundle(bundle: Annotated[tuple[dict[str, Any], ReceivedBundle], streamed_bundle()],
                             context: Annotated[FhirContext, allowed("DocumentReference", "c")]) -> JSONResponse:
-    return fhir_response(submission.store(submission.plan(bundle, context), context))
+    resource, received = bundle
+    return fhir_response(submission.store(submission.plan(resource, context, received.spools), context))
