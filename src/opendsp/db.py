@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from urllib.parse import quote
+
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -54,6 +56,12 @@ def new_id() -> uuid.UUID:
 def make_engine(url: str, **kwargs: object) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql"):
+        url = libpq_hosts(url)
+        # A pooled connection may point at a server that is gone (a failover, a restart): test it when it is
+        # taken from the pool, so that the next transaction runs on a new connection to the current primary
+        # instead of failing (docs/adr/0033-high-availability-and-distribution.md).
+        kwargs.setdefault("pool_pre_ping", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
     engine = create_engine(url, **kwargs)
@@ -61,6 +69,24 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def libpq_hosts(url: str) -> str:
+    """A libpq multi-host URL (``postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write``) in the form
+    SQLAlchemy parses (``postgresql+psycopg://u@/db?host=h1:p1&host=h2:p2&...``); other URLs unchanged.
+
+    SQLAlchemy's URL parser takes one host and port only; libpq, given several, tries them in order and, with
+    ``target_session_attrs=read-write``, keeps the first that accepts writes: the primary, wherever it is now.
+    """
+    scheme, separator, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    user, at, hosts = authority.rpartition("@")
+    if not separator or "," not in hosts:
+        return url
+    path, question, query = tail.partition("?")
+    host_params = "&".join(f"host={quote(host.strip(), safe=':[]')}" for host in hosts.split(",") if host.strip())
+    query = f"{host_params}&{query}" if query else host_params
+    return f"{scheme}://{user}{at}/{path}?{query}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
