@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from urllib.parse import quote
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -47,6 +47,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def record_key(table: str, *columns: str) -> Index:
+    """A clinical table's key within its record: unique, led by the record id.
+
+    The record id is the distribution column when the tables are spread over several database nodes by
+    record (Citus): a key must include it, and a foreign key between two clinical tables points at it
+    (docs/operations.md, "Scale-out"; tests/operations/test_distribution.py).
+    """
+    return Index(f"uq_{table}_record_key", "record_id", *columns, unique=True)
+
+
+def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
+    """A foreign key from one clinical table to another of the same record: (record_id, column) → (record_id, id).
+
+    The database then refuses a row that points at another record's row, and the two rows stay on one node.
+    """
+    return ForeignKeyConstraint(["record_id", column], [f"{parent}.record_id", f"{parent}.id"],
+                                name=f"fk_{table}_{column}_in_record")
 
 
 def new_id() -> uuid.UUID:
