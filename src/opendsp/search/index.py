@@ -169,7 +169,8 @@ class ContentCopy:
 
 def index_document(session: Session, platform: Platform, document: Document, content: bytes | None) -> int:
     """(Re)write a document's tokens; return how many. ``content`` None indexes the metadata only."""
-    session.execute(delete(SearchTerm).where(SearchTerm.document_id == document.id))
+    session.execute(delete(SearchTerm).where(SearchTerm.record_id == document.record_id,
+                                          SearchTerm.document_id == document.id))
     weights = text.weighted([
         (document.title, TITLE_WEIGHT),
         (metadata_text(document), METADATA_WEIGHT),
