@@ -207,3 +207,33 @@ def test_the_operations_guide_lists_the_tables_as_they_are_placed() -> None:
         assert line is not None, f"no row for {kind.value}"
         listed = sorted(name.strip(" `") for name in line.split("|")[2].split(","))
         assert listed == list(_kinds(kind)), kind
+
+
+def test_on_postgresql_the_record_keys_become_the_primary_keys_in_place(platform: Platform) -> None:
+    """The step docs/operations.md names before distributing: each clinical primary key swapped for its record key,
+    with no rebuild (``PRIMARY KEY USING INDEX``), once the outbox's keys to clinical tables are dropped. Rolled
+    back: the schema the service runs on keeps its primary keys until the models map the record keys."""
+    assert platform.engine is not None
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("PRIMARY KEY USING INDEX is PostgreSQL's (and Citus runs on PostgreSQL)")
+    shapes = from_database(platform.engine)
+    swapped = []
+    with platform.engine.connect() as connection, connection.begin() as transaction:
+        inspector = inspect(connection)
+        for table, columns, parent in CROSSING_KEYS:
+            (name,) = [fk["name"] for fk in inspector.get_foreign_keys(table)
+                       if tuple(fk["constrained_columns"]) == columns and fk["referred_table"] == parent]
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for table, shape in sorted(shapes.items()):
+            if TABLES[table].kind is not Kind.record or _distribution_column(table) in shape.primary_key:
+                continue
+            pk = inspector.get_pk_constraint(table)["name"]
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {pk}, "
+                                       f"ADD CONSTRAINT {pk} PRIMARY KEY USING INDEX uq_{table}_record_key")
+            swapped.append(table)
+        after = {table: tuple(inspect(connection).get_pk_constraint(table)["constrained_columns"])
+                 for table in swapped}
+        transaction.rollback()
+    assert len(swapped) > 20
+    assert all(columns[0] == "record_id" for columns in after.values()), after
+    assert after["documents"] == ("record_id", "id")
