@@ -269,6 +269,9 @@ def test_promoting_the_synchronous_standby_loses_no_acknowledged_deposit(pair: P
             depositor.stop.set()
         for thread in threads:
             thread.join(timeout=30)
+    acknowledged_after = sum(len(d.acknowledged) for d in depositors)
+    print(f"acknowledged: {acknowledged_before} before the failover, {acknowledged_after - acknowledged_before} after; "
+          f"{sum(len(d.failures) for d in depositors)} transactions cut")
     assert all(d.surprise is None for d in depositors), [repr(d.surprise) for d in depositors if d.surprise]
     assert not any(thread.is_alive() for thread in threads)
     # Some transactions were cut by the failover and told so (else the test did not fail anything over).
