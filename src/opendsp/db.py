@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-
 from urllib.parse import quote
 
 from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, create_engine, event
@@ -98,11 +97,11 @@ def libpq_hosts(url: str) -> str:
     ``target_session_attrs=read-write``, keeps the first that accepts writes: the primary, wherever it is now.
     """
     scheme, separator, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
+    authority, _, tail = rest.partition("/")
     user, at, hosts = authority.rpartition("@")
     if not separator or "," not in hosts:
         return url
-    path, question, query = tail.partition("?")
+    path, _, query = tail.partition("?")
     host_params = "&".join(f"host={quote(host.strip(), safe=':[]')}" for host in hosts.split(",") if host.strip())
     query = f"{host_params}&{query}" if query else host_params
     return f"{scheme}://{user}{at}/{path}?{query}"
