@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from urllib.parse import quote
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -47,6 +48,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def record_key(table: str, *columns: str) -> Index:
+    """A clinical table's key within its record: unique, led by the record id.
+
+    The record id is the distribution column when the tables are spread over several database nodes by
+    record (Citus): a key must include it, and a foreign key between two clinical tables points at it
+    (docs/operations.md, "Scale-out"; tests/operations/test_distribution.py).
+    """
+    return Index(f"uq_{table}_record_key", "record_id", *columns, unique=True)
+
+
+def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
+    """A foreign key from one clinical table to another of the same record: (record_id, column) → (record_id, id).
+
+    The database then refuses a row that points at another record's row, and the two rows stay on one node.
+    """
+    return ForeignKeyConstraint(["record_id", column], [f"{parent}.record_id", f"{parent}.id"],
+                                name=f"fk_{table}_{column}_in_record")
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
@@ -54,6 +74,12 @@ def new_id() -> uuid.UUID:
 def make_engine(url: str, **kwargs: object) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql"):
+        url = libpq_hosts(url)
+        # A pooled connection may point at a server that is gone (a failover, a restart): test it when it is
+        # taken from the pool, so that the next transaction runs on a new connection to the current primary
+        # instead of failing (docs/adr/0033-high-availability-and-distribution.md).
+        kwargs.setdefault("pool_pre_ping", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
     engine = create_engine(url, **kwargs)
@@ -61,6 +87,24 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def libpq_hosts(url: str) -> str:
+    """A libpq multi-host URL (``postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write``) in the form
+    SQLAlchemy parses (``postgresql+psycopg://u@/db?host=h1:p1&host=h2:p2&...``); other URLs unchanged.
+
+    SQLAlchemy's URL parser takes one host and port only; libpq, given several, tries them in order and, with
+    ``target_session_attrs=read-write``, keeps the first that accepts writes: the primary, wherever it is now.
+    """
+    scheme, separator, rest = url.partition("://")
+    authority, _, tail = rest.partition("/")
+    user, at, hosts = authority.rpartition("@")
+    if not separator or "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    host_params = "&".join(f"host={quote(host.strip(), safe=':[]')}" for host in hosts.split(",") if host.strip())
+    query = f"{host_params}&{query}" if query else host_params
+    return f"{scheme}://{user}{at}/{path}?{query}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

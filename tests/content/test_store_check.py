@@ -128,10 +128,11 @@ def test_a_deposit_whose_pending_content_was_taken_back_fails_before_writing(pla
 
     with platform.sessions() as session:
         now = platform.clock.now()
-        pending.register(session, key="records/r/c", record_id=uuid.uuid4(), now=now)
+        record_id = uuid.uuid4()
+        pending.register(session, key="records/r/c", record_id=record_id, now=now)
         assert pending.take_back(session, ["records/r/c"], before=now) == ["records/r/c"]
         with pytest.raises(pending.PendingContentLost):
-            pending.claim(session, key="records/r/c")
+            pending.claim(session, key="records/r/c", record_id=record_id)
         session.rollback()
         assert session.query(PendingContent).count() == 0
 

@@ -112,11 +112,13 @@ class Exchange(Changes, Reading):
         ids = [d.id for d in items]
         if not ids:
             return []
+        records = sorted({d.record_id for d in items}, key=str)
         masters = {document_id: master for document_id, master in self.session.execute(
             select(SubmittedDocument.document_id, SubmittedDocument.master_identifier)
-            .where(SubmittedDocument.document_id.in_(ids)))}
+            .where(SubmittedDocument.record_id.in_(records), SubmittedDocument.document_id.in_(ids)))}
         given: dict[uuid.UUID, list[DocumentContext]] = {}
-        for row in self.session.scalars(select(DocumentContext).where(DocumentContext.document_id.in_(ids))):
+        for row in self.session.scalars(select(DocumentContext).where(DocumentContext.record_id.in_(records),
+                                                                      DocumentContext.document_id.in_(ids))):
             given.setdefault(row.document_id, []).append(row)
         # Listed documents come with their author and organisation joined (``list_documents``); any other is
         # given them here, loaded once for all: mapping them queries nothing more.

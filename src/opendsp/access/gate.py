@@ -216,7 +216,8 @@ class Gate:
         named = frozenset(
             self.session.scalars(
                 select(DocumentNamedProfessional.professional_id).where(
-                    DocumentNamedProfessional.document_id == document.id
+                    DocumentNamedProfessional.record_id == document.record_id,
+                    DocumentNamedProfessional.document_id == document.id,
                 )
             )
         )
@@ -249,8 +250,8 @@ class Gate:
 
     def _document_in(self, record: Record, document_id: uuid.UUID) -> Document | None:
         """The document by id if it belongs to ``record``; another record's document is as good as none."""
-        document = self.session.get(Document, document_id)
-        return document if document is not None and document.record_id == record.id else None
+        return self.session.scalars(
+            select(Document).where(Document.record_id == record.id, Document.id == document_id)).first()
 
     # -- deciding and tracing: the only ways to a permit ---------------------------
 

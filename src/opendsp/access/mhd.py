@@ -165,7 +165,7 @@ def find_lists(access: RecordAccess, record_id: uuid.UUID, *, submission_sets: b
     if submission_sets:
         for set_id, document_id in access.session.execute(
             select(SubmittedDocument.submission_set_id, SubmittedDocument.document_id)
-            .where(SubmittedDocument.document_id.in_(ids))
+            .where(SubmittedDocument.record_id == record_id, SubmittedDocument.document_id.in_(ids))
         ):
             set_entries.setdefault(set_id, []).append(document_id)
     if folders:
@@ -174,9 +174,11 @@ def find_lists(access: RecordAccess, record_id: uuid.UUID, *, submission_sets: b
             .where(FolderEntry.record_id == record_id, FolderEntry.document_id.in_(ids))
         ):
             folder_entries.setdefault(folder_id, []).append(document_id)
-    sets = access.session.scalars(select(SubmissionSet).where(SubmissionSet.id.in_(list(set_entries)))
+    sets = access.session.scalars(select(SubmissionSet).where(SubmissionSet.record_id == record_id,
+                                                              SubmissionSet.id.in_(list(set_entries)))
                                   .order_by(SubmissionSet.submitted_at.desc(), SubmissionSet.id)).all()
-    found = access.session.scalars(select(Folder).where(Folder.id.in_(list(folder_entries)))
+    found = access.session.scalars(select(Folder).where(Folder.record_id == record_id,
+                                                        Folder.id.in_(list(folder_entries)))
                                    .order_by(Folder.updated_at.desc(), Folder.id)).all()
     return ([SubmissionSetView(submission_set=s, document_ids=sorted(set_entries[s.id], key=str)) for s in sets],
             [FolderView(folder=f, document_ids=sorted(folder_entries[f.id], key=str)) for f in found])
@@ -188,10 +190,13 @@ def exchange_extras(access: RecordAccess, documents: Sequence[Document]) -> Exch
     ids = [d.id for d in documents]
     if not ids:
         return ExchangeExtras()
+    records = sorted({d.record_id for d in documents}, key=str)
     sha1 = {document_id: value for document_id, value in access.session.execute(
         select(SubmittedDocument.document_id, SubmittedDocument.content_sha1)
-        .where(SubmittedDocument.document_id.in_(ids), SubmittedDocument.content_sha1.is_not(None)))}
-    rows = access.session.scalars(select(DocumentRelation).where(DocumentRelation.document_id.in_(ids))
+        .where(SubmittedDocument.record_id.in_(records), SubmittedDocument.document_id.in_(ids),
+               SubmittedDocument.content_sha1.is_not(None)))}
+    rows = access.session.scalars(select(DocumentRelation).where(DocumentRelation.record_id.in_(records),
+                                                                 DocumentRelation.document_id.in_(ids))
                                   .order_by(DocumentRelation.document_id, DocumentRelation.code)).all()
     relations: dict[uuid.UUID, list[tuple[str, uuid.UUID]]] = {}
     if rows:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
 
 
 class AccessSettings(Base):
@@ -30,7 +30,8 @@ class CircleMember(Base):
     """A professional the holder added to the trusted circle, one by one."""
 
     __tablename__ = "circle_members"
-    __table_args__ = (Index("ix_circle_members_record_professional", "record_id", "professional_id"),)
+    __table_args__ = (Index("ix_circle_members_record_professional", "record_id", "professional_id"),
+                      record_key("circle_members", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -45,7 +46,8 @@ class BlockedProfessional(Base):
     """A professional the holder refuses: overrides circle, code and emergency access."""
 
     __tablename__ = "blocked_professionals"
-    __table_args__ = (Index("ix_blocked_professionals_record_professional", "record_id", "professional_id"),)
+    __table_args__ = (Index("ix_blocked_professionals_record_professional", "record_id", "professional_id"),
+                      record_key("blocked_professionals", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -58,7 +60,7 @@ class PresenceGrant(Base):
     """24 hours of access opened by a professional with the holder's presence code."""
 
     __tablename__ = "presence_grants"
-    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"),)
+    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"), record_key("presence_grants", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -72,7 +74,8 @@ class EmergencyAccess(Base):
     """An emergency department opening the record, with its reason, for a bounded time."""
 
     __tablename__ = "emergency_accesses"
-    __table_args__ = (Index("ix_emergency_accesses_record_expires", "record_id", "expires_at"),)
+    __table_args__ = (Index("ix_emergency_accesses_record_expires", "record_id", "expires_at"),
+                      record_key("emergency_accesses", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -87,7 +90,8 @@ class AssistantDelegation(Base):
     """A person the holder designated to act with the holder's rights."""
 
     __tablename__ = "assistant_delegations"
-    __table_args__ = (Index("ix_assistant_delegations_record_assistant", "record_id", "assistant_id"),)
+    __table_args__ = (Index("ix_assistant_delegations_record_assistant", "record_id", "assistant_id"),
+                      record_key("assistant_delegations", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -101,17 +105,19 @@ class DocumentNamedProfessional(Base):
     """For a restricted document: a professional the holder named as a reader."""
 
     __tablename__ = "document_named_professionals"
+    __table_args__ = (record_key("document_named_professionals", "document_id", "professional_id"),
+                      within_record("document_named_professionals", "document_id", "documents"))
 
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), primary_key=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
 
 
 class Notification(Base):
     """Something the holder (and their assistants) must learn of; delivered by the portal and e-mail."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"),)
+    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"), record_key("notifications", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -128,7 +134,7 @@ class Wish(Base):
     """A wish the holder records, e.g. organ donation after death; every change is kept."""
 
     __tablename__ = "wishes"
-    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"),)
+    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"), record_key("wishes", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))

@@ -185,10 +185,12 @@ class Reading(Gate):
         older = document.replaces_id
         while older is not None and older not in chain:
             chain.add(older)
-            older = self.session.scalar(select(Document.replaces_id).where(Document.id == older))
+            older = self.session.scalar(select(Document.replaces_id).where(Document.record_id == record.id,
+                                                                           Document.id == older))
         frontier = [document.id]
         while frontier:
-            newer = self.session.scalars(select(Document.id).where(Document.replaces_id.in_(frontier))).all()
+            newer = self.session.scalars(select(Document.id).where(Document.record_id == record.id,
+                                                                   Document.replaces_id.in_(frontier))).all()
             frontier = [i for i in newer if i not in chain]
             chain.update(frontier)
         if len(chain) == 1:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key
 
 
 class AccountKind(str, enum.Enum):
@@ -144,9 +144,10 @@ class AssistantInvitation(Base):
     """A holder's invitation to an assistant reached by e-mail; accepted once, with the invitee's own account."""
 
     __tablename__ = "assistant_invitations"
+    __table_args__ = (record_key("assistant_invitations", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     email: Mapped[str] = mapped_column(String(320))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from opendsp import __version__
 from opendsp.content.keys import MasterKeyError, key_provider_from_settings, keyring_path
 from opendsp.content.stores import BlobStore
+from opendsp.db import libpq_hosts
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from opendsp.trace.checkpointer import checkpoint_log
@@ -85,12 +86,20 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 
 def _libpq_environment(url: str) -> dict[str, str]:
     """Where the PostgreSQL tools connect, passed by environment so that no password shows in a process list."""
-    parsed = make_url(url)
+    parsed = make_url(libpq_hosts(url))
     environment = dict(os.environ)
     for variable, value in (("PGHOST", parsed.host), ("PGPORT", parsed.port), ("PGUSER", parsed.username),
                             ("PGPASSWORD", parsed.password), ("PGDATABASE", parsed.database)):
         if value is not None:
             environment[variable] = str(value)
+    hosts = parsed.query.get("host")  # several servers (libpq_hosts): the tools take them as lists, as libpq does
+    if hosts:
+        listed = [hosts] if isinstance(hosts, str) else list(hosts)
+        environment["PGHOST"] = ",".join(host.rsplit(":", 1)[0] if ":" in host else host for host in listed)
+        environment["PGPORT"] = ",".join(host.rsplit(":", 1)[1] if ":" in host else "5432" for host in listed)
+    attributes = parsed.query.get("target_session_attrs")
+    if isinstance(attributes, str):
+        environment["PGTARGETSESSIONATTRS"] = attributes
     options = parsed.query.get("options")
     if options:
         environment["PGOPTIONS"] = options if isinstance(options, str) else " ".join(options)

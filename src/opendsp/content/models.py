@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime
+from opendsp.db import Base, UTCDateTime, record_key
 
 
 class RecordKey(Base):
@@ -30,6 +30,7 @@ class PendingContent(Base):
     """
 
     __tablename__ = "pending_content"
+    __table_args__ = (record_key("pending_content", "content_key"),)
 
     content_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column()

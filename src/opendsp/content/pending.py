@@ -53,21 +53,23 @@ def register(session: Session, *, key: str, record_id: uuid.UUID, now: datetime)
         own.add(PendingContent(content_key=key, record_id=record_id, created_at=now))
 
 
-def claim(session: Session, *, key: str) -> None:
+def claim(session: Session, *, key: str, record_id: uuid.UUID) -> None:
     """In the deposit's transaction: take the pending row, which stays locked until the deposit ends."""
     if writers_serialised(session):
         return
-    taken = session.execute(delete(PendingContent).where(PendingContent.content_key == key))
+    taken = session.execute(delete(PendingContent).where(PendingContent.record_id == record_id,
+                                                         PendingContent.content_key == key))
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise PendingContentLost(f"the pending content {key} was taken back by store check; deposit again")
 
 
-def forget(session: Session, *, key: str) -> None:
+def forget(session: Session, *, key: str, record_id: uuid.UUID) -> None:
     """After a rolled-back deposit removed its blob: remove the pending row it brought back."""
     if writers_serialised(session):
         return
     with _own_transaction(session) as own, own.begin():
-        own.execute(delete(PendingContent).where(PendingContent.content_key == key))
+        own.execute(delete(PendingContent).where(PendingContent.record_id == record_id,
+                                                 PendingContent.content_key == key))
 
 
 def pending_since(session: Session, keys: Collection[str]) -> dict[str, datetime]:

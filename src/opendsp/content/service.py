@@ -155,13 +155,13 @@ class SealedContentStore:
 
         pending.register(session, key=key, record_id=record_id, now=self.clock.now())
         try:
-            pending.claim(session, key=key)
+            pending.claim(session, key=key, record_id=record_id)
         except pending.PendingContentLost as lost:
             raise ContentUnavailable(str(lost)) from None
 
         def undo() -> None:
             self.blobs.delete(key)
-            pending.forget(session, key=key)
+            pending.forget(session, key=key, record_id=record_id)
 
         on_rollback(session, undo)
         self.blobs.put(key, seal(measured(), key=data_key, context=key.encode(), randomness=self.randomness))

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String, and_
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, remote
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
 from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
 from opendsp.professionals.models import Organisation, Professional
 
@@ -18,10 +18,12 @@ class Document(Base):
     __table_args__ = (
         Index("ix_documents_record_deposited", "record_id", "deposited_at"),
         Index("ix_documents_record_type", "record_id", "type"),
+        record_key("documents", "id"),
+        within_record("documents", "replaces_id", "documents"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     type: Mapped[DocumentType] = mapped_column(Enum(DocumentType, native_enum=False, length=32))
     title: Mapped[str] = mapped_column(String(500))
     author_professional_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))
@@ -37,7 +39,7 @@ class Document(Base):
         Enum(DocumentStatus, native_enum=False, length=16), default=DocumentStatus.current
     )
     version: Mapped[int] = mapped_column(Integer, default=1)
-    replaces_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("documents.id"))
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column()
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     media_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -52,4 +54,9 @@ class Document(Base):
 
     author: Mapped[Professional | None] = relationship()
     author_organisation: Mapped[Organisation | None] = relationship()
-    replaces: Mapped[Document | None] = relationship(remote_side=[id])
+    # The earlier version is always of the same record (the foreign key says so too).
+    replaces: Mapped[Document | None] = relationship(
+        primaryjoin=lambda: and_(foreign(Document.replaces_id) == remote(Document.id),
+                                 Document.record_id == remote(Document.record_id)),
+        viewonly=True,
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendsp.access.services import ContentUnavailable, InvalidRequest, RecordNotFound
@@ -150,6 +150,14 @@ def install_handlers(app: FastAPI) -> None:
         # (SQL and values) stay in no answer and no log.
         log.warning("a value refused by the database under /fhir: %s", type(error.orig).__name__)
         return outcome_response(FhirError(422, "invalid", "a value is too long or holds a character not allowed"))
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_request: Request, error: OperationalError) -> JSONResponse:
+        # A failover, a restart, a lock given up: transient; the sender sends again (an ITI-65 bundle already
+        # stored is refused for its masterIdentifier, so nothing is stored twice).
+        log.error("database unavailable under /fhir: %s", type(error.orig).__name__)
+        return outcome_response(FhirError(503, "transient", "the service is unavailable for a moment; send again",
+                                          headers={"Retry-After": "30"}))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:

@@ -8,18 +8,20 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime
+from opendsp.db import Base, UTCDateTime, record_key, within_record
 
 
 class ImportedDocument(Base):
     """A document loaded from an export: its identifier there, so that a second run loads it no more."""
 
     __tablename__ = "imported_documents"
+    __table_args__ = (record_key("imported_documents", "document_id"),
+                      within_record("imported_documents", "document_id", "documents"))
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), unique=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     batch: Mapped[int] = mapped_column(Integer)
 
 

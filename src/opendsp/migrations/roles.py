@@ -112,4 +112,6 @@ def user_of(url: str) -> str | None:
     """The role a database URL connects as."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).username
+    from opendsp.db import libpq_hosts
+
+    return make_url(libpq_hosts(url)).username

@@ -25,6 +25,7 @@ def visible_documents(rule: Visibility) -> ColumnElement[bool]:
     own = Document.author_professional_id == rule.viewer
     named = exists(
         select(DocumentNamedProfessional.document_id).where(
+            DocumentNamedProfessional.record_id == Document.record_id,
             DocumentNamedProfessional.document_id == Document.id,
             DocumentNamedProfessional.professional_id == rule.viewer,
         )

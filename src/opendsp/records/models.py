@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key
 from opendsp.persons.models import Person
 
 
@@ -46,9 +46,10 @@ class RecordStateChange(Base):
     """Every change of a record's state, with its date: the record's own history."""
 
     __tablename__ = "record_state_changes"
+    __table_args__ = (record_key("record_state_changes", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
     from_state: Mapped[RecordState | None] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     to_state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -161,7 +161,8 @@ def document_weights(document: Document, content: bytes | None) -> dict[str, int
 def write_terms(session: Session, platform: Platform, *, document_id: uuid.UUID, record_id: uuid.UUID,
                 weights: dict[str, int]) -> None:
     """Replace a document's tokens with those of ``weights``: writing the same weights twice gives the same index."""
-    session.execute(delete(SearchTerm).where(SearchTerm.document_id == document_id))
+    session.execute(delete(SearchTerm).where(SearchTerm.record_id == record_id,
+                                          SearchTerm.document_id == document_id))
     key_id = platform.keys.current_key_id
     key = record_keys(platform, record_id)[key_id]
     session.add_all(

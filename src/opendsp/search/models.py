@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, new_id
+from opendsp.db import Base, new_id, record_key, within_record
 
 
 class SearchTerm(Base):
@@ -21,11 +21,13 @@ class SearchTerm(Base):
     __table_args__ = (
         Index("ix_search_terms_record_token", "record_id", "token"),
         Index("ix_search_terms_document", "document_id"),
+        record_key("search_terms", "id"),
+        within_record("search_terms", "document_id", "documents"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    document_id: Mapped[uuid.UUID] = mapped_column()
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))
     weight: Mapped[int] = mapped_column(Integer)

@@ -104,7 +104,8 @@ def unindexed(session: Session, *, everything: bool = False) -> list[uuid.UUID]:
     erased = select(RecordKey.record_id).where(RecordKey.wrapped_key.is_(None))
     query = select(Document.id).where(Document.record_id.not_in(erased)).order_by(Document.deposited_at, Document.id)
     if not everything:
-        query = query.where(~select(SearchTerm.id).where(SearchTerm.document_id == Document.id).exists())
+        query = query.where(~select(SearchTerm.id).where(SearchTerm.record_id == Document.record_id,
+                                                         SearchTerm.document_id == Document.id).exists())
     return list(session.scalars(query))
 
 

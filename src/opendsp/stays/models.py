@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, and_
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
 from opendsp.professionals.models import Organisation
 from opendsp.stays.vocabulary import PatientClass as PatientClass
 from opendsp.stays.vocabulary import StayState as StayState
@@ -20,6 +20,7 @@ class Stay(Base):
         # The hospital's own visit number identifies the stay among that hospital's stays.
         UniqueConstraint("organisation_id", "visit_number"),
         Index("ix_stays_record_state", "record_id", "state"),
+        record_key("stays", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -36,21 +37,28 @@ class Stay(Base):
 
     organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
     care_unit: Mapped[Organisation | None] = relationship(foreign_keys=[care_unit_id])
-    movements: Mapped[list[StayMovement]] = relationship(back_populates="stay", order_by="StayMovement.moved_at")
+    movements: Mapped[list[StayMovement]] = relationship(
+        primaryjoin=lambda: and_(Stay.id == foreign(StayMovement.stay_id), Stay.record_id == StayMovement.record_id),
+        back_populates="stay", order_by="StayMovement.moved_at",
+    )
 
 
 class StayMovement(Base):
     """Where the patient was cared for during a stay: admission and each transfer."""
 
     __tablename__ = "stay_movements"
+    __table_args__ = (record_key("stay_movements", "id"), within_record("stay_movements", "stay_id", "stays"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    stay_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stays.id"), index=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    stay_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    stay: Mapped[Stay] = relationship(back_populates="movements")
+    stay: Mapped[Stay] = relationship(
+        primaryjoin=lambda: and_(Stay.id == foreign(StayMovement.stay_id), Stay.record_id == StayMovement.record_id),
+        back_populates="movements",
+    )
 
 
 class AdtSender(Base):
@@ -110,7 +118,7 @@ class InstitutionalRefusal(Base):
     """The holder refuses that a stay at this organisation (or at any, when None) opens the record."""
 
     __tablename__ = "institutional_refusals"
-    __table_args__ = (Index("ix_institutional_refusals_record", "record_id"),)
+    __table_args__ = (record_key("institutional_refusals", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
 
 
 class StructuredEntry(Base):
@@ -17,11 +17,13 @@ class StructuredEntry(Base):
     __tablename__ = "structured_entries"
     __table_args__ = (
         Index("ix_structured_entries_record_type", "record_id", "resource_type", "effective_at"),
+        record_key("structured_entries", "id"),
+        within_record("structured_entries", "document_id", "documents"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(index=True)
     position: Mapped[int] = mapped_column(Integer)  # the entry's index in Bundle.entry
     resource_type: Mapped[str] = mapped_column(String(64))
     effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -31,10 +33,14 @@ class StructuredCode(Base):
     """A keyed HMAC of one of an entry's codes, so that a code can be searched but not read."""
 
     __tablename__ = "structured_codes"
-    __table_args__ = (Index("ix_structured_codes_record_token", "record_id", "token"),)
+    __table_args__ = (
+        Index("ix_structured_codes_record_token", "record_id", "token"),
+        record_key("structured_codes", "id"),
+        within_record("structured_codes", "entry_id", "structured_entries"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("structured_entries.id"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))

@@ -11,16 +11,17 @@ from datetime import datetime
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
 
 
 class SubmissionSet(Base):
     """An IHE MHD SubmissionSet: the documents one Provide Document Bundle (ITI-65) deposited together."""
 
     __tablename__ = "fhir_submission_sets"
+    __table_args__ = (record_key("fhir_submission_sets", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     # The submission set's uniqueId, as the sender gave it.
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
@@ -34,10 +35,15 @@ class SubmittedDocument(Base):
     """A document deposited through MHD: its submission set and the sender's uniqueId (masterIdentifier)."""
 
     __tablename__ = "fhir_submitted_documents"
+    __table_args__ = (
+        record_key("fhir_submitted_documents", "document_id"),
+        within_record("fhir_submitted_documents", "document_id", "documents"),
+        within_record("fhir_submitted_documents", "submission_set_id", "fhir_submission_sets"),
+    )
 
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
-    submission_set_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fhir_submission_sets.id"), index=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    submission_set_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
     # attachment.hash as FHIR R4 defines it (SHA-1 of the content, base64), checked at deposit, given back.
     content_sha1: Mapped[str | None] = mapped_column(String(28))
@@ -65,10 +71,12 @@ class DocumentContext(Base):
     __table_args__ = (
         Index("ix_fhir_document_context_document", "document_id", "element"),
         Index("ix_fhir_document_context_code", "record_id", "element", "code"),
+        record_key("fhir_document_context", "id"),
+        within_record("fhir_document_context", "document_id", "documents"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    document_id: Mapped[uuid.UUID] = mapped_column()
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     element: Mapped[ContextElement] = mapped_column(Enum(ContextElement, native_enum=False, length=16))
     # 100 × the index of the concept (or related reference) + the index of the coding in it (99: the
@@ -85,12 +93,17 @@ class DocumentRelation(Base):
     (DocumentReference.relatesTo ``appends``, ``transforms``, ``signs``; ``replaces`` is the document's version)."""
 
     __tablename__ = "fhir_document_relations"
+    __table_args__ = (
+        record_key("fhir_document_relations", "id"),
+        within_record("fhir_document_relations", "document_id", "documents"),
+        within_record("fhir_document_relations", "target_id", "documents"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     code: Mapped[str] = mapped_column(String(16))
-    target_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    target_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class Folder(Base):
@@ -98,10 +111,10 @@ class Folder(Base):
     coded ``folder``). Unique ids are the record's own: another record's folder is never found by its uid."""
 
     __tablename__ = "fhir_folders"
-    __table_args__ = (UniqueConstraint("record_id", "unique_id"),)
+    __table_args__ = (UniqueConstraint("record_id", "unique_id"), record_key("fhir_folders", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(String(500))
@@ -116,8 +129,13 @@ class FolderEntry(Base):
     """A document in a folder (documents are added, never taken out, as in XDS)."""
 
     __tablename__ = "fhir_folder_entries"
+    __table_args__ = (
+        record_key("fhir_folder_entries", "folder_id", "document_id"),
+        within_record("fhir_folder_entries", "folder_id", "fhir_folders"),
+        within_record("fhir_folder_entries", "document_id", "documents"),
+    )
 
-    folder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fhir_folders.id"), primary_key=True)
-    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
+    folder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())

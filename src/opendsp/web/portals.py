@@ -10,7 +10,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendsp.access.services import ContentUnavailable
@@ -27,6 +27,9 @@ NOT_STORED = N_("The document could not be stored just now")
 NOT_STORED_BODY = N_("Nothing was saved. Please send it again in a moment.")
 NOT_READABLE = N_("The document cannot be opened just now")
 NOT_READABLE_BODY = N_("Please try again later. If it lasts, tell the platform's support.")
+UNAVAILABLE = N_("The service is unavailable for a moment")
+UNAVAILABLE_BODY = N_("Please try again in a minute. If you were saving something, check whether it was saved "
+                      "before you send it again.")
 # Every 404 a person meets says the same: an unknown address, a malformed id, an unknown or unreachable
 # document or record cannot be told apart.
 PAGE_MISSING = N_("This page does not exist or is not available.")
@@ -128,7 +131,24 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
         response.headers.update(headers)
         return response
 
+    async def database_unavailable(request: Request, error: Exception) -> Response:
+        # The database cannot be reached or gave up on the transaction (a failover, a restart, a lock): a 503.
+        # The transaction is not retried here, its commit may or may not have happened (docs/operations.md,
+        # "A transaction cut by a failover"); the next request gets a new connection to the current primary.
+        assert isinstance(error, OperationalError)
+        logging.getLogger(__name__).error("database unavailable: %s", type(error.orig).__name__)
+        headers = {"Retry-After": "30"}
+        if not for_people(request):
+            return JSONResponse({"detail": "the service is unavailable for a moment"}, status_code=503,
+                                headers=headers)
+        request.state.viewer = None  # the page cannot ask the database who is logged in: shown as to anyone
+        response = render(request, "message.html", 503, title_text=translate(request, UNAVAILABLE),
+                          body_text=translate(request, UNAVAILABLE_BODY))
+        response.headers.update(headers)
+        return response
+
     app.add_exception_handler(ContentUnavailable, content_unavailable)
+    app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(NotLoggedIn, not_logged_in)
     app.add_exception_handler(AccessDenied, refused)

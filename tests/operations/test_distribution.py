@@ -1,0 +1,239 @@
+"""The schema can be distributed by record: every clinical table is keyed by its record, and links stay inside one.
+
+Checked twice: on the models (SQLAlchemy's metadata) and on the database the migrations make (SQLite and
+PostgreSQL), so that neither can drift. The rules are Citus's, for tables placed as tests/operations/
+distribution.py says:
+
+- a distributed table's distribution column is never NULL, and a primary or unique key holds it;
+- a foreign key between two distributed tables maps the one's distribution column to the other's;
+- a distributed table points only at distributed tables of its group and at reference tables; a reference
+  table only at reference tables; a platform table never at a distributed one (except CROSSING_KEYS);
+- a unique key without the distribution column is either replaced by a record key (the same columns led by
+  record_id, which becomes the key when the table is distributed) or listed in GLOBAL_KEYS with its way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import pytest
+from sqlalchemy import Engine, MetaData, inspect
+
+import opendsp.models
+from opendsp.platform import Platform
+from tests.operations.distribution import CROSSING_KEYS, GLOBAL_KEYS, TABLES, Kind
+
+Columns = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    columns: Columns
+    parent: str
+    parent_columns: Columns
+
+
+@dataclass(frozen=True)
+class Shape:
+    nullable: dict[str, bool]
+    primary_key: Columns
+    unique: list[Columns] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+
+
+def from_models(metadata: MetaData) -> dict[str, Shape]:
+    shapes = {}
+    for table in metadata.tables.values():
+        unique = [tuple(c.name for c in constraint.columns) for constraint in table.constraints
+                  if constraint.__class__.__name__ == "UniqueConstraint"]
+        unique += [tuple(c.name for c in index.columns) for index in table.indexes if index.unique]
+        unique += [(column.name,) for column in table.columns if column.unique]
+        keys = [ForeignKey(tuple(fk.column_keys), fk.referred_table.name, tuple(e.column.name for e in fk.elements))
+                for fk in table.foreign_key_constraints]
+        shapes[table.name] = Shape({c.name: bool(c.nullable) for c in table.columns},
+                                   tuple(c.name for c in table.primary_key.columns), unique, keys)
+    return shapes
+
+
+def from_database(engine: Engine) -> dict[str, Shape]:
+    inspector = inspect(engine)
+    shapes = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        unique = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)]
+        unique += [tuple(i["column_names"]) for i in inspector.get_indexes(table) if i["unique"]]
+        keys = [ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                for fk in inspector.get_foreign_keys(table)]
+        shapes[table] = Shape({c["name"]: bool(c["nullable"]) for c in inspector.get_columns(table)},
+                              tuple(inspector.get_pk_constraint(table)["constrained_columns"]), unique, keys)
+    return shapes
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)
+    global_keys: set[tuple[str, Columns]] = field(default_factory=set)
+    crossing_keys: set[tuple[str, Columns, str]] = field(default_factory=set)
+
+
+def _distribution_column(table: str) -> str:
+    # The record table is distributed by its own id: the value every clinical row names as record_id.
+    column = "id" if table == "records" else TABLES[table].column
+    assert column is not None
+    return column
+
+
+def examine(shapes: dict[str, Shape]) -> Findings:
+    found = Findings()
+    unplaced = sorted(set(shapes) - set(TABLES))
+    found.problems += [f"{table}: not placed in tests/operations/distribution.py" for table in unplaced]
+    found.problems += [f"{table}: placed, but no such table" for table in sorted(set(TABLES) - set(shapes))]
+    for table, shape in sorted(shapes.items()):
+        if table not in TABLES:
+            continue
+        kind = TABLES[table].kind
+        if kind in (Kind.record, Kind.chain):
+            _examine_distributed(table, shape, found)
+        for key in shape.foreign_keys:
+            _examine_link(table, kind, key, found)
+    return found
+
+
+def _examine_distributed(table: str, shape: Shape, found: Findings) -> None:
+    column = _distribution_column(table)
+    if shape.nullable.get(column, True):
+        found.problems.append(f"{table}: {column} is missing or may be NULL")
+    keys = [shape.primary_key, *shape.unique]
+    if not any(column in key for key in keys):
+        found.problems.append(f"{table}: no primary or unique key holds {column}")
+    for key in keys:
+        if column in key:
+            continue
+        # Replaceable: the same columns led by the distribution column form a unique key too.
+        if any(set(other) == {column, *key} for other in shape.unique):
+            continue
+        found.global_keys.add((table, tuple(key)))
+
+
+def _examine_link(table: str, kind: Kind, key: ForeignKey, found: Findings) -> None:
+    parent = TABLES.get(key.parent)
+    if parent is None:
+        return  # reported as unplaced
+    link = f"{table}{list(key.columns)} → {key.parent}{list(key.parent_columns)}"
+    if kind is Kind.record and parent.kind is Kind.record:
+        pairs = dict(zip(key.parent_columns, key.columns, strict=True))
+        if pairs.get(_distribution_column(key.parent)) != _distribution_column(table):
+            found.problems.append(f"{link}: does not carry the record id from one to the other")
+    elif kind in (Kind.record, Kind.chain):
+        if parent.kind is not Kind.reference:
+            found.problems.append(f"{link}: a distributed table may point only at its group or a reference table")
+    elif kind is Kind.reference:
+        if parent.kind is not Kind.reference:
+            found.problems.append(f"{link}: a reference table may point only at reference tables")
+    elif parent.kind in (Kind.record, Kind.chain):
+        found.crossing_keys.add((table, key.columns, key.parent))
+
+
+def _assert_distributable(shapes: dict[str, Shape]) -> None:
+    found = examine(shapes)
+    assert found.problems == []
+    assert found.global_keys == set(GLOBAL_KEYS)
+    assert found.crossing_keys == set(CROSSING_KEYS)
+
+
+def test_the_models_can_be_distributed_by_record() -> None:
+    _assert_distributable(from_models(opendsp.models.Base.metadata))
+
+
+def test_the_migrated_database_can_be_distributed_by_record(platform: Platform) -> None:
+    assert platform.engine is not None
+    _assert_distributable(from_database(platform.engine))
+
+
+def _changed(shapes: dict[str, Shape], table: str, **changes: object) -> dict[str, Shape]:
+    return {**shapes, table: replace(shapes[table], **changes)}  # type: ignore[arg-type]
+
+
+def _problems(shapes: dict[str, Shape]) -> list[str]:
+    return examine(shapes).problems
+
+
+def test_the_examination_finds_what_would_stop_a_distribution() -> None:
+    shapes = from_models(opendsp.models.Base.metadata)
+    assert _problems(shapes) == []
+    # A new table nobody placed.
+    assert _problems({**shapes, "vaccinations": shapes["wishes"]}) == [
+        "vaccinations: not placed in tests/operations/distribution.py"]
+    # A link from one clinical row to another that does not carry the record id.
+    terms = shapes["search_terms"]
+    loose = [ForeignKey(("document_id",), "documents", ("id",)) if key.parent == "documents" else key
+             for key in terms.foreign_keys]
+    assert _problems(_changed(shapes, "search_terms", foreign_keys=loose)) == [
+        "search_terms['document_id'] → documents['id']: does not carry the record id from one to the other"]
+    # A clinical table keyed without its record.
+    unkeyed = [key for key in shapes["wishes"].unique if "record_id" not in key]
+    assert _problems(_changed(shapes, "wishes", unique=unkeyed)) == ["wishes: no primary or unique key holds record_id"]
+    # A record id that may be missing.
+    assert _problems(_changed(shapes, "wishes", nullable={**shapes["wishes"].nullable, "record_id": True})) == [
+        "wishes: record_id is missing or may be NULL"]
+    # A reference table pointing at a platform table, a clinical table at a platform table.
+    persons = shapes["persons"]
+    pointing = [*persons.foreign_keys, ForeignKey(("session_id",), "web_sessions", ("id",))]
+    assert _problems(_changed(shapes, "persons", foreign_keys=pointing)) == [
+        "persons['session_id'] → web_sessions['id']: a reference table may point only at reference tables"]
+    wishes = shapes["wishes"]
+    pointing = [*wishes.foreign_keys, ForeignKey(("client_id",), "clients", ("id",))]
+    assert _problems(_changed(shapes, "wishes", foreign_keys=pointing)) == [
+        "wishes['client_id'] → clients['id']: a distributed table may point only at its group or a reference table"]
+    # A new global key is found (and _assert_distributable then fails on it).
+    documents = shapes["documents"]
+    found = examine(_changed(shapes, "documents", unique=[*documents.unique, ("title",)]))
+    assert found.global_keys - set(GLOBAL_KEYS) == {("documents", ("title",))}
+
+
+def _kinds(kind: Kind) -> Iterable[str]:
+    return sorted(table for table, placement in TABLES.items() if placement.kind is kind)
+
+
+def test_the_operations_guide_lists_the_tables_as_they_are_placed() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = guide.split("### Distributed and reference tables", 1)[1].split("\n## ", 1)[0]
+    for kind in Kind:
+        line = next((line for line in section.splitlines() if line.startswith(f"| {kind.value} |")), None)
+        assert line is not None, f"no row for {kind.value}"
+        listed = sorted(name.strip(" `") for name in line.split("|")[2].split(","))
+        assert listed == list(_kinds(kind)), kind
+
+
+def test_on_postgresql_the_record_keys_become_the_primary_keys_in_place(platform: Platform) -> None:
+    """The step docs/operations.md names before distributing: each clinical primary key swapped for its record key,
+    with no rebuild (``PRIMARY KEY USING INDEX``), once the outbox's keys to clinical tables are dropped. Rolled
+    back: the schema the service runs on keeps its primary keys until the models map the record keys."""
+    assert platform.engine is not None
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("PRIMARY KEY USING INDEX is PostgreSQL's (and Citus runs on PostgreSQL)")
+    shapes = from_database(platform.engine)
+    swapped = []
+    with platform.engine.connect() as connection, connection.begin() as transaction:
+        inspector = inspect(connection)
+        for table, columns, parent in CROSSING_KEYS:
+            (name,) = [fk["name"] for fk in inspector.get_foreign_keys(table)
+                       if tuple(fk["constrained_columns"]) == columns and fk["referred_table"] == parent]
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for table, shape in sorted(shapes.items()):
+            if TABLES[table].kind is not Kind.record or _distribution_column(table) in shape.primary_key:
+                continue
+            pk = inspector.get_pk_constraint(table)["name"]
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {pk}, "
+                                       f"ADD CONSTRAINT {pk} PRIMARY KEY USING INDEX uq_{table}_record_key")
+            swapped.append(table)
+        after = {table: tuple(inspect(connection).get_pk_constraint(table)["constrained_columns"])
+                 for table in swapped}
+        transaction.rollback()
+    assert len(swapped) > 20
+    assert all(columns[0] == "record_id" for columns in after.values()), after
+    assert after["documents"] == ("record_id", "id")
