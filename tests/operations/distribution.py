@@ -84,6 +84,7 @@ TABLES: dict[str, Placement] = {
     "throttles": Placement(Kind.platform, "rate limits and failed-login counters"),
     "notification_preferences": Placement(Kind.platform, "a person's e-mail preferences"),
     "outbox_messages": Placement(Kind.platform, "the e-mail queue the notification worker drains across records"),
+    "jobs": Placement(Kind.platform, "the work acts leave for the worker (indexing, fan-out), drained across records"),
     "clients": Placement(Kind.platform, "registered FHIR client software"),
     "client_assertions_used": Placement(Kind.platform, "client assertions seen (replay guard)"),
     "smart_authorization_codes": Placement(Kind.platform, "SMART authorization codes"),
@@ -120,4 +121,12 @@ CROSSING_KEYS: dict[tuple[str, tuple[str, ...], str], str] = {
         "the outbox keeps the notification's id without a key (the worker reads the notification by record)",
     ("outbox_messages", ("record_id",), "records"):
         "likewise the record's id: a message about an account has none",
+    ("outbox_messages", ("invitation_id",), "assistant_invitations"):
+        "likewise the invitation's id: the worker reads the invitation by record",
+    ("jobs", ("record_id",), "records"):
+        "the job keeps the record's id without a key (a job names its record; the worker reads by record)",
+    ("jobs", ("document_id",), "documents"):
+        "likewise the document's id, read with the record's",
+    ("jobs", ("notification_id",), "notifications"):
+        "likewise the notification's id, read with the record's",
 }

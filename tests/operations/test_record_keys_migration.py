@@ -23,6 +23,7 @@ from tests.factories import (
     make_professional,
     make_record,
     professional_draft,
+    run_jobs,
 )
 from tests.search.pdfs import pdf_with_text
 
@@ -43,7 +44,9 @@ def _two_records_with_versions(platform: Platform) -> tuple[uuid.UUID, uuid.UUID
         old = access.deposit(first.id, professional_draft(title="Lettre"), [pdf_with_text("lettre")])
         access.replace(old.id, professional_draft(title="Lettre corrigée"), [pdf_with_text("lettre corrigée")])
         as_holder(session, platform, second).deposit(second.id, holder_draft(), [pdf_with_text("analyses")])
-        return first.id, second.id, old.id
+        ids = first.id, second.id, old.id
+    run_jobs(platform)  # their keyword indexing, as the worker does it
+    return ids
 
 
 def _counts(platform: Platform) -> dict[str, int]:

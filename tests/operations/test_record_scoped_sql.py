@@ -21,7 +21,7 @@ from opendsp.documents.models import Document
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from tests.accounts.portal import Browser
-from tests.factories import PDF
+from tests.factories import PDF, run_jobs
 from tests.fhir.conftest import LAB_REPORT, Fhir, World, fhir, provide_bundle, world  # noqa: F401 - fixtures
 from tests.operations.scoping import judge
 from tests.search.pdfs import pdf_with_text
@@ -121,6 +121,7 @@ def test_the_portal_flows_name_the_record_in_every_clinical_statement(
         browser: Browser = person_browser(platform, clock, holder)
         response = upload(browser, pdf_with_text("Carnet de vaccination"), title="Carnet de vaccination")
         assert response.status_code == 303, response.text[-3000:]
+        run_jobs(platform)  # the worker indexes it: its statements are checked too
         page = browser.submit("/record/search", {"q": "vaccination"}, form_page="/record/search").text
         assert "Documents found: 1" in page
         assert browser.get("/record/documents").status_code == 200
