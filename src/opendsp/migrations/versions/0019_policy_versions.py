@@ -34,14 +34,15 @@ RECORD_SOURCES = (
     ("stays", "record_id", "id"),
     ("legal_representations", "minor_id", "person_id"),
 )
-# Changes that can withdraw a verified caller: (table, the columns whose update counts; None for any). Only
-# updates and deletions: a row added (a client, a member, an account) takes nothing from a caller already verified.
+# Changes that can withdraw a verified caller: (table, the columns whose update counts (None for any), whether an
+# insertion counts). A client, a member or a professional added takes nothing from a caller already verified; an
+# account may be created closed.
 CREDENTIAL_SOURCES = (
-    ("clients", None),
-    ("smart_authorization_codes", ("revoked_at",)),
-    ("professional_organisations", None),
-    ("accounts", ("state", "professional_id", "person_id")),
-    ("professionals", None),
+    ("clients", None, False),
+    ("smart_authorization_codes", ("revoked_at",), False),
+    ("professional_organisations", None, False),
+    ("accounts", ("state", "professional_id", "person_id"), True),
+    ("professionals", None, False),
 )
 
 
@@ -102,9 +103,10 @@ def _postgresql_triggers() -> None:
                    f"FOR EACH ROW EXECUTE FUNCTION opendsp_policy_changed('{column}', '{target}')")
     op.execute("CREATE TRIGGER persons_policy_changed AFTER UPDATE OF birth_date ON persons "
                "FOR EACH ROW EXECUTE FUNCTION opendsp_policy_changed('id', 'person_id')")
-    for table, columns in CREDENTIAL_SOURCES:
+    for table, columns, inserted in CREDENTIAL_SOURCES:
         update = f"UPDATE OF {', '.join(columns)}" if columns else "UPDATE"
-        op.execute(f"CREATE TRIGGER {table}_credentials_changed AFTER {update} OR DELETE ON {table} "
+        insert = "INSERT OR " if inserted else ""
+        op.execute(f"CREATE TRIGGER {table}_credentials_changed AFTER {insert}{update} OR DELETE ON {table} "
                    "FOR EACH STATEMENT EXECUTE FUNCTION opendsp_credentials_changed()")
 
 
@@ -120,9 +122,9 @@ def _sqlite_triggers() -> None:
     op.execute("CREATE TRIGGER persons_policy_updated AFTER UPDATE OF birth_date ON persons "
                "BEGIN UPDATE records SET policy_version = policy_version + 1 WHERE person_id = NEW.id; END")
     bump = "UPDATE credential_epochs SET epoch = epoch + 1 WHERE id = 1"
-    for table, columns in CREDENTIAL_SOURCES:
+    for table, columns, inserted in CREDENTIAL_SOURCES:
         update = f"UPDATE OF {', '.join(columns)}" if columns else "UPDATE"
-        for operation in (update, "DELETE"):
+        for operation in (("INSERT",) if inserted else ()) + (update, "DELETE"):
             name = operation.split()[0].lower()
             op.execute(f"CREATE TRIGGER {table}_credentials_{name} AFTER {operation} ON {table} BEGIN {bump}; END")
 
@@ -133,7 +135,7 @@ def downgrade() -> None:
         for table, _column, _target in RECORD_SOURCES:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_policy_changed ON {table}")
         op.execute("DROP TRIGGER IF EXISTS persons_policy_changed ON persons")
-        for table, _columns in CREDENTIAL_SOURCES:
+        for table, _columns, _inserted in CREDENTIAL_SOURCES:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_credentials_changed ON {table}")
         op.execute("DROP FUNCTION IF EXISTS opendsp_policy_changed()")
         op.execute("DROP FUNCTION IF EXISTS opendsp_credentials_changed()")
@@ -142,8 +144,8 @@ def downgrade() -> None:
             for name in ("inserted", "updated", "deleted"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_policy_{name}")
         op.execute("DROP TRIGGER IF EXISTS persons_policy_updated")
-        for table, _columns in CREDENTIAL_SOURCES:
-            for name in ("update", "delete"):
+        for table, _columns, _inserted in CREDENTIAL_SOURCES:
+            for name in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_credentials_{name}")
     op.drop_table("credential_epochs")
     with op.batch_alter_table("records") as batch:
