@@ -110,6 +110,7 @@ class Gate:
         # The last trace entry written in this request: notifications of an act point to it.
         self._last_entry: TraceEntry | None = None
         self._grants_seen = GrantsMemo(session)
+        self._records: dict[uuid.UUID, Record] = {}
 
     @property
     def now(self) -> datetime:
@@ -118,9 +119,18 @@ class Gate:
     # -- facts ----------------------------------------------------------------
 
     def _record(self, record_id: uuid.UUID) -> Record:
-        record = self.session.get(Record, record_id)
+        record = self._records.get(record_id)
+        if record is None or record not in self.session:
+            record = self.session.get(Record, record_id)
         if record is None:
             raise RecordNotFound(f"no record {record_id}")
+        self._records[record_id] = record
+        return record
+
+    def _hold(self, record: Record) -> Record:
+        """Keep a record loaded for this request: the session's identity map holds its rows weakly only, and the
+        request's later steps would read it again."""
+        self._records[record.id] = record
         return record
 
     def _record_facts(self, record: Record) -> RecordFacts:
