@@ -347,3 +347,21 @@ def test_the_cache_is_bounded(settings: Settings, clock: FrozenClock, scene: Sce
         assert small.engine is not None
         small.engine.dispose()
 
+
+
+def test_every_table_the_grants_are_read_from_moves_the_version() -> None:
+    """A table added to the grants without its trigger would be cached stale: the lists must agree."""
+    import importlib.util
+    from pathlib import Path
+
+    from opendsp.access.gate import GRANT_SOURCES
+
+    path = Path(__file__).parents[2] / "src/opendsp/migrations/versions/0019_policy_versions.py"
+    spec = importlib.util.spec_from_file_location("policy_versions", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    triggered = {table for table, _column, _target in migration.RECORD_SOURCES}
+    read = {source.__tablename__ for source in GRANT_SOURCES}
+    # The record's own row is read every request; the holder's row moves the version on a new birth date.
+    assert read - {"records", "persons"} == triggered
