@@ -71,6 +71,16 @@ class Exchange(Changes, Reading):
         record = self.session.scalars(select(Record).where(Record.person_id == person_id)).first()
         return self._hold(record).id if record is not None else None
 
+    def person_and_record(self, person_id: uuid.UUID) -> tuple[Person | None, uuid.UUID | None]:
+        """A person (identity only) and the id of their record, in one statement: ``record_of_person`` for a
+        search that names the person by id."""
+        row = self.session.execute(select(Person, Record).outerjoin(Record, Record.person_id == Person.id)
+                                   .where(Person.id == person_id)).first()
+        if row is None:
+            return None, None
+        person, record = row
+        return person, (self._hold(record).id if record is not None else None)
+
     def holder_of(self, record_id: uuid.UUID) -> Person:
         """The person a record belongs to (identity only), for an act already decided on the record."""
         holder = self.session.get(Person, self._record(record_id).person_id)
