@@ -36,6 +36,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
+import subprocess
+import threading
 import hashlib
 import json
 import os
@@ -87,6 +90,9 @@ class Config:
     content_size: int
     seed: int
     copy_batch: int
+    connections: tuple[int, ...] = (8, 16, 32)
+    seconds: float = 10.0
+    server_workers: int = 2
 
 
 def parse_args(argv: Sequence[str] | None) -> Config:
@@ -100,13 +106,18 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--content-size", type=int, default=2048, help="bytes per submitted document")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--copy-batch", type=int, default=50_000, help="rows per COPY transaction")
+    parser.add_argument("--connections", default="8,16,32",
+                        help="concurrent connections of the throughput part, comma-separated ('' skips it)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level of connections")
+    parser.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes of the server")
     args = parser.parse_args(argv)
     if not args.dsn.startswith(("postgresql://", "postgresql+psycopg://")):
         parser.error("the benchmark needs PostgreSQL: give a postgresql:// URL")
     if min(args.documents, args.documents_per_person, args.submissions, args.searches, args.copy_batch) < 1:
         parser.error("counts are positive")
+    connections = tuple(int(n) for n in args.connections.split(",") if n.strip())
     return Config(args.dsn, args.documents, args.documents_per_person, args.submissions, args.searches,
-                  args.content_size, args.seed, args.copy_batch)
+                  args.content_size, args.seed, args.copy_batch, connections, args.seconds, args.server_workers)
 
 
 def progress_bar() -> Progress:
@@ -178,6 +189,10 @@ def load(platform: Platform, config: Config, bar: Progress) -> Loaded:
     _copy(engine, "records", ("id", "person_id", "state", "created_at", "activated_at"),
           ((record_of[p], p, "active", LOADED_AT, LOADED_AT) for p in person_ids), person_count,
           "records (COPY)", config.copy_batch, bar)
+    # Every record created by the platform has its trace chain started; so do these (appends lock the head row).
+    _copy(engine, "trace_chain_heads", ("chain", "last_seq", "last_hash"),
+          ((str(record_of[p]), 0, "0" * 64) for p in person_ids), person_count, "trace chains (COPY)",
+          config.copy_batch, bar)
     _copy(engine, "access_settings", ("record_id", "emergency_allowed", "referring_doctor_id", "updated_at"),
           ((record_of[p], True, population.professional_ids[referring[i]], LOADED_AT)
            for i, p in enumerate(person_ids)), person_count, "referring doctors (COPY)", config.copy_batch, bar)
@@ -287,6 +302,53 @@ def pdf_content(size: int, rng: random.Random) -> bytes:
     return head + rng.randbytes(max(0, size - len(head) - len(tail))) + tail
 
 
+# -- the server's own time -----------------------------------------------------------------
+
+
+class ServerTimed:
+    """The application wrapped to time each HTTP request from its arrival to its last byte sent: the server's
+    time, without the test client's."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.times: list[float] = []
+        self.recording = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.recording:
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.times.append(time.perf_counter() - began)
+
+
+def _profile_threadpool() -> Any:
+    """A cProfile of what the application runs in its thread pool (dependencies and routes, where the
+    requests' work is), one request at a time."""
+    import cProfile
+
+    import anyio.to_thread
+
+    profile = cProfile.Profile()
+    original = anyio.to_thread.run_sync
+
+    async def run_sync(func: Any, *args: Any, **kwargs: Any) -> Any:
+        def profiled(*inner: Any) -> Any:
+            profile.enable()
+            try:
+                return func(*inner)
+            finally:
+                profile.disable()
+
+        return await original(profiled, *args, **kwargs)
+
+    anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+    return profile
+
+
 # -- the run ---------------------------------------------------------------------------
 
 
@@ -315,7 +377,8 @@ def run(config: Config, url: str, workdir: Path) -> None:
               f"{len(loaded.population.professional_ids):,} professionals; loaded in "
               f"{time.perf_counter() - started:.0f} s (COPY; organisations and professionals through the services)")
 
-        with TestClient(create_app(platform=platform)) as http:
+        timed = ServerTimed(create_app(platform=platform))
+        with TestClient(timed) as http:
             tokens = Tokens(platform, http)
             lab = _laboratory_biologist(platform, loaded)
             submitted: list[float] = []
@@ -333,51 +396,70 @@ def run(config: Config, url: str, workdir: Path) -> None:
                         raise RuntimeError(f"ITI-65 answered {response.status_code}: {response.text[:500]}")
                     bar.advance(task)
 
-            searched: list[float] = []
-            raw_times: list[float] = []
             chosen = [rng.randrange(len(loaded.person_ids)) for _ in range(config.searches)]
+            passes: list[tuple[list[float], list[float]]] = []
             totals = 0
-            with progress_bar() as bar:
-                task = bar.add_task("ITI-67 Find Document References", total=config.searches)
-                for index in chosen:
-                    person_id = loaded.person_ids[index]
-                    doctor = loaded.referring[index]
-                    token = tokens.token(loaded.population.professional_ids[doctor],
-                                         _organisation_of(platform, loaded.population.professional_ids[doctor]),
-                                         "system/DocumentReference.rs")
-                    began = time.perf_counter()
-                    response = http.get(f"/fhir/DocumentReference?patient=Patient/{person_id}&_count=20",
-                                        headers={"Authorization": f"Bearer {token}"})
-                    searched.append(time.perf_counter() - began)
-                    if response.status_code != 200:
-                        raise RuntimeError(f"ITI-67 answered {response.status_code}: {response.text[:500]}")
-                    totals += response.json()["total"]
-                    bar.advance(task)
+            for label in ("first reading of each record", "the same records again"):
+                searched: list[float] = []
+                timed.times, timed.recording = [], True
+                profile = None
+                if os.environ.get("OPENDSP_BENCH_PROFILE") and passes:  # the warm pass, profiled: a file to read
+                    profile = _profile_threadpool()
+                with progress_bar() as bar:
+                    task = bar.add_task(f"ITI-67, {label}", total=config.searches)
+                    for index in chosen:
+                        person_id = loaded.person_ids[index]
+                        doctor = loaded.population.professional_ids[loaded.referring[index]]
+                        token = tokens.token(doctor, _organisation_of(platform, doctor), "system/DocumentReference.rs")
+                        began = time.perf_counter()
+                        response = http.get(f"/fhir/DocumentReference?patient=Patient/{person_id}&_count=20",
+                                            headers={"Authorization": f"Bearer {token}"})
+                        searched.append(time.perf_counter() - began)
+                        if response.status_code != 200:
+                            raise RuntimeError(f"ITI-67 answered {response.status_code}: {response.text[:500]}")
+                        totals += response.json()["total"]
+                        bar.advance(task)
+                timed.recording = False
+                if profile is not None:
+                    profile.dump_stats(os.environ["OPENDSP_BENCH_PROFILE"])
+                server = list(timed.times)
+                passes.append((searched, server))
             raw_times = raw_queries(engine, [loaded.person_ids[i] for i in chosen])
+            levels = throughput(config, platform, loaded, tokens, url, workdir, rng) if config.connections else []
 
         rate = len(submitted) / sum(submitted)
         print()
         print(f"ITI-65: {len(submitted)} Provide Document Bundles (1 document of {config.content_size} bytes each) "
               f"in {sum(submitted):.1f} s: {rate:.1f} submissions/s; latency p50 {percentile(submitted, .5) * 1000:.1f} ms, "
               f"p95 {percentile(submitted, .95) * 1000:.1f} ms")
-        api50, api95 = percentile(searched, .5) * 1000, percentile(searched, .95) * 1000
         raw50, raw95 = percentile(raw_times, .5) * 1000, percentile(raw_times, .95) * 1000
-        print(f"ITI-67: {len(searched)} searches (_count=20, {totals / len(searched):.1f} documents per patient on "
-              f"average): p50 {api50:.1f} ms, p95 {api95:.1f} ms")
+        for (searched, server), label in zip(passes, ("first reading of each record (its facts and grants loaded)",
+                                                      "the same records again (facts and grants from the cache)")):
+            api50, api95 = percentile(searched, .5) * 1000, percentile(searched, .95) * 1000
+            s50, s95 = percentile(server, .5) * 1000, percentile(server, .95) * 1000
+            print(f"ITI-67, {label}: {len(searched)} searches (_count=20, {totals / 2 / len(searched):.1f} documents "
+                  f"per patient on average): server p50 {s50:.2f} ms, p95 {s95:.2f} ms; with the test client "
+                  f"p50 {api50:.2f} ms, p95 {api95:.2f} ms; server p95 / raw p95 {s95 / raw95:.1f}x")
         print(f"raw database, the same patients: p50 {raw50:.2f} ms, p95 {raw95:.2f} ms "
               "(record by person, count, newest 20; one psycopg connection)")
-        print(f"ratio API / raw database: p50 {api50 / raw50:.0f}x, p95 {api95 / raw95:.0f}x")
+        for level in levels:
+            print(level)
         load_avg = " ".join(f"{v:.2f}" for v in os.getloadavg())
         print(f"load average at the end: {load_avg}")
     finally:
         engine.dispose()
 
 
+_ORGANISATIONS: dict[uuid.UUID, uuid.UUID] = {}
+
+
 def _organisation_of(platform: Platform, professional_id: uuid.UUID) -> uuid.UUID:
-    with platform.sessions() as session:
-        professional = session.get(Professional, professional_id)
-        assert professional is not None
-        return professional.organisations[0].id
+    if professional_id not in _ORGANISATIONS:
+        with platform.sessions() as session:
+            professional = session.get(Professional, professional_id)
+            assert professional is not None
+            _ORGANISATIONS[professional_id] = professional.organisations[0].id
+    return _ORGANISATIONS[professional_id]
 
 
 def _laboratory_biologist(platform: Platform, loaded: Loaded) -> tuple[uuid.UUID, uuid.UUID]:
@@ -411,6 +493,189 @@ def raw_queries(engine: Engine, person_ids: list[uuid.UUID]) -> list[float]:
     finally:
         raw.close()
     return timings
+
+
+# -- throughput: the server in worker processes against a lean traced search ---------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    person_id: uuid.UUID
+    record_id: uuid.UUID
+    token: str
+    professional_id: uuid.UUID
+    organisation_id: uuid.UUID
+
+
+def throughput(config: Config, platform: Platform, loaded: Loaded, tokens: Tokens, url: str, workdir: Path,
+               rng: random.Random) -> list[str]:
+    """Traced ITI-67 searches per second at each level of concurrent connections, against the server run as
+    ``--server-workers`` uvicorn processes; beside it, in the same run, a lean traced search: the same statements
+    over plain psycopg, one transaction and one commit each, from as many connections."""
+    jobs = []
+    with platform.sessions() as session:
+        for index in [rng.randrange(len(loaded.person_ids)) for _ in range(200)]:
+            person_id = loaded.person_ids[index]
+            doctor = loaded.population.professional_ids[loaded.referring[index]]
+            organisation = _organisation_of(platform, doctor)
+            record_id = session.scalar(text("SELECT id FROM records WHERE person_id = :p"), {"p": person_id})
+            jobs.append(Job(person_id, record_id, tokens.token(doctor, organisation, "system/DocumentReference.rs"),
+                            doctor, organisation))
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "OPENDSP_DATABASE_URL": url, "OPENDSP_VAR_DIR": str(platform.settings.var_dir),
+           "OPENDSP_CONTENT_STORE": platform.settings.content_store}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "opendsp.web.app:create_app", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(config.server_workers),
+                               "--log-level", "warning", "--no-access-log"], env=env)
+    lines = [f"throughput, {config.seconds:g} s per level; server: uvicorn, {config.server_workers} worker processes; "
+             "lean: plain psycopg, the same 10 statements and one commit per search"]
+    try:
+        _wait_for(port, server)
+        lean_dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        for connections in config.connections:
+            before = os.getloadavg()[0]
+            api = _drive(connections, config.seconds, lambda: _ApiSearcher(port), jobs)
+            lean = _drive(connections, config.seconds, lambda: _LeanSearcher(lean_dsn), jobs)
+            lines.append(f"  {connections:>3} connections: traced ITI-67 {api:7.1f}/s, lean traced search "
+                         f"{lean:7.1f}/s, ITI-67 / lean {api / lean:5.1%}  (load average {before:.1f} -> "
+                         f"{os.getloadavg()[0]:.1f})")
+            print(lines[-1])
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return lines
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server stopped at start (exit {server.returncode})")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the server did not start within a minute")
+
+
+def _drive(connections: int, seconds: float, make: Any, jobs: list[Job]) -> float:
+    """``connections`` threads, each with its own connection, searching for ``seconds`` after a second of warm-up;
+    searches completed per second."""
+    done = [0] * connections
+    errors: list[str] = []
+    start = threading.Event()
+    stop = threading.Event()
+
+    def work(slot: int) -> None:
+        searcher = make()
+        picker = random.Random(slot)
+        try:
+            start.wait()
+            while not stop.is_set():
+                searcher.search(picker.choice(jobs))
+                if measuring.is_set():
+                    done[slot] += 1
+        except Exception as error:  # noqa: BLE001 - reported after the run
+            errors.append(repr(error))
+            stop.set()
+        finally:
+            searcher.close()
+
+    measuring = threading.Event()
+    threads = [threading.Thread(target=work, args=(slot,), daemon=True) for slot in range(connections)]
+    for thread in threads:
+        thread.start()
+    start.set()
+    time.sleep(1.0)
+    measuring.set()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    measuring.clear()
+    elapsed = time.perf_counter() - began
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise RuntimeError(f"throughput run failed: {errors[0]}")
+    return sum(done) / elapsed
+
+
+class _ApiSearcher:
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def search(self, job: Job) -> None:
+        self.connection.request("GET", f"/fhir/DocumentReference?patient=Patient/{job.person_id}&_count=20",
+                                headers={"Authorization": f"Bearer {job.token}"})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"ITI-67 answered {response.status}: {body[:300]!r}")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _LeanSearcher:
+    """The search's statements without the application: the credential epoch, the person, the record, the page
+    with its count and its authors joined, what the senders gave, the relations, the trace entry appended to the
+    record's chain (head locked, entry, head moved), one commit."""
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(dsn)
+
+    def search(self, job: Job) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT epoch FROM credential_epochs WHERE id = 1")
+            cursor.fetchone()
+            cursor.execute("SELECT * FROM persons WHERE id = %s", (job.person_id,))
+            cursor.fetchone()
+            cursor.execute("SELECT * FROM records WHERE person_id = %s", (job.person_id,))
+            cursor.fetchone()
+            cursor.execute(
+                "SELECT d.*, p.*, o.*, count(*) OVER () FROM documents d "
+                "LEFT JOIN professionals p ON p.id = d.author_professional_id "
+                "LEFT JOIN organisations o ON o.id = d.author_organisation_id "
+                "WHERE d.record_id = %s AND d.status = 'current' AND d.confidentiality = 'normal' "
+                "ORDER BY d.deposited_at DESC, d.id LIMIT 20", (job.record_id,))
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT document_id, master_identifier, content_sha1 FROM fhir_submitted_documents "
+                           "WHERE document_id = ANY(%s)", (ids,))
+            cursor.fetchall()
+            cursor.execute("SELECT * FROM fhir_document_context WHERE document_id = ANY(%s)", (ids,))
+            cursor.fetchall()
+            cursor.execute("SELECT * FROM fhir_document_relations WHERE document_id = ANY(%s)", (ids,))
+            cursor.fetchall()
+            chain = str(job.record_id)
+            cursor.execute("SELECT last_seq, last_hash FROM trace_chain_heads WHERE chain = %s FOR UPDATE", (chain,))
+            head = cursor.fetchone()
+            if head is None:
+                cursor.execute("INSERT INTO trace_chain_heads (chain, last_seq, last_hash) VALUES (%s, 0, %s)",
+                               (chain, "0" * 64))
+                head = (0, "0" * 64)
+            context = json.dumps({"documents": [str(i) for i in ids], "organisation": str(job.organisation_id)})
+            entry = hashlib.sha256(f"{head[1]}|{chain}|{head[0] + 1}|{context}".encode()).hexdigest()
+            cursor.execute(
+                "INSERT INTO trace_entries (chain, seq, recorded_at, actor_kind, actor_id, actor_display, action, "
+                "record_id, outcome, reason, basis, context, client_software, request_id, prev_hash, hash) "
+                "VALUES (%s, %s, now(), 'professional', %s, 'bench', 'document.consult', %s, 'permitted', "
+                "'permitted', 'circle', %s, 'bench', %s, %s, %s)",
+                (chain, head[0] + 1, str(job.professional_id), job.record_id, context, uuid.uuid4().hex, head[1],
+                 entry))
+            cursor.execute("UPDATE trace_chain_heads SET last_seq = %s, last_hash = %s WHERE chain = %s",
+                           (head[0] + 1, entry, chain))
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from opendsp.caches import Bounded
 from opendsp.clock import Clock, Randomness, SystemClock, SystemRandomness
 from opendsp.content.keys import KeyProvider, key_provider_from_settings
 from opendsp.content.service import SealedContentStore
@@ -83,6 +85,16 @@ class Platform:
     def matrix(self) -> RightsMatrix:
         """The rights matrix, validated: a bad file stops start-up with a precise message."""
         return load_matrix(self.settings.rights_matrix) if self.settings.rights_matrix else default_matrix()
+
+    @cached_property
+    def access_cache(self) -> Bounded[Any]:
+        """Each record's facts and grants, by (record, policy version): ``opendsp.access.gate``."""
+        return Bounded(self.settings.access_cache_size)
+
+    @cached_property
+    def caller_cache(self) -> Bounded[Any]:
+        """Verified callers, by (token hash, credential epoch): ``opendsp.clients.services.Tokens``."""
+        return Bounded(self.settings.caller_cache_size)
 
     @cached_property
     def trace(self) -> TraceWriter:

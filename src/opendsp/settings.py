@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # Refusals of messages from unknown or unauthenticated senders: one trace entry per peer and claimed
     # sender in this window, carrying the count of those not traced since.
     mllp_refusal_trace_window_seconds: int = Field(3600, ge=1)
+    # Entries each process keeps between requests (docs/adr/0031-request-caches.md): records' facts and grants,
+    # and verified callers (one per live access token). 0 keeps none.
+    access_cache_size: int = Field(50_000, ge=0)
+    caller_cache_size: int = Field(10_000, ge=0)
     # Minutes a stored blob may wait for its metadata before `store check` calls it an orphan.
     orphan_grace_minutes: int = 60
     # The shortest grace `store check` accepts (none: 15 minutes in production, 0 in development).

@@ -93,6 +93,7 @@ TABLES: dict[str, Placement] = {
     "received_messages": Placement(Kind.platform, "ADT messages received (replay guard)"),
     "import_batches": Placement(Kind.platform, "the import's journal"),
     "trace_checkpoints": Placement(Kind.platform, "signed checkpoints of the whole trace"),
+    "credential_epochs": Placement(Kind.platform, "one row: moved by every change that can withdraw a caller"),
 }
 
 # Keys the database enforces over all records, that a distributed table cannot keep as they are (Citus

@@ -33,7 +33,8 @@ class DocumentDetails:
     document: Document  # its author and author's organisation loaded with it
     person_id: uuid.UUID  # the record's holder
     master_identifier: str | None  # the sender's unique id (IHE MHD), if it came that way
-    context: list[DocumentContext]  # practice setting, events, related references, as the sender gave them
+    context: list[Any]  # DocumentContext rows (columns only): practice setting, events, related references
+    content_sha1: str | None = None  # the content's SHA-1 its sender gave (IHE MHD), if any
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,20 @@ class Exchange(Changes, Reading):
     def record_of_person(self, person_id: uuid.UUID) -> uuid.UUID | None:
         """The id of a person's record, to name it in an act (None: no such person, or no record).
 
-        A fact, not an act: nothing of the record is read, and the act that follows is decided and traced."""
-        return self.session.scalar(select(Record.id).where(Record.person_id == person_id))
+        A fact, not an act: nothing of the record is shown, and the act that follows is decided and traced. The
+        record's row is loaded whole, once: the act that follows finds it in the session without a statement."""
+        record = self.session.scalars(select(Record).where(Record.person_id == person_id)).first()
+        return self._hold(record).id if record is not None else None
+
+    def person_and_record(self, person_id: uuid.UUID) -> tuple[Person | None, uuid.UUID | None]:
+        """A person (identity only) and the id of their record, in one statement: ``record_of_person`` for a
+        search that names the person by id."""
+        row = self.session.execute(select(Person, Record).outerjoin(Record, Record.person_id == Person.id)
+                                   .where(Person.id == person_id)).first()
+        if row is None:
+            return None, None
+        person, record = row
+        return person, (self._hold(record).id if record is not None else None)
 
     def holder_of(self, record_id: uuid.UUID) -> Person:
         """The person a record belongs to (identity only), for an act already decided on the record."""
@@ -113,12 +126,14 @@ class Exchange(Changes, Reading):
         if not ids:
             return []
         records = sorted({d.record_id for d in items}, key=str)
-        masters = {document_id: master for document_id, master in self.session.execute(
-            select(SubmittedDocument.document_id, SubmittedDocument.master_identifier)
+        submitted = {document_id: (master, sha1) for document_id, master, sha1 in self.session.execute(
+            select(SubmittedDocument.document_id, SubmittedDocument.master_identifier, SubmittedDocument.content_sha1)
             .where(SubmittedDocument.record_id.in_(records), SubmittedDocument.document_id.in_(ids)))}
-        given: dict[uuid.UUID, list[DocumentContext]] = {}
-        for row in self.session.scalars(select(DocumentContext).where(DocumentContext.record_id.in_(records),
-                                                                      DocumentContext.document_id.in_(ids))):
+        given: dict[uuid.UUID, list[Any]] = {}
+        # Rows of columns, not ORM objects: mapping reads them once and nothing tracks them.
+        for row in self.session.execute(select(*DocumentContext.__table__.c)
+                                        .where(DocumentContext.record_id.in_(records),
+                                               DocumentContext.document_id.in_(ids))):
             given.setdefault(row.document_id, []).append(row)
         # Listed documents come with their author and organisation joined (``list_documents``); any other is
         # given them here, loaded once for all: mapping them queries nothing more.
@@ -132,10 +147,11 @@ class Exchange(Changes, Reading):
                 set_committed_value(document, "author", authors.get(document.author_professional_id))  # type: ignore[arg-type]
                 set_committed_value(document, "author_organisation",
                                     organisations.get(document.author_organisation_id))  # type: ignore[arg-type]
-        holders = {record_id: person_id for record_id, person_id in self.session.execute(
-            select(Record.id, Record.person_id).where(Record.id.in_({d.record_id for d in items})))}
-        return [DocumentDetails(document=d, person_id=holders[d.record_id], master_identifier=masters.get(d.id),
-                                context=given.get(d.id, [])) for d in items]
+        # The records were loaded by the act that permitted their documents: their holders need no query.
+        holders = {record_id: self._record(record_id).person_id for record_id in {d.record_id for d in items}}
+        return [DocumentDetails(document=d, person_id=holders[d.record_id],
+                                master_identifier=submitted.get(d.id, (None, None))[0], context=given.get(d.id, []),
+                                content_sha1=submitted.get(d.id, (None, None))[1]) for d in items]
 
     def taken_master_identifier(self, values: Iterable[str]) -> str | None:
         """One of ``values`` already used as a document's unique id by any sender (they are unique)."""

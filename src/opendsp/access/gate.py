@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -38,6 +38,7 @@ from opendsp.access.models import (
     PresenceGrant,
 )
 from opendsp.actors import Actor, ActorKind
+from opendsp.caches import earliest, has_written
 from opendsp.documents.models import Document
 from opendsp.metrics import count_decision
 from opendsp.notifications import services as notifications
@@ -110,6 +111,7 @@ class Gate:
         # The last trace entry written in this request: notifications of an act point to it.
         self._last_entry: TraceEntry | None = None
         self._grants_seen = GrantsMemo(session)
+        self._records: dict[uuid.UUID, Record] = {}
 
     @property
     def now(self) -> datetime:
@@ -118,19 +120,59 @@ class Gate:
     # -- facts ----------------------------------------------------------------
 
     def _record(self, record_id: uuid.UUID) -> Record:
-        record = self.session.get(Record, record_id)
+        record = self._records.get(record_id)
+        if record is None or record not in self.session:
+            record = self.session.get(Record, record_id)
         if record is None:
             raise RecordNotFound(f"no record {record_id}")
+        self._records[record_id] = record
+        return record
+
+    def _hold(self, record: Record) -> Record:
+        """Keep a record loaded for this request: the session's identity map holds its rows weakly only, and the
+        request's later steps would read it again."""
+        self._records[record.id] = record
         return record
 
     def _record_facts(self, record: Record) -> RecordFacts:
-        holder = self.session.get(Person, record.person_id)
-        assert holder is not None
-        return RecordFacts(id=record.id, state=record.state, holder_id=holder.id, holder_birth_date=holder.birth_date)
+        return RecordFacts(id=record.id, state=record.state, holder_id=record.person_id,
+                           holder_birth_date=self._standing(record).holder_birth_date)
 
     def _grants(self, record: Record) -> Grants:
-        """The holder's choices and the grants on the record: read once per request (``GrantsMemo``)."""
-        return self._grants_seen.get(record.id, lambda: self._load_grants(record))
+        """The holder's choices and the grants on the record: read once per request (``GrantsMemo``), and
+        kept across requests by version (``_shared_standing``)."""
+        return self._standing(record).grants
+
+    def _standing(self, record: Record) -> Standing:
+        return self._grants_seen.get(record.id, lambda: self._shared_standing(record))
+
+    def _shared_standing(self, record: Record) -> Standing:
+        """The record's standing from the platform's cache, keyed by the record's ``policy_version`` as this
+        request read it (docs/adr/0031-request-caches.md); loaded and kept on a miss.
+
+        A session that has written anything neither reads nor fills the cache: its uncommitted changes have
+        moved the version in the database, not in the record it holds, and they may still roll back.
+        """
+        cache, session, now = self.platform.access_cache, self.session, self.now
+        if has_written(session) or record.policy_version is None:
+            return self._load_standing(record, now)
+        key = (record.id, record.policy_version, self.matrix.parameters.after_discharge)
+        found = cache.get(key, now)
+        if found is not None and found.loaded_at <= now:
+            return found
+        standing = self._load_standing(record, now)
+        if not has_written(session):
+            cache.put(key, standing, standing.until)
+        return standing
+
+    def _load_standing(self, record: Record, now: datetime) -> Standing:
+        holder = self.session.get(Person, record.person_id)
+        assert holder is not None
+        grants = self._load_grants(record)
+        return Standing(holder_birth_date=holder.birth_date, grants=grants, loaded_at=now,
+                        until=earliest(now, *grants.presence.values(), *grants.emergency.values(),
+                                       *grants.circle.values(), *grants.assistants.values(),
+                                       *(stay.until for stay in grants.stays.values())))
 
     def _load_grants(self, record: Record) -> Grants:
         session, now, record_id = self.session, self.now, record.id
@@ -476,6 +518,21 @@ class Gate:
         return visibility(self._request(Action.list_documents, record), self.matrix)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What the policy knows of a record besides its own row: the holder's birth date and the grants.
+
+    Shared between requests and threads (``Platform.access_cache``): never changed once made. ``until`` is the
+    earliest instant it stops being true with no write at all (a presence code or an emergency access ending,
+    a circle membership or a delegation reaching its date, a stay's period after discharge ending).
+    """
+
+    holder_birth_date: date
+    grants: Grants
+    loaded_at: datetime
+    until: datetime | None
+
+
 # What the grants are read from: a change to any of them in the request's session forgets what was read.
 GRANT_SOURCES = (AccessSettings, CircleMember, BlockedProfessional, PresenceGrant, EmergencyAccess, AssistantDelegation,
                  LegalRepresentation, InstitutionalRefusal, Stay, Record, Person)
@@ -493,19 +550,19 @@ class GrantsMemo:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.seen: dict[uuid.UUID, Grants] = {}
+        self.seen: dict[uuid.UUID, Standing] = {}
         event.listen(session, "after_flush", self._after_flush)
         event.listen(session, "do_orm_execute", self._on_execute)
         event.listen(session, "after_rollback", self._forget)
         event.listen(session, "after_soft_rollback", self._forget)
 
-    def get(self, record_id: uuid.UUID, load: Callable[[], Grants]) -> Grants:
+    def get(self, record_id: uuid.UUID, load: Callable[[], Standing]) -> Standing:
         if self._pending_change():
             self.seen.clear()
-        grants = self.seen.get(record_id)
-        if grants is None:
-            grants = self.seen[record_id] = load()
-        return grants
+        standing = self.seen.get(record_id)
+        if standing is None:
+            standing = self.seen[record_id] = load()
+        return standing
 
     def _pending_change(self) -> bool:
         session = self.session

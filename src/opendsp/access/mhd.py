@@ -184,17 +184,19 @@ def find_lists(access: RecordAccess, record_id: uuid.UUID, *, submission_sets: b
             [FolderView(folder=f, document_ids=sorted(folder_entries[f.id], key=str)) for f in found])
 
 
-def exchange_extras(access: RecordAccess, documents: Sequence[Document]) -> ExchangeExtras:
+def exchange_extras(access: RecordAccess, documents: Sequence[Document],
+                    sha1: dict[uuid.UUID, str] | None = None) -> ExchangeExtras:
     """Hashes and relations of documents the caller was just permitted to see; a relation is shown only when
-    its target is visible to the same caller too."""
+    its target is visible to the same caller too. ``sha1``: the hashes when already read with the documents."""
     ids = [d.id for d in documents]
     if not ids:
         return ExchangeExtras()
     records = sorted({d.record_id for d in documents}, key=str)
-    sha1 = {document_id: value for document_id, value in access.session.execute(
-        select(SubmittedDocument.document_id, SubmittedDocument.content_sha1)
-        .where(SubmittedDocument.record_id.in_(records), SubmittedDocument.document_id.in_(ids),
-               SubmittedDocument.content_sha1.is_not(None)))}
+    if sha1 is None:
+        sha1 = {document_id: value for document_id, value in access.session.execute(
+            select(SubmittedDocument.document_id, SubmittedDocument.content_sha1)
+            .where(SubmittedDocument.record_id.in_(records), SubmittedDocument.document_id.in_(ids),
+                   SubmittedDocument.content_sha1.is_not(None)))}
     rows = access.session.scalars(select(DocumentRelation).where(DocumentRelation.record_id.in_(records),
                                                                  DocumentRelation.document_id.in_(ids))
                                   .order_by(DocumentRelation.document_id, DocumentRelation.code)).all()

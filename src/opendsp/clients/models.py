@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -115,3 +115,14 @@ class AuthorizationCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when the code was presented again: the tokens issued from it stop working.
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CredentialEpoch(Base):
+    """One counter, moved forward by triggers whenever a verified caller could be withdrawn (migration 0019):
+    a client changed, an authorization code revoked, a membership or an account's state changed. Cached
+    callers (``Tokens.verify``) are keyed by it, so a withdrawal made by any process reaches every process."""
+
+    __tablename__ = "credential_epochs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)

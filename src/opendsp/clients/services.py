@@ -24,20 +24,23 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.actors import Actor
-from opendsp.clients.models import DEFAULT_SCOPES, AuthorizationCode, Client, ClientUsers, UsedAssertion
+from opendsp.caches import has_written
+from opendsp.clients.models import DEFAULT_SCOPES, AuthorizationCode, Client, ClientUsers, CredentialEpoch, UsedAssertion
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
@@ -639,6 +642,27 @@ class Tokens:
     # -- access tokens ----------------------------------------------------------
 
     def verify(self, session: Session, token: str) -> Caller:
+        """The caller a valid access token names, as the database confirms it.
+
+        Kept for the token's life in the platform's caller cache, keyed by the token's SHA-256 and the
+        credential epoch read here (one statement per request): a client disabled, an authorization code
+        revoked, a professional leaving the organisation, an account closed or a person's account no longer
+        active all move the epoch forward (triggers, migration 0019), and the next request from any process
+        verifies the token again against the database (docs/adr/0031-request-caches.md).
+        """
+        cache, now = self.platform.caller_cache, self.now
+        epoch = session.scalar(select(CredentialEpoch.epoch).where(CredentialEpoch.id == 1))
+        key = (hashlib.sha256(token.encode()).digest(), epoch)
+        if epoch is not None and not has_written(session):
+            found = cache.get(key, now)
+            if found is not None:
+                return found.attached(session)
+        caller, until = self._verify(session, token)
+        if epoch is not None and not has_written(session):
+            cache.put(key, _VerifiedCaller.of(caller), until)
+        return caller
+
+    def _verify(self, session: Session, token: str) -> tuple[Caller, datetime]:
         try:
             decoded = jwt.decode(token, self.key, algorithms=[TOKEN_ALGORITHM])
         except (JoseError, ValueError):
@@ -649,6 +673,7 @@ class Tokens:
         expires = claims.get("exp")
         if not isinstance(expires, int) or expires <= self.now.timestamp():
             raise TokenInvalid("the access token has expired")
+        until = datetime.fromtimestamp(expires, UTC)
         bound = claims.get("opendsp") or {}
         client = session.scalars(select(Client).where(Client.client_id == claims.get("sub"))).first()
         if client is None or client.disabled_at is not None:
@@ -660,7 +685,7 @@ class Tokens:
                 if code is None or code.revoked_at is not None:
                     raise TokenInvalid("the access token was revoked (its authorization code was used again)")
             if bound.get("person"):
-                return self._person_caller(session, client, claims, bound)
+                return self._person_caller(session, client, claims, bound), until
             # The professional with their organisations in one statement: the token's organisation is then
             # found among them without another.
             professional = session.get(Professional, uuid.UUID(bound.get("professional", "")),
@@ -673,6 +698,7 @@ class Tokens:
             or organisation is None
             or (client.organisation_id is not None and organisation.id != client.organisation_id)
             or organisation not in professional.organisations
+            or _account_closed(session, professional)
         ):
             raise TokenInvalid("the professional of this token no longer acts for this organisation")
         return Caller(
@@ -683,7 +709,7 @@ class Tokens:
             purpose_of_use=bound.get("purpose_of_use", "TREAT"),
             emergency_reason=bound.get("reason"),
             token_id=str(claims.get("jti")),
-        )
+        ), until
 
     def _person_caller(self, session: Session, client: Client, claims: dict[str, Any], bound: dict[str, Any]) -> Caller:
         person = session.get(Person, uuid.UUID(bound["person"]))
@@ -694,6 +720,58 @@ class Tokens:
         granted = parse_app_scopes(claims.get("scope", ""), ClientUsers.persons)
         return Caller(client=client, scopes=granted.scopes, token_id=str(claims.get("jti")), person=person,
                       patient=patient)
+
+
+@dataclass(frozen=True)
+class _VerifiedCaller:
+    """A verified ``Caller`` kept between requests: detached copies of its rows, never attached to a session
+    (each request gets its own instances with ``Session.merge(load=False)``, without a statement)."""
+
+    caller: Caller
+
+    @classmethod
+    def of(cls, caller: Caller) -> _VerifiedCaller:
+        organisations: dict[uuid.UUID, Organisation] = {}
+
+        def organisation(row: Organisation) -> Organisation:
+            return organisations.setdefault(row.id, _detached_copy(row))
+
+        professional = caller.professional
+        copy = None
+        if professional is not None:
+            copy = _detached_copy(professional, organisations=[organisation(o) for o in professional.organisations])
+        return cls(replace(
+            caller, client=_detached_copy(caller.client), professional=copy,
+            organisation=organisation(caller.organisation) if caller.organisation is not None else None,
+            person=_detached_copy(caller.person) if caller.person is not None else None,
+            patient=_detached_copy(caller.patient) if caller.patient is not None else None))
+
+    def attached(self, session: Session) -> Caller:
+        caller = self.caller
+
+        def merged(row: T | None) -> T | None:
+            return session.merge(row, load=False) if row is not None else None
+
+        return replace(caller, client=session.merge(caller.client, load=False),
+                       professional=merged(caller.professional), organisation=merged(caller.organisation),
+                       person=merged(caller.person), patient=merged(caller.patient))
+
+
+T = TypeVar("T")
+
+
+def _detached_copy(row: T, **relations: Any) -> T:
+    """A copy of ``row``'s columns (and the relations given), detached, as if loaded by a session now closed."""
+    mapper = sa_inspect(row).mapper
+    copy = mapper.class_manager.new_instance()
+    for attribute in mapper.column_attrs:
+        value = getattr(row, attribute.key)
+        set_committed_value(copy, attribute.key, list(value) if isinstance(value, list) else
+                            dict(value) if isinstance(value, dict) else value)
+    for name, value in relations.items():
+        set_committed_value(copy, name, value)
+    make_transient_to_detached(copy)
+    return copy
 
 
 def code_digest(code: str) -> str:

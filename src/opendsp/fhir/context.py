@@ -92,15 +92,14 @@ class FhirContext:
                             expression="patient")
         if patient is not None:
             person_id = reference_id(patient, "Patient", self.base)
-            person = self.person(person_id)
-        else:
-            assert identifier is not None
-            system, _, value = identifier.rpartition("|")
-            if system and system != systems.NATIONAL_NUMBER:
-                raise FhirError(400, "not-supported", f"patient identifiers use the system {systems.NATIONAL_NUMBER}",
-                                expression="patient.identifier")
-            person = self.person_numbered(value)
-        return self.record_of(person)
+            found, record_id = self.access.person_and_record(person_id) if person_id else (None, None)
+            return self._bound(found, record_id)
+        assert identifier is not None
+        system, _, value = identifier.rpartition("|")
+        if system and system != systems.NATIONAL_NUMBER:
+            raise FhirError(400, "not-supported", f"patient identifiers use the system {systems.NATIONAL_NUMBER}",
+                            expression="patient.identifier")
+        return self.record_of(self.person_numbered(value))
 
     def person(self, person_id: uuid.UUID | None) -> Person | None:
         return self.session.get(Person, person_id) if person_id else None
@@ -109,7 +108,9 @@ class FhirContext:
         return self.session.scalars(select(Person).where(Person.national_number == national_number)).first()
 
     def record_of(self, person: Person | None) -> tuple[Person, uuid.UUID]:
-        record_id = self.access.record_of_person(person.id) if person else None
+        return self._bound(person, self.access.record_of_person(person.id) if person else None)
+
+    def _bound(self, person: Person | None, record_id: uuid.UUID | None) -> tuple[Person, uuid.UUID]:
         bound = self.caller.patient
         # A person's app is bound to the record it was approved for (SMART patient/ scopes): another
         # person does not exist for it.

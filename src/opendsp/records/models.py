@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opendsp.db import Base, UTCDateTime, new_id, record_key
@@ -35,6 +35,9 @@ class Record(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Moved forward by triggers with every change of a row the policy's grants are read from (migration 0019):
+    # the access cache's key (docs/adr/0031-request-caches.md). Never written by the application.
+    policy_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     holder: Mapped[Person] = relationship()
     history: Mapped[list[RecordStateChange]] = relationship(

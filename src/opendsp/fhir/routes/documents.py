@@ -33,7 +33,8 @@ def document_reference(details: DocumentDetails, base: str, extras: ExchangeExtr
 
 def document_references(items: list[DocumentDetails], context: FhirContext) -> list[dict[str, Any]]:
     """DocumentReferences of documents just decided visible, with their hashes and relations (one reading)."""
-    extras = exchange_extras(context.access, [d.document for d in items])
+    extras = exchange_extras(context.access, [d.document for d in items],
+                             sha1={d.document.id: d.content_sha1 for d in items if d.content_sha1})
     return [document_reference(d, context.base, extras) for d in items]
 
 
