@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from opendsp.accounts.mailer import without_addresses
 from opendsp.jobs.models import Job, JobKind, JobState
-from opendsp.notifications.worker import FileLiveness, PostgresLiveness, RetrySchedule, liveness_for
+from opendsp.notifications.worker import FileLiveness, PostgresLiveness, RetrySchedule, drain_batches, liveness_for
 from opendsp.platform import Platform
 
 log = logging.getLogger("opendsp.worker.jobs")
@@ -119,15 +119,7 @@ class JobWorker:
 
     def drain(self, tally: JobTally) -> None:
         """Claim and do batch after batch until nothing is due (or stop is asked for)."""
-        while not self.stop.is_set():
-            claims = self.claim()
-            if not claims:
-                return
-            for position, claim in enumerate(claims):
-                if self.stop.is_set():  # the job being done is finished; the others go back
-                    self.release(claims[position:])
-                    return
-                self.do(claim, tally)
+        drain_batches(self.stop, self.claim, self.release, lambda claim: self.do(claim, tally))
 
     # -- 1. claim ------------------------------------------------------------------------
 

@@ -26,13 +26,14 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -57,6 +58,24 @@ log = logging.getLogger("opendsp.worker")
 
 
 # -- the retry schedule ----------------------------------------------------------------------
+
+
+C = TypeVar("C")
+
+
+def drain_batches(stop: threading.Event, claim: Callable[[], Sequence[C]], release: Callable[[Sequence[C]], None],
+                  handle: Callable[[C], None]) -> None:
+    """Claim and handle batch after batch until nothing is due or ``stop`` is set: the item at hand is
+    finished, the claims not yet handled go back (the outbox's messages and the jobs alike)."""
+    while not stop.is_set():
+        claims = claim()
+        if not claims:
+            return
+        for position, item in enumerate(claims):
+            if stop.is_set():
+                release(claims[position:])
+                return
+            handle(item)
 
 
 @dataclass(frozen=True)
@@ -325,15 +344,7 @@ class OutboxWorker:
 
     def drain(self, tally: Tally) -> None:
         """Claim and send batch after batch until nothing is due (or stop is asked for)."""
-        while not self.stop.is_set():
-            claims = self.claim()
-            if not claims:
-                return
-            for position, claim in enumerate(claims):
-                if self.stop.is_set():  # the message being sent is finished; the others go back
-                    self.release(claims[position:])
-                    return
-                self.deliver(claim, tally)
+        drain_batches(self.stop, self.claim, self.release, lambda claim: self.deliver(claim, tally))
 
     # -- 1. claim ------------------------------------------------------------------------
 
