@@ -31,11 +31,14 @@ from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_document, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.search import reference_id
+from opendsp.structured.bundles import content_problems, parse_document
 
 if TYPE_CHECKING:
     from opendsp.persons.models import Person
 
 ACCEPTED_MEDIA_TYPES = BINARY_MEDIA_TYPES | {FHIR_MEDIA_TYPE}
+# Structured types whose content must be a document Bundle fit for the type (structured/bundles.py).
+STRUCTURED_CHECKED = frozenset({DocumentType.imaging_report, DocumentType.discharge_letter})
 ENTRY_KINDS = ("List", "DocumentReference", "Binary", "Patient", "Parameters")
 # The one change MHD defines for a PATCH entry: the document a new one replaces becomes superseded.
 SUPERSEDE = {"type": "replace", "path": "DocumentReference.status", "value": "superseded"}
@@ -331,6 +334,8 @@ def _document(
                         f"{where}.content[0].attachment.hash")
     if not content:
         raise _fail(422, "required", "the document is empty", f"{where}.content[0]")
+    if media_type == FHIR_MEDIA_TYPE:
+        _check_structured(content, kind, f"{where}.content[0].attachment")
     # Minimal metadata may give no title: the document is then named by its type, as lists show it.
     title = (resource.get("description") or attachment.get("title") or "").strip() or CODINGS[kind].display
     master = (resource.get("masterIdentifier") or {}).get("value")
@@ -352,6 +357,20 @@ def _document(
         master_identifier=master, context=context_rows(resource.get("context") or {}, f"{where}.context"),
         sha1=actual, relations=relations,
     )
+
+
+def _check_structured(content: bytes, kind: DocumentType, where: str) -> None:
+    """The types whose FHIR content the platform reads for its meaning are checked before anything is stored."""
+    if kind not in STRUCTURED_CHECKED:
+        return
+    bundle = parse_document(content)
+    if bundle is None:
+        raise _fail(422, "invalid", f"the content of a {kind.value} in application/fhir+json is a FHIR document "
+                    "Bundle", where)
+    problems = content_problems(bundle, kind.value)
+    if problems:
+        message, path = problems[0]
+        raise _fail(422, "business-rule", f"{message} (in the document's content: {path})", where)
 
 
 def context_rows(context: dict[str, Any], where: str) -> list[dict[str, Any]]:
