@@ -532,7 +532,7 @@ def discharge_report(
         section("course", written(content.course)),
         section("procedures", _narrative([display for (_, display), _ in content.procedures]), procedures),
         section("medication", _narrative([f"{m.name}: {tr(m.dosage, language)}" for m in content.medicines]), medicines),
-        section("plan", written(content.follow_up), [plan]),
+        section("plan", _narrative([content.follow_up]), [plan]),
     ]
     return document.bundle(type_code=("18842-5", "Discharge summary"), title=title, day=content.discharge,
                            language=language, restricted=restricted, sections=sections)
