@@ -386,8 +386,11 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
         parts.append(f"<h{heading + 1}>{_e(title_text)}</h{heading + 1}>")
         resources = [r for r in (target(ref) for ref in section.get("entry") or []) if isinstance(r, dict)]
         narrative = section.get("text") if isinstance(section.get("text"), dict) else {}
-        # A generated narrative only repeats the entries shown below; an author's narrative is shown, made safe.
-        if narrative.get("div") and (narrative.get("status") != "generated" or not resources):
+        # A generated narrative only repeats the entries shown below (or says there are none, shown in the reader's
+        # words); an author's narrative is shown, made safe.
+        shows_narrative = bool(narrative.get("div")) and (
+            narrative.get("status") != "generated" or not (resources or section.get("emptyReason")))
+        if shows_narrative:
             safe = safe_narrative(narrative["div"])
             if safe:
                 parts.append(f'<div class="fhir-narrative">{safe}</div>')
@@ -411,7 +414,7 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
             parts.append(_lab_table(observations, language, title_text or _label("test", language)))
         if others:
             parts.append("<ul>" + "".join(f"<li>{_item_html(r, language)}</li>" for r in others) + "</ul>")
-        if not resources and not narrative.get("div"):
+        if not resources and not shows_narrative:
             parts.append(f'<p class="empty">{_e(_label("none", language))}</p>')
         parts.append("</section>")
     parts.append("</article>")
