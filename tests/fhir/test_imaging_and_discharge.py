@@ -187,3 +187,27 @@ def test_who_may_not_consult_them_gets_the_answer_of_an_unknown_id(platform: Pla
     for kind in ("ImagingStudy", "Procedure"):
         response = fhir.get(f"/fhir/{kind}?patient=Patient/{world.person_id}", token)
         assert response.status_code == 200 and response.json()["total"] == 0
+
+
+def test_every_door_checks_the_content_not_only_iti_65(platform: Platform, world: World) -> None:
+    from opendsp.documents.services import DocumentDraft, DocumentRefused
+    from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
+    from tests.factories import as_professional
+
+    doctor = radiologist(platform, world)
+    before = stored(platform)
+    broken = imaging_bundle()
+    for item in broken["entry"]:
+        item["resource"].pop("imagingStudy", None)
+    for content in (json.dumps(broken).encode(), b"not json"):
+        with platform.transaction() as session:
+            author = as_professional(session, platform, session.get(Professional, doctor.id))
+            draft = DocumentDraft(type=DocumentType.imaging_report, title="Radiographie", care_date=date(2025, 3, 4),
+                                  media_type=FHIR_MEDIA_TYPE)
+            try:
+                author.deposit(world.record.id, draft, [content])
+            except DocumentRefused as refused:
+                assert "ImagingStudy" in str(refused) or "document Bundle" in str(refused)
+            else:
+                raise AssertionError("a broken imaging report was stored")
+        assert stored(platform) == before

@@ -92,6 +92,7 @@ class Changes(Gate):
             trace_document=new_id,
             context={"type": draft.type.value, "title": draft.title.strip()},
         )
+        self._check_structured(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -141,6 +142,7 @@ class Changes(Gate):
         if draft.type is not old.type:
             raise InvalidRequest("a new version keeps the type of the document it replaces")
         content = self._keep_for_index(draft, content)
+        self._check_structured(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -168,6 +170,23 @@ class Changes(Gate):
         """FHIR JSON content is kept in memory once, to be sealed and its structured entries indexed with the
         deposit; other content is streamed to the sealed store and nothing of it is kept."""
         return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else content
+
+    @staticmethod
+    def _check_structured(draft: documents.DocumentDraft, content: Iterable[bytes]) -> None:
+        """An imaging or discharge report in FHIR is a document Bundle fit for its type, whatever door it came by
+        (docs/adr/0038-imaging-and-discharge-reports.md); checked after the decision, so a caller without the
+        right learns nothing about what it sent."""
+        from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
+
+        if draft.media_type != FHIR_MEDIA_TYPE or draft.type.value not in CHECKED_TYPES:
+            return
+        bundle = parse_document(b"".join(content))  # kept in memory by _keep_for_index
+        if bundle is None:
+            raise documents.DocumentRefused(f"the content of a {draft.type.value} is a FHIR document Bundle")
+        problems = content_problems(bundle, draft.type.value)
+        if problems:
+            message, where = problems[0]
+            raise documents.DocumentRefused(f"{message} (in the document's content: {where})")
 
     def _index(self, document: Document, content: Iterable[bytes]) -> None:
         """The structured entries of FHIR content now, with the deposit; the keyword index by the worker, from a

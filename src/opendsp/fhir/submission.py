@@ -31,14 +31,12 @@ from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_document, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.search import reference_id
-from opendsp.structured.bundles import content_problems, parse_document
+from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
 
 if TYPE_CHECKING:
     from opendsp.persons.models import Person
 
 ACCEPTED_MEDIA_TYPES = BINARY_MEDIA_TYPES | {FHIR_MEDIA_TYPE}
-# Structured types whose content must be a document Bundle fit for the type (structured/bundles.py).
-STRUCTURED_CHECKED = frozenset({DocumentType.imaging_report, DocumentType.discharge_letter})
 ENTRY_KINDS = ("List", "DocumentReference", "Binary", "Patient", "Parameters")
 # The one change MHD defines for a PATCH entry: the document a new one replaces becomes superseded.
 SUPERSEDE = {"type": "replace", "path": "DocumentReference.status", "value": "superseded"}
@@ -361,7 +359,8 @@ def _document(
 
 def _check_structured(content: bytes, kind: DocumentType, where: str) -> None:
     """The types whose FHIR content the platform reads for its meaning are checked before anything is stored."""
-    if kind not in STRUCTURED_CHECKED:
+    # Checked here too (RecordAccess checks again) so that the answer names the problem before anything is decided.
+    if kind.value not in CHECKED_TYPES:
         return
     bundle = parse_document(content)
     if bundle is None:

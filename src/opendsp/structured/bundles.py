@@ -92,6 +92,10 @@ def resources_by_url(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+# The document types whose FHIR content must be fit for the type (``content_problems``) before it is stored.
+CHECKED_TYPES = frozenset({"imaging_report", "discharge_letter"})
+
+
 def content_problems(bundle: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     """What makes a document Bundle unfit for its document type: (message, FHIRPath), empty when it is fit.
 
