@@ -198,3 +198,22 @@ def test_both_document_pages_on_a_phone(platform: Platform, clock: FrozenClock, 
     assert "Brustkorb" in screens.page.locator("main").inner_text()
     screens.visit(f"/record/documents/{discharge}", "discharge report")
     assert "Aufnahmegrund" in screens.page.locator("main").inner_text()
+
+
+def test_the_configured_viewer_links_the_study_on_the_page(platform: Platform, clock: FrozenClock) -> None:
+    browser, imaging, _ = with_reports(platform, clock)
+    platform.settings.pacs_viewer_url = VIEWER  # what OPENDSP_PACS_VIEWER_URL sets at start
+    browser.choose_language("pt", "/record")
+    assert browser.get(f"/record/documents/{imaging}").status_code == 200
+    main = browser.page.split("<main", 1)[1].split("</main>", 1)[0]
+    assert f'href="{VIEWER.replace("{study_uid}", STUDY_UID)}"' in main
+    assert "Abrir as imagens no PACS" in main and "Tórax" in main
+
+
+def test_keyword_search_reads_the_conclusion_and_the_narratives() -> None:
+    from opendsp.search.index import fhir_text
+
+    imaging = fhir_text(json.dumps(imaging_bundle()).encode())
+    assert "pneumonie" in imaging and "Computed Radiography" in imaging
+    discharge = fhir_text(json.dumps(discharge_bundle()).encode())
+    assert "Douleurs abdominales" in discharge and "Consultation de contrôle" in discharge
