@@ -217,3 +217,35 @@ def test_keyword_search_reads_the_conclusion_and_the_narratives() -> None:
     assert "pneumonie" in imaging and "Computed Radiography" in imaging
     discharge = fhir_text(json.dumps(discharge_bundle()).encode())
     assert "Douleurs abdominales" in discharge and "Consultation de contrôle" in discharge
+
+
+def test_on_the_professional_portal_the_reports_read_alike_and_an_unconsulted_type_is_unknown(
+        platform: Platform, clock: FrozenClock) -> None:
+    from tests.web.indistinguishable import answer
+    from tests.web.professional import professional_with_account, record_with_code
+
+    record, _ = record_with_code(platform)
+    imaging, discharge = deposit_reports(platform, record.id)
+    doctor = professional_with_account(platform, clock, family_name="Hoffmann")
+    pharmacist = professional_with_account(platform, clock, profession="pharmacist", specialties=(),
+                                           name="Pharmacie du Centre", family_name="Apotheker")
+    with platform.transaction() as session:
+        holder = as_holder(session, platform, session.get(Record, record.id))
+        holder.add_to_circle(record.id, doctor.id)
+        holder.add_to_circle(record.id, pharmacist.id)
+    platform.settings.pacs_viewer_url = VIEWER
+
+    doctor.browser.choose_language("en", "/pro")
+    page = doctor.browser.get(f"/pro/patients/{record.id}/documents/{imaging}")
+    assert page.status_code == 200
+    text = visible(page.text)
+    assert "Chest" in text and "X-ray" in text and "Open the images in the PACS" in text
+    assert f'href="{VIEWER.replace("{study_uid}", STUDY_UID)}"' in page.text
+    letter = doctor.browser.get(f"/pro/patients/{record.id}/documents/{discharge}")
+    assert "Reason for admission" in visible(letter.text) and "Hospital course" in visible(letter.text)
+
+    # A pharmacist may not consult either type: the answer of an id that does not exist, byte for byte.
+    unknown = answer(pharmacist.browser.get(f"/pro/patients/{record.id}/documents/{uuid.uuid4()}"))
+    for document in (imaging, discharge):
+        hidden = answer(pharmacist.browser.get(f"/pro/patients/{record.id}/documents/{document}"))
+        assert hidden == unknown and hidden.status == 404
