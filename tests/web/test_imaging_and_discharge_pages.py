@@ -249,3 +249,35 @@ def test_on_the_professional_portal_the_reports_read_alike_and_an_unconsulted_ty
     for document in (imaging, discharge):
         hidden = answer(pharmacist.browser.get(f"/pro/patients/{record.id}/documents/{document}"))
         assert hidden == unknown and hidden.status == 404
+
+
+
+DAMAGE = ("s", 5, None, {"a": 1}, [1, "x", {}], True)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found.extend(_paths(inner, (*path, key)))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found.extend(_paths(inner, (*path, index)))
+    return found
+
+
+def test_any_damaged_document_still_renders_safely() -> None:
+    """Every element of each kind of structured document replaced by each kind of JSON value: the rendering
+    never fails (a document is shown, never a server error) and stays free of anything that acts."""
+    from tests.fhir.test_structured import lab_bundle, summary_bundle
+
+    for base in (imaging_bundle(), discharge_bundle(), lab_bundle(date(2025, 1, 1)), summary_bundle()):
+        for path in [p for p in _paths(base) if p]:
+            for value in DAMAGE:
+                bundle = copy.deepcopy(base)
+                parent = bundle
+                for step in path[:-1]:
+                    parent = parent[step]
+                parent[path[-1]] = value
+                html = render_html(bundle, "de", viewer_url=VIEWER)
+                assert "<script" not in html and "javascript:" not in html, path

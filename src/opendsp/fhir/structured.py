@@ -40,7 +40,7 @@ def _display(resource: dict[str, Any]) -> str | None:
     if isinstance(name, str):
         return name
     if isinstance(name, list) and name and isinstance(name[0], dict):
-        parts = [*(name[0].get("given") or []), name[0].get("family") or ""]
+        parts = [*(_items(name[0].get("given"))), name[0].get("family") or ""]
         return " ".join(p for p in parts if isinstance(p, str) and p) or None
     return None
 
@@ -49,7 +49,7 @@ def served_resource(bundle: dict[str, Any], document_id: uuid.UUID, position: in
                     base: str) -> dict[str, Any]:
     """The entry at ``position`` as a resource of the API: its own id, references resolved."""
     targets: dict[str, dict[str, Any]] = {}
-    for index, entry in enumerate(bundle.get("entry") or []):
+    for index, entry in enumerate(_items(bundle.get("entry"))):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(full_url, str):
@@ -127,6 +127,15 @@ def _label(key: str, language: str) -> str:
     return texts.get(language[:2].lower() if language else "fr", texts["en"])
 
 
+def _items(value: Any) -> list[Any]:
+    """A list element of a document as a list; anything else (a damaged document) as none."""
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -136,7 +145,7 @@ def concept_text(concept: Any) -> str:
         return ""
     if isinstance(concept.get("text"), str) and concept["text"]:
         return concept["text"]
-    for coding in concept.get("coding") or []:
+    for coding in _items(concept.get("coding")):
         if isinstance(coding, dict):
             if isinstance(coding.get("display"), str) and coding["display"]:
                 return coding["display"]
@@ -163,8 +172,8 @@ def _range_text(ranges: Any, language: str = "en") -> str:
     first = ranges[0]
     if isinstance(first.get("text"), str):
         return first["text"]
-    low = (first.get("low") or {}).get("value")
-    high = (first.get("high") or {}).get("value")
+    low = _mapping(first.get("low")).get("value")
+    high = _mapping(first.get("high")).get("value")
     if low is not None and high is not None:
         return f"{_number(low, language)} – {_number(high, language)}"
     if low is not None:
@@ -176,17 +185,17 @@ def _range_text(ranges: Any, language: str = "en") -> str:
 
 def out_of_range(observation: dict[str, Any]) -> str | None:
     """"high", "low", "abnormal" or None: from the interpretation, else from the value and the range."""
-    for concept in observation.get("interpretation") or []:
-        for coding in (concept or {}).get("coding") or []:
-            flag = _FLAGS.get(str((coding or {}).get("code")))
+    for concept in _items(observation.get("interpretation")):
+        for coding in _items(_mapping(concept).get("coding")):
+            flag = _FLAGS.get(str(_mapping(coding).get("code")))
             if flag:
                 return flag
-    quantity = observation.get("valueQuantity") or {}
+    quantity = _mapping(observation.get("valueQuantity"))
     value = quantity.get("value") if isinstance(quantity, dict) else None
-    ranges = observation.get("referenceRange") or []
+    ranges = _items(observation.get("referenceRange"))
     if isinstance(value, int | float) and ranges and isinstance(ranges[0], dict):
-        low = (ranges[0].get("low") or {}).get("value")
-        high = (ranges[0].get("high") or {}).get("value")
+        low = _mapping(ranges[0].get("low")).get("value")
+        high = _mapping(ranges[0].get("high")).get("value")
         if isinstance(high, int | float) and value > high:
             return "high"
         if isinstance(low, int | float) and value < low:
@@ -230,11 +239,11 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
     kind = resource.get("resourceType")
     if kind == "MedicationStatement":
         text = _coded(resource.get("medicationCodeableConcept"), language)
-        dosage = [d.get("text") for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text")]
+        dosage = [d.get("text") for d in _items(resource.get("dosage")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
     if kind in ("MedicationRequest", "MedicationDispense"):
         text = _coded(resource.get("medicationCodeableConcept"), language)
-        dosage = [d.get("text") for d in resource.get("dosageInstruction") or [] if isinstance(d, dict) and d.get("text")]
+        dosage = [d.get("text") for d in _items(resource.get("dosageInstruction")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
     if kind == "Procedure":
         text = _coded(resource.get("code"), language)
@@ -268,11 +277,12 @@ ACCESSION_TYPE = "ACSN"  # v2-0203: the accession number of an imaging study
 def study_identifiers(study: dict[str, Any]) -> tuple[str | None, str | None]:
     """(Study Instance UID, accession number) of an ImagingStudy; the UID only when it is a well-formed DICOM UID."""
     uid = accession = None
-    for identifier in study.get("identifier") or []:
+    for identifier in _items(study.get("identifier")):
         if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str):
             continue
         value = identifier["value"]
-        types = [c.get("code") for c in ((identifier.get("type") or {}).get("coding") or []) if isinstance(c, dict)]
+        kind = identifier.get("type") if isinstance(identifier.get("type"), dict) else {}
+        types = [c.get("code") for c in _items(kind.get("coding")) if isinstance(c, dict)]
         if ACCESSION_TYPE in types:
             accession = accession or value
         elif identifier.get("system") == "urn:dicom:uid" or value.startswith("urn:oid:"):
@@ -296,10 +306,9 @@ def _imaging_html(report: dict[str, Any], studies: list[dict[str, Any]], languag
     if report.get("code"):
         rows.append((_label("examination", language), _coded(report.get("code"), language)))
     for study in studies:
-        modalities: list[Any] = [m for m in study.get("modality") or [] if isinstance(m, dict)]
+        modalities: list[Any] = [m for m in _items(study.get("modality")) if isinstance(m, dict)]
         sites: list[Any] = []
-        instances = 0
-        for series in study.get("series") or []:
+        for series in _items(study.get("series")):
             if not isinstance(series, dict):
                 continue
             for field, found in (("modality", modalities), ("bodySite", sites)):
@@ -332,7 +341,7 @@ def _imaging_html(report: dict[str, Any], studies: list[dict[str, Any]], languag
     conclusion = []
     if isinstance(report.get("conclusion"), str) and report["conclusion"].strip():
         conclusion.append(f"<p>{_e(report['conclusion'])}</p>")
-    codes = [_coded(c, language) for c in report.get("conclusionCode") or [] if isinstance(c, dict)]
+    codes = [_coded(c, language) for c in _items(report.get("conclusionCode")) if isinstance(c, dict)]
     if codes:
         conclusion.append("<ul>" + "".join(f"<li>{c}</li>" for c in codes) + "</ul>")
     if conclusion:
@@ -344,7 +353,8 @@ def _imaging_html(report: dict[str, Any], studies: list[dict[str, Any]], languag
 
 def section_title(section: dict[str, Any], language: str) -> str:
     """A section's title in the reader's language when its LOINC code is known, else as the author wrote it."""
-    for coding in (section.get("code") or {}).get("coding") or [] if isinstance(section.get("code"), dict) else []:
+    code = section.get("code") if isinstance(section.get("code"), dict) else {}
+    for coding in code.get("coding") if isinstance(code.get("coding"), list) else []:
         if isinstance(coding, dict) and coding.get("system") == LOINC_SYSTEM:
             term = terms.table("loinc").get(str(coding.get("code") or ""))
             if term is not None:
@@ -361,7 +371,7 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
     """
     by_url: dict[str, dict[str, Any]] = {}
     composition: dict[str, Any] = {}
-    for entry in bundle.get("entry") or []:
+    for entry in _items(bundle.get("entry")):
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         resource = entry["resource"]
@@ -371,20 +381,21 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
             composition = resource
 
     def target(reference: Any) -> dict[str, Any] | None:
-        return by_url.get(reference.get("reference")) if isinstance(reference, dict) else None
+        url = reference.get("reference") if isinstance(reference, dict) else None
+        return by_url.get(url) if isinstance(url, str) else None
 
     parts = ['<article class="fhir-document">']
     title = composition.get("title") or concept_text(composition.get("type"))
     parts.append(f"<h{heading}>{_e(title)}</h{heading}>")
     if composition.get("date"):
         parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(format_written_date(composition["date"], language))}</p>')
-    for section in composition.get("section") or []:
+    for section in _items(composition.get("section")):
         if not isinstance(section, dict):
             continue
         parts.append("<section>")
         title_text = section_title(section, language)
         parts.append(f"<h{heading + 1}>{_e(title_text)}</h{heading + 1}>")
-        resources = [r for r in (target(ref) for ref in section.get("entry") or []) if isinstance(r, dict)]
+        resources = [r for r in (target(ref) for ref in _items(section.get("entry"))) if isinstance(r, dict)]
         narrative = section.get("text") if isinstance(section.get("text"), dict) else {}
         # A generated narrative only repeats the entries shown below (or says there are none, shown in the reader's
         # words); an author's narrative is shown, made safe.
@@ -398,13 +409,13 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
         others: list[dict[str, Any]] = []
         for resource in resources:
             if resource.get("resourceType") == "DiagnosticReport" and resource.get("imagingStudy"):
-                studies = [r for r in (target(ref) for ref in resource.get("imagingStudy") or [])
+                studies = [r for r in (target(ref) for ref in _items(resource.get("imagingStudy")))
                            if isinstance(r, dict) and r.get("resourceType") == "ImagingStudy"]
                 parts.append(_imaging_html(resource, studies, language, viewer_url))
             elif resource.get("resourceType") == "ImagingStudy":
                 continue  # shown with the report that references it
             elif resource.get("resourceType") == "DiagnosticReport":
-                results = [r for r in (target(ref) for ref in resource.get("result") or []) if r]
+                results = [r for r in (target(ref) for ref in _items(resource.get("result"))) if r]
                 observations.extend(r for r in results if r.get("resourceType") == "Observation")
             elif resource.get("resourceType") == "Observation" and "valueQuantity" in resource:
                 observations.append(resource)

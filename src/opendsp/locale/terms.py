@@ -86,7 +86,8 @@ def original(system: str, code: Any) -> str:
 
 
 def _codings(concept: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    listed = concept.get("coding")
+    return [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
 
 
 def concept_original(concept: Any) -> str:
