@@ -57,6 +57,13 @@ def discharge_bundle(reason: str = "Douleurs abdominales aiguës depuis 24 heure
                             title="Lettre de sortie", content=content)
 
 
+def test_both_builders_write_valid_fhir() -> None:
+    from opendsp.fhir.validation import validate
+
+    for bundle in (imaging_bundle(), discharge_bundle()):
+        validate(bundle, ["Bundle"])  # FHIR R4 (4.0.1) and R4B, as the API checks every resource
+
+
 def radiologist(platform: Platform, world: World) -> Professional:
     with platform.transaction() as session:
         doctor = make_professional(session, platform, organisation=world.hospital, specialties=("radiology",),
@@ -132,17 +139,24 @@ def test_an_imaging_report_without_its_study_is_refused_and_nothing_is_stored(
     no_report = copy.deepcopy(good)
     no_report["entry"] = [e for e in no_report["entry"] if e["resource"]["resourceType"] != "DiagnosticReport"]
     not_a_document = {**copy.deepcopy(good), "type": "collection"}
+    not_fhir = copy.deepcopy(good)
+    for entry in not_fhir["entry"]:
+        if entry["resource"]["resourceType"] == "ImagingStudy":
+            entry["resource"]["numberOfSeries"] = "two"
+            entry["resource"]["series"][0]["bodySite"] = {"coding": [{"code": "51185008"}]}  # R5's shape, not R4's
 
     for name, bundle in (("without its study", without_study), ("no reference", no_reference),
                          ("a study elsewhere", elsewhere), ("a reference to a Patient", not_a_study),
                          ("no report", no_report), ("not a document", not_a_document),
+                         ("not FHIR R4", not_fhir),
                          ("not JSON", b"{not json"), ("not a Bundle", b'{"resourceType": "Patient"}')):
         response = submit(fhir, world, token, bundle, "18748-4")
         assert response.status_code == 422, (name, response.text)
         outcome = response.json()
         assert outcome["resourceType"] == "OperationOutcome", name
         text = json.dumps(outcome)
-        assert "ImagingStudy" in text or "DiagnosticReport" in text or "document Bundle" in text, (name, text)
+        assert ("ImagingStudy" in text or "DiagnosticReport" in text or "document Bundle" in text
+                or "does not validate" in text), (name, text)
         assert stored(platform) == before, name
 
 

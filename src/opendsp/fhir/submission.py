@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_document, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.search import reference_id
+from opendsp.fhir.validation import validate
 from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
 
 if TYPE_CHECKING:
@@ -366,6 +367,12 @@ def _check_structured(content: bytes, kind: DocumentType, where: str) -> None:
     if bundle is None:
         raise _fail(422, "invalid", f"the content of a {kind.value} in application/fhir+json is a FHIR document "
                     "Bundle", where)
+    try:
+        validate(bundle, ["Bundle"])  # FHIR R4 and R4B, as every resource of the API
+    except FhirError as error:
+        raise FhirError(422, "structure", "the document's content does not validate", issues=[
+            replace(issue, diagnostics=f"in the document's content: {issue.diagnostics}", expression=where)
+            for issue in error.issues]) from None
     problems = content_problems(bundle, kind.value)
     if problems:
         message, path = problems[0]
