@@ -382,6 +382,8 @@ class ImagingContent:
     instances: int
     conclusion: str
     conclusion_code: tuple[str, str] | None = None  # SNOMED CT code and display
+    examination_text: str | None = None  # the examination in the author's words, beside its code
+    findings: str | None = None  # the radiologist's findings: the section's narrative
 
 
 def imaging_report(
@@ -428,7 +430,7 @@ def imaging_report(
         "resourceType": "DiagnosticReport",
         "status": "final",
         "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
-        "code": _concept(LOINC, *content.examination),
+        "code": _concept(LOINC, *content.examination, content.examination_text),
         "subject": document.patient,
         "effectiveDateTime": _instant(day, 9),
         "issued": _instant(day, 15),
@@ -443,7 +445,9 @@ def imaging_report(
     section = {
         "title": title,
         "code": _concept(LOINC, "18782-3", "Radiology Study observation (narrative)"),
-        "text": _narrative([content.conclusion]),
+        "text": ({"status": "additional",
+                  "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(content.findings)}</p></div>'}
+                 if content.findings else _narrative([content.conclusion])),
         "entry": [reference, study],
     }
     return document.bundle(type_code=("18748-4", "Diagnostic imaging study"), title=title, day=day,
