@@ -208,8 +208,14 @@ def test_every_door_checks_the_content_not_only_iti_65(platform: Platform, world
     from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
     from tests.factories import as_professional
 
+    from opendsp.trace.models import TraceEntry
+
+    def traced() -> int:
+        with platform.sessions() as session:
+            return session.scalar(select(func.count()).select_from(TraceEntry)) or 0
+
     doctor = radiologist(platform, world)
-    before = stored(platform)
+    before, entries = stored(platform), traced()
     broken = imaging_bundle()
     for item in broken["entry"]:
         item["resource"].pop("imagingStudy", None)
@@ -225,3 +231,4 @@ def test_every_door_checks_the_content_not_only_iti_65(platform: Platform, world
             else:
                 raise AssertionError("a broken imaging report was stored")
         assert stored(platform) == before
+        assert traced() == entries  # refused with the draft: no deposit is traced that did not happen

@@ -85,6 +85,7 @@ class Changes(Gate):
         draft.check()
         new_id = uuid.uuid4()
         content = self._keep_for_index(draft, content)
+        self._check_structured(draft, content)
         permit = self._authorise(
             Action.deposit_document,
             record,
@@ -92,7 +93,6 @@ class Changes(Gate):
             trace_document=new_id,
             context={"type": draft.type.value, "title": draft.title.strip()},
         )
-        self._check_structured(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -131,6 +131,8 @@ class Changes(Gate):
             old, record = None, None
         draft = self._authored(draft)
         draft.check()
+        content = self._keep_for_index(draft, content)
+        self._check_structured(draft, content)
         new_id = uuid.uuid4()
         permit = self._authorise(
             Action.replace_document,
@@ -141,8 +143,6 @@ class Changes(Gate):
         assert old is not None and record is not None
         if draft.type is not old.type:
             raise InvalidRequest("a new version keeps the type of the document it replaces")
-        content = self._keep_for_index(draft, content)
-        self._check_structured(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -174,8 +174,8 @@ class Changes(Gate):
     @staticmethod
     def _check_structured(draft: documents.DocumentDraft, content: Iterable[bytes]) -> None:
         """An imaging or discharge report in FHIR is a document Bundle fit for its type, whatever door it came by
-        (docs/adr/0038-imaging-and-discharge-reports.md); checked after the decision, so a caller without the
-        right learns nothing about what it sent."""
+        (docs/adr/0038-imaging-and-discharge-reports.md). Checked with the draft, before the decision: the answer
+        depends on the content alone, never on the record, and a refused deposit leaves no trace of a deposit."""
         from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
 
         if draft.media_type != FHIR_MEDIA_TYPE or draft.type.value not in CHECKED_TYPES:
