@@ -241,7 +241,7 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
         text = _coded(resource.get("medicationCodeableConcept"), language)
         dosage = [d.get("text") for d in _items(resource.get("dosage")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
-    if kind in ("MedicationRequest", "MedicationDispense"):
+    if kind == "MedicationRequest":  # medication on discharge, as a discharge report may list it
         text = _coded(resource.get("medicationCodeableConcept"), language)
         dosage = [d.get("text") for d in _items(resource.get("dosageInstruction")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
