@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # The zone every time is shown in (pages, PDFs, CSV files, e-mails, the trace); stored times stay UTC.
     time_zone: str = "Europe/Luxembourg"
+    # The PACS viewer an imaging study opens in, "https://…{study_uid}…" (docs/reading.md); empty: no link, the
+    # study's identifiers are shown as text. A document's own addresses are never made links.
+    pacs_viewer_url: str = ""
     # The rights matrix (YAML); the default ships with the package.
     rights_matrix: Path | None = None
     # The server's log lines: "text" for a person, "json" (one object a line, with the request id) for a collector.
@@ -179,6 +182,14 @@ class Settings(BaseSettings):
     # How long a worker's claim on a job lasts if the worker hangs (a dead worker's claim ends at once).
     jobs_lease_seconds: float = Field(300.0, gt=0)
     jobs_batch_size: int = Field(20, ge=1)
+
+    @field_validator("pacs_viewer_url")
+    @classmethod
+    def _viewer_template(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not value.startswith(("https://", "http://")) or "{study_uid}" not in value):
+            raise ValueError("the PACS viewer URL is an http(s) address with {study_uid} where the study's UID goes")
+        return value
 
     @field_validator("time_zone")
     @classmethod

@@ -87,7 +87,7 @@ def test_search_errors(world: World, fhir: Fhir, lab: str) -> None:
     outcome(fhir.get(f"/fhir/DocumentReference?patient={uuid.uuid4()}", lab), 404, "not-found")
     outcome(fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&date=yesterday", lab), 400, "invalid")
     outcome(fhir.get(f"/fhir/DocumentReference?patient={world.person_id}&_sort=title", lab), 400, "not-supported")
-    outcome(fhir.get("/fhir/Procedure", lab), 404, "not-found")
+    outcome(fhir.get("/fhir/Specimen", lab), 404, "not-found")
     outcome(fhir.get("/fhir/Patient?family=Schmit", lab), 400, "too-costly")
 
 
@@ -108,7 +108,7 @@ def test_metadata_lists_what_works(fhir: Fhir) -> None:
     kinds = {r["type"] for r in statement["rest"][0]["resource"]}
     assert kinds == {"DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
                      "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
-                     "Immunization"}
+                     "Immunization", "ImagingStudy", "Procedure"}
     smart = fhir.http.get("/fhir/.well-known/smart-configuration").json()
     assert smart["token_endpoint"].endswith("/auth/token")
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]

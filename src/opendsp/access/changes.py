@@ -85,6 +85,7 @@ class Changes(Gate):
         draft.check()
         new_id = uuid.uuid4()
         content = self._keep_for_index(draft, content)
+        self._check_structured(draft, content)
         permit = self._authorise(
             Action.deposit_document,
             record,
@@ -130,6 +131,8 @@ class Changes(Gate):
             old, record = None, None
         draft = self._authored(draft)
         draft.check()
+        content = self._keep_for_index(draft, content)
+        self._check_structured(draft, content)
         new_id = uuid.uuid4()
         permit = self._authorise(
             Action.replace_document,
@@ -140,7 +143,6 @@ class Changes(Gate):
         assert old is not None and record is not None
         if draft.type is not old.type:
             raise InvalidRequest("a new version keeps the type of the document it replaces")
-        content = self._keep_for_index(draft, content)
         document = documents.store(
             session=self.session,
             platform=self.platform,
@@ -168,6 +170,23 @@ class Changes(Gate):
         """FHIR JSON content is kept in memory once, to be sealed and its structured entries indexed with the
         deposit; other content is streamed to the sealed store and nothing of it is kept."""
         return [b"".join(content)] if draft.media_type == FHIR_MEDIA_TYPE else content
+
+    @staticmethod
+    def _check_structured(draft: documents.DocumentDraft, content: Iterable[bytes]) -> None:
+        """An imaging or discharge report in FHIR is a document Bundle fit for its type, whatever door it came by
+        (docs/adr/0038-imaging-and-discharge-reports.md). Checked with the draft, before the decision: the answer
+        depends on the content alone, never on the record, and a refused deposit leaves no trace of a deposit."""
+        from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
+
+        if draft.media_type != FHIR_MEDIA_TYPE or draft.type.value not in CHECKED_TYPES:
+            return
+        bundle = parse_document(b"".join(content))  # kept in memory by _keep_for_index
+        if bundle is None:
+            raise documents.DocumentRefused(f"the content of a {draft.type.value} is a FHIR document Bundle")
+        problems = content_problems(bundle, draft.type.value)
+        if problems:
+            message, where = problems[0]
+            raise documents.DocumentRefused(f"{message} (in the document's content: {where})")
 
     def _index(self, document: Document, content: Iterable[bytes]) -> None:
         """The structured entries of FHIR content now, with the deposit; the keyword index by the worker, from a

@@ -1,4 +1,4 @@
-"""FHIR R4B document Bundles for the demo: laboratory reports and patient summaries.
+"""FHIR R4B document Bundles for the demo: laboratory reports, patient summaries, imaging and discharge reports.
 
 Each Bundle is self-contained (type ``document``): a Composition first, then
 the Patient, the author and every resource the Composition's sections point
@@ -361,3 +361,182 @@ def _immunization(document: _Document, vaccine: Vaccine, when: date, batch: str)
         "occurrenceDateTime": when.isoformat(),
         "lotNumber": batch,
     }
+
+
+# -- imaging report ---------------------------------------------------------------------
+
+DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+@dataclass(frozen=True)
+class ImagingContent:
+    """One study and its report: the modality (DICOM code) and body site (SNOMED CT) of each series."""
+
+    examination: tuple[str, str]  # LOINC code and display of the procedure, e.g. ("36643-5", "XR Chest 2 Views")
+    modality: tuple[str, str]  # DICOM code and display
+    body_site: tuple[str, str]  # SNOMED CT code and display
+    study_uid: str  # DICOM Study Instance UID (digits and dots)
+    accession_number: str
+    series: int
+    instances: int
+    conclusion: str
+    conclusion_code: tuple[str, str] | None = None  # SNOMED CT code and display
+    examination_text: str | None = None  # the examination in the author's words, beside its code
+    findings: str | None = None  # the radiologist's findings: the section's narrative
+
+
+def imaging_report(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    content: ImagingContent,
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """An imaging report after the HL7 Europe Imaging Report: a DiagnosticReport and the ImagingStudy it reports."""
+    document = _Document(ids, patient, author)
+    per_series = max(1, content.instances // max(1, content.series))
+    study = document.add(
+        {
+            "resourceType": "ImagingStudy",
+            "identifier": [
+                {"system": "urn:dicom:uid", "value": f"urn:oid:{content.study_uid}"},
+                {"type": _concept(IDENTIFIER_TYPE, "ACSN", "Accession ID"), "system": f"urn:oid:{content.study_uid}.1",
+                 "value": content.accession_number},
+            ],
+            "status": "available",
+            "modality": [_coding(DICOM_MODALITY, *content.modality)],
+            "subject": document.patient,
+            "started": _instant(day, 9),
+            "numberOfSeries": content.series,
+            "numberOfInstances": content.instances,
+            "series": [
+                {
+                    "uid": f"{content.study_uid}.{n + 1}",
+                    "number": n + 1,
+                    "modality": _coding(DICOM_MODALITY, *content.modality),
+                    "numberOfInstances": per_series,
+                    "bodySite": _coding(SNOMED, *content.body_site),
+                }
+                for n in range(content.series)
+            ],
+        }
+    )
+    report: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
+        "code": _concept(LOINC, *content.examination, content.examination_text),
+        "subject": document.patient,
+        "effectiveDateTime": _instant(day, 9),
+        "issued": _instant(day, 15),
+        "performer": [document.organisation],
+        "resultsInterpreter": [document.practitioner],
+        "imagingStudy": [study],
+        "conclusion": content.conclusion,
+    }
+    if content.conclusion_code:
+        report["conclusionCode"] = [_concept(SNOMED, *content.conclusion_code)]
+    reference = document.add(report)
+    section = {
+        "title": title,
+        "code": _concept(LOINC, "18782-3", "Radiology Study observation (narrative)"),
+        "text": ({"status": "additional",
+                  "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(content.findings)}</p></div>'}
+                 if content.findings else _narrative([content.conclusion])),
+        "entry": [reference, study],
+    }
+    return document.bundle(type_code=("18748-4", "Diagnostic imaging study"), title=title, day=day,
+                           language=language, restricted=restricted, sections=[section])
+
+
+# -- discharge report -------------------------------------------------------------------------
+
+# The HL7 Europe Hospital Discharge Report's section codes (LOINC) this builder writes.
+DISCHARGE_SECTIONS = {
+    "admission": ("46241-6", "Hospital admission diagnosis Narrative - Reported"),
+    "course": ("8648-8", "Hospital course Narrative"),
+    "procedures": ("10185-7", "Hospital discharge procedures Narrative"),
+    "medication": ("10183-2", "Hospital discharge medications Narrative"),
+    "plan": ("18776-5", "Plan of care note"),
+}
+
+
+@dataclass(frozen=True)
+class DischargeContent:
+    admission: date
+    discharge: date
+    reason: str  # the author's words, in the document's language
+    course: str
+    procedures: list[tuple[tuple[str, str], date]]  # SNOMED CT code and display, day performed
+    medicines: list[Medicine]
+    follow_up: str
+
+
+def discharge_report(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    language: str,
+    title: str,
+    content: DischargeContent,
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """A hospital discharge report after the HL7 Europe Hospital Discharge Report: one section per heading, each
+    with its narrative as the author wrote it and its entries."""
+    document = _Document(ids, patient, author)
+
+    def written(*paragraphs: str) -> dict[str, str]:
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        return {"status": "additional", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+    def section(key: str, text: dict[str, str], entries: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"title": DISCHARGE_SECTIONS[key][1], "code": _concept(LOINC, *DISCHARGE_SECTIONS[key]),
+                               "text": text}
+        if entries:
+            out["entry"] = entries
+        return out
+
+    procedures = [
+        document.add({
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": _concept(SNOMED, *code),
+            "subject": document.patient,
+            "performedDateTime": when.isoformat(),
+        })
+        for code, when in content.procedures
+    ]
+    medicines = [
+        document.add({
+            "resourceType": "MedicationStatement",
+            "status": "active",
+            "medicationCodeableConcept": _concept(ATC, medicine.atc, medicine.substance, medicine.name),
+            "subject": document.patient,
+            "effectivePeriod": {"start": content.discharge.isoformat()},
+            "dosage": [{"text": tr(medicine.dosage, language)}],
+        })
+        for medicine in content.medicines
+    ]
+    plan = document.add({
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": document.patient,
+        "period": {"start": content.discharge.isoformat()},
+        "description": content.follow_up,
+    })
+    sections = [
+        section("admission", written(content.reason)),
+        section("course", written(content.course)),
+        section("procedures", _narrative([display for (_, display), _ in content.procedures]), procedures),
+        section("medication", _narrative([f"{m.name}: {tr(m.dosage, language)}" for m in content.medicines]), medicines),
+        section("plan", _narrative([content.follow_up]), [plan]),
+    ]
+    return document.bundle(type_code=("18842-5", "Discharge summary"), title=title, day=content.discharge,
+                           language=language, restricted=restricted, sections=sections)

@@ -70,6 +70,15 @@ from opendsp.records.models import RecordState
 
 PDF_MEDIA_TYPE = "application/pdf"
 WINDOW_START = REFERENCE_DATE - timedelta(days=365 * YEARS_OF_HISTORY)
+# The DICOM modality, SNOMED CT body site, series and images of each demo examination (structured reports).
+IMAGING_CODES: dict[str, tuple[tuple[str, str], tuple[str, str], int, int]] = {
+    "chest": (("CR", "Computed Radiography"), ("51185008", "Thoracic structure"), 2, 2),
+    "knee": (("CR", "Computed Radiography"), ("72696002", "Knee region structure"), 2, 3),
+    "abdomen": (("US", "Ultrasound"), ("818983003", "Abdomen"), 1, 24),
+    "spine": (("MR", "Magnetic Resonance"), ("122496007", "Lumbar spine structure"), 5, 180),
+    "mammography": (("MG", "Mammography"), ("76752008", "Breast structure"), 2, 4),
+    "ankle": (("CR", "Computed Radiography"), ("344001", "Ankle region structure"), 2, 3),
+}
 HOSPITAL = "DEMO-HOS-ALZ"
 EMERGENCY_DEPARTMENT = "DEMO-URG-ALZ"
 LABORATORY = "DEMO-LAB-MOS"
@@ -185,6 +194,7 @@ class _RecordPlanner:
         self.gp = gp
         self.language = person.language
         self.documents: list[DocumentPlan] = []
+        self.imaging_reports = 0
         self.earliest = max(WINDOW_START, person.birth_date + timedelta(days=30))
         self.onsets = self._onsets()
         self.allergies = [allergy for allergy, chance in ALLERGIES if rng.random() < chance]
@@ -564,13 +574,33 @@ class _RecordPlanner:
         exam = IMAGING[key]
         author = self.staff.one("radiologist")
         title = tr(exam.title, self.language)
-        sections = self._examination_sections(exam, ("indication", "results", "conclusion"))
+        self.imaging_reports += 1
+        if self.imaging_reports % 2 == 0:  # every other one structured, decided without a draw (the seed's order)
+            content, media_type = self._structured_imaging(key, when, author, organisation, title), FHIR_MEDIA_TYPE
+        else:
+            sections = self._examination_sections(exam, ("indication", "results", "conclusion"))
+            content = self._page(title=title, when=when, author=author, organisation=organisation, sections=sections)
+            media_type = PDF_MEDIA_TYPE
         return self._add(
-            DocumentPlan(type=DocumentType.imaging_report, title=title, care_date=when, media_type=PDF_MEDIA_TYPE,
-                         content=self._page(title=title, when=when, author=author, organisation=organisation,
-                                            sections=sections),
-                         author=author, organisation=organisation)
+            DocumentPlan(type=DocumentType.imaging_report, title=title, care_date=when, media_type=media_type,
+                         content=content, author=author, organisation=organisation)
         )
+
+    def _structured_imaging(self, key: str, when: date, author: ProfessionalSpec, organisation: str,
+                            title: str) -> bytes:
+        exam = IMAGING[key]
+        modality, site, series, instances = IMAGING_CODES[key]
+        # Identifiers from a source of their own, so the plan's draws stay in their order.
+        ids = fhir.Ids(random.Random(f"{self.person.national_number}|{when.isoformat()}|{key}"))
+        study_uid = f"2.25.{int(ids.new().replace('-', ''), 16)}"  # a UUID-derived DICOM UID (root 2.25)
+        content = fhir.ImagingContent(
+            examination=("18748-4", "Diagnostic imaging study"), examination_text=title,
+            modality=modality, body_site=site, study_uid=study_uid,
+            accession_number=f"ACC-{when.year}-{ids.rng.randint(10000, 99999)}", series=series, instances=instances,
+            conclusion=tr(exam.conclusion, self.language), findings=tr(exam.findings, self.language))
+        bundle = fhir.imaging_report(ids, patient=self._patient_info(), author=self._author_info(author, organisation),
+                                     day=when, language=self.language, title=title, content=content)
+        return fhir.to_json(bundle)
 
     def _examination_sections(self, exam: Examination, labels: tuple[str, str, str]) -> tuple[tuple[str, str], ...]:
         texts = (exam.indication, exam.findings, exam.conclusion)

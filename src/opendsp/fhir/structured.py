@@ -9,10 +9,14 @@ renders a Bundle as HTML for the portals.
 from __future__ import annotations
 
 import html
+import re
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from opendsp.locale import terms
+from opendsp.fhir.narrative import safe_narrative
+from opendsp.fhir.systems import LOINC as LOINC_SYSTEM
 from opendsp.locale.formats import format_number, format_written_date
 from opendsp.structured.bundles import (  # noqa: F401  (the portals read Bundles through this module too)
     INDEXED_TYPES,
@@ -36,7 +40,7 @@ def _display(resource: dict[str, Any]) -> str | None:
     if isinstance(name, str):
         return name
     if isinstance(name, list) and name and isinstance(name[0], dict):
-        parts = [*(name[0].get("given") or []), name[0].get("family") or ""]
+        parts = [*(_items(name[0].get("given"))), name[0].get("family") or ""]
         return " ".join(p for p in parts if isinstance(p, str) and p) or None
     return None
 
@@ -45,7 +49,7 @@ def served_resource(bundle: dict[str, Any], document_id: uuid.UUID, position: in
                     base: str) -> dict[str, Any]:
     """The entry at ``position`` as a resource of the API: its own id, references resolved."""
     targets: dict[str, dict[str, Any]] = {}
-    for index, entry in enumerate(bundle.get("entry") or []):
+    for index, entry in enumerate(_items(bundle.get("entry"))):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(full_url, str):
@@ -98,6 +102,21 @@ _LABELS = {
     "abnormal": {"fr": "anormal", "de": "abnormal", "en": "abnormal", "pt": "anormal"},
     "none": {"fr": "Aucune donnée", "de": "Keine Angaben", "en": "No information", "pt": "Sem informação"},
     "date": {"fr": "Date", "de": "Datum", "en": "Date", "pt": "Data"},
+    "examination": {"fr": "Examen", "de": "Untersuchung", "en": "Examination", "pt": "Exame"},
+    "modality": {"fr": "Modalité", "de": "Modalität", "en": "Modality", "pt": "Modalidade"},
+    "body_site": {"fr": "Région examinée", "de": "Untersuchte Region", "en": "Body site", "pt": "Região examinada"},
+    "conclusion": {"fr": "Conclusion", "de": "Beurteilung", "en": "Conclusion", "pt": "Conclusão"},
+    "images": {"fr": "Images", "de": "Bilder", "en": "Images", "pt": "Imagens"},
+    "images_count": {"fr": "{series} série(s), {instances} image(s)", "de": "{series} Serie(n), {instances} Bild(er)",
+                     "en": "{series} series, {instances} image(s)", "pt": "{series} série(s), {instances} imagem(ns)"},
+    "study_uid": {"fr": "Identifiant de l'étude (DICOM)", "de": "Studien-ID (DICOM)", "en": "Study identifier (DICOM)",
+                  "pt": "Identificador do estudo (DICOM)"},
+    "accession": {"fr": "Numéro d'examen", "de": "Auftragsnummer", "en": "Accession number",
+                  "pt": "Número de acesso"},
+    "open_viewer": {"fr": "Ouvrir les images dans le PACS", "de": "Bilder im PACS öffnen",
+                    "en": "Open the images in the PACS", "pt": "Abrir as imagens no PACS"},
+    "performed": {"fr": "réalisé le", "de": "durchgeführt am", "en": "performed on", "pt": "realizado em"},
+    "since": {"fr": "depuis le", "de": "seit", "en": "since", "pt": "desde"},
 }
 _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU": "low", "A": "abnormal",
           "AA": "abnormal"}
@@ -106,6 +125,15 @@ _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU"
 def _label(key: str, language: str) -> str:
     texts = _LABELS[key]
     return texts.get(language[:2].lower() if language else "fr", texts["en"])
+
+
+def _items(value: Any) -> list[Any]:
+    """A list element of a document as a list; anything else (a damaged document) as none."""
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _e(value: Any) -> str:
@@ -117,7 +145,7 @@ def concept_text(concept: Any) -> str:
         return ""
     if isinstance(concept.get("text"), str) and concept["text"]:
         return concept["text"]
-    for coding in concept.get("coding") or []:
+    for coding in _items(concept.get("coding")):
         if isinstance(coding, dict):
             if isinstance(coding.get("display"), str) and coding["display"]:
                 return coding["display"]
@@ -144,8 +172,8 @@ def _range_text(ranges: Any, language: str = "en") -> str:
     first = ranges[0]
     if isinstance(first.get("text"), str):
         return first["text"]
-    low = (first.get("low") or {}).get("value")
-    high = (first.get("high") or {}).get("value")
+    low = _mapping(first.get("low")).get("value")
+    high = _mapping(first.get("high")).get("value")
     if low is not None and high is not None:
         return f"{_number(low, language)} – {_number(high, language)}"
     if low is not None:
@@ -157,17 +185,17 @@ def _range_text(ranges: Any, language: str = "en") -> str:
 
 def out_of_range(observation: dict[str, Any]) -> str | None:
     """"high", "low", "abnormal" or None: from the interpretation, else from the value and the range."""
-    for concept in observation.get("interpretation") or []:
-        for coding in (concept or {}).get("coding") or []:
-            flag = _FLAGS.get(str((coding or {}).get("code")))
+    for concept in _items(observation.get("interpretation")):
+        for coding in _items(_mapping(concept).get("coding")):
+            flag = _FLAGS.get(str(_mapping(coding).get("code")))
             if flag:
                 return flag
-    quantity = observation.get("valueQuantity") or {}
+    quantity = _mapping(observation.get("valueQuantity"))
     value = quantity.get("value") if isinstance(quantity, dict) else None
-    ranges = observation.get("referenceRange") or []
+    ranges = _items(observation.get("referenceRange"))
     if isinstance(value, int | float) and ranges and isinstance(ranges[0], dict):
-        low = (ranges[0].get("low") or {}).get("value")
-        high = (ranges[0].get("high") or {}).get("value")
+        low = _mapping(ranges[0].get("low")).get("value")
+        high = _mapping(ranges[0].get("high")).get("value")
         if isinstance(high, int | float) and value > high:
             return "high"
         if isinstance(low, int | float) and value < low:
@@ -211,8 +239,21 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
     kind = resource.get("resourceType")
     if kind == "MedicationStatement":
         text = _coded(resource.get("medicationCodeableConcept"), language)
-        dosage = [d.get("text") for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text")]
+        dosage = [d.get("text") for d in _items(resource.get("dosage")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
+    if kind == "MedicationRequest":  # medication on discharge, as a discharge report may list it
+        text = _coded(resource.get("medicationCodeableConcept"), language)
+        dosage = [d.get("text") for d in _items(resource.get("dosageInstruction")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
+        return f"{text}: {_e('; '.join(dosage))}" if dosage else text
+    if kind == "Procedure":
+        text = _coded(resource.get("code"), language)
+        when = _when(resource.get("performedDateTime") or resource.get("performedPeriod"), language)
+        return f"{text} ({_e(_label('performed', language))} {_e(when)})" if when else text
+    if kind == "CarePlan":
+        words = [w for w in (resource.get("title"), resource.get("description")) if isinstance(w, str) and w]
+        text = _e(" — ".join(words))
+        when = _when(resource.get("period"), language)
+        return f"{text} ({_e(_label('since', language))} {_e(when)})" if when else text
     if kind in ("Immunization", "Condition"):
         text = _coded(resource.get("vaccineCode" if kind == "Immunization" else "code"), language)
         when = resource.get("occurrenceDateTime" if kind == "Immunization" else "onsetDateTime")
@@ -223,15 +264,114 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
     return _coded(resource.get("code"), language)
 
 
-def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> str:
+def _when(value: Any, language: str) -> str:
+    if isinstance(value, dict):
+        value = value.get("start")
+    return format_written_date(value, language) if isinstance(value, str) and value else ""
+
+
+DICOM_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+ACCESSION_TYPE = "ACSN"  # v2-0203: the accession number of an imaging study
+
+
+def study_identifiers(study: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(Study Instance UID, accession number) of an ImagingStudy; the UID only when it is a well-formed DICOM UID."""
+    uid = accession = None
+    for identifier in _items(study.get("identifier")):
+        if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str):
+            continue
+        value = identifier["value"]
+        kind = identifier.get("type") if isinstance(identifier.get("type"), dict) else {}
+        types = [c.get("code") for c in _items(kind.get("coding")) if isinstance(c, dict)]
+        if ACCESSION_TYPE in types:
+            accession = accession or value
+        elif identifier.get("system") == "urn:dicom:uid" or value.startswith("urn:oid:"):
+            candidate = value.removeprefix("urn:oid:")
+            if uid is None and len(candidate) <= 64 and DICOM_UID.fullmatch(candidate):
+                uid = candidate
+    return uid, accession
+
+
+def viewer_link(template: str | None, uid: str | None) -> str | None:
+    """The PACS viewer's address for a study: only from the platform's configured template, never from a document."""
+    if not template or not uid or "{study_uid}" not in template:
+        return None
+    return template.replace("{study_uid}", quote(uid, safe=""))
+
+
+def _imaging_html(report: dict[str, Any], studies: list[dict[str, Any]], language: str,
+                  viewer_url: str | None) -> str:
+    """An imaging report: what was examined, how, when, the conclusion and the study's identifiers."""
+    rows: list[tuple[str, str]] = []
+    if report.get("code"):
+        rows.append((_label("examination", language), _coded(report.get("code"), language)))
+    for study in studies:
+        modalities: list[Any] = [m for m in _items(study.get("modality")) if isinstance(m, dict)]
+        sites: list[Any] = []
+        for series in _items(study.get("series")):
+            if not isinstance(series, dict):
+                continue
+            for field, found in (("modality", modalities), ("bodySite", sites)):
+                coding = series.get(field)
+                if isinstance(coding, dict) and coding.get("code") not in [c.get("code") for c in found]:
+                    found.append(coding)
+        words = {"modality": modalities, "body_site": sites}
+        for key, found in words.items():
+            if found:
+                rows.append((_label(key, language), ", ".join(_coded({"coding": [c]}, language) for c in found)))
+        if study.get("started"):
+            rows.append((_label("date", language), _e(_when(study["started"], language))))
+        series_count = study.get("numberOfSeries")
+        instances = study.get("numberOfInstances")
+        if isinstance(series_count, int) and isinstance(instances, int):
+            rows.append((_label("images", language), _e(_label("images_count", language).format(
+                series=format_number(series_count, language), instances=format_number(instances, language)))))
+        uid, accession = study_identifiers(study)
+        if accession:
+            rows.append((_label("accession", language), f"<code>{_e(accession)}</code>"))
+        if uid:
+            link = viewer_link(viewer_url, uid)
+            shown = f"<code>{_e(uid)}</code>"
+            if link:
+                shown += (f'<br><a class="govuk-link" href="{_e(link)}" rel="noopener noreferrer">'
+                          f"{_e(_label('open_viewer', language))}</a>")
+            rows.append((_label("study_uid", language), shown))
+    if not studies and report.get("effectiveDateTime"):
+        rows.append((_label("date", language), _e(_when(report["effectiveDateTime"], language))))
+    conclusion = []
+    if isinstance(report.get("conclusion"), str) and report["conclusion"].strip():
+        conclusion.append(f"<p>{_e(report['conclusion'])}</p>")
+    codes = [_coded(c, language) for c in _items(report.get("conclusionCode")) if isinstance(c, dict)]
+    if codes:
+        conclusion.append("<ul>" + "".join(f"<li>{c}</li>" for c in codes) + "</ul>")
+    if conclusion:
+        rows.append((_label("conclusion", language), "".join(conclusion)))
+    items = "".join(f'<div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">{_e(key)}</dt>'
+                    f'<dd class="govuk-summary-list__value">{value}</dd></div>' for key, value in rows)
+    return f'<dl class="govuk-summary-list imaging-report">{items}</dl>'
+
+
+def section_title(section: dict[str, Any], language: str) -> str:
+    """A section's title in the reader's language when its LOINC code is known, else as the author wrote it."""
+    code = section.get("code") if isinstance(section.get("code"), dict) else {}
+    for coding in code.get("coding") if isinstance(code.get("coding"), list) else []:
+        if isinstance(coding, dict) and coding.get("system") == LOINC_SYSTEM:
+            term = terms.table("loinc").get(str(coding.get("code") or ""))
+            if term is not None:
+                return term.word(language)
+    return section.get("title") if isinstance(section.get("title"), str) else concept_text(section.get("code"))
+
+
+def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, viewer_url: str | None = None) -> str:
     """A document Bundle as safe, readable HTML: every text from the document is escaped.
 
     ``heading`` is the level of the document's title (its sections come one level below),
-    so that the rendering fits into a page that has its own title.
+    so that the rendering fits into a page that has its own title. ``viewer_url`` is the platform's
+    PACS viewer template (``{study_uid}``): an imaging study gets a link only through it.
     """
     by_url: dict[str, dict[str, Any]] = {}
     composition: dict[str, Any] = {}
-    for entry in bundle.get("entry") or []:
+    for entry in _items(bundle.get("entry")):
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         resource = entry["resource"]
@@ -241,35 +381,51 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1) -> s
             composition = resource
 
     def target(reference: Any) -> dict[str, Any] | None:
-        return by_url.get(reference.get("reference")) if isinstance(reference, dict) else None
+        url = reference.get("reference") if isinstance(reference, dict) else None
+        return by_url.get(url) if isinstance(url, str) else None
 
     parts = ['<article class="fhir-document">']
     title = composition.get("title") or concept_text(composition.get("type"))
     parts.append(f"<h{heading}>{_e(title)}</h{heading}>")
     if composition.get("date"):
         parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(format_written_date(composition["date"], language))}</p>')
-    for section in composition.get("section") or []:
+    for section in _items(composition.get("section")):
         if not isinstance(section, dict):
             continue
         parts.append("<section>")
-        section_title = section.get("title") or concept_text(section.get("code"))
-        parts.append(f"<h{heading + 1}>{_e(section_title)}</h{heading + 1}>")
-        resources = [r for r in (target(ref) for ref in section.get("entry") or []) if r]
+        title_text = section_title(section, language)
+        parts.append(f"<h{heading + 1}>{_e(title_text)}</h{heading + 1}>")
+        resources = [r for r in (target(ref) for ref in _items(section.get("entry"))) if isinstance(r, dict)]
+        narrative = section.get("text") if isinstance(section.get("text"), dict) else {}
+        # A generated narrative only repeats the entries shown below (or says there are none, shown in the reader's
+        # words); an author's narrative is shown, made safe.
+        shows_narrative = bool(narrative.get("div")) and (
+            narrative.get("status") != "generated" or not (resources or section.get("emptyReason")))
+        if shows_narrative:
+            safe = safe_narrative(narrative["div"])
+            if safe:
+                parts.append(f'<div class="fhir-narrative">{safe}</div>')
         observations: list[dict[str, Any]] = []
         others: list[dict[str, Any]] = []
         for resource in resources:
-            if resource.get("resourceType") == "DiagnosticReport":
-                results = [r for r in (target(ref) for ref in resource.get("result") or []) if r]
+            if resource.get("resourceType") == "DiagnosticReport" and resource.get("imagingStudy"):
+                studies = [r for r in (target(ref) for ref in _items(resource.get("imagingStudy")))
+                           if isinstance(r, dict) and r.get("resourceType") == "ImagingStudy"]
+                parts.append(_imaging_html(resource, studies, language, viewer_url))
+            elif resource.get("resourceType") == "ImagingStudy":
+                continue  # shown with the report that references it
+            elif resource.get("resourceType") == "DiagnosticReport":
+                results = [r for r in (target(ref) for ref in _items(resource.get("result"))) if r]
                 observations.extend(r for r in results if r.get("resourceType") == "Observation")
             elif resource.get("resourceType") == "Observation" and "valueQuantity" in resource:
                 observations.append(resource)
             else:
                 others.append(resource)
         if observations:
-            parts.append(_lab_table(observations, language, section_title or _label("test", language)))
+            parts.append(_lab_table(observations, language, title_text or _label("test", language)))
         if others:
             parts.append("<ul>" + "".join(f"<li>{_item_html(r, language)}</li>" for r in others) + "</ul>")
-        if not resources:
+        if not resources and not shows_narrative:
             parts.append(f'<p class="empty">{_e(_label("none", language))}</p>')
         parts.append("</section>")
     parts.append("</article>")

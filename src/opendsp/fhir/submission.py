@@ -15,7 +15,7 @@ import binascii
 import unicodedata
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,8 @@ from opendsp.fhir.context import FhirContext
 from opendsp.fhir.errors import FhirError, unknown_document, unknown_patient
 from opendsp.fhir.mapping import CONFIDENTIALITY_FROM_FHIR, TYPE_BY_LOINC, instant
 from opendsp.fhir.search import reference_id
+from opendsp.fhir.validation import validate
+from opendsp.structured.bundles import CHECKED_TYPES, content_problems, parse_document
 
 if TYPE_CHECKING:
     from opendsp.persons.models import Person
@@ -336,6 +338,9 @@ def _document(
                         f"{where}.content[0].attachment.hash")
     if not content.size:
         raise _fail(422, "required", "the document is empty", f"{where}.content[0]")
+    if media_type == FHIR_MEDIA_TYPE:
+        # Structured content is read for its meaning, so it is read whole (it is small; PDFs stay streamed).
+        _check_structured(b"".join(content.chunks()), kind, f"{where}.content[0].attachment")
     # Minimal metadata may give no title: the document is then named by its type, as lists show it.
     title = (resource.get("description") or attachment.get("title") or "").strip() or CODINGS[kind].display
     master = (resource.get("masterIdentifier") or {}).get("value")
@@ -357,6 +362,27 @@ def _document(
         master_identifier=master, context=context_rows(resource.get("context") or {}, f"{where}.context"),
         sha1=actual, relations=relations,
     )
+
+
+def _check_structured(content: bytes, kind: DocumentType, where: str) -> None:
+    """The types whose FHIR content the platform reads for its meaning are checked before anything is stored."""
+    # Checked here too (RecordAccess checks again) so that the answer names the problem before anything is decided.
+    if kind.value not in CHECKED_TYPES:
+        return
+    bundle = parse_document(content)
+    if bundle is None:
+        raise _fail(422, "invalid", f"the content of a {kind.value} in application/fhir+json is a FHIR document "
+                    "Bundle", where)
+    try:
+        validate(bundle, ["Bundle"])  # FHIR R4 and R4B, as every resource of the API
+    except FhirError as error:
+        raise FhirError(422, "structure", "the document's content does not validate", issues=[
+            replace(issue, diagnostics=f"in the document's content: {issue.diagnostics}", expression=where)
+            for issue in error.issues]) from None
+    problems = content_problems(bundle, kind.value)
+    if problems:
+        message, path = problems[0]
+        raise _fail(422, "business-rule", f"{message} (in the document's content: {path})", where)
 
 
 def context_rows(context: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ SYSTEMS = {
     "http://loinc.org": "loinc",
     "http://snomed.info/sct": "snomed-ct",
     "http://hl7.org/fhir/sid/cvx": "cvx",
+    "http://dicom.nema.org/resources/ontology/DCM": "dicom-dcm",
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification": "allergy-verification",
 }
 # The platform's own vocabularies (codes stored in its tables): profession, specialty, organisation-kind,
@@ -85,7 +86,8 @@ def original(system: str, code: Any) -> str:
 
 
 def _codings(concept: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    listed = concept.get("coding")
+    return [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
 
 
 def concept_original(concept: Any) -> str:

@@ -81,7 +81,8 @@ class DocumentNotFound(LookupError):
     """No such document, or none the reader may see (the two are not told apart)."""
 
 
-def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, language: str) -> Reading:
+def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, language: str, *,
+         viewer_url: str | None = None) -> Reading:
     """A document of a record and its versions as the reader may see them: ONE decision and one trace entry.
 
     A structured document is rendered from its content, read under that same
@@ -105,7 +106,8 @@ def read(access: RecordAccess, record_id: uuid.UUID, document_id: uuid.UUID, lan
         bundle = structured.parse_document(shown.read())
         if bundle is not None:
             # render_html escapes every text taken from the document.
-            return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2)),  # noqa: S704
+            return Reading(document, "structured", Markup(structured.render_html(bundle, language, heading=2,
+                                                                                   viewer_url=viewer_url)),  # noqa: S704
                            _series(access, shown, bundle, language), versions, shown.permit)
     if document.media_type == "application/pdf":
         return Reading(document, "pdf", versions=versions, permit=shown.permit)

@@ -22,7 +22,8 @@ def document_page(request: Request, platform: PlatformDep, document_id: uuid.UUI
     with holder_view(request, platform) as view:
         try:
             # Within the record looked at: another holder's document id is not found, like an unknown one.
-            shown = reading.read(view.access, view.record.id, document_id, request.state.language)
+            shown = reading.read(view.access, view.record.id, document_id, request.state.language,
+                                 viewer_url=platform.settings.pacs_viewer_url)
         except reading.DocumentNotFound:
             raise HTTPException(404, NOT_FOUND) from None
         return render_holder(request, view, "holder/document.html", reading=shown, base="/record/documents/")

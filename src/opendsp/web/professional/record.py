@@ -132,7 +132,8 @@ def document_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
-            shown = reading.read(view.access, record_id, document_id, request.state.language)
+            shown = reading.read(view.access, record_id, document_id, request.state.language,
+                                 viewer_url=platform.settings.pacs_viewer_url)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         except reading.DocumentNotFound:
