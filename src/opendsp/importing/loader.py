@@ -268,6 +268,7 @@ class _Loader:
         # SQLite serialises writers: one batch's transaction at a time, so no overlap there.
         self.pipelined = postgresql
         self.binary_copy = postgresql
+        self.seconds_in_terms = 0.0
 
     def finished_batches(self) -> set[str]:
         with self.platform.sessions() as session:
@@ -353,6 +354,7 @@ class _Loader:
         session.commit()
         session.close()
         report.seconds["rows"] += time.perf_counter() - started
+        report.seconds["of which search terms"] = self.seconds_in_terms
         report.loaded += len(sealed_items)
         report.already_loaded += skipped
         report.rejected += len(rejected)
@@ -611,8 +613,10 @@ class _Loader:
         self._append_trace(session, events)
         write_rows(session, SearchTerm.__table__, TERM_COLUMNS, terms)
         if term_data:
+            started = time.perf_counter()
             copy_binary(session, SearchTerm.__table__, TERM_BINARY_COLUMNS,
                         [COPY_BINARY_HEADER, *term_data, COPY_BINARY_TRAILER])
+            self.seconds_in_terms += time.perf_counter() - started
         write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS, imported)
 
     def _event(

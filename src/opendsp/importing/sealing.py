@@ -15,7 +15,7 @@ import errno
 import hashlib
 import os
 import struct
-import uuid
+import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,8 +95,21 @@ def term_rows_binary(record_id: bytes, document_id: bytes, master_key_id: str,
                 + struct.pack(">i", len(key)) + key + _UUID_FIELD)
     parts = []
     for hexdigest, weight in tokens:
-        parts += (constant, uuid.uuid4().bytes, _TOKEN_FIELD, hexdigest.encode("ascii"), _WEIGHT.pack(4, weight))
+        parts += (constant, time_ordered_id(), _TOKEN_FIELD, hexdigest.encode("ascii"), _WEIGHT.pack(4, weight))
     return b"".join(parts)
+
+
+def time_ordered_id() -> bytes:
+    """A version 7 UUID (RFC 9562: 48 bits of Unix milliseconds, then random bits), as 16 bytes.
+
+    The ids of the rows a batch writes then land at the right edge of the primary key's index
+    instead of at random pages of it: at hundreds of millions of search terms, that is the
+    difference between appending and reading a random index page for every row.
+    """
+    value = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    value[6] = (value[6] & 0x0F) | 0x70
+    value[8] = (value[8] & 0x3F) | 0x80
+    return bytes(value)
 
 
 def _failed(job: SealJob, reason: str) -> Sealed:
