@@ -30,12 +30,13 @@ from tests.importing.test_import_documents import (
 
 def assert_nothing_in_flight_left(platform: Platform) -> None:
     """Every blob belongs to a document, every document has its terms, trace entry and source id."""
-    assert count(platform, Document) == blobs(platform) == count(platform, ImportedDocument)
+    documents = count(platform, Document)
+    assert documents == blobs(platform) == count(platform, ImportedDocument)
     assert count(platform, PendingContent) == 0
     with platform.sessions() as session:
-        assert session.scalar(select(func.count(func.distinct(SearchTerm.document_id)))) == count(platform, Document)
+        assert session.scalar(select(func.count(func.distinct(SearchTerm.document_id)))) == documents
         assert session.scalar(select(func.count()).select_from(TraceEntry).where(
-            TraceEntry.action == "document.deposit")) == count(platform, Document)
+            TraceEntry.action == "document.deposit")) == documents
 
 
 @pytest.mark.parametrize("workers", [0, 2])
