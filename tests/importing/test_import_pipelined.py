@@ -81,19 +81,19 @@ def test_a_crash_writing_a_batch_takes_back_the_next_batch_too(
     for i in range(8):
         export.add(record=i % 2)
     path = export.write_csv()
-    real = loader_module._Loader._write
+    real = loader_module._Loader._write_acts
 
     def dies_writing_batch_1(self, session, batch, sealed, refusals):  # type: ignore[no-untyped-def]
         if batch == 1:
             raise OSError("disk full")
         return real(self, session, batch, sealed, refusals)
 
-    monkeypatch.setattr(loader_module._Loader, "_write", dies_writing_batch_1)
+    monkeypatch.setattr(loader_module._Loader, "_write_acts", dies_writing_batch_1)
     with pytest.raises(OSError, match="disk full"):
         import_documents(platform=platform, export=path, source="old-dsp", batch_size=2, workers=2)
     assert count(platform, Document) == 2
     assert_nothing_in_flight_left(platform)
-    monkeypatch.setattr(loader_module._Loader, "_write", real)
+    monkeypatch.setattr(loader_module._Loader, "_write_acts", real)
     report = import_documents(platform=platform, export=path, source="old-dsp", batch_size=2, workers=2)
     assert (report.loaded, report.batches_done_before) == (6, 1)
     assert_nothing_in_flight_left(platform)
@@ -142,3 +142,33 @@ def test_the_binary_term_rows_say_what_the_tokens_say() -> None:
     assert first.endswith((4).to_bytes(4, "big") + (391).to_bytes(4, "big")) and b"a" * 64 in first
     ids = [uuid.UUID(bytes=time_ordered_id()) for _ in range(50)]
     assert len(set(ids)) == 50 and {i.version for i in ids} == {7}
+
+
+def test_a_failure_writing_the_next_batchs_documents_takes_back_both(
+    platform: Platform, export: Export, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the next batch's documents and terms are written by another thread: its failure stops
+    the run with nothing of either batch in flight left."""
+    for i in range(8):
+        export.add(record=i % 2)
+    path = export.write_csv()
+    real = loader_module._Loader._write_documents
+    calls = {"n": 0}
+
+    def fails_the_second_time(self, session, sealed):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("connection lost")
+        return real(self, session, sealed)
+
+    monkeypatch.setattr(loader_module._Loader, "_write_documents", fails_the_second_time)
+    with pytest.raises(OSError, match="connection lost"):
+        import_documents(platform=platform, export=path, source="old-dsp", batch_size=2, workers=2)
+    assert count(platform, Document) == 2
+    assert_nothing_in_flight_left(platform)
+    monkeypatch.setattr(loader_module._Loader, "_write_documents", real)
+    report = import_documents(platform=platform, export=path, source="old-dsp", batch_size=2, workers=2)
+    assert (report.loaded, report.batches_done_before) == (6, 1)
+    assert_nothing_in_flight_left(platform)
+    assert_every_document_reads_back(platform, export)
+    assert_trace_intact(platform)

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +145,9 @@ class _Prepared:
     keys: list[str] = field(default_factory=list)  # content named pending: removed if the batch fails
     results: list[Future[list[Sealed]] | list[Sealed]] = field(default_factory=list)
     recheck: set[str] = field(default_factory=set)  # source ids the batch before may load
+    content_rows: Future[None] | None = None  # the writer thread's job: documents and search terms
+    sealed_items: list[_Accepted] = field(default_factory=list)  # sealed and written, once content_rows is done
+    seconds: Counter[str] = field(default_factory=Counter)  # the writer thread's share of the time
     lines_before: int = 0  # lines to show ``progress`` when this batch finishes
 
 
@@ -224,6 +227,7 @@ def import_documents(
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+        loader.close()
     return report
 
 
@@ -268,7 +272,14 @@ class _Loader:
         # SQLite serialises writers: one batch's transaction at a time, so no overlap there.
         self.pipelined = postgresql
         self.binary_copy = postgresql
-        self.seconds_in_terms = 0.0
+        # Writes a prepared batch's documents and search terms, on that batch's own connection, as soon as
+        # its sealing is done, while the main thread writes the batch before it: two PostgreSQL backends
+        # at work rather than one.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") if postgresql else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.shutdown(wait=True)
 
     def finished_batches(self) -> set[str]:
         with self.platform.sessions() as session:
@@ -309,28 +320,26 @@ class _Loader:
             started = time.perf_counter()
             self._start_sealing(session, prepared, executor)
             report.seconds["sealing (preparing)"] += time.perf_counter() - started
+            if self.writer is not None:
+                prepared.content_rows = self.writer.submit(self._write_content_rows, prepared)
         except BaseException:
             self.abandon(prepared)
             raise
         return prepared
 
     def finish(self, prepared: _Prepared, report: ImportReport) -> list[Rejected]:
-        """Wait for the batch's sealing, make its blobs durable, write its rows and commit."""
+        """Wait for the batch's sealing and content rows, make its blobs durable, write its trace entries,
+        source identifiers and journal entry, and commit."""
         session, rejected = prepared.session, prepared.rejected
         started = time.perf_counter()
-        by_line = {item.row.line: item for item in prepared.accepted}
-        for result in prepared.results:
-            for sealed in result.result() if isinstance(result, Future) else result:
-                item = by_line[sealed.line]
-                item.sealed = sealed
-                if sealed.error:
-                    rejected.append(Rejected(item.row.line, item.row.source_id, sealed.error))
-                elif sealed.sealed is not None:
-                    assert self.platform.blob_store is not None
-                    self.platform.blob_store.put(item.content_key, [sealed.sealed])
-        report.seconds["sealing (waiting for the pool)"] += time.perf_counter() - started
+        if prepared.content_rows is not None:
+            prepared.content_rows.result()
+        else:
+            self._write_content_rows(prepared)
+        report.seconds["waiting for the sealing and content rows"] += time.perf_counter() - started
+        report.seconds.update(prepared.seconds)
         started = time.perf_counter()
-        sealed_items = [a for a in prepared.accepted if a.sealed is not None and a.sealed.error is None]
+        sealed_items = prepared.sealed_items
         if self.local_root is not None:
             make_durable(self.local_root, [a.content_key for a in sealed_items])
         report.seconds["durability"] += time.perf_counter() - started
@@ -339,12 +348,18 @@ class _Loader:
         if prepared.recheck:
             loaded_before = set(session.scalars(select(ImportedDocument.source_id).where(
                 ImportedDocument.source == self.source, ImportedDocument.source_id.in_(prepared.recheck))))
-            assert self.platform.blob_store is not None
-            for item in [a for a in sealed_items if a.row.source_id in loaded_before]:
-                self.platform.blob_store.delete(item.content_key)  # its pending row goes with this commit
-                sealed_items.remove(item)
-                skipped += 1
-        self._write(session, prepared.batch.number, sealed_items, prepared.refusals)
+            dropped = [a for a in sealed_items if a.row.source_id in loaded_before]
+            if dropped:
+                # Loaded by the batch before, which had not committed when these rows were written.
+                ids = [a.document_id for a in dropped]
+                session.execute(delete(SearchTerm).where(SearchTerm.document_id.in_(ids)))
+                session.execute(delete(Document).where(Document.id.in_(ids)))
+                assert self.platform.blob_store is not None
+                for item in dropped:
+                    self.platform.blob_store.delete(item.content_key)  # its pending row goes with this commit
+                    sealed_items.remove(item)
+                skipped += len(dropped)
+        self._write_acts(session, prepared.batch.number, sealed_items, prepared.refusals)
         batch = prepared.batch
         session.add(ImportBatch(
             source=self.source, digest=batch.digest, batch=batch.number, first_line=batch.first_line,
@@ -353,13 +368,32 @@ class _Loader:
         ))
         session.commit()
         session.close()
-        report.seconds["rows"] += time.perf_counter() - started
-        report.seconds["of which search terms"] = self.seconds_in_terms
+        report.seconds["trace, identifiers, commit"] += time.perf_counter() - started
         report.loaded += len(sealed_items)
         report.already_loaded += skipped
         report.rejected += len(rejected)
         report.reasons.update(r.reason for r in rejected)
         return sorted(rejected, key=lambda r: r.line)
+
+    def _write_content_rows(self, prepared: _Prepared) -> None:
+        """The sealing's results taken in (rejecting what failed), then the documents and their search terms
+        written in the batch's transaction. On PostgreSQL this runs in the writer thread."""
+        started = time.perf_counter()
+        by_line = {item.row.line: item for item in prepared.accepted}
+        for result in prepared.results:
+            for sealed in result.result() if isinstance(result, Future) else result:
+                item = by_line[sealed.line]
+                item.sealed = sealed
+                if sealed.error:
+                    prepared.rejected.append(Rejected(item.row.line, item.row.source_id, sealed.error))
+                elif sealed.sealed is not None:
+                    assert self.platform.blob_store is not None
+                    self.platform.blob_store.put(item.content_key, [sealed.sealed])
+        prepared.seconds["sealing (waiting for the pool)"] += time.perf_counter() - started
+        started = time.perf_counter()
+        prepared.sealed_items = [a for a in prepared.accepted if a.sealed is not None and a.sealed.error is None]
+        self._write_documents(prepared.session, prepared.sealed_items)
+        prepared.seconds["documents and search terms"] += time.perf_counter() - started
 
     def abandon(self, prepared: _Prepared) -> None:
         """A batch that will not commit: its sealing stopped or waited for, its transaction rolled back,
@@ -368,6 +402,8 @@ class _Loader:
         for future in futures:
             future.cancel()
         wait_for(futures)
+        if prepared.content_rows is not None:
+            wait_for([prepared.content_rows])  # it fails or ends: the session is not closed under its feet
         prepared.session.close()
         self._take_back(prepared.keys)
 
@@ -582,23 +618,18 @@ class _Loader:
 
     # -- rows ------------------------------------------------------------------------------------
 
-    def _write(self, session: Session, batch: int, sealed: list[_Accepted], refusals: list[_Refusal]) -> None:
-        documents, terms, imported = [], [], []
+    def _write_documents(self, session: Session, sealed: list[_Accepted]) -> None:
+        """The documents' rows and their search terms (the terms as the workers encoded them, on PostgreSQL)."""
+        documents, terms = [], []
         term_data: list[bytes] = []
         current = self.platform.keys.current_key_id
         clock = self.platform.clock
-        events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-        acts = [(a.row, a.record_id, a.author, a.decision, a) for a in sealed]
-        acts += [(row, record_id, author, decision, None) for row, record_id, author, decision in refusals]
-        acts.sort(key=lambda act: act[0].line)
-        for row, record_id, author, decision, item in acts:
-            events.append((record_id, self._event(row, author, decision, item.document_id if item else None)))
-            if item is None:
-                continue
+        for item in sorted(sealed, key=lambda a: a.row.line):
+            row, author = item.row, item.author
             assert item.sealed is not None
             professional = author.kind is actors.ActorKind.professional
             documents.append((
-                item.document_id, record_id, row.type.value, row.title.strip(),
+                item.document_id, item.record_id, row.type.value, row.title.strip(),
                 uuid.UUID(author.id) if professional else None, author.organisation_id if professional else None,
                 not professional, row.care_date, clock.now(), row.confidentiality.value,
                 DocumentStatus.current.value, 1, row.media_type, item.sealed.size, item.sealed.sha256,
@@ -606,18 +637,25 @@ class _Loader:
             ))
             if item.sealed.terms_copy:
                 term_data.append(item.sealed.terms_copy)  # encoded by the worker: no work per term here
-            terms.extend((uuid.uuid4(), record_id, item.document_id, current, token, weight)
+            terms.extend((uuid.uuid4(), item.record_id, item.document_id, current, token, weight)
                          for token, weight in item.sealed.tokens)
-            imported.append((self.source, row.source_id, item.document_id, record_id, batch))
         write_rows(session, Document.__table__, DOCUMENT_COLUMNS, documents)
-        self._append_trace(session, events)
         write_rows(session, SearchTerm.__table__, TERM_COLUMNS, terms)
         if term_data:
-            started = time.perf_counter()
             copy_binary(session, SearchTerm.__table__, TERM_BINARY_COLUMNS,
                         [COPY_BINARY_HEADER, *term_data, COPY_BINARY_TRAILER])
-            self.seconds_in_terms += time.perf_counter() - started
-        write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS, imported)
+
+    def _write_acts(self, session: Session, batch: int, sealed: list[_Accepted], refusals: list[_Refusal]) -> None:
+        """The trace entries of the batch's acts (loads and refusals, in line order) and the source identifiers."""
+        events: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        acts = [(a.row, a.record_id, a.author, a.decision, a) for a in sealed]
+        acts += [(row, record_id, author, decision, None) for row, record_id, author, decision in refusals]
+        acts.sort(key=lambda act: act[0].line)
+        for row, record_id, author, decision, item in acts:
+            events.append((record_id, self._event(row, author, decision, item.document_id if item else None)))
+        self._append_trace(session, events)
+        write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS,
+                   [(self.source, a.row.source_id, a.document_id, a.record_id, batch) for a in sealed])
 
     def _event(
         self, row: SourceRow, author: Actor, decision: Decision, document_id: uuid.UUID | None
