@@ -22,6 +22,7 @@ See docs/migration.md, docs/adr/0026-migration-loader.md and docs/adr/0029-pipel
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -29,7 +30,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (CancelledError, Executor, Future, InvalidStateError, ProcessPoolExecutor,
+                                ThreadPoolExecutor)
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,7 +224,7 @@ def import_documents(
             executor.shutdown(wait=True, cancel_futures=True)
             executor = None
         for prepared in in_flight:
-            loader.abandon(prepared)
+            loader.abandon(prepared, pool_stopped=True)
         raise
     finally:
         if executor is not None:
@@ -395,13 +397,24 @@ class _Loader:
         self._write_documents(prepared.session, prepared.sealed_items)
         prepared.seconds["documents and search terms"] += time.perf_counter() - started
 
-    def abandon(self, prepared: _Prepared) -> None:
+    def abandon(self, prepared: _Prepared, *, pool_stopped: bool = False) -> None:
         """A batch that will not commit: its sealing stopped or waited for, its transaction rolled back,
-        its blobs and pending rows removed."""
+        its blobs and pending rows removed.
+
+        ``pool_stopped``: the pool was shut down and its processes joined, so nothing of it writes any more;
+        a task it had taken but never answered (seen when shut down with queued work) is then failed here
+        rather than waited for, by this thread and by the writer thread that waits on it."""
         futures = [result for result in prepared.results if isinstance(result, Future)]
         for future in futures:
             future.cancel()
-        wait_for(futures)
+            if pool_stopped and not future.done():
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(CancelledError("the sealing pool was stopped"))
+        for future in futures:
+            # Not ``wait``: a future cancelled here stays "cancelled, not notified" once the pool is gone,
+            # which ``wait`` never counts as done. ``result`` answers a cancelled one at once.
+            with contextlib.suppress(Exception):  # its failure is not this batch's news
+                future.result()
         if prepared.content_rows is not None:
             wait_for([prepared.content_rows])  # it fails or ends: the session is not closed under its feet
         prepared.session.close()
