@@ -12,13 +12,17 @@ One batch is one transaction. For each batch the loader
    (chained per record, from the record's locked chain head), their search terms, their source
    identifiers and the batch's journal entry, with ``COPY`` on PostgreSQL, and commits.
 
-A line is loaded whole or rejected whole, with its line number and reason. A crash loses at most
-the batch in flight; the next run skips the journal's batches and the loaded identifiers.
-See docs/migration.md and docs/adr/0026-migration-loader.md.
+On PostgreSQL the batches overlap: steps 1 to 3 of batch n + 1 (its own transaction, its pending
+content claimed) run while the pool seals and the main process writes batch n; batch n + 1's rows
+are written only after batch n committed. A line is loaded whole or rejected whole, with its line
+number and reason. A crash loses at most the batches in flight (two); the next run skips the
+journal's batches and the loaded identifiers.
+See docs/migration.md, docs/adr/0026-migration-loader.md and docs/adr/0029-pipelined-loader.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -26,7 +30,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import (CancelledError, Executor, Future, InvalidStateError, ProcessPoolExecutor,
+                                ThreadPoolExecutor)
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,9 +52,10 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import ContentKind, DocumentStatus, DocumentType
 from opendsp.importing.grants import grants_of
 from opendsp.importing.models import ImportBatch, ImportedDocument
-from opendsp.importing.sealing import Sealed, SealedRecordJobs, SealJob, make_durable, seal_record_jobs
+from opendsp.importing.sealing import (COPY_BINARY_HEADER, COPY_BINARY_TRAILER, TERM_BINARY_COLUMNS, Sealed,
+                                       SealedRecordJobs, SealJob, make_durable, seal_record_jobs)
 from opendsp.importing.source import Rejected, SourceRow, read_export
-from opendsp.importing.writing import write_rows
+from opendsp.importing.writing import copy_binary, write_rows
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.access.gate import decide_imported_deposit
@@ -113,7 +120,7 @@ class _Batch:
 @dataclass
 class _Accepted:
     row: SourceRow
-    record: Record
+    record_id: uuid.UUID
     author: Actor
     decision: Decision
     document_id: uuid.UUID
@@ -121,6 +128,29 @@ class _Accepted:
     professional: Professional | None = None
     organisation: Organisation | None = None
     sealed: Sealed | None = None
+
+
+_Refusal = tuple[SourceRow, uuid.UUID, Actor, Decision]  # a line the policy refused: row, record id, author, decision
+
+
+@dataclass
+class _Prepared:
+    """A batch on its way: decided, its content named and claimed in its open transaction, its sealing
+    handed to the pool. ``finish`` commits it; ``abandon`` takes it back."""
+
+    batch: _Batch
+    session: Session
+    rejected: list[Rejected]
+    skipped: int = 0
+    accepted: list[_Accepted] = field(default_factory=list)
+    refusals: list[_Refusal] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # content named pending: removed if the batch fails
+    results: list[Future[list[Sealed]] | list[Sealed]] = field(default_factory=list)
+    recheck: set[str] = field(default_factory=set)  # source ids the batch before may load
+    content_rows: Future[None] | None = None  # the writer thread's job: documents and search terms
+    sealed_items: list[_Accepted] = field(default_factory=list)  # sealed and written, once content_rows is done
+    seconds: Counter[str] = field(default_factory=Counter)  # the writer thread's share of the time
+    lines_before: int = 0  # lines to show ``progress`` when this batch finishes
 
 
 Progress = Callable[[int, ImportReport], None]
@@ -153,23 +183,53 @@ def import_documents(
         workers = os.cpu_count() or 1
     if workers > 0:
         executor = ProcessPoolExecutor(max_workers=workers)
+    in_flight: list[_Prepared] = []  # prepared (content claimed, maybe sealed), not committed
+
+    def finish(prepared: _Prepared) -> None:
+        refused = loader.finish(prepared, report)
+        in_flight.remove(prepared)
+        _append_rejects(rejects_path, refused)
+        report.batches += 1
+        if after_batch:
+            after_batch(prepared.batch.number)
+        if progress:
+            progress(prepared.lines_before, report)
+
     try:
         done = loader.finished_batches()
+        waiting = 0  # lines of journalled batches not yet shown to ``progress``
         for batch in _batches(read_export(export), batch_size):
             report.lines += len(batch.items)
             if batch.digest in done:
                 report.batches_done_before += 1
-            else:
-                refused = loader.load(batch, report, executor)
-                _append_rejects(rejects_path, refused)
-                report.batches += 1
-                if after_batch:
-                    after_batch(batch.number)
-            if progress:
-                progress(len(batch.items), report)
+                waiting += len(batch.items)
+                if not in_flight and progress:
+                    progress(waiting, report)
+                    waiting = 0
+                continue
+            previous = in_flight[-1] if in_flight else None
+            in_flight.append(prepared := loader.prepare(batch, report, executor, previous))
+            prepared.lines_before, waiting = waiting + len(batch.items), 0
+            # Batch n + 1 is on its way in the pool: now write batch n (at once where writers are serialised).
+            while len(in_flight) > (1 if loader.pipelined else 0):
+                finish(in_flight[0])
+        while in_flight:
+            finish(in_flight[0])
+        if waiting and progress:
+            progress(waiting, report)
+    except BaseException:
+        # Whatever is in flight leaves no blob and no pending row; the pool is stopped first so that
+        # no worker writes a blob after it was taken back.
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+            executor = None
+        for prepared in in_flight:
+            loader.abandon(prepared, pool_stopped=True)
+        raise
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+        loader.close()
     return report
 
 
@@ -209,73 +269,162 @@ class _Loader:
         self._root = content_root.resolve()
         self._folders: dict[Path, Path] = {}
         self._metadata_text: dict[tuple[DocumentType, uuid.UUID | None, uuid.UUID | None], str] = {}
+        assert platform.engine is not None
+        postgresql = platform.engine.dialect.name == "postgresql"
+        # SQLite serialises writers: one batch's transaction at a time, so no overlap there.
+        self.pipelined = postgresql
+        self.binary_copy = postgresql
+        # Writes a prepared batch's documents and search terms, on that batch's own connection, as soon as
+        # its sealing is done, while the main thread writes the batch before it: two PostgreSQL backends
+        # at work rather than one.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") if postgresql else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.shutdown(wait=True)
 
     def finished_batches(self) -> set[str]:
         with self.platform.sessions() as session:
             return set(session.scalars(select(ImportBatch.digest).where(ImportBatch.source == self.source)))
 
-    # -- one batch -----------------------------------------------------------------------------
+    # -- one batch: prepared (decided, content claimed, sealing under way), then finished --------
 
-    def load(self, batch: _Batch, report: ImportReport, executor: Executor | None) -> list[Rejected]:
-        rejected = [item for item in batch.items if isinstance(item, Rejected)]
-        rows = [item for item in batch.items if isinstance(item, SourceRow)]
-        written: list[str] = []
-        with self.platform.sessions() as session:
-            try:
-                with session.begin():
-                    loaded, skipped = self._load(session, batch, rows, rejected, report, executor, written)
-                    session.add(ImportBatch(
-                        source=self.source, digest=batch.digest, batch=batch.number,
-                        first_line=batch.first_line, last_line=batch.last_line, loaded=loaded, skipped=skipped, rejected=len(rejected),
-                        finished_at=self.platform.clock.now(),
-                    ))
-            except BaseException:
-                self._take_back(written)
-                raise
-        report.loaded += loaded
+    def prepare(
+        self, batch: _Batch, report: ImportReport, executor: Executor | None, previous: _Prepared | None
+    ) -> _Prepared:
+        """Open the batch's transaction, decide its lines, name and claim its content, hand its sealing to
+        the pool. Nothing is written for good: ``finish`` writes the rows and commits."""
+        session = self.platform.sessions()
+        session.begin()
+        prepared = _Prepared(batch=batch, session=session,
+                             rejected=[item for item in batch.items if isinstance(item, Rejected)])
+        try:
+            rows = [item for item in batch.items if isinstance(item, SourceRow)]
+            started = time.perf_counter()
+            done = set(session.scalars(select(ImportedDocument.source_id).where(
+                ImportedDocument.source == self.source, ImportedDocument.source_id.in_({r.source_id for r in rows}))))
+            fresh: list[SourceRow] = []
+            seen: set[str] = set()
+            for row in rows:
+                if row.source_id in done:
+                    prepared.skipped += 1
+                elif row.source_id in seen:
+                    prepared.rejected.append(
+                        Rejected(row.line, row.source_id, "the source identifier appears twice in the batch"))
+                else:
+                    fresh.append(row)
+                seen.add(row.source_id)
+            if previous is not None:
+                # The batch before has not committed yet: whether it loads these lines is known in ``finish``.
+                prepared.recheck = {r.source_id for r in fresh} & {a.row.source_id for a in previous.accepted}
+            prepared.accepted, prepared.refusals = self._decide(session, fresh, prepared.rejected, report)
+            report.seconds["records and policy"] += time.perf_counter() - started
+            started = time.perf_counter()
+            self._start_sealing(session, prepared, executor)
+            report.seconds["sealing (preparing)"] += time.perf_counter() - started
+            if self.writer is not None:
+                prepared.content_rows = self.writer.submit(self._write_content_rows, prepared)
+        except BaseException:
+            self.abandon(prepared)
+            raise
+        return prepared
+
+    def finish(self, prepared: _Prepared, report: ImportReport) -> list[Rejected]:
+        """Wait for the batch's sealing and content rows, make its blobs durable, write its trace entries,
+        source identifiers and journal entry, and commit."""
+        session, rejected = prepared.session, prepared.rejected
+        started = time.perf_counter()
+        if prepared.content_rows is not None:
+            prepared.content_rows.result()
+        else:
+            self._write_content_rows(prepared)
+        report.seconds["waiting for the sealing and content rows"] += time.perf_counter() - started
+        report.seconds.update(prepared.seconds)
+        started = time.perf_counter()
+        sealed_items = prepared.sealed_items
+        if self.local_root is not None:
+            make_durable(self.local_root, [a.content_key for a in sealed_items])
+        report.seconds["durability"] += time.perf_counter() - started
+        started = time.perf_counter()
+        skipped = prepared.skipped
+        if prepared.recheck:
+            loaded_before = set(session.scalars(select(ImportedDocument.source_id).where(
+                ImportedDocument.source == self.source, ImportedDocument.source_id.in_(prepared.recheck))))
+            dropped = [a for a in sealed_items if a.row.source_id in loaded_before]
+            if dropped:
+                # Loaded by the batch before, which had not committed when these rows were written.
+                ids = [a.document_id for a in dropped]
+                session.execute(delete(SearchTerm).where(SearchTerm.document_id.in_(ids)))
+                session.execute(delete(Document).where(Document.id.in_(ids)))
+                assert self.platform.blob_store is not None
+                for item in dropped:
+                    self.platform.blob_store.delete(item.content_key)  # its pending row goes with this commit
+                    sealed_items.remove(item)
+                skipped += len(dropped)
+        self._write_acts(session, prepared.batch.number, sealed_items, prepared.refusals)
+        batch = prepared.batch
+        session.add(ImportBatch(
+            source=self.source, digest=batch.digest, batch=batch.number, first_line=batch.first_line,
+            last_line=batch.last_line, loaded=len(sealed_items), skipped=skipped, rejected=len(rejected),
+            finished_at=self.platform.clock.now(),
+        ))
+        session.commit()
+        session.close()
+        report.seconds["trace, identifiers, commit"] += time.perf_counter() - started
+        report.loaded += len(sealed_items)
         report.already_loaded += skipped
         report.rejected += len(rejected)
         report.reasons.update(r.reason for r in rejected)
         return sorted(rejected, key=lambda r: r.line)
 
-    def _load(
-        self,
-        session: Session,
-        batch: _Batch,
-        rows: list[SourceRow],
-        rejected: list[Rejected],
-        report: ImportReport,
-        executor: Executor | None,
-        written: list[str],
-    ) -> tuple[int, int]:
-        done = set(session.scalars(select(ImportedDocument.source_id).where(
-            ImportedDocument.source == self.source, ImportedDocument.source_id.in_({r.source_id for r in rows}))))
-        fresh: list[SourceRow] = []
-        seen: set[str] = set()
-        skipped = 0
-        for row in rows:
-            if row.source_id in done:
-                skipped += 1
-            elif row.source_id in seen:
-                rejected.append(Rejected(row.line, row.source_id, "the source identifier appears twice in the batch"))
-            else:
-                fresh.append(row)
-            seen.add(row.source_id)
+    def _write_content_rows(self, prepared: _Prepared) -> None:
+        """The sealing's results taken in (rejecting what failed), then the documents and their search terms
+        written in the batch's transaction. On PostgreSQL this runs in the writer thread."""
         started = time.perf_counter()
-        accepted, refusals = self._decide(session, fresh, rejected, report)
-        report.seconds["records and policy"] += time.perf_counter() - started
-        self._seal(session, accepted, rejected, executor, written, report)
-        sealed = [a for a in accepted if a.sealed is not None and a.sealed.error is None]
+        by_line = {item.row.line: item for item in prepared.accepted}
+        for result in prepared.results:
+            for sealed in result.result() if isinstance(result, Future) else result:
+                item = by_line[sealed.line]
+                item.sealed = sealed
+                if sealed.error:
+                    prepared.rejected.append(Rejected(item.row.line, item.row.source_id, sealed.error))
+                elif sealed.sealed is not None:
+                    assert self.platform.blob_store is not None
+                    self.platform.blob_store.put(item.content_key, [sealed.sealed])
+        prepared.seconds["sealing (waiting for the pool)"] += time.perf_counter() - started
         started = time.perf_counter()
-        self._write(session, batch.number, sealed, refusals)
-        report.seconds["rows"] += time.perf_counter() - started
-        return len(sealed), skipped
+        prepared.sealed_items = [a for a in prepared.accepted if a.sealed is not None and a.sealed.error is None]
+        self._write_documents(prepared.session, prepared.sealed_items)
+        prepared.seconds["documents and search terms"] += time.perf_counter() - started
+
+    def abandon(self, prepared: _Prepared, *, pool_stopped: bool = False) -> None:
+        """A batch that will not commit: its sealing stopped or waited for, its transaction rolled back,
+        its blobs and pending rows removed.
+
+        ``pool_stopped``: the pool was shut down and its processes joined, so nothing of it writes any more;
+        a task it had taken but never answered (seen when shut down with queued work) is then failed here
+        rather than waited for, by this thread and by the writer thread that waits on it."""
+        futures = [result for result in prepared.results if isinstance(result, Future)]
+        for future in futures:
+            future.cancel()
+            if pool_stopped and not future.done():
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(CancelledError("the sealing pool was stopped"))
+        for future in futures:
+            # Not ``wait``: a future cancelled here stays "cancelled, not notified" once the pool is gone,
+            # which ``wait`` never counts as done. ``result`` answers a cancelled one at once.
+            with contextlib.suppress(Exception):  # its failure is not this batch's news
+                future.result()
+        if prepared.content_rows is not None:
+            wait_for([prepared.content_rows])  # it fails or ends: the session is not closed under its feet
+        prepared.session.close()
+        self._take_back(prepared.keys)
 
     # -- who, where, and may they --------------------------------------------------------------
 
     def _decide(
         self, session: Session, rows: list[SourceRow], rejected: list[Rejected], report: ImportReport
-    ) -> tuple[list[_Accepted], list[tuple[SourceRow, Record, Actor, Decision]]]:
+    ) -> tuple[list[_Accepted], list[_Refusal]]:
         numbers = {r.national_number for r in rows}
         records = {
             person.national_number: (record, person)
@@ -308,7 +457,7 @@ class _Loader:
         decisions: dict[tuple[uuid.UUID, str, uuid.UUID | None, DocumentType], Decision] = {}
         actors_by_key: dict[tuple[str, uuid.UUID | None], Actor] = {}
         accepted: list[_Accepted] = []
-        refusals: list[tuple[SourceRow, Record, Actor, Decision]] = []
+        refusals: list[_Refusal] = []
         for row in rows:
             found = records.get(row.national_number)
             if found is None:
@@ -329,11 +478,11 @@ class _Loader:
             if not decision.permitted:
                 rejected.append(Rejected(row.line, row.source_id,
                                          f"refused by the policy: {decision.reason.value} ({decision.message})"))
-                refusals.append((row, record, author, decision))
+                refusals.append((row, record.id, author, decision))
                 continue
             document_id = uuid.uuid4()
             accepted.append(_Accepted(
-                row=row, record=record, author=author, decision=decision, document_id=document_id,
+                row=row, record_id=record.id, author=author, decision=decision, document_id=document_id,
                 content_key=content_key(record.id, uuid.uuid4()),
                 professional=professionals.get(row.author_licence) if row.author_licence else None,
                 organisation=organisations.get(row.author_organisation) if row.author_organisation else None,
@@ -368,58 +517,43 @@ class _Loader:
 
     # -- content ---------------------------------------------------------------------------------
 
-    def _seal(
-        self,
-        session: Session,
-        accepted: list[_Accepted],
-        rejected: list[Rejected],
-        executor: Executor | None,
-        written: list[str],
-        report: ImportReport,
-    ) -> None:
-        started = time.perf_counter()
-        paths = {item.row.line: self._content_path(item.row.content_file) for item in accepted}
-        for item in accepted:
+    def _start_sealing(self, session: Session, prepared: _Prepared, executor: Executor | None) -> None:
+        paths = {item.row.line: self._content_path(item.row.content_file) for item in prepared.accepted}
+        for item in prepared.accepted:
             if paths[item.row.line] is None:
-                rejected.append(Rejected(item.row.line, item.row.source_id,
-                                         "the content file is outside the content folder"))
-        accepted = [item for item in accepted if paths[item.row.line] is not None]
+                prepared.rejected.append(Rejected(item.row.line, item.row.source_id,
+                                                  "the content file is outside the content folder"))
+        accepted = prepared.accepted = [item for item in prepared.accepted if paths[item.row.line] is not None]
         if not accepted:
             return
         by_record: dict[uuid.UUID, list[_Accepted]] = {}
         for item in accepted:
-            by_record.setdefault(item.record.id, []).append(item)
+            by_record.setdefault(item.record_id, []).append(item)
         current = self.platform.keys.current_key_id
-        data_keys = self._data_keys(session, list(by_record))
-        work = []
-        for record_id, items in by_record.items():
-            data_key = data_keys[record_id]
-            jobs = tuple(self._job(item, paths[item.row.line]) for item in items)
-            work.append(SealedRecordJobs(
-                data_key=data_key, search_key=record_keys(self.platform, record_id)[current],
-                blob_root=str(self.local_root) if self.local_root else None, jobs=jobs,
-            ))
+        if self.pipelined:
+            # Committed at once: the next batch, prepared before this one commits, finds them.
+            with Session(session.get_bind()) as own, own.begin():
+                data_keys = self._data_keys(own, list(by_record))
+        else:
+            data_keys = self._data_keys(session, list(by_record))
+        work = [
+            SealedRecordJobs(
+                data_key=data_keys[record_id], search_key=record_keys(self.platform, record_id)[current],
+                blob_root=str(self.local_root) if self.local_root else None,
+                jobs=tuple(self._job(item, paths[item.row.line]) for item in items),
+                record_id=record_id.bytes, master_key_id=current, binary_terms=self.binary_copy,
+            )
+            for record_id, items in by_record.items()
+        ]
         keys = [item.content_key for item in accepted]
+        prepared.keys = keys  # from here on, a failure removes whatever was written
         self._register_pending(session, accepted)
-        # Taken in this transaction before any blob is written: locked, so ``store check`` leaves them be.
+        # Taken in this batch's transaction before any blob is written: locked, so ``store check`` leaves them be.
         self._claim_pending(session, keys)
-        written.extend(keys)  # from here on, a failure removes whatever was written
-        results = executor.map(seal_record_jobs, work) if executor else map(seal_record_jobs, work)
-        by_line = {item.row.line: item for item in accepted}
-        for sealed_list in results:
-            for sealed in sealed_list:
-                item = by_line[sealed.line]
-                item.sealed = sealed
-                if sealed.error:
-                    rejected.append(Rejected(item.row.line, item.row.source_id, sealed.error))
-                elif sealed.sealed is not None:
-                    assert self.platform.blob_store is not None
-                    self.platform.blob_store.put(item.content_key, [sealed.sealed])
-        report.seconds["sealing"] += time.perf_counter() - started
-        started = time.perf_counter()
-        if self.local_root is not None:
-            make_durable(self.local_root, [a.content_key for a in accepted if a.sealed and not a.sealed.error])
-        report.seconds["durability"] += time.perf_counter() - started
+        if executor is None:
+            prepared.results = [seal_record_jobs(w) for w in work]
+        else:
+            prepared.results = [executor.submit(seal_record_jobs, w) for w in work]
 
     def _data_keys(self, session: Session, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         """Each record's data key, made (and wrapped) on its first content as a deposit does: the existing
@@ -445,7 +579,7 @@ class _Loader:
         return SealJob(
             line=row.line, path=str(path), content_key=item.content_key,
             media_type=row.media_type, title=row.title.strip(), metadata_text=self._metadata(item),
-            size=row.size, sha256=row.sha256, sha1=row.sha1,
+            size=row.size, sha256=row.sha256, sha1=row.sha1, document_id=item.document_id.bytes,
         )
 
     def _content_path(self, name: str) -> Path | None:
@@ -474,7 +608,7 @@ class _Loader:
         now = self.platform.clock.now()
         with Session(session.get_bind()) as own, own.begin():
             write_rows(own, PendingContent.__table__, ("content_key", "record_id", "created_at"),
-                       [(a.content_key, a.record.id, now) for a in accepted])
+                       [(a.content_key, a.record_id, now) for a in accepted])
 
     def _claim_pending(self, session: Session, keys: list[str]) -> None:
         if pending.writers_serialised(session):
@@ -497,40 +631,44 @@ class _Loader:
 
     # -- rows ------------------------------------------------------------------------------------
 
-    def _write(
-        self,
-        session: Session,
-        batch: int,
-        sealed: list[_Accepted],
-        refusals: list[tuple[SourceRow, Record, Actor, Decision]],
-    ) -> None:
-        documents, terms, imported = [], [], []
+    def _write_documents(self, session: Session, sealed: list[_Accepted]) -> None:
+        """The documents' rows and their search terms (the terms as the workers encoded them, on PostgreSQL)."""
+        documents, terms = [], []
+        term_data: list[bytes] = []
         current = self.platform.keys.current_key_id
         clock = self.platform.clock
-        events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-        acts = [(a.row, a.record, a.author, a.decision, a) for a in sealed]
-        acts += [(row, record, author, decision, None) for row, record, author, decision in refusals]
-        acts.sort(key=lambda act: act[0].line)
-        for row, record, author, decision, item in acts:
-            events.append((record.id, self._event(row, author, decision, item.document_id if item else None)))
-            if item is None:
-                continue
+        for item in sorted(sealed, key=lambda a: a.row.line):
+            row, author = item.row, item.author
             assert item.sealed is not None
             professional = author.kind is actors.ActorKind.professional
             documents.append((
-                item.document_id, record.id, row.type.value, row.title.strip(),
+                item.document_id, item.record_id, row.type.value, row.title.strip(),
                 uuid.UUID(author.id) if professional else None, author.organisation_id if professional else None,
                 not professional, row.care_date, clock.now(), row.confidentiality.value,
                 DocumentStatus.current.value, 1, row.media_type, item.sealed.size, item.sealed.sha256,
                 ContentKind.binary.value, item.content_key,
             ))
-            terms.extend((uuid.uuid4(), record.id, item.document_id, current, token, weight)
+            if item.sealed.terms_copy:
+                term_data.append(item.sealed.terms_copy)  # encoded by the worker: no work per term here
+            terms.extend((uuid.uuid4(), item.record_id, item.document_id, current, token, weight)
                          for token, weight in item.sealed.tokens)
-            imported.append((self.source, row.source_id, item.document_id, record.id, batch))
         write_rows(session, Document.__table__, DOCUMENT_COLUMNS, documents)
-        self._append_trace(session, events)
         write_rows(session, SearchTerm.__table__, TERM_COLUMNS, terms)
-        write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS, imported)
+        if term_data:
+            copy_binary(session, SearchTerm.__table__, TERM_BINARY_COLUMNS,
+                        [COPY_BINARY_HEADER, *term_data, COPY_BINARY_TRAILER])
+
+    def _write_acts(self, session: Session, batch: int, sealed: list[_Accepted], refusals: list[_Refusal]) -> None:
+        """The trace entries of the batch's acts (loads and refusals, in line order) and the source identifiers."""
+        events: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        acts = [(a.row, a.record_id, a.author, a.decision, a) for a in sealed]
+        acts += [(row, record_id, author, decision, None) for row, record_id, author, decision in refusals]
+        acts.sort(key=lambda act: act[0].line)
+        for row, record_id, author, decision, item in acts:
+            events.append((record_id, self._event(row, author, decision, item.document_id if item else None)))
+        self._append_trace(session, events)
+        write_rows(session, ImportedDocument.__table__, IMPORTED_COLUMNS,
+                   [(self.source, a.row.source_id, a.document_id, a.record_id, batch) for a in sealed])
 
     def _event(
         self, row: SourceRow, author: Actor, decision: Decision, document_id: uuid.UUID | None

@@ -29,3 +29,14 @@ def write_rows(session: Session, table: Table, columns: Sequence[str], rows: Seq
                 for i in json_columns:
                     row[i] = json.dumps(row[i], ensure_ascii=False)
             copy.write_row(row)
+
+
+def copy_binary(session: Session, table: Table, columns: Sequence[str], chunks: Sequence[bytes]) -> None:
+    """PostgreSQL only: send ``chunks`` (COPY binary data, header and trailer included) into ``table``."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(
+        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608 - names from the table
+    ) as copy:
+        for chunk in chunks:
+            copy.write(chunk)

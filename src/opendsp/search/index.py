@@ -55,7 +55,8 @@ def _search_key(index_key: bytes, record_id: uuid.UUID) -> bytes:
 
 
 def token(key: bytes, term: str) -> str:
-    return hmac.new(key, term.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot form (same HMAC-SHA256), several times cheaper than hmac.new per term.
+    return hmac.digest(key, term.encode(), "sha256").hex()
 
 
 def record_keys(platform: Platform, record_id: uuid.UUID) -> dict[str, bytes]:
