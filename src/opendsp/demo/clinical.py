@@ -724,6 +724,8 @@ SECTION_TITLES: dict[str, Text] = {
     "medications": ("Traitements en cours", "Aktuelle Medikation", "Medication summary", "Medicação atual"),
     "immunizations": ("Vaccinations", "Impfungen", "Immunizations", "Vacinas"),
     "results": ("Résultats d'analyses", "Laborergebnisse", "Results", "Resultados de análises"),
+    "prescribed": ("Médicaments prescrits", "Verordnete Arzneimittel", "Prescribed medicines", "Medicamentos receitados"),
+    "dispensed": ("Médicaments délivrés", "Abgegebene Arzneimittel", "Dispensed medicines", "Medicamentos dispensados"),
     "none_known": ("Aucun élément connu.", "Nichts bekannt.", "None known.", "Nada conhecido."),
 }
 

@@ -98,6 +98,9 @@ _LABELS = {
     "abnormal": {"fr": "anormal", "de": "abnormal", "en": "abnormal", "pt": "anormal"},
     "none": {"fr": "Aucune donnée", "de": "Keine Angaben", "en": "No information", "pt": "Sem informação"},
     "date": {"fr": "Date", "de": "Datum", "en": "Date", "pt": "Data"},
+    "prescribed": {"fr": "prescrit le", "de": "verordnet am", "en": "prescribed on", "pt": "receitado em"},
+    "dispensed": {"fr": "délivré le", "de": "abgegeben am", "en": "dispensed on", "pt": "dispensado em"},
+    "quantity": {"fr": "quantité", "de": "Menge", "en": "quantity", "pt": "quantidade"},
 }
 _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU": "low", "A": "abnormal",
           "AA": "abnormal"}
@@ -213,6 +216,24 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
         text = _coded(resource.get("medicationCodeableConcept"), language)
         dosage = [d.get("text") for d in resource.get("dosage") or [] if isinstance(d, dict) and d.get("text")]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
+    if kind == "MedicationRequest":
+        text = _coded(resource.get("medicationCodeableConcept"), language)
+        dosage = [d.get("text") for d in resource.get("dosageInstruction") or []
+                  if isinstance(d, dict) and d.get("text")]
+        if dosage:
+            text = f"{text}: {_e('; '.join(dosage))}"
+        when = resource.get("authoredOn")
+        return f"{text} ({_e(_label('prescribed', language))} {_e(format_written_date(when, language))})" \
+            if when else text
+    if kind == "MedicationDispense":
+        text = _coded(resource.get("medicationCodeableConcept"), language)
+        quantity = resource.get("quantity") if isinstance(resource.get("quantity"), dict) else {}
+        if quantity.get("value") is not None:
+            amount = f"{_number(quantity.get('value'), language)} {quantity.get('unit') or ''}".strip()
+            text = f"{text}: {_e(_label('quantity', language))} {_e(amount)}"
+        when = resource.get("whenHandedOver")
+        return f"{text} ({_e(_label('dispensed', language))} {_e(format_written_date(when, language))})" \
+            if when else text
     if kind in ("Immunization", "Condition"):
         text = _coded(resource.get("vaccineCode" if kind == "Immunization" else "code"), language)
         when = resource.get("occurrenceDateTime" if kind == "Immunization" else "onsetDateTime")

@@ -31,6 +31,7 @@ SYSTEMS = {
     "http://loinc.org": "loinc",
     "http://snomed.info/sct": "snomed-ct",
     "http://hl7.org/fhir/sid/cvx": "cvx",
+    "http://www.whocc.no/atc": "atc",
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification": "allergy-verification",
 }
 # The platform's own vocabularies (codes stored in its tables): profession, specialty, organisation-kind,

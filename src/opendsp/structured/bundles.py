@@ -13,6 +13,7 @@ from typing import Any
 
 INDEXED_TYPES = (
     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement", "Immunization",
+    "MedicationRequest", "MedicationDispense",
 )
 _CODE_FIELDS = {
     "Observation": "code",
@@ -21,6 +22,8 @@ _CODE_FIELDS = {
     "Condition": "code",
     "MedicationStatement": "medicationCodeableConcept",
     "Immunization": "vaccineCode",
+    "MedicationRequest": "medicationCodeableConcept",  # ATC, and the Luxembourg medicinal product where given
+    "MedicationDispense": "medicationCodeableConcept",
 }
 _DATE_FIELDS = {
     "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
@@ -29,6 +32,8 @@ _DATE_FIELDS = {
     "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
     "MedicationStatement": ("effectiveDateTime", "effectivePeriod", "dateAsserted"),
     "Immunization": ("occurrenceDateTime", "recorded"),
+    "MedicationRequest": ("authoredOn",),
+    "MedicationDispense": ("whenHandedOver", "whenPrepared"),
 }
 
 
