@@ -32,6 +32,7 @@ PDF_FIELDS = {"type": "laboratory_report", "title": "Bilan", "care_date": "2025-
 ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "record page": lambda b, r, d: b.get(f"/pro/patients/{r}"),
     "summary": lambda b, r, d: b.get(f"/pro/patients/{r}/summary"),
+    "medication list": lambda b, r, d: b.get(f"/pro/patients/{r}/medications"),
     "timeline": lambda b, r, d: b.get(f"/pro/patients/{r}/timeline"),
     "document page": lambda b, r, d: b.get(f"/pro/patients/{r}/documents/{d}"),
     "content URL": lambda b, r, d: b.get(f"/pro/patients/{r}/documents/{d}/content"),
