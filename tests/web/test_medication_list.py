@@ -255,3 +255,33 @@ def test_without_access_the_answer_says_nothing_of_the_record_s_medicines(platfo
         holder.block(record.id, stranger.id)
     blocked = stranger.browser.get(f"/pro/patients/{record.id}/medications")
     assert blocked.status_code >= 400 and "J01CA04" not in blocked.text
+
+
+# -- in Chromium, on a phone ----------------------------------------------------------------------
+
+
+def _phone(screens: Screens, language: str) -> None:
+    screens.page.set_viewport_size({"width": 390, "height": 844})
+    screens.page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": language, "url": screens.base_url}])
+
+
+def test_the_holder_s_medication_list_on_a_phone_in_german(platform: Platform, clock: FrozenClock,
+                                                          screens: Screens) -> None:
+    record, browser, _ids = holder_with_medicines(platform, clock)
+    screens.log_in(browser.credentials)  # type: ignore[attr-defined]
+    _phone(screens, "de")
+    screens.visit("/record/medications", "holder medication list de")
+    assert screens.page.locator("#medications tbody tr").count() == 2
+    assert "Atorvastatin" in screens.page.locator("#medications").inner_text()
+
+
+def test_the_professional_s_medication_list_on_a_phone_in_french(platform: Platform, clock: FrozenClock,
+                                                                 screens: Screens) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _ids, _ = patient_with_medicines(platform)
+    circle(platform, record.id, pro.id)
+    screens.log_in(pro.credentials)
+    _phone(screens, "fr")
+    screens.visit(f"/pro/patients/{record.id}/medications", "professional medication list fr")
+    table = screens.page.locator("#medications").inner_text()
+    assert screens.page.locator("#medications tbody tr").count() == 1 and "Amoxicilline" in table
