@@ -145,6 +145,9 @@ def test_the_holder_sees_each_medicine_once_prescribed_and_dispensed_since_its_f
     read = reads(platform, record.id)
     assert len(read) == 3 and all(str(i) in json.dumps(read[-1]) for i in ids.values())
     assert reads(platform, other.id) == []
+    browser.choose_language("fr", "/record/trace")
+    browser.get("/record/trace?who=holder_side")
+    assert "Documents consultés pour la liste des médicaments" in browser.page  # the act, named in the trace
 
 
 def test_a_prescription_the_holder_may_not_see_yet_stays_out(platform: Platform, clock: FrozenClock) -> None:
