@@ -32,7 +32,8 @@ def request(medicine: dict[str, Any], authored: Any, *, dosage: str = "1 per day
             "requester": {"reference": "urn:uuid:doc"}, "dosageInstruction": [{"text": dosage}]}
 
 
-def dispense(medicine: dict[str, Any], handed: Any, *, quantity: Any = None, status: str = "completed") -> dict[str, Any]:
+def dispense(medicine: dict[str, Any], handed: Any, *, quantity: Any = None,
+             status: str = "completed") -> dict[str, Any]:
     resource = {"resourceType": "MedicationDispense", "status": status, "medicationCodeableConcept": medicine,
                 "whenHandedOver": handed, "performer": [{"actor": {"display": "Pharmacie du Centre"}}]}
     if quantity is not None:

@@ -715,6 +715,9 @@ TITLES: dict[str, Text] = {
     "home_care_report": ("Rapport de soins à domicile", "Pflegebericht häusliche Pflege", "Home-care report"),
     "patient_summary": ("Résumé patient", "Patientenkurzakte", "Patient summary"),
     "vaccination_record": ("Carnet de vaccination", "Impfausweis", "Vaccination record"),
+    "eprescription": ("Ordonnance électronique", "Elektronisches Rezept", "ePrescription", "Receita eletrónica"),
+    "dispensation": ("Délivrance en pharmacie", "Abgabe in der Apotheke", "Dispensation at the pharmacy",
+                     "Dispensa na farmácia"),
 }
 
 SECTION_TITLES: dict[str, Text] = {
