@@ -112,6 +112,9 @@ class DemoPlan:
         return sum(len(documents) for documents in self.documents.values())
 
 
+BOXES = ("boîtes", "Packungen", "boxes", "caixas")
+
+
 class Staff:
     """The professionals by role, to pick an author for each document."""
 
@@ -520,7 +523,7 @@ class _RecordPlanner:
         bundle = fhir.prescription(self.ids, patient=self._patient_info(),
                                    author=self._author_info(self.gp, organisation), day=when,
                                    language=self.language, title=title,
-                                   items=[fhir.Prescribed(m, quantity=(3, "box")) for m in medicines])
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language))) for m in medicines])
         return self._add(DocumentPlan(
             type=DocumentType.prescription, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
             content=fhir.to_json(bundle), author=self.gp, organisation=organisation,
@@ -532,7 +535,7 @@ class _RecordPlanner:
         bundle = fhir.dispensation(self.ids, patient=self._patient_info(),
                                    author=self._author_info(pharmacist, organisation), day=when,
                                    language=self.language, title=title,
-                                   items=[fhir.Prescribed(m, quantity=(3, "box")) for m in medicines])
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language))) for m in medicines])
         return self._add(DocumentPlan(
             type=DocumentType.dispensation, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
             content=fhir.to_json(bundle), author=pharmacist, organisation=organisation,
