@@ -24,7 +24,14 @@ from opendsp.trace.models import TraceEntry
 from opendsp.web.security import LANGUAGE_COOKIE
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
 from tests.browser import Screens, chromium, live, screens  # noqa: F401
-from tests.factories import as_holder, as_professional, make_organisation, make_professional, make_record
+from tests.factories import (
+    as_holder,
+    as_professional,
+    make_organisation,
+    make_professional,
+    make_record,
+    run_jobs,
+)
 from tests.web.holder_world import logged_in
 from tests.web.professional import professional_with_account, record_with_code
 
@@ -149,6 +156,17 @@ def test_the_holder_sees_each_medicine_once_prescribed_and_dispensed_since_its_f
     browser.choose_language("fr", "/record/trace")
     browser.get("/record/trace?who=holder_side")
     assert "Documents consultés pour la liste des médicaments" in browser.page  # the act, named in the trace
+
+
+def test_prescriptions_are_read_in_the_reader_s_words_and_found_by_keyword(platform: Platform,
+                                                                          clock: FrozenClock) -> None:
+    _record, browser, ids = holder_with_medicines(platform, clock)
+    run_jobs(platform)  # the keyword index is written by the worker
+    browser.choose_language("de", "/record")
+    page = browser.get(f"/record/documents/{ids['dispensed']}").text
+    assert "abgegeben am 2.3.2025" in page and "Amoxicillin" in page and 'id="structured"' in page
+    found = browser.submit("/record/search", {"q": "amoxicillin"}, form_page="/record/search").text
+    assert str(ids["first"]) in found and str(ids["dispensed"]) in found
 
 
 def test_a_prescription_the_holder_may_not_see_yet_stays_out(platform: Platform, clock: FrozenClock) -> None:
