@@ -110,6 +110,13 @@ def test_only_dispensed_or_undated_medicines_have_no_since_and_undated_lines_com
     assert listed[0].dispensed[0].quantity == "20 tablet"
 
 
+def test_the_quantity_to_dispense_is_the_prescription_s() -> None:
+    ordered = {**request(concept("J01CA04"), "2025-01-01"),
+               "dispenseRequest": {"quantity": {"value": 2, "unit": "box"}},
+               "quantity": {"value": 99, "unit": "not a prescription field"}}
+    assert medication_list([(OTHER, [ordered], {})])[0].prescribed[0].quantity == "2 box"
+
+
 def test_names_of_the_parties_come_from_the_bundle() -> None:
     bundle = {"entry": [
         {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Practitioner",

@@ -308,3 +308,51 @@ def test_the_professional_s_medication_list_on_a_phone_in_french(platform: Platf
     screens.visit(f"/pro/patients/{record.id}/medications", "professional medication list fr")
     table = screens.page.locator("#medications").inner_text()
     assert screens.page.locator("#medications tbody tr").count() == 1 and "Amoxicilline" in table
+    screens.visit(f"/pro/patients/{record.id}/deposit/prescription", "prescription form fr")
+    assert screens.page.locator("#prescription-set input[type=checkbox]").count() >= 3
+
+
+# -- deposited from the professional's portal -----------------------------------------------------
+
+
+def test_a_physician_deposits_an_electronic_prescription_from_the_portal(platform: Platform,
+                                                                         clock: FrozenClock) -> None:
+    pro = professional_with_account(platform, clock)
+    record, _code = record_with_code(platform)
+    circle(platform, record.id, pro.id)
+    form = f"/pro/patients/{record.id}/deposit/prescription"
+    assert 'href="/pro/patients/' in pro.browser.get(f"/pro/patients/{record.id}/deposit").text
+    assert f'href="{form}"' in pro.browser.page
+    base = {"title": "Ordonnance", "care_date": "2025-03-01", "confidentiality": "normal"}
+    for fields, problem in [
+        (base, "Tick at least one medicine."),
+        ({**base, "medicine": ["J01CA04"], "boxes_J01CA04": "40"}, "A medicine is dispensed in 1 to 12 boxes."),
+        ({**base, "medicine": ["J01CA04"], "boxes_J01CA04": "1.5"}, "A medicine is dispensed in 1 to 12 boxes."),
+        ({**base, "medicine": ["X99"]}, "Choose the medicines from the list."),
+    ]:
+        refused = pro.browser.submit(form, fields, form_page=form)
+        assert refused.status_code == 400 and problem in refused.text, problem
+    done = pro.browser.submit(form, {**base, "medicine": ["J01CA04", "C10AA05"], "boxes_J01CA04": "2"},
+                              form_page=form)
+    assert done.status_code == 303, pro.browser.page
+    page = pro.browser.get(f"/pro/patients/{record.id}/medications").text
+    assert len(rows(page)) == 2 and "2 box(es)" in page
+
+
+def test_a_pharmacist_is_not_offered_the_prescription_form(platform: Platform, clock: FrozenClock) -> None:
+    pharmacist = professional_with_account(platform, clock, kind=OrganisationKind.pharmacy, profession="pharmacist",
+                                           specialties=(), name="Pharmacie Nord")
+    record, _code = record_with_code(platform)
+    circle(platform, record.id, pharmacist.id)
+    form = f"/pro/patients/{record.id}/deposit/prescription"
+    assert form not in pharmacist.browser.get(f"/pro/patients/{record.id}/deposit").text
+    assert pharmacist.browser.get(form).status_code == 403
+    with platform.sessions() as session:
+        before = session.scalars(select(TraceEntry)).all()
+    refused = pharmacist.browser.submit(form, {"title": "x", "care_date": "2025-03-01", "confidentiality": "normal",
+                                               "medicine": ["J01CA04"]}, form_page=f"/pro/patients/{record.id}")
+    assert refused.status_code == 403
+    with platform.sessions() as session:
+        from opendsp.documents.models import Document
+        assert session.scalars(select(Document).where(Document.record_id == record.id)).all() == []
+    assert before  # the refusal is traced on top of what was there

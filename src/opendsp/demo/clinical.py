@@ -720,6 +720,9 @@ TITLES: dict[str, Text] = {
                      "Dispensa na farmácia"),
 }
 
+# The unit of a quantity prescribed or dispensed.
+BOXES: Text = ("boîte(s)", "Packung(en)", "box(es)", "caixa(s)")
+
 SECTION_TITLES: dict[str, Text] = {
     "allergies": ("Allergies et intolérances", "Allergien und Unverträglichkeiten", "Allergies and intolerances",
                   "Alergias e intolerâncias"),

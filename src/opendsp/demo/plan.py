@@ -20,6 +20,7 @@ from opendsp.demo.clinical import (
     ANTENATAL,
     BLOOD_COUNT,
     BLOOD_GROUPS,
+    BOXES,
     CHECK_UP,
     CONDITIONS,
     CONSULTATION_TITLES,
@@ -110,9 +111,6 @@ class DemoPlan:
     @property
     def document_count(self) -> int:
         return sum(len(documents) for documents in self.documents.values())
-
-
-BOXES = ("boîtes", "Packungen", "boxes", "caixas")
 
 
 class Staff:
@@ -523,7 +521,8 @@ class _RecordPlanner:
         bundle = fhir.prescription(self.ids, patient=self._patient_info(),
                                    author=self._author_info(self.gp, organisation), day=when,
                                    language=self.language, title=title,
-                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language))) for m in medicines])
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language)))
+                                          for m in medicines])
         return self._add(DocumentPlan(
             type=DocumentType.prescription, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
             content=fhir.to_json(bundle), author=self.gp, organisation=organisation,
@@ -535,7 +534,8 @@ class _RecordPlanner:
         bundle = fhir.dispensation(self.ids, patient=self._patient_info(),
                                    author=self._author_info(pharmacist, organisation), day=when,
                                    language=self.language, title=title,
-                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language))) for m in medicines])
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language)))
+                                          for m in medicines])
         return self._add(DocumentPlan(
             type=DocumentType.dispensation, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
             content=fhir.to_json(bundle), author=pharmacist, organisation=organisation,

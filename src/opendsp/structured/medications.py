@@ -33,6 +33,7 @@ class Prescribed:
     dosage: str  # the dosage instructions' text, "" when none is written
     prescriber: str | None
     document_id: uuid.UUID
+    quantity: str | None = None  # what is to be dispensed (dispenseRequest.quantity)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ def _dosage(resource: dict[str, Any]) -> str:
 
 
 def _quantity(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "MedicationRequest":
+        request = resource.get("dispenseRequest")
+        resource = request if isinstance(request, dict) else {}
     quantity = resource.get("quantity")
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         return None
@@ -184,7 +188,8 @@ def medication_list(sources: Iterable[Source]) -> list[Medicine]:
                 if resource.get("status") in NOT_PRESCRIBED or resource.get("intent") == "proposal":
                     continue
                 line: Prescribed | Dispensed = Prescribed(_dated(resource, "authoredOn"), _dosage(resource),
-                                                          _requester(resource, names), document_id)
+                                                          _requester(resource, names), document_id,
+                                                          _quantity(resource))
                 same: tuple[object, ...] = (key, kind, line.authored, line.dosage, line.prescriber)
             else:
                 if resource.get("status") in NOT_DISPENSED:

@@ -41,7 +41,7 @@ CONFIDENTIALITY_LABELS = {
     ConfidentialityLevel.restricted: N_("Restricted: the author, the referring doctor and professionals the holder named"),
 }
 KINDS = {"pdf": "professional/deposit.html", "laboratory": "professional/deposit_laboratory.html",
-         "summary": "professional/deposit_summary.html"}
+         "summary": "professional/deposit_summary.html", "prescription": "professional/deposit_prescription.html"}
 
 
 def deposit_types(view: ProfessionalView) -> list[DocumentType]:
@@ -65,7 +65,7 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
     return render_pro(
         request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
         values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
-        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary"},
+        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary", "prescription"},
         levels=list(CONFIDENTIALITY_LABELS.items()), today=formats.local_day(view.now),
         replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
         allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
@@ -74,7 +74,8 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
 
 
 # The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
-FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary}
+FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary,
+              "prescription": DocumentType.prescription}
 # Refusals that depend on the type, not on the record: the record's menu stays, the form is not offered.
 TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
 
@@ -160,6 +161,13 @@ def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) 
         return _deposit_refusal(request, view, record_id, "summary") or _form_page(request, view, record_id, "summary")
 
 
+@router.get("/pro/patients/{record_id}/deposit/prescription", response_class=HTMLResponse)
+def prescription_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    with professional_view(request, platform) as view:
+        return (_deposit_refusal(request, view, record_id, "prescription")
+                or _form_page(request, view, record_id, "prescription"))
+
+
 @router.post("/pro/patients/{record_id}/deposit")
 async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
     form = await read_form(request)  # in memory, never spooled to disk in clear
@@ -224,6 +232,27 @@ async def deposit_summary(request: Request, platform: PlatformDep, record_id: uu
                 values=_values(form))
         except AccessDenied as denied:
             return _refused(request, view, record_id, "summary", denied, form)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.post("/pro/patients/{record_id}/deposit/prescription")
+async def deposit_prescription(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    form = await request.form()
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=DocumentType.prescription)
+            content = forms.prescription_bundle(
+                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
+                day=draft.care_date, language=request.state.language,
+                items=forms.prescription_items(form, request.state.language))
+            document = view.access.deposit(record_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _deposit_refusal(request, view, record_id, "prescription") or _form_page(
+                request, view, record_id, "prescription", status=400, error=translate(request, str(refused)),
+                values=_values(form))
+        except AccessDenied as denied:
+            return _refused(request, view, record_id, "prescription", denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 
