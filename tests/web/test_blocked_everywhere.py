@@ -41,6 +41,7 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "laboratory form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/laboratory"),
     "summary form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/summary"),
     "prescription form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/prescription"),
+    "dispensation form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/dispensation"),
     "page after a deposit": lambda b, r, d: b.get(f"/pro/patients/{r}/deposited/{d}"),
     "PDF deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit", PDF_FIELDS,
                                          files={"file": ("bilan.pdf", PDF, "application/pdf")}),
@@ -51,6 +52,8 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
         "title": "Résumé", "care_date": "2025-03-01", "confidentiality": "normal"}),
     "prescription deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/prescription", {
         "title": "Ordonnance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
+    "dispensation deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/dispensation", {
+        "title": "Délivrance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
     "replacement": lambda b, r, d: _post(b, f"/pro/patients/{r}/documents/{d}/replace", {
         "title": "Nouveau", "care_date": "2025-03-01", "confidentiality": "normal"},
         files={"file": ("new.pdf", PDF, "application/pdf")}),

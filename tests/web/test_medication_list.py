@@ -339,20 +339,29 @@ def test_a_physician_deposits_an_electronic_prescription_from_the_portal(platfor
     assert len(rows(page)) == 2 and "2 box(es)" in page
 
 
-def test_a_pharmacist_is_not_offered_the_prescription_form(platform: Platform, clock: FrozenClock) -> None:
+def test_a_pharmacist_deposits_a_dispensation_and_is_not_offered_the_prescription_form(
+        platform: Platform, clock: FrozenClock) -> None:
     pharmacist = professional_with_account(platform, clock, kind=OrganisationKind.pharmacy, profession="pharmacist",
                                            specialties=(), name="Pharmacie Nord")
+    doctor = professional_with_account(platform, clock, family_name="Arzt")
     record, _code = record_with_code(platform)
-    circle(platform, record.id, pharmacist.id)
-    form = f"/pro/patients/{record.id}/deposit/prescription"
-    assert form not in pharmacist.browser.get(f"/pro/patients/{record.id}/deposit").text
-    assert pharmacist.browser.get(form).status_code == 403
-    with platform.sessions() as session:
-        before = session.scalars(select(TraceEntry)).all()
-    refused = pharmacist.browser.submit(form, {"title": "x", "care_date": "2025-03-01", "confidentiality": "normal",
-                                               "medicine": ["J01CA04"]}, form_page=f"/pro/patients/{record.id}")
+    circle(platform, record.id, pharmacist.id, doctor.id)
+    prescribe, dispense = (f"/pro/patients/{record.id}/deposit/{kind}" for kind in ("prescription", "dispensation"))
+    offered = pharmacist.browser.get(f"/pro/patients/{record.id}/deposit").text
+    assert prescribe not in offered and dispense in offered
+    assert dispense not in doctor.browser.get(f"/pro/patients/{record.id}/deposit").text
+    assert pharmacist.browser.get(prescribe).status_code == 403
+    assert doctor.browser.get(dispense).status_code == 403
+    fields = {"title": "Délivrance", "care_date": "2025-03-02", "confidentiality": "normal", "medicine": ["J01CA04"],
+              "boxes_J01CA04": "2"}
+    refused = pharmacist.browser.submit(prescribe, fields, form_page=f"/pro/patients/{record.id}")
     assert refused.status_code == 403
+    assert doctor.browser.submit(dispense, fields, form_page=f"/pro/patients/{record.id}").status_code == 403
     with platform.sessions() as session:
         from opendsp.documents.models import Document
         assert session.scalars(select(Document).where(Document.record_id == record.id)).all() == []
-    assert before  # the refusal is traced on top of what was there
+
+    done = pharmacist.browser.submit(dispense, fields, form_page=dispense)
+    assert done.status_code == 303, pharmacist.browser.page
+    page = doctor.browser.get(f"/pro/patients/{record.id}/medications").text
+    assert len(rows(page)) == 1 and "2 box(es)" in page and "Not prescribed" in page

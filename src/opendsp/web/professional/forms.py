@@ -41,6 +41,7 @@ from opendsp.demo.fhir import (
     Prescribed,
     SummaryContent,
     laboratory_report,
+    dispensation,
     patient_summary,
     prescription,
     to_json,
@@ -207,6 +208,8 @@ def prescription_items(form: Any, language: str) -> list[Prescribed]:
 
 
 def prescription_bundle(platform: Platform, who: Parties, *, title: str, day: date, language: str,
-                        items: list[Prescribed]) -> bytes:
-    return _validated(prescription(_ids(platform), patient=who.patient, author=who.author, day=day,
-                                   language=language, title=title, items=items))
+                        items: list[Prescribed], dispensed: bool = False) -> bytes:
+    """An ePrescription (MedicationRequest entries), or with ``dispensed`` the pharmacy's eDispensation."""
+    build = dispensation if dispensed else prescription
+    return _validated(build(_ids(platform), patient=who.patient, author=who.author, day=day,
+                            language=language, title=title, items=items))
