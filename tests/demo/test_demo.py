@@ -314,7 +314,8 @@ def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 def test_every_fhir_document_is_a_valid_r4b_document_bundle(plan: DemoPlan) -> None:
     structured = [d for d in all_documents(plan) if d.media_type == FHIR_MEDIA_TYPE]
     assert {d.type for d in structured} == {DocumentType.laboratory_report, DocumentType.patient_summary,
-                                            DocumentType.imaging_report}
+                                            DocumentType.imaging_report,
+                                            DocumentType.prescription, DocumentType.dispensation}
     for document in structured:
         data = json.loads(document.content)
         Bundle.model_validate(data)  # raises on anything R4B does not allow

@@ -108,7 +108,8 @@ def test_metadata_lists_what_works(fhir: Fhir) -> None:
     kinds = {r["type"] for r in statement["rest"][0]["resource"]}
     assert kinds == {"DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
                      "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
-                     "Immunization", "ImagingStudy", "Procedure"}
+                     "Immunization", "ImagingStudy", "Procedure",
+                     "MedicationRequest", "MedicationDispense"}
     smart = fhir.http.get("/fhir/.well-known/smart-configuration").json()
     assert smart["token_endpoint"].endswith("/auth/token")
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]

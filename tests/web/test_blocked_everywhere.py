@@ -32,6 +32,7 @@ PDF_FIELDS = {"type": "laboratory_report", "title": "Bilan", "care_date": "2025-
 ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "record page": lambda b, r, d: b.get(f"/pro/patients/{r}"),
     "summary": lambda b, r, d: b.get(f"/pro/patients/{r}/summary"),
+    "medication list": lambda b, r, d: b.get(f"/pro/patients/{r}/medications"),
     "timeline": lambda b, r, d: b.get(f"/pro/patients/{r}/timeline"),
     "document page": lambda b, r, d: b.get(f"/pro/patients/{r}/documents/{d}"),
     "content URL": lambda b, r, d: b.get(f"/pro/patients/{r}/documents/{d}/content"),
@@ -39,6 +40,8 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "deposit form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit"),
     "laboratory form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/laboratory"),
     "summary form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/summary"),
+    "prescription form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/prescription"),
+    "dispensation form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/dispensation"),
     "page after a deposit": lambda b, r, d: b.get(f"/pro/patients/{r}/deposited/{d}"),
     "PDF deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit", PDF_FIELDS,
                                          files={"file": ("bilan.pdf", PDF, "application/pdf")}),
@@ -47,6 +50,10 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
         "analyte": "haemoglobin", "value": "13.5"}),
     "summary deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/summary", {
         "title": "Résumé", "care_date": "2025-03-01", "confidentiality": "normal"}),
+    "prescription deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/prescription", {
+        "title": "Ordonnance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
+    "dispensation deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/dispensation", {
+        "title": "Délivrance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
     "replacement": lambda b, r, d: _post(b, f"/pro/patients/{r}/documents/{d}/replace", {
         "title": "Nouveau", "care_date": "2025-03-01", "confidentiality": "normal"},
         files={"file": ("new.pdf", PDF, "application/pdf")}),

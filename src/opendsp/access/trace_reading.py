@@ -546,6 +546,7 @@ READ_TOGETHER = {
     "chart": N_("Consulted documents for a chart of results"),
     "summary": N_("Consulted documents for the patient summary view"),
     "vaccination_record": N_("Consulted documents for the vaccination record"),
+    "medication_list": N_("Consulted documents for the medication list"),
 }
 
 

@@ -715,7 +715,13 @@ TITLES: dict[str, Text] = {
     "home_care_report": ("Rapport de soins à domicile", "Pflegebericht häusliche Pflege", "Home-care report"),
     "patient_summary": ("Résumé patient", "Patientenkurzakte", "Patient summary"),
     "vaccination_record": ("Carnet de vaccination", "Impfausweis", "Vaccination record"),
+    "eprescription": ("Ordonnance électronique", "Elektronisches Rezept", "ePrescription", "Receita eletrónica"),
+    "dispensation": ("Délivrance en pharmacie", "Abgabe in der Apotheke", "Dispensation at the pharmacy",
+                     "Dispensa na farmácia"),
 }
+
+# The unit of a quantity prescribed or dispensed.
+BOXES: Text = ("boîte(s)", "Packung(en)", "box(es)", "caixa(s)")
 
 SECTION_TITLES: dict[str, Text] = {
     "allergies": ("Allergies et intolérances", "Allergien und Unverträglichkeiten", "Allergies and intolerances",
@@ -724,6 +730,8 @@ SECTION_TITLES: dict[str, Text] = {
     "medications": ("Traitements en cours", "Aktuelle Medikation", "Medication summary", "Medicação atual"),
     "immunizations": ("Vaccinations", "Impfungen", "Immunizations", "Vacinas"),
     "results": ("Résultats d'analyses", "Laborergebnisse", "Results", "Resultados de análises"),
+    "prescribed": ("Médicaments prescrits", "Verordnete Arzneimittel", "Prescribed medicines", "Medicamentos receitados"),
+    "dispensed": ("Médicaments délivrés", "Abgegebene Arzneimittel", "Dispensed medicines", "Medicamentos dispensados"),
     "none_known": ("Aucun élément connu.", "Nichts bekannt.", "None known.", "Nada conhecido."),
 }
 

@@ -540,3 +540,88 @@ def discharge_report(
     ]
     return document.bundle(type_code=("18842-5", "Discharge summary"), title=title, day=content.discharge,
                            language=language, restricted=restricted, sections=sections)
+
+
+# -- ePrescription and eDispensation ---------------------------------------------------
+
+LU_MEDICINAL_PRODUCT = systems.LU_MEDICINAL_PRODUCT
+
+
+@dataclass(frozen=True)
+class Prescribed:
+    medicine: Medicine
+    product: str | None = None  # the Luxembourg medicinal product code, where the prescriber gives one
+    quantity: tuple[float, str] | None = None  # what is to be dispensed: (value, unit), e.g. (2, "box")
+
+
+def _medicine(medicine: Medicine, product: str | None) -> dict[str, Any]:
+    concept = _concept(ATC, medicine.atc, medicine.substance, medicine.name)
+    if product:
+        concept["coding"].append(_coding(LU_MEDICINAL_PRODUCT, product, medicine.name))
+    return concept
+
+
+def prescription(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    items: list[Prescribed],
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """An ePrescription: one MedicationRequest per medicine (HL7 Europe / IPS MedicationRequest shape)."""
+    document = _Document(ids, patient, author)
+    requests = []
+    for item in items:
+        request: dict[str, Any] = {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": _medicine(item.medicine, item.product),
+            "subject": document.patient,
+            "authoredOn": day.isoformat(),
+            "requester": document.practitioner,
+            "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
+        }
+        if item.quantity:
+            request["dispenseRequest"] = {"quantity": {"value": item.quantity[0], "unit": item.quantity[1]}}
+        requests.append(document.add(request))
+    section = _section("prescribed", ("57828-6", "Prescription list"), language,
+                       [f"{i.medicine.name}: {tr(i.medicine.dosage, language)}" for i in items], requests)
+    return document.bundle(type_code=("57833-6", "Prescription for medication"), title=title, day=day,
+                           language=language, restricted=restricted, sections=[section])
+
+
+def dispensation(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    items: list[Prescribed],
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """An eDispensation: one MedicationDispense per medicine handed over at the pharmacy (``author``)."""
+    document = _Document(ids, patient, author)
+    dispenses = []
+    for item in items:
+        value, unit = item.quantity or (1, "box")
+        dispenses.append(document.add({
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationCodeableConcept": _medicine(item.medicine, item.product),
+            "subject": document.patient,
+            "performer": [{"actor": document.organisation}],
+            "quantity": {"value": value, "unit": unit},
+            "whenHandedOver": _instant(day, 15),
+            "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
+        }))
+    section = _section("dispensed", ("60590-7", "Medication dispensed.brief Document"), language,
+                       [i.medicine.name for i in items], dispenses)
+    return document.bundle(type_code=("60593-1", "Medication dispensed.extended Document"), title=title, day=day,
+                           language=language, restricted=restricted, sections=[section])

@@ -15,10 +15,12 @@ from opendsp.demo import fhir
 from opendsp.demo.clinical import (
     AF_RHYTHM,
     ALLERGIES,
+    AMOXICILLIN,
     ANALYTES,
     ANTENATAL,
     BLOOD_COUNT,
     BLOOD_GROUPS,
+    BOXES,
     CHECK_UP,
     CONDITIONS,
     CONSULTATION_TITLES,
@@ -247,9 +249,18 @@ class _RecordPlanner:
         if showcase or rng.random() < 0.25:
             self.personal(self.day(), rng.randrange(len(PERSONAL)))
         if showcase:
+            self._medicines()
+        if showcase:
             # A report sent twice, the copy withdrawn by its author: the document history shows both.
             first = next(d for d in self.documents if d.type is DocumentType.consultation_report and d.author is self.gp)
             self._add(replace(first, withdraw_reason=WITHDRAW_REASONS[1]))
+
+    def _medicines(self) -> None:
+        """A structured prescription of the long-term medicines, and the pharmacy's dispensation of it days later."""
+        medicines = [CONDITIONS[c].medicine for c in self.person.conditions] or [AMOXICILLIN]
+        prescribed = REFERENCE_DATE - timedelta(days=40)
+        self.eprescription(prescribed, medicines)
+        self.dispensation(prescribed + timedelta(days=2), medicines, self.staff.one("pharmacist"))
 
     def _child(self) -> None:
         person, rng = self.person, self.rng
@@ -513,6 +524,32 @@ class _RecordPlanner:
                 author=author, organisation=organisation,
             )
         )
+
+    def eprescription(self, when: date, medicines: list[Medicine]) -> DocumentPlan:
+        organisation = self._gp_practice()
+        title = f"{tr(TITLES['eprescription'], self.language)} - {', '.join(m.name for m in medicines)}"
+        bundle = fhir.prescription(self.ids, patient=self._patient_info(),
+                                   author=self._author_info(self.gp, organisation), day=when,
+                                   language=self.language, title=title,
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language)))
+                                          for m in medicines])
+        return self._add(DocumentPlan(
+            type=DocumentType.prescription, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
+            content=fhir.to_json(bundle), author=self.gp, organisation=organisation,
+        ))
+
+    def dispensation(self, when: date, medicines: list[Medicine], pharmacist: ProfessionalSpec) -> DocumentPlan:
+        organisation = pharmacist.organisations[0]
+        title = tr(TITLES["dispensation"], self.language)
+        bundle = fhir.dispensation(self.ids, patient=self._patient_info(),
+                                   author=self._author_info(pharmacist, organisation), day=when,
+                                   language=self.language, title=title,
+                                   items=[fhir.Prescribed(m, quantity=(3, tr(BOXES, self.language)))
+                                          for m in medicines])
+        return self._add(DocumentPlan(
+            type=DocumentType.dispensation, title=title, care_date=when, media_type=FHIR_MEDIA_TYPE,
+            content=fhir.to_json(bundle), author=pharmacist, organisation=organisation,
+        ))
 
     def _result(self, key: str, when: date) -> fhir.LabResult:
         analyte = ANALYTES[key]

@@ -17,6 +17,7 @@ TYPE_LABELS: dict[DocumentType, str] = {
     DocumentType.operative_report: N_("Operative report"),
     DocumentType.vaccination_record: N_("Vaccination record"),
     DocumentType.pathology_report: N_("Pathology report"),
+    DocumentType.dispensation: N_("Medicine dispensation"),
 }
 
 STATUS_LABELS: dict[DocumentStatus, str] = {

@@ -22,6 +22,7 @@ class DocumentType(str, enum.Enum):
     operative_report = "operative_report"
     vaccination_record = "vaccination_record"
     pathology_report = "pathology_report"
+    dispensation = "dispensation"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ CODINGS: dict[DocumentType, TypeCoding] = {
     DocumentType.operative_report: TypeCoding("11504-8", "Surgical operation note", "other"),
     DocumentType.vaccination_record: TypeCoding("11369-6", "History of Immunization Narrative", "other"),
     DocumentType.pathology_report: TypeCoding("11526-1", "Pathology study", "laboratory-result"),
+    DocumentType.dispensation: TypeCoding("60593-1", "Medication dispensed.extended Document", "eprescription"),
 }
 
 

@@ -44,12 +44,12 @@ PATIENT_REQUIRED = _param("patient", "reference", "Patient/{id} (or patient.iden
 PATIENT_IDENTIFIER = _param("patient.identifier", "token", f"{systems.NATIONAL_NUMBER}|{{national number}}")
 STRUCTURED_TYPES = (
     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement", "Immunization",
-    "ImagingStudy", "Procedure",
+    "ImagingStudy", "Procedure", "MedicationRequest", "MedicationDispense",
 )
 STRUCTURED_SEARCH = [
     PATIENT_REQUIRED, PATIENT_IDENTIFIER,
     _param("code", "token", "system|code (LOINC for Observation, SNOMED CT, ATC, CVX, DICOM modality); code alone matches any system"),
-    _param("date", "date", "the entry's effective date (effective, onset, occurrence)"),
+    _param("date", "date", "the entry's effective date (effective, onset, occurrence, started, performed, authoredOn, whenHandedOver)"),
 ]
 
 

@@ -117,6 +117,9 @@ _LABELS = {
                     "en": "Open the images in the PACS", "pt": "Abrir as imagens no PACS"},
     "performed": {"fr": "réalisé le", "de": "durchgeführt am", "en": "performed on", "pt": "realizado em"},
     "since": {"fr": "depuis le", "de": "seit", "en": "since", "pt": "desde"},
+    "prescribed": {"fr": "prescrit le", "de": "verordnet am", "en": "prescribed on", "pt": "receitado em"},
+    "dispensed": {"fr": "délivré le", "de": "abgegeben am", "en": "dispensed on", "pt": "dispensado em"},
+    "quantity": {"fr": "quantité", "de": "Menge", "en": "quantity", "pt": "quantidade"},
 }
 _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU": "low", "A": "abnormal",
           "AA": "abnormal"}
@@ -241,10 +244,25 @@ def _item_html(resource: dict[str, Any], language: str) -> str:
         text = _coded(resource.get("medicationCodeableConcept"), language)
         dosage = [d.get("text") for d in _items(resource.get("dosage")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
         return f"{text}: {_e('; '.join(dosage))}" if dosage else text
-    if kind == "MedicationRequest":  # medication on discharge, as a discharge report may list it
+    # MedicationRequest: a prescription's, or the medication on discharge a discharge report lists.
+    if kind == "MedicationRequest":
         text = _coded(resource.get("medicationCodeableConcept"), language)
-        dosage = [d.get("text") for d in _items(resource.get("dosageInstruction")) if isinstance(d, dict) and isinstance(d.get("text"), str)]
-        return f"{text}: {_e('; '.join(dosage))}" if dosage else text
+        dosage = [d.get("text") for d in _items(resource.get("dosageInstruction"))
+                  if isinstance(d, dict) and isinstance(d.get("text"), str) and d.get("text")]
+        if dosage:
+            text = f"{text}: {_e('; '.join(dosage))}"
+        when = resource.get("authoredOn")
+        return f"{text} ({_e(_label('prescribed', language))} {_e(format_written_date(when, language))})" \
+            if when else text
+    if kind == "MedicationDispense":
+        text = _coded(resource.get("medicationCodeableConcept"), language)
+        quantity = resource.get("quantity") if isinstance(resource.get("quantity"), dict) else {}
+        if quantity.get("value") is not None:
+            amount = f"{_number(quantity.get('value'), language)} {quantity.get('unit') or ''}".strip()
+            text = f"{text}: {_e(_label('quantity', language))} {_e(amount)}"
+        when = resource.get("whenHandedOver")
+        return f"{text} ({_e(_label('dispensed', language))} {_e(format_written_date(when, language))})" \
+            if when else text
     if kind == "Procedure":
         text = _coded(resource.get("code"), language)
         when = _when(resource.get("performedDateTime") or resource.get("performedPeriod"), language)

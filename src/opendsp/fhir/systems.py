@@ -18,6 +18,10 @@ ACCESS_BASIS = "urn:opendsp:cs:access-basis"
 TRACE_ACTION = "urn:opendsp:cs:trace-action"
 
 LOINC = "http://loinc.org"
+ATC = "http://www.whocc.no/atc"
+# The Luxembourg medicinal product code (the national register's number of a packaged medicine): no FHIR URL is
+# published for it, so the platform names it until one is.
+LU_MEDICINAL_PRODUCT = "urn:opendsp:cs:lu-medicinal-product"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 URI = "urn:ietf:rfc:3986"

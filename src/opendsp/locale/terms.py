@@ -32,6 +32,7 @@ SYSTEMS = {
     "http://snomed.info/sct": "snomed-ct",
     "http://hl7.org/fhir/sid/cvx": "cvx",
     "http://dicom.nema.org/resources/ontology/DCM": "dicom-dcm",
+    "http://www.whocc.no/atc": "atc",
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification": "allergy-verification",
 }
 # The platform's own vocabularies (codes stored in its tables): profession, specialty, organisation-kind,

@@ -14,6 +14,7 @@ from typing import Any
 INDEXED_TYPES = (
     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement", "Immunization",
     "ImagingStudy", "Procedure",
+    "MedicationRequest", "MedicationDispense",
 )
 _CODE_FIELDS = {
     "Observation": "code",
@@ -24,6 +25,8 @@ _CODE_FIELDS = {
     "Immunization": "vaccineCode",
     "Procedure": "code",
     # ImagingStudy has no one concept: its modalities and body sites are Codings (see ``codings``).
+    "MedicationRequest": "medicationCodeableConcept",  # ATC, and the Luxembourg medicinal product where given
+    "MedicationDispense": "medicationCodeableConcept",
 }
 _DATE_FIELDS = {
     "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
@@ -34,6 +37,8 @@ _DATE_FIELDS = {
     "Immunization": ("occurrenceDateTime", "recorded"),
     "ImagingStudy": ("started",),
     "Procedure": ("performedDateTime", "performedPeriod"),
+    "MedicationRequest": ("authoredOn",),
+    "MedicationDispense": ("whenHandedOver", "whenPrepared"),
 }
 
 

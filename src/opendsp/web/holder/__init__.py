@@ -23,6 +23,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("/record/timeline", N_("Timeline")),
     ("/record/documents", N_("Documents")),
     ("/record/vaccinations", N_("Vaccination record")),
+    ("/record/medications", N_("Medication list")),
     ("/record/trace", N_("Traceability")),
     ("/record/upload", N_("Add a document")),
     ("/record/professionals", N_("Health professionals")),
@@ -42,6 +43,7 @@ def parts() -> list[ModuleType]:
         documents,
         export,
         hidden,
+        medications,
         home,
         notifications,
         passwords,
@@ -55,8 +57,8 @@ def parts() -> list[ModuleType]:
         vaccinations,
     )
 
-    return [home, notifications, timeline, documents, readers, reading, vaccinations, trace, upload, professionals,
-            consents, assistants, hidden, passwords, state, export]
+    return [home, notifications, timeline, documents, readers, reading, vaccinations, medications, trace, upload,
+            professionals, consents, assistants, hidden, passwords, state, export]
 
 
 def routers() -> list[APIRouter]:

@@ -14,9 +14,9 @@ from opendsp.web.security import csrf_protect
 
 
 def routers() -> list[APIRouter]:
-    from opendsp.web.professional import deposit, patients, record, summary
+    from opendsp.web.professional import deposit, medications, patients, record, summary
 
-    return [part.router for part in (patients, record, summary, deposit)]
+    return [part.router for part in (patients, record, summary, medications, deposit)]
 
 
 def install(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ in one transaction.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,8 @@ CONFIDENTIALITY_LABELS = {
     ConfidentialityLevel.restricted: N_("Restricted: the author, the referring doctor and professionals the holder named"),
 }
 KINDS = {"pdf": "professional/deposit.html", "laboratory": "professional/deposit_laboratory.html",
-         "summary": "professional/deposit_summary.html"}
+         "summary": "professional/deposit_summary.html", "prescription": "professional/deposit_prescription.html",
+         "dispensation": "professional/deposit_prescription.html"}
 
 
 def deposit_types(view: ProfessionalView) -> list[DocumentType]:
@@ -65,7 +67,8 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
     return render_pro(
         request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
         values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
-        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary"},
+        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary", "prescription",
+                                                       "dispensation"},
         levels=list(CONFIDENTIALITY_LABELS.items()), today=formats.local_day(view.now),
         replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
         allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
@@ -73,8 +76,16 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
     )
 
 
+class MedicinesForm(str, enum.Enum):
+    """The two forms of medicines ticked with their boxes: what a physician prescribes, what a pharmacy hands over."""
+
+    prescription = "prescription"
+    dispensation = "dispensation"
+
+
 # The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
-FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary}
+FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary,
+              "prescription": DocumentType.prescription, "dispensation": DocumentType.dispensation}
 # Refusals that depend on the type, not on the record: the record's menu stays, the form is not offered.
 TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
 
@@ -160,6 +171,24 @@ def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) 
         return _deposit_refusal(request, view, record_id, "summary") or _form_page(request, view, record_id, "summary")
 
 
+def _medicines_form(request: Request, platform: PlatformDep, record_id: uuid.UUID,
+                    kind: MedicinesForm) -> HTMLResponse:
+    """The prescription form (a physician) or the dispensation form (a pharmacist): medicines and boxes."""
+    with professional_view(request, platform) as view:
+        return _deposit_refusal(request, view, record_id, kind.value) or _form_page(request, view, record_id,
+                                                                                    kind.value)
+
+
+@router.get("/pro/patients/{record_id}/deposit/prescription", response_class=HTMLResponse)
+def prescription_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    return _medicines_form(request, platform, record_id, MedicinesForm.prescription)
+
+
+@router.get("/pro/patients/{record_id}/deposit/dispensation", response_class=HTMLResponse)
+def dispensation_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+    return _medicines_form(request, platform, record_id, MedicinesForm.dispensation)
+
+
 @router.post("/pro/patients/{record_id}/deposit")
 async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
     form = await read_form(request)  # in memory, never spooled to disk in clear
@@ -224,6 +253,38 @@ async def deposit_summary(request: Request, platform: PlatformDep, record_id: uu
                 values=_values(form))
         except AccessDenied as denied:
             return _refused(request, view, record_id, "summary", denied, form)
+        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+
+
+@router.post("/pro/patients/{record_id}/deposit/prescription")
+async def deposit_prescription(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    return await _deposit_medicines(request, platform, record_id, MedicinesForm.prescription)
+
+
+@router.post("/pro/patients/{record_id}/deposit/dispensation")
+async def deposit_dispensation(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+    return await _deposit_medicines(request, platform, record_id, MedicinesForm.dispensation)
+
+
+async def _deposit_medicines(request: Request, platform: PlatformDep, record_id: uuid.UUID,
+                             kind: MedicinesForm) -> Response:
+    form = await request.form()
+    with professional_view(request, platform) as view:
+        patient = view.patient(record_id)
+        try:
+            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=FORM_TYPES[kind.value])
+            content = forms.prescription_bundle(
+                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
+                day=draft.care_date, language=request.state.language,
+                items=forms.prescription_items(form, request.state.language),
+                dispensed=kind is MedicinesForm.dispensation)
+            document = view.access.deposit(record_id, draft, [content])
+        except (forms.FormRefused, DocumentRefused) as refused:
+            return _deposit_refusal(request, view, record_id, kind.value) or _form_page(
+                request, view, record_id, kind.value, status=400, error=translate(request, str(refused)),
+                values=_values(form))
+        except AccessDenied as denied:
+            return _refused(request, view, record_id, kind.value, denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 

@@ -24,21 +24,26 @@ from opendsp.demo.clinical import (
     AMOXICILLIN,
     ANALYTES,
     BISOPROLOL,
+    BOXES,
     CONDITIONS,
     IBUPROFEN,
     VACCINES,
     Allergy,
     Medicine,
     interpretation,
+    tr,
 )
 from opendsp.demo.fhir import (
     AuthorInfo,
     Ids,
     LabResult,
     PatientInfo,
+    Prescribed,
     SummaryContent,
     laboratory_report,
+    dispensation,
     patient_summary,
+    prescription,
     to_json,
 )
 from opendsp.fhir.errors import FhirError
@@ -180,3 +185,31 @@ def summary_bundle(platform: Platform, who: Parties, *, title: str, day: date, l
                    content: SummaryContent) -> bytes:
     return _validated(patient_summary(_ids(platform), patient=who.patient, author=who.author, day=day,
                                       language=language, title=title, content=content))
+
+
+MAX_BOXES = 12
+
+
+def prescription_items(form: Any, language: str) -> list[Prescribed]:
+    """The ticked medicines, each with the number of boxes to dispense (1 to 12; empty: 1)."""
+    items = []
+    for key in form.getlist("medicine"):
+        if key not in MEDICINES:
+            raise FormRefused(N_("Choose the medicines from the list."))
+        boxes = _number(form.get(f"boxes_{key}"))
+        if boxes is None:
+            boxes = 1
+        if boxes != int(boxes) or not 1 <= boxes <= MAX_BOXES:
+            raise FormRefused(N_("A medicine is dispensed in 1 to 12 boxes."))
+        items.append(Prescribed(MEDICINES[key], quantity=(int(boxes), tr(BOXES, language))))
+    if not items:
+        raise FormRefused(N_("Tick at least one medicine."))
+    return items
+
+
+def prescription_bundle(platform: Platform, who: Parties, *, title: str, day: date, language: str,
+                        items: list[Prescribed], dispensed: bool = False) -> bytes:
+    """An ePrescription (MedicationRequest entries), or with ``dispensed`` the pharmacy's eDispensation."""
+    build = dispensation if dispensed else prescription
+    return _validated(build(_ids(platform), patient=who.patient, author=who.author, day=day,
+                            language=language, title=title, items=items))
