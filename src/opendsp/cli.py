@@ -282,12 +282,20 @@ def worker(ctx: click.Context, once: bool, health_host: str, health_port: int | 
     where = f"SMTP {mailer.host}:{mailer.port}" if mailer else f"the folder {settings.mail_dir}"
     err.print(f"OpenDSP worker: notifications by e-mail to {where}", highlight=False)
     platform = _platform(ctx)
-    health = None if once else _start_health(platform, "worker", health_host, health_port, stop)
-    # Beside the e-mails: forgetting idle login and rate-limit counters (accounts/upkeep.py), hourly.
-    if once:
-        purged = purge_throttles(platform)
-    else:
-        ThrottlePurger(platform, stop=stop).start()
+    # The helper threads are started with SIGTERM and SIGINT blocked (they inherit the mask), so the kernel hands
+    # the signal to the main thread: a signal taken by another thread would not interrupt the main thread's
+    # wait for the mail server, and the worker would go on looking ready until that reply came.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        health = None if once else _start_health(platform, "worker", health_host, health_port, stop)
+        # Beside the e-mails: forgetting idle login and rate-limit counters (accounts/upkeep.py), hourly.
+        if once:
+            purged = purge_throttles(platform)
+        else:
+            ThrottlePurger(platform, stop=stop).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     outbox_worker = OutboxWorker(platform, transport_from_settings(settings), stop=stop)
     tally = outbox_worker.run(once=once)
     if health is not None:

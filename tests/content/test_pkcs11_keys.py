@@ -23,7 +23,7 @@ from opendsp.content.models import RecordKey
 from opendsp.migrations import upgrade
 from opendsp.platform import Platform
 from opendsp.settings import InsecureSettings, Mode, Settings
-from tests.factories import deposit_pdf, make_record, read_as_holder
+from tests.factories import deposit_pdf, make_record, read_as_holder, run_jobs
 
 PIN, SO_PIN = "2718281828", "3141592653"
 # Tokens are created before the module is loaded: SoftHSM2 reads its token directory once per process.
@@ -129,6 +129,7 @@ def test_rotation_in_the_token_keeps_old_documents_open_and_retires_an_unused_ke
     env = hsm_env(hsm_platform.settings)
     with hsm_platform.transaction() as session:
         document = deposit_pdf(session, hsm_platform, make_record(session, hsm_platform))
+    run_jobs(hsm_platform)  # its search tokens, derived in the token under the current key
     old = hsm_platform.keys.current_key_id
     result = run("keys", "rotate", "--retire", env=env)
     assert result.exit_code == 0, result.output

@@ -33,6 +33,9 @@ from tests.web.test_holder_documents import person_browser, upload
 UNSCOPED: dict[str, str] = {
     "records where records.person_id = ?":
         "the record of a person (a patient search, a holder's own pages): a person directory is the way out",
+    "records where persons.id = ?":
+        "the record of the person a FHIR search names, read with the person in one statement (the request "
+        "caches): the same person directory is the way out",
     "assistant_delegations, records where assistant_delegations.assistant_id = ? "
     "AND assistant_delegations.ended_at IS NULL":
         "the records an assistant acts for: across records by nature (a delegation directory by assistant)",
@@ -108,6 +111,7 @@ def test_the_fhir_flows_name_the_record_in_every_clinical_statement(
         assert fhir.get(f"/fhir/List?patient={world.person_id}&code=submissionset", gp).status_code == 200
     statements.assert_only(
         "records where records.person_id = ?",
+        "records where persons.id = ?",
         "documents where documents.id = ?",
         "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)",
     )

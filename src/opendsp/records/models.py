@@ -4,8 +4,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from typing import Any
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, String, event, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.db import Base, UTCDateTime, new_id, record_key
 from opendsp.persons.models import Person
@@ -35,8 +38,9 @@ class Record(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Moved forward by triggers with every change of a row the policy's grants are read from (migration 0019):
-    # the access cache's key (docs/adr/0031-request-caches.md). Never written by the application.
+    # Moved forward by triggers with every change of a row the policy's grants are read from (migration 0022):
+    # the access cache's key (docs/adr/0031-request-caches.md). Never written by the application: see
+    # ``_policy_version_is_the_database_s`` below.
     policy_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     holder: Mapped[Person] = relationship()
@@ -59,3 +63,15 @@ class RecordStateChange(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
 
     record: Mapped[Record] = relationship(back_populates="history")
+
+
+@event.listens_for(Session, "before_flush")
+def _policy_version_is_the_database_s(session: Session, _context: Any, _instances: Any) -> None:
+    """A record's ``policy_version`` belongs to the triggers. A detached record merged back into a session carries
+    the version it was loaded with; flushed, it would rewind the counter, and a later change could bring a key the
+    access cache already holds back to life with stale grants. Any such change is undone before the flush."""
+    for instance in session.dirty:
+        if isinstance(instance, Record):
+            history = inspect(instance).attrs.policy_version.history
+            if history.added and history.deleted:
+                set_committed_value(instance, "policy_version", history.deleted[0])
