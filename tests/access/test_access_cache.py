@@ -365,3 +365,20 @@ def test_every_table_the_grants_are_read_from_moves_the_version() -> None:
     read = {source.__tablename__ for source in GRANT_SOURCES}
     # The record's own row is read every request; the holder's row moves the version on a new birth date.
     assert read - {"records", "persons"} == triggered
+
+
+def test_a_detached_record_merged_back_never_rewinds_the_version(platform: Platform, scene: Scene) -> None:
+    """A record loaded earlier, detached, then merged into a change's session carries its old version; written back
+    by the flush, it would rewind the counter, and the change's own step forward would land on a key already cached
+    with the grants before the change: a professional removed from the circle would keep reading."""
+    with platform.sessions() as session:
+        stale = session.get(Record, scene.record_id)
+        assert stale is not None
+        session.expunge(stale)
+    holder(platform, scene, lambda access: access.add_to_circle(scene.record_id, scene.stranger_id))
+    assert may_list(platform, scene, scene.stranger_id)  # cached with the stranger in the circle
+    with platform.transaction() as session:  # the removal, through the detached record merged back
+        as_holder(session, platform, session.merge(stale)).remove_from_circle(scene.record_id, scene.stranger_id)
+    assert not may_list(platform, scene, scene.stranger_id)
+    served, fresh = standing(platform, scene)
+    assert served.grants == fresh.grants
