@@ -40,6 +40,10 @@ class Platform:
     blob_store: BlobStore | None = None
 
     def __post_init__(self) -> None:
+        # Every table known to the ORM in every process: a row's foreign keys are resolved at its first flush, and a
+        # process that never imported the table they name (the worker: a job names a document) would fail there.
+        import opendsp.models  # noqa: F401
+
         formats.use_zone(self.settings.time_zone)  # every time shown is shown in the platform's zone
         if self.engine is None:
             pool = {} if self.settings.database_url in ("sqlite://", "sqlite:///:memory:") else {

@@ -25,7 +25,14 @@ from opendsp.records.models import Record
 from opendsp.search.models import SearchTerm
 from opendsp.search.services import document_terms, search, write_document_terms
 from opendsp.trace.models import TraceEntry
-from tests.factories import as_holder, as_professional, make_professional, professional_draft, run_jobs
+from tests.factories import (
+    as_holder,
+    as_professional,
+    holder_draft,
+    make_professional,
+    professional_draft,
+    run_jobs,
+)
 from tests.notifications.helpers import person_with_account
 from tests.search.pdfs import pdf_with_text
 
@@ -325,3 +332,26 @@ def test_on_postgresql_a_job_being_claimed_elsewhere_is_skipped_not_waited_for(p
         assert not thread.is_alive(), "the claim waited for the locked job instead of skipping it"
         other.rollback()
     assert [c.id for c in claimed[0]] == [free.id]
+
+
+def test_a_worker_process_of_its_own_does_an_indexing_job(platform: Platform, clock: FrozenClock) -> None:
+    """`opendsp worker` as its own process, which imports only what it needs: the job's row names a document, so
+    every table must be known to the ORM there too (make run's worker once died on its first claim)."""
+    import os
+    import subprocess
+    import sys
+
+    clock.current = datetime.now(UTC) - timedelta(minutes=1)  # due for a worker on the system clock
+    with platform.transaction() as session:
+        holder = person_with_account(session, platform, email="anne@example.lu", record=True)
+        record = session.scalars(select(Record).where(Record.person_id == holder.id)).one()
+        as_holder(session, platform, record).deposit(record.id, holder_draft("Carnet"), [pdf_with_text("vaccination")])
+    settings = platform.settings
+    env = {**os.environ, "OPENDSP_DATABASE_URL": settings.database_url, "OPENDSP_VAR_DIR": str(settings.var_dir),
+           "OPENDSP_PUBLIC_BASE_URL": settings.public_base_url}
+    done = subprocess.run([sys.executable, "-m", "opendsp.cli", "worker", "--once"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 job(s) done, 0 to retry, 0 given up" in done.stdout
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
