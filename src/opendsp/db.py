@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -69,6 +70,11 @@ def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def insert_for(session: Session):  # type: ignore[no-untyped-def]
+    """The session's dialect's INSERT, which knows ON CONFLICT (both databases speak it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opendsp.accounts.models import Account, AccountState, Throttle, UnlockLink
 from opendsp.clock import Randomness
+from opendsp.db import insert_for
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 
@@ -105,14 +105,10 @@ def _key(subject: Subject, source: str) -> str:
     return f"{subject.purpose}:{subject.part}:{source}"
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _counter(session: Session, key: str, *, subject: Subject, source: str, now: datetime) -> Throttle:
     """The counter's row, made if missing (concurrent makers do not collide), locked for this transaction."""
     session.execute(
-        _insert(session)(Throttle)
+        insert_for(session)(Throttle)
         .values(key=key, account_id=subject.account_id, source=source, count=0, started_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -268,7 +264,7 @@ def allow(session: Session, *, key: str, limit: int, window: timedelta, now: dat
     """
     epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
     window_start = epoch + window * ((now - epoch) // window)
-    statement = _insert(session)(Throttle).values(key=key, source=key.rsplit(":", 1)[-1][:100], count=1,
+    statement = insert_for(session)(Throttle).values(key=key, source=key.rsplit(":", 1)[-1][:100], count=1,
                                         started_at=window_start, updated_at=now)
     table = Throttle.__table__.c
     same_window = table.started_at >= window_start

@@ -66,8 +66,8 @@ from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record
 from opendsp.search.index import metadata_text, record_keys
 from opendsp.search.models import SearchTerm
-from opendsp.trace.models import Outcome, TraceChainHead, TraceEntry
-from opendsp.trace.service import chain_for, entry_fields, hash_fields
+from opendsp.trace.models import Outcome, TraceEntry
+from opendsp.trace.service import chain_for, entry_fields, hash_fields, lock_heads
 
 CLIENT_SOFTWARE = "opendsp import-documents"
 DOCUMENT_COLUMNS = (
@@ -699,16 +699,7 @@ class _Loader:
         """Chain each record's new entries from its head, locked for the rest of the transaction."""
         if not events:
             return
-        chains = sorted({chain_for(record_id) for record_id, _ in events})
-        heads = {
-            head.chain: head for head in session.scalars(
-                select(TraceChainHead).where(TraceChainHead.chain.in_(chains)).with_for_update())
-        }
-        for chain in chains:
-            if chain not in heads:
-                heads[chain] = TraceChainHead(chain=chain, last_seq=0, last_hash="0" * 64)
-                session.add(heads[chain])
-        session.flush()
+        heads = lock_heads(session, (chain_for(record_id) for record_id, _ in events))
         position = {chain: (head.last_seq, head.last_hash) for chain, head in heads.items()}
         rows = []
         for record_id, event in events:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendsp.clock import Clock
+from opendsp.db import insert_for
 from opendsp.metrics import TRACE_APPENDS
 from opendsp.trace.models import GENESIS_HASH, PLATFORM_CHAIN, Outcome, TraceChainHead, TraceEntry
 from opendsp.trace.vocabulary import RequestContext as RequestContext
@@ -75,6 +76,31 @@ def chain_for(record_id: uuid.UUID | None) -> str:
     return str(record_id) if record_id else PLATFORM_CHAIN
 
 
+def lock_heads(session: Session, chains: Iterable[str]) -> dict[str, TraceChainHead]:
+    """Lock the chains' heads for the rest of the transaction, starting at the genesis any chain that has none.
+
+    Locking a head serialises the appends to its chain (SQLite serialises all writers). A chain may have no head
+    yet (a record loaded in bulk): two transactions starting it at once both land on one row, since the second's
+    insert waits for the first and then does nothing, and its lock waits for the first's commit. Heads are locked
+    in the chains' order, and read afresh: a head this session read earlier may have moved since.
+    """
+    ordered = sorted(set(chains))
+    locking = (
+        select(TraceChainHead).order_by(TraceChainHead.chain).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    heads = {head.chain: head for head in session.scalars(locking.where(TraceChainHead.chain.in_(ordered)))}
+    missing = [chain for chain in ordered if chain not in heads]
+    if missing:
+        session.execute(
+            insert_for(session)(TraceChainHead)
+            .values([{"chain": chain, "last_seq": 0, "last_hash": GENESIS_HASH} for chain in missing])
+            .on_conflict_do_nothing(index_elements=["chain"])
+        )
+        heads.update({head.chain: head for head in session.scalars(locking.where(TraceChainHead.chain.in_(missing)))})
+    return heads
+
+
 class TraceWriter:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -85,11 +111,7 @@ class TraceWriter:
 
     def append(self, session: Session, event: TraceEvent) -> TraceEntry:
         chain = chain_for(event.record_id)
-        # Locking the head row serialises appends to one chain (SQLite serialises all writers).
-        head = session.scalars(select(TraceChainHead).where(TraceChainHead.chain == chain).with_for_update()).first()
-        if head is None:
-            head = TraceChainHead(chain=chain, last_seq=0, last_hash=GENESIS_HASH)
-            session.add(head)
+        head = lock_heads(session, [chain])[chain]
         entry = TraceEntry(
             chain=chain,
             seq=head.last_seq + 1,
