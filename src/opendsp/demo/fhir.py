@@ -12,7 +12,7 @@ import html
 import json
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -561,6 +561,30 @@ def _medicine(medicine: Medicine, product: str | None) -> dict[str, Any]:
     return concept
 
 
+def _medication_bundle(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    items: list[Prescribed],
+    restricted: bool,
+    resource: Callable[[_Document, Prescribed], dict[str, Any]],
+    line: Callable[[Prescribed], str],
+    section: tuple[str, tuple[str, str]],
+    type_code: tuple[str, str],
+) -> dict[str, Any]:
+    """A medication document: one ``resource`` per item, listed in one section, a ``line`` of text each."""
+    document = _Document(ids, patient, author)
+    resources = [document.add(resource(document, item)) for item in items]
+    key, code = section
+    listed = _section(key, code, language, [line(item) for item in items], resources)
+    return document.bundle(type_code=type_code, title=title, day=day, language=language, restricted=restricted,
+                           sections=[listed])
+
+
 def prescription(
     ids: Ids,
     *,
@@ -573,10 +597,9 @@ def prescription(
     restricted: bool = False,
 ) -> dict[str, Any]:
     """An ePrescription: one MedicationRequest per medicine (HL7 Europe / IPS MedicationRequest shape)."""
-    document = _Document(ids, patient, author)
-    requests = []
-    for item in items:
-        request: dict[str, Any] = {
+
+    def request(document: _Document, item: Prescribed) -> dict[str, Any]:
+        resource: dict[str, Any] = {
             "resourceType": "MedicationRequest",
             "status": "active",
             "intent": "order",
@@ -587,12 +610,16 @@ def prescription(
             "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
         }
         if item.quantity:
-            request["dispenseRequest"] = {"quantity": {"value": item.quantity[0], "unit": item.quantity[1]}}
-        requests.append(document.add(request))
-    section = _section("prescribed", ("57828-6", "Prescription list"), language,
-                       [f"{i.medicine.name}: {tr(i.medicine.dosage, language)}" for i in items], requests)
-    return document.bundle(type_code=("57833-6", "Prescription for medication"), title=title, day=day,
-                           language=language, restricted=restricted, sections=[section])
+            resource["dispenseRequest"] = {"quantity": {"value": item.quantity[0], "unit": item.quantity[1]}}
+        return resource
+
+    return _medication_bundle(
+        ids, patient=patient, author=author, day=day, language=language, title=title, items=items,
+        restricted=restricted, resource=request,
+        line=lambda item: f"{item.medicine.name}: {tr(item.medicine.dosage, language)}",
+        section=("prescribed", ("57828-6", "Prescription list")),
+        type_code=("57833-6", "Prescription for medication"),
+    )
 
 
 def dispensation(
@@ -607,11 +634,10 @@ def dispensation(
     restricted: bool = False,
 ) -> dict[str, Any]:
     """An eDispensation: one MedicationDispense per medicine handed over at the pharmacy (``author``)."""
-    document = _Document(ids, patient, author)
-    dispenses = []
-    for item in items:
+
+    def dispense(document: _Document, item: Prescribed) -> dict[str, Any]:
         value, unit = item.quantity or (1, "box")
-        dispenses.append(document.add({
+        return {
             "resourceType": "MedicationDispense",
             "status": "completed",
             "medicationCodeableConcept": _medicine(item.medicine, item.product),
@@ -620,8 +646,11 @@ def dispensation(
             "quantity": {"value": value, "unit": unit},
             "whenHandedOver": _instant(day, 15),
             "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
-        }))
-    section = _section("dispensed", ("60590-7", "Medication dispensed.brief Document"), language,
-                       [i.medicine.name for i in items], dispenses)
-    return document.bundle(type_code=("60593-1", "Medication dispensed.extended Document"), title=title, day=day,
-                           language=language, restricted=restricted, sections=[section])
+        }
+
+    return _medication_bundle(
+        ids, patient=patient, author=author, day=day, language=language, title=title, items=items,
+        restricted=restricted, resource=dispense, line=lambda item: item.medicine.name,
+        section=("dispensed", ("60590-7", "Medication dispensed.brief Document")),
+        type_code=("60593-1", "Medication dispensed.extended Document"),
+    )
