@@ -817,28 +817,47 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # Results on stdout and progress on stderr, in the order they happen.
+def bench_main(name: str, dsn: str, body: Callable[[], int], *, workdir: Path | None = None) -> int:
+    """What every benchmark does around its run: results on stdout and progress on stderr in the order they
+    happen; a polite kill (SIGTERM) unwinds like Ctrl-C, so that the schema and ``workdir`` are removed; a
+    database that cannot be used, a failed check or an interruption answered with a line and an exit code; the
+    wall time."""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    config = parse_args(argv)
-    # A polite kill (SIGTERM) unwinds like Ctrl-C, so the schema and the content folder are removed.
     signal.signal(signal.SIGTERM, _interrupt)
-    if config.profile:
-        config.profile.unlink(missing_ok=True)  # the runs add to it
     started = time.perf_counter()
     try:
-        return benchmark(config)
+        return body()
     except OperationalError as error:
-        print(f"bulk_load: PostgreSQL at {config.dsn} cannot be used: {error.orig or error}", file=sys.stderr)
+        print(f"{name}: PostgreSQL at {dsn} cannot be used: {error.orig or error}", file=sys.stderr)
         return 2
     except RuntimeError as error:
-        print(f"bulk_load: {error}", file=sys.stderr)
+        print(f"{name}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bulk_load: interrupted (the schema and the content folder were removed)", file=sys.stderr)
+        print(f"{name}: interrupted (the schema and the content folder were removed)", file=sys.stderr)
         return 130
     finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
         print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def in_fresh_schema(dsn: str, workdir: Path, run: Callable[[str, Path], None]) -> Callable[[], int]:
+    """A benchmark's body that runs in a schema of its own, dropped afterwards, with a work folder."""
+
+    def body() -> int:
+        with fresh_schema(dsn) as (_schema, url):
+            run(url, workdir)
+        return 0
+
+    return body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    if config.profile:
+        config.profile.unlink(missing_ok=True)  # the runs add to it
+    return bench_main("bulk_load", config.dsn, lambda: benchmark(config))
 
 
 if __name__ == "__main__":

@@ -43,8 +43,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -60,7 +58,6 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select, text
-from sqlalchemy.exc import OperationalError
 
 from opendsp.actors import SYSTEM
 from opendsp.clients.services import make_client_assertion, register_client
@@ -72,7 +69,7 @@ from opendsp.settings import Settings
 from opendsp.web.app import create_app
 
 # Run as a script, this folder is on sys.path.
-from bulk_load import Population, _register_professionals, fresh_schema, machine_facts
+from bulk_load import Population, _register_professionals, bench_main, in_fresh_schema, machine_facts
 from population import PopulationSpec, documents, persons, professionals
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -678,32 +675,11 @@ class _LeanSearcher:
         self.connection.close()
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     config = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="opendsp-bench-fhir-"))
-    try:
-        with fresh_schema(config.dsn) as (_schema, url):
-            run(config, url, workdir)
-        return 0
-    except OperationalError as error:
-        print(f"fhir_api: PostgreSQL at {config.dsn} cannot be used: {error.orig or error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        print(f"fhir_api: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("fhir_api: interrupted (the schema and the content folder were removed)", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    body = in_fresh_schema(config.dsn, workdir, lambda url, folder: run(config, url, folder))
+    return bench_main("fhir_api", config.dsn, body, workdir=workdir)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -44,7 +42,6 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from opendsp.fhir.app import MAX_REQUEST_BYTES
 from opendsp.migrations import upgrade
@@ -53,7 +50,7 @@ from opendsp.settings import Settings
 from opendsp.trace.models import GENESIS_HASH
 
 # Run as a script, this folder is on sys.path.
-from bulk_load import fresh_schema, machine_facts
+from bulk_load import bench_main, in_fresh_schema, machine_facts
 from fhir_api import Config, Tokens, _laboratory_biologist, load, pdf_content, percentile, progress_bar, provide_bundle
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -380,32 +377,11 @@ def profile(platform: Platform, loaded: object, options: Options, rng: random.Ra
     print(sampler.report())
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="opendsp-bench-iti65-"))
-    try:
-        with fresh_schema(options.dsn) as (_schema, url):
-            run(options, url, workdir)
-        return 0
-    except OperationalError as error:
-        print(f"iti65_workers: PostgreSQL at {options.dsn} cannot be used: {error.orig or error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        print(f"iti65_workers: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("iti65_workers: interrupted (the schema and the content folder were removed)", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    body = in_fresh_schema(options.dsn, workdir, lambda url, folder: run(options, url, folder))
+    return bench_main("iti65_workers", options.dsn, body, workdir=workdir)
 
 
 if __name__ == "__main__":
