@@ -27,16 +27,23 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from opendsp.accounts.mailer import without_addresses
 from opendsp.jobs.models import Job, JobKind, JobState
-from opendsp.notifications.worker import FileLiveness, PostgresLiveness, RetrySchedule, drain_batches, liveness_for
+from opendsp.notifications.worker import (
+    FileLiveness,
+    PostgresLiveness,
+    RetrySchedule,
+    WorkQueue,
+    drain_batches,
+    liveness_for,
+)
 from opendsp.platform import Platform
 
 log = logging.getLogger("opendsp.worker.jobs")
@@ -60,6 +67,18 @@ class JobTally:
     failed: int = 0
     claims_lost: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+JOBS = WorkQueue(
+    model=Job, pending=JobState.pending, working=JobState.running, failed=JobState.failed, log=log,
+    name=lambda row: f"job {row.id}", again="doing it again", stopped="doing jobs", items="job(s)",
+    note="the worker doing it stopped before it finished",
+)
+
+
+def _job_claim(_session: Session, row: Job) -> JobClaim:
+    return JobClaim(id=row.id, kind=JobKind(row.kind), attempt=row.attempts, record_id=row.record_id,
+                    document_id=row.document_id, notification_id=row.notification_id, payload=dict(row.payload or {}))
 
 
 class ClaimTakenOver(Exception):
@@ -124,55 +143,8 @@ class JobWorker:
     # -- 1. claim ------------------------------------------------------------------------
 
     def claim(self) -> list[JobClaim]:
-        if isinstance(self.liveness, PostgresLiveness):
-            self.liveness.check()
-        with self.platform.transaction() as session:
-            now = self.platform.clock.now()
-            self._hand_back_from_dead_workers(session, now)
-            rows = session.scalars(
-                select(Job)
-                .where(or_(
-                    and_(Job.state == JobState.pending, Job.next_attempt_at <= now),
-                    and_(Job.state == JobState.running, Job.lease_until <= now),
-                ))
-                .order_by(Job.next_attempt_at, Job.id)
-                .limit(self.settings.jobs_batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            claims = []
-            for row in rows:
-                if row.state is JobState.running:
-                    log.warning("job %s: the lease of worker %s expired; doing it again", row.id, row.claimed_by)
-                row.state, row.claimed_by = JobState.running, self.key
-                row.attempts += 1
-                row.lease_until = now + self.lease
-                claims.append(JobClaim(id=row.id, kind=JobKind(row.kind), attempt=row.attempts,
-                                       record_id=row.record_id, document_id=row.document_id,
-                                       notification_id=row.notification_id, payload=dict(row.payload or {})))
-            return claims
-
-    def _hand_back_from_dead_workers(self, session: Session, now: datetime) -> None:
-        """Claims of workers that died (their liveness lock is free) are due again at once."""
-        claimants = set(session.scalars(
-            select(Job.claimed_by).distinct().where(
-                Job.state == JobState.running, Job.claimed_by.is_not(None), Job.claimed_by != self.key)
-        ))
-        dead = sorted(k for k in claimants if k is not None and not self.liveness.alive(session, k))
-        if not dead:
-            return
-        claimed = and_(Job.state == JobState.running, Job.claimed_by.in_(dead))
-        note = "the worker doing it stopped before it finished"
-        spent = session.execute(
-            update(Job).where(claimed, Job.attempts >= self.schedule.max_attempts)
-            .values(state=JobState.failed, claimed_by=None, lease_until=None, last_error=note)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        back = session.execute(
-            update(Job).where(claimed)
-            .values(state=JobState.pending, claimed_by=None, lease_until=None, next_attempt_at=now, last_error=note)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        log.warning("workers %s stopped while doing jobs: %s job(s) due again, %s given up", dead, back, spent)
+        return JOBS.claim(self.platform, self.liveness, lease=self.lease, limit=self.settings.jobs_batch_size,
+                          max_attempts=self.schedule.max_attempts, then=_job_claim)
 
     # -- 2. prepare, 3. finish -------------------------------------------------------------
 

@@ -20,6 +20,7 @@ docs/notifications.md ("What is guaranteed").
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import logging
 import os
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -260,7 +261,98 @@ def liveness_for(platform: Platform) -> FileLiveness | PostgresLiveness:
     return FileLiveness(Path(f"{database}.workers"), platform.randomness)
 
 
+# -- the claim, shared by the outbox and the jobs ------------------------------------------------
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    """A table of work that workers claim (the outbox's messages, the acts' jobs): the same columns and steps.
+
+    Its rows have ``state``, ``claimed_by``, ``attempts``, ``lease_until``, ``next_attempt_at`` and
+    ``last_error``; ``pending`` rows wait for their time, ``working`` ones are claimed until their lease ends,
+    ``failed`` ones wait for an operator. The strings name the work in the workers' log lines.
+    """
+
+    model: Any
+    pending: enum.Enum
+    working: enum.Enum
+    failed: enum.Enum
+    log: logging.Logger
+    name: Callable[[Any], str]  # a row, as a log line names it
+    again: str  # what a claim taken over from a stuck worker does, e.g. "doing it again"
+    stopped: str  # what the dead worker was doing, e.g. "doing jobs"
+    items: str  # e.g. "job(s)"
+    note: str  # the row's last_error when a dead worker's claim is handed back
+
+    def claim(self, platform: Platform, liveness: FileLiveness | PostgresLiveness, *, lease: timedelta, limit: int,
+              max_attempts: int, then: Callable[[Session, Any], R]) -> list[R]:
+        """Claim what is due, in one transaction: pending rows whose time has come, and working rows whose lease
+        has ended, each with this worker's key, one more attempt and a lease; ``then`` turns each claimed row into
+        what the worker handles. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``."""
+        if isinstance(liveness, PostgresLiveness):
+            liveness.check()
+        model = self.model
+        with platform.transaction() as session:
+            now = platform.clock.now()
+            self._hand_back_from_dead_workers(session, liveness, now=now, max_attempts=max_attempts)
+            rows = session.scalars(
+                select(model)
+                .where(or_(
+                    and_(model.state == self.pending, model.next_attempt_at <= now),
+                    and_(model.state == self.working, model.lease_until <= now),
+                ))
+                .order_by(model.next_attempt_at, model.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            claims = []
+            for row in rows:
+                if row.state is self.working:
+                    self.log.warning("%s: the lease of worker %s expired; %s", self.name(row), row.claimed_by,
+                                     self.again)
+                row.state, row.claimed_by = self.working, liveness.key
+                row.attempts += 1
+                row.lease_until = now + lease
+                claims.append(then(session, row))
+            return claims
+
+    def _hand_back_from_dead_workers(self, session: Session, liveness: FileLiveness | PostgresLiveness, *,
+                                     now: datetime, max_attempts: int) -> None:
+        """Claims of workers that died (their liveness lock is free) are due again at once."""
+        model = self.model
+        claimants = set(session.scalars(
+            select(model.claimed_by).distinct().where(
+                model.state == self.working, model.claimed_by.is_not(None), model.claimed_by != liveness.key)
+        ))
+        dead = sorted(k for k in claimants if k is not None and not liveness.alive(session, k))
+        if not dead:
+            return
+        claimed = and_(model.state == self.working, model.claimed_by.in_(dead))
+        spent = session.execute(
+            update(model).where(claimed, model.attempts >= max_attempts)
+            .values(state=self.failed, claimed_by=None, lease_until=None, last_error=self.note)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        back = session.execute(
+            update(model).where(claimed)
+            .values(state=self.pending, claimed_by=None, lease_until=None, next_attempt_at=now, last_error=self.note)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        self.log.warning("workers %s stopped while %s: %s %s due again, %s given up", dead, self.stopped, back,
+                         self.items, spent)
+
+
 # -- the worker -------------------------------------------------------------------------------
+
+
+OUTBOX = WorkQueue(
+    model=OutboxMessage, pending=DeliveryState.pending, working=DeliveryState.sending, failed=DeliveryState.failed,
+    log=log, name=lambda row: row.message_id, again="sending it again (it may arrive twice)", stopped="sending",
+    items="message(s)", note="the worker sending it stopped before it finished",
+)
 
 
 @dataclass
@@ -349,59 +441,8 @@ class OutboxWorker:
     # -- 1. claim ------------------------------------------------------------------------
 
     def claim(self) -> list[Claim]:
-        if isinstance(self.liveness, PostgresLiveness):
-            self.liveness.check()
-        with self.platform.transaction() as session:
-            now = self.platform.clock.now()
-            self._hand_back_from_dead_workers(session, now)
-            rows = session.scalars(
-                select(OutboxMessage)
-                .where(or_(
-                    and_(OutboxMessage.state == DeliveryState.pending, OutboxMessage.next_attempt_at <= now),
-                    and_(OutboxMessage.state == DeliveryState.sending, OutboxMessage.lease_until <= now),
-                ))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(self.settings.outbox_batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            claims = []
-            for row in rows:
-                if row.state is DeliveryState.sending:
-                    log.warning("%s: the lease of worker %s expired; sending it again (it may arrive twice)",
-                                row.message_id, row.claimed_by)
-                row.state, row.claimed_by = DeliveryState.sending, self.key
-                row.attempts += 1
-                row.lease_until = now + self.lease
-                claims.append(self._prepare(session, row))
-            return claims
-
-    def _hand_back_from_dead_workers(self, session: Session, now: datetime) -> None:
-        """Claims of workers that died (their liveness lock is free) are due again at once."""
-        claimants = set(session.scalars(
-            select(OutboxMessage.claimed_by).distinct().where(
-                OutboxMessage.state == DeliveryState.sending, OutboxMessage.claimed_by.is_not(None),
-                OutboxMessage.claimed_by != self.key,
-            )
-        ))
-        dead = sorted(k for k in claimants if k is not None and not self.liveness.alive(session, k))
-        if not dead:
-            return
-        claimed = and_(OutboxMessage.state == DeliveryState.sending, OutboxMessage.claimed_by.in_(dead))
-        note = "the worker sending it stopped before it finished"
-        spent = session.execute(
-            update(OutboxMessage)
-            .where(claimed, OutboxMessage.attempts >= self.schedule.max_attempts)
-            .values(state=DeliveryState.failed, claimed_by=None, lease_until=None, last_error=note)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        back = session.execute(
-            update(OutboxMessage)
-            .where(claimed)
-            .values(state=DeliveryState.pending, claimed_by=None, lease_until=None, next_attempt_at=now,
-                    last_error=note)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        log.warning("workers %s stopped while sending: %s message(s) due again, %s given up", dead, back, spent)
+        return OUTBOX.claim(self.platform, self.liveness, lease=self.lease, limit=self.settings.outbox_batch_size,
+                            max_attempts=self.schedule.max_attempts, then=self._prepare)
 
     def _prepare(self, session: Session, row: OutboxMessage) -> Claim:
         """The e-mail, built from the row, the recipient's account (address) and person (name, language)."""
