@@ -842,15 +842,17 @@ def bench_main(name: str, dsn: str, body: Callable[[], int], *, workdir: Path | 
         print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
-def in_fresh_schema(dsn: str, workdir: Path, run: Callable[[str, Path], None]) -> Callable[[], int]:
-    """A benchmark's body that runs in a schema of its own, dropped afterwards, with a work folder."""
+def main_in_fresh_schema(name: str, dsn: str, run: Callable[[str, Path], None]) -> int:
+    """``bench_main`` around a run in a schema of its own (dropped afterwards) and a work folder of its own:
+    ``run`` is given the schema's URL and the folder."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"opendsp-bench-{name}-"))
 
     def body() -> int:
         with fresh_schema(dsn) as (_schema, url):
             run(url, workdir)
         return 0
 
-    return body
+    return bench_main(name, dsn, body, workdir=workdir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

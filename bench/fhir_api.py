@@ -45,7 +45,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -69,7 +68,7 @@ from opendsp.settings import Settings
 from opendsp.web.app import create_app
 
 # Run as a script, this folder is on sys.path.
-from bulk_load import Population, _register_professionals, bench_main, in_fresh_schema, machine_facts
+from bulk_load import Population, _register_professionals, machine_facts, main_in_fresh_schema
 from population import PopulationSpec, documents, persons, professionals
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -677,9 +676,7 @@ class _LeanSearcher:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="opendsp-bench-fhir-"))
-    body = in_fresh_schema(config.dsn, workdir, lambda url, folder: run(config, url, folder))
-    return bench_main("fhir_api", config.dsn, body, workdir=workdir)
+    return main_in_fresh_schema("fhir_api", config.dsn, lambda url, workdir: run(config, url, workdir))
 
 
 if __name__ == "__main__":

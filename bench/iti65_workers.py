@@ -32,7 +32,6 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -50,7 +49,7 @@ from opendsp.settings import Settings
 from opendsp.trace.models import GENESIS_HASH
 
 # Run as a script, this folder is on sys.path.
-from bulk_load import bench_main, in_fresh_schema, machine_facts
+from bulk_load import machine_facts, main_in_fresh_schema
 from fhir_api import Config, Tokens, _laboratory_biologist, load, pdf_content, percentile, progress_bar, provide_bundle
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -379,9 +378,7 @@ def profile(platform: Platform, loaded: object, options: Options, rng: random.Ra
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="opendsp-bench-iti65-"))
-    body = in_fresh_schema(options.dsn, workdir, lambda url, folder: run(options, url, folder))
-    return bench_main("iti65_workers", options.dsn, body, workdir=workdir)
+    return main_in_fresh_schema("iti65_workers", options.dsn, lambda url, workdir: run(options, url, workdir))
 
 
 if __name__ == "__main__":
