@@ -561,96 +561,77 @@ def _medicine(medicine: Medicine, product: str | None) -> dict[str, Any]:
     return concept
 
 
-def _medication_bundle(
-    ids: Ids,
-    *,
-    patient: PatientInfo,
-    author: AuthorInfo,
-    day: date,
-    language: str,
-    title: str,
-    items: list[Prescribed],
-    restricted: bool,
-    resource: Callable[[_Document, Prescribed], dict[str, Any]],
-    line: Callable[[Prescribed], str],
-    section: tuple[str, tuple[str, str]],
-    type_code: tuple[str, str],
-) -> dict[str, Any]:
-    """A medication document: one ``resource`` per item, listed in one section, a ``line`` of text each."""
-    document = _Document(ids, patient, author)
-    resources = [document.add(resource(document, item)) for item in items]
-    key, code = section
-    listed = _section(key, code, language, [line(item) for item in items], resources)
-    return document.bundle(type_code=type_code, title=title, day=day, language=language, restricted=restricted,
-                           sections=[listed])
+@dataclass(frozen=True)
+class _MedicationDocument:
+    """A medication document: one ``resource`` per item, listed in one section with a ``line`` of text each."""
+
+    resource: Callable[[_Document, Prescribed, date, str], dict[str, Any]]  # (document, item, day, language)
+    line: Callable[[Prescribed, str], str]  # (item, language)
+    section: tuple[str, tuple[str, str]]
+    type_code: tuple[str, str]
+
+    def __call__(
+        self,
+        ids: Ids,
+        *,
+        patient: PatientInfo,
+        author: AuthorInfo,
+        day: date,
+        language: str,
+        title: str,
+        items: list[Prescribed],
+        restricted: bool = False,
+    ) -> dict[str, Any]:
+        document = _Document(ids, patient, author)
+        resources = [document.add(self.resource(document, item, day, language)) for item in items]
+        key, code = self.section
+        listed = _section(key, code, language, [self.line(item, language) for item in items], resources)
+        return document.bundle(type_code=self.type_code, title=title, day=day, language=language,
+                               restricted=restricted, sections=[listed])
 
 
-def prescription(
-    ids: Ids,
-    *,
-    patient: PatientInfo,
-    author: AuthorInfo,
-    day: date,
-    language: str,
-    title: str,
-    items: list[Prescribed],
-    restricted: bool = False,
-) -> dict[str, Any]:
-    """An ePrescription: one MedicationRequest per medicine (HL7 Europe / IPS MedicationRequest shape)."""
-
-    def request(document: _Document, item: Prescribed) -> dict[str, Any]:
-        resource: dict[str, Any] = {
-            "resourceType": "MedicationRequest",
-            "status": "active",
-            "intent": "order",
-            "medicationCodeableConcept": _medicine(item.medicine, item.product),
-            "subject": document.patient,
-            "authoredOn": day.isoformat(),
-            "requester": document.practitioner,
-            "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
-        }
-        if item.quantity:
-            resource["dispenseRequest"] = {"quantity": {"value": item.quantity[0], "unit": item.quantity[1]}}
-        return resource
-
-    return _medication_bundle(
-        ids, patient=patient, author=author, day=day, language=language, title=title, items=items,
-        restricted=restricted, resource=request,
-        line=lambda item: f"{item.medicine.name}: {tr(item.medicine.dosage, language)}",
-        section=("prescribed", ("57828-6", "Prescription list")),
-        type_code=("57833-6", "Prescription for medication"),
-    )
+def _request(document: _Document, item: Prescribed, day: date, language: str) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": _medicine(item.medicine, item.product),
+        "subject": document.patient,
+        "authoredOn": day.isoformat(),
+        "requester": document.practitioner,
+        "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
+    }
+    if item.quantity:
+        resource["dispenseRequest"] = {"quantity": {"value": item.quantity[0], "unit": item.quantity[1]}}
+    return resource
 
 
-def dispensation(
-    ids: Ids,
-    *,
-    patient: PatientInfo,
-    author: AuthorInfo,
-    day: date,
-    language: str,
-    title: str,
-    items: list[Prescribed],
-    restricted: bool = False,
-) -> dict[str, Any]:
-    """An eDispensation: one MedicationDispense per medicine handed over at the pharmacy (``author``)."""
+def _dispense(document: _Document, item: Prescribed, day: date, language: str) -> dict[str, Any]:
+    value, unit = item.quantity or (1, "box")
+    return {
+        "resourceType": "MedicationDispense",
+        "status": "completed",
+        "medicationCodeableConcept": _medicine(item.medicine, item.product),
+        "subject": document.patient,
+        "performer": [{"actor": document.organisation}],
+        "quantity": {"value": value, "unit": unit},
+        "whenHandedOver": _instant(day, 15),
+        "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
+    }
 
-    def dispense(document: _Document, item: Prescribed) -> dict[str, Any]:
-        value, unit = item.quantity or (1, "box")
-        return {
-            "resourceType": "MedicationDispense",
-            "status": "completed",
-            "medicationCodeableConcept": _medicine(item.medicine, item.product),
-            "subject": document.patient,
-            "performer": [{"actor": document.organisation}],
-            "quantity": {"value": value, "unit": unit},
-            "whenHandedOver": _instant(day, 15),
-            "dosageInstruction": [{"text": tr(item.medicine.dosage, language)}],
-        }
 
-    return _medication_bundle(
-        ids, patient=patient, author=author, day=day, language=language, title=title, items=items,
-        restricted=restricted, resource=dispense, line=lambda item: item.medicine.name,
-        section=("dispensed", ("60590-7", "Medication dispensed.brief Document")),
-        type_code=("60593-1", "Medication dispensed.extended Document"),
-    )
+# An ePrescription: one MedicationRequest per medicine (HL7 Europe / IPS MedicationRequest shape).
+prescription = _MedicationDocument(
+    resource=_request,
+    line=lambda item, language: f"{item.medicine.name}: {tr(item.medicine.dosage, language)}",
+    section=("prescribed", ("57828-6", "Prescription list")),
+    type_code=("57833-6", "Prescription for medication"),
+)
+
+# An eDispensation: one MedicationDispense per medicine handed over at the pharmacy (the author).
+dispensation = _MedicationDocument(
+    resource=_dispense,
+    line=lambda item, _language: item.medicine.name,
+    section=("dispensed", ("60590-7", "Medication dispensed.brief Document")),
+    type_code=("60593-1", "Medication dispensed.extended Document"),
+)
