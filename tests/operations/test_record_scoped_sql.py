@@ -142,7 +142,6 @@ def test_the_portal_flows_name_the_record_in_every_clinical_statement(
                                                           CircleMember.professional_id == world.outsider.id)).one()
     statements.assert_only(
         "records where records.person_id = ?",
-        "documents where documents.id = ?",
         "assistant_delegations, records where assistant_delegations.assistant_id = ? "
         "AND assistant_delegations.ended_at IS NULL",
     )
@@ -156,3 +155,54 @@ def test_a_statement_that_names_no_record_fails_the_check(platform: Platform, st
         connection.execute(text("SELECT count(*) FROM search_terms WHERE token = 'x' OR record_id IS NULL"))
     with pytest.raises(AssertionError, match="name no record"):
         statements.assert_only()
+
+
+def test_every_clinical_model_names_its_record_in_the_orm_writes() -> None:
+    """A model distributed by record whose primary key lacks the record id puts it in its UPDATE and DELETE."""
+    from opendsp.db import Base
+    from tests.operations.distribution import TABLES, Kind
+
+    checked = []
+    for mapper in Base.registry.mappers:
+        table = mapper.local_table
+        placement = TABLES.get(table.name)
+        if placement is None or placement.kind is not Kind.record or table.name == "records":
+            continue
+        if "record_id" in {column.name for column in table.primary_key}:
+            continue  # its primary key names the record already
+        assert mapper.version_id_col is table.c.record_id, f"{table.name}: writes_name_the_record(record_id)"
+        assert mapper.version_id_generator is False, table.name  # the record id is never moved by the ORM
+        checked.append(table.name)
+    assert {"documents", "circle_members", "notifications", "search_terms", "stays"} <= set(checked)
+
+
+def test_an_orm_write_names_the_record_and_reaches_no_row_of_another(platform: Platform,
+                                                                       statements: Statements) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from tests.factories import deposit_pdf, make_record
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        other = make_record(session, platform)
+        document_id = deposit_pdf(session, platform, record).id
+        record_id, other_id = record.id, other.id
+    hidden = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    with statements.recording(), platform.transaction() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        document.hidden_at = hidden
+    (update,) = [s for s in statements.seen if s.lstrip().upper().startswith("UPDATE DOCUMENTS")]
+    assert judge(update, statements.dialect).scoped, update
+    # An object that names another record than its row's writes nothing: the statement finds no row.
+    with pytest.raises(StaleDataError), platform.transaction() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        set_committed_value(document, "record_id", other_id)
+        document.hidden_at = None
+    with platform.sessions() as session:
+        stored = session.get(Document, document_id)
+        assert stored is not None and stored.record_id == record_id and stored.hidden_at == hidden
