@@ -28,23 +28,31 @@ from tests.search.pdfs import pdf_with_text
 from tests.web.test_holder_documents import person_browser, upload
 
 # Statements that touch clinical tables without naming the record, issued by the flows below, each with why.
-# The test fails on a statement not listed here, and on one listed that its flow no longer issues; they are
-# what remains before a distributed deployment can route every request to one node (docs/operations.md).
+# The test fails on a statement not listed here, and on one listed that its flow no longer issues. Each is a
+# question whose caller does not know the record: the key it holds is a person's, an assistant's, a document's
+# or a sender's identifier. On a database distributed by record they run on every node (one index lookup each)
+# and stay correct; a directory by that key would send them to one node (docs/operations.md, "Scale-out").
+# The ORM's writes by primary key name the record (db.writes_name_the_record), and the worker reads a job's
+# document by its record, so neither is here any more.
 UNSCOPED: dict[str, str] = {
     "records where records.person_id = ?":
-        "the record of a person (a patient search, a holder's own pages): a person directory is the way out",
+        "the record of a person: the login, a patient search and an HL7 message name a person, never a record; "
+        "one record per person, linked from the record's side only (way out: the record's id on the persons "
+        "reference table, read with the person each request loads already)",
     "records where persons.id = ?":
-        "the record of the person a FHIR search names, read with the person in one statement (the request "
-        "caches): the same person directory is the way out",
+        "the same question asked with the person in one statement (a FHIR search names Patient/{person id}): "
+        "the same way out",
     "assistant_delegations, records where assistant_delegations.assistant_id = ? "
     "AND assistant_delegations.ended_at IS NULL":
-        "the records an assistant acts for: across records by nature (a delegation directory by assistant)",
+        "the records an assistant acts for: a question about one person over many records, cross-record by "
+        "nature (way out if it is ever hot: a delegation directory distributed by assistant)",
     "documents where documents.id = ?":
-        "a document named by its id alone (FHIR DocumentReference/{id}, Binary/{id}): a document directory; and "
-        "the ORM's writes by primary key (UPDATE ... WHERE id = ?), which name the record once the mapped "
-        "primary keys are the record keys",
+        "a document named by its id alone: FHIR's DocumentReference/{id} and Binary/{id} name no record (the "
+        "caller learns the id from a search, the URL is MHD's); way out: a document directory by id, or ids "
+        "that carry their record",
     "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)":
-        "MHD's masterIdentifier is unique across records (GLOBAL_KEYS)",
+        "MHD's masterIdentifier is unique across records by the standard (GLOBAL_KEYS): an identifier "
+        "directory distributed by identifier is the way out",
 }
 
 
