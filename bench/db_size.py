@@ -39,25 +39,17 @@ from opendsp.platform import Platform
 from opendsp.settings import Settings
 
 # Run as a script, this folder is on sys.path: the population set-up and the export writer sit beside us.
-from bulk_load import Config, TickingClock, fresh_schema, load_population, machine_facts
-from import_documents import warm, write_export
+from bulk_load import TickingClock, fresh_schema, load_population, machine_facts
+from import_documents import loader_arguments, loader_config, warm, write_export
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 LUXEMBOURG_DOCUMENTS = 16_000_000
 LUXEMBOURG_PERSONS = 660_000
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dsn", default=os.environ.get("OPENDSP_BENCH_DATABASE_URL", DEFAULT_DSN))
     parser.add_argument("--persons", type=int, default=2000)
-    parser.add_argument("--documents-per-person", type=int, default=25)
-    parser.add_argument("--content-size", type=int, default=51200)
-    parser.add_argument("--content-kind", choices=("pdf", "random"), default="pdf")
-    parser.add_argument("--batch", type=int, default=1000, help="documents per transaction of the loader")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="the loader's sealing processes")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--content-dir", type=Path, default=None, help="where the export and the store live")
+    loader_arguments(parser, documents_per_person=25)
     return parser.parse_args(argv)
 
 
@@ -198,10 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     args = parse_args(argv)
     documents = args.persons * args.documents_per_person
-    config = Config(dsn=args.dsn, documents=documents, documents_per_person=args.documents_per_person,
-                    content_size=args.content_size, content_kind=args.content_kind, batch=args.batch,
-                    bulk_batch=args.batch, repeat=1, seed=args.seed, methods=(), bare_copy_table=False,
-                    content_dir=args.content_dir, profile=None)
+    config = loader_config(args, documents)
     folder = Path(tempfile.mkdtemp(prefix="opendsp-db-size-", dir=args.content_dir))
     try:
         with fresh_schema(config.dsn) as (schema, url):
