@@ -55,17 +55,29 @@ from population import _content_path, document_content, documents
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def loader_arguments(parser: argparse.ArgumentParser, *, documents_per_person: int) -> None:
+    """The options of a run that loads a synthetic export with the loader (this benchmark, db_size.py)."""
     parser.add_argument("--dsn", default=os.environ.get("OPENDSP_BENCH_DATABASE_URL", DEFAULT_DSN))
-    parser.add_argument("--documents", type=int, default=5000)
-    parser.add_argument("--documents-per-person", type=int, default=24)
+    parser.add_argument("--documents-per-person", type=int, default=documents_per_person)
     parser.add_argument("--content-size", type=int, default=51200)
     parser.add_argument("--content-kind", choices=("pdf", "random"), default="pdf")
-    parser.add_argument("--batch", type=int, default=1000, help="documents per transaction, both paths")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batch", type=int, default=1000, help="documents per transaction of the loader")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="the loader's sealing processes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--content-dir", type=Path, default=None, help="where the export and the store live")
+
+
+def loader_config(args: argparse.Namespace, documents: int) -> Config:
+    return Config(dsn=args.dsn, documents=documents, documents_per_person=args.documents_per_person,
+                  content_size=args.content_size, content_kind=args.content_kind, batch=args.batch,
+                  bulk_batch=args.batch, repeat=1, seed=args.seed, methods=(), bare_copy_table=False,
+                  content_dir=args.content_dir, profile=None)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--documents", type=int, default=5000)
+    loader_arguments(parser, documents_per_person=24)
     return parser.parse_args(argv)
 
 
@@ -174,10 +186,7 @@ def run_raw(platform: Platform, export: Path, folder: Path, batch: int, workers:
 def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     args = parse_args(argv)
-    config = Config(dsn=args.dsn, documents=args.documents, documents_per_person=args.documents_per_person,
-                    content_size=args.content_size, content_kind=args.content_kind, batch=args.batch,
-                    bulk_batch=args.batch, repeat=1, seed=args.seed, methods=(), bare_copy_table=False,
-                    content_dir=args.content_dir, profile=None)
+    config = loader_config(args, args.documents)
     folder = Path(tempfile.mkdtemp(prefix="opendsp-import-bench-", dir=args.content_dir))
     try:
         with fresh_schema(config.dsn) as (schema, url):

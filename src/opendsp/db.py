@@ -68,6 +68,19 @@ def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
                                 name=f"fk_{table}_{column}_in_record")
 
 
+def writes_name_the_record(record_id: object) -> dict[str, object]:
+    """Mapper arguments that put the record id beside the primary key in the ORM's own UPDATE and DELETE.
+
+    A clinical row changed through the ORM (``document.hidden_at = now``, then a flush) is written with
+    ``WHERE id = ? AND record_id = ?``, so that a database distributed by record sends the statement to the
+    one node holding that record instead of to every node (docs/operations.md, "Scale-out"). SQLAlchemy's
+    version column does it: ``record_id`` never changes, so it is a "version" the application sets once, at
+    insert (``version_id_generator=False``), and never moves. A row whose record id is not the one the
+    object holds is not written (StaleDataError), as with any version mismatch.
+    """
+    return {"version_id_col": record_id, "version_id_generator": False}
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 

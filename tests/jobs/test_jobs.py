@@ -137,7 +137,7 @@ def test_doing_a_job_twice_gives_the_same_index_and_sends_nothing_twice(platform
 
     first = index()
     assert first
-    terms = document_terms(platform, document_id)
+    terms = document_terms(platform, document_id, record_id=world.record_id)
     assert terms is not None
     with platform.transaction() as session:
         write_document_terms(session, platform, terms)

@@ -28,23 +28,31 @@ from tests.search.pdfs import pdf_with_text
 from tests.web.test_holder_documents import person_browser, upload
 
 # Statements that touch clinical tables without naming the record, issued by the flows below, each with why.
-# The test fails on a statement not listed here, and on one listed that its flow no longer issues; they are
-# what remains before a distributed deployment can route every request to one node (docs/operations.md).
+# The test fails on a statement not listed here, and on one listed that its flow no longer issues. Each is a
+# question whose caller does not know the record: the key it holds is a person's, an assistant's, a document's
+# or a sender's identifier. On a database distributed by record they run on every node (one index lookup each)
+# and stay correct; a directory by that key would send them to one node (docs/operations.md, "Scale-out").
+# The ORM's writes by primary key name the record (db.writes_name_the_record), and the worker reads a job's
+# document by its record, so neither is here any more.
 UNSCOPED: dict[str, str] = {
     "records where records.person_id = ?":
-        "the record of a person (a patient search, a holder's own pages): a person directory is the way out",
+        "the record of a person: the login, a patient search and an HL7 message name a person, never a record; "
+        "one record per person, linked from the record's side only (way out: the record's id on the persons "
+        "reference table, read with the person each request loads already)",
     "records where persons.id = ?":
-        "the record of the person a FHIR search names, read with the person in one statement (the request "
-        "caches): the same person directory is the way out",
+        "the same question asked with the person in one statement (a FHIR search names Patient/{person id}): "
+        "the same way out",
     "assistant_delegations, records where assistant_delegations.assistant_id = ? "
     "AND assistant_delegations.ended_at IS NULL":
-        "the records an assistant acts for: across records by nature (a delegation directory by assistant)",
+        "the records an assistant acts for: a question about one person over many records, cross-record by "
+        "nature (way out if it is ever hot: a delegation directory distributed by assistant)",
     "documents where documents.id = ?":
-        "a document named by its id alone (FHIR DocumentReference/{id}, Binary/{id}): a document directory; and "
-        "the ORM's writes by primary key (UPDATE ... WHERE id = ?), which name the record once the mapped "
-        "primary keys are the record keys",
+        "a document named by its id alone: FHIR's DocumentReference/{id} and Binary/{id} name no record (the "
+        "caller learns the id from a search, the URL is MHD's); way out: a document directory by id, or ids "
+        "that carry their record",
     "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)":
-        "MHD's masterIdentifier is unique across records (GLOBAL_KEYS)",
+        "MHD's masterIdentifier is unique across records by the standard (GLOBAL_KEYS): an identifier "
+        "directory distributed by identifier is the way out",
 }
 
 
@@ -142,7 +150,6 @@ def test_the_portal_flows_name_the_record_in_every_clinical_statement(
                                                           CircleMember.professional_id == world.outsider.id)).one()
     statements.assert_only(
         "records where records.person_id = ?",
-        "documents where documents.id = ?",
         "assistant_delegations, records where assistant_delegations.assistant_id = ? "
         "AND assistant_delegations.ended_at IS NULL",
     )
@@ -156,3 +163,54 @@ def test_a_statement_that_names_no_record_fails_the_check(platform: Platform, st
         connection.execute(text("SELECT count(*) FROM search_terms WHERE token = 'x' OR record_id IS NULL"))
     with pytest.raises(AssertionError, match="name no record"):
         statements.assert_only()
+
+
+def test_every_clinical_model_names_its_record_in_the_orm_writes() -> None:
+    """A model distributed by record whose primary key lacks the record id puts it in its UPDATE and DELETE."""
+    from opendsp.db import Base
+    from tests.operations.distribution import TABLES, Kind
+
+    checked = []
+    for mapper in Base.registry.mappers:
+        table = mapper.local_table
+        placement = TABLES.get(table.name)
+        if placement is None or placement.kind is not Kind.record or table.name == "records":
+            continue
+        if "record_id" in {column.name for column in table.primary_key}:
+            continue  # its primary key names the record already
+        assert mapper.version_id_col is table.c.record_id, f"{table.name}: writes_name_the_record(record_id)"
+        assert mapper.version_id_generator is False, table.name  # the record id is never moved by the ORM
+        checked.append(table.name)
+    assert {"documents", "circle_members", "notifications", "search_terms", "stays"} <= set(checked)
+
+
+def test_an_orm_write_names_the_record_and_reaches_no_row_of_another(platform: Platform,
+                                                                       statements: Statements) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from tests.factories import deposit_pdf, make_record
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        other = make_record(session, platform)
+        document_id = deposit_pdf(session, platform, record).id
+        record_id, other_id = record.id, other.id
+    hidden = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    with statements.recording(), platform.transaction() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        document.hidden_at = hidden
+    (update,) = [s for s in statements.seen if s.lstrip().upper().startswith("UPDATE DOCUMENTS")]
+    assert judge(update, statements.dialect).scoped, update
+    # An object that names another record than its row's writes nothing: the statement finds no row.
+    with pytest.raises(StaleDataError), platform.transaction() as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        set_committed_value(document, "record_id", other_id)
+        document.hidden_at = None
+    with platform.sessions() as session:
+        stored = session.get(Document, document_id)
+        assert stored is not None and stored.record_id == record_id and stored.hidden_at == hidden

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
 
 
 class AccessSettings(Base):
@@ -35,6 +35,7 @@ class CircleMember(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     comment: Mapped[str | None] = mapped_column(String(300))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -51,6 +52,7 @@ class BlockedProfessional(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -64,6 +66,7 @@ class PresenceGrant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -79,6 +82,7 @@ class EmergencyAccess(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     reason: Mapped[str] = mapped_column(String(500))
@@ -95,6 +99,7 @@ class AssistantDelegation(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -111,6 +116,7 @@ class DocumentNamedProfessional(Base):
     document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
 
 
 class Notification(Base):
@@ -121,6 +127,7 @@ class Notification(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     kind: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -138,6 +145,7 @@ class Wish(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     kind: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(String(500))

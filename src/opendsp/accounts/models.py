@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key
+from opendsp.db import Base, UTCDateTime, new_id, record_key, writes_name_the_record
 
 
 class AccountKind(str, enum.Enum):
@@ -148,6 +148,7 @@ class AssistantInvitation(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     email: Mapped[str] = mapped_column(String(320))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, record_key
+from opendsp.db import Base, UTCDateTime, record_key, writes_name_the_record
 
 
 class RecordKey(Base):
@@ -34,4 +34,5 @@ class PendingContent(Base):
 
     content_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column()
+    __mapper_args__ = writes_name_the_record(record_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

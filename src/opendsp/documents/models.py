@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, remote
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
 from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
 from opendsp.professionals.models import Organisation, Professional
 
@@ -24,6 +24,7 @@ class Document(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     type: Mapped[DocumentType] = mapped_column(Enum(DocumentType, native_enum=False, length=32))
     title: Mapped[str] = mapped_column(String(500))
     author_professional_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))

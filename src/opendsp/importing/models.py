@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, record_key, within_record
+from opendsp.db import Base, UTCDateTime, record_key, within_record, writes_name_the_record
 
 
 class ImportedDocument(Base):
@@ -22,6 +22,7 @@ class ImportedDocument(Base):
     source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     document_id: Mapped[uuid.UUID] = mapped_column(unique=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     batch: Mapped[int] = mapped_column(Integer)
 
 

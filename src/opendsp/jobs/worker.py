@@ -169,7 +169,7 @@ class JobWorker:
             from opendsp.search.services import document_terms, write_document_terms
 
             assert claim.document_id is not None
-            terms = document_terms(platform, claim.document_id)
+            terms = document_terms(platform, claim.document_id, record_id=claim.record_id)
             return lambda session: write_document_terms(session, platform, terms) if terms is not None else None
         if claim.kind is JobKind.fan_out:
             from opendsp.notifications.services import fan_out

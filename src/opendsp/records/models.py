@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Enum, ForeignKey, String, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key
+from opendsp.db import Base, UTCDateTime, new_id, record_key, writes_name_the_record
 from opendsp.persons.models import Person
 
 
@@ -57,6 +57,7 @@ class RecordStateChange(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    __mapper_args__ = writes_name_the_record(record_id)
     from_state: Mapped[RecordState | None] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     to_state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

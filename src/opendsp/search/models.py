@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, new_id, record_key, within_record
+from opendsp.db import Base, new_id, record_key, within_record, writes_name_the_record
 
 
 class SearchTerm(Base):
@@ -27,6 +27,7 @@ class SearchTerm(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     document_id: Mapped[uuid.UUID] = mapped_column()
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))

@@ -155,9 +155,9 @@ class DocumentTerms:
     weights: dict[str, int]
 
 
-def document_terms(platform: Platform, document_id: uuid.UUID) -> DocumentTerms | None:
-    """A deposited document's terms and weights; None when there is nothing to index (no such document, or its
-    record erased for good).
+def document_terms(platform: Platform, document_id: uuid.UUID, *, record_id: uuid.UUID) -> DocumentTerms | None:
+    """A deposited document's terms and weights; None when there is nothing to index (no such document in that
+    record, or the record erased for good). The job names the record: the statement is the record's alone.
 
     The document and its content are read in a short session; the text is read from the content after it has
     closed, outside any transaction (on SQLite, a transaction holds the one write lock). The content lives in
@@ -166,7 +166,8 @@ def document_terms(platform: Platform, document_id: uuid.UUID) -> DocumentTerms 
     from opendsp.records.erasure import is_erased
 
     with platform.sessions() as session:
-        document = session.get(Document, document_id)
+        document = session.scalars(select(Document).where(Document.record_id == record_id,
+                                                          Document.id == document_id)).one_or_none()
         if document is None or is_erased(session, document.record_id):
             return None
         content = None

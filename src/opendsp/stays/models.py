@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
 from opendsp.professionals.models import Organisation
 from opendsp.stays.vocabulary import PatientClass as PatientClass
 from opendsp.stays.vocabulary import StayState as StayState
@@ -25,6 +25,7 @@ class Stay(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     visit_number: Mapped[str] = mapped_column(String(64))
@@ -52,6 +53,7 @@ class StayMovement(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     stay_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -122,6 +124,7 @@ class InstitutionalRefusal(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
 
 
 class StructuredEntry(Base):
@@ -23,6 +23,7 @@ class StructuredEntry(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     document_id: Mapped[uuid.UUID] = mapped_column(index=True)
     position: Mapped[int] = mapped_column(Integer)  # the entry's index in Bundle.entry
     resource_type: Mapped[str] = mapped_column(String(64))
@@ -42,5 +43,6 @@ class StructuredCode(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     entry_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record
+from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
 
 
 class SubmissionSet(Base):
@@ -22,6 +22,7 @@ class SubmissionSet(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     # The submission set's uniqueId, as the sender gave it.
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
@@ -44,6 +45,7 @@ class SubmittedDocument(Base):
     document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     submission_set_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
     # attachment.hash as FHIR R4 defines it (SHA-1 of the content, base64), checked at deposit, given back.
     content_sha1: Mapped[str | None] = mapped_column(String(28))
@@ -78,6 +80,7 @@ class DocumentContext(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     document_id: Mapped[uuid.UUID] = mapped_column()
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     element: Mapped[ContextElement] = mapped_column(Enum(ContextElement, native_enum=False, length=16))
     # 100 × the index of the concept (or related reference) + the index of the coding in it (99: the
     # concept's text), so that the DocumentReference is given back as it came.
@@ -102,6 +105,7 @@ class DocumentRelation(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     document_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     code: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[uuid.UUID] = mapped_column()
 
@@ -115,6 +119,7 @@ class Folder(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(String(500))
@@ -138,4 +143,5 @@ class FolderEntry(Base):
     folder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
+    __mapper_args__ = writes_name_the_record(record_id)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
