@@ -390,6 +390,7 @@ class ImagingContent:
     # The UID of the one series described when their number is not known: a UUID-derived UID (2.25.…) that
     # names no series of the PACS; the viewer is opened by the study's UID only.
     series_uid: str | None = None
+    started: date | None = None  # the day of the study when it is not the report's
 
 
 def imaging_report(
@@ -415,7 +416,7 @@ def imaging_report(
         "status": "available",
         "modality": [_coding(DICOM_MODALITY, *content.modality)],
         "subject": document.patient,
-        "started": _instant(day, 9),
+        "started": _instant(content.started or day, 9),
     }
     if content.series is not None and content.instances is not None:
         per_series = max(1, content.instances // max(1, content.series))
@@ -435,7 +436,7 @@ def imaging_report(
         "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
         "code": _concept(LOINC, *content.examination, content.examination_text),
         "subject": document.patient,
-        "effectiveDateTime": _instant(day, 9),
+        "effectiveDateTime": _instant(content.started or day, 9),
         "issued": _instant(day, 15),
         "performer": [document.organisation],
         "resultsInterpreter": [document.practitioner],
