@@ -162,42 +162,6 @@ def deposit_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) 
         return _deposit_refusal(request, view, record_id, "pdf") or _form_page(request, view, record_id, "pdf")
 
 
-def _structured_form(request: Request, platform: PlatformDep, record_id: uuid.UUID, kind: str) -> HTMLResponse:
-    """A structured form (laboratory, summary, prescription, dispensation, imaging, discharge), or the refusal."""
-    with professional_view(request, platform) as view:
-        return _deposit_refusal(request, view, record_id, kind) or _form_page(request, view, record_id, kind)
-
-
-@router.get("/pro/patients/{record_id}/deposit/laboratory", response_class=HTMLResponse)
-def laboratory_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, "laboratory")
-
-
-@router.get("/pro/patients/{record_id}/deposit/summary", response_class=HTMLResponse)
-def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, "summary")
-
-
-@router.get("/pro/patients/{record_id}/deposit/prescription", response_class=HTMLResponse)
-def prescription_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, MedicinesForm.prescription.value)
-
-
-@router.get("/pro/patients/{record_id}/deposit/dispensation", response_class=HTMLResponse)
-def dispensation_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, MedicinesForm.dispensation.value)
-
-
-@router.get("/pro/patients/{record_id}/deposit/imaging", response_class=HTMLResponse)
-def imaging_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, "imaging")
-
-
-@router.get("/pro/patients/{record_id}/deposit/discharge", response_class=HTMLResponse)
-def discharge_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _structured_form(request, platform, record_id, "discharge")
-
-
 @router.post("/pro/patients/{record_id}/deposit")
 async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
     form = await read_form(request)  # in memory, never spooled to disk in clear
@@ -286,36 +250,30 @@ def _discharge(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, 
                                   content=forms.discharge_content(form, today))
 
 
-@router.post("/pro/patients/{record_id}/deposit/laboratory")
-async def deposit_laboratory(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, "laboratory", _laboratory)
+# The structured forms by their address (``/pro/patients/{record}/deposit/<kind>``) and what builds their content.
+BUILDS: dict[str, Build] = {"laboratory": _laboratory, "summary": _summary,
+                            MedicinesForm.prescription.value: _medicines(dispensed=False),
+                            MedicinesForm.dispensation.value: _medicines(dispensed=True),
+                            "imaging": _imaging, "discharge": _discharge}
 
 
-@router.post("/pro/patients/{record_id}/deposit/summary")
-async def deposit_summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, "summary", _summary)
+def _structured_routes(kind: str, build: Build) -> None:
+    """The form of a structured kind (or the refusal) and its submission."""
+
+    def form_page(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+        with professional_view(request, platform) as view:
+            return _deposit_refusal(request, view, record_id, kind) or _form_page(request, view, record_id, kind)
+
+    async def submitted(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+        return await _deposit_structured(request, platform, record_id, kind, build)
+
+    path = f"/pro/patients/{{record_id}}/deposit/{kind}"
+    router.add_api_route(path, form_page, methods=["GET"], response_class=HTMLResponse, name=f"{kind}_form")
+    router.add_api_route(path, submitted, methods=["POST"], name=f"deposit_{kind}")
 
 
-@router.post("/pro/patients/{record_id}/deposit/prescription")
-async def deposit_prescription(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, MedicinesForm.prescription.value,
-                                     _medicines(dispensed=False))
-
-
-@router.post("/pro/patients/{record_id}/deposit/dispensation")
-async def deposit_dispensation(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, MedicinesForm.dispensation.value,
-                                     _medicines(dispensed=True))
-
-
-@router.post("/pro/patients/{record_id}/deposit/imaging")
-async def deposit_imaging(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, "imaging", _imaging)
-
-
-@router.post("/pro/patients/{record_id}/deposit/discharge")
-async def deposit_discharge(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_structured(request, platform, record_id, "discharge", _discharge)
+for _kind, _build in BUILDS.items():
+    _structured_routes(_kind, _build)
 
 
 @router.get("/pro/patients/{record_id}/deposited/{document_id}", response_class=HTMLResponse)

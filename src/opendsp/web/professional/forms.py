@@ -1,11 +1,14 @@
 """What the deposit forms accept: a PDF checked by its content, and structured entries turned into FHIR documents.
 
 A PDF must start with ``%PDF-``, be opened by pypdf with at least one page, and
-stay under ``MAX_PDF_BYTES``. A laboratory result or a patient summary entered
+stay under ``MAX_PDF_BYTES``. A laboratory result, a patient summary, a
+prescription or dispensation, an imaging report or a discharge report entered
 in a form becomes a FHIR R4B document Bundle built with the same builders as
 the demo's documents (LOINC-coded tests with UCUM units and reference ranges;
-IPS sections for allergies, problems, medication and immunisations), then is
-validated against the FHIR models before it is deposited.
+IPS sections for allergies, problems, medication and immunisations; ATC
+medicines; a DiagnosticReport with its ImagingStudy; discharge sections in the
+author's words), then is validated against the FHIR models before it is
+deposited.
 """
 
 from __future__ import annotations
