@@ -221,6 +221,14 @@ BAD_DISCHARGE = {
 }
 
 
+# The first bad input of each form, answered in other languages.
+TRANSLATED = {"imaging": (("de", "Die Study Instance UID besteht aus Zahlen"),
+                          ("pt", "O identificador do estudo é formado por números")),
+              "discharge": (("fr", "La date de sortie ne peut pas précéder la date d'admission."),
+                            ("de", "Das Entlassungsdatum kann nicht vor dem Aufnahmedatum liegen."),
+                            ("pt", "A data de alta não pode ser anterior à data de internamento."))}
+
+
 @pytest.mark.parametrize(("kind", "who", "good", "bad"), [
     ("imaging", "radiologist", IMAGING, BAD_IMAGING), ("discharge", "hospital", DISCHARGE, BAD_DISCHARGE)])
 def test_bad_input_is_answered_with_the_form_and_a_clear_message_and_nothing_stored(
@@ -241,11 +249,7 @@ def test_bad_input_is_answered_with_the_form_and_a_clear_message_and_nothing_sto
     assert documents(platform, world.record_id) == before
     assert traced(platform, world.record_id) == entries  # refused before any act
     # In the reader's language.
-    for language, words in {"imaging": (("de", "Die Study Instance UID besteht aus Zahlen"),
-                                        ("pt", "O identificador do estudo é formado por números")),
-                             "discharge": (("fr", "La date de sortie ne peut pas précéder la date d'admission."),
-                                           ("de", "Das Entlassungsdatum kann nicht vor dem Aufnahmedatum liegen."),
-                                           ("pt", "A data de alta não pode ser anterior à data de internamento."))}[kind]:
+    for language, words in TRANSLATED[kind]:
         pro.browser.choose_language(language, "/pro")
         response = deposit(pro, world.record_id, kind, {**good, **list(bad.values())[0][0]})
         assert response.status_code == 400 and words in response.text.replace("&#39;", "'"), language

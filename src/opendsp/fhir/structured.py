@@ -411,7 +411,10 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
         parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(format_written_date(composition["date"], language))}</p>')
     stay = _mapping(_mapping(target(composition.get("encounter"))).get("period"))
     if isinstance(stay.get("start"), str) and isinstance(stay.get("end"), str):
-        parts.append(f'<p class="stay">{_e(_label("stay", language).format(start=_when(stay["start"], language), end=_when(stay["end"], language)))}</p>')
+        # The stay the document's Encounter names (a discharge report's admission and discharge).
+        stay_text = _label("stay", language).format(start=_when(stay["start"], language),
+                                                    end=_when(stay["end"], language))
+        parts.append(f'<p class="stay">{_e(stay_text)}</p>')
     for section in _items(composition.get("section")):
         if not isinstance(section, dict):
             continue
