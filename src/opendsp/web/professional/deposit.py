@@ -25,6 +25,7 @@ from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.locale import N_, formats
 from opendsp.policy.decision import AccessDenied
+from opendsp.platform import Platform
 from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.multipart import read_form
@@ -189,7 +190,7 @@ async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.U
 
 # What a structured form's content is built from: the platform, the parties, the draft, the posted form, the
 # request's language and the day today; raises ``forms.FormRefused`` with what is wrong.
-Build = Callable[[PlatformDep, forms.Parties, DocumentDraft, Any, str, date], bytes]
+Build = Callable[[Platform, forms.Parties, DocumentDraft, Any, str, date], bytes]
 
 
 async def _deposit_structured(request: Request, platform: PlatformDep, record_id: uuid.UUID, kind: str,
@@ -215,28 +216,28 @@ async def _deposit_structured(request: Request, platform: PlatformDep, record_id
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 
-def _laboratory(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+def _laboratory(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
                 today: date) -> bytes:
     results = forms.lab_results(form, female=who.patient.sex == "female")
     return forms.laboratory_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
                                    results=results)
 
 
-def _summary(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+def _summary(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
              today: date) -> bytes:
     return forms.summary_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
                                 content=forms.summary_content(form, draft.care_date))
 
 
 def _medicines(dispensed: bool) -> Build:
-    def build(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+    def build(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
               today: date) -> bytes:
         return forms.prescription_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
                                          items=forms.prescription_items(form, language), dispensed=dispensed)
     return build
 
 
-def _imaging(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+def _imaging(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
              today: date) -> bytes:
     content = forms.imaging_content(form, title=draft.title, care_date=draft.care_date,
                                     series_uid=forms.new_series_uid(platform))
@@ -244,7 +245,7 @@ def _imaging(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, fo
                                 content=content)
 
 
-def _discharge(platform: PlatformDep, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+def _discharge(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
                today: date) -> bytes:
     return forms.discharge_bundle(platform, who, title=draft.title, language=language,
                                   content=forms.discharge_content(form, today))
