@@ -42,6 +42,8 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "summary form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/summary"),
     "prescription form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/prescription"),
     "dispensation form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/dispensation"),
+    "imaging report form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/imaging"),
+    "discharge report form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/discharge"),
     "page after a deposit": lambda b, r, d: b.get(f"/pro/patients/{r}/deposited/{d}"),
     "PDF deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit", PDF_FIELDS,
                                          files={"file": ("bilan.pdf", PDF, "application/pdf")}),
@@ -54,6 +56,12 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
         "title": "Ordonnance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
     "dispensation deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/dispensation", {
         "title": "Délivrance", "care_date": "2025-03-01", "confidentiality": "normal", "medicine": "J01CA04"}),
+    "imaging report deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/imaging", {
+        "title": "Scanner", "care_date": "2025-03-01", "confidentiality": "normal", "modality": "CT",
+        "body_site": "51185008", "study_date": "2025-03-01", "study_uid": "1.2.3.4", "conclusion": "Normal."}),
+    "discharge report deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/discharge", {
+        "title": "Sortie", "care_date": "2025-03-04", "confidentiality": "normal", "admission_date": "2025-03-01",
+        "discharge_date": "2025-03-04", "reason": "r", "procedures": "p", "medication": "m", "follow_up": "f"}),
     "replacement": lambda b, r, d: _post(b, f"/pro/patients/{r}/documents/{d}/replace", {
         "title": "Nouveau", "care_date": "2025-03-01", "confidentiality": "normal"},
         files={"file": ("new.pdf", PDF, "application/pdf")}),

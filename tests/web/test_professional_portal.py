@@ -305,7 +305,8 @@ def test_the_referring_doctor_deposits_a_summary_and_the_summary_view_links_its_
               "batch_influenza": "FL123"}
     refused = browser.submit(f"/pro/patients/{record.id}/deposit/summary", fields,
                              form_page=f"/pro/patients/{record.id}/deposit/summary")
-    assert refused.status_code == 403 and "Only the holder's referring doctor" in refused.text
+    assert refused.status_code == 403 and "referring doctor deposits the patient summary." in refused.text
+    assert f'action="/pro/patients/{record.id}/deposit/summary"' not in refused.text  # the refusal, not the form
     with platform.transaction() as session:
         as_holder(session, platform, session.merge(record)).set_referring_doctor(record.id, pro.id)
     done = browser.submit(f"/pro/patients/{record.id}/deposit/summary", fields,

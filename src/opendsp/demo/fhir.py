@@ -159,6 +159,7 @@ class _Document:
         language: str,
         restricted: bool,
         sections: list[dict[str, Any]],
+        encounter: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         composition_id = self.ids.new()
         composition = {
@@ -175,6 +176,8 @@ class _Document:
             "custodian": self.organisation,
             "section": sections,
         }
+        if encounter:
+            composition["encounter"] = encounter
         return {
             "resourceType": "Bundle",
             "id": self.ids.new(),
@@ -377,13 +380,17 @@ class ImagingContent:
     modality: tuple[str, str]  # DICOM code and display
     body_site: tuple[str, str]  # SNOMED CT code and display
     study_uid: str  # DICOM Study Instance UID (digits and dots)
-    accession_number: str
-    series: int
-    instances: int
+    accession_number: str | None
+    series: int | None  # None: not known (a report entered in the portal); one series is described
+    instances: int | None
     conclusion: str
     conclusion_code: tuple[str, str] | None = None  # SNOMED CT code and display
     examination_text: str | None = None  # the examination in the author's words, beside its code
     findings: str | None = None  # the radiologist's findings: the section's narrative
+    # The UID of the one series described when their number is not known: a UUID-derived UID (2.25.…) that
+    # names no series of the PACS; the viewer is opened by the study's UID only.
+    series_uid: str | None = None
+    started: date | None = None  # the day of the study when it is not the report's
 
 
 def imaging_report(
@@ -399,40 +406,37 @@ def imaging_report(
 ) -> dict[str, Any]:
     """An imaging report after the HL7 Europe Imaging Report: a DiagnosticReport and the ImagingStudy it reports."""
     document = _Document(ids, patient, author)
-    per_series = max(1, content.instances // max(1, content.series))
-    study = document.add(
-        {
-            "resourceType": "ImagingStudy",
-            "identifier": [
-                {"system": "urn:dicom:uid", "value": f"urn:oid:{content.study_uid}"},
-                {"type": _concept(IDENTIFIER_TYPE, "ACSN", "Accession ID"), "system": f"urn:oid:{content.study_uid}.1",
-                 "value": content.accession_number},
-            ],
-            "status": "available",
-            "modality": [_coding(DICOM_MODALITY, *content.modality)],
-            "subject": document.patient,
-            "started": _instant(day, 9),
-            "numberOfSeries": content.series,
-            "numberOfInstances": content.instances,
-            "series": [
-                {
-                    "uid": f"{content.study_uid}.{n + 1}",
-                    "number": n + 1,
-                    "modality": _coding(DICOM_MODALITY, *content.modality),
-                    "numberOfInstances": per_series,
-                    "bodySite": _coding(SNOMED, *content.body_site),
-                }
-                for n in range(content.series)
-            ],
-        }
-    )
+    identifiers: list[dict[str, Any]] = [{"system": "urn:dicom:uid", "value": f"urn:oid:{content.study_uid}"}]
+    if content.accession_number:
+        identifiers.append({"type": _concept(IDENTIFIER_TYPE, "ACSN", "Accession ID"),
+                            "system": f"urn:oid:{content.study_uid}.1", "value": content.accession_number})
+    study_resource: dict[str, Any] = {
+        "resourceType": "ImagingStudy",
+        "identifier": identifiers,
+        "status": "available",
+        "modality": [_coding(DICOM_MODALITY, *content.modality)],
+        "subject": document.patient,
+        "started": _instant(content.started or day, 9),
+    }
+    if content.series is not None and content.instances is not None:
+        per_series = max(1, content.instances // max(1, content.series))
+        study_resource |= {"numberOfSeries": content.series, "numberOfInstances": content.instances, "series": [
+            {"uid": f"{content.study_uid}.{n + 1}", "number": n + 1,
+             "modality": _coding(DICOM_MODALITY, *content.modality), "numberOfInstances": per_series,
+             "bodySite": _coding(SNOMED, *content.body_site)}
+            for n in range(content.series)]}
+    else:
+        study_resource["series"] = [{"uid": content.series_uid or f"{content.study_uid}.1",
+                                     "modality": _coding(DICOM_MODALITY, *content.modality),
+                                     "bodySite": _coding(SNOMED, *content.body_site)}]
+    study = document.add(study_resource)
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "status": "final",
         "category": [_concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
         "code": _concept(LOINC, *content.examination, content.examination_text),
         "subject": document.patient,
-        "effectiveDateTime": _instant(day, 9),
+        "effectiveDateTime": _instant(content.started or day, 9),
         "issued": _instant(day, 15),
         "performer": [document.organisation],
         "resultsInterpreter": [document.practitioner],
@@ -471,10 +475,14 @@ class DischargeContent:
     admission: date
     discharge: date
     reason: str  # the author's words, in the document's language
-    course: str
+    course: str | None  # None: no hospital course section
     procedures: list[tuple[tuple[str, str], date]]  # SNOMED CT code and display, day performed
     medicines: list[Medicine]
     follow_up: str
+    # The procedures and the medication on discharge in the author's words (the portal's form): the section's
+    # narrative, beside the coded entries if any.
+    procedures_text: str | None = None
+    medication_text: str | None = None
 
 
 def discharge_report(
@@ -523,6 +531,13 @@ def discharge_report(
         })
         for medicine in content.medicines
     ]
+    stay = document.add({
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": _coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP", "inpatient encounter"),
+        "subject": document.patient,
+        "period": {"start": content.admission.isoformat(), "end": content.discharge.isoformat()},
+    })
     plan = document.add({
         "resourceType": "CarePlan",
         "status": "active",
@@ -532,14 +547,21 @@ def discharge_report(
         "description": content.follow_up,
     })
     sections = [
-        section("admission", written(content.reason)),
-        section("course", written(content.course)),
-        section("procedures", _narrative([display for (_, display), _ in content.procedures]), procedures),
-        section("medication", _narrative([f"{m.name}: {tr(m.dosage, language)}" for m in content.medicines]), medicines),
+        section("admission", written(*lines(content.reason))),
+        *([section("course", written(*lines(content.course)))] if content.course else []),
+        section("procedures", written(*lines(content.procedures_text)) if content.procedures_text else
+                _narrative([display for (_, display), _ in content.procedures]), procedures),
+        section("medication", written(*lines(content.medication_text)) if content.medication_text else
+                _narrative([f"{m.name}: {tr(m.dosage, language)}" for m in content.medicines]), medicines),
         section("plan", _narrative([content.follow_up]), [plan]),
     ]
     return document.bundle(type_code=("18842-5", "Discharge summary"), title=title, day=content.discharge,
-                           language=language, restricted=restricted, sections=sections)
+                           language=language, restricted=restricted, sections=sections, encounter=stay)
+
+
+def lines(text: str) -> list[str]:
+    """A text's paragraphs: its non-empty lines, each stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()] or [text.strip()]
 
 
 # -- ePrescription and eDispensation ---------------------------------------------------

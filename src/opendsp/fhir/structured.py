@@ -120,6 +120,8 @@ _LABELS = {
     "prescribed": {"fr": "prescrit le", "de": "verordnet am", "en": "prescribed on", "pt": "receitado em"},
     "dispensed": {"fr": "délivré le", "de": "abgegeben am", "en": "dispensed on", "pt": "dispensado em"},
     "quantity": {"fr": "quantité", "de": "Menge", "en": "quantity", "pt": "quantidade"},
+    "stay": {"fr": "Séjour du {start} au {end}", "de": "Aufenthalt vom {start} bis {end}",
+             "en": "Stay from {start} to {end}", "pt": "Internamento de {start} a {end}"},
 }
 _FLAGS = {"H": "high", "HH": "high", "HU": "high", "L": "low", "LL": "low", "LU": "low", "A": "abnormal",
           "AA": "abnormal"}
@@ -407,6 +409,12 @@ def render_html(bundle: dict[str, Any], language: str, *, heading: int = 1, view
     parts.append(f"<h{heading}>{_e(title)}</h{heading}>")
     if composition.get("date"):
         parts.append(f'<p class="date">{_e(_label("date", language))}: {_e(format_written_date(composition["date"], language))}</p>')
+    stay = _mapping(_mapping(target(composition.get("encounter"))).get("period"))
+    if isinstance(stay.get("start"), str) and isinstance(stay.get("end"), str):
+        # The stay the document's Encounter names (a discharge report's admission and discharge).
+        stay_text = _label("stay", language).format(start=_when(stay["start"], language),
+                                                    end=_when(stay["end"], language))
+        parts.append(f'<p class="stay">{_e(stay_text)}</p>')
     for section in _items(composition.get("section")):
         if not isinstance(section, dict):
             continue

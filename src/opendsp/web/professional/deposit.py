@@ -1,5 +1,6 @@
-"""Depositing documents: a PDF with its metadata, a laboratory result or a patient summary entered in a form;
-replacing and withdrawing one's own documents.
+"""Depositing documents: a PDF with its metadata, or a structured document entered in a form (a laboratory
+result, a patient summary, a prescription or dispensation, an imaging report, a discharge report); replacing and
+withdrawing one's own documents.
 
 Every act is one call of ``RecordAccess`` (``deposit``, ``replace``,
 ``withdraw``): the policy decides from the rights matrix (the types offered
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, time
+from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -23,6 +25,7 @@ from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.locale import N_, formats
 from opendsp.policy.decision import AccessDenied
+from opendsp.platform import Platform
 from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.multipart import read_form
@@ -43,7 +46,8 @@ CONFIDENTIALITY_LABELS = {
 }
 KINDS = {"pdf": "professional/deposit.html", "laboratory": "professional/deposit_laboratory.html",
          "summary": "professional/deposit_summary.html", "prescription": "professional/deposit_prescription.html",
-         "dispensation": "professional/deposit_prescription.html"}
+         "dispensation": "professional/deposit_prescription.html", "imaging": "professional/deposit_imaging.html",
+         "discharge": "professional/deposit_discharge.html"}
 
 
 def deposit_types(view: ProfessionalView) -> list[DocumentType]:
@@ -67,12 +71,12 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
     return render_pro(
         request, view, KINDS[kind], status, patient=view.patient(record_id), kind=kind, error=error,
         values=values or {}, types=[(t.value, TYPE_LABELS[t]) for t in types],
-        structured_allowed={t.value for t in types} & {"laboratory_report", "patient_summary", "prescription",
-                                                       "dispensation"},
+        structured_allowed={t.value for t in types} & {t.value for t in FORM_TYPES.values()},
         levels=list(CONFIDENTIALITY_LABELS.items()), today=formats.local_day(view.now),
         replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
         allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
         medicines=list(forms.MEDICINES.values()), vaccines=list(forms.VACCINES.items()),
+        modalities=forms.MODALITIES, body_sites=forms.BODY_SITES,
     )
 
 
@@ -85,7 +89,8 @@ class MedicinesForm(str, enum.Enum):
 
 # The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
 FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary,
-              "prescription": DocumentType.prescription, "dispensation": DocumentType.dispensation}
+              "prescription": DocumentType.prescription, "dispensation": DocumentType.dispensation,
+              "imaging": DocumentType.imaging_report, "discharge": DocumentType.discharge_letter}
 # Refusals that depend on the type, not on the record: the record's menu stays, the form is not offered.
 TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
 
@@ -158,37 +163,6 @@ def deposit_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) 
         return _deposit_refusal(request, view, record_id, "pdf") or _form_page(request, view, record_id, "pdf")
 
 
-@router.get("/pro/patients/{record_id}/deposit/laboratory", response_class=HTMLResponse)
-def laboratory_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    with professional_view(request, platform) as view:
-        return (_deposit_refusal(request, view, record_id, "laboratory")
-                or _form_page(request, view, record_id, "laboratory"))
-
-
-@router.get("/pro/patients/{record_id}/deposit/summary", response_class=HTMLResponse)
-def summary_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    with professional_view(request, platform) as view:
-        return _deposit_refusal(request, view, record_id, "summary") or _form_page(request, view, record_id, "summary")
-
-
-def _medicines_form(request: Request, platform: PlatformDep, record_id: uuid.UUID,
-                    kind: MedicinesForm) -> HTMLResponse:
-    """The prescription form (a physician) or the dispensation form (a pharmacist): medicines and boxes."""
-    with professional_view(request, platform) as view:
-        return _deposit_refusal(request, view, record_id, kind.value) or _form_page(request, view, record_id,
-                                                                                    kind.value)
-
-
-@router.get("/pro/patients/{record_id}/deposit/prescription", response_class=HTMLResponse)
-def prescription_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _medicines_form(request, platform, record_id, MedicinesForm.prescription)
-
-
-@router.get("/pro/patients/{record_id}/deposit/dispensation", response_class=HTMLResponse)
-def dispensation_form(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
-    return _medicines_form(request, platform, record_id, MedicinesForm.dispensation)
-
-
 @router.post("/pro/patients/{record_id}/deposit")
 async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
     form = await read_form(request)  # in memory, never spooled to disk in clear
@@ -214,78 +188,93 @@ async def deposit_pdf(request: Request, platform: PlatformDep, record_id: uuid.U
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 
-@router.post("/pro/patients/{record_id}/deposit/laboratory")
-async def deposit_laboratory(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+# What a structured form's content is built from: the platform, the parties, the draft, the posted form, the
+# request's language and the day today; raises ``forms.FormRefused`` with what is wrong.
+Build = Callable[[Platform, forms.Parties, DocumentDraft, Any, str, date], bytes]
+
+
+async def _deposit_structured(request: Request, platform: PlatformDep, record_id: uuid.UUID, kind: str,
+                              build: Build) -> Response:
+    """A structured form posted: its FHIR document built and deposited by the one act ``RecordAccess.deposit``
+    (decided, traced, checked for its type as the FHIR door checks it); the form again with what is wrong."""
     form = await request.form()
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
         try:
-            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=DocumentType.laboratory_report)
-            results = forms.lab_results(form, female=patient.person.sex.value == "female")
-            content = forms.laboratory_bundle(
-                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
-                day=draft.care_date, language=request.state.language, results=results)
+            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=FORM_TYPES[kind])
+            content = build(platform, forms.parties(patient.person, view.professional, view.organisation), draft,
+                            form, request.state.language, formats.local_day(view.now))
             document = view.access.deposit(record_id, draft, [content])
         except (forms.FormRefused, DocumentRefused) as refused:
-            return _deposit_refusal(request, view, record_id, "laboratory") or _form_page(
-                request, view, record_id, "laboratory", status=400, error=translate(request, str(refused)),
+            return _deposit_refusal(request, view, record_id, kind) or _form_page(
+                request, view, record_id, kind, status=400, error=translate(request, str(refused)),
                 values=_values(form))
         except AccessDenied as denied:
-            return _refused(request, view, record_id, "laboratory", denied, form)
+            # A type the profession may not deposit: the refusal without the form, as when it is asked for.
+            return _deposit_refusal(request, view, record_id, kind) or _refused(request, view, record_id, kind,
+                                                                                denied, form)
         return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
 
 
-@router.post("/pro/patients/{record_id}/deposit/summary")
-async def deposit_summary(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    form = await request.form()
-    with professional_view(request, platform) as view:
-        patient = view.patient(record_id)
-        try:
-            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=DocumentType.patient_summary)
-            content = forms.summary_bundle(
-                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
-                day=draft.care_date, language=request.state.language,
-                content=forms.summary_content(form, draft.care_date))
-            document = view.access.deposit(record_id, draft, [content])
-        except (forms.FormRefused, DocumentRefused) as refused:
-            return _deposit_refusal(request, view, record_id, "summary") or _form_page(
-                request, view, record_id, "summary", status=400, error=translate(request, str(refused)),
-                values=_values(form))
-        except AccessDenied as denied:
-            return _refused(request, view, record_id, "summary", denied, form)
-        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+def _laboratory(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+                today: date) -> bytes:
+    results = forms.lab_results(form, female=who.patient.sex == "female")
+    return forms.laboratory_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
+                                   results=results)
 
 
-@router.post("/pro/patients/{record_id}/deposit/prescription")
-async def deposit_prescription(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_medicines(request, platform, record_id, MedicinesForm.prescription)
+def _summary(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+             today: date) -> bytes:
+    return forms.summary_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
+                                content=forms.summary_content(form, draft.care_date))
 
 
-@router.post("/pro/patients/{record_id}/deposit/dispensation")
-async def deposit_dispensation(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
-    return await _deposit_medicines(request, platform, record_id, MedicinesForm.dispensation)
+def _medicines(dispensed: bool) -> Build:
+    def build(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+              today: date) -> bytes:
+        return forms.prescription_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
+                                         items=forms.prescription_items(form, language), dispensed=dispensed)
+    return build
 
 
-async def _deposit_medicines(request: Request, platform: PlatformDep, record_id: uuid.UUID,
-                             kind: MedicinesForm) -> Response:
-    form = await request.form()
-    with professional_view(request, platform) as view:
-        patient = view.patient(record_id)
-        try:
-            draft = _metadata(view, form, media_type=FHIR_MEDIA_TYPE, kind=FORM_TYPES[kind.value])
-            content = forms.prescription_bundle(
-                platform, forms.parties(patient.person, view.professional, view.organisation), title=draft.title,
-                day=draft.care_date, language=request.state.language,
-                items=forms.prescription_items(form, request.state.language),
-                dispensed=kind is MedicinesForm.dispensation)
-            document = view.access.deposit(record_id, draft, [content])
-        except (forms.FormRefused, DocumentRefused) as refused:
-            return _deposit_refusal(request, view, record_id, kind.value) or _form_page(
-                request, view, record_id, kind.value, status=400, error=translate(request, str(refused)),
-                values=_values(form))
-        except AccessDenied as denied:
-            return _refused(request, view, record_id, kind.value, denied, form)
-        return see_other(f"/pro/patients/{record_id}/deposited/{document.id}")
+def _imaging(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+             today: date) -> bytes:
+    content = forms.imaging_content(form, title=draft.title, care_date=draft.care_date,
+                                    series_uid=forms.new_series_uid(platform))
+    return forms.imaging_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
+                                content=content)
+
+
+def _discharge(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+               today: date) -> bytes:
+    return forms.discharge_bundle(platform, who, title=draft.title, language=language,
+                                  content=forms.discharge_content(form, today))
+
+
+# The structured forms by their address (``/pro/patients/{record}/deposit/<kind>``) and what builds their content.
+BUILDS: dict[str, Build] = {"laboratory": _laboratory, "summary": _summary,
+                            MedicinesForm.prescription.value: _medicines(dispensed=False),
+                            MedicinesForm.dispensation.value: _medicines(dispensed=True),
+                            "imaging": _imaging, "discharge": _discharge}
+
+
+def _structured_routes(kind: str, build: Build) -> None:
+    """The form of a structured kind (or the refusal) and its submission."""
+
+    def form_page(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+        with professional_view(request, platform) as view:
+            return _deposit_refusal(request, view, record_id, kind) or _form_page(request, view, record_id, kind)
+
+    async def submitted(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> Response:
+        return await _deposit_structured(request, platform, record_id, kind, build)
+
+    path = f"/pro/patients/{{record_id}}/deposit/{kind}"
+    router.add_api_route(path, form_page, methods=["GET"], response_class=HTMLResponse, name=f"{kind}_form")
+    router.add_api_route(path, submitted, methods=["POST"], name=f"deposit_{kind}")
+
+
+for _kind, _build in BUILDS.items():
+    _structured_routes(_kind, _build)
 
 
 @router.get("/pro/patients/{record_id}/deposited/{document_id}", response_class=HTMLResponse)

@@ -1,17 +1,21 @@
 """What the deposit forms accept: a PDF checked by its content, and structured entries turned into FHIR documents.
 
 A PDF must start with ``%PDF-``, be opened by pypdf with at least one page, and
-stay under ``MAX_PDF_BYTES``. A laboratory result or a patient summary entered
+stay under ``MAX_PDF_BYTES``. A laboratory result, a patient summary, a
+prescription or dispensation, an imaging report or a discharge report entered
 in a form becomes a FHIR R4B document Bundle built with the same builders as
 the demo's documents (LOINC-coded tests with UCUM units and reference ranges;
-IPS sections for allergies, problems, medication and immunisations), then is
-validated against the FHIR models before it is deposited.
+IPS sections for allergies, problems, medication and immunisations; ATC
+medicines; a DiagnosticReport with its ImagingStudy; discharge sections in the
+author's words), then is validated against the FHIR models before it is
+deposited.
 """
 
 from __future__ import annotations
 
 import io
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -35,20 +39,24 @@ from opendsp.demo.clinical import (
 )
 from opendsp.demo.fhir import (
     AuthorInfo,
+    DischargeContent,
     Ids,
+    ImagingContent,
     LabResult,
     PatientInfo,
     Prescribed,
     SummaryContent,
-    laboratory_report,
+    discharge_report,
     dispensation,
+    imaging_report,
+    laboratory_report,
     patient_summary,
     prescription,
     to_json,
 )
 from opendsp.fhir.errors import FhirError
 from opendsp.fhir.validation import validate
-from opendsp.locale import N_
+from opendsp.locale import N_, terms
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
@@ -213,3 +221,103 @@ def prescription_bundle(platform: Platform, who: Parties, *, title: str, day: da
     build = dispensation if dispensed else prescription
     return _validated(build(_ids(platform), patient=who.patient, author=who.author, day=day,
                             language=language, title=title, items=items))
+
+
+# -- imaging and discharge reports (docs/adr/0038-imaging-and-discharge-reports.md, 0041) --------------------
+
+MODALITIES = tuple(terms.table("dicom-dcm"))  # the DICOM modalities the platform names in four languages
+BODY_SITES = ("51185008", "69536005", "12738006", "818983003", "72696002", "122496007", "76752008", "344001")
+IMAGING_STUDY = ("18748-4", "Diagnostic imaging study")  # LOINC: the examination, described by the title
+MAX_UID = 64  # DICOM UI value representation
+MAX_ACCESSION = 16  # DICOM SH value representation (Accession Number)
+MAX_TEXT = 4000  # a conclusion, a section of a discharge report
+# DICOM UID (PS3.5 §9.1): numeric components without leading zeros, separated by dots.
+UID_SYNTAX = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(form: Any, name: str, *, required: str, too_long: str, limit: int = MAX_TEXT) -> str:
+    """A free text of the form: trimmed, control characters but line breaks removed, present and within its limit."""
+    text = _CONTROL.sub("", str(form.get(name) or "")).replace("\r\n", "\n").strip()
+    if not text:
+        raise FormRefused(required)
+    if len(text) > limit:
+        raise FormRefused(too_long)
+    return text
+
+
+def study_uid(value: Any) -> str:
+    """A DICOM Study Instance UID as typed (an ``urn:oid:`` prefix allowed): an OID of at most 64 characters."""
+    uid = str(value or "").strip().removeprefix("urn:oid:")
+    if not uid:
+        raise FormRefused(N_("Give the study instance UID."))
+    if len(uid) > MAX_UID or not UID_SYNTAX.fullmatch(uid):
+        raise FormRefused(N_("The study instance UID is numbers separated by dots, without leading zeros, "
+                             "at most 64 characters (for example 1.2.840.113619.2.55.3)."))
+    return uid
+
+
+def imaging_content(form: Any, *, title: str, care_date: date, series_uid: str) -> ImagingContent:
+    """The study and its conclusion: a coded modality and body site, a study date not after the report's."""
+    modality = str(form.get("modality") or "")
+    if modality not in MODALITIES:
+        raise FormRefused(N_("Choose the modality from the list."))
+    site = str(form.get("body_site") or "")
+    if site not in BODY_SITES:
+        raise FormRefused(N_("Choose the body site from the list."))
+    started = _day(form.get("study_date"))
+    if started > care_date:
+        raise FormRefused(N_("The study date cannot be after the date of care."))
+    uid = study_uid(form.get("study_uid"))
+    accession = _CONTROL.sub("", str(form.get("accession_number") or "")).strip()
+    if len(accession) > MAX_ACCESSION:
+        raise FormRefused(N_("The accession number has at most 16 characters."))
+    conclusion = _text(form, "conclusion", required=N_("Write the conclusion."),
+                       too_long=N_("The conclusion has at most 4,000 characters."))
+    return ImagingContent(
+        examination=IMAGING_STUDY, examination_text=title,
+        modality=(modality, terms.table("dicom-dcm")[modality].display),
+        body_site=(site, terms.table("snomed-ct")[site].display), study_uid=uid, accession_number=accession or None,
+        series=None, instances=None, conclusion=conclusion, started=started, series_uid=series_uid)
+
+
+def imaging_bundle(platform: Platform, who: Parties, *, title: str, day: date, language: str,
+                   content: ImagingContent) -> bytes:
+    return _validated(imaging_report(_ids(platform), patient=who.patient, author=who.author, day=day,
+                                     language=language, title=title, content=content))
+
+
+def new_series_uid(platform: Platform) -> str:
+    """A UUID-derived UID (PS3.5 §B.2, root 2.25) for the one series a form describes: it names no PACS series."""
+    return f"2.25.{int.from_bytes(platform.randomness.bytes(16), 'big') >> 6}"
+
+
+DISCHARGE_FIELDS = {
+    "reason": (N_("Write the reason for admission."), N_("The reason for admission has at most 4,000 characters.")),
+    "procedures": (N_("Write the procedures performed, or “none”."),
+                   N_("The procedures have at most 4,000 characters.")),
+    "medication": (N_("Write the medication on discharge, or “none”."),
+                   N_("The medication on discharge has at most 4,000 characters.")),
+    "follow_up": (N_("Write the follow-up."), N_("The follow-up has at most 4,000 characters.")),
+}
+
+
+def discharge_content(form: Any, today: date) -> DischargeContent:
+    """The four sections in the author's words and the stay's dates: admitted before or on the day of discharge,
+    discharged today at the latest."""
+    admission, discharge = _day(form.get("admission_date")), _day(form.get("discharge_date"))
+    if discharge < admission:
+        raise FormRefused(N_("The discharge date cannot be before the admission date."))
+    if discharge > today:
+        raise FormRefused(N_("The discharge date cannot be in the future."))
+    texts = {name: _text(form, name, required=required, too_long=too_long)
+             for name, (required, too_long) in DISCHARGE_FIELDS.items()}
+    return DischargeContent(admission=admission, discharge=discharge, reason=texts["reason"], course=None,
+                            procedures=[], medicines=[], follow_up=texts["follow_up"],
+                            procedures_text=texts["procedures"], medication_text=texts["medication"])
+
+
+def discharge_bundle(platform: Platform, who: Parties, *, title: str, language: str,
+                     content: DischargeContent) -> bytes:
+    return _validated(discharge_report(_ids(platform), patient=who.patient, author=who.author, language=language,
+                                       title=title, content=content))
