@@ -67,7 +67,7 @@ def vaccines() -> dict[str, terms.Term]:
 
 def _text(value: str, limit: int, too_long: str) -> str | None:
     text = " ".join(value.split())
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in text):
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
         raise DeclarationRefused(N_("The form holds a character that is not allowed."))
     if len(text) > limit:
         raise DeclarationRefused(too_long)
