@@ -73,10 +73,7 @@ def test_a_vaccine_of_the_list_or_in_words_with_its_day_dose_batch_and_place() -
     ({"dose": "²"}, "from 1 to 20"),
     ({"dose": "1.5"}, "from 1 to 20"),
 ])
-def test_what_the_form_may_not_say(fields: dict[str, str], message: str | None) -> None:
-    if message is None:
-        read(**fields)
-        return
+def test_what_the_form_may_not_say(fields: dict[str, str], message: str) -> None:
     with pytest.raises(DeclarationRefused) as refused:
         read(**fields)
     assert message in refused.value.message
