@@ -165,3 +165,90 @@ def test_the_form_names_no_record_another_one_named_is_ignored(platform: Platfor
         browser.get(f"/record/documents/{uuid.uuid4()}/withdraw"))
     [theirs] = documents_of(platform, other.id)
     assert theirs.status is DocumentStatus.current
+
+
+def test_bad_declarations_are_refused_with_the_form_kept_and_nothing_stored(platform: Platform,
+                                                                             clock: FrozenClock) -> None:
+    record, _doctor, browser = record_with_doctor(platform, clock)
+    tomorrow = (clock.now().date() + timedelta(days=1)).isoformat()
+    for fields, message in [
+        ({"given": tomorrow}, "cannot be in the future"),
+        ({"given": "1979-12-31"}, "cannot be before the birth"),  # the holder was born in 1980
+        ({"given": "31/12/2020"}, "Give the date of the vaccination"),
+        ({"vaccine": "other", "vaccine_text": "V" * 201}, "at most 200 characters"),
+        ({"place": "P" * 201}, "at most 200 characters"),
+        ({"lot": "L" * 41}, "at most 40 characters"),
+        ({"vaccine": "999"}, "Choose the vaccine from the list"),
+        ({"dose": "99"}, "from 1 to 20"),
+    ]:
+        response = declare(browser, **fields)
+        assert response.status_code == 422 and message in response.text, fields
+        assert 'id="declare-form"' in response.text and 'id="form-error"' in response.text
+    long = declare(browser, vaccine="other", vaccine_text="W" * 5_000)
+    assert long.status_code == 422 and "W" * 1001 not in long.text  # what is shown back is bounded
+    assert declare(browser, vaccine="other", vaccine_text="W" * 100_000).status_code == 413  # the perimeter's limit
+    assert documents_of(platform, record.id) == [] and deposits(platform, record.id) == []
+
+
+def test_an_assistant_whose_right_ended_declares_nothing(platform: Platform, clock: FrozenClock) -> None:
+    record, _doctor, _holder_browser = record_with_doctor(platform, clock)
+    with platform.transaction() as session:
+        assistant = make_record(session, platform, active=False).holder
+        as_holder(session, platform, session.get(Record, record.id)).designate_assistant(record.id, assistant.id)
+        session.expunge(assistant)
+    browser = logged_in(platform, clock, assistant)
+    assert browser.submit("/account/act-for", {"person": str(record.person_id)},
+                          form_page="/account").status_code == 303
+    assert declare(browser, lot="LOT-ASSISTANT").status_code == 303  # while the right holds
+    browser.get("/record/vaccinations/declare")
+    token = browser.csrf()
+    with platform.transaction() as session:
+        as_holder(session, platform, session.get(Record, record.id)).end_assistant(record.id, assistant.id)
+    late = browser.client.post("/record/vaccinations/declare", data={**FLU, "lot": "LOT-LATE", "csrf_token": token})
+    assert late.status_code == 403 and "LOT-LATE" not in late.text
+    assert [d.title for d in documents_of(platform, record.id)] and len(documents_of(platform, record.id)) == 1
+    [entry] = deposits(platform, record.id)
+    assert entry.basis == "assistant"
+
+
+def test_a_professional_at_the_holder_s_door_is_turned_away(platform: Platform, clock: FrozenClock) -> None:
+    record, _doctor, _browser = record_with_doctor(platform, clock)
+    pro = professional_with_account(platform, clock)
+    with platform.transaction() as session:
+        as_holder(session, platform, session.get(Record, record.id)).add_to_circle(record.id, pro.id)
+    pro.browser.get("/pro")
+    token = pro.browser.csrf()
+    posted = pro.browser.client.post("/record/vaccinations/declare", data={**FLU, "csrf_token": token,
+                                                                           "record": str(record.id)})
+    shown = pro.browser.get("/record/vaccinations/declare")
+    assert posted.status_code in (303, 403) and shown.status_code == posted.status_code
+    assert posted.headers.get("location", "/login") in ("/login", "/pro/login")
+    assert documents_of(platform, record.id) == []
+    nobody = Browser(platform).get("/record/vaccinations/declare")
+    assert nobody.status_code == 303 and nobody.headers["location"] == "/login"
+
+
+def test_the_holder_s_side_deposits_no_vaccination_record_that_could_pass_for_a_professional_s(
+        platform: Platform, clock: FrozenClock) -> None:
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+        record_id = record.id
+    pdf = DocumentDraft(type=DocumentType.vaccination_record, title="Carnet", care_date=date(2024, 1, 1),
+                        media_type="application/pdf")
+    structured = DocumentDraft(type=DocumentType.vaccination_record, title="Carnet", care_date=date(2024, 1, 1),
+                               media_type=FHIR_MEDIA_TYPE)
+    from tests.web.test_vaccination_record import summary as professional_summary
+
+    primary = professional_summary(date(2024, 1, 1), ("influenza", date(2023, 10, 1), "FLU-PRO"))
+    for draft, content in [(pdf, PDF), (structured, primary), (structured, b"not json")]:
+        with platform.transaction() as session:
+            holder = as_holder(session, platform, session.get(Record, record_id))
+            try:
+                holder.deposit(record_id, draft, [content])
+            except DocumentRefused as refused:
+                assert "declares" in str(refused)
+            else:
+                raise AssertionError(f"accepted: {content[:20]!r}")
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Document).where(Document.record_id == record_id)) == 0
+    assert deposits(platform, record_id) == []
