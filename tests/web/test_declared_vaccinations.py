@@ -22,7 +22,7 @@ from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.trace.models import TraceEntry
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import PDF, as_holder, make_record
+from tests.factories import PDF, as_holder, make_record, run_jobs
 from tests.web.holder_world import logged_in
 from tests.web.indistinguishable import answer
 from tests.web.professional import professional_with_account
@@ -99,6 +99,12 @@ def test_the_document_is_an_immunization_the_patient_reported(platform: Platform
     assert "lotNumber" not in immunization and "protocolApplied" not in immunization
     browser.get("/record/vaccinations")
     assert "Encéphalite à tiques" in browser.page and rows(browser.page) == 1
+    # The worker indexes it like any document, and it is found and read as one.
+    assert run_jobs(platform) >= 1
+    search = browser.submit("/record/search", {"q": "encephalite"}, form_page="/record/search")
+    assert search.status_code == 200 and f"/record/documents/{document.id}" in search.text
+    page = browser.get(f"/record/documents/{document.id}")
+    assert page.status_code == 200 and "Encéphalite à tiques" in page.text
 
 
 def test_the_holder_withdraws_their_declaration_and_it_leaves_the_record(platform: Platform,
