@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from opendsp.documents.services import DocumentDraft, DocumentRefused
@@ -43,7 +44,6 @@ from opendsp.web.templating import translate
 router = APIRouter()
 forms = APIRouter(dependencies=[Depends(csrf_protect)])
 PAGE = "/record/vaccinations/declare"
-FIELDS = ("vaccine", "vaccine_text", "given", "dose", "lot", "place")
 MAX_FIELD = 1000  # characters of one field kept to show it back
 
 
@@ -64,9 +64,12 @@ def declare_form(request: Request, platform: PlatformDep) -> HTMLResponse:
 
 
 @forms.post(PAGE)
-async def declare(request: Request, platform: PlatformDep) -> Response:
-    sent = await request.form()
-    fields = {name: value for name in FIELDS if isinstance(value := sent.get(name), str)}
+def declare(request: Request, platform: PlatformDep, vaccine: Annotated[str, Form()] = "",
+            vaccine_text: Annotated[str, Form()] = "", given: Annotated[str, Form()] = "",
+            dose: Annotated[str, Form()] = "", lot: Annotated[str, Form()] = "",
+            place: Annotated[str, Form()] = "") -> Response:
+    fields = {"vaccine": vaccine, "vaccine_text": vaccine_text, "given": given, "dose": dose, "lot": lot,
+              "place": place}
     with holder_view(request, platform) as view:
         holder, language = view.holder, request.state.language
         try:
