@@ -42,6 +42,8 @@ def test_the_default_matrix_covers_the_professions_the_platform_serves() -> None
         ("professions: [", "not valid YAML"),
         ("parameters: {}", "professions: Field required"),
         ("professions: {}\norganisations: {castle: {}}", "organisations: unknown organisation kind 'castle'"),
+        ("holder: {deposit: [diary]}\nprofessions: {}", "holder.deposit: unknown document type 'diary'"),
+        ("holder: {deposit: [], consult: all}\nprofessions: {}", "holder.consult: Extra inputs are not permitted"),
     ],
 )
 def test_a_bad_matrix_is_refused_with_a_precise_message(tmp_path: Path, content: str, message: str) -> None:
@@ -50,6 +52,14 @@ def test_a_bad_matrix_is_refused_with_a_precise_message(tmp_path: Path, content:
     with pytest.raises(MatrixInvalid) as error:
         load_matrix(path)
     assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_the_holder_deposits_what_the_matrix_names_and_by_default_the_personal_space_only(tmp_path: Path) -> None:
+    shipped = default_matrix().holder_deposit
+    assert shipped == {DocumentType.personal_document, DocumentType.vaccination_record}
+    path = tmp_path / "rights.yaml"
+    path.write_text("professions: {}")
+    assert load_matrix(path).holder_deposit == {DocumentType.personal_document}
 
 
 def test_start_up_stops_on_a_bad_matrix(tmp_path: Path) -> None:

@@ -116,6 +116,15 @@ def test_no_permit_without_a_basis(req) -> None:  # type: ignore[no-untyped-def]
 
 
 @given(requests())
+def test_the_holder_s_side_deposits_only_the_types_the_matrix_gives_it(req) -> None:  # type: ignore[no-untyped-def]
+    # The personal space and the vaccinations the holder declares: never a professional's type.
+    req = replace(req, action=Action.deposit_document)
+    if req.actor.kind in (ActorKind.holder, ActorKind.assistant, ActorKind.representative) and decide(req).permitted:
+        assert req.document_type in default_matrix().holder_deposit
+        assert req.record is not None and req.record.state is RecordState.active
+
+
+@given(requests())
 def test_every_decision_names_its_reason_and_act(req) -> None:  # type: ignore[no-untyped-def]
     decision = decide(req)
     assert decision.action is req.action and decision.message

@@ -60,6 +60,7 @@ RESTRICTED_NAMING_NURSE = document(
 GP_REPORT = document(T.consultation_report, author=GP)
 WITHDRAWN_BY_CARDIO = document(T.consultation_report, author=CARDIOLOGIST, status=DocumentStatus.withdrawn)
 PERSONAL = document(T.personal_document, by_holder=True)
+DECLARED_VACCINATION = document(T.vaccination_record, by_holder=True)
 LAB_BIOLOGIST_ELSEWHERE = replace(BIOLOGIST, organisation_kind="hospital")
 IN_STAY = Grants(stays={WARD_NURSE.organisation_id: StayGrant(uuid.uuid4(), HOSPITAL_ID, None)})  # type: ignore[dict-item]
 HOSPITAL_SYSTEM = Actor(kind=ActorKind.institution, id=str(HOSPITAL_ID), display="HIS", organisation_id=HOSPITAL_ID,
@@ -303,6 +304,25 @@ ROWS = [
         request(HOLDER, A.deposit_document, document_type=T.laboratory_report), DENY, Reason.holder_deposits_personal_only),
     Row("holder side: deposits a personal document",
         request(HOLDER, A.deposit_document, document_type=T.personal_document), PERMIT, Reason.holder_side, Basis.holder),
+    Row("holder side: declares a vaccination (a vaccination record of their own, reported by the patient)",
+        request(HOLDER, A.deposit_document, document_type=T.vaccination_record), PERMIT, Reason.holder_side, Basis.holder),
+    Row("holder side: an assistant declares a vaccination for the holder",
+        request(ASSISTANT, A.deposit_document, document_type=T.vaccination_record,
+                grants=Grants(assistants={pid(ASSISTANT): None})), PERMIT, Reason.holder_side, Basis.assistant),
+    Row("holder side: a parent declares their child's vaccination",
+        request(PARENT, A.deposit_document, record=MINOR_RECORD, document_type=T.vaccination_record,
+                grants=Grants(representatives=frozenset({pid(PARENT)}))), PERMIT, Reason.holder_side, Basis.representative),
+    Row("holder side: a withdrawn assistant declares nothing",
+        request(ASSISTANT, A.deposit_document, document_type=T.vaccination_record,
+                grants=Grants(assistants={pid(ASSISTANT): NOW})), DENY, Reason.delegation_ended),
+    Row("holder side: another person declares nothing on the record",
+        request(OTHER_PERSON, A.deposit_document, document_type=T.vaccination_record), DENY, Reason.not_holder_side),
+    Row("holder side: no patient summary, however structured",
+        request(HOLDER, A.deposit_document, document_type=T.patient_summary), DENY, Reason.holder_deposits_personal_only),
+    Row("holder side: withdraws their own declared vaccination",
+        request(HOLDER, A.withdraw_document, document=DECLARED_VACCINATION), PERMIT, Reason.holder_side, Basis.holder),
+    Row("holder side: cannot withdraw a vaccination record a professional deposited",
+        request(HOLDER, A.withdraw_document, document=document(T.vaccination_record)), DENY, Reason.not_author),
     Row("holder side: withdraws their own personal document",
         request(HOLDER, A.withdraw_document, document=PERSONAL), PERMIT, Reason.holder_side, Basis.holder),
     Row("holder side: cannot withdraw a professional's document (they hide it instead)",

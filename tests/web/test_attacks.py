@@ -282,6 +282,10 @@ HOLDER_RECORD_ROUTES: dict[str, Callable[[Browser], Any]] = {
     "trace": lambda b: b.get("/record/trace"),
     "export": lambda b: b.get("/record/export"),
     "export, posted": lambda b: _post(b, "/record/export", {}),
+    "vaccination record": lambda b: b.get("/record/vaccinations"),
+    "declare a vaccination": lambda b: b.get("/record/vaccinations/declare"),
+    "declare a vaccination, posted": lambda b: _post(b, "/record/vaccinations/declare",
+                                                     {"vaccine": "140", "given": "2024-10-15"}),
 }
 
 

@@ -15,7 +15,7 @@ from opendsp.access.gate import Gate, InvalidRequest
 from opendsp.actors import ActorKind
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE
+from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.notifications.models import NotificationKind
 from opendsp.policy.vocabulary import Action
 from opendsp.records.models import Record
@@ -86,6 +86,7 @@ class Changes(Gate):
         new_id = uuid.uuid4()
         content = self._keep_for_index(draft, content)
         self._check_structured(draft, content)
+        self._check_declared(draft, content)
         permit = self._authorise(
             Action.deposit_document,
             record,
@@ -133,6 +134,7 @@ class Changes(Gate):
         draft.check()
         content = self._keep_for_index(draft, content)
         self._check_structured(draft, content)
+        self._check_declared(draft, content)
         new_id = uuid.uuid4()
         permit = self._authorise(
             Action.replace_document,
@@ -184,6 +186,24 @@ class Changes(Gate):
         if bundle is None:
             raise documents.DocumentRefused(f"the content of a {draft.type.value} is a FHIR document Bundle")
         problems = content_problems(bundle, draft.type.value)
+        if problems:
+            message, where = problems[0]
+            raise documents.DocumentRefused(f"{message} (in the document's content: {where})")
+
+    def _check_declared(self, draft: documents.DocumentDraft, content: Iterable[bytes]) -> None:
+        """A vaccination record from the holder's side is a vaccination they declare: a FHIR document Bundle
+        whose Immunizations are all reported (``primarySource`` false), never a file that could pass for a
+        professional's record (docs/adr/0042-vaccinations-the-holder-declares.md). Checked before the decision,
+        like ``_check_structured``."""
+        from opendsp.structured.bundles import parse_document
+        from opendsp.structured.declared import declaration_problems
+
+        if self.actor.kind is ActorKind.professional or draft.type is not DocumentType.vaccination_record:
+            return
+        bundle = parse_document(b"".join(content)) if draft.media_type == FHIR_MEDIA_TYPE else None
+        if bundle is None:
+            raise documents.DocumentRefused("a vaccination the holder declares is a FHIR document Bundle")
+        problems = declaration_problems(bundle)
         if problems:
             message, where = problems[0]
             raise documents.DocumentRefused(f"{message} (in the document's content: {where})")

@@ -6,7 +6,9 @@ Precedence, from strongest to weakest (docs/access-policy.md says it in words):
    erase a record for good, and only a closed one.
 2. The holder's side (holder, assistant, legal representative of a minor)
    may do everything on their record, even closed, except deposit outside the
-   personal space and see documents whose release the author delayed.
+   personal space (the types the rights matrix gives the holder: their own
+   documents and the vaccinations they declare) and see documents whose
+   release the author delayed.
 3. For professionals: an unknown profession gets nothing; a closed or not yet
    activated record refuses everyone; a blocked professional is refused
    whatever else holds (circle, presence code, emergency).
@@ -178,7 +180,7 @@ def decide(request: AccessRequest, matrix: RightsMatrix | None = None) -> Decisi
     if request.record is None:
         return out.deny(Reason.not_found)
     if kind in HOLDER_SIDE:
-        return _holder_side(request, out)
+        return _holder_side(request, out, matrix)
     if kind is ActorKind.professional:
         return _professional(request, out, matrix)
     return out.deny(Reason.not_applicable)
@@ -248,7 +250,7 @@ def _holder_side_basis(request: AccessRequest) -> tuple[Basis | None, Reason]:
     return Basis.representative, Reason.holder_side
 
 
-def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
+def _holder_side(request: AccessRequest, out: _Outcome, matrix: RightsMatrix) -> Decision:
     basis, reason = _holder_side_basis(request)
     if basis is None:
         return out.deny(reason)
@@ -286,7 +288,7 @@ def _holder_side(request: AccessRequest, out: _Outcome) -> Decision:
         case Action.deposit_document:
             if record.state is not RecordState.active:
                 return out.deny(_inactive_reason(record.state))
-            if request.document_type is not DocumentType.personal_document:
+            if request.document_type not in matrix.holder_deposit:
                 return out.deny(Reason.holder_deposits_personal_only)
             return permit
         case Action.replace_document | Action.withdraw_document:

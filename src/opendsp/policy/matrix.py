@@ -63,6 +63,18 @@ class _Profession(_Rights):
         return value
 
 
+class _HolderRights(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deposit: list[str] = Field(default_factory=lambda: [DocumentType.personal_document.value])
+
+    @field_validator("deposit")
+    @classmethod
+    def _deposit_types(cls, value: list[str]) -> list[str]:
+        _types(value)
+        return value
+
+
 class PolicyParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,6 +113,7 @@ class _MatrixFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     parameters: PolicyParameters = Field(default_factory=PolicyParameters)
+    holder: _HolderRights = Field(default_factory=_HolderRights)
     professions: dict[str, _Profession]
     organisations: dict[str, dict[str, _Rights]] = Field(default_factory=dict)
 
@@ -151,6 +164,8 @@ class RightsMatrix:
     specialties: dict[tuple[str, str], Rights]
     organisations: dict[tuple[str, str], Rights]
     source: Path
+    # The types the holder's side deposits (and so replaces and withdraws when it deposited them).
+    holder_deposit: frozenset[DocumentType] = frozenset({DocumentType.personal_document})
 
     def rights_of(
         self, profession: str | None, specialties: frozenset[str] = frozenset(), organisation_kind: str | None = None
@@ -198,7 +213,8 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> RightsMatrix:
         for kind, by_profession in parsed.organisations.items()
         for profession, rights in by_profession.items()
     }
-    return RightsMatrix(parsed.parameters, professions, specialties, organisations, path)
+    return RightsMatrix(parsed.parameters, professions, specialties, organisations, path,
+                        holder_deposit=_types(parsed.holder.deposit))
 
 
 @cache

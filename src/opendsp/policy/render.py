@@ -41,8 +41,8 @@ document the caller could not consult.
    of a minor (until the minor's 18th birthday) act with the holder's rights.
    They see every document of the record, hidden and withdrawn ones
    included, except a result whose release the author delayed, until that
-   date. They deposit only in the personal space, and replace or withdraw
-   only the documents deposited there. They manage access (and look
+   date. They deposit only in the personal space ({holder_types}), and
+   replace or withdraw only the documents deposited there. They manage access (and look
    professionals up in the directory to do so), read the trace, export,
    close and reopen the record; while the record is closed they change
    nothing but its state. A change that names a document (hiding it, ...)
@@ -201,6 +201,7 @@ def render_access_policy(matrix: RightsMatrix) -> str:
         lookups=p.patient_lookups_per_hour,
         reasons="\n".join(f"| `{reason.value}` | {REASON_TEXT[reason]} |" for reason in Reason),
         bases="\n".join(f"- `{basis.value}`" for basis in Basis),
+        holder_types=", ".join(f"`{kind.value}`" for kind in DocumentType if kind in matrix.holder_deposit),
         table=_table(matrix),
         organisations=_organisation_table(matrix),
     )

@@ -40,6 +40,7 @@ def parts() -> list[ModuleType]:
     from opendsp.web.holder import (
         assistants,
         consents,
+        declare_vaccination,
         documents,
         export,
         hidden,
@@ -57,7 +58,8 @@ def parts() -> list[ModuleType]:
         vaccinations,
     )
 
-    return [home, notifications, timeline, documents, readers, reading, vaccinations, medications, trace, upload,
+    return [home, notifications, timeline, documents, readers, reading, vaccinations, declare_vaccination,
+            medications, trace, upload,
             professionals, consents, assistants, hidden, passwords, state, export]
 
 

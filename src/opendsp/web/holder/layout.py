@@ -18,6 +18,7 @@ DONE = {
     "hidden": N_("The document is hidden: professionals no longer see it."),
     "shown": N_("The document is shown to professionals again."),
     "read": N_("Notifications marked as read."),
+    "declared": N_("The vaccination was added to the record, as declared by the holder."),
 }
 
 

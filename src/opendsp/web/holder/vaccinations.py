@@ -2,7 +2,9 @@
 
 Gathered from the Immunization entries of the record's structured documents
 (the patient summaries, and any other document that states a vaccination),
-each vaccination once with a link to its source. The documents are read
+each vaccination once with a link to its source; those the holder's side
+declared itself (``declare_vaccination``) are marked so, on the page and in
+the PDF. The documents are read
 through ``RecordAccess`` as one act: one decision and one trace entry naming
 them. A parent acting for their child, or an assistant, sees the child's or
 the holder's record: the record is the one being looked at.
@@ -56,7 +58,8 @@ def _record(view: HolderView) -> tuple[list[VaccinationLine], bool]:
         resources = [entries[p].get("resource") for p in positions if p < len(entries)]
         documents[item.document.id] = item.document
         sources.append((item.document.id, [r for r in resources if isinstance(r, dict)]))
-    lines = [VaccinationLine(v, documents[v.document_id]) for v in vaccination_record(sources)]
+    declared = {i for i, document in documents.items() if document.authored_by_holder}
+    lines = [VaccinationLine(v, documents[v.document_id]) for v in vaccination_record(sources, declared)]
     return lines, found.reading.total > len(found.reading.items)
 
 
@@ -98,6 +101,8 @@ def _pdf(lines: list[VaccinationLine], *, language: str, holder: str, birth: str
     document.set_font("helvetica", "", 9)
     made = _(N_("Made on %(date)s.")) % {"date": format_datetime(made_at, language)}
     sourced = _(N_("From the vaccinations stated in the documents of the shared care record."))
+    if any(line.vaccination.declared for line in lines):
+        sourced += " " + _(N_("Those marked \"declared by the holder\" were not recorded by a professional."))
     document.multi_cell(0, 5, latin_1(f"{made} {sourced}"), new_x="LMARGIN", new_y="NEXT")
     document.ln(4)
     if not lines:
@@ -105,15 +110,16 @@ def _pdf(lines: list[VaccinationLine], *, language: str, holder: str, birth: str
         document.multi_cell(0, 6, latin_1(_(N_("No vaccination is recorded in the documents of this record."))))
         return bytes(document.output())
     headings = [_(N_("Date")), _(N_("Vaccine")), _(N_("Dose")), _(N_("Batch")), _(N_("Source"))]
+    declared = _(N_("Declared by the holder"))
     with document.table(col_widths=(22, 62, 14, 26, 56), text_align="LEFT", line_height=5) as table:
         table.row([latin_1(h) for h in headings])
         for line in lines:
             v = line.vaccination
             table.row([latin_1(text) for text in (
                 format_written_date(v.given, language) if v.given else _(N_("Date not stated")),
-                terms.concept_word(v.vaccine, language),
+                terms.concept_word(v.vaccine, language) + (f" — {declared}" if v.declared else ""),
                 v.dose or "", v.lot_number or "",
-                f"{line.source.title} ({format_date(line.source.care_date, language)})",
+                declared if v.declared else f"{line.source.title} ({format_date(line.source.care_date, language)})",
             )])
     if truncated:
         document.ln(3)
