@@ -9,6 +9,7 @@ version=2.0.0
 integrity=sha512-4PWToJ9b1FgXsm9DIvHiU6HO9Z5m75jxk0e0MXOmhFlf2m2slk/d6RoiSYIChKJlvmtJ7GbRftt7PphlwmZcbQ==
 target=var/fhir-packages/$name-$version
 [ -f "$target/package/package.json" ] && exit 0
+command -v npm >/dev/null 2>&1 || { echo "npm not found: $name not fetched" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 npm pack --silent --pack-destination "$work" "$name@$version" >/dev/null

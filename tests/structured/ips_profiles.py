@@ -31,8 +31,8 @@ UNEVALUATED = {"txt-1"}
 # ele-1, "All FHIR elements must have a @value or children", on a JSON object is "it has a property besides its id".
 NATIVE = {"ele-1": lambda value: any(key != "id" for key in value)}
 R4 = fhirpath_models["r4"]
-# FHIRPath's hasValue(), which fhirpathpy lacks: one item that is a primitive value.
-OPTIONS = {"userInvocationTable": {"hasValue": {
+# FHIRPath's hasValue(), which fhirpathpy lacks: one item that is a primitive value. trace() writes nowhere.
+OPTIONS = {"traceFn": lambda *_: None, "userInvocationTable": {"hasValue": {
     "fn": lambda inputs: [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))]}}}
 
 

@@ -187,6 +187,24 @@ def test_a_laboratory_observation_without_its_category_fails_its_profile(profile
     assert any(f.startswith("Observation.category") for f in failures), failures
 
 
+@pytest.mark.parametrize(("profile", "expected"), [
+    ("Patient-uv-ips", "Patient.birthDate: 0 found, at least 1 required"),
+    ("AllergyIntolerance-uv-ips", "AllergyIntolerance: invariant ait-1 fails"),
+    ("Organization-uv-ips", "Organization: invariant org-1 fails"),
+    ("Immunization-uv-ips", "Immunization.occurrence[x]: 0 found, at least 1 required"),
+    ("MedicationRequest-uv-ips", "MedicationRequest.medication[x]: 0 found, at least 1 required"),
+    ("Observation-results-laboratory-pathology-uv-ips", "Observation.category:laboratory: 0 found"),
+    ("Observation-results-laboratory-pathology-uv-ips", "Observation: invariant ips-2 fails"),
+    ("Observation-results-radiology-uv-ips", "Observation.category:radiology: 0 found"),
+    ("DiagnosticReport-uv-ips", "DiagnosticReport.effective[x]: 0 found, at least 1 required"),
+    ("ImagingStudy-uv-ips", "ImagingStudy.subject: 0 found, at least 1 required"),
+])
+def test_a_bare_resource_fails_its_profile_where_the_profile_requires(profiles: Profiles, profile: str,
+                                                                      expected: str) -> None:
+    failures = profiles.validate({"resourceType": profile.split("-")[0], "id": "x"}, f"{IPS}{profile}")
+    assert any(failure.startswith(expected) for failure in failures), failures
+
+
 @pytest.mark.parametrize(("pattern", "value", "expected"), [
     ({"coding": [{"system": "s", "code": "c"}]}, {"coding": [{"system": "x"}, {"system": "s", "code": "c"}]}, True),
     ({"coding": [{"system": "s", "code": "c"}]}, {"coding": [{"system": "s", "code": "d"}]}, False),
