@@ -11,6 +11,7 @@ validator (opendsp.fhir.validation) checks already.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ R4 = fhirpath_models["r4"]
 # FHIRPath's hasValue(), which fhirpathpy lacks: one item that is a primitive value. trace() writes nowhere.
 OPTIONS = {"traceFn": lambda *_: None, "userInvocationTable": {"hasValue": {
     "fn": lambda inputs: [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))]}}}
+
+
+@functools.cache
+def _compiled(expression: str) -> Any:
+    return fhirpathpy.compile(expression, R4, OPTIONS)
 
 
 def package_directory() -> Path:
@@ -208,7 +214,7 @@ class Profiles:
                     failures.append(f"{path}: invariant {constraint['key']} fails: {constraint.get('human', '')}")
                 continue
             try:
-                result = fhirpathpy.evaluate(value, constraint["expression"], {"resource": context.root}, R4, OPTIONS)
+                result = _compiled(constraint["expression"])(value, {"resource": context.root})
             except Exception as error:  # noqa: BLE001 - an invariant the checker cannot evaluate is a failure too
                 failures.append(f"{path}: invariant {constraint['key']} not evaluated ({error})")
                 continue

@@ -8,6 +8,7 @@ the checker is tests/structured/ips_profiles.py (docs/adr/0039-ips-profile-valid
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections.abc import Callable
 from datetime import date
@@ -32,6 +33,8 @@ from opendsp.demo.fhir import (
     patient_summary,
     prescription,
 )
+from opendsp.demo.plan import make_plan
+from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 
 pytest.importorskip("fhirpathpy", reason="fhirpathpy (the FHIRPath engine for the profiles' invariants) is not "
                                          "installed")
@@ -140,6 +143,32 @@ def test_every_resource_of_every_structured_document_follows_its_ips_profile(pro
     failures = [f"entry[{index}] {url.rsplit('/', 1)[1]}: {failure}" for index, resource, url in checked
                 for failure in profiles.validate(resource, url, bundle=bundle)]
     assert failures == []
+
+
+# The demo's document types and the builder each is made by (the demo's imaging reports are structured one in two).
+DEMO_BUILDERS = {DocumentType.patient_summary: "patient summary", DocumentType.laboratory_report: "laboratory report",
+                 DocumentType.imaging_report: "imaging report", DocumentType.prescription: "prescription",
+                 DocumentType.dispensation: "dispensation", DocumentType.discharge_letter: "discharge report"}
+
+
+def test_every_structured_document_of_the_demo_follows_its_profiles(profiles: Profiles) -> None:
+    """The demo's persons give the builders varied content: many conditions, allergies, vaccines, analytes."""
+    plan = make_plan(20260101)
+    seen: dict[str, int] = {}
+    failures: list[str] = []
+    for person, documents in plan.documents.items():
+        for number, document in enumerate(documents):
+            if document.media_type != FHIR_MEDIA_TYPE:
+                continue
+            name = DEMO_BUILDERS[document.type]
+            seen[name] = seen.get(name, 0) + 1
+            bundle = json.loads(document.content)
+            checked = [(f"{IPS}Bundle-uv-ips", bundle)] if name == "patient summary" else []
+            checked += [(url, resource) for _index, resource, url in profiled_resources(name, bundle)]
+            failures += [f"person {person} document {number} ({name}): {failure}"
+                         for url, resource in checked for failure in profiles.validate(resource, url, bundle=bundle)]
+    assert failures == []
+    assert {"patient summary", "laboratory report", "imaging report", "prescription", "dispensation"} <= set(seen)
 
 
 def test_an_empty_patient_summary_still_has_the_required_sections_saying_why_they_are_empty(
