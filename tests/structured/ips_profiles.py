@@ -28,9 +28,14 @@ IPS = "http://hl7.org/fhir/uv/ips/StructureDefinition/"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "var" / "fhir-packages" / f"{PACKAGE}-{VERSION}" / "package"
 # Invariants fhirpathpy cannot evaluate: the narrative's XHTML checks (htmlChecks() is not implemented).
 UNEVALUATED = {"txt-1"}
-# Invariants checked here rather than by fhirpathpy, whose children() needs type information these values lack:
-# ele-1, "All FHIR elements must have a @value or children", on a JSON object is "it has a property besides its id".
-NATIVE = {"ele-1": lambda value: any(key != "id" for key in value)}
+# Invariants checked here rather than by fhirpathpy, which does not resolve an Extension's value[x] nor, without type
+# information, children(): ele-1, "All FHIR elements must have a @value or children", on a JSON object is "it has a
+# property besides its id"; ext-1, "Must have either extensions or value[x], not both".
+NATIVE = {
+    "ele-1": lambda value: any(key != "id" for key in value),
+    "ext-1": lambda value: ("extension" in value) != any(
+        key.startswith("value") and key[5:6].isupper() for key in value),
+}
 R4 = fhirpath_models["r4"]
 # FHIRPath's hasValue(), which fhirpathpy lacks: one item that is a primitive value. trace() writes nowhere.
 OPTIONS = {"traceFn": lambda *_: None, "userInvocationTable": {"hasValue": {
@@ -80,20 +85,23 @@ def _tree(structure: dict[str, Any]) -> Node:
 
 def _items(value: Any, name: str) -> list[tuple[str, str, Any]]:
     """The (json key, path step, value) of each item an element names in a JSON object; a choice element [x]
-    matches its typed keys (valueQuantity...); a list's items are numbered in their step."""
+    matches its typed keys (valueQuantity...); a list's items are numbered in their step. A primitive present only
+    by its extensions ("_performedDateTime": a data-absent-reason) is present."""
     if not isinstance(value, dict):
         return []
+    present = {key.removeprefix("_") for key in value}
     if name.endswith("[x]"):
         stem = name[:-3]
-        keys = [key for key in value if key.startswith(stem) and key[len(stem):len(stem) + 1].isupper()]
+        keys = sorted(key for key in present if key.startswith(stem) and key[len(stem):len(stem) + 1].isupper())
     else:
-        keys = [name] if name in value else []
+        keys = [name] if name in present else []
     out: list[tuple[str, str, Any]] = []
     for key in keys:
-        if isinstance(value[key], list):
-            out.extend((key, f"{key}[{index}]", item) for index, item in enumerate(value[key]))
+        found = value[key] if key in value else value[f"_{key}"]
+        if isinstance(found, list):
+            out.extend((key, f"{key}[{index}]", item) for index, item in enumerate(found))
         else:
-            out.append((key, key, value[key]))
+            out.append((key, key, found))
     return out
 
 

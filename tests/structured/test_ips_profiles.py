@@ -128,6 +128,21 @@ def test_the_package_is_the_published_one_with_the_profiles_named_in_the_docs(pr
     assert named <= set(profiles.trees), named - set(profiles.trees)
 
 
+def _examples() -> list[str]:
+    return sorted(path.name for path in (package_directory() / "example").glob("*.json"))
+
+
+@pytest.mark.parametrize("example", _examples())
+def test_the_guide_s_own_examples_conform_to_the_profiles_they_claim(profiles: Profiles, example: str) -> None:
+    """The checker finds nothing wrong in what HL7 publishes as conformant: no false failure."""
+    resource = json.loads((package_directory() / "example" / example).read_text(encoding="utf-8"))
+    claimed = [url.partition("|")[0] for url in resource.get("meta", {}).get("profile", [])]
+    claimed = [url for url in claimed if url in profiles.trees] or (
+        [f"{IPS}Bundle-uv-ips"] if resource["resourceType"] == "Bundle" else [])
+    assert claimed, f"{example} claims no profile of the package"
+    assert [failure for url in claimed for failure in profiles.validate(resource, url)] == []
+
+
 def test_the_patient_summary_is_an_ips_document(profiles: Profiles) -> None:
     bundle = summary()
     assert profiles.validate(bundle, f"{IPS}Bundle-uv-ips") == []
@@ -188,6 +203,14 @@ def _without(bundle: dict[str, Any], kind: str, key: str) -> dict[str, Any]:
     return bundle
 
 
+def _with(bundle: dict[str, Any], kind: str, key: str, value: Any) -> dict[str, Any]:
+    bundle = copy.deepcopy(bundle)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == kind:
+            entry["resource"][key] = value
+    return bundle
+
+
 def _sections(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return bundle["entry"][0]["resource"]["section"]
 
@@ -198,6 +221,11 @@ def _sections(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     (lambda b: _without(b, "Patient", "name"), ":patient.resource.name: 0 found, at least 1 required"),
     (lambda b: _without(b, "Immunization", "occurrenceDateTime"), ":immunization.resource.occurrence[x]: 0 found"),
     (lambda b: _without(b, "Composition", "subject"), ":composition.resource.subject: 0 found, at least 1 required"),
+    (lambda b: _with(b, "Patient", "extension", [{"url": "urn:x", "valueString": "a",
+                                                  "extension": [{"url": "urn:y", "valueString": "b"}]}]),
+     ":patient.resource.extension[0]: invariant ext-1 fails"),
+    (lambda b: _with(_without(b, "Patient", "birthDate"), "Patient", "_birthDate", {"id": "empty"}),
+     ":patient.resource.birthDate: invariant ele-1 fails"),
     (lambda b: (_sections(b).pop(0), b)[1], ".section:sectionAllergies: 0 found, at least 1 required"),
     (lambda b: (_sections(b)[1].pop("text", None), _sections(b)[1].pop("entry", None), b)[2], "invariant"),
 ])
