@@ -145,9 +145,10 @@ class Profiles:
 
     def validate(self, resource: dict[str, Any], url: str, *, bundle: dict[str, Any] | None = None) -> list[str]:
         """The failures of a resource against a profile, each "path: what"; [] when it conforms."""
-        by_url: dict[str, dict[str, Any]] = {}
-        for entry in (bundle or resource).get("entry", []) if (bundle or resource).get("resourceType") == "Bundle" \
-                else []:
+        container = bundle if bundle is not None else resource
+        entries = container.get("entry", []) if container.get("resourceType") == "Bundle" else []
+        by_url: dict[str, dict[str, Any]] = {}  # what resolve() finds: the Bundle's entries by their fullUrl
+        for entry in entries:
             if isinstance(entry, dict) and entry.get("fullUrl") and isinstance(entry.get("resource"), dict):
                 by_url[entry["fullUrl"]] = entry["resource"]
         failures: list[str] = []
