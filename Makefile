@@ -18,7 +18,7 @@ STANDIN_ENV := OPENDSP_OIDC_ISSUER=http://127.0.0.1:$(OIDC_PORT) OPENDSP_OIDC_CL
 	OPENDSP_OIDC_ACR_VALUES=urn:opendsp:standin:loa:substantial
 export PORT
 
-.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css
+.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css ips-package
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,11 +67,17 @@ run: $(VENV)/.installed-run node_modules/.installed
 # The suite runs in TEST_WORKERS parallel processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in this one
 # process. Tests that must share one process carry @pytest.mark.xdist_group (hence --dist loadgroup).
 TEST_WORKERS ?= 3
-test: $(VENV)/.installed-test node_modules/.installed
+test: $(VENV)/.installed-test node_modules/.installed ips-package
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/opendsp migrate
+
+# The International Patient Summary profiles (npm package hl7.fhir.uv.ips, checked against its published sha512) that
+# tests/structured/test_ips_profiles.py validates the structured documents against (docs/adr/0039-ips-profile-
+# validation.md); unpacked in var/fhir-packages/. Without npm or the registry the test is skipped, saying why.
+ips-package:
+	@./scripts/fetch-ips-package.sh || echo "hl7.fhir.uv.ips not fetched: the IPS profile tests will be skipped"
 
 demo: $(VENV)/.installed-run
 	$(BIN)/opendsp demo load

@@ -40,6 +40,7 @@ UCUM = "http://unitsofmeasure.org"
 ATC = "http://www.whocc.no/atc"
 CVX = "http://hl7.org/fhir/sid/cvx"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 
 INTERPRETATION_DISPLAY = {"H": "High", "L": "Low", "N": "Normal"}
@@ -303,10 +304,13 @@ def patient_summary(
 def _allergy_section(document: _Document, allergies: list[Allergy], language: str) -> dict[str, Any]:
     code = ("48765-2", "Allergies and adverse reactions Document")
     if not allergies:
-        # The IPS way of saying "asked, and there are none": an entry, not an empty section.
+        # The IPS way of saying "asked, and there are none": an entry, not an empty section. Its clinical status
+        # is required (invariant ait-1 of AllergyIntolerance-uv-ips: the verification status is not
+        # entered-in-error) and is "active", as in the IPS guide's own no-known-allergies example.
         entry = document.add(
             {
                 "resourceType": "AllergyIntolerance",
+                "clinicalStatus": _concept(ALLERGY_CLINICAL, "active", "Active"),
                 "code": _concept(SNOMED, NO_KNOWN_ALLERGY.snomed, NO_KNOWN_ALLERGY.display),
                 "patient": document.patient,
             }
@@ -316,8 +320,7 @@ def _allergy_section(document: _Document, allergies: list[Allergy], language: st
         document.add(
             {
                 "resourceType": "AllergyIntolerance",
-                "clinicalStatus": _concept("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                                           "active", "Active"),
+                "clinicalStatus": _concept(ALLERGY_CLINICAL, "active", "Active"),
                 "verificationStatus": _concept(
                     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed", "Confirmed"
                 ),
