@@ -35,6 +35,7 @@ from opendsp.demo.fhir import (
 )
 from opendsp.demo.plan import make_plan
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
+from opendsp.structured.declared import Declaration, Holder, declared_vaccination
 
 pytest.importorskip("fhirpathpy", reason="fhirpathpy (the FHIRPath engine for the profiles' invariants) is not "
                                          "installed")
@@ -94,9 +95,21 @@ def dispensed() -> dict[str, Any]:
                         title="Délivrance", items=[Prescribed(AMOXICILLIN, None, (1, "box"))])
 
 
+def declared() -> dict[str, Any]:
+    """A vaccination the holder declares (reported, not recorded by a professional)."""
+    ids = Ids(random.Random(9))
+    declaration = Declaration(vaccine_code=None, vaccine_text="Tetanus booster", given=date(2019, 6, 3), dose=2,
+                              lot_number="LOT-7", place="Pharmacie du Centre")
+    holder = Holder(PATIENT.national_number, PATIENT.family_name, PATIENT.given_name, PATIENT.sex,
+                    PATIENT.birth_date)
+    return declared_vaccination(declaration, holder=holder, title="Vaccination", language="fr",
+                                moment="2025-03-04T10:00:00+01:00", new_id=ids.new)
+
+
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "patient summary": summary, "laboratory report": laboratory, "imaging report": imaging,
     "discharge report": discharge, "prescription": prescribed, "dispensation": dispensed,
+    "declared vaccination": declared,
 }
 # The IPS profile each resource type follows in every document; an Observation's depends on the document.
 BY_TYPE = {kind: f"{IPS}{kind}-uv-ips" for kind in (
