@@ -16,6 +16,7 @@ from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.factories import as_holder, as_professional, professional_draft, run_jobs
+from tests.web.indistinguishable import answer
 from tests.web.professional import professional_with_account, real_pdf, record_with_code, trace
 
 
@@ -172,15 +173,21 @@ def test_a_practice_doctor_cannot_open_emergency_access(platform: Platform, cloc
 
 
 def test_a_blocked_professional_is_refused_even_with_the_code(platform: Platform, clock: FrozenClock) -> None:
+    """The block is the holder's to know: the professional gets the page of an unknown record, byte for byte, on
+    the record's page and with the right presence code (docs/access-policy.md rule 10); the holder sees the tries."""
     pro = professional_with_account(platform, clock)
     record, code = record_with_code(platform)
     with platform.transaction() as session:
         as_holder(session, platform, session.merge(record)).block(record.id, pro.id)
-    page = pro.browser.get(f"/pro/patients/{record.id}")
-    assert page.status_code == 403 and "The holder has refused access to you." in page.text
-    assert 'name="code"' not in page.text
+    unknown = uuid.uuid4()
+    page, of_unknown = pro.browser.get(f"/pro/patients/{record.id}"), pro.browser.get(f"/pro/patients/{unknown}")
+    assert page.status_code == 404 and answer(page) == answer(of_unknown)  # ids masked
+    assert "refused access" not in page.text and 'name="code"' not in page.text
     response = pro.browser.submit(f"/pro/patients/{record.id}/presence-code", {"code": code}, form_page="/pro")
-    assert response.status_code == 403 and "refused access to you" in response.text
+    of_unknown = pro.browser.submit(f"/pro/patients/{unknown}/presence-code", {"code": code}, form_page="/pro")
+    assert response.status_code == 404 and answer(response) == answer(of_unknown)
+    refusals = [entry for entry in trace(platform, record) if entry[2] == "blocked"]
+    assert [outcome for _action, outcome, _reason, _basis in refusals] == ["refused", "refused"]
 
 
 def test_depositing_a_pdf_checks_the_file_the_type_and_then_replace_and_withdraw(platform: Platform,

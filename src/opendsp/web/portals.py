@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
@@ -156,8 +157,13 @@ def install_portals(app: FastAPI, platform: Platform) -> None:
     app.add_exception_handler(RequestValidationError, form_error)
 
 
-def page_missing(request: Request) -> Response:
-    """The one 404 page for people, in the portal's layout of whoever is logged in (the professional keeps their menu)."""
+def page_missing(request: Request, *, acting: tuple[Any, Any] | None = None) -> Response:
+    """The one 404 page for people, in the portal's layout of whoever is logged in (the professional keeps their menu).
+
+    ``acting``: the professional and organisation a request has already loaded in its own transaction, so that a
+    refusal answered as "unknown" inside that transaction does not wait for a second connection (SQLite has one
+    writer) and renders the very same page.
+    """
     from opendsp.accounts.models import AccountKind
     from opendsp.professionals.models import Organisation, Professional
     from opendsp.web.templating import render, translate
@@ -165,12 +171,17 @@ def page_missing(request: Request) -> Response:
     texts = {"title_text": translate(request, PAGE_MISSING), "body_text": translate(request, PAGE_MISSING_BODY)}
     viewer = request.app.state.security.viewer(request)
     if viewer is not None and viewer.kind is AccountKind.professional and request.url.path.startswith("/pro"):
+        def page(professional: Any, organisation: Any) -> Response:
+            return render(request, "professional/message.html", 404, professional=professional,
+                          organisation=organisation, patient=None, current=request.url.path, **texts)
+
+        if acting is not None:
+            return page(*acting)
         platform: Platform = request.app.state.platform
         with platform.sessions() as session:
             professional = session.get(Professional, viewer.professional_id)
             organisation = session.get(Organisation, viewer.organisation_id) if viewer.organisation_id else None
-            return render(request, "professional/message.html", 404, professional=professional,
-                          organisation=organisation, patient=None, current=request.url.path, **texts)
+            return page(professional, organisation)
     return render(request, "message.html", 404, **texts)
 
 

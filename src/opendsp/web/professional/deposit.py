@@ -25,6 +25,7 @@ from opendsp.documents.services import DocumentDraft, DocumentRefused
 from opendsp.documents.types import FHIR_MEDIA_TYPE, ConfidentialityLevel, DocumentType
 from opendsp.locale import N_, formats
 from opendsp.policy.decision import AccessDenied
+from opendsp.policy.disclosure import Answer, answer_for
 from opendsp.platform import Platform
 from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
@@ -151,7 +152,7 @@ def _values(form: Any) -> dict[str, Any]:
 def _refused(request: Request, view: ProfessionalView, record_id: uuid.UUID, kind: str, denied: AccessDenied,
              form: Any, replacing: Document | None = None) -> HTMLResponse:
     decision = denied.decision
-    if decision.reason is Reason.no_access or decision.reason is Reason.blocked:
+    if decision.reason is Reason.no_access or answer_for(decision) is Answer.unknown_patient:
         return render_refusal(request, view, view.patient(record_id), decision)
     return _form_page(request, view, record_id, kind, status=403, error=translate(request, refusal_text(decision)),
                       values=_values(form), replacing=replacing)

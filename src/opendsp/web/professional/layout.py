@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from opendsp.locale import N_
 from opendsp.policy.decision import Decision
+from opendsp.policy.disclosure import Answer, answer_for
 from opendsp.policy.vocabulary import Reason
-from opendsp.web.portals import REFUSED
+from opendsp.web.portals import REFUSED, page_missing
 from opendsp.web.professional.context import Patient, ProfessionalView
 from opendsp.web.templating import render, translate
 
@@ -24,9 +25,6 @@ def render_pro(request: Request, view: ProfessionalView, template: str, status_c
 # What a refusal says, by the policy's reason: never whether anything exists behind it.
 REFUSAL_TEXT: dict[Reason, str] = {
     Reason.no_access: N_("You have no access to this record."),
-    Reason.blocked: N_("The holder has refused access to you."),
-    Reason.record_closed: N_("This record is closed by its holder."),
-    Reason.record_not_active: N_("This record has not been activated by its holder yet."),
     Reason.profession_without_rights: N_("Your profession has no rights on shared care records."),
     Reason.wrong_presence_code: N_("The presence code is not correct."),
     Reason.presence_code_locked: N_("Too many wrong presence codes: try again later."),
@@ -51,8 +49,15 @@ def refusal_text(decision: Decision) -> str:
 
 
 def render_refusal(request: Request, view: ProfessionalView, patient: Patient, decision: Decision, *,
-                   status_code: int = 403, reason_text: str = "") -> HTMLResponse:
-    """The record-level refusal: why, and how access can be obtained (the forms for the ways that apply)."""
+                   status_code: int = 403, reason_text: str = "") -> Response:
+    """The record-level refusal: why, and how access can be obtained (the forms for the ways that apply).
+
+    A refusal that would tell what the holder did not say to this professional (a block, a closed record, one
+    not activated yet) is the page of an unknown record, byte for byte (``policy.disclosure``; docs/access-policy.md
+    rule 10), returned rather than raised so that the refusal's trace entry commits with the request.
+    """
+    if answer_for(decision) is Answer.unknown_patient:
+        return page_missing(request, acting=(view.professional, view.organisation))
     ways = list(decision.how_to_obtain)
     if decision.reason is Reason.wrong_presence_code:
         ways = ["presence_code"]  # try again (wrong codes are counted towards a lockout)
