@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from opendsp.accounts import services
+from opendsp.actors import SYSTEM
 from opendsp.clock import FrozenClock
 from opendsp.demo.clinical import AMOXICILLIN, VACCINES
 from opendsp.demo.fhir import Ids, Prescribed, SummaryContent, dispensation, patient_summary, prescription
@@ -20,7 +22,7 @@ from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind, Professional
 from opendsp.records.models import Record
-from tests.accounts.portal import Browser
+from tests.accounts.portal import Browser, activate
 from tests.factories import as_holder, as_professional, make_organisation, make_professional, make_record
 from tests.fhir.test_imaging_and_discharge import PATIENT, RADIOLOGIST, discharge_bundle, imaging_bundle
 from tests.web.holder_world import logged_in
@@ -101,3 +103,15 @@ def build(platform: Platform, clock: FrozenClock) -> EhdsWorld:
         pharmacist_id = pharmacist.id
     return EhdsWorld(record=record, holder_browser=holder_browser, ids=ids, gp=gp.id, gp_browser=gp.browser,
                      pharmacist=pharmacist_id)
+
+
+def pharmacist_browser(platform: Platform, clock: FrozenClock, world: EhdsWorld) -> Browser:
+    """The world's pharmacist, logged in to the professional portal."""
+    with platform.transaction() as session:
+        pharmacist = session.get(Professional, world.pharmacist)
+        account = services.account_of_professional(session=session, platform=platform, professional=pharmacist)
+        code = services.issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
+        licence = pharmacist.licence_number
+    browser = Browser(platform)
+    activate(browser, clock, licence, code, realm="/pro")
+    return browser

@@ -11,16 +11,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from opendsp.accounts import services
-from opendsp.actors import SYSTEM
 from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
-from opendsp.professionals.models import Professional
 from opendsp.records.models import Record
 from opendsp.trace.models import TraceEntry
-from tests.accounts.portal import Browser, activate, settings  # noqa: F401 - the cheap-hash settings
+from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
 from tests.factories import as_holder
-from tests.web.ehds_world import EhdsWorld, build
+from tests.web.ehds_world import EhdsWorld, build, pharmacist_browser
 
 
 @pytest.fixture
@@ -96,13 +93,7 @@ def test_the_new_sections_speak_the_reader_s_language(world: EhdsWorld, language
 
 def test_a_pharmacist_s_summary_holds_only_what_they_may_consult(platform: Platform, clock: FrozenClock,
                                                                 world: EhdsWorld) -> None:
-    with platform.transaction() as session:
-        pharmacist = session.get(Professional, world.pharmacist)
-        account = services.account_of_professional(session=session, platform=platform, professional=pharmacist)
-        code = services.issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
-        licence = pharmacist.licence_number
-    browser = Browser(platform)
-    activate(browser, clock, licence, code, realm="/pro")
+    browser = pharmacist_browser(platform, clock, world)
     before = last_entry_id(platform)
     page = browser.get(f"/pro/patients/{world.record.id}/summary").text
     assert [source for _, source in section(page, "current_medication")] == [world.ids["dispensation"]]

@@ -11,7 +11,7 @@ import pytest
 from opendsp.clock import FrozenClock
 from opendsp.platform import Platform
 from tests.accounts.portal import settings  # noqa: F401 - the cheap-hash settings
-from tests.web.ehds_world import DOCUMENTS, EhdsWorld, build
+from tests.web.ehds_world import DOCUMENTS, EhdsWorld, build, pharmacist_browser
 
 # The type labels each of the new documents shows, in the portals' four languages.
 LABELS = {
@@ -90,18 +90,7 @@ def test_an_unknown_filter_value_is_read_as_all_and_not_echoed_in_the_page(world
 
 def test_a_pharmacist_s_timeline_lists_only_what_the_matrix_gives_them(platform: Platform, clock: FrozenClock,
                                                                       world: EhdsWorld) -> None:
-    from opendsp.accounts import services
-    from opendsp.actors import SYSTEM
-    from opendsp.professionals.models import Professional
-    from tests.accounts.portal import Browser, activate
-
-    with platform.transaction() as session:
-        pharmacist = session.get(Professional, world.pharmacist)
-        account = services.account_of_professional(session=session, platform=platform, professional=pharmacist)
-        code = services.issue_activation_code(session=session, platform=platform, account=account, actor=SYSTEM)
-        licence = pharmacist.licence_number
-    browser = Browser(platform)
-    activate(browser, clock, licence, code, realm="/pro")
+    browser = pharmacist_browser(platform, clock, world)
     path = f"/pro/patients/{world.record.id}/timeline"
     assert shown(browser.get(path).text) == {"prescription", "dispensation", "vaccination"}
     # Asking for a category they may not consult answers like one with nothing in it.
