@@ -55,7 +55,7 @@ maybe_moment = st.none() | moments
 
 @st.composite
 def grants(draw: st.DrawFn) -> Grants:
-    some = st.sets(st.sampled_from(PROFESSIONAL_IDS))
+    some = st.sets(st.sampled_from(PROFESSIONAL_IDS), max_size=5)  # bounded: fifteen professionals, five sets
     return Grants(
         circle={p: draw(maybe_moment) for p in draw(some)},
         referring_doctor=draw(st.none() | st.sampled_from(PROFESSIONAL_IDS)),
