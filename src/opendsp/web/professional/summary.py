@@ -95,7 +95,7 @@ def _current_medication(sources: list[tuple[Document, dict[str, Any], list[dict[
                         language: str, _: Callable[[str], str]) -> list[Line]:
     """The medication list's lines (what is prescribed, what was dispensed, since when), each linked to its
     newest source: the latest dispensation, else the latest prescription."""
-    documents = {document.id: document for document, _, _ in sources}
+    documents = {source[0].id: source[0] for source in sources}
     medicines = medication_list(
         (document.id, [r for r in resources if r.get("resourceType") in ("MedicationRequest", "MedicationDispense")],
          party_names(bundle))
@@ -144,7 +144,7 @@ def _imaging(document: Document, bundle: dict[str, Any], resources: list[dict[st
                 if word and word not in seen:
                     seen.append(word)
         when = report.get("effectiveDateTime") or report.get("issued")
-        detail = " · ".join([*seen, *([format_written_date(when, language)] if when else [])])
+        detail = " · ".join([*seen, *([format_written_date(when, language)] if isinstance(when, str) else [])])
         lines.append(Line(text=_word(report.get("code"), language), detail=detail, flag=None, document=document))
     return lines
 
