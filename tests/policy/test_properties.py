@@ -13,6 +13,8 @@ from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, Docume
 from opendsp.policy import Action, Basis, DocumentFacts, Effect, Grants, decide, visibility
 from opendsp.policy.facts import StayGrant
 from opendsp.policy.matrix import default_matrix
+from opendsp.professionals.models import OrganisationKind
+from opendsp.professionals.vocabulary import PROFESSIONS, SPECIALTIES
 from opendsp.records.models import RecordState
 from tests.policy.scenario import (
     AGENCY,
@@ -25,19 +27,25 @@ from tests.policy.scenario import (
     GP_SAME_PRACTICE,
     HEALER,
     HOLDER,
+    HOME_CARE_NURSE,
     HOSPITAL_ID,
     JOB,
+    MIDWIFE,
     NOW,
     NURSE,
     PARENT,
     PHARMACIST,
+    PHYSIOTHERAPIST,
+    RADIOGRAPHER,
+    RADIOLOGIST,
     RECORD,
     WARD_NURSE,
     pid,
     request,
 )
 
-PROFESSIONALS = [GP, GP_SAME_PRACTICE, CARDIOLOGIST, ER_DOCTOR, NURSE, PHARMACIST, BIOLOGIST, DENTIST, HEALER, WARD_NURSE]
+PROFESSIONALS = [GP, GP_SAME_PRACTICE, CARDIOLOGIST, ER_DOCTOR, NURSE, PHARMACIST, BIOLOGIST, DENTIST, HEALER, WARD_NURSE,
+                 RADIOLOGIST, RADIOGRAPHER, MIDWIFE, HOME_CARE_NURSE, PHYSIOTHERAPIST]
 ORGANISATIONS = sorted({p.organisation_id for p in PROFESSIONALS if p.organisation_id})
 ACTORS = [*PROFESSIONALS, HOLDER, ASSISTANT, PARENT, AGENCY, JOB]
 PROFESSIONAL_IDS = [pid(p) for p in PROFESSIONALS]
@@ -47,7 +55,7 @@ maybe_moment = st.none() | moments
 
 @st.composite
 def grants(draw: st.DrawFn) -> Grants:
-    some = st.sets(st.sampled_from(PROFESSIONAL_IDS))
+    some = st.sets(st.sampled_from(PROFESSIONAL_IDS), max_size=5)  # bounded: fifteen professionals, five sets
     return Grants(
         circle={p: draw(maybe_moment) for p in draw(some)},
         referring_doctor=draw(st.none() | st.sampled_from(PROFESSIONAL_IDS)),
@@ -163,3 +171,45 @@ def test_a_stay_never_outlives_its_period_nor_the_holders_refusal(req) -> None: 
         stay = req.grants.stays[req.actor.organisation_id]
         assert stay.until is None or req.now < stay.until
         assert req.grants.institutional_access_allowed and stay.hospital_id not in req.grants.refused_institutions
+
+
+# -- the rights matrix over every profession, specialty and organisation ---------------------------
+
+rights_holders = st.tuples(
+    st.sampled_from(sorted(PROFESSIONS)),
+    st.frozensets(st.sampled_from(sorted(SPECIALTIES)), max_size=3),
+    st.none() | st.sampled_from([kind.value for kind in OrganisationKind]),
+)
+
+
+@given(rights_holders)
+def test_only_a_pharmacist_deposits_a_dispensation_and_never_a_prescription(who) -> None:  # type: ignore[no-untyped-def]
+    profession, specialties, organisation = who
+    rights = default_matrix().rights_of(profession, specialties, organisation)
+    assert rights is not None
+    assert (DocumentType.dispensation in rights.deposit) == (profession == "pharmacist")
+    if profession == "pharmacist":
+        assert DocumentType.prescription not in rights.deposit
+    assert DocumentType.dispensation not in rights.direct_deposit  # a pharmacy needs an access basis
+
+
+@given(rights_holders)
+def test_who_prescribes_or_gives_medicines_sees_what_was_dispensed(who) -> None:  # type: ignore[no-untyped-def]
+    profession, specialties, organisation = who
+    rights = default_matrix().rights_of(profession, specialties, organisation)
+    assert rights is not None
+    if DocumentType.prescription in rights.deposit or profession in ("nurse", "home_care_nurse"):
+        assert DocumentType.dispensation in rights.consult
+    # Whoever may deposit a type may read what they deposit.
+    assert rights.deposit <= rights.consult
+
+
+@given(requests(), st.sampled_from([DocumentType.dispensation, DocumentType.imaging_report,
+                                    DocumentType.discharge_letter, DocumentType.vaccination_record]))
+def test_a_deposit_of_a_new_category_is_permitted_only_by_the_matrix(req, kind) -> None:  # type: ignore[no-untyped-def]
+    """No basis (circle, stay, presence code, emergency) adds a type the matrix does not give the profession."""
+    req = replace(req, action=Action.deposit_document, document_type=kind, document=None)
+    decision = decide(req)
+    if decision.permitted and req.actor.kind is ActorKind.professional:
+        rights = default_matrix().rights_of(req.actor.profession, req.actor.specialties, req.actor.organisation_kind)
+        assert rights is not None and (kind in rights.deposit or kind in rights.direct_deposit)

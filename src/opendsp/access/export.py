@@ -11,8 +11,9 @@ memory and no transaction stays open while a slow client downloads.
 The archive::
 
     LISEZ-MOI.txt / README.txt / LIESMICH.txt / LEIA-ME.txt   what is inside, in the holder's language
-    documents.csv          the documents: date, type, title, author, status, file
+    documents.csv          the documents: date, type, EHDS category, title, author, status, file, readable page
     documents/...          every document in its original form (PDF, image, FHIR JSON)
+    readable/...           each structured document as a page to read or print, in the holder's language
     fhir/bundle.json       a FHIR R4 Bundle (collection): Patient, DocumentReferences,
                            the structured documents' own Bundles, Consents, Encounters
     trace/trace.csv        every access and act on the record (the holder's language)
@@ -22,6 +23,7 @@ The archive::
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -40,8 +42,9 @@ from opendsp.access.trace_files import csv_chunks, json_chunks
 from opendsp.access.trace_reading import TraceQuery, TraceReading, read_lines
 from opendsp.documents import services as documents
 from opendsp.documents.models import Document
-from opendsp.documents.types import FHIR_MEDIA_TYPE
+from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE
 from opendsp.fhir import mapping
+from opendsp.fhir.structured import render_html
 from opendsp.fhir.consent import consents
 from opendsp.fhir.encounter import encounter_resource
 from opendsp.structured.bundles import parse_document
@@ -49,7 +52,7 @@ from opendsp.locale import N_, formats, translations
 from opendsp.platform import Platform
 from opendsp.professionals.models import Professional
 from opendsp.records.models import Record
-from opendsp.documents.labels import TYPE_LABELS
+from opendsp.documents.labels import CATEGORY_LABELS, TYPE_LABELS
 
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png", FHIR_MEDIA_TYPE: "json"}
 README_NAMES = {"fr": "LISEZ-MOI.txt", "de": "LIESMICH.txt", "en": "README.txt", "pt": "LEIA-ME.txt"}
@@ -57,10 +60,15 @@ README = (
     N_("Your shared care record (DSP), as it was on %(date)s."),
     N_("documents/: every document in its original form (PDF, image, or structured data in FHIR JSON)."),
     N_("documents.csv: the list of the documents, with their date, type, title, author, status and file."),
+    N_("In documents.csv, each document's category in the European Health Data Space (EHDS) is named too."),
+    N_("readable/: each structured document as a page to read or print, in your language."),
     N_("fhir/bundle.json: the structured data as a FHIR R4 Bundle, for another health record or application."),
     N_("trace/trace.csv and trace/trace.json: every access and act on your record."),
 )
-DOCUMENT_COLUMNS = (N_("Date"), N_("Type"), N_("Title"), N_("Author"), N_("Status"), N_("Hidden"), N_("File"))
+DOCUMENT_COLUMNS = (N_("Date"), N_("Type"), N_("Category (European Health Data Space)"), N_("Title"), N_("Author"),
+                    N_("Status"), N_("Hidden"), N_("File"), N_("Readable version"))
+# A structured document whose content is not a FHIR document Bundle: its readable page says where its data is.
+NOT_A_DOCUMENT = N_("This structured data cannot be shown as a page; it is in the file %(file)s.")
 STATUS_LABELS = {"current": N_("current"), "superseded": N_("replaced"), "withdrawn": N_("withdrawn")}
 
 
@@ -111,7 +119,27 @@ def slug(text: str, length: int = 50) -> str:
 
 def _document_path(document: Document) -> str:
     extension = EXTENSIONS.get(document.media_type, "bin")
-    return f"documents/{document.care_date.isoformat()}-{slug(document.title)}-{str(document.id)[:8]}.{extension}"
+    return f"documents/{_stem(document)}.{extension}"
+
+
+def _stem(document: Document) -> str:
+    return f"{document.care_date.isoformat()}-{slug(document.title)}-{str(document.id)[:8]}"
+
+
+def _readable_path(document: Document) -> str | None:
+    """Where a structured document's readable page goes; None for a file that is already one (PDF, image)."""
+    return f"readable/{_stem(document)}.html" if document.media_type == FHIR_MEDIA_TYPE else None
+
+
+def _readable_page(document: Document, content: bytes, language: str, _: Callable[[str], str]) -> str:
+    """A structured document as a page of its own: the platform's rendering, every text of the document escaped."""
+    bundle = parse_document(content)
+    if bundle is not None:
+        body = render_html(bundle, language)
+    else:
+        body = f"<p>{html.escape(_(NOT_A_DOCUMENT) % {'file': _document_path(document)})}</p>"
+    return (f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'
+            f"<title>{html.escape(document.title)}</title></head>\n<body>{body}</body></html>\n")
 
 
 class _Sink:
@@ -157,10 +185,17 @@ def stream(platform: Platform, plan: ExportPlan) -> Iterator[bytes]:
                 out.write(chunk)
         for batch in _batches(platform, document_ids):
             for document in batch:
+                readable = _readable_path(document)
+                kept: list[bytes] = []  # a structured document's content, for its readable page
                 with archive.open(entry(_document_path(document)), "w", force_zip64=True) as out:
                     for chunk in _content(platform, export, document):
                         out.write(chunk)
+                        if readable:
+                            kept.append(chunk)
                         yield sink.take()
+                if readable:
+                    archive.writestr(entry(readable), _readable_page(document, b"".join(kept), plan.language, _))
+                    yield sink.take()
 
         with archive.open(entry("fhir/bundle.json"), "w", force_zip64=True) as out:
             for piece in _bundle(platform, plan, document_ids):
@@ -230,10 +265,10 @@ def _documents_csv(platform: Platform, export: RecordExport, ids: list[uuid.UUID
         for document in batch:
             author = _(N_("You (personal space)")) if document.authored_by_holder else _author(document)
             writer.writerow([
-                formats.format_date(document.care_date, language), _(TYPE_LABELS[document.type]), _cell(document.title),
-                _cell(author),
+                formats.format_date(document.care_date, language), _(TYPE_LABELS[document.type]),
+                _(CATEGORY_LABELS[CODINGS[document.type].ehds_category]), _cell(document.title), _cell(author),
                 _(STATUS_LABELS[document.status.value]), _(N_("Yes")) if document.hidden_at else "",
-                _document_path(document),
+                _document_path(document), _readable_path(document) or "",
             ])
         yield buffer.getvalue().encode("utf-8")
 

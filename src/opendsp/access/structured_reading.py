@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from opendsp.access.criteria import EntryCriterion, entry_conditions
 from opendsp.access.reading import Consultation, DocumentReading, DocumentsReading, Reading
 from opendsp.documents.models import Document
-from opendsp.documents.types import DocumentStatus
+from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentStatus, DocumentType
 from opendsp.policy.decision import AccessDenied, Decision
 from opendsp.policy.vocabulary import Action
 from opendsp.structured.models import StructuredEntry
@@ -83,17 +83,24 @@ class StructuredReading(Reading):
                                    where=[Document.id.in_(others), Document.status == DocumentStatus.current])
 
     def read_structured_sources(self, record_id: uuid.UUID, *, resource_types: Iterable[str], purpose: str,
-                                limit: int, with_wishes: bool = False) -> StructuredSources:
+                                limit: int, with_wishes: bool = False,
+                                document_types: Iterable[DocumentType] = ()) -> StructuredSources:
         """The current documents of the record with structured entries of ``resource_types`` (the summary),
         read under one decision and one trace entry, with where each entry is in its document (and, with
-        ``with_wishes``, the holder's wishes as a part of the same act: see ``Reading.list_documents``)."""
+        ``with_wishes``, the holder's wishes as a part of the same act: see ``Reading.list_documents``).
+
+        ``document_types``: structured documents of these types are read too, entries or not (a discharge
+        report whose sections hold only narratives)."""
         from opendsp.structured.models import StructuredEntry
 
         wanted = list(resource_types)
         indexed = select(StructuredEntry.document_id).where(
             StructuredEntry.record_id == record_id, StructuredEntry.resource_type.in_(wanted))
+        chosen: ColumnElement[bool] = Document.id.in_(indexed)
+        if kinds := list(document_types):
+            chosen = or_(chosen, and_(Document.type.in_(kinds), Document.media_type == FHIR_MEDIA_TYPE))
         reading = self.read_documents(record_id, purpose=purpose, limit=limit, with_wishes=with_wishes,
-                                      where=[Document.id.in_(indexed), Document.status == DocumentStatus.current])
+                                      where=[chosen, Document.status == DocumentStatus.current])
         positions: dict[uuid.UUID, list[tuple[int, str]]] = {}
         read_ids = [r.document.id for r in reading.items]
         if read_ids:

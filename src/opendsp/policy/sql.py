@@ -22,7 +22,8 @@ def visible_documents(rule: Visibility) -> ColumnElement[bool]:
         return or_(Document.visible_to_holder_from.is_(None), Document.visible_to_holder_from <= rule.now)
     if not rule.types:
         return false()
-    own = Document.author_professional_id == rule.viewer
+    # No viewer: nothing is "own" (comparing a column with None would say IS NULL: the holder's documents).
+    own = Document.author_professional_id == rule.viewer if rule.viewer is not None else false()
     named = exists(
         select(DocumentNamedProfessional.document_id).where(
             DocumentNamedProfessional.record_id == Document.record_id,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.documents.models import Document
 from opendsp.documents.types import CODINGS, FHIR_MEDIA_TYPE
-from opendsp.locale import LANGUAGES as UI_LANGUAGES, translations
+from opendsp.locale import LANGUAGES as UI_LANGUAGES, terms, translations
 from opendsp.platform import Platform
 from opendsp.search import text
 from opendsp.search.models import SearchTerm
@@ -108,8 +108,19 @@ def pdf_text(content: bytes) -> str:
         return ""
 
 
+def _coded_words(coding: dict[str, Any]) -> Iterator[str]:
+    """A coding the platform translates, in every language it shows: an imaging report's modality ("Röntgen")
+    and body site ("thorax"), a medicine's substance, are found in the reader's words, not only the code's."""
+    table = terms.SYSTEMS.get(str(coding.get("system") or ""))
+    term = terms.table(table).get(str(coding.get("code") or "")) if table else None
+    if term is not None:
+        yield from (word for word in term.words.values() if word)
+
+
 def _fhir_strings(value: Any, key: str | None = None) -> Iterator[str]:
     if isinstance(value, dict):
+        if "system" in value and "code" in value:
+            yield from _coded_words(value)
         for name, inner in value.items():
             yield from _fhir_strings(inner, name)
     elif isinstance(value, list):

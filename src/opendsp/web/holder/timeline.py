@@ -1,6 +1,6 @@
 """The timeline ("Ligne de vie") of care events.
 
-Documents and hospital stays, newest first, filterable by type and period.
+Documents and hospital stays, newest first, filterable by type, EHDS category and period.
 Every read goes through ``RecordAccess`` as the person logged in (or the
 holder they act for), so the policy decides and the trace records it.
 """
@@ -13,10 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from opendsp.access.criteria import DocumentCriteria
-from opendsp.documents.labels import TYPE_LABELS
-from opendsp.documents.types import DocumentType
 from opendsp.web.auth_views import PlatformDep
-from opendsp.web.care_events import STAY, STAY_LABEL, care_events
+from opendsp.web.care_events import EventFilter, care_events, category_options, kind_options
 from opendsp.web.holder.context import holder_view
 from opendsp.web.holder.layout import render_holder
 
@@ -31,15 +29,16 @@ def _day(value: str) -> date | None:
 
 
 @router.get("/record/timeline", response_class=HTMLResponse)
-def timeline(request: Request, platform: PlatformDep, kind: str = "", since: str = "", until: str = "") -> HTMLResponse:
+def timeline(request: Request, platform: PlatformDep, kind: str = "", category: str = "", since: str = "",
+             until: str = "") -> HTMLResponse:
     start, end = _day(since), _day(until)
-    wanted = kind if kind in {t.value for t in DocumentType} | {STAY} else ""
+    wanted = EventFilter.parse(kind, category)
     with holder_view(request, platform) as view:
         where = DocumentCriteria(since=start, until=end).conditions()
         # One act, one trace entry: the documents and the stays asked for.
-        found = view.access.timeline(view.record.id, documents=wanted != STAY, stays=wanted in ("", STAY),
-                                     types=[DocumentType(wanted)] if wanted not in ("", STAY) else (), where=where)
+        found = view.access.timeline(view.record.id, documents=wanted.documents, stays=wanted.stays,
+                                     types=wanted.types, where=where)
         events = care_events(found.documents, found.stays, start=start, end=end)
-        kinds = [(t.value, TYPE_LABELS[t]) for t in DocumentType] + [(STAY, STAY_LABEL)]
-        return render_holder(request, view, "holder/timeline.html", events=events, kinds=kinds, kind=wanted,
+        return render_holder(request, view, "holder/timeline.html", events=events, kinds=kind_options(),
+                             categories=category_options(), kind=wanted.kind, category=wanted.category,
                              since=since, until=until)

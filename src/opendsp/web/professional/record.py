@@ -27,7 +27,7 @@ from opendsp.policy.decision import AccessDenied
 from opendsp.search.services import search
 from opendsp.web import reading
 from opendsp.web.auth_views import PlatformDep
-from opendsp.web.care_events import care_events
+from opendsp.web.care_events import EventFilter, care_events, category_options, kind_options
 from opendsp.documents.labels import TYPE_LABELS
 from opendsp.web.professional.context import professional_view
 from opendsp.web.professional.layout import render_pro, render_refusal
@@ -113,16 +113,21 @@ def record_page(request: Request, platform: PlatformDep, record_id: uuid.UUID,
 
 
 @router.get("/pro/patients/{record_id}/timeline", response_class=HTMLResponse)
-def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID) -> HTMLResponse:
+def timeline(request: Request, platform: PlatformDep, record_id: uuid.UUID, kind: str = "",
+             category: str = "") -> HTMLResponse:
+    wanted = EventFilter.parse(kind, category)
     with professional_view(request, platform) as view:
         patient = view.patient(record_id)
-        try:
-            found = view.access.timeline(record_id)  # one act: documents and stays
+        try:  # one act: documents and stays
+            found = view.access.timeline(record_id, documents=wanted.documents, stays=wanted.stays,
+                                         types=wanted.types)
         except AccessDenied as denied:
             return render_refusal(request, view, patient, denied.decision)
         patient = view.patient(record_id, found.permit)
         events = care_events(found.documents, found.stays)
-        return render_pro(request, view, "professional/timeline.html", patient=patient, events=events)
+        return render_pro(request, view, "professional/timeline.html", patient=patient, events=events,
+                          kinds=kind_options(), categories=category_options(), kind=wanted.kind,
+                          category=wanted.category)
 
 
 @router.get("/pro/patients/{record_id}/documents/{document_id}", response_class=HTMLResponse)
