@@ -190,7 +190,8 @@ ROUTES: dict[str, Route] = {
 }
 # Routes naming a person: a professional may look anyone up and is told how to obtain access.
 NAMING_A_PERSON = {"DocumentReference search", "List", "Patient read", "Patient search", "AuditEvent", "Consent",
-                   "$presence-code (a wrong one)", "ITI-65 deposit", *(f"{kind} search" for kind in STRUCTURED_SEARCHES)}
+                   "$presence-code (a wrong one)", "ITI-65 deposit",
+                   *(f"{kind} search" for kind in STRUCTURED_SEARCHES)}
 # Callers to whom the person exists (identity only): no block, record open.
 PERSON_REACHABLE = {"no relation", "expired presence code", "other hospital"}
 
@@ -340,7 +341,7 @@ NOT_ATTACKED: dict[str, set[str]] = {
     "public documents (tests/fhir/test_routes.py)": {
         "GET /metadata", "GET /.well-known/smart-configuration", "GET /", "GET /fhir", "POST /fhir"},
     "a hospital reporting a stay: its own act, decided and traced as HL7 v2 reports are "
-    "(tests/fhir/test_encounter.py, tests/fhir/test_door.py::test_a_refused_stay_report_over_fhir_is_traced_as_hl7_refusals_are)": {
+    "(tests/fhir/test_encounter.py; tests/fhir/test_door.py, a refused stay report traced as HL7 v2's)": {
         "POST /Encounter"},
 }
 
@@ -376,7 +377,8 @@ def test_every_fhir_route_is_in_the_attack_table_or_says_why_not(platform: Platf
     app = create_app(platform=platform)
     fhir_routes = [route for mount in app.routes if isinstance(mount, Mount) and mount.path == "/fhir"
                    for route in routes_of(mount.routes)]
-    fhir_routes += [route for route in app.routes if getattr(route, "path", "") == "/fhir" and not isinstance(route, Mount)]
+    fhir_routes += [route for route in app.routes
+                    if getattr(route, "path", "") == "/fhir" and not isinstance(route, Mount)]
     existing = {f"{method} {route.path}" for route in fhir_routes for method in route.methods if method != "HEAD"}
     recorder = _Recorder()
     target = Target(person_id=uuid.uuid4(), national_number="1979010112345", document_id=uuid.uuid4(),
