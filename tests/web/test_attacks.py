@@ -64,6 +64,8 @@ class Target:
     hidden: uuid.UUID | None = None  # hidden by the holder
     withdrawn: uuid.UUID | None = None  # withdrawn by its author
     structured: uuid.UUID | None = None  # a laboratory report in FHIR (feeds the summary)
+    imaging: uuid.UUID | None = None  # an imaging report in FHIR (its own page, a PACS link)
+    discharge: uuid.UUID | None = None  # a discharge report in FHIR (its sections)
 
 
 def _record(session: Session, platform: Platform, *, rich: bool) -> Target:
@@ -86,7 +88,32 @@ def _record(session: Session, platform: Platform, *, rich: bool) -> Target:
                                   family_name="Biolo",
                                   organisation=make_organisation(session, platform, OrganisationKind.laboratory))
     target.structured = _lab_report(session, platform, biologist.id, record.id)
+    target.imaging, target.discharge = _reports(session, platform, record)
     return target
+
+
+def _reports(session: Session, platform: Platform, record: Record) -> tuple[uuid.UUID, uuid.UUID]:
+    """An imaging report by a radiologist and a discharge report by a hospital physician, both of the circle."""
+    import json
+
+    from opendsp.documents.services import DocumentDraft
+    from opendsp.documents.types import FHIR_MEDIA_TYPE
+    from tests.fhir.test_imaging_and_discharge import discharge_bundle, imaging_bundle
+
+    radiologist = make_professional(session, platform, specialties=("radiology",), family_name="Kremer")
+    physician = make_professional(session, platform, specialties=("internal_medicine",), family_name="Schmit",
+                                  organisation=make_organisation(session, platform, OrganisationKind.hospital))
+    holder = as_holder(session, platform, record)
+    ids = []
+    for author, kind, title, bundle in ((radiologist, DocumentType.imaging_report, "Radiographie", imaging_bundle()),
+                                        (physician, DocumentType.discharge_letter, "Lettre de sortie",
+                                         discharge_bundle())):
+        holder.add_to_circle(record.id, author.id)
+        draft = DocumentDraft(type=kind, title=title, care_date=platform.clock.now().date(),
+                              media_type=FHIR_MEDIA_TYPE)
+        content = json.dumps(bundle).encode()
+        ids.append(as_professional(session, platform, author).deposit(record.id, draft, [content]).id)
+    return ids[0], ids[1]
 
 
 # -- kinds of professional caller: how each stands to both records ------------------------------------
@@ -205,9 +232,10 @@ def _world(platform: Platform, clock: FrozenClock, caller: Caller) -> tuple[Brow
 
 
 def _unreachable(rich: Target) -> dict[str, uuid.UUID]:
-    assert rich.visible and rich.hidden and rich.withdrawn and rich.structured
+    assert rich.visible and rich.hidden and rich.withdrawn and rich.structured and rich.imaging and rich.discharge
     return {"a document the circle sees": rich.visible, "a hidden document": rich.hidden,
-            "a withdrawn document": rich.withdrawn, "a laboratory report": rich.structured}
+            "a withdrawn document": rich.withdrawn, "a laboratory report": rich.structured,
+            "an imaging report": rich.imaging, "a discharge report": rich.discharge}
 
 
 @pytest.mark.parametrize("caller", PRO_CALLERS, ids=lambda c: c.name)
@@ -235,7 +263,7 @@ def _nothing_changed(platform: Platform, rich: Target) -> None:
     with platform.sessions() as session:
         visible = session.get(Document, rich.visible)
         assert visible is not None and visible.status.value == "current"
-        assert session.query(Document).filter(Document.record_id == rich.record_id).count() == 4
+        assert session.query(Document).filter(Document.record_id == rich.record_id).count() == 6
 
 
 def test_a_circle_member_cannot_tell_a_hidden_or_foreign_document_from_an_unknown_one(
@@ -249,8 +277,11 @@ def test_a_circle_member_cannot_tell_a_hidden_or_foreign_document_from_an_unknow
     with platform.transaction() as session:
         foreign = _record(session, platform, rich=True)  # the caller has no relation to it
     assert rich.hidden and rich.withdrawn and foreign.visible and foreign.hidden
+    assert foreign.imaging and foreign.discharge
     unreachable = {"hidden": rich.hidden, "withdrawn by its author": rich.withdrawn,
-                   "of another record": foreign.visible, "hidden, of another record": foreign.hidden}
+                   "of another record": foreign.visible, "hidden, of another record": foreign.hidden,
+                   "an imaging report of another record": foreign.imaging,
+                   "a discharge report of another record": foreign.discharge}
     differences = []
     for route, ask in DOCUMENT_ROUTES.items():
         unknown = answer(ask(browser, rich.record_id, uuid.uuid4()))
