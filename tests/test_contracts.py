@@ -75,6 +75,11 @@ ADAPTER_IMPORTS = [
      "from opendsp.trace.models import TraceEntry\n", "opendsp.accounts.peek -> opendsp.trace.models"),
     ("an account service reading the assistants' delegations", "accounts/peek.py",
      "from opendsp.access.models import AssistantDelegation\n", "opendsp.accounts.peek -> opendsp.access.models"),
+    ("the metrics endpoint counting the outbox's rows itself", "metrics.py",
+     "def peek():\n    from opendsp.notifications.models import OutboxMessage\n    return OutboxMessage\n",
+     "opendsp.metrics -> opendsp.notifications.models"),
+    ("the HL7 v2 listener reading the stays' table", "stays/mllp.py",
+     "from opendsp.stays.models import Stay\n", "opendsp.stays.mllp -> opendsp.stays.models"),
     ("an account service writing into the outbox's table", "accounts/peek.py",
      "from opendsp.notifications.models import OutboxMessage\n",
      "opendsp.accounts.peek -> opendsp.notifications.models"),
@@ -220,7 +225,7 @@ def test_a_feature_module_cannot_reach_the_gates_trace_by_its_name() -> None:
 # The platform object an adapter holds carries the content store and the trace writer as attributes, which no
 # import contract sees: the adapters may not reach them (they act through RecordAccess or PlatformJobs).
 ADAPTER_PACKAGES = ("opendsp.web", "opendsp.console", "opendsp.clients", "opendsp.cli", "opendsp.fhir",
-                    "opendsp.accounts")
+                    "opendsp.accounts", "opendsp.stays.mllp", "opendsp.metrics", "opendsp.health")
 BEHIND_THE_DOOR = {"content", "trace"}
 
 

@@ -134,20 +134,16 @@ class DatabaseFigures:
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
-        from sqlalchemy import func, select
-
         from opendsp.jobs.services import job_counts, oldest_waiting
-        from opendsp.notifications.models import DeliveryState, OutboxMessage
-        from opendsp.notifications.services import outbox_counts
-        from opendsp.trace.models import TraceCheckpoint
+        from opendsp.notifications.services import oldest_unsent, outbox_counts
+        from opendsp.trace.checkpoints import last_checkpoint_made_at
 
         up = GaugeMetricFamily("opendsp_metrics_database_up", "1 when the database figures below could be read.")
         try:
             with self.platform.sessions() as session:
                 by_state = outbox_counts(session)
-                oldest = session.scalar(select(func.min(OutboxMessage.created_at)).where(
-                    OutboxMessage.state.in_([DeliveryState.pending, DeliveryState.sending])))
-                last_checkpoint = session.scalar(select(func.max(TraceCheckpoint.made_at)))
+                oldest = oldest_unsent(session)
+                last_checkpoint = last_checkpoint_made_at(session)
                 jobs, oldest_job = job_counts(session), oldest_waiting(session)
         except Exception:  # noqa: BLE001 - a scrape during an outage says so instead of failing whole
             up.add_metric([], 0)

@@ -395,3 +395,53 @@ def approve_page(browser: Browser, path: str) -> dict[str, str]:
 
 
 __all__ = ["App", "uuid"]
+
+
+def test_an_assistant_s_app_learns_nothing_once_the_delegation_ended(
+    platform: Platform, clock: FrozenClock, fhir: Fhir, holder_and_assistant: tuple[Person, Person, Person]
+) -> None:
+    """The withdrawn assistant over FHIR (issue 12's attack callers). The token an assistant's app obtained for a
+    holder's record outlives the delegation, but once it ended: a wish's Consent answers as an unknown id, and a
+    search naming the holder gets the record-level refusal (the person is known to a former assistant, ADR 12),
+    byte for byte the answer for a record that holds nothing; each attempt is refused in the holder's trace."""
+    from opendsp.access.wishes import WishKind, WishValue
+    from opendsp.records.services import record_of
+    from tests.fhir.test_attacks import answer
+
+    holder, assistant, _stranger = holder_and_assistant
+    with platform.transaction() as session:
+        twin = make_record(session, platform, active=False).holder  # assisted too; nothing in the record
+    client_id = register_app(platform, organisation=None, users=ClientUsers.persons, name="Mon DSP")
+    helper = person_browser(platform, clock, assistant)
+    tokens, wishes = {}, {}
+    for person in (holder, twin):
+        with platform.transaction() as session:
+            record = record_of(session, person.id)
+            assert record is not None
+            as_holder(session, platform, record).designate_assistant(record.id, assistant.id)
+            if person is holder:
+                wishes[person.id] = as_holder(session, platform, record).set_wish(
+                    record.id, WishKind.organ_donation, WishValue.yes).id
+        assert helper.submit("/account/act-for", {"person": str(person.id)}, form_page="/account").status_code == 303
+        app = App(client_id, PERSON_SCOPE)
+        tokens[person.id] = app.exchange(fhir.http, approve(helper, app)["code"]).json()["access_token"]
+    token = tokens[holder.id]
+    assert fhir.get(f"/fhir/Consent/{wishes[holder.id]}", token).status_code == 200  # while the delegation lasts
+    for person in (holder, twin):
+        with platform.transaction() as session:
+            record = record_of(session, person.id)
+            assert record is not None
+            as_holder(session, platform, record).end_assistant(record.id, assistant.id)
+    before = len([e for e in trace(platform, "trace.read") if e.actor_id == str(assistant.id)])
+
+    read = answer(fhir.get(f"/fhir/Consent/{wishes[holder.id]}", token))
+    assert read == answer(fhir.get(f"/fhir/Consent/{uuid.uuid4()}", token)) and read[0] == 404
+    differences = []
+    for route in ("AuditEvent", "Consent"):
+        attacked = answer(fhir.get(f"/fhir/{route}?patient={holder.id}", token))
+        empty = answer(fhir.get(f"/fhir/{route}?patient={twin.id}", tokens[twin.id]))
+        if attacked != empty or attacked[0] != 403:
+            differences.append(f"{route}: {attacked[:2]} != {empty[:2]}")
+    assert differences == []
+    refused = [e for e in trace(platform, "trace.read") if e.actor_id == str(assistant.id)][before:]
+    assert refused and all(e.outcome.value == "refused" for e in refused)

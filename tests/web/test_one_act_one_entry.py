@@ -252,3 +252,60 @@ def test_the_emergency_banner_is_part_of_the_page_s_act(platform: Platform, cloc
     assert until.strftime("%d/%m/%Y %H:%M") in page.text  # the end of the emergency access
     assert [(e.action, e.basis, e.context.get("emergency")) for e in _entries(platform, record, before)] == [
         ("documents.list", "emergency", True)]
+
+
+# -- the pages added since: each opening is one act, one entry on the record's trace -----------------------
+
+HOLDER_PAGES = {
+    "medication list": lambda ids: "/record/medications",
+    "vaccination record": lambda ids: "/record/vaccinations",
+    "vaccination record, PDF": lambda ids: "/record/vaccinations.pdf",
+    "imaging report": lambda ids: f"/record/documents/{ids['imaging']}",
+    "discharge report": lambda ids: f"/record/documents/{ids['discharge']}",
+    "a document's readers": lambda ids: f"/record/documents/{ids['letter']}/readers",
+    "professionals and who has access now": lambda ids: "/record/professionals",
+    "consents and wishes": lambda ids: "/record/consents",
+}
+PROFESSIONAL_PAGES = {
+    "medication list": lambda ids: f"/pro/patients/{ids['record']}/medications",
+    "imaging report": lambda ids: f"/pro/patients/{ids['record']}/documents/{ids['imaging']}",
+    "discharge report": lambda ids: f"/pro/patients/{ids['record']}/documents/{ids['discharge']}",
+    "summary": lambda ids: f"/pro/patients/{ids['record']}/summary",
+}
+
+
+def test_each_newer_page_is_one_act_and_one_entry(platform: Platform, clock: FrozenClock) -> None:
+    """The medication list, the vaccination record (page and PDF), imaging and discharge reports, a document's
+    readers and who has access now: opening one writes exactly one entry on the record's trace, for the holder's
+    side as for a professional of the circle."""
+    from tests.web.test_imaging_and_discharge_pages import deposit_reports
+    from tests.web.test_vaccination_record import deposit_summary, record_with_doctor
+
+    record, doctor, holder = record_with_doctor(platform, clock)
+    deposit_summary(platform, record.id, doctor, date(2025, 3, 2), ("influenza", date(2024, 10, 15), "FLU-24"))
+    imaging, discharge = deposit_reports(platform, record.id)
+    pro = professional_with_account(platform, clock, family_name="Lecteur")
+    with platform.transaction() as session:
+        as_holder(session, platform, session.get(Record, record.id)).add_to_circle(record.id, pro.id)
+        letter = as_professional(session, platform, session.get(Professional, pro.id)).deposit(
+            record.id, professional_draft(title="Lettre"), [real_pdf("Lettre")]).id
+    ids = {"record": record.id, "imaging": imaging, "discharge": discharge, "letter": letter}
+    counted = []
+    for side, browser, pages in (("holder", holder, HOLDER_PAGES), ("professional", pro.browser, PROFESSIONAL_PAGES)):
+        for name, path in pages.items():
+            before = _last_id(platform)
+            response = browser.get(path(ids))
+            assert response.status_code == 200, (side, name, response.status_code)
+            counted.append((side, name, [e.action for e in _entries(platform, record, before)]))
+    assert [(side, name) for side, name, actions in counted if len(actions) != 1] == [], counted
+
+
+def test_the_published_figures_are_about_no_record_and_write_no_entry(platform: Platform) -> None:
+    """ADR 36: the statistics page and its CSV files read counts, decided for no record and traced nowhere."""
+    from tests.accounts.portal import Browser
+
+    visitor = Browser(platform)
+    before = _last_id(platform)
+    assert visitor.get("/statistics").status_code == 200
+    assert visitor.get("/statistics/figures.csv").status_code == 200
+    assert _last_id(platform) == before

@@ -219,6 +219,12 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def oldest_unsent(session: Session) -> datetime | None:
+    """When the oldest message still waiting to be sent (pending or sending) was written; None when none waits."""
+    return session.scalar(select(func.min(OutboxMessage.created_at)).where(
+        OutboxMessage.state.in_([DeliveryState.pending, DeliveryState.sending])))
+
+
 def given_up(session: Session, *, limit: int = 50) -> list[OutboxMessage]:
     """Messages in the visible ``failed`` state, newest first (no address, no text: ids, kind, error)."""
     return list(session.scalars(

@@ -276,6 +276,11 @@ class CheckpointLog:
         return _checked_state(last, heads)
 
 
+def last_checkpoint_made_at(session: Session) -> datetime | None:
+    """When the newest checkpoint was made; None before the first."""
+    return session.scalar(select(func.max(TraceCheckpoint.made_at)))
+
+
 def current_heads(session: Session) -> list[Head]:
     rows = session.execute(select(TraceChainHead.chain, TraceChainHead.last_seq, TraceChainHead.last_hash))
     return sorted(Head(chain, seq, hash_) for chain, seq, hash_ in rows)
