@@ -138,6 +138,7 @@ PHASES: list[tuple[str, str, str]] = [
     ("opendsp.access.gate", "Gate._visibility", "facts and grants"),
     ("opendsp.access.gate", "decide", "decision"),
     ("opendsp.access.reading", "Reading.list_documents", "page query (count + page, rows)"),
+    ("opendsp.access.exchange", "Exchange.find_document_details", "page query (count + page, rows)"),
     ("opendsp.access.exchange", "Exchange._details", "what the senders gave"),
     ("opendsp.fhir.routes.documents", "exchange_extras", "relations and hashes"),
     ("opendsp.fhir.routes.documents", "document_reference", "rows to FHIR"),

@@ -6,12 +6,13 @@ What adapters read through the door, never beside it: every document here was li
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, and_, func, inspect, select
+from sqlalchemy import JSON, Select, and_, func, inspect, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -113,6 +114,30 @@ _ROW_COLUMNS = ("id", "record_id", "type", "title", "authored_by_holder", "care_
 _CONTEXT_COLUMNS = ("element", "position", "system", "code", "display", "reference")
 
 
+@functools.cache
+def _details_page() -> Select[Any]:
+    """The columns of a search's page and what is joined to them, built once (building a statement of thirty
+    columns, aliases and subqueries costs more than a millisecond per request): a search adds its record, the
+    visibility rule and its criteria."""
+    author, organisation = aliased(Professional), aliased(Organisation)
+    given = select(json_rows(*(DocumentContext.__table__.c[name] for name in _CONTEXT_COLUMNS))).where(
+        DocumentContext.record_id == Document.record_id, DocumentContext.document_id == Document.id).scalar_subquery()
+    related = select(json_rows(DocumentRelation.code, DocumentRelation.target_id)).where(
+        DocumentRelation.record_id == Document.record_id, DocumentRelation.document_id == Document.id).scalar_subquery()
+    return (
+        select(*(Document.__table__.c[name] for name in _ROW_COLUMNS),
+               author.licence_number, author.family_name, author.given_name,
+               organisation.identifier, organisation.kind, organisation.name,
+               SubmittedDocument.master_identifier, SubmittedDocument.content_sha1,
+               given.label("given"), related.label("related"), func.count().over().label("total"))
+        .select_from(Document)
+        .outerjoin(author, author.id == Document.author_professional_id)
+        .outerjoin(organisation, organisation.id == Document.author_organisation_id)
+        .outerjoin(SubmittedDocument, and_(SubmittedDocument.document_id == Document.id,
+                                           SubmittedDocument.record_id == Document.record_id))
+    )
+
+
 @dataclass(frozen=True)
 class DocumentDetails:
     """A document decided visible, with what its sender gave beside it (exchange API)."""
@@ -196,25 +221,8 @@ class Exchange(Changes, Reading):
         record = self._record(record_id)
         self._authorise(Action.list_documents, record, context={"criteria": criteria} if criteria else {})
         rule = self._visibility(record)
-        author, organisation = aliased(Professional), aliased(Organisation)
-        given = select(json_rows(*(DocumentContext.__table__.c[name] for name in _CONTEXT_COLUMNS))).where(
-            DocumentContext.record_id == record.id, DocumentContext.document_id == Document.id).scalar_subquery()
-        related = select(json_rows(DocumentRelation.code, DocumentRelation.target_id)).where(
-            DocumentRelation.record_id == record.id, DocumentRelation.document_id == Document.id).scalar_subquery()
-        query = (
-            select(*(Document.__table__.c[name] for name in _ROW_COLUMNS),
-                                               author.licence_number, author.family_name, author.given_name,
-                                               organisation.identifier, organisation.kind, organisation.name,
-                                               SubmittedDocument.master_identifier, SubmittedDocument.content_sha1,
-                                               given.label("given"), related.label("related"),
-                   func.count().over().label("total"))
-            .select_from(Document)
-            .outerjoin(author, author.id == Document.author_professional_id)
-            .outerjoin(organisation, organisation.id == Document.author_organisation_id)
-            .outerjoin(SubmittedDocument, and_(SubmittedDocument.document_id == Document.id,
-                                               SubmittedDocument.record_id == record.id))
-            .where(Document.record_id == record.id, visible_documents(rule), *document_conditions(where))
-        )
+        query = _details_page().where(Document.record_id == record.id, visible_documents(rule),
+                                      *document_conditions(where))
         order = Document.deposited_at.asc() if ascending else Document.deposited_at.desc()
         rows = self.session.execute(query.order_by(order, Document.id).limit(limit).offset(offset)).all()
         if rows:
