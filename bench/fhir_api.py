@@ -682,28 +682,34 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def in_fresh_schema(name: str, dsn: str, body: Any) -> int:
+    """Run ``body(url, workdir)`` on a fresh schema and a temporary folder, both removed at the end even after an
+    error, Ctrl-C or SIGTERM; the exit status of a benchmark script called ``name``."""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    config = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix="opendsp-bench-fhir-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"opendsp-{name}-"))
     try:
-        with fresh_schema(config.dsn) as (_schema, url):
-            run(config, url, workdir)
+        with fresh_schema(dsn) as (_schema, url):
+            body(url, workdir)
         return 0
     except OperationalError as error:
-        print(f"fhir_api: PostgreSQL at {config.dsn} cannot be used: {error.orig or error}", file=sys.stderr)
+        print(f"{name}: PostgreSQL at {dsn} cannot be used: {error.orig or error}", file=sys.stderr)
         return 2
     except RuntimeError as error:
-        print(f"fhir_api: {error}", file=sys.stderr)
+        print(f"{name}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("fhir_api: interrupted (the schema and the content folder were removed)", file=sys.stderr)
+        print(f"{name}: interrupted (the schema and the content folder were removed)", file=sys.stderr)
         return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    return in_fresh_schema("fhir_api", config.dsn, lambda url, workdir: run(config, url, workdir))
 
 
 if __name__ == "__main__":

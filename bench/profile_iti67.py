@@ -2,8 +2,8 @@
 
 On a fresh PostgreSQL schema, ``--documents`` documents are COPY-loaded with
 ``fhir_api.load`` (the FHIR benchmark's loader). One caller (a referring
-doctor, through their practice's software, one token) then searches the
-records they are the referring doctor of, in process through the ASGI
+doctor, through their practice's software, one token) then searches
+``--records`` of the records they are the referring doctor of, in process through the ASGI
 application (FastAPI's ``TestClient``): a warm-up pass fills the caches
 (verified caller, each record's facts and grants), then ``--searches``
 ``GET /fhir/DocumentReference?patient=Patient/{id}&_count=20`` are timed.
@@ -35,32 +35,38 @@ import argparse
 import functools
 import os
 import random
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event
 
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from opendsp.web.app import create_app
 
 # Run as a script, this folder is on sys.path.
-from bulk_load import fresh_schema, machine_facts
-from fhir_api import (DEFAULT_DSN, Config, ServerTimed, Tokens, _organisation_of, _profile_threadpool, load, percentile,
-                      progress_bar)
+from bulk_load import machine_facts
+from fhir_api import (
+    DEFAULT_DSN,
+    Config,
+    ServerTimed,
+    Tokens,
+    _organisation_of,
+    _profile_threadpool,
+    in_fresh_schema,
+    load,
+    percentile,
+    progress_bar,
+)
 
 
 class Phases:
@@ -186,6 +192,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--searches", type=int, default=200, help="timed searches (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="timed passes of --searches each; the figures are over all of them")
+    parser.add_argument("--records", type=int, default=50,
+                        help="the caller's records searched, each warmed once first (default %(default)s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed searches to FILE")
     args = parser.parse_args(argv)
@@ -220,7 +228,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> None:
             patients[doctor].append(loaded.person_ids[index])
         doctor_index = max(patients, key=lambda d: len(patients[d]))
         doctor = loaded.population.professional_ids[doctor_index]
-        mine = patients[doctor_index]
+        mine = patients[doctor_index][:args.records]
         rng = random.Random(args.seed)
         chosen = [rng.choice(mine) for _ in range(args.searches)]
 
@@ -283,27 +291,9 @@ def report(phases: Phases, times: list[float], records: int, size: float) -> Non
           "statements sent while the phase was innermost, and their time in the driver and the server)")
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="opendsp-profile-iti67-"))
-    try:
-        with fresh_schema(args.dsn) as (_schema, url):
-            run(args, url, workdir)
-        return 0
-    except OperationalError as error:
-        print(f"profile_iti67: PostgreSQL at {args.dsn} cannot be used: {error.orig or error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("profile_iti67: interrupted (the schema and the content folder were removed)", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return in_fresh_schema("profile_iti67", args.dsn, lambda url, workdir: run(args, url, workdir))
 
 
 if __name__ == "__main__":
