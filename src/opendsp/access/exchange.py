@@ -117,8 +117,8 @@ _CONTEXT_COLUMNS = ("element", "position", "system", "code", "display", "referen
 @functools.cache
 def _details_page() -> Select[Any]:
     """The columns of a search's page and what is joined to them, built once (building a statement of thirty
-    columns, aliases and subqueries costs more than a millisecond per request): a search adds its record, the
-    visibility rule and its criteria."""
+    columns, two aliases and two subqueries showed in the profile of every search): a search adds its record,
+    the visibility rule and its criteria."""
     author, organisation = aliased(Professional), aliased(Organisation)
     given = select(json_rows(*(DocumentContext.__table__.c[name] for name in _CONTEXT_COLUMNS))).where(
         DocumentContext.record_id == Document.record_id, DocumentContext.document_id == Document.id).scalar_subquery()
@@ -241,7 +241,8 @@ class Exchange(Changes, Reading):
                 if row.licence_number is not None else None,
                 author_organisation=OrganisationRow(row.identifier, row.kind, row.name)
                 if row.identifier is not None else None)
-            context = [ContextRow(ContextElement(element), *rest) for element, *rest in row.given or []]
+            # In JSON the element comes as stored: the enum's name.
+            context = [ContextRow(ContextElement[element], *rest) for element, *rest in row.given or []]
             relations = sorted((code, uuid.UUID(target)) for code, target in row.related or []
                                if uuid.UUID(target) in shown)
             items.append(DocumentDetails(document=document, person_id=record.person_id,
