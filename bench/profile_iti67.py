@@ -171,17 +171,9 @@ class Timed(ServerTimed):
         super().__init__(app)
         self.phases = phases
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.recording:
-            await self.app(scope, receive, send)
-            return
-        began = time.perf_counter()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            spent = time.perf_counter() - began
-            self.times.append(spent)
-            self.phases.end_request(spent)
+    def record(self, spent: float) -> None:
+        super().record(spent)
+        self.phases.end_request(spent)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
