@@ -379,7 +379,8 @@ def test_a_search_shows_each_document_as_its_read_does_and_a_relation_only_to_wh
 
     def searched() -> dict[str, Any]:
         bundle = valid(fhir.get(f"/fhir/DocumentReference?patient=Patient/{world.person_id}", gp_token).json())
-        return next(e["resource"] for e in bundle["entry"] if location.startswith(f"DocumentReference/{e['resource']['id']}/"))
+        return next(e["resource"] for e in bundle["entry"]
+                    if location.startswith(f"DocumentReference/{e['resource']['id']}/"))
 
     appends = {"code": "appends", "target": {"reference": f"DocumentReference/{earlier}"}}
     document = searched()

@@ -37,7 +37,8 @@ def document_references(items: list[DocumentDetails], context: FhirContext) -> l
     """DocumentReferences of documents just decided visible, with their hashes and relations (one reading;
     none when the search read them with the page)."""
     extras = ExchangeExtras() if all(d.relations is not None for d in items) else exchange_extras(
-        context.access, [d.document for d in items], sha1={d.document.id: d.content_sha1 for d in items if d.content_sha1})
+        context.access, [d.document for d in items],
+        sha1={d.document.id: d.content_sha1 for d in items if d.content_sha1})
     return [document_reference(d, context.base, extras) for d in items]
 
 
