@@ -364,3 +364,34 @@ def test_erasing_the_record_forgets_its_folders_relations_and_hashes(platform: P
     assert (count(platform, Folder), count(platform, FolderEntry), count(platform, DocumentRelation)) == (0, 0, 0)
     with platform.sessions() as session:
         assert session.scalars(select(SubmittedDocument.content_sha1)).all() == [None, None]
+
+
+def test_a_search_shows_each_document_as_its_read_does_and_a_relation_only_to_what_the_reader_may_see(
+        platform: Platform, world: World, fhir: Fhir, gp_token: str) -> None:
+    """The search reads its page as values in one statement (hash, context, relations with it); the read by id
+    goes the ORM way: both give the same DocumentReference, and a relation to a document the reader may no
+    longer see is left out of both."""
+    earlier = earlier_summary(fhir, gp_token, world)
+    response = provide(fhir, gp_token, example("comprehensiveComplete", patient_id=world.person_id,
+                                               appended_document=earlier))
+    assert response.status_code == 200, response.text
+    location = next(loc for _, loc in locations(response) if loc.startswith("DocumentReference/"))
+
+    def searched() -> dict[str, Any]:
+        bundle = valid(fhir.get(f"/fhir/DocumentReference?patient=Patient/{world.person_id}", gp_token).json())
+        return next(e["resource"] for e in bundle["entry"]
+                    if location.startswith(f"DocumentReference/{e['resource']['id']}/"))
+
+    appends = {"code": "appends", "target": {"reference": f"DocumentReference/{earlier}"}}
+    document = searched()
+    assert document == read(fhir, gp_token, location)
+    assert appends in document["relatesTo"]
+    assert document["content"][0]["attachment"]["hash"] == "Ck1VqNd45QIvq3AZd8XYQLvEhtA="
+    assert document["context"]["practiceSetting"] and document["context"]["event"] and document["contained"]
+    with platform.transaction() as session:  # hidden by the holder: no professional sees it, nor a relation to it
+        as_holder(session, platform, world.record).hide(uuid.UUID(earlier))
+    hidden = searched()
+    assert hidden == read(fhir, gp_token, location)
+    assert appends not in hidden.get("relatesTo", [])
+    assert {key: value for key, value in document.items() if key != "relatesTo"} == \
+        {key: value for key, value in hidden.items() if key != "relatesTo"}

@@ -6,13 +6,18 @@ What adapters read through the door, never beside it: every document here was li
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import JSON, Select, and_, func, inspect, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from opendsp.access.changes import Changes
 from opendsp.access.criteria import DocumentCriterion, document_conditions
@@ -20,21 +25,130 @@ from opendsp.access.gate import InvalidRequest
 from opendsp.access.reading import Reading
 from opendsp.actors import ActorKind
 from opendsp.documents.models import Document
+from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, DocumentType
 from opendsp.persons.models import Person
-from opendsp.professionals.models import Organisation, Professional
+from opendsp.policy.sql import visible_documents
+from opendsp.policy.vocabulary import Action
+from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.records.models import Record
-from opendsp.submissions.models import DocumentContext, SubmissionSet, SubmittedDocument
+from opendsp.submissions.models import (
+    ContextElement,
+    DocumentContext,
+    DocumentRelation,
+    SubmissionSet,
+    SubmittedDocument,
+)
+
+
+class json_rows(FunctionElement[Any]):
+    """The rows of a correlated subquery as one JSON array of arrays (``[[a, b], ...]``; NULL or ``[]`` for
+    none): what a document has several of, read in the statement of its page."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@dataclass(frozen=True)
+class AuthorRow:
+    """A document's author as a DocumentReference shows them."""
+
+    licence_number: str
+    family_name: str
+    given_name: str
+
+
+@dataclass(frozen=True)
+class OrganisationRow:
+    """A document's author's organisation as a DocumentReference shows it."""
+
+    identifier: str
+    kind: OrganisationKind
+    name: str
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """The columns of a document a DocumentReference shows, read as values (no ORM object, nothing tracked)."""
+
+    id: uuid.UUID
+    record_id: uuid.UUID
+    type: DocumentType
+    title: str
+    authored_by_holder: bool
+    care_date: Any
+    deposited_at: Any
+    status_changed_at: Any
+    status: DocumentStatus
+    confidentiality: ConfidentialityLevel
+    replaces_id: uuid.UUID | None
+    media_type: str
+    size: int
+    author: AuthorRow | None
+    author_organisation: OrganisationRow | None
+
+
+@dataclass(frozen=True)
+class ContextRow:
+    """One coding or related reference of a document's context, as its sender gave it."""
+
+    element: ContextElement
+    position: int
+    system: str | None
+    code: str | None
+    display: str | None
+    reference: str | None
+
+
+_ROW_COLUMNS = ("id", "record_id", "type", "title", "authored_by_holder", "care_date", "deposited_at",
+                "status_changed_at", "status", "confidentiality", "replaces_id", "media_type", "size")
+_CONTEXT_COLUMNS = ("element", "position", "system", "code", "display", "reference")
+
+
+@functools.cache
+def _details_page() -> Select[Any]:
+    """The columns of a search's page and what is joined to them, built once (building a statement of thirty
+    columns, two aliases and two subqueries showed in the profile of every search): a search adds its record,
+    the visibility rule and its criteria."""
+    author, organisation = aliased(Professional), aliased(Organisation)
+    given = select(json_rows(*(DocumentContext.__table__.c[name] for name in _CONTEXT_COLUMNS))).where(
+        DocumentContext.record_id == Document.record_id, DocumentContext.document_id == Document.id).scalar_subquery()
+    related = select(json_rows(DocumentRelation.code, DocumentRelation.target_id)).where(
+        DocumentRelation.record_id == Document.record_id, DocumentRelation.document_id == Document.id).scalar_subquery()
+    return (
+        select(*(Document.__table__.c[name] for name in _ROW_COLUMNS),
+               author.licence_number, author.family_name, author.given_name,
+               organisation.identifier, organisation.kind, organisation.name,
+               SubmittedDocument.master_identifier, SubmittedDocument.content_sha1,
+               given.label("given"), related.label("related"), func.count().over().label("total"))
+        .select_from(Document)
+        .outerjoin(author, author.id == Document.author_professional_id)
+        .outerjoin(organisation, organisation.id == Document.author_organisation_id)
+        .outerjoin(SubmittedDocument, and_(SubmittedDocument.document_id == Document.id,
+                                           SubmittedDocument.record_id == Document.record_id))
+    )
 
 
 @dataclass(frozen=True)
 class DocumentDetails:
     """A document decided visible, with what its sender gave beside it (exchange API)."""
 
-    document: Document  # its author and author's organisation loaded with it
+    document: Document | DocumentRow  # its author and author's organisation loaded with it
     person_id: uuid.UUID  # the record's holder
     master_identifier: str | None  # the sender's unique id (IHE MHD), if it came that way
     context: list[Any]  # DocumentContext rows (columns only): practice setting, events, related references
     content_sha1: str | None = None  # the content's SHA-1 its sender gave (IHE MHD), if any
+    # Its relations to other documents the reader may see (code, target), when read with it; None: not read.
+    relations: list[tuple[str, uuid.UUID]] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,11 +212,48 @@ class Exchange(Changes, Reading):
         criteria: dict[str, Any] | None = None,
     ) -> DetailsPage:
         """``list_documents`` narrowed by search criteria, newest deposit first (or oldest), with what the
-        sender gave beside each document: one act, one trace entry keeping ``criteria``."""
-        order = [Document.deposited_at.asc() if ascending else Document.deposited_at.desc()]
-        page = self.list_documents(record_id, where=document_conditions(where), order_by=order, limit=limit,
-                                   offset=offset, criteria=criteria)
-        return DetailsPage(items=self._details(page.items), total=page.total)
+        sender gave beside each document and its relations: one act, one trace entry keeping ``criteria``.
+
+        The page is one statement: the count, the documents' columns, their authors and organisations, what
+        their senders gave (the unique id, the hash, the context) and their relations, read as values, not
+        ORM objects. A relation is kept only when its target is visible to the reader too (one more statement,
+        only when the page has relations)."""
+        record = self._record(record_id)
+        self._authorise(Action.list_documents, record, context={"criteria": criteria} if criteria else {})
+        rule = self._visibility(record)
+        query = _details_page().where(Document.record_id == record.id, visible_documents(rule),
+                                      *document_conditions(where))
+        order = Document.deposited_at.asc() if ascending else Document.deposited_at.desc()
+        rows = self.session.execute(query.order_by(order, Document.id).limit(limit).offset(offset)).all()
+        if rows:
+            total = rows[0].total
+        else:  # a page past the end has no row to carry the count
+            total = self.session.scalar(select(func.count()).select_from(
+                select(Document.id).where(Document.record_id == record.id, visible_documents(rule),
+                                          *document_conditions(where)).subquery())) or 0 if offset else 0
+        targets = {uuid.UUID(target) for row in rows for _code, target in row.related or []}
+        shown = self._visible_ids(record, targets) if targets else set()
+        items = []
+        for row in rows:
+            document = DocumentRow(
+                **{name: getattr(row, name) for name in _ROW_COLUMNS},
+                author=AuthorRow(row.licence_number, row.family_name, row.given_name)
+                if row.licence_number is not None else None,
+                author_organisation=OrganisationRow(row.identifier, row.kind, row.name)
+                if row.identifier is not None else None)
+            # In JSON the element comes as stored: the enum's name.
+            context = [ContextRow(ContextElement[element], *rest) for element, *rest in row.given or []]
+            relations = sorted((code, uuid.UUID(target)) for code, target in row.related or []
+                               if uuid.UUID(target) in shown)
+            items.append(DocumentDetails(document=document, person_id=record.person_id,
+                                         master_identifier=row.master_identifier, context=context,
+                                         content_sha1=row.content_sha1, relations=relations))
+        return DetailsPage(items=items, total=total)
+
+    def _visible_ids(self, record: Record, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``ids`` are documents of ``record`` the reader may see (for an act already decided)."""
+        return set(self.session.scalars(select(Document.id).where(
+            Document.record_id == record.id, visible_documents(self._visibility(record)), Document.id.in_(ids))))
 
     def document_details(self, document_id: uuid.UUID, *, criteria: dict[str, Any]) -> DocumentDetails | None:
         """One document named by its id, read as a search of its record for that id (one act, one entry).

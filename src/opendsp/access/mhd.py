@@ -26,7 +26,6 @@ from sqlalchemy import or_, select, update
 
 from opendsp.access.services import RecordAccess, SubmissionSetView
 from opendsp.documents.models import Document
-from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action
 from opendsp.submissions.models import DocumentRelation, Folder, FolderEntry, SubmissionSet, SubmittedDocument
 
@@ -204,11 +203,8 @@ def exchange_extras(access: RecordAccess, documents: Sequence[Document],
     if rows:
         shown: set[uuid.UUID] = set()
         for record_id in {r.record_id for r in rows}:
-            record = access._record(record_id)
-            rule = access._visibility(record)
-            shown |= set(access.session.scalars(select(Document.id).where(
-                Document.record_id == record_id, visible_documents(rule),
-                Document.id.in_([r.target_id for r in rows if r.record_id == record_id]))))
+            shown |= access._visible_ids(access._record(record_id),
+                                         [r.target_id for r in rows if r.record_id == record_id])
         for row in rows:
             if row.target_id in shown:
                 relations.setdefault(row.document_id, []).append((row.code, row.target_id))

@@ -15,6 +15,7 @@ from opendsp.documents.types import (
 from opendsp.fhir import systems
 
 if TYPE_CHECKING:  # instances handed over by RecordAccess, mapped here and never queried
+    from opendsp.access.exchange import DocumentRow
     from opendsp.documents.models import Document
     from opendsp.persons.models import Person
     from opendsp.professionals.models import Organisation, Professional
@@ -109,8 +110,8 @@ def _organisation(organisation: Organisation) -> dict[str, Any]:
 
 
 def document_reference(
-    document: Document, *, base: str, person_id: uuid.UUID, master_identifier: str | None = None,
-    context_rows: list[DocumentContext] | None = None, sha1: str | None = None,
+    document: Document | DocumentRow, *, base: str, person_id: uuid.UUID, master_identifier: str | None = None,
+    context_rows: list[DocumentContext] | list[Any] | None = None, sha1: str | None = None,
     relations: list[tuple[str, uuid.UUID]] | None = None,
 ) -> dict[str, Any]:
     contained: list[dict[str, Any]] = []

@@ -26,15 +26,19 @@ WITHDRAWAL = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
 
 def document_reference(details: DocumentDetails, base: str, extras: ExchangeExtras) -> dict[str, Any]:
     document = details.document
-    return mapping.document_reference(document, base=base, person_id=details.person_id,
-                                      master_identifier=details.master_identifier, context_rows=details.context,
-                                      sha1=extras.sha1.get(document.id), relations=extras.relations.get(document.id, []))
+    read_with_it = details.relations is not None  # a search reads the hash and the relations with the page
+    return mapping.document_reference(
+        document, base=base, person_id=details.person_id, master_identifier=details.master_identifier,
+        context_rows=details.context, sha1=details.content_sha1 if read_with_it else extras.sha1.get(document.id),
+        relations=details.relations if read_with_it else extras.relations.get(document.id, []))
 
 
 def document_references(items: list[DocumentDetails], context: FhirContext) -> list[dict[str, Any]]:
-    """DocumentReferences of documents just decided visible, with their hashes and relations (one reading)."""
-    extras = exchange_extras(context.access, [d.document for d in items],
-                             sha1={d.document.id: d.content_sha1 for d in items if d.content_sha1})
+    """DocumentReferences of documents just decided visible, with their hashes and relations (one reading;
+    none when the search read them with the page)."""
+    extras = ExchangeExtras() if all(d.relations is not None for d in items) else exchange_extras(
+        context.access, [d.document for d in items],
+        sha1={d.document.id: d.content_sha1 for d in items if d.content_sha1})
     return [document_reference(d, context.base, extras) for d in items]
 
 
