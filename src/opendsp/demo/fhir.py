@@ -369,6 +369,52 @@ def _immunization(document: _Document, vaccine: Vaccine, when: date, batch: str)
     }
 
 
+@dataclass(frozen=True)
+class GivenVaccine:
+    """One vaccination the author gave or saw given: the vaccine (a FHIR CodeableConcept), its day, the optional
+    dose number and batch."""
+
+    vaccine: dict[str, Any]
+    words: str  # the vaccine in the document's language, for the narrative
+    given: date
+    dose: int | None
+    lot_number: str | None
+
+
+def vaccination_record(
+    ids: Ids,
+    *,
+    patient: PatientInfo,
+    author: AuthorInfo,
+    day: date,
+    language: str,
+    title: str,
+    given: GivenVaccine,
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """A vaccination record of one Immunization recorded by the one who vaccinated (``primarySource`` true, the
+    author its performer): the professional's counterpart of the holder's declaration (docs/adr/0042)."""
+    document = _Document(ids, patient, author)
+    immunization: dict[str, Any] = {
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": given.vaccine,
+        "patient": document.patient,
+        "occurrenceDateTime": given.given.isoformat(),
+        "recorded": _instant(day),
+        "primarySource": True,
+        "performer": [{"actor": document.practitioner}],
+    }
+    if given.lot_number:
+        immunization["lotNumber"] = given.lot_number
+    if given.dose is not None:
+        immunization["protocolApplied"] = [{"doseNumberPositiveInt": given.dose}]
+    section = _section("immunizations", ("11369-6", "History of Immunization Narrative"), language,
+                       [f"{given.words} ({given.given.isoformat()})"], [document.add(immunization)])
+    return document.bundle(type_code=("11369-6", "History of Immunization Narrative"), title=title, day=day,
+                           language=language, restricted=restricted, sections=[section])
+
+
 # -- imaging report ---------------------------------------------------------------------
 
 DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"

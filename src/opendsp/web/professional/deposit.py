@@ -1,6 +1,6 @@
 """Depositing documents: a PDF with its metadata, or a structured document entered in a form (a laboratory
-result, a patient summary, a prescription or dispensation, an imaging report, a discharge report); replacing and
-withdrawing one's own documents.
+result, a patient summary, a prescription or dispensation, an imaging report, a discharge report, a vaccination);
+replacing and withdrawing one's own documents.
 
 Every act is one call of ``RecordAccess`` (``deposit``, ``replace``,
 ``withdraw``): the policy decides from the rights matrix (the types offered
@@ -31,6 +31,7 @@ from opendsp.policy.vocabulary import Action, Reason
 from opendsp.web.auth_views import PlatformDep, see_other
 from opendsp.web.multipart import read_form
 from opendsp.documents.labels import TYPE_LABELS
+from opendsp.structured import declared
 from opendsp.web.professional import forms
 from opendsp.web.professional.context import ProfessionalView, professional_view
 from opendsp.web.professional.layout import refusal_text, render_pro, render_refusal
@@ -48,7 +49,8 @@ CONFIDENTIALITY_LABELS = {
 KINDS = {"pdf": "professional/deposit.html", "laboratory": "professional/deposit_laboratory.html",
          "summary": "professional/deposit_summary.html", "prescription": "professional/deposit_prescription.html",
          "dispensation": "professional/deposit_prescription.html", "imaging": "professional/deposit_imaging.html",
-         "discharge": "professional/deposit_discharge.html"}
+         "discharge": "professional/deposit_discharge.html",
+         "vaccination": "professional/deposit_vaccination.html"}
 
 
 def deposit_types(view: ProfessionalView) -> list[DocumentType]:
@@ -77,7 +79,7 @@ def _form_page(request: Request, view: ProfessionalView, record_id: uuid.UUID, k
         replacing=replacing, analytes=list(forms.ANALYTES.values()), rows=range(forms.LAB_ROWS),
         allergies=list(forms.ALLERGY_CHOICES.values()), conditions=list(forms.CONDITIONS.values()),
         medicines=list(forms.MEDICINES.values()), vaccines=list(forms.VACCINES.items()),
-        modalities=forms.MODALITIES, body_sites=forms.BODY_SITES,
+        modalities=forms.MODALITIES, body_sites=forms.BODY_SITES, cvx_codes=list(declared.vaccines()),
     )
 
 
@@ -91,7 +93,8 @@ class MedicinesForm(str, enum.Enum):
 # The type each structured form deposits; the PDF form offers every type of ``deposit_types``.
 FORM_TYPES = {"laboratory": DocumentType.laboratory_report, "summary": DocumentType.patient_summary,
               "prescription": DocumentType.prescription, "dispensation": DocumentType.dispensation,
-              "imaging": DocumentType.imaging_report, "discharge": DocumentType.discharge_letter}
+              "imaging": DocumentType.imaging_report, "discharge": DocumentType.discharge_letter,
+              "vaccination": DocumentType.vaccination_record}
 # Refusals that depend on the type, not on the record: the record's menu stays, the form is not offered.
 TYPE_REASONS = frozenset({Reason.type_not_permitted, Reason.referring_doctor_only})
 
@@ -252,11 +255,18 @@ def _discharge(platform: Platform, who: forms.Parties, draft: DocumentDraft, for
                                   content=forms.discharge_content(form, today))
 
 
+def _vaccination(platform: Platform, who: forms.Parties, draft: DocumentDraft, form: Any, language: str,
+                 today: date) -> bytes:
+    given = forms.given_vaccine(form, today=today, birth_date=who.patient.birth_date, language=language)
+    return forms.vaccination_bundle(platform, who, title=draft.title, day=draft.care_date, language=language,
+                                    given=given)
+
+
 # The structured forms by their address (``/pro/patients/{record}/deposit/<kind>``) and what builds their content.
 BUILDS: dict[str, Build] = {"laboratory": _laboratory, "summary": _summary,
                             MedicinesForm.prescription.value: _medicines(dispensed=False),
                             MedicinesForm.dispensation.value: _medicines(dispensed=True),
-                            "imaging": _imaging, "discharge": _discharge}
+                            "imaging": _imaging, "discharge": _discharge, "vaccination": _vaccination}
 
 
 def _structured_routes(kind: str, build: Build) -> None:

@@ -2,12 +2,12 @@
 
 A PDF must start with ``%PDF-``, be opened by pypdf with at least one page, and
 stay under ``MAX_PDF_BYTES``. A laboratory result, a patient summary, a
-prescription or dispensation, an imaging report or a discharge report entered
-in a form becomes a FHIR R4B document Bundle built with the same builders as
+prescription or dispensation, an imaging report, a discharge report or a
+vaccination entered in a form becomes a FHIR R4B document Bundle built with the same builders as
 the demo's documents (LOINC-coded tests with UCUM units and reference ranges;
 IPS sections for allergies, problems, medication and immunisations; ATC
 medicines; a DiagnosticReport with its ImagingStudy; discharge sections in the
-author's words), then is validated against the FHIR models before it is
+author's words; one Immunization recorded by its performer), then is validated against the FHIR models before it is
 deposited.
 """
 
@@ -44,6 +44,7 @@ from opendsp.demo.fhir import (
     ImagingContent,
     LabResult,
     PatientInfo,
+    GivenVaccine,
     Prescribed,
     SummaryContent,
     discharge_report,
@@ -53,6 +54,7 @@ from opendsp.demo.fhir import (
     patient_summary,
     prescription,
     to_json,
+    vaccination_record,
 )
 from opendsp.fhir.errors import FhirError
 from opendsp.fhir.validation import validate
@@ -60,6 +62,7 @@ from opendsp.locale import N_, terms
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional
+from opendsp.structured import declared
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
 LAB_ROWS = 6
@@ -321,3 +324,29 @@ def discharge_bundle(platform: Platform, who: Parties, *, title: str, language: 
                      content: DischargeContent) -> bytes:
     return _validated(discharge_report(_ids(platform), patient=who.patient, author=who.author, language=language,
                                        title=title, content=content))
+
+
+# -- a vaccination recorded by the one who gave it (issue 18) ----------------------------------------------------
+
+
+def given_vaccine(form: Any, *, today: date, birth_date: date, language: str) -> GivenVaccine:
+    """The vaccine chosen from the platform's CVX list, its day (not in the future, not before the birth), the
+    optional dose number (1–20) and batch (≤ 40 characters): checked as a holder's declaration is, without the
+    free-text vaccine and place a declaration allows."""
+    code = str(form.get("cvx") or "").strip()
+    if code not in declared.vaccines():
+        raise FormRefused(N_("Choose the vaccine from the list."))
+    fields = {"vaccine": code, **{name: str(form.get(name) or "") for name in ("given", "dose", "lot")}}
+    try:
+        checked = declared.read_declaration(fields, today=today, birth_date=birth_date)
+    except declared.DeclarationRefused as refused:
+        raise FormRefused(refused.message) from None
+    concept = declared.vaccine_concept(checked)
+    return GivenVaccine(vaccine=concept, words=terms.concept_word(concept, language), given=checked.given,
+                        dose=checked.dose, lot_number=checked.lot_number)
+
+
+def vaccination_bundle(platform: Platform, who: Parties, *, title: str, day: date, language: str,
+                       given: GivenVaccine) -> bytes:
+    return _validated(vaccination_record(_ids(platform), patient=who.patient, author=who.author, day=day,
+                                         language=language, title=title, given=given))
