@@ -203,14 +203,14 @@ RECORD_ROUTES: dict[str, Callable[[Browser, uuid.UUID], Any]] = {
     "medication list": lambda b, r: b.get(f"/pro/patients/{r}/medications"),
     "deposit form (PDF)": lambda b, r: b.get(f"/pro/patients/{r}/deposit"),
     **{f"deposit form ({form})": (lambda form: lambda b, r: b.get(f"/pro/patients/{r}/deposit/{form}"))(form)
-       for form in ("laboratory", "summary", "prescription", "dispensation", "imaging", "discharge")},
+       for form in ("laboratory", "summary", "prescription", "dispensation", "imaging", "discharge", "vaccination")},
     "deposit (PDF), posted": lambda b, r: _post(
         b, f"/pro/patients/{r}/deposit", {"title": "Nouveau", "type": "consultation_report",
                                           "care_date": "2025-03-01", "confidentiality": "normal"},
         files={"file": ("new.pdf", PDF, "application/pdf")}),
     **{f"deposit ({form}), posted": (lambda form: lambda b, r: _post(
         b, f"/pro/patients/{r}/deposit/{form}", {"title": "Nouveau", "care_date": "2025-03-01"}))(form)
-       for form in ("laboratory", "summary", "prescription", "dispensation", "imaging", "discharge")},
+       for form in ("laboratory", "summary", "prescription", "dispensation", "imaging", "discharge", "vaccination")},
     "presence code (a wrong one), posted": lambda b, r: _post(b, f"/pro/patients/{r}/presence-code",
                                                               {"code": "AAAA-AAAA"}),
     # Last: were it to open an access, the routes above would not have been asked under it.

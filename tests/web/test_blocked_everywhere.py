@@ -44,6 +44,7 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "dispensation form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/dispensation"),
     "imaging report form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/imaging"),
     "discharge report form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/discharge"),
+    "vaccination form": lambda b, r, d: b.get(f"/pro/patients/{r}/deposit/vaccination"),
     "page after a deposit": lambda b, r, d: b.get(f"/pro/patients/{r}/deposited/{d}"),
     "PDF deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit", PDF_FIELDS,
                                          files={"file": ("bilan.pdf", PDF, "application/pdf")}),
@@ -62,6 +63,9 @@ ROUTES: dict[str, Callable[[Browser, uuid.UUID, uuid.UUID], Any]] = {
     "discharge report deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/discharge", {
         "title": "Sortie", "care_date": "2025-03-04", "confidentiality": "normal", "admission_date": "2025-03-01",
         "discharge_date": "2025-03-04", "reason": "r", "procedures": "p", "medication": "m", "follow_up": "f"}),
+    "vaccination deposit": lambda b, r, d: _post(b, f"/pro/patients/{r}/deposit/vaccination", {
+        "title": "Vaccination", "care_date": "2025-03-01", "confidentiality": "normal", "cvx": "140",
+        "given": "2025-03-01"}),
     "replacement": lambda b, r, d: _post(b, f"/pro/patients/{r}/documents/{d}/replace", {
         "title": "Nouveau", "care_date": "2025-03-01", "confidentiality": "normal"},
         files={"file": ("new.pdf", PDF, "application/pdf")}),
