@@ -6,14 +6,12 @@ form for a profession that may not deposit a vaccination record."""
 from __future__ import annotations
 
 import html
-import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from opendsp.clock import FrozenClock
 from opendsp.documents.models import Document
@@ -21,11 +19,13 @@ from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
 from opendsp.records.models import Record
+from opendsp.structured.bundles import content_problems
 from opendsp.structured.models import StructuredEntry
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
 from tests.factories import as_holder, make_record
 from tests.web.holder_world import logged_in
-from tests.web.professional import Pro, professional_with_account, trace
+from tests.web.professional import Pro, professional_with_account
+from tests.web.test_deposit_reports import documents, main_text, stored_bundle, traced
 
 VACCINATION = {"title": "Vaccination grippe", "care_date": "2025-03-05", "confidentiality": "normal",
                "cvx": "140", "given": "2025-03-05", "dose": "2", "lot": "FLU-2025-<77>"}
@@ -63,16 +63,6 @@ def deposit(pro: Pro, record_id: uuid.UUID, fields: dict[str, str]) -> Any:
     return pro.browser.submit(path, fields, form_page=path)
 
 
-def documents(platform: Platform, record_id: uuid.UUID) -> int:
-    with platform.sessions() as session:
-        return session.scalar(select(func.count()).select_from(Document).where(Document.record_id == record_id)) or 0
-
-
-def main_text(page: str) -> str:
-    main = page.split("<main", 1)[1].split("</main>", 1)[0]
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main.split(">", 1)[1])))
-
-
 def test_a_pharmacist_records_a_vaccination_read_back_in_the_record_and_the_summary(platform: Platform,
                                                                                     clock: FrozenClock) -> None:
     world = build(platform, clock)
@@ -93,14 +83,10 @@ def test_a_pharmacist_records_a_vaccination_read_back_in_the_record_and_the_summ
         kinds = list(session.scalars(select(StructuredEntry.resource_type)
                                      .where(StructuredEntry.document_id == document_id)))
     assert kinds == ["Immunization"]
-    with platform.sessions() as session:
-        record = session.get_one(Record, world.record_id)
-        session.expunge(record)
-    assert [(a, o) for a, o, _, _ in trace(platform, record) if a == "document.deposit"] == [
+    assert [(a, o) for a, o, _, _ in traced(platform, world.record_id) if a == "document.deposit"] == [
         ("document.deposit", "permitted")]
-    with platform.transaction() as session:
-        bundle = json.loads(as_holder(session, platform, session.get(Record, world.record_id))
-                            .consult(document_id).read())
+    bundle = stored_bundle(platform, world.record_id, document_id)
+    assert content_problems(bundle, "vaccination_record") == []
     resources = [e["resource"] for e in bundle["entry"]]
     [immunization] = [r for r in resources if r["resourceType"] == "Immunization"]
     [practitioner] = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner"]
