@@ -31,7 +31,8 @@ from tests.fhir.test_imaging_and_discharge import discharge_bundle, imaging_bund
 from tests.fhir.test_medications import DOCTOR, PATIENT, PHARMACY
 
 LOINC = "http://loinc.org"
-ENTRIES = ("MedicationRequest", "MedicationDispense", "ImagingStudy", "DiagnosticReport", "Immunization")
+ENTRIES = ("MedicationRequest", "MedicationDispense", "ImagingStudy", "DiagnosticReport", "Procedure",
+           "MedicationStatement", "Immunization")
 SCOPES = " ".join(["system/DocumentReference.crs system/Binary.r system/List.s system/Patient.rs",
                    *(f"system/{kind}.s" for kind in ENTRIES)])
 
@@ -62,7 +63,7 @@ CATEGORIES = {
         title="Délivrance", items=[Prescribed(AMOXICILLIN, "0712345", (2, "boîte"))]),
         "60593-1", "eprescription", ("MedicationDispense",), profession="pharmacist"),
     "imaging report": Category(imaging_bundle, "18748-4", "imaging-report", ("DiagnosticReport", "ImagingStudy")),
-    "discharge report": Category(discharge_bundle, "18842-5", "discharge-report", ()),
+    "discharge report": Category(discharge_bundle, "18842-5", "discharge-report", ("MedicationStatement", "Procedure")),
     "vaccination record": Category(vaccination, "11369-6", "other", ("Immunization",)),
 }
 
