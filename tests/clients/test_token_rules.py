@@ -176,3 +176,14 @@ def test_a_nul_in_a_client_id_is_a_4xx_without_the_database_s_words(platform: Pl
     assert response.status_code in (400, 401), response.text  # PostgreSQL refuses the NUL, SQLite finds no client
     assert "SQL" not in response.text and "psycopg" not in response.text
     assert ask(fhir, world.software["hospital"], world.gp).status_code == 200
+
+
+def test_every_resource_type_the_capability_statement_serves_may_be_named_in_a_scope() -> None:
+    from opendsp.clients.services import parse_scopes
+    from opendsp.fhir.capability import capability_statement
+
+    statement = capability_statement("http://127.0.0.1:8000/fhir", "2026-01-01")
+    served = sorted({r["type"] for rest in statement["rest"] for r in rest["resource"]})
+    assert "ImagingStudy" in served and "Procedure" in served
+    for kind in served:
+        assert [scope.resource for scope in parse_scopes(f"system/{kind}.rs")] == [kind]

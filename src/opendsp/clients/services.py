@@ -59,7 +59,8 @@ PURPOSES = frozenset({"TREAT", "ETREAT"})
 # The resource types a scope may name, and the SMART v2 permissions.
 SCOPED_RESOURCES = ("DocumentReference", "Binary", "List", "Patient", "AuditEvent", "Consent", "Encounter",
                     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
-                    "Immunization", "MedicationRequest", "MedicationDispense", "*")
+                    "Immunization", "ImagingStudy", "Procedure", "MedicationRequest", "MedicationDispense",
+                    "*")
 _SCOPE = re.compile(r"^(?P<context>system|user|patient)/(?P<resource>[A-Za-z*]+)\.(?P<permissions>c?r?u?d?s?)$")
 # What a person's app may reach: the record's trace and the holder's choices, read-only.
 PATIENT_RESOURCES = ("AuditEvent", "Consent")
