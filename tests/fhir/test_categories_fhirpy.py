@@ -20,7 +20,7 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import ForbiddenError, ResourceNotFound
 
 from opendsp.demo.clinical import AMOXICILLIN, VACCINES
-from opendsp.demo.fhir import Ids, Prescribed, SummaryContent, dispensation, patient_summary, prescription
+from opendsp.demo.fhir import GivenVaccine, Ids, Prescribed, dispensation, prescription, vaccination_record
 from opendsp.fhir.systems import EHDS_CATEGORY
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind, Professional
@@ -47,10 +47,13 @@ class Category:
 
 
 def vaccination() -> dict[str, Any]:
-    content = SummaryContent(allergies=[], conditions=[], medicines=[],
-                             immunizations=[(VACCINES["influenza"], date(2024, 10, 15), "FLU-77")])
-    return patient_summary(Ids(random.Random(11)), patient=PATIENT, author=DOCTOR, day=date(2024, 10, 15),
-                           language="fr", title="Vaccination", content=content)
+    """A vaccination recorded by the professional who gave it (the portal's vaccination form builds the same)."""
+    flu = VACCINES["influenza"]
+    given = GivenVaccine(vaccine={"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": flu.cvx,
+                                              "display": flu.display}]},
+                         words=flu.name[0], given=date(2024, 10, 15), dose=1, lot_number="FLU-77")
+    return vaccination_record(Ids(random.Random(11)), patient=PATIENT, author=DOCTOR, day=date(2024, 10, 15),
+                              language="fr", title="Vaccination", given=given)
 
 
 CATEGORIES = {
