@@ -1,6 +1,6 @@
 """Is a SQL statement scoped to records? Parsed (sqlglot), not pattern-matched.
 
-A statement is scoped when every distributed table it reads or writes (tests/operations/distribution.py) is
+A statement is scoped when every distributed table it reads or writes (opendsp.distribution) is
 pinned by its distribution column: for an INSERT, the column is among those inserted; otherwise each use of
 the table has its column equal to a value (``= :p``, ``IN (:a, :b)``) or, through a chain of equalities in
 joins and correlated subqueries, to another use's column that is. Only conditions every row must meet count:
@@ -19,16 +19,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from tests.operations.distribution import TABLES, Kind
+from opendsp.distribution import distribution_column
 
 VALUE = ("value",)
-
-
-def distribution_column(table: str) -> str | None:
-    placement = TABLES.get(table)
-    if placement is None or placement.kind not in (Kind.record, Kind.chain):
-        return None
-    return "id" if table == "records" else placement.column
 
 
 @dataclass

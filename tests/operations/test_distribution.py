@@ -22,7 +22,7 @@ from sqlalchemy import Engine, MetaData, inspect
 
 import opendsp.models
 from opendsp.platform import Platform
-from tests.operations.distribution import CROSSING_KEYS, GLOBAL_KEYS, TABLES, Kind
+from tests.operations.distribution import CROSSING_KEYS, GLOBAL_KEYS, TABLES, Kind, distribution_column
 
 Columns = tuple[str, ...]
 
@@ -79,22 +79,24 @@ class Findings:
 
 
 def _distribution_column(table: str) -> str:
-    # The record table is distributed by its own id: the value every clinical row names as record_id.
-    column = "id" if table == "records" else TABLES[table].column
+    column = distribution_column(table)
     assert column is not None
     return column
+
+
+DISTRIBUTED = (Kind.record, Kind.chain, Kind.directory)
 
 
 def examine(shapes: dict[str, Shape]) -> Findings:
     found = Findings()
     unplaced = sorted(set(shapes) - set(TABLES))
-    found.problems += [f"{table}: not placed in tests/operations/distribution.py" for table in unplaced]
+    found.problems += [f"{table}: not placed in opendsp/distribution.py" for table in unplaced]
     found.problems += [f"{table}: placed, but no such table" for table in sorted(set(TABLES) - set(shapes))]
     for table, shape in sorted(shapes.items()):
         if table not in TABLES:
             continue
         kind = TABLES[table].kind
-        if kind in (Kind.record, Kind.chain):
+        if kind in DISTRIBUTED:
             _examine_distributed(table, shape, found)
         for key in shape.foreign_keys:
             _examine_link(table, kind, key, found)
@@ -126,13 +128,13 @@ def _examine_link(table: str, kind: Kind, key: ForeignKey, found: Findings) -> N
         pairs = dict(zip(key.parent_columns, key.columns, strict=True))
         if pairs.get(_distribution_column(key.parent)) != _distribution_column(table):
             found.problems.append(f"{link}: does not carry the record id from one to the other")
-    elif kind in (Kind.record, Kind.chain):
+    elif kind in DISTRIBUTED:
         if parent.kind is not Kind.reference:
             found.problems.append(f"{link}: a distributed table may point only at its group or a reference table")
     elif kind is Kind.reference:
         if parent.kind is not Kind.reference:
             found.problems.append(f"{link}: a reference table may point only at reference tables")
-    elif parent.kind in (Kind.record, Kind.chain):
+    elif parent.kind in DISTRIBUTED:
         found.crossing_keys.add((table, key.columns, key.parent))
 
 
@@ -165,7 +167,7 @@ def test_the_examination_finds_what_would_stop_a_distribution() -> None:
     assert _problems(shapes) == []
     # A new table nobody placed.
     assert _problems({**shapes, "vaccinations": shapes["wishes"]}) == [
-        "vaccinations: not placed in tests/operations/distribution.py"]
+        "vaccinations: not placed in opendsp/distribution.py"]
     # A link from one clinical row to another that does not carry the record id.
     terms = shapes["search_terms"]
     loose = [ForeignKey(("document_id",), "documents", ("id",)) if key.parent == "documents" else key
@@ -205,7 +207,7 @@ def test_the_operations_guide_lists_the_tables_as_they_are_placed() -> None:
     for kind in Kind:
         line = next((line for line in section.splitlines() if line.startswith(f"| {kind.value} |")), None)
         assert line is not None, f"no row for {kind.value}"
-        listed = sorted(name.strip(" `") for name in line.split("|")[2].split(","))
+        listed = sorted(filter(None, (name.strip(" `") for name in line.split("|")[2].split(","))))
         assert listed == list(_kinds(kind)), kind
 
 
