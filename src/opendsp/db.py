@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, PrimaryKeyConstraint, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -49,8 +49,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def record_primary_key(table: str, *columns: str) -> PrimaryKeyConstraint:
+    """A clinical table's primary key: its record id, then the columns that name the row within the record.
+
+    The record id is the distribution column when the tables are spread over several database nodes by
+    record (Citus): the primary key must hold it, and a foreign key between two clinical tables points at it
+    (docs/operations.md, "Scale-out"; tests/operations/test_distribution.py). The mapper keeps the row's
+    identity without it (``identified_within_record``), so that ``session.get(Model, id)`` still works.
+    """
+    return PrimaryKeyConstraint("record_id", *columns, name=f"pk_{table}")
+
+
 def record_key(table: str, *columns: str) -> Index:
-    """A clinical table's key within its record: unique, led by the record id.
+    """A clinical table's key within its record, where its primary key cannot hold the record id yet: unique,
+    led by the record id (``imported_documents``, whose primary key is its global source identifier).
 
     The record id is the distribution column when the tables are spread over several database nodes by
     record (Citus): a key must include it, and a foreign key between two clinical tables points at it
@@ -68,8 +80,22 @@ def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
                                 name=f"fk_{table}_{column}_in_record")
 
 
+def identified_within_record(*identity: object) -> dict[str, object]:
+    """Mapper arguments for a clinical table keyed by ``record_primary_key``: the ORM's identity is ``identity``, the
+    row's own id, unique on its own, so that ``session.get(Document, id)`` needs no record id.
+
+    The ORM's own UPDATE and DELETE still name the record: SQLAlchemy writes a row by its table's primary key,
+    (record_id, id), whatever the mapper's identity (``WHERE record_id = ? AND id = ?``), so that a database
+    distributed by record sends the statement to the one node holding that record instead of to every node
+    (docs/operations.md, "Scale-out"). A row whose record id is not the one the object holds is not written
+    (StaleDataError).
+    """
+    return {"primary_key": list(identity)}
+
+
 def writes_name_the_record(record_id: object) -> dict[str, object]:
-    """Mapper arguments that put the record id beside the primary key in the ORM's own UPDATE and DELETE.
+    """Mapper arguments that put the record id beside the primary key in the ORM's own UPDATE and DELETE, for a
+    table whose primary key does not hold the record id yet (``record_key``).
 
     A clinical row changed through the ORM (``document.hidden_at = now``, then a flush) is written with
     ``WHERE id = ? AND record_id = ?``, so that a database distributed by record sends the statement to the

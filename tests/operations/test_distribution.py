@@ -4,12 +4,15 @@ Checked twice: on the models (SQLAlchemy's metadata) and on the database the mig
 PostgreSQL), so that neither can drift. The rules are Citus's, for tables placed as tests/operations/
 distribution.py says:
 
-- a distributed table's distribution column is never NULL, and a primary or unique key holds it;
+- a distributed table's distribution column is never NULL, and its primary key holds it (a table whose primary
+  key is itself one of GLOBAL_KEYS waits for that key's way out);
 - a foreign key between two distributed tables maps the one's distribution column to the other's;
 - a distributed table points only at distributed tables of its group and at reference tables; a reference
-  table only at reference tables; a platform table never at a distributed one (except CROSSING_KEYS);
-- a unique key without the distribution column is either replaced by a record key (the same columns led by
-  record_id, which becomes the key when the table is distributed) or listed in GLOBAL_KEYS with its way out.
+  table only at reference tables; a platform table never at a distributed one;
+- a unique key without the distribution column is either doubled by a record key (the same columns led by
+  record_id, which replaces it when the table is distributed) or listed in GLOBAL_KEYS with its way out.
+
+The embedded default (SQLite) keeps the keys EMBEDDED_EXCEPTIONS lists, each with its reason.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy import Engine, MetaData, inspect
 
 import opendsp.models
 from opendsp.platform import Platform
-from tests.operations.distribution import CROSSING_KEYS, GLOBAL_KEYS, TABLES, Kind, distribution_column
+from tests.operations.distribution import EMBEDDED_EXCEPTIONS, GLOBAL_KEYS, TABLES, Kind, distribution_column
 
 Columns = tuple[str, ...]
 
@@ -75,7 +78,6 @@ def from_database(engine: Engine) -> dict[str, Shape]:
 class Findings:
     problems: list[str] = field(default_factory=list)
     global_keys: set[tuple[str, Columns]] = field(default_factory=set)
-    crossing_keys: set[tuple[str, Columns, str]] = field(default_factory=set)
 
 
 def _distribution_column(table: str) -> str:
@@ -108,8 +110,8 @@ def _examine_distributed(table: str, shape: Shape, found: Findings) -> None:
     if shape.nullable.get(column, True):
         found.problems.append(f"{table}: {column} is missing or may be NULL")
     keys = [shape.primary_key, *shape.unique]
-    if not any(column in key for key in keys):
-        found.problems.append(f"{table}: no primary or unique key holds {column}")
+    if column not in shape.primary_key and (table, shape.primary_key) not in GLOBAL_KEYS:
+        found.problems.append(f"{table}: its primary key does not hold {column}")
     for key in keys:
         if column in key:
             continue
@@ -135,23 +137,35 @@ def _examine_link(table: str, kind: Kind, key: ForeignKey, found: Findings) -> N
         if parent.kind is not Kind.reference:
             found.problems.append(f"{link}: a reference table may point only at reference tables")
     elif parent.kind in DISTRIBUTED:
-        found.crossing_keys.add((table, key.columns, key.parent))
+        found.problems.append(f"{link}: a platform table may not point at a distributed table")
 
 
 def _assert_distributable(shapes: dict[str, Shape]) -> None:
     found = examine(shapes)
     assert found.problems == []
     assert found.global_keys == set(GLOBAL_KEYS)
-    assert found.crossing_keys == set(CROSSING_KEYS)
 
 
 def test_the_models_can_be_distributed_by_record() -> None:
     _assert_distributable(from_models(opendsp.models.Base.metadata))
 
 
+def _as_distributed(shapes: dict[str, Shape], dialect: str) -> dict[str, Shape]:
+    """The shapes with the embedded default's exceptions put back as the rules want them, once each is seen
+    to be exactly the key it is said to keep (and PostgreSQL's, the rules' own)."""
+    if dialect != "sqlite":
+        return shapes
+    for table, (kept, _reason) in EMBEDDED_EXCEPTIONS.items():
+        assert shapes[table].primary_key == kept, table
+        wanted = from_models(opendsp.models.Base.metadata)[table].primary_key
+        assert wanted != kept, f"{table}: SQLite keeps the rules' key now, take it off EMBEDDED_EXCEPTIONS"
+        shapes = _changed(shapes, table, primary_key=wanted)
+    return shapes
+
+
 def test_the_migrated_database_can_be_distributed_by_record(platform: Platform) -> None:
     assert platform.engine is not None
-    _assert_distributable(from_database(platform.engine))
+    _assert_distributable(_as_distributed(from_database(platform.engine), platform.engine.dialect.name))
 
 
 def _changed(shapes: dict[str, Shape], table: str, **changes: object) -> dict[str, Shape]:
@@ -174,9 +188,14 @@ def test_the_examination_finds_what_would_stop_a_distribution() -> None:
              for key in terms.foreign_keys]
     assert _problems(_changed(shapes, "search_terms", foreign_keys=loose)) == [
         "search_terms['document_id'] → documents['id']: does not carry the record id from one to the other"]
-    # A clinical table keyed without its record.
-    unkeyed = [key for key in shapes["wishes"].unique if "record_id" not in key]
-    assert _problems(_changed(shapes, "wishes", unique=unkeyed)) == ["wishes: no primary or unique key holds record_id"]
+    # A clinical table keyed without its record, even with a record key beside its primary key (as before 0023).
+    wishes = shapes["wishes"]
+    assert _problems(_changed(shapes, "wishes", primary_key=("id",), unique=[*wishes.unique, ("record_id", "id")])) == [
+        "wishes: its primary key does not hold record_id"]
+    # The trace keyed by its serial id alone: a problem, and a global key.
+    found = examine(_changed(shapes, "trace_entries", primary_key=("id",)))
+    assert found.problems == ["trace_entries: its primary key does not hold chain"]
+    assert found.global_keys - set(GLOBAL_KEYS) == {("trace_entries", ("id",))}
     # A record id that may be missing.
     assert _problems(_changed(shapes, "wishes", nullable={**shapes["wishes"].nullable, "record_id": True})) == [
         "wishes: record_id is missing or may be NULL"]
@@ -189,6 +208,11 @@ def test_the_examination_finds_what_would_stop_a_distribution() -> None:
     pointing = [*wishes.foreign_keys, ForeignKey(("client_id",), "clients", ("id",))]
     assert _problems(_changed(shapes, "wishes", foreign_keys=pointing)) == [
         "wishes['client_id'] → clients['id']: a distributed table may point only at its group or a reference table"]
+    # A queue's key to a clinical row (the jobs' and the outbox's, before 0023).
+    jobs = shapes["jobs"]
+    pointing = [*jobs.foreign_keys, ForeignKey(("document_id",), "documents", ("id",))]
+    assert _problems(_changed(shapes, "jobs", foreign_keys=pointing)) == [
+        "jobs['document_id'] → documents['id']: a platform table may not point at a distributed table"]
     # A new global key is found (and _assert_distributable then fails on it).
     documents = shapes["documents"]
     found = examine(_changed(shapes, "documents", unique=[*documents.unique, ("title",)]))
@@ -211,31 +235,43 @@ def test_the_operations_guide_lists_the_tables_as_they_are_placed() -> None:
         assert listed == list(_kinds(kind)), kind
 
 
-def test_on_postgresql_the_record_keys_become_the_primary_keys_in_place(platform: Platform) -> None:
-    """The step docs/operations.md names before distributing: each clinical primary key swapped for its record key,
-    with no rebuild (``PRIMARY KEY USING INDEX``), once the outbox's keys to clinical tables are dropped. Rolled
-    back: the schema the service runs on keeps its primary keys until the models map the record keys."""
+def _record_tables(shapes: dict[str, Shape]) -> list[str]:
+    return [table for table in sorted(shapes) if TABLES[table].kind is Kind.record and table != "records"]
+
+
+def test_the_clinical_primary_keys_lead_with_the_record_and_the_links_point_at_them(platform: Platform) -> None:
+    """The schema as migrated: each clinical table's primary key starts with record_id (so that it is the
+    distribution column's and serves every lookup within a record), no record key doubles it any more, and every
+    link between clinical tables points at its parent's primary key."""
+    assert platform.engine is not None
+    shapes = from_database(platform.engine)
+    leading = {table: shapes[table].primary_key[0] for table in _record_tables(shapes)
+               if (table, shapes[table].primary_key) not in GLOBAL_KEYS}
+    assert set(leading.values()) == {"record_id"}, leading
+    assert shapes["documents"].primary_key == ("record_id", "id")
+    assert shapes["fhir_folder_entries"].primary_key == ("record_id", "folder_id", "document_id")
+    doubled = {(table, key) for table in leading for key in shapes[table].unique
+               if set(key) == set(shapes[table].primary_key)}
+    assert doubled == set()
+    links = [(table, key) for table in _record_tables(shapes) for key in shapes[table].foreign_keys
+             if key.parent != "records" and TABLES[key.parent].kind is Kind.record]
+    assert len(links) > 10
+    assert [(table, key) for table, key in links if key.parent_columns != shapes[key.parent].primary_key] == []
+
+
+def test_on_postgresql_the_links_between_clinical_tables_use_the_primary_keys_indexes(platform: Platform) -> None:
+    """PostgreSQL ties a foreign key to the index it found when it was made: made on the record keys (0021), the
+    links now use the indexes that became the primary keys in place (0023), and no other index."""
     assert platform.engine is not None
     if platform.engine.dialect.name != "postgresql":
-        pytest.skip("PRIMARY KEY USING INDEX is PostgreSQL's (and Citus runs on PostgreSQL)")
-    shapes = from_database(platform.engine)
-    swapped = []
-    with platform.engine.connect() as connection, connection.begin() as transaction:
-        inspector = inspect(connection)
-        for table, columns, parent in CROSSING_KEYS:
-            (name,) = [fk["name"] for fk in inspector.get_foreign_keys(table)
-                       if tuple(fk["constrained_columns"]) == columns and fk["referred_table"] == parent]
-            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        for table, shape in sorted(shapes.items()):
-            if TABLES[table].kind is not Kind.record or _distribution_column(table) in shape.primary_key:
-                continue
-            pk = inspector.get_pk_constraint(table)["name"]
-            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {pk}, "
-                                       f"ADD CONSTRAINT {pk} PRIMARY KEY USING INDEX uq_{table}_record_key")
-            swapped.append(table)
-        after = {table: tuple(inspect(connection).get_pk_constraint(table)["constrained_columns"])
-                 for table in swapped}
-        transaction.rollback()
-    assert len(swapped) > 20
-    assert all(columns[0] == "record_id" for columns in after.values()), after
-    assert after["documents"] == ("record_id", "id")
+        pytest.skip("an index a foreign key depends on is PostgreSQL's (and Citus runs on PostgreSQL)")
+    with platform.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT fk.conname, parent.relname, fk.conindid = pk.conindid FROM pg_constraint fk "
+            "JOIN pg_class parent ON parent.oid = fk.confrelid "
+            "JOIN pg_constraint pk ON pk.conrelid = fk.confrelid AND pk.contype = 'p' "
+            "WHERE fk.contype = 'f' AND parent.relnamespace = to_regnamespace(current_schema())::oid").fetchall()
+    clinical = [(name, parent, on_primary_key) for name, parent, on_primary_key in rows
+                if TABLES[parent].kind is Kind.record and parent != "records"]
+    assert len(clinical) > 10
+    assert [(name, parent) for name, parent, on_primary_key in clinical if not on_primary_key] == []

@@ -32,8 +32,8 @@ from tests.web.test_holder_documents import person_browser, upload
 # question whose caller does not know the record: the key it holds is a person's, an assistant's, a document's
 # or a sender's identifier. On a database distributed by record they run on every node (one index lookup each)
 # and stay correct; a directory by that key would send them to one node (docs/operations.md, "Scale-out").
-# The ORM's writes by primary key name the record (db.writes_name_the_record), and the worker reads a job's
-# document by its record, so neither is here any more.
+# The ORM writes a row by its primary key, which holds the record id (db.record_primary_key), and the worker reads a
+# job's document by its record, so neither is here any more.
 UNSCOPED: dict[str, str] = {
     "records where records.person_id = ?":
         "the record of a person: the login, a patient search and an HL7 message name a person, never a record; "
@@ -166,22 +166,53 @@ def test_a_statement_that_names_no_record_fails_the_check(platform: Platform, st
 
 
 def test_every_clinical_model_names_its_record_in_the_orm_writes() -> None:
-    """A model distributed by record whose primary key lacks the record id puts it in its UPDATE and DELETE."""
+    """The ORM writes a row by its table's primary key (whatever the mapper's identity): a model distributed by
+    record whose table's primary key holds the record id names it in every UPDATE and DELETE. One whose primary
+    key does not yet (a key GLOBAL_KEYS lists) puts it beside as its version column (db.writes_name_the_record)."""
     from opendsp.db import Base
     from tests.operations.distribution import TABLES, Kind
 
-    checked = []
+    keyed, beside = [], []
     for mapper in Base.registry.mappers:
         table = mapper.local_table
         placement = TABLES.get(table.name)
         if placement is None or placement.kind is not Kind.record or table.name == "records":
             continue
+        mapped = set(mapper.columns)
+        assert set(table.primary_key.columns) <= mapped, f"{table.name}: the primary key is not all mapped"
         if "record_id" in {column.name for column in table.primary_key}:
-            continue  # its primary key names the record already
+            keyed.append(table.name)
+            continue
         assert mapper.version_id_col is table.c.record_id, f"{table.name}: writes_name_the_record(record_id)"
         assert mapper.version_id_generator is False, table.name  # the record id is never moved by the ORM
-        checked.append(table.name)
-    assert {"documents", "circle_members", "notifications", "search_terms", "stays"} <= set(checked)
+        beside.append(table.name)
+    assert {"documents", "circle_members", "notifications", "search_terms", "stays", "fhir_folder_entries"} <= set(keyed)
+    assert set(beside) <= {"imported_documents"}
+
+
+def test_a_clinical_row_identified_by_its_id_alone_is_found_by_an_index() -> None:
+    """Where the ORM's identity leaves the record out (``session.get(Document, id)``: a FHIR URL names a document
+    by its id), an index leads with that identity, so that the lookup is one index probe (on each node, once
+    distributed) and never a scan of every record's rows."""
+    from opendsp.db import Base
+    from tests.operations.distribution import TABLES, Kind
+
+    by_id = []
+    for mapper in Base.registry.mappers:
+        table = mapper.local_table
+        placement = TABLES.get(table.name)
+        if placement is None or placement.kind is not Kind.record or table.name == "records":
+            continue
+        identity = [column.name for column in mapper.primary_key]
+        if "record_id" in identity:
+            continue
+        keys = [[column.name for column in index.columns] for index in table.indexes]
+        keys += [[column.name for column in table.primary_key]]
+        keys += [[column.name for column in constraint.columns] for constraint in table.constraints
+                 if constraint.__class__.__name__ == "UniqueConstraint"]
+        assert any(key[:len(identity)] == identity for key in keys), f"{table.name}: no index for {identity}"
+        by_id.append(table.name)
+    assert {"documents", "notifications", "stays", "wishes", "fhir_folders"} <= set(by_id)
 
 
 def test_an_orm_write_names_the_record_and_reaches_no_row_of_another(platform: Platform,

@@ -251,7 +251,8 @@ class HolderControls(Gate):
             self._professional(professional_id)
         document.confidentiality = level
         for row in self.session.scalars(
-            select(DocumentNamedProfessional).where(DocumentNamedProfessional.document_id == document.id)
+            select(DocumentNamedProfessional).where(DocumentNamedProfessional.record_id == document.record_id,
+                                                    DocumentNamedProfessional.document_id == document.id)
         ):
             self.session.delete(row)
         self.session.flush()

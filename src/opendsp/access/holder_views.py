@@ -159,7 +159,8 @@ class HolderViews(Gate):
         named = list(session.scalars(
             select(Professional).join(DocumentNamedProfessional,
                                       DocumentNamedProfessional.professional_id == Professional.id)
-            .where(DocumentNamedProfessional.document_id == document.id)
+            .where(DocumentNamedProfessional.record_id == document.record_id,
+                   DocumentNamedProfessional.document_id == document.id)
         ))
         circle = [professional_id for professional_id, until in grants.circle.items()
                   if until is None or until > self.now]

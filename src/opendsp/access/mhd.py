@@ -112,7 +112,8 @@ def folder_in(access: RecordAccess, record_id: uuid.UUID, *, unique_id: str | No
 
 
 def folder_documents(access: RecordAccess, folder: Folder) -> set[uuid.UUID]:
-    return set(access.session.scalars(select(FolderEntry.document_id).where(FolderEntry.folder_id == folder.id)))
+    return set(access.session.scalars(select(FolderEntry.document_id).where(
+        FolderEntry.record_id == folder.record_id, FolderEntry.folder_id == folder.id)))
 
 
 def file_folder(access: RecordAccess, record_id: uuid.UUID, filing: FolderFiling, *, client_id: str) -> Folder:

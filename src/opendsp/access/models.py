@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
 
 
 class AccessSettings(Base):
@@ -31,11 +31,11 @@ class CircleMember(Base):
 
     __tablename__ = "circle_members"
     __table_args__ = (Index("ix_circle_members_record_professional", "record_id", "professional_id"),
-                      record_key("circle_members", "id"))
+                      record_primary_key("circle_members", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     comment: Mapped[str | None] = mapped_column(String(300))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -48,11 +48,11 @@ class BlockedProfessional(Base):
 
     __tablename__ = "blocked_professionals"
     __table_args__ = (Index("ix_blocked_professionals_record_professional", "record_id", "professional_id"),
-                      record_key("blocked_professionals", "id"))
+                      record_primary_key("blocked_professionals", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -62,11 +62,11 @@ class PresenceGrant(Base):
     """24 hours of access opened by a professional with the holder's presence code."""
 
     __tablename__ = "presence_grants"
-    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"), record_key("presence_grants", "id"))
+    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"), record_primary_key("presence_grants", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -78,11 +78,11 @@ class EmergencyAccess(Base):
 
     __tablename__ = "emergency_accesses"
     __table_args__ = (Index("ix_emergency_accesses_record_expires", "record_id", "expires_at"),
-                      record_key("emergency_accesses", "id"))
+                      record_primary_key("emergency_accesses", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     reason: Mapped[str] = mapped_column(String(500))
@@ -95,11 +95,11 @@ class AssistantDelegation(Base):
 
     __tablename__ = "assistant_delegations"
     __table_args__ = (Index("ix_assistant_delegations_record_assistant", "record_id", "assistant_id"),
-                      record_key("assistant_delegations", "id"))
+                      record_primary_key("assistant_delegations", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     assistant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -110,24 +110,23 @@ class DocumentNamedProfessional(Base):
     """For a restricted document: a professional the holder named as a reader."""
 
     __tablename__ = "document_named_professionals"
-    __table_args__ = (record_key("document_named_professionals", "document_id", "professional_id"),
+    __table_args__ = (record_primary_key("document_named_professionals", "document_id", "professional_id"),
                       within_record("document_named_professionals", "document_id", "documents"))
 
-    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column()
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
 
 
 class Notification(Base):
     """Something the holder (and their assistants) must learn of; delivered by the portal and e-mail."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"), record_key("notifications", "id"))
+    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"), record_primary_key("notifications", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     kind: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -141,11 +140,11 @@ class Wish(Base):
     """A wish the holder records, e.g. organ donation after death; every change is kept."""
 
     __tablename__ = "wishes"
-    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"), record_key("wishes", "id"))
+    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"), record_primary_key("wishes", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     kind: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(String(500))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, identified_within_record
 
 
 class AccountKind(str, enum.Enum):
@@ -144,11 +144,11 @@ class AssistantInvitation(Base):
     """A holder's invitation to an assistant reached by e-mail; accepted once, with the invitee's own account."""
 
     __tablename__ = "assistant_invitations"
-    __table_args__ = (record_key("assistant_invitations", "id"),)
+    __table_args__ = (record_primary_key("assistant_invitations", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     email: Mapped[str] = mapped_column(String(320))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())

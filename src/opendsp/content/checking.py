@@ -154,7 +154,8 @@ def _settle(
     # Pending rows first, documents second: a deposit committing in between moves its
     # blob from the first answer to the second, never out of both.
     named = pending.pending_since(session, keys)
-    documented = set(session.scalars(select(Document.content_key).where(Document.content_key.in_(keys))))
+    documented = set(session.scalars(
+        select(Document.content_key).where(pending.named_by(Document.record_id, Document.content_key, keys))))
     unnamed: list[str] = []
     to_take_back: list[str] = []
     for blob in batch:

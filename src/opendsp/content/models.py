@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, record_key, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, record_primary_key, identified_within_record
 
 
 class RecordKey(Base):
@@ -30,9 +30,8 @@ class PendingContent(Base):
     """
 
     __tablename__ = "pending_content"
-    __table_args__ = (record_key("pending_content", "content_key"),)
+    __table_args__ = (record_primary_key("pending_content", "content_key"),)
 
-    content_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_key: Mapped[str] = mapped_column(String(200))
     record_id: Mapped[uuid.UUID] = mapped_column()
-    __mapper_args__ = writes_name_the_record(record_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from opendsp.content.models import PendingContent
@@ -35,6 +35,26 @@ from opendsp.content.models import PendingContent
 
 class PendingContentLost(Exception):
     """``store check`` took back this deposit's pending content: the deposit must fail."""
+
+
+def named_by(record_id: ColumnElement[uuid.UUID], content_key: ColumnElement[str],
+             keys: Collection[str]) -> ColumnElement[bool]:
+    """``content_key IN keys``, each key with its record: a table keyed by record (documents, pending content)
+    finds each in its primary or record-led key, on the node holding that record when the tables are distributed.
+
+    A content key starts with its record's id (``records/<record id>/...``); a key that does not names no
+    content, and is left out.
+    """
+    pairs = []
+    for key in keys:
+        prefix, _, rest = key.partition("/")
+        try:
+            record = uuid.UUID(rest.partition("/")[0])
+        except ValueError:
+            continue
+        if prefix == "records":
+            pairs.append((record, key))
+    return tuple_(record_id, content_key).in_(pairs)
 
 
 def writers_serialised(session: Session) -> bool:
@@ -75,7 +95,8 @@ def forget(session: Session, *, key: str, record_id: uuid.UUID) -> None:
 def pending_since(session: Session, keys: Collection[str]) -> dict[str, datetime]:
     """When each of these blobs was named by a deposit that has not ended (or died)."""
     rows = session.execute(
-        select(PendingContent.content_key, PendingContent.created_at).where(PendingContent.content_key.in_(keys))
+        select(PendingContent.content_key, PendingContent.created_at)
+        .where(named_by(PendingContent.record_id, PendingContent.content_key, keys))
     )
     return {key: created_at for key, created_at in rows}
 
@@ -97,10 +118,12 @@ def take_back(session: Session, keys: Collection[str], *, before: datetime) -> l
         free = list(
             own.scalars(
                 select(PendingContent.content_key)
-                .where(PendingContent.content_key.in_(keys), PendingContent.created_at <= before)
+                .where(named_by(PendingContent.record_id, PendingContent.content_key, keys),
+                       PendingContent.created_at <= before)
                 .with_for_update(skip_locked=True)
             )
         )
         if free:
-            own.execute(delete(PendingContent).where(PendingContent.content_key.in_(free)))
+            own.execute(delete(PendingContent).where(named_by(PendingContent.record_id, PendingContent.content_key,
+                                                              free)))
     return free

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String, and_
+from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, remote
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
 from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
 from opendsp.professionals.models import Organisation, Professional
 
@@ -18,13 +18,15 @@ class Document(Base):
     __table_args__ = (
         Index("ix_documents_record_deposited", "record_id", "deposited_at"),
         Index("ix_documents_record_type", "record_id", "type"),
-        record_key("documents", "id"),
+        record_primary_key("documents", "id"),
         within_record("documents", "replaces_id", "documents"),
+        # The content key starts with the record's id: unique within the record is unique everywhere.
+        UniqueConstraint("record_id", "content_key", name="uq_documents_record_content_key"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     type: Mapped[DocumentType] = mapped_column(Enum(DocumentType, native_enum=False, length=32))
     title: Mapped[str] = mapped_column(String(500))
     author_professional_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("professionals.id"))
@@ -51,7 +53,7 @@ class Document(Base):
     # The author delayed its release to the holder (a result to be explained in consultation).
     visible_to_holder_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Where the sealed content lives in the content store (record-prefixed).
-    content_key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_key: Mapped[str] = mapped_column(String(200))
 
     author: Mapped[Professional | None] = relationship()
     author_organisation: Mapped[Organisation | None] = relationship()

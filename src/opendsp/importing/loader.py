@@ -613,7 +613,8 @@ class _Loader:
     def _claim_pending(self, session: Session, keys: list[str]) -> None:
         if pending.writers_serialised(session):
             return
-        taken = session.execute(delete(PendingContent).where(PendingContent.content_key.in_(keys)))
+        taken = session.execute(
+            delete(PendingContent).where(pending.named_by(PendingContent.record_id, PendingContent.content_key, keys)))
         if taken.rowcount != len(keys):  # type: ignore[attr-defined]
             raise pending.PendingContentLost("store check took back pending content of this batch; run again")
 
@@ -627,7 +628,8 @@ class _Loader:
         with self.platform.sessions() as session:
             if not pending.writers_serialised(session):
                 with session.begin():
-                    session.execute(delete(PendingContent).where(PendingContent.content_key.in_(keys)))
+                    session.execute(delete(PendingContent).where(
+                        pending.named_by(PendingContent.record_id, PendingContent.content_key, keys)))
 
     # -- rows ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -37,9 +37,11 @@ class Job(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[JobKind] = mapped_column(Enum(JobKind, native_enum=False, length=32))
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"), index=True)
-    document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("documents.id"))
-    notification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id"))
+    # The record's rows, named by their ids without a foreign key: the queue is the platform's, drained across
+    # records, and the clinical tables may be distributed by record (docs/operations.md, "Scale-out").
+    record_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    document_id: Mapped[uuid.UUID | None] = mapped_column()
+    notification_id: Mapped[uuid.UUID | None] = mapped_column()
     # The trace entry of the act that left it.
     trace_entry_id: Mapped[int | None] = mapped_column(BigInteger)
     # What the act decided that the job needs: for a fan-out, the people told (ids, never an address).

@@ -36,14 +36,16 @@ class OutboxMessage(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
-    # A notification on a record, to a person of the holder's side...
-    notification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id"))
-    record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("records.id"), index=True)
+    # A notification on a record, to a person of the holder's side... The record's rows are named by their ids
+    # without a foreign key: the outbox is the platform's, drained across records, and the clinical tables may
+    # be distributed by record (docs/operations.md, "Scale-out"); the worker reads them by record.
+    notification_id: Mapped[uuid.UUID | None] = mapped_column()
+    record_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"), index=True)
     # ... or a notice about an account to its owner, whoever they are (``accounts/guard.py``) ...
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     # ... or an assistant invitation, to the address it was sent to (``accounts/invitations.py``).
-    invitation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assistant_invitations.id"), index=True)
+    invitation_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     kind: Mapped[str] = mapped_column(String(64))
     state: Mapped[DeliveryState] = mapped_column(Enum(DeliveryState, native_enum=False, length=16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

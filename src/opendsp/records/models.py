@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Enum, ForeignKey, String, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, identified_within_record
 from opendsp.persons.models import Person
 
 
@@ -53,11 +53,11 @@ class RecordStateChange(Base):
     """Every change of a record's state, with its date: the record's own history."""
 
     __tablename__ = "record_state_changes"
-    __table_args__ = (record_key("record_state_changes", "id"),)
+    __table_args__ = (record_primary_key("record_state_changes", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     from_state: Mapped[RecordState | None] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     to_state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

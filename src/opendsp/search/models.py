@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, new_id, record_primary_key, within_record, identified_within_record
 
 
 class SearchTerm(Base):
@@ -21,13 +21,13 @@ class SearchTerm(Base):
     __table_args__ = (
         Index("ix_search_terms_record_token", "record_id", "token"),
         Index("ix_search_terms_document", "document_id"),
-        record_key("search_terms", "id"),
+        record_primary_key("search_terms", "id"),
         within_record("search_terms", "document_id", "documents"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     document_id: Mapped[uuid.UUID] = mapped_column()
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))

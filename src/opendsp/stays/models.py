@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
 from opendsp.professionals.models import Organisation
 from opendsp.stays.vocabulary import PatientClass as PatientClass
 from opendsp.stays.vocabulary import StayState as StayState
@@ -20,12 +20,12 @@ class Stay(Base):
         # The hospital's own visit number identifies the stay among that hospital's stays.
         UniqueConstraint("organisation_id", "visit_number"),
         Index("ix_stays_record_state", "record_id", "state"),
-        record_key("stays", "id"),
+        record_primary_key("stays", "id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     visit_number: Mapped[str] = mapped_column(String(64))
@@ -48,12 +48,12 @@ class StayMovement(Base):
     """Where the patient was cared for during a stay: admission and each transfer."""
 
     __tablename__ = "stay_movements"
-    __table_args__ = (record_key("stay_movements", "id"), within_record("stay_movements", "stay_id", "stays"))
+    __table_args__ = (record_primary_key("stay_movements", "id"), within_record("stay_movements", "stay_id", "stays"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     stay_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -120,11 +120,11 @@ class InstitutionalRefusal(Base):
     """The holder refuses that a stay at this organisation (or at any, when None) opens the record."""
 
     __tablename__ = "institutional_refusals"
-    __table_args__ = (record_key("institutional_refusals", "id"),)
+    __table_args__ = (record_primary_key("institutional_refusals", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

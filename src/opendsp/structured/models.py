@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
 
 
 class StructuredEntry(Base):
@@ -17,13 +17,13 @@ class StructuredEntry(Base):
     __tablename__ = "structured_entries"
     __table_args__ = (
         Index("ix_structured_entries_record_type", "record_id", "resource_type", "effective_at"),
-        record_key("structured_entries", "id"),
+        record_primary_key("structured_entries", "id"),
         within_record("structured_entries", "document_id", "documents"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     document_id: Mapped[uuid.UUID] = mapped_column(index=True)
     position: Mapped[int] = mapped_column(Integer)  # the entry's index in Bundle.entry
     resource_type: Mapped[str] = mapped_column(String(64))
@@ -36,13 +36,13 @@ class StructuredCode(Base):
     __tablename__ = "structured_codes"
     __table_args__ = (
         Index("ix_structured_codes_record_token", "record_id", "token"),
-        record_key("structured_codes", "id"),
+        record_primary_key("structured_codes", "id"),
         within_record("structured_codes", "entry_id", "structured_entries"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     master_key_id: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64))

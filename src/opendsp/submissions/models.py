@@ -11,18 +11,18 @@ from datetime import datetime
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
 
 
 class SubmissionSet(Base):
     """An IHE MHD SubmissionSet: the documents one Provide Document Bundle (ITI-65) deposited together."""
 
     __tablename__ = "fhir_submission_sets"
-    __table_args__ = (record_key("fhir_submission_sets", "id"),)
+    __table_args__ = (record_primary_key("fhir_submission_sets", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     # The submission set's uniqueId, as the sender gave it.
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
@@ -37,15 +37,14 @@ class SubmittedDocument(Base):
 
     __tablename__ = "fhir_submitted_documents"
     __table_args__ = (
-        record_key("fhir_submitted_documents", "document_id"),
+        record_primary_key("fhir_submitted_documents", "document_id"),
         within_record("fhir_submitted_documents", "document_id", "documents"),
         within_record("fhir_submitted_documents", "submission_set_id", "fhir_submission_sets"),
     )
 
-    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column()
     submission_set_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
     master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
     # attachment.hash as FHIR R4 defines it (SHA-1 of the content, base64), checked at deposit, given back.
     content_sha1: Mapped[str | None] = mapped_column(String(28))
@@ -73,14 +72,14 @@ class DocumentContext(Base):
     __table_args__ = (
         Index("ix_fhir_document_context_document", "document_id", "element"),
         Index("ix_fhir_document_context_code", "record_id", "element", "code"),
-        record_key("fhir_document_context", "id"),
+        record_primary_key("fhir_document_context", "id"),
         within_record("fhir_document_context", "document_id", "documents"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     document_id: Mapped[uuid.UUID] = mapped_column()
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     element: Mapped[ContextElement] = mapped_column(Enum(ContextElement, native_enum=False, length=16))
     # 100 × the index of the concept (or related reference) + the index of the coding in it (99: the
     # concept's text), so that the DocumentReference is given back as it came.
@@ -97,15 +96,15 @@ class DocumentRelation(Base):
 
     __tablename__ = "fhir_document_relations"
     __table_args__ = (
-        record_key("fhir_document_relations", "id"),
+        record_primary_key("fhir_document_relations", "id"),
         within_record("fhir_document_relations", "document_id", "documents"),
         within_record("fhir_document_relations", "target_id", "documents"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     document_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     code: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[uuid.UUID] = mapped_column()
 
@@ -115,11 +114,11 @@ class Folder(Base):
     coded ``folder``). Unique ids are the record's own: another record's folder is never found by its uid."""
 
     __tablename__ = "fhir_folders"
-    __table_args__ = (UniqueConstraint("record_id", "unique_id"), record_key("fhir_folders", "id"))
+    __table_args__ = (UniqueConstraint("record_id", "unique_id"), record_primary_key("fhir_folders", "id"))
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    __mapper_args__ = identified_within_record(id)
     unique_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(String(500))
@@ -135,13 +134,12 @@ class FolderEntry(Base):
 
     __tablename__ = "fhir_folder_entries"
     __table_args__ = (
-        record_key("fhir_folder_entries", "folder_id", "document_id"),
+        record_primary_key("fhir_folder_entries", "folder_id", "document_id"),
         within_record("fhir_folder_entries", "folder_id", "fhir_folders"),
         within_record("fhir_folder_entries", "document_id", "documents"),
     )
 
-    folder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    folder_id: Mapped[uuid.UUID] = mapped_column()
+    document_id: Mapped[uuid.UUID] = mapped_column()
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())

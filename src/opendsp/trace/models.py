@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendsp.db import Base, UTCDateTime
@@ -20,12 +20,18 @@ class TraceEntry(Base):
     __tablename__ = "trace_entries"
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
+        # Led by the chain, the trace's distribution column (docs/operations.md, "Scale-out"). On PostgreSQL;
+        # SQLite keeps ``id`` alone, the only key it numbers itself (INTEGER PRIMARY KEY): the embedded default
+        # is never distributed (migration 0023).
+        PrimaryKeyConstraint("chain", "id", name="pk_trace_entries"),
         Index("ix_trace_entries_record_time", "record_id", "recorded_at"),
         # Counting recent wrong presence codes per professional reads the trace itself.
         Index("ix_trace_entries_actor_action_time", "actor_id", "action", "recorded_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), autoincrement=True)
+    # The entry's identity is its serial id alone (jobs and notifications name an entry by it).
+    __mapper_args__ = {"primary_key": [id]}
     # Each record has a chain of its own (the record is the unit); other acts go to "platform".
     chain: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)
