@@ -12,7 +12,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sqlalchemy import DateTime, Engine, ForeignKeyConstraint, Index, MetaData, PrimaryKeyConstraint, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator

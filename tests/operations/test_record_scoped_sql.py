@@ -186,7 +186,8 @@ def test_every_clinical_model_names_its_record_in_the_orm_writes() -> None:
         assert mapper.version_id_col is table.c.record_id, f"{table.name}: writes_name_the_record(record_id)"
         assert mapper.version_id_generator is False, table.name  # the record id is never moved by the ORM
         beside.append(table.name)
-    assert {"documents", "circle_members", "notifications", "search_terms", "stays", "fhir_folder_entries"} <= set(keyed)
+    assert {"documents", "circle_members", "notifications", "search_terms", "stays",
+            "fhir_folder_entries"} <= set(keyed)
     assert set(beside) <= {"imported_documents"}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key, within_record
 
 
 class AccessSettings(Base):
@@ -62,7 +62,8 @@ class PresenceGrant(Base):
     """24 hours of access opened by a professional with the holder's presence code."""
 
     __tablename__ = "presence_grants"
-    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"), record_primary_key("presence_grants", "id"))
+    __table_args__ = (Index("ix_presence_grants_record_expires", "record_id", "expires_at"),
+                      record_primary_key("presence_grants", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -122,7 +123,8 @@ class Notification(Base):
     """Something the holder (and their assistants) must learn of; delivered by the portal and e-mail."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"), record_primary_key("notifications", "id"))
+    __table_args__ = (Index("ix_notifications_record_created", "record_id", "created_at"),
+                      record_primary_key("notifications", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
@@ -140,7 +142,8 @@ class Wish(Base):
     """A wish the holder records, e.g. organ donation after death; every change is kept."""
 
     __tablename__ = "wishes"
-    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"), record_primary_key("wishes", "id"))
+    __table_args__ = (Index("ix_wishes_record_kind_set", "record_id", "kind", "set_at"),
+                      record_primary_key("wishes", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(default=new_id, index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key
 
 
 class AccountKind(str, enum.Enum):

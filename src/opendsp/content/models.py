@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, record_primary_key, identified_within_record
+from opendsp.db import Base, UTCDateTime, record_primary_key
 
 
 class RecordKey(Base):

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, tuple_
+from sqlalchemy import ColumnElement, delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from opendsp.content.models import PendingContent
@@ -42,19 +42,29 @@ def named_by(record_id: ColumnElement[uuid.UUID], content_key: ColumnElement[str
     """``content_key IN keys``, each key with its record: a table keyed by record (documents, pending content)
     finds each in its primary or record-led key, on the node holding that record when the tables are distributed.
 
-    A content key starts with its record's id (``records/<record id>/...``); a key that does not names no
-    content, and is left out.
+    A content key starts with its record's id (``records/<record id>/...``, ``service.content_key``); a key
+    that does not (none the service makes) is looked for by itself.
     """
-    pairs = []
+    pairs: list[tuple[uuid.UUID, str]] = []
+    others: list[str] = []
     for key in keys:
-        prefix, _, rest = key.partition("/")
-        try:
-            record = uuid.UUID(rest.partition("/")[0])
-        except ValueError:
-            continue
-        if prefix == "records":
+        record = _record_of(key)
+        if record is None:
+            others.append(key)
+        else:
             pairs.append((record, key))
-    return tuple_(record_id, content_key).in_(pairs)
+    within = tuple_(record_id, content_key).in_(pairs)
+    return or_(within, content_key.in_(others)) if others else within
+
+
+def _record_of(key: str) -> uuid.UUID | None:
+    prefix, _, rest = key.partition("/")
+    if prefix != "records":
+        return None
+    try:
+        return uuid.UUID(rest.partition("/")[0])
+    except ValueError:
+        return None
 
 
 def writers_serialised(session: Session) -> bool:

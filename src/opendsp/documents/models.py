@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, remote
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key, within_record
 from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
 from opendsp.professionals.models import Organisation, Professional
 

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Enum, ForeignKey, String, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key
 from opendsp.persons.models import Person
 
 

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, new_id, record_primary_key, within_record, identified_within_record
+from opendsp.db import Base, identified_within_record, new_id, record_primary_key, within_record
 
 
 class SearchTerm(Base):

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key, within_record
 from opendsp.professionals.models import Organisation
 from opendsp.stays.vocabulary import PatientClass as PatientClass
 from opendsp.stays.vocabulary import StayState as StayState

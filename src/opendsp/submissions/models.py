@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, new_id, record_primary_key, within_record, identified_within_record
+from opendsp.db import Base, UTCDateTime, identified_within_record, new_id, record_primary_key, within_record
 
 
 class SubmissionSet(Base):
