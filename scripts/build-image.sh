@@ -5,6 +5,7 @@
 # runs this script. With access to docker.io, `podman build -f deploy/Containerfile .` alone does the same.
 #
 #   scripts/build-image.sh [IMAGE]          IMAGE: the tag of the built image (default localhost/opendsp:latest)
+#   scripts/build-image.sh --bases          makes the bases only, and prints their two tags (Python, Node)
 #
 #   the Python base   Debian bookworm with python3 (3.11, as python:3.11-slim-bookworm) and python3-venv
 #   the Node base     Debian trixie with nodejs and npm (the stylesheet's sass needs Node 20.19 or later;
@@ -82,6 +83,10 @@ if [ -n "$(extra_cas)" ]; then
     extra_env=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 fi
 node_base=$(base node trixie "nodejs npm ca-certificates" "$extra_env")
+if [ "$image" = --bases ]; then
+    echo "$python_base $node_base"
+    exit 0
+fi
 
 podman build -f deploy/Containerfile \
     --build-arg PYTHON_IMAGE="$python_base" --build-arg NODE_IMAGE="$node_base" \
