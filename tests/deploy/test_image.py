@@ -3,8 +3,8 @@ its base images from Debian's mirror (this machine cannot pull docker.io's), the
 user 10001, `migrate` then `web` and `worker` on SQLite in a volume, and on PostgreSQL, each gets ready over HTTP
 and stops with exit status 0 on SIGTERM.
 
-Opt-in (OPENDSP_TEST_IMAGE=1). On a machine of the test suite the first run makes the two bases (about 8 minutes)
-and the image (about 3): 11.5 minutes, too long for every run of the suite on a new machine. Later runs reuse the
+Opt-in (OPENDSP_TEST_IMAGE=1). On a machine of the test suite the first run makes the two bases and the image: 7 to
+11 minutes (the mirror's speed), too long for every run of the suite on a new machine. Later runs reuse the
 bases and podman's layers: about 75 seconds on two workers (a build of 20 to 30 s, then 20 s for each database).
 Skipped, saying why, without root, podman, runc or debootstrap, or when podman cannot run a container here."""
 
@@ -60,7 +60,7 @@ def podman(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.
 def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment in which podman builds and runs here; the test is skipped, saying why, where it cannot."""
     if os.environ.get("OPENDSP_TEST_IMAGE") != "1":
-        pytest.skip("the image build is opt-in: set OPENDSP_TEST_IMAGE=1 (about 11 minutes the first time)")
+        pytest.skip("the image build is opt-in: set OPENDSP_TEST_IMAGE=1 (7 to 11 minutes the first time)")
     if os.geteuid() != 0:
         pytest.skip("making the base images needs root (debootstrap)")
     missing = [tool for tool in ("podman", "runc", "debootstrap") if shutil.which(tool) is None]
