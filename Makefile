@@ -18,7 +18,7 @@ STANDIN_ENV := OPENDSP_OIDC_ISSUER=http://127.0.0.1:$(OIDC_PORT) OPENDSP_OIDC_CL
 	OPENDSP_OIDC_ACR_VALUES=urn:opendsp:standin:loa:substantial
 export PORT
 
-.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css ips-package
+.PHONY: run test migrate demo lock bench bench-fhir bench-import clean catalogue-gaps css ips-package image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ node_modules/.installed: package.json package-lock.json
 # src/opendsp/web/scss/portal.scss or the locked GOV.UK Frontend, and commit the result.
 css: node_modules/.installed
 	npm run --silent css
+
+# The container image (deploy/Containerfile) with podman, from base images made from Debian's mirror by debootstrap
+# (as root): for machines that cannot pull docker.io's images. With docker.io: `podman build -f deploy/Containerfile .`
+IMAGE ?= localhost/opendsp:latest
+image:
+	sh scripts/build-image.sh $(IMAGE)
 
 # The processes of docs/operations.md ("Processes"), started beside the server and stopped with it (SIGTERM, each
 # finishing what it holds): the notification worker writes the e-mails to var/mail/ as .eml files without

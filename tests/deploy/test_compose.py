@@ -1,6 +1,7 @@
 """deploy/compose.yaml and deploy/Containerfile read as data: every OpenDSP service runs the one entrypoint with a
-role it knows, as a user that is not root, on the ports docs/operations.md names. (No container engine runs
-here: the image build and `compose up` are not tested; what the containers run is, in test_entrypoint.py.)"""
+role it knows, as a user that is not root, on the ports docs/operations.md names. (`compose up` is not tested: its
+other images come from docker.io. What the containers run is, in test_entrypoint.py; the image is built and run in
+test_image.py.)"""
 
 from __future__ import annotations
 
@@ -69,6 +70,21 @@ def test_the_image_installs_from_the_committed_lock_files_only() -> None:
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.MULTILINE):
         for path in source.split():
             assert (ROOT / path).exists(), path
+
+
+def test_the_base_images_are_build_arguments_whose_defaults_are_the_official_images() -> None:
+    """scripts/build-image.sh passes bases made from Debian's mirror (tests/deploy/test_image.py); without those
+    arguments the image is built from docker.io's, as in production."""
+    text = containerfile()
+    defaults = dict(re.findall(r"^ARG (\w+_IMAGE)=(\S+)$", text, flags=re.MULTILINE))
+    assert defaults == {"NODE_IMAGE": "docker.io/library/node:22-bookworm-slim",
+                        "PYTHON_IMAGE": "docker.io/library/python:3.11-slim-bookworm"}
+    first_from = text.index("\nFROM ")
+    assert all(text.index(f"ARG {name}=") < first_from for name in defaults)  # an ARG after FROM is the stage's
+    bases = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    assert bases == ["${NODE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    script = (ROOT / "scripts" / "build-image.sh").read_text()
+    assert "--build-arg PYTHON_IMAGE=" in script and "--build-arg NODE_IMAGE=" in script
 
 
 def test_the_s3_stand_in_is_the_server_the_tests_start(compose: dict) -> None:  # type: ignore[type-arg]
