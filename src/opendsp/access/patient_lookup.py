@@ -14,7 +14,6 @@ from opendsp.access.gate import Gate
 from opendsp.persons.models import Person
 from opendsp.policy.decision import Decision
 from opendsp.policy.vocabulary import Action
-from opendsp.records.models import Record
 from opendsp.records.services import record_of_person
 from opendsp.trace.models import Outcome, TraceEntry
 

@@ -432,10 +432,11 @@ class _Loader:
             Person.national_number.in_(numbers), Person.record_id.is_not(None)))) if numbers else []
         by_id = {record.id: record for record in session.scalars(
             select(Record).where(Record.id.in_([p.record_id for p in persons])))} if persons else {}
-        records = {
-            person.national_number: (by_id[person.record_id], person) for person in persons
-            if person.record_id in by_id and by_id[person.record_id].person_id == person.id
-        }
+        records = {}
+        for person in persons:
+            record = by_id.get(person.record_id) if person.record_id is not None else None
+            if record is not None and record.person_id == person.id:  # the record's row names its holder
+                records[person.national_number] = (record, person)
         licences = {r.author_licence for r in rows if r.author_licence}
         professionals = {
             p.licence_number: p for p in session.scalars(
