@@ -59,7 +59,7 @@ from opendsp.access.services import RecordAccess
 from opendsp.actors import SYSTEM, Actor, ActorKind
 from opendsp.clock import SeededRandomness
 from opendsp.db import make_engine
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.services import DocumentDraft
 from opendsp.documents.types import ContentKind, DocumentStatus, DocumentType
 from opendsp.migrations import upgrade
@@ -92,6 +92,7 @@ COPY_TABLE = "bench_documents_copy"
 # Deterministic timestamps: every run stores the same deposited_at and trace times.
 BENCH_EPOCH = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 DOCUMENTS_TABLE = cast(Table, Document.__table__)
+DIRECTORY_TABLE = cast(Table, DocumentDirectory.__table__)
 DOCUMENT_COLUMNS = tuple(column.name for column in DOCUMENTS_TABLE.columns)
 METHODS = ("deposit", "core", "copy")
 LABELS = {
@@ -349,7 +350,7 @@ def _load_holders(platform: Platform, population: Population) -> None:
     with platform.transaction() as session:
         rows = session.execute(
             select(Person.national_number, Person.id, Person.given_name, Person.family_name, Record.id)
-            .join(Record, Record.person_id == Person.id)
+            .join(Record, Record.id == Person.record_id)
         )
         for number, person_id, given, family, record_id in rows:
             actor = Actor(kind=ActorKind.holder, id=str(person_id), display=f"{given} {family}")
@@ -636,6 +637,9 @@ def run_core(engine: Engine, config: Config, population: Population, run: int) -
         started = time.perf_counter()
         with engine.begin() as connection:
             connection.execute(insert(DOCUMENTS_TABLE), rows)
+            # Each document's directory row, as a deposit writes it (docs/adr/0043-directories.md).
+            connection.execute(insert(DIRECTORY_TABLE),
+                               [{"document_id": row["id"], "record_id": row["record_id"]} for row in rows])
         writing += time.perf_counter() - started
         count += len(rows)
     return Timing("core", run, count, writing, preparing)

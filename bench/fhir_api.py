@@ -174,13 +174,15 @@ def load(platform: Platform, config: Config, bar: Progress) -> Loaded:
             person_id = stable_uuid(config.seed, "person", row.index)
             person_ids.append(person_id)
             referring.append(row.referring_doctor_index)
+            # The person names their record (persons.record_id), as create_record writes it.
             yield (person_id, row.national_number, row.family_name, row.given_name, row.birth_date, row.sex.value,
                    row.street, row.postal_code, row.city, row.country, row.email, row.mobile, row.language.value,
-                   LOADED_AT)
+                   LOADED_AT, stable_uuid(config.seed, "record", person_id))
 
     _copy(engine, "persons", ("id", "national_number", "family_name", "given_name", "birth_date", "sex", "street",
                               "postal_code", "city", "country", "email", "mobile", "preferred_language",
-                              "created_at"), person_rows(), person_count, "persons (COPY)", config.copy_batch, bar)
+                              "created_at", "record_id"), person_rows(), person_count, "persons (COPY)",
+          config.copy_batch, bar)
     record_of = {pid: stable_uuid(config.seed, "record", pid) for pid in person_ids}
     _copy(engine, "records", ("id", "person_id", "state", "created_at", "activated_at"),
           ((record_of[p], p, "active", LOADED_AT, LOADED_AT) for p in person_ids), person_count,
@@ -215,6 +217,11 @@ def load(platform: Platform, config: Config, bar: Progress) -> Loaded:
                                 "confidentiality", "status", "version", "media_type", "size", "sha256",
                                 "content_kind", "content_key"),
           document_rows(), config.documents, "documents (COPY)", config.copy_batch, bar)
+    # Each document's directory row, as a deposit writes it.
+    _copy(engine, "document_directory", ("document_id", "record_id"),
+          ((stable_uuid(config.seed, "document", doc.index), record_of[person_ids[doc.person_index]])
+           for doc in documents(spec, limit=config.documents)),
+          config.documents, "document directory (COPY)", config.copy_batch, bar)
     with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
     return Loaded(person_ids=person_ids, referring=referring, population=population)
@@ -480,7 +487,7 @@ def raw_queries(engine: Engine, person_ids: list[uuid.UUID]) -> list[float]:
         with connection.cursor() as cursor:
             for person_id in person_ids:
                 began = time.perf_counter()
-                cursor.execute("SELECT id FROM records WHERE person_id = %s", (person_id,))
+                cursor.execute("SELECT record_id FROM persons WHERE id = %s", (person_id,))
                 record_id = cursor.fetchone()[0]
                 cursor.execute("SELECT count(*) FROM documents WHERE record_id = %s", (record_id,))
                 cursor.fetchone()
@@ -517,7 +524,7 @@ def throughput(config: Config, platform: Platform, loaded: Loaded, tokens: Token
             person_id = loaded.person_ids[index]
             doctor = loaded.population.professional_ids[loaded.referring[index]]
             organisation = _organisation_of(platform, doctor)
-            record_id = session.scalar(text("SELECT id FROM records WHERE person_id = :p"), {"p": person_id})
+            record_id = session.scalar(text("SELECT record_id FROM persons WHERE id = :p"), {"p": person_id})
             jobs.append(Job(person_id, record_id, tokens.token(doctor, organisation, "system/DocumentReference.rs"),
                             doctor, organisation))
     port = 18000 + os.getpid() % 1000
@@ -637,7 +644,7 @@ class _LeanSearcher:
             cursor.fetchone()
             cursor.execute("SELECT * FROM persons WHERE id = %s", (job.person_id,))
             cursor.fetchone()
-            cursor.execute("SELECT * FROM records WHERE person_id = %s", (job.person_id,))
+            cursor.execute("SELECT * FROM records WHERE id = %s", (job.record_id,))
             cursor.fetchone()
             cursor.execute(
                 "SELECT d.*, p.*, o.*, count(*) OVER () FROM documents d "

@@ -87,9 +87,11 @@ TABLES: dict[str, Placement] = {
     "fhir_folders": record("MHD folders"),
     "fhir_folder_entries": record("MHD folder entries"),
     "imported_documents": record("where an imported document came from"),
+    "document_directory": directory("document_id", "a document's record, for a URL that names the document alone"),
     "trace_entries": Placement(Kind.chain, "the trace: a record's acts in the record's chain"),
     "trace_chain_heads": Placement(Kind.chain, "each chain's last position, locked by each append"),
-    "persons": Placement(Kind.reference, "every insured person: a record names its holder, delegations name persons"),
+    "persons": Placement(Kind.reference, "every insured person, with their record's id: a record names its holder, "
+                                         "delegations name persons"),
     "legal_representations": Placement(Kind.reference, "who represents a minor: read with the persons"),
     "professionals": Placement(Kind.reference, "the professionals' register: documents and grants name them"),
     "organisations": Placement(Kind.reference, "institutions and practices: stays, grants and documents name them"),

@@ -26,12 +26,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from opendsp.access.wishes import WishKind, WishValue
 from opendsp.clock import FrozenClock
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.types import ConfidentialityLevel, DocumentType
+from opendsp.persons.models import Person
 from opendsp.submissions.models import SubmissionSet
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
@@ -42,8 +43,10 @@ from tests.factories import (
     PDF,
     as_holder,
     as_professional,
+    holder_draft,
     holder_of,
     make_organisation,
+    make_person,
     make_professional,
     make_record,
     professional_draft,
@@ -325,6 +328,69 @@ def test_a_document_out_of_reach_answers_as_a_random_unknown_id(
                                                         document_id=unknown, stay_id=unknown)))
     assert hidden == missing
     assert hidden[0] == 404
+
+
+# -- the directories (docs/adr/0043-directories.md): the record's own rows win ------------------------------
+
+DIRECTORY_CASES = ("another record's document", "its directory row names the reader's record",
+                   "its directory row is missing")
+
+
+@pytest.mark.parametrize("route", ID_ROUTES)
+@pytest.mark.parametrize("case", DIRECTORY_CASES)
+def test_a_document_id_the_directory_does_not_place_in_a_record_answers_as_unknown(
+    platform: Platform, fhir: Fhir, world: World, case: str, route: str,
+) -> None:
+    """The reader may read everything of the world's record (the laboratory's in its circle). A document id is
+    answered through the directory, then read within the record it names: another record's document, a directory
+    row that names the reader's record for a document of another record, and a document of the reader's own
+    record whose directory row is gone all answer exactly as an id that exists nowhere, and change nothing."""
+    with platform.transaction() as session:
+        as_holder(session, platform, world.record).add_to_circle(world.record.id, world.biologist.id)
+        other = make_record(session, platform)
+        biologist = session.merge(world.biologist)
+        elsewhere = as_holder(session, platform, other).deposit(other.id, holder_draft(), [PDF]).id
+        own = as_professional(session, platform, biologist).deposit(
+            world.record.id, professional_draft(DocumentType.laboratory_report, "Bilan"), [PDF]).id
+        match case:
+            case "another record's document":
+                attacked = elsewhere
+            case "its directory row names the reader's record":
+                session.execute(update(DocumentDirectory).where(DocumentDirectory.document_id == elsewhere)
+                                .values(record_id=world.record.id))
+                attacked = elsewhere
+            case _:
+                session.execute(delete(DocumentDirectory).where(DocumentDirectory.document_id == own))
+                attacked = own
+    token = fhir.token(world.software["lab"], world.biologist)
+    readable = Target(person_id=world.person_id, national_number=world.national_number, document_id=own,
+                      stay_id=uuid.uuid4())
+    if case != "its directory row is missing":
+        assert ROUTES["DocumentReference read"](fhir, token, readable).status_code == 200  # the reader reads
+    before = _documents(platform)
+    seen = answer(ROUTES[route](fhir, token, replace(readable, document_id=attacked)))
+    unknown = answer(ROUTES[route](fhir, token, replace(readable, document_id=uuid.uuid4())))
+    assert seen == unknown, f"{route}: {seen[1]!r} != {unknown[1]!r}"
+    assert seen[0] == 404
+    assert _documents(platform) == before, "nothing is written"
+
+
+@pytest.mark.parametrize("route", sorted(NAMING_A_PERSON - {"ITI-65 deposit", "$presence-code (a wrong one)"}))
+def test_a_person_without_a_record_is_unknown(platform: Platform, fhir: Fhir, world: World, route: str) -> None:
+    """A person in the register whose record was never created (``persons.record_id`` NULL), whose column names no
+    record, or names a record whose holder is someone else, answers as a person who does not exist."""
+    with platform.transaction() as session:
+        without, nowhere, misnamed = (make_person(session, platform) for _ in range(3))
+        other = make_record(session, platform)  # its holder's column is moved to another person by hand
+        session.execute(update(Person).where(Person.id == other.person_id).values(record_id=None))
+        session.execute(update(Person).where(Person.id == misnamed.id).values(record_id=other.id))
+        session.execute(update(Person).where(Person.id == nowhere.id).values(record_id=uuid.uuid4()))
+        people = [Target(person_id=p.id, national_number=p.national_number, document_id=uuid.uuid4(),
+                         stay_id=uuid.uuid4()) for p in (without, nowhere, misnamed)]
+    token = fhir.token(world.software["hospital"], world.outsider)
+    nobody = answer(ROUTES[route](fhir, token, unknown_like(people[0], route)))
+    for person in people:
+        assert answer(ROUTES[route](fhir, token, person)) == nobody, route
 
 
 def test_the_unknown_answer_is_one_operation_outcome(fhir: Fhir, world: World) -> None:

@@ -56,18 +56,25 @@ def _counts(platform: Platform) -> dict[str, int]:
 
 
 def _as_of_0020(platform: Platform) -> None:
-    """The schema before the record keys. Today's models also map a later migration's column (0022's
-    ``records.policy_version``): it stands in while the rows are written, and is taken away before migrating."""
+    """The schema before the record keys. Today's models also map later migrations' columns and tables (0022's
+    ``records.policy_version``, 0024's ``persons.record_id`` and ``document_directory``): they stand in while the
+    rows are written, and are taken away before migrating."""
     assert platform.engine is not None
     upgrade(platform.engine, "0020")
+    uuid_type = "UUID" if platform.engine.dialect.name == "postgresql" else "CHAR(32)"
     with platform.engine.begin() as connection:
         connection.execute(text("ALTER TABLE records ADD COLUMN policy_version BIGINT NOT NULL DEFAULT 0"))
+        connection.execute(text(f"ALTER TABLE persons ADD COLUMN record_id {uuid_type}"))
+        connection.execute(text(f"CREATE TABLE document_directory (document_id {uuid_type} PRIMARY KEY, "
+                                f"record_id {uuid_type})"))
 
 
 def _without_later_columns(platform: Platform) -> None:
     assert platform.engine is not None
     with platform.engine.begin() as connection:
         connection.execute(text("ALTER TABLE records DROP COLUMN policy_version"))
+        connection.execute(text("ALTER TABLE persons DROP COLUMN record_id"))
+        connection.execute(text("DROP TABLE document_directory"))
 
 
 def test_records_migrate_whole_and_their_links_then_stay_inside_them(tmp_path: Path, database_url: str) -> None:

@@ -35,21 +35,10 @@ from tests.web.test_holder_documents import person_browser, upload
 # The ORM writes a row by its primary key, which holds the record id (db.record_primary_key), and the worker reads a
 # job's document by its record, so neither is here any more.
 UNSCOPED: dict[str, str] = {
-    "records where records.person_id = ?":
-        "the record of a person: the login, a patient search and an HL7 message name a person, never a record; "
-        "one record per person, linked from the record's side only (way out: the record's id on the persons "
-        "reference table, read with the person each request loads already)",
-    "records where persons.id = ?":
-        "the same question asked with the person in one statement (a FHIR search names Patient/{person id}): "
-        "the same way out",
     "assistant_delegations, records where assistant_delegations.assistant_id = ? "
     "AND assistant_delegations.ended_at IS NULL":
         "the records an assistant acts for: a question about one person over many records, cross-record by "
         "nature (way out if it is ever hot: a delegation directory distributed by assistant)",
-    "documents where documents.id = ?":
-        "a document named by its id alone: FHIR's DocumentReference/{id} and Binary/{id} name no record (the "
-        "caller learns the id from a search, the URL is MHD's); way out: a document directory by id, or ids "
-        "that carry their record",
     "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)":
         "MHD's masterIdentifier is unique across records by the standard (GLOBAL_KEYS): an identifier "
         "directory distributed by identifier is the way out",
@@ -118,9 +107,6 @@ def test_the_fhir_flows_name_the_record_in_every_clinical_statement(
         assert response.status_code == 200, response.text
         assert fhir.get(f"/fhir/List?patient={world.person_id}&code=submissionset", gp).status_code == 200
     statements.assert_only(
-        "records where records.person_id = ?",
-        "records where persons.id = ?",
-        "documents where documents.id = ?",
         "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)",
     )
 
@@ -149,7 +135,6 @@ def test_the_portal_flows_name_the_record_in_every_clinical_statement(
         assert session.scalars(select(CircleMember).where(CircleMember.record_id == world.record.id,
                                                           CircleMember.professional_id == world.outsider.id)).one()
     statements.assert_only(
-        "records where records.person_id = ?",
         "assistant_delegations, records where assistant_delegations.assistant_id = ? "
         "AND assistant_delegations.ended_at IS NULL",
     )

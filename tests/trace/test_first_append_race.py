@@ -40,6 +40,7 @@ def headless_record(platform: Platform) -> Record:
         record = Record(id=uuid.uuid4(), person_id=person.id, state=RecordState.active, created_at=now,
                         activated_at=now)
         session.add(record)
+        person.record_id = record.id  # the person names their record, as every load writes it
     with platform.sessions() as session:
         assert session.get(TraceChainHead, str(record.id)) is None
     return record

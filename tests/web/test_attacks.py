@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from opendsp.access.models import PresenceGrant
 from opendsp.clock import FrozenClock
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.types import ConfidentialityLevel, ContentKind, DocumentStatus, DocumentType
 from opendsp.platform import Platform
 from opendsp.policy import Action, decide
@@ -487,6 +487,7 @@ def _document(session: Session, platform: Platform, record: Record, caller: Prof
         content_key=stored.key,
     )
     session.add(document)
+    session.add(DocumentDirectory(document_id=document.id, record_id=record.id))  # as every deposit writes it
     session.flush()
     return document
 

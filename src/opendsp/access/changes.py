@@ -41,7 +41,7 @@ class Changes(Gate):
 
         A new version keeps the type of the document it replaces: the draft's type is set from it."""
         self._require_in(record_id, document_id, Action.replace_document)
-        old = self.session.get(Document, document_id)
+        old = self._document_in(self._record(record_id), document_id)
         assert old is not None
         return self.replace(document_id, replace(draft, type=old.type), content)
 

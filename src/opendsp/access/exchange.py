@@ -24,13 +24,14 @@ from opendsp.access.criteria import DocumentCriterion, document_conditions
 from opendsp.access.gate import InvalidRequest
 from opendsp.access.reading import Reading
 from opendsp.actors import ActorKind
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.types import ConfidentialityLevel, DocumentStatus, DocumentType
 from opendsp.persons.models import Person
 from opendsp.policy.sql import visible_documents
 from opendsp.policy.vocabulary import Action
 from opendsp.professionals.models import Organisation, OrganisationKind, Professional
 from opendsp.records.models import Record
+from opendsp.records.services import record_of, record_of_person
 from opendsp.submissions.models import (
     ContextElement,
     DocumentContext,
@@ -182,17 +183,16 @@ class Exchange(Changes, Reading):
 
         A fact, not an act: nothing of the record is shown, and the act that follows is decided and traced. The
         record's row is loaded whole, once: the act that follows finds it in the session without a statement."""
-        record = self.session.scalars(select(Record).where(Record.person_id == person_id)).first()
+        record = record_of(self.session, person_id)
         return self._hold(record).id if record is not None else None
 
     def person_and_record(self, person_id: uuid.UUID) -> tuple[Person | None, uuid.UUID | None]:
-        """A person (identity only) and the id of their record, in one statement: ``record_of_person`` for a
-        search that names the person by id."""
-        row = self.session.execute(select(Person, Record).outerjoin(Record, Record.person_id == Person.id)
-                                   .where(Person.id == person_id)).first()
-        if row is None:
+        """A person (identity only) and the id of their record: ``record_of_person`` for a search that names the
+        person by id. The person first (a reference table), then the record by the id it names."""
+        person = self.session.get(Person, person_id)
+        if person is None:
             return None, None
-        person, record = row
+        record = record_of_person(self.session, person)
         return person, (self._hold(record).id if record is not None else None)
 
     def holder_of(self, record_id: uuid.UUID) -> Person:
@@ -260,9 +260,11 @@ class Exchange(Changes, Reading):
 
         None for an id that exists nowhere (no record to trace it on) and for a document the reader may not
         see; a refusal on the record raises ``AccessDenied``, as every act does."""
-        record_id = self.session.scalar(select(Document.record_id).where(Document.id == document_id))
+        record_id = self.session.scalar(
+            select(DocumentDirectory.record_id).where(DocumentDirectory.document_id == document_id))
         if record_id is None:
             return None
+        # A directory row naming a record the document is not in finds nothing there: as unknown to the reader.
         page = self.list_documents(record_id, where=[Document.id == document_id], limit=1, criteria=criteria)
         return self._details(page.items)[0] if page.items else None
 

@@ -39,7 +39,7 @@ from opendsp.access.models import (
 )
 from opendsp.actors import Actor, ActorKind
 from opendsp.caches import earliest, has_written
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.metrics import count_decision
 from opendsp.notifications import services as notifications
 from opendsp.notifications.models import NotificationKind
@@ -287,8 +287,13 @@ class Gate:
         )
 
     def _document_of(self, document_id: uuid.UUID) -> tuple[Document | None, Record | None]:
-        document = self.session.get(Document, document_id)
-        return (document, self.session.get(Record, document.record_id)) if document else (None, None)
+        """A document named by its id alone, and its record: the directory says whose it is, then the document is
+        read within that record. No directory row, or one naming a record the document is not in: unknown."""
+        record_id = self.session.scalar(
+            select(DocumentDirectory.record_id).where(DocumentDirectory.document_id == document_id))
+        record = self.session.get(Record, record_id) if record_id is not None else None
+        document = self._document_in(record, document_id) if record is not None else None
+        return (document, record) if document is not None else (None, None)
 
     def _document_in(self, record: Record, document_id: uuid.UUID) -> Document | None:
         """The document by id if it belongs to ``record``; another record's document is as good as none."""

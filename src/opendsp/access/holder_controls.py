@@ -225,7 +225,7 @@ class HolderControls(Gate):
         self, document_id: uuid.UUID, level: ConfidentialityLevel, *, named: Iterable[uuid.UUID] = ()
     ) -> None:
         """``set_confidentiality_in`` for the record the document belongs to (platform code and tests)."""
-        document = self.session.get(Document, document_id)
+        document, _ = self._document_of(document_id)
         if document is None:
             raise InvalidRequest(f"no document {document_id}")
         self.set_confidentiality_in(document.record_id, document_id, level, named=named)

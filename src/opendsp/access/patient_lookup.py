@@ -14,7 +14,7 @@ from opendsp.access.gate import Gate
 from opendsp.persons.models import Person
 from opendsp.policy.decision import Decision
 from opendsp.policy.vocabulary import Action
-from opendsp.records.models import Record
+from opendsp.records.services import record_of_person
 from opendsp.trace.models import Outcome, TraceEntry
 
 
@@ -54,7 +54,7 @@ class PatientLookup(Gate):
             self._authorise(Action.find_patients, None, patient_lookups_exhausted=True, context={"criteria": names})
         found: list[Person] = []
         for person in self.session.scalars(query.order_by(Person.family_name, Person.given_name, Person.id)):
-            record = self.session.scalars(select(Record).where(Record.person_id == person.id)).first()
+            record = record_of_person(self.session, person)
             if record is None:
                 continue
             decision = self._authorise_each(Action.find_patients, record, context={"criteria": criteria})

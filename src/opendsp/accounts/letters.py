@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from fpdf import FPDF
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from opendsp.access.services import RecordAccess
@@ -29,6 +29,7 @@ from opendsp.locale.latin1 import latin_1
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.records.models import Record, RecordState
+from opendsp.records.services import record_of_person
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def select_persons(
     waiting = [AccountState.created] + ([AccountState.letter_sent] if include_sent else [])
     query = (
         select(Person.id, Person.national_number, Account.state, Record.state)
-        .join(Record, Record.person_id == Person.id)
+        .join(Record, and_(Record.id == Person.record_id, Record.person_id == Person.id))
         .outerjoin(Account, Account.person_id == Person.id)
     )
     if national_numbers is None:
@@ -123,7 +124,7 @@ def issue_letters(
 
 def _prepare(session: Session, platform: Platform, actor: Actor, person_id: uuid.UUID, *, batch: str, file_name: str) -> Letter:
     person = session.get(Person, person_id)
-    record = session.scalars(select(Record).where(Record.person_id == person_id)).first()
+    record = record_of_person(session, person)
     assert person is not None and record is not None
     account = account_of_person(session=session, platform=platform, person=person)
     activation = issue_activation_code(session=session, platform=platform, account=account, actor=actor)

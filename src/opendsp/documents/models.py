@@ -63,3 +63,20 @@ class Document(Base):
                                  Document.record_id == remote(Document.record_id)),
         viewonly=True,
     )
+
+
+class DocumentDirectory(Base):
+    """Which record a document belongs to, for a caller who names the document by its id alone.
+
+    FHIR's ``DocumentReference/{id}`` and ``Binary/{id}`` name no record. This row answers "whose is it" in one
+    lookup by the document's id, and the document is then read by (record, id): on a database distributed by
+    record, the first question goes to the one node holding the id, the second to the one holding the record
+    (docs/adr/0043-directories.md). Written in the transaction that inserts the document; points at no clinical
+    table (it is distributed by the document's id, not by record). When the two disagree the document's own row
+    wins: a directory row naming another record finds nothing there, and a missing one means "unknown".
+    """
+
+    __tablename__ = "document_directory"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column()

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.types import (
     FHIR_MEDIA_TYPE,
     ConfidentialityLevel,
@@ -117,6 +117,7 @@ def store(
         visible_to_holder_from=draft.visible_to_holder_from,
     )
     session.add(document)
+    session.add(DocumentDirectory(document_id=document_id, record_id=record.id))
     if replaces is not None:
         replaces.status = DocumentStatus.superseded
         replaces.status_changed_at = now

@@ -48,7 +48,7 @@ from opendsp.content.models import PendingContent, RecordKey
 from opendsp.content.service import _context as record_key_context
 from opendsp.content.service import content_key
 from opendsp.content.stores import LocalFolderStore
-from opendsp.documents.models import Document
+from opendsp.documents.models import Document, DocumentDirectory
 from opendsp.documents.types import ContentKind, DocumentStatus, DocumentType
 from opendsp.importing.grants import grants_of
 from opendsp.importing.models import ImportBatch, ImportedDocument
@@ -356,6 +356,7 @@ class _Loader:
                 ids = [a.document_id for a in dropped]
                 session.execute(delete(SearchTerm).where(SearchTerm.document_id.in_(ids)))
                 session.execute(delete(Document).where(Document.id.in_(ids)))
+                session.execute(delete(DocumentDirectory).where(DocumentDirectory.document_id.in_(ids)))
                 assert self.platform.blob_store is not None
                 for item in dropped:
                     self.platform.blob_store.delete(item.content_key)  # its pending row goes with this commit
@@ -426,13 +427,16 @@ class _Loader:
         self, session: Session, rows: list[SourceRow], rejected: list[Rejected], report: ImportReport
     ) -> tuple[list[_Accepted], list[_Refusal]]:
         numbers = {r.national_number for r in rows}
-        records = {
-            person.national_number: (record, person)
-            for record, person in session.execute(
-                select(Record, Person).join(Person, Record.person_id == Person.id).where(
-                    Person.national_number.in_(numbers))
-            )
-        } if numbers else {}
+        # The persons first (a reference table), then their records by the ids they name.
+        persons = list(session.scalars(select(Person).where(
+            Person.national_number.in_(numbers), Person.record_id.is_not(None)))) if numbers else []
+        by_id = {record.id: record for record in session.scalars(
+            select(Record).where(Record.id.in_([p.record_id for p in persons])))} if persons else {}
+        records = {}
+        for person in persons:
+            record = by_id.get(person.record_id) if person.record_id is not None else None
+            if record is not None and record.person_id == person.id:  # the record's row names its holder
+                records[person.national_number] = (record, person)
         licences = {r.author_licence for r in rows if r.author_licence}
         professionals = {
             p.licence_number: p for p in session.scalars(
@@ -655,6 +659,8 @@ class _Loader:
             terms.extend((uuid.uuid4(), item.record_id, item.document_id, current, token, weight)
                          for token, weight in item.sealed.tokens)
         write_rows(session, Document.__table__, DOCUMENT_COLUMNS, documents)
+        write_rows(session, DocumentDirectory.__table__, ("document_id", "record_id"),
+                   [(item.document_id, item.record_id) for item in sealed])
         write_rows(session, SearchTerm.__table__, TERM_COLUMNS, terms)
         if term_data:
             copy_binary(session, SearchTerm.__table__, TERM_BINARY_COLUMNS,

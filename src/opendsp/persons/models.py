@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opendsp.db import Base, UTCDateTime, new_id
@@ -28,6 +28,7 @@ class Person(Base):
     """An insured person; holder of exactly one record."""
 
     __tablename__ = "persons"
+    __table_args__ = (Index("uq_persons_record_id", "record_id", unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     national_number: Mapped[str] = mapped_column(String(13), unique=True)
@@ -43,6 +44,10 @@ class Person(Base):
     mobile: Mapped[str | None] = mapped_column(String(32))
     preferred_language: Mapped[Language] = mapped_column(Enum(Language, native_enum=False, length=2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The person's record, set in the transaction that creates it and never moved: unique, and written only where
+    # it was NULL, so that a person has one record at most (``opendsp.records.services.create_record``). No foreign
+    # key: persons is copied to every node, records are spread by record (docs/adr/0043-directories.md).
+    record_id: Mapped[uuid.UUID | None] = mapped_column()
 
     representatives: Mapped[list[LegalRepresentation]] = relationship(
         foreign_keys="LegalRepresentation.minor_id", back_populates="minor"

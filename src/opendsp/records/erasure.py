@@ -30,6 +30,7 @@ from opendsp.platform import Platform
 from opendsp.policy.decision import AccessDenied
 from opendsp.policy.vocabulary import Action, Reason
 from opendsp.records.models import Record
+from opendsp.records.services import record_of_person
 
 
 class ErasureRefused(Exception):
@@ -56,9 +57,8 @@ def find_record(session: Session, identifier: str) -> Record:
     try:
         record = session.get(Record, uuid.UUID(identifier))
     except ValueError:
-        record = session.scalars(
-            select(Record).join(Person, Person.id == Record.person_id).where(Person.national_number == identifier)
-        ).first()
+        record = record_of_person(session, session.scalars(
+            select(Person).where(Person.national_number == identifier)).first())
     if record is None:
         raise ErasureRefused(f"no record for {identifier!r}")
     return record

@@ -32,7 +32,9 @@ class Record(Base):
     __tablename__ = "records"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), unique=True)
+    # The holder. One record per person is kept by ``persons.record_id`` (unique, set with the record): a lookup by
+    # person reads the person, then the record by its id (docs/adr/0043-directories.md).
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
     state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opendsp.actors import Actor
 from opendsp.persons.models import Person
@@ -24,6 +25,10 @@ class TransitionRefused(Exception):
 
 class NoPermit(PermissionError):
     """A state change was attempted without a permit for it."""
+
+
+class RecordExists(Exception):
+    """The person has a record already: one record per person."""
 
 
 _TRANSITION_ACTIONS = {
@@ -89,8 +94,20 @@ def write_trace(
 
 
 def create_record(*, session: Session, platform: Platform, person: Person, actor: Actor) -> Record:
+    """A person's record, named on the person first: the one statement that keeps one record per person.
+
+    ``persons.record_id`` is written only where it is NULL, so of two transactions creating a record for the same
+    person the second finds the row taken (after waiting for the first on PostgreSQL) and is refused before it
+    writes anything; the unique key on the column stands behind it."""
     now = platform.clock.now()
-    record = Record(id=uuid.uuid4(), person_id=person.id, state=RecordState.created, created_at=now)
+    record_id = uuid.uuid4()
+    claimed = session.execute(
+        update(Person).where(Person.id == person.id, Person.record_id.is_(None)).values(record_id=record_id)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise RecordExists(f"person {person.id} has a record already")
+    set_committed_value(person, "record_id", record_id)
+    record = Record(id=record_id, person_id=person.id, state=RecordState.created, created_at=now)
     session.add(record)
     session.add(RecordStateChange(record_id=record.id, from_state=None, to_state=RecordState.created, changed_at=now))
     platform.trace.start_chain(session, record.id)
@@ -135,4 +152,13 @@ def _erased(session: Session, record_id: uuid.UUID) -> bool:
 
 
 def record_of(session: Session, person_id: uuid.UUID) -> Record | None:
-    return session.scalars(select(Record).where(Record.person_id == person_id)).first()
+    """A person's record: the person (often in the session already), then the record by its id."""
+    return record_of_person(session, session.get(Person, person_id))
+
+
+def record_of_person(session: Session, person: Person | None) -> Record | None:
+    """The record ``persons.record_id`` names, if it names this person as its holder (the record's row wins)."""
+    if person is None or person.record_id is None:
+        return None
+    record = session.get(Record, person.record_id)
+    return record if record is not None and record.person_id == person.id else None
