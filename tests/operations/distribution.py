@@ -17,14 +17,6 @@ GLOBAL_KEYS: dict[tuple[str, tuple[str, ...]], str] = {
         "one record per person: a lookup by person, in the persons reference table or a table distributed by person",
     ("documents", ("content_key",)):
         "the content key starts with the record's id: unique within the record is unique everywhere",
-    ("assistant_invitations", ("token_hash",)):
-        "the invitee follows a link that names no record: a token directory distributed by token hash",
-    ("stays", ("organisation_id", "visit_number")):
-        "a hospital's visit number: a visit directory distributed by organisation",
-    ("fhir_submitted_documents", ("master_identifier",)):
-        "MHD's masterIdentifier is global: an identifier directory distributed by identifier",
-    ("imported_documents", ("source", "source_id")):
-        "an import's idempotency key: a directory distributed by source identifier",
     ("trace_entries", ("id",)):
         "the entry's serial id: the primary key becomes (chain, id) when the trace is distributed",
 }

@@ -50,9 +50,6 @@ UNSCOPED: dict[str, str] = {
         "a document named by its id alone: FHIR's DocumentReference/{id} and Binary/{id} name no record (the "
         "caller learns the id from a search, the URL is MHD's); way out: a document directory by id, or ids "
         "that carry their record",
-    "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)":
-        "MHD's masterIdentifier is unique across records by the standard (GLOBAL_KEYS): an identifier "
-        "directory distributed by identifier is the way out",
 }
 
 
@@ -121,7 +118,6 @@ def test_the_fhir_flows_name_the_record_in_every_clinical_statement(
         "records where records.person_id = ?",
         "records where persons.id = ?",
         "documents where documents.id = ?",
-        "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)",
     )
 
 
