@@ -37,8 +37,11 @@ def _apply(session, platform, hospital_id, record_id, event, visit) -> Stay:  # 
         patient_class=PatientClass.inpatient))
 
 
+Scene = tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]
+
+
 @pytest.fixture
-def scene(platform: Platform) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]:
+def scene(platform: Platform) -> Scene:
     """Two hospitals, two patients: (hospital, other hospital, patient's record, other patient's record)."""
     with platform.transaction() as session:
         hospitals = [make_organisation(session, platform, OrganisationKind.hospital, name=name).id
@@ -59,7 +62,7 @@ def _counts(platform: Platform) -> tuple[int, int, int]:
                      for model in (Stay, StayMovement, VisitNumber))
 
 
-def test_a_stay_is_written_with_its_visit_number_and_found_by_it(platform: Platform, scene) -> None:  # type: ignore[no-untyped-def]
+def test_a_stay_is_written_with_its_visit_number_and_found_by_it(platform: Platform, scene: Scene) -> None:
     hospital, other_hospital, record, _other = scene
     stay = _report(platform, hospital, record, StayEvent.admit, "V-100")
     assert _directory(platform) == {("V-100", hospital, record, stay)}
@@ -78,7 +81,7 @@ def test_a_stay_is_written_with_its_visit_number_and_found_by_it(platform: Platf
         assert session.get(Stay, elsewhere).state is StayState.in_progress  # type: ignore[union-attr]
 
 
-def test_another_patients_visit_number_is_refused_and_nothing_is_written(platform: Platform, scene) -> None:  # type: ignore[no-untyped-def]
+def test_another_patients_visit_number_is_refused_and_nothing_is_written(platform: Platform, scene: Scene) -> None:
     hospital, _other_hospital, record, other = scene
     stay = _report(platform, hospital, record, StayEvent.admit, "V-200")
     before, directory = _counts(platform), _directory(platform)
@@ -97,7 +100,7 @@ def test_another_patients_visit_number_is_refused_and_nothing_is_written(platfor
         assert session.get(Stay, stay).record_id == record  # type: ignore[union-attr]
 
 
-def test_a_visit_number_missing_from_the_directory_is_unknown(platform: Platform, scene) -> None:  # type: ignore[no-untyped-def]
+def test_a_visit_number_missing_from_the_directory_is_unknown(platform: Platform, scene: Scene) -> None:
     hospital, _other_hospital, record, _other = scene
     stay = _report(platform, hospital, record, StayEvent.admit, "V-300")
     with platform.transaction() as session:
