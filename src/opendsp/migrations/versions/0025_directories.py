@@ -22,8 +22,11 @@ Revises: 0022
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import BatchOperations
 
 revision = "0025"
 down_revision = "0022"
@@ -38,7 +41,7 @@ def _triggers(table: str) -> list[str]:
         {"table": table}).scalars())
 
 
-def _rebuilt(table: str, change) -> None:  # type: ignore[no-untyped-def]
+def _rebuilt(table: str, change: Callable[[BatchOperations], None]) -> None:
     """Alter ``table`` (a rebuild on SQLite), keeping its triggers."""
     sqlite = op.get_bind().dialect.name == "sqlite"
     triggers = _triggers(table) if sqlite else []
@@ -92,7 +95,7 @@ def upgrade() -> None:
 
     op.drop_index("uq_imported_documents_record_key", table_name="imported_documents")
 
-    def loosen(batch) -> None:  # type: ignore[no-untyped-def]
+    def loosen(batch: BatchOperations) -> None:
         batch.drop_constraint("fk_imported_documents_document_id_in_record", type_="foreignkey")
         batch.drop_constraint("fk_imported_documents_record_id_records", type_="foreignkey")
         batch.drop_constraint("uq_imported_documents_document_id", type_="unique")
@@ -101,7 +104,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    def tighten(batch) -> None:  # type: ignore[no-untyped-def]
+    def tighten(batch: BatchOperations) -> None:
         batch.create_unique_constraint("uq_imported_documents_document_id", ["document_id"])
         batch.create_foreign_key("fk_imported_documents_record_id_records", "records", ["record_id"], ["id"])
         batch.create_foreign_key("fk_imported_documents_document_id_in_record", "documents",
