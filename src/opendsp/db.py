@@ -16,7 +16,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKeyConstraint,
-    Index,
     MetaData,
     PrimaryKeyConstraint,
     create_engine,
@@ -69,17 +68,6 @@ def record_primary_key(table: str, *columns: str) -> PrimaryKeyConstraint:
     return PrimaryKeyConstraint("record_id", *columns, name=f"pk_{table}")
 
 
-def record_key(table: str, *columns: str) -> Index:
-    """A clinical table's key within its record, where its primary key cannot hold the record id yet: unique,
-    led by the record id (``imported_documents``, whose primary key is its global source identifier).
-
-    The record id is the distribution column when the tables are spread over several database nodes by
-    record (Citus): a key must include it, and a foreign key between two clinical tables points at it
-    (docs/operations.md, "Scale-out"; tests/operations/test_distribution.py).
-    """
-    return Index(f"uq_{table}_record_key", "record_id", *columns, unique=True)
-
-
 def within_record(table: str, column: str, parent: str) -> ForeignKeyConstraint:
     """A foreign key from one clinical table to another of the same record: (record_id, column) → (record_id, id).
 
@@ -100,20 +88,6 @@ def identified_within_record(*identity: object) -> dict[str, object]:
     (StaleDataError).
     """
     return {"primary_key": list(identity)}
-
-
-def writes_name_the_record(record_id: object) -> dict[str, object]:
-    """Mapper arguments that put the record id beside the primary key in the ORM's own UPDATE and DELETE, for a
-    table whose primary key does not hold the record id yet (``record_key``).
-
-    A clinical row changed through the ORM (``document.hidden_at = now``, then a flush) is written with
-    ``WHERE id = ? AND record_id = ?``, so that a database distributed by record sends the statement to the
-    one node holding that record instead of to every node (docs/operations.md, "Scale-out"). SQLAlchemy's
-    version column does it: ``record_id`` never changes, so it is a "version" the application sets once, at
-    insert (``version_id_generator=False``), and never moves. A row whose record id is not the one the
-    object holds is not written (StaleDataError), as with any version mismatch.
-    """
-    return {"version_id_col": record_id, "version_id_generator": False}
 
 
 def new_id() -> uuid.UUID:

@@ -86,8 +86,13 @@ TABLES: dict[str, Placement] = {
     "fhir_document_relations": record("MHD relations between documents"),
     "fhir_folders": record("MHD folders"),
     "fhir_folder_entries": record("MHD folder entries"),
-    "imported_documents": record("where an imported document came from"),
     "document_directory": directory("document_id", "a document's record, for a URL that names the document alone"),
+    "master_identifiers": directory("value", "MHD's masterIdentifier: unique across records, asked by its value"),
+    "invitation_tokens": directory("token_hash", "an invitation link's token: the invitee's link names no record"),
+    "visit_numbers": directory("visit_number", "a hospital's visit number: ADT messages name no record; spread by "
+                               "the number, so that one hospital's stays are not all on one node"),
+    "imported_documents": directory("source_id", "an import's idempotency key: the export names its lines by "
+                                    "their own identifiers"),
     "trace_entries": Placement(Kind.chain, "the trace: a record's acts in the record's chain"),
     "trace_chain_heads": Placement(Kind.chain, "each chain's last position, locked by each append"),
     "persons": Placement(Kind.reference, "every insured person, with their record's id: a record names its holder, "

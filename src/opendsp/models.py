@@ -16,6 +16,7 @@ from opendsp.accounts.models import (
     ActivationCode,
     ActivationLetter,
     AssistantInvitation,
+    InvitationToken,
     RecoveryCode,
     WebSession,
 )
@@ -26,14 +27,14 @@ from opendsp.documents.models import Document
 from opendsp.importing.models import ImportBatch, ImportedDocument
 from opendsp.jobs.models import Job
 from opendsp.submissions.models import DocumentContext, DocumentRelation, Folder, FolderEntry
-from opendsp.submissions.models import SubmissionSet, SubmittedDocument
+from opendsp.submissions.models import MasterIdentifier, SubmissionSet, SubmittedDocument
 from opendsp.structured.models import StructuredCode, StructuredEntry
 from opendsp.notifications.models import EmailPreference, OutboxMessage
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.professionals.models import Organisation, Professional
 from opendsp.records.models import Record, RecordStateChange
 from opendsp.search.models import SearchTerm
-from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessage, Stay, StayMovement
+from opendsp.stays.models import AdtSender, InstitutionalRefusal, ReceivedMessage, Stay, StayMovement, VisitNumber
 from opendsp.trace.models import TraceChainHead, TraceCheckpoint, TraceEntry
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "FolderEntry",
     "SubmissionSet",
     "SubmittedDocument",
+    "MasterIdentifier",
     "StructuredCode",
     "StructuredEntry",
     "UsedAssertion",
@@ -52,6 +54,7 @@ __all__ = [
     "ActivationCode",
     "ActivationLetter",
     "AssistantInvitation",
+    "InvitationToken",
     "RecoveryCode",
     "WebSession",
     "AccessSettings",
@@ -84,6 +87,7 @@ __all__ = [
     "ReceivedMessage",
     "Stay",
     "StayMovement",
+    "VisitNumber",
     "TraceChainHead",
     "TraceCheckpoint",
     "TraceEntry",

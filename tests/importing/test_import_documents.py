@@ -49,11 +49,14 @@ def holder_access(session, platform: Platform, record_id) -> RecordAccess:  # ty
 
 
 def assert_every_document_reads_back(platform: Platform, export: Export) -> None:
-    """Each loaded document opens with its hash, as its holder consults it, and equals its file."""
+    """Each loaded document opens with its hash, as its holder consults it, and equals its file; its journal row
+    (a directory, without foreign keys) names it and its record."""
     by_source = {row["source_id"]: row for row in export.rows}
     with platform.transaction() as session:
-        for source_id, document_id in session.execute(select(ImportedDocument.source_id, ImportedDocument.document_id)):
+        for source_id, document_id, record_id in session.execute(
+                select(ImportedDocument.source_id, ImportedDocument.document_id, ImportedDocument.record_id)):
             document = session.get(Document, document_id)
+            assert document is not None and document.record_id == record_id
             content = holder_access(session, platform, document.record_id).consult(document_id).read()
             expected = (export.folder / by_source[source_id]["content_file"]).read_bytes()
             assert content == expected

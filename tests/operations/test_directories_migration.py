@@ -20,11 +20,11 @@ from tests.operations.test_record_keys_migration import _platform
 from tests.search.pdfs import pdf_with_text
 
 
-def _as_of_0022(platform: Platform) -> None:
+def _as_of_0023(platform: Platform) -> None:
     """The schema before the directories; today's models map 0024's column and table: they stand in while the
     rows are written, and are taken away (with what was written in them) before migrating."""
     assert platform.engine is not None
-    upgrade(platform.engine, "0022")
+    upgrade(platform.engine, "0023")
     uuid_type = "UUID" if platform.engine.dialect.name == "postgresql" else "CHAR(32)"
     with platform.engine.begin() as connection:
         connection.execute(text(f"ALTER TABLE persons ADD COLUMN record_id {uuid_type}"))
@@ -43,7 +43,7 @@ def test_persons_and_documents_are_filled_in_and_one_record_per_person_still_hol
         tmp_path: Path, database_url: str) -> None:
     platform = _platform(tmp_path, database_url)
     assert platform.engine is not None
-    _as_of_0022(platform)
+    _as_of_0023(platform)
     with platform.transaction() as session:
         first, second = make_record(session, platform), make_record(session, platform)
         without = make_person(session, platform).id

@@ -39,9 +39,6 @@ UNSCOPED: dict[str, str] = {
     "AND assistant_delegations.ended_at IS NULL":
         "the records an assistant acts for: a question about one person over many records, cross-record by "
         "nature (way out if it is ever hot: a delegation directory distributed by assistant)",
-    "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)":
-        "MHD's masterIdentifier is unique across records by the standard (GLOBAL_KEYS): an identifier "
-        "directory distributed by identifier is the way out",
 }
 
 
@@ -106,9 +103,7 @@ def test_the_fhir_flows_name_the_record_in_every_clinical_statement(
         response = fhir.post("/fhir/", lab, provide_bundle(world.person_id, replaces=document_id, title="Bilan v2"))
         assert response.status_code == 200, response.text
         assert fhir.get(f"/fhir/List?patient={world.person_id}&code=submissionset", gp).status_code == 200
-    statements.assert_only(
-        "fhir_submitted_documents where fhir_submitted_documents.master_identifier IN (?)",
-    )
+    statements.assert_only()
 
 
 def test_the_portal_flows_name_the_record_in_every_clinical_statement(
@@ -151,29 +146,22 @@ def test_a_statement_that_names_no_record_fails_the_check(platform: Platform, st
 
 
 def test_every_clinical_model_names_its_record_in_the_orm_writes() -> None:
-    """The ORM writes a row by its table's primary key (whatever the mapper's identity): a model distributed by
-    record whose table's primary key holds the record id names it in every UPDATE and DELETE. One whose primary
-    key does not yet (a key GLOBAL_KEYS lists) puts it beside as its version column (db.writes_name_the_record)."""
+    """The ORM writes a row by its table's primary key (whatever the mapper's identity): every model distributed by
+    record has a primary key that holds the record id, so every UPDATE and DELETE names it."""
     from opendsp.db import Base
     from tests.operations.distribution import TABLES, Kind
 
-    keyed, beside = [], []
+    keyed = []
     for mapper in Base.registry.mappers:
         table = mapper.local_table
         placement = TABLES.get(table.name)
         if placement is None or placement.kind is not Kind.record or table.name == "records":
             continue
-        mapped = set(mapper.columns)
-        assert set(table.primary_key.columns) <= mapped, f"{table.name}: the primary key is not all mapped"
-        if "record_id" in {column.name for column in table.primary_key}:
-            keyed.append(table.name)
-            continue
-        assert mapper.version_id_col is table.c.record_id, f"{table.name}: writes_name_the_record(record_id)"
-        assert mapper.version_id_generator is False, table.name  # the record id is never moved by the ORM
-        beside.append(table.name)
+        assert set(table.primary_key.columns) <= set(mapper.columns), f"{table.name}: the primary key is not all mapped"
+        assert "record_id" in {column.name for column in table.primary_key}, f"{table.name}: record_primary_key"
+        keyed.append(table.name)
     assert {"documents", "circle_members", "notifications", "search_terms", "stays",
             "fhir_folder_entries"} <= set(keyed)
-    assert set(beside) <= {"imported_documents"}
 
 
 def test_a_clinical_row_identified_by_its_id_alone_is_found_by_an_index() -> None:

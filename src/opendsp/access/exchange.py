@@ -36,6 +36,7 @@ from opendsp.submissions.models import (
     ContextElement,
     DocumentContext,
     DocumentRelation,
+    MasterIdentifier,
     SubmissionSet,
     SubmittedDocument,
 )
@@ -307,9 +308,10 @@ class Exchange(Changes, Reading):
                                 content_sha1=submitted.get(d.id, (None, None))[1]) for d in items]
 
     def taken_master_identifier(self, values: Iterable[str]) -> str | None:
-        """One of ``values`` already used as a document's unique id by any sender (they are unique)."""
+        """One of ``values`` already used as a document's unique id by any sender (they are unique), asked of the
+        directory by the values alone: the answer names the identifier, nothing of the record holding it."""
         return self.session.scalars(
-            select(SubmittedDocument.master_identifier).where(SubmittedDocument.master_identifier.in_(list(values)))
+            select(MasterIdentifier.value).where(MasterIdentifier.value.in_(list(values)))
         ).first()
 
     def file_submission(
@@ -337,6 +339,9 @@ class Exchange(Changes, Reading):
         for item in documents:
             self.session.add(SubmittedDocument(document_id=item.document.id, submission_set_id=submission_set.id,
                                                record_id=record.id, master_identifier=item.master_identifier))
+            # The directory, in the same transaction: its key refuses an identifier another request took meanwhile.
+            self.session.add(MasterIdentifier(value=item.master_identifier, record_id=record.id,
+                                              document_id=item.document.id))
             for row in item.context:
                 self.session.add(DocumentContext(document_id=item.document.id, record_id=record.id, **row))
         self.session.flush()

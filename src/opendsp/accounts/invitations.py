@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from opendsp import actors
@@ -35,7 +35,7 @@ from opendsp.access.services import InvalidRequest, RecordAccess
 from opendsp.accounts import delegations
 from opendsp.accounts.codes import new_token, token_digest
 from opendsp.accounts.mailer import sender_domain
-from opendsp.accounts.models import AssistantInvitation
+from opendsp.accounts.models import AssistantInvitation, InvitationToken
 from opendsp.actors import Actor, ActorKind
 from opendsp.locale import N_, translations
 from opendsp.locale.formats import format_date
@@ -129,6 +129,7 @@ def invite(
         details={"invited_by": actor.id, "inviter_kind": actor.kind.value, "language": language},
     )
     session.add(invitation)
+    session.add(InvitationToken(token_hash=invitation.token_hash, record_id=record.id, invitation_id=invitation.id))
     session.flush()
     queue_invitation(session, platform, invitation_id=invitation.id, record_id=record.id, kind=OUTBOX_KIND)
     return invitation
@@ -137,7 +138,11 @@ def invite(
 def new_link(session: Session, platform: Platform, invitation: AssistantInvitation) -> str:
     """A fresh token for the invitation's link (the worker, as it sends the e-mail): the previous one stops working."""
     token = new_token(platform.randomness)
+    # The directory moves with the token, in the same transaction: the old digest finds nothing any more.
+    session.execute(delete(InvitationToken).where(InvitationToken.token_hash == invitation.token_hash))
     invitation.token_hash = token_digest(token)
+    session.add(InvitationToken(token_hash=invitation.token_hash, record_id=invitation.record_id,
+                                invitation_id=invitation.id))
     session.flush()
     return token
 
@@ -170,11 +175,18 @@ def compose(
 
 
 def find(session: Session, token: str) -> AssistantInvitation | None:
+    """The invitation a link's token names: its digest in the directory, then the invitation read by its record.
+
+    None for a token the directory does not hold (never made, or replaced by a newer link)."""
     if not token or len(token) > 100:
         return None
-    return session.scalars(
-        select(AssistantInvitation).where(AssistantInvitation.token_hash == token_digest(token))
-    ).first()
+    digest = token_digest(token)
+    entry = session.get(InvitationToken, digest)
+    if entry is None:
+        return None
+    return session.scalars(select(AssistantInvitation).where(
+        AssistantInvitation.record_id == entry.record_id, AssistantInvitation.id == entry.invitation_id,
+        AssistantInvitation.token_hash == digest)).first()
 
 
 def check(invitation: AssistantInvitation | None, now: datetime) -> AssistantInvitation:
@@ -220,7 +232,8 @@ def accept(
         raise refuse("own_record")
     claimed = session.execute(
         update(AssistantInvitation)
-        .where(AssistantInvitation.id == invitation.id, AssistantInvitation.accepted_at.is_(None))
+        .where(AssistantInvitation.record_id == invitation.record_id, AssistantInvitation.id == invitation.id,
+               AssistantInvitation.accepted_at.is_(None))
         .values(accepted_at=now, accepted_by=person.id)
         .execution_options(synchronize_session=False)
     ).rowcount

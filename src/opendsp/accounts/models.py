@@ -150,13 +150,29 @@ class AssistantInvitation(Base):
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
     __mapper_args__ = identified_within_record(id)
     email: Mapped[str] = mapped_column(String(320))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The digest of the link's current token; the directory ``invitation_tokens`` finds the invitation by it.
+    token_hash: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class InvitationToken(Base):
+    """A directory: the digest of an invitation link's token → the invitation and its record.
+
+    The invitee's link names no record; the token's digest alone finds the invitation, asking one node of a
+    distributed database (``Kind.directory``). Written with the invitation, and moved with its token (a new link
+    deletes the old digest's row), in the same transaction. No foreign key: the invitation lives on its record's
+    node. A digest not here is unknown."""
+
+    __tablename__ = "invitation_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column()
+    invitation_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class Throttle(Base):

@@ -5,24 +5,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendsp.db import Base, UTCDateTime, record_key, within_record, writes_name_the_record
+from opendsp.db import Base, UTCDateTime
 
 
 class ImportedDocument(Base):
-    """A document loaded from an export: its identifier there, so that a second run loads it no more."""
+    """A document loaded from an export: its identifier there, so that a second run loads it no more.
+
+    A directory (``Kind.directory``, spread by the source identifier): the export names its lines by their own
+    identifiers, never by record, and a run asks by those alone. Written with the document, in the batch's
+    transaction; no foreign key to the document or its record, which live on the record's node."""
 
     __tablename__ = "imported_documents"
-    __table_args__ = (record_key("imported_documents", "document_id"),
-                      within_record("imported_documents", "document_id", "documents"))
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    document_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    __mapper_args__ = writes_name_the_record(record_id)
+    document_id: Mapped[uuid.UUID] = mapped_column()
+    record_id: Mapped[uuid.UUID] = mapped_column()
     batch: Mapped[int] = mapped_column(Integer)
 
 

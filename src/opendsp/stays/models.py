@@ -17,8 +17,6 @@ class Stay(Base):
 
     __tablename__ = "stays"
     __table_args__ = (
-        # The hospital's own visit number identifies the stay among that hospital's stays.
-        UniqueConstraint("organisation_id", "visit_number"),
         Index("ix_stays_record_state", "record_id", "state"),
         record_primary_key("stays", "id"),
     )
@@ -28,6 +26,7 @@ class Stay(Base):
     __mapper_args__ = identified_within_record(id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     care_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    # The hospital's own number for the stay, unique among that hospital's stays (``VisitNumber`` keeps it so).
     visit_number: Mapped[str] = mapped_column(String(64))
     patient_class: Mapped[PatientClass] = mapped_column(Enum(PatientClass, native_enum=False, length=16))
     state: Mapped[StayState] = mapped_column(Enum(StayState, native_enum=False, length=16))
@@ -42,6 +41,23 @@ class Stay(Base):
         primaryjoin=lambda: and_(Stay.id == foreign(StayMovement.stay_id), Stay.record_id == StayMovement.record_id),
         back_populates="stay", order_by="StayMovement.moved_at",
     )
+
+
+class VisitNumber(Base):
+    """A directory: a hospital's visit number → the stay and its record.
+
+    An ADT message (or a FHIR Encounter) names the stay by the hospital's visit number and the hospital, never by
+    the record; this finds it on one node of a distributed database, spread by the visit number (a hospital's
+    stays over every node, not one hospital per node). Written with the stay, in the same transaction; its
+    primary key keeps a visit number to one stay per hospital. No foreign key to the stay: it lives on its
+    record's node. A visit number not here is unknown."""
+
+    __tablename__ = "visit_numbers"
+
+    visit_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column()
+    stay_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class StayMovement(Base):

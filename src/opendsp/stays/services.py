@@ -23,7 +23,7 @@ from opendsp.platform import PENDING_REFUSALS, Platform
 from opendsp.professionals.models import Organisation
 from opendsp.records.models import Record
 from opendsp.records.services import record_of, trace_event
-from opendsp.stays.models import PatientClass, Stay, StayMovement, StayState
+from opendsp.stays.models import PatientClass, Stay, StayMovement, StayState, VisitNumber
 from opendsp.trace.models import Outcome
 from opendsp.trace.service import RequestContext
 
@@ -78,11 +78,13 @@ def apply_report(
     if record is None:
         raise StayReportRefused(f"no record for national number {report.national_number}", field="PID-3", code="204")
     unit = _care_unit(session, hospital, report.care_unit_code)
-    stay = session.scalars(
-        select(Stay).where(Stay.organisation_id == hospital.id, Stay.visit_number == report.visit_number)
-    ).first()
-    if stay is not None and stay.record_id != record.id:
+    # The visit directory first (the message names no record), then the stay read by its record.
+    visit = session.get(VisitNumber, (report.visit_number, hospital.id))
+    if visit is not None and visit.record_id != record.id:
         raise StayReportRefused("this visit number belongs to another patient", field="PV1-19", code="205")
+    stay = session.scalars(
+        select(Stay).where(Stay.record_id == record.id, Stay.id == visit.stay_id)
+    ).first() if visit is not None else None
     _check_transition(report.event, stay)
 
     access = RecordAccess(
@@ -110,6 +112,8 @@ def apply_report(
             updated_at=now,
         )
         session.add(stay)
+        session.add(VisitNumber(visit_number=stay.visit_number, organisation_id=hospital.id, record_id=record.id,
+                                stay_id=stay.id))
         _move(session, stay, record, unit, report.admitted_at or report.occurred_at)
     else:
         _apply(session, stay, record, unit, report)

@@ -45,9 +45,25 @@ class SubmittedDocument(Base):
     document_id: Mapped[uuid.UUID] = mapped_column()
     submission_set_id: Mapped[uuid.UUID] = mapped_column(index=True)
     record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("records.id"))
-    master_identifier: Mapped[str] = mapped_column(String(200), unique=True)
+    # Unique across records, as MHD wants it: the directory ``master_identifiers`` holds it (its key).
+    master_identifier: Mapped[str] = mapped_column(String(200))
     # attachment.hash as FHIR R4 defines it (SHA-1 of the content, base64), checked at deposit, given back.
     content_sha1: Mapped[str | None] = mapped_column(String(28))
+
+
+class MasterIdentifier(Base):
+    """A directory: MHD's masterIdentifier (the sender's uniqueId, unique across records) → the document's record.
+
+    A sender holds the identifier without the record; the duplicate check of a Provide Document Bundle (ITI-65)
+    asks here, by the identifier alone, one node of a distributed database (``Kind.directory``). Written with the
+    ``SubmittedDocument`` it names, in the same transaction; its primary key is what keeps the identifier unique.
+    No foreign key: the document lives on its record's node. A value not here is unknown."""
+
+    __tablename__ = "master_identifiers"
+
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column()
+    document_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class ContextElement(str, enum.Enum):
