@@ -3,13 +3,13 @@
 Reference tables first (a copy on every node), then the records, distributed by their id, and every table
 distributed by record colocated with them (the rows of one record on one node, their joins and keys local),
 then the trace's chains in a colocation group of their own, then each directory by its own key. Platform
-tables stay on the coordinator; those with a key to a reference table are added to Citus's metadata
-(``citus_add_local_table_to_metadata``), which Citus needs to keep such a key.
+tables stay on the coordinator, added to Citus's metadata (``citus_add_local_table_to_metadata``): Citus
+needs it for their keys to reference tables, and the workers can then reach them.
 
-Each table is placed in a transaction of its own, parents before children, and only when it is not placed
-yet: a second run changes nothing, and a run stopped by a refusal goes on where it stopped once the cause is
-fixed. Run as the tables' owner on the coordinator, after ``opendsp migrate`` and after the worker nodes are
-added (``citus_add_node``).
+Everything is placed in one transaction, parents before children: a refusal leaves the database as it was,
+and a second run finds every table placed and changes nothing. Run as the tables' owner on the coordinator,
+after ``opendsp migrate``, once the coordinator and the workers are in Citus's metadata
+(``citus_set_coordinator_host``, ``citus_add_node``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ from sqlalchemy.exc import DBAPIError
 from opendsp.distribution import TABLES, Kind, distribution_column
 
 PHASES = (Kind.reference, Kind.record, Kind.chain, Kind.directory, Kind.platform)
-LEADER = "records"
-# For the one transaction that places every table: Citus's DDL over a single connection per node (tables with
-# keys to reference tables need it), and the triggers kept on distributed and reference tables (they are
-# created on every shard; ADR 0033 says why each one holds when its table is distributed).
-SESSION = (("citus.multi_shard_modify_mode", "'sequential'"), ("citus.enable_unsafe_triggers", "on"))  # the record's colocation group is named by the records table (distributed by its id)
+LEADER = "records"  # the record's colocation group is named by the records table (distributed by its id)
+# The transaction's settings: Citus's DDL over one connection per node (a table with a key to a reference
+# table needs it once a reference table was touched), and the schema's triggers kept on distributed and
+# reference tables, where Citus creates them on every shard (docs/operations.md, "Before distributing", says
+# which of them work there).
+SESSION = (("citus.multi_shard_modify_mode", "'sequential'"), ("citus.enable_unsafe_triggers", "on"))
 
 
 class DistributionRefused(RuntimeError):
-    """The database cannot be distributed as it is; the message says why and what was placed before."""
+    """The database cannot be distributed as it is; the message says why, in Citus's words where it refused."""
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,6 @@ def _placed(connection: Connection) -> dict[str, Placed]:
             for name, method, replication, colocation, column in rows}
 
 
-def _plan(connection: Connection) -> Plan:
-    """The schema's tables, reference tables first, then by placement; within each, parents before children."""
-    inspector = inspect(connection)
-    tables = [t for t in inspector.get_table_names() if t != "alembic_version"]
-    unplaced = sorted(set(tables) - set(TABLES))
-    if unplaced:
-        raise DistributionRefused(f"tables not placed in opendsp.distribution.TABLES: {', '.join(unplaced)}")
-    missing = sorted(set(TABLES) - set(tables))
-    if missing:
-        raise DistributionRefused(f"tables missing from the database (run `opendsp migrate` first): "
-                                  f"{', '.join(missing)}")
-    parents = {t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t)} - {t} for t in tables}
-    try:
-        topological = list(graphlib.TopologicalSorter(parents).static_order())
-    except graphlib.CycleError as error:
-        raise DistributionRefused(f"foreign keys make a cycle: {' -> '.join(error.args[1])}") from error
-    first = {LEADER: -1}  # the records table leads its group, whatever points at it
-    order = sorted(topological, key=lambda t: (PHASES.index(TABLES[t].kind), first.get(t, 0),
-                                               topological.index(t)))
-    return Plan(order)
-
-
 @dataclass
 class Plan:
     """The tables in the order they are placed, and the colocation groups already chosen."""
@@ -98,8 +77,8 @@ class Plan:
     chain_leader: str | None = None
 
     def step(self, connection: Connection, table: str) -> Step | str:
-        """The statement that places the table, or a line saying where it is already (read now: placing a
-        reference table adds the platform tables that point at it to Citus's metadata by itself)."""
+        """The statement that places the table, or a line saying where it is already (read now: adding a platform
+        table to Citus's metadata adds those linked to it by a key)."""
         placed = _placed(connection)
         kind, now, column = TABLES[table].kind, placed.get(table), distribution_column(table)
         if kind is Kind.reference:
@@ -133,6 +112,27 @@ class Plan:
                     {"t": table, "c": column, "w": group or "none"}, f"{table}: distributed by {column}, {together}")
 
 
+def _plan(connection: Connection) -> Plan:
+    """The schema's tables, reference tables first, then by placement; within each, parents before children."""
+    inspector = inspect(connection)
+    tables = [t for t in inspector.get_table_names() if t != "alembic_version"]
+    unplaced = sorted(set(tables) - set(TABLES))
+    if unplaced:
+        raise DistributionRefused(f"tables not placed in opendsp.distribution.TABLES: {', '.join(unplaced)}")
+    missing = sorted(set(TABLES) - set(tables))
+    if missing:
+        raise DistributionRefused(f"tables missing from the database (run `opendsp migrate` first): "
+                                  f"{', '.join(missing)}")
+    parents = {t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t)} - {t} for t in tables}
+    try:
+        topological = list(graphlib.TopologicalSorter(parents).static_order())
+    except graphlib.CycleError as error:
+        raise DistributionRefused(f"foreign keys make a cycle: {' -> '.join(error.args[1])}") from error
+    # The records table leads its colocation group, whatever points at it.
+    order = sorted(topological, key=lambda t: (PHASES.index(TABLES[t].kind), t != LEADER, topological.index(t)))
+    return Plan(order)
+
+
 def _nodes(connection: Connection) -> int:
     return int(connection.execute(text(
         "SELECT count(*) FROM pg_dist_node WHERE noderole = 'primary' AND isactive AND shouldhaveshards"
@@ -142,9 +142,10 @@ def _nodes(connection: Connection) -> int:
 def distribute(engine: Engine, say: Callable[[str], None]) -> int:
     """Create the citus extension if needed and place every table; returns how many tables were placed now.
 
-    Says each line as it goes (a placed table, or one already placed); raises DistributionRefused with
-    Citus's own words when the database cannot be distributed (SQLite, no citus extension, no node to hold
-    shards, a table Citus refuses to place).
+    Says a line for each table as it goes (placed now, or where it is already); raises DistributionRefused,
+    with Citus's own words where it refused, when the database cannot be distributed: SQLite, no citus
+    extension, no node to hold shards, the coordinator not in the metadata, a table Citus refuses to place
+    (then nothing is placed).
     """
     if engine.dialect.name != "postgresql":
         raise DistributionRefused("Citus distributes PostgreSQL databases; the embedded SQLite is one node "
@@ -184,8 +185,7 @@ def distribute(engine: Engine, say: Callable[[str], None]) -> int:
                 local_keys = "on" if TABLES[table].kind is Kind.platform else "off"
                 connection.execute(text(f"SET LOCAL citus.enable_local_reference_table_foreign_keys = {local_keys}"))
                 try:
-                    with connection.begin_nested():
-                        connection.execute(text(step.statement), step.parameters)
+                    connection.execute(text(step.statement), step.parameters)
                 except DBAPIError as error:
                     raise DistributionRefused(
                         f"{table}: Citus refused {step.statement.split('(')[0].removeprefix('SELECT ')}: "
