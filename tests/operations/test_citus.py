@@ -1,7 +1,8 @@
 """Scale-out: the schema distributed over a real Citus cluster, and the platform working on it.
 
 Three PostgreSQL clusters of the machine's server binaries are started here with the citus extension
-preloaded, on free ports of the loopback interface in a temporary folder: a coordinator and two workers.
+preloaded, on free ports of the loopback interface in a temporary folder: a coordinator, two workers and a
+spare one.
 ``opendsp migrate`` and ``opendsp db distribute`` run against the coordinator as an operator would; then the
 platform, on the coordinator only, creates records, deposits documents (a holder's, a laboratory's over
 FHIR ITI-65), reads them back, searches (ITI-67) and verifies the trace. The test then asks Citus and the
@@ -11,8 +12,9 @@ workers themselves that:
   on the coordinator);
 - the rows of the tables distributed by record are on the workers' shards, none on the coordinator, and both
   workers hold some;
-- one record's rows (the record, its key, its documents, its index) are on one node, in the shards the
-  record's id hashes to, read there directly.
+- one record's rows (the record, its key, its history, its documents, its index) are on one node, in the
+  shards the record's id hashes to, read there directly;
+- a third worker added later gets shards from the rebalancer, and the same still holds.
 
 Skipped, saying why, without the server binaries or without the citus extension (Citus is not packaged by
 Debian: docs/operations.md, "Scale-out", says how it was built for this test).
@@ -48,6 +50,7 @@ SHARDS = 4  # per distributed table (Citus's default is 32): enough to spread ov
 class Citus:
     coordinator: Cluster
     workers: tuple[Cluster, Cluster]
+    spare: Cluster  # a third worker, started but not in the cluster: added by the test, then rebalanced onto
 
     def url(self, database: str = DATABASE) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.coordinator.port}/{database}"
@@ -76,7 +79,7 @@ def citus() -> Iterator[Citus]:
                     "(docs/operations.md, \"Scale-out\")")
     folder = Path(tempfile.mkdtemp(prefix="opendsp-citus-"))
     runner = _runner(folder)
-    nodes = [Cluster(binaries, folder, _free_port(), runner) for _ in range(3)]
+    nodes = [Cluster(binaries, folder, _free_port(), runner) for _ in range(4)]
     try:
         for node in nodes:
             node.run("initdb", "-D", str(node.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
@@ -87,16 +90,16 @@ def citus() -> Iterator[Citus]:
                            max_connections="80", shared_buffers="16MB", **{"citus.shard_count": str(SHARDS)})
             node.start()
             node.sql(f"CREATE DATABASE {DATABASE}")
-        coordinator, *workers = nodes
+        coordinator, *workers, spare = nodes
         assert coordinator.sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'") == "1"
-        for worker in workers:
+        for worker in (*workers, spare):
             worker.sql("CREATE EXTENSION citus", DATABASE)
         # As docs/operations.md says: the extension and the nodes on the coordinator, before `db distribute`.
         coordinator.sql("CREATE EXTENSION citus", DATABASE)
         coordinator.sql(f"SELECT citus_set_coordinator_host('127.0.0.1', {coordinator.port})", DATABASE)
         for worker in workers:
             coordinator.sql(f"SELECT citus_add_node('127.0.0.1', {worker.port})", DATABASE)
-        yield Citus(coordinator, (workers[0], workers[1]))
+        yield Citus(coordinator, (workers[0], workers[1]), spare)
     finally:
         for node in nodes:
             if node.running():
@@ -248,3 +251,24 @@ def test_the_platform_runs_on_a_citus_cluster_with_each_record_on_one_node(
         per_node[port] = per_node.get(port, 0) + int(count)
     assert set(per_node) <= workers, per_node
     assert sum(per_node.values()) == int(citus.sql("SELECT count(*) FROM trace_entries")) > 0
+
+    # A worker added later gets its share: the rebalancer moves whole shards, each with its colocated shards,
+    # and every document still reads back, the record's rows still on one node.
+    citus.sql(f"SELECT citus_add_node('127.0.0.1', {citus.spare.port})")
+    citus.sql("SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')")
+    citus.sql("SELECT citus_rebalance_wait()")
+    spare = str(citus.spare.port)
+    assert int(citus.sql(f"SELECT count(*) FROM citus_shards WHERE nodeport = {spare} "
+                         "AND table_name = 'documents'::regclass")) > 0
+    assert {port for port, in citus.rows("SELECT DISTINCT nodeport FROM citus_shards "
+                                         "WHERE table_name = 'records'::regclass")} == workers | {spare}
+    with platform.transaction() as session:
+        for document_id, (record_id, content) in deposited.items():
+            record = session.get(type(other), record_id)
+            assert record is not None
+            assert as_holder(session, platform, record).consult(document_id).read() == content
+    for record_id in (world.record.id, other_id):
+        assert len({port for port, in citus.rows(
+            f"SELECT DISTINCT s.nodeport FROM citus_shards s WHERE s.shardid IN (SELECT "
+            f"get_shard_id_for_distribution_column(t, '{record_id}') FROM unnest(ARRAY['records', 'record_keys', "
+            f"'record_state_changes', 'documents', 'search_terms']::regclass[]) AS t)")}) == 1
