@@ -1,11 +1,10 @@
 """Scale-out: the schema distributed over a real Citus cluster, and the platform working on it.
 
-Three PostgreSQL clusters of the machine's server binaries are started here with the citus extension
+Four PostgreSQL clusters of the machine's server binaries are started here with the citus extension
 preloaded, on free ports of the loopback interface in a temporary folder: a coordinator, two workers and a
-spare one.
-``opendsp migrate`` and ``opendsp db distribute`` run against the coordinator as an operator would; then the
+spare one. ``opendsp migrate`` and ``opendsp db distribute`` run against the coordinator as an operator would; then the
 platform, on the coordinator only, creates records, deposits documents (a holder's, a laboratory's over
-FHIR ITI-65), reads them back, searches (ITI-67) and verifies the trace. The test then asks Citus and the
+FHIR ITI-65), reads them back, searches (ITI-67), adds a professional to a circle and verifies the trace. The test then asks Citus and the
 workers themselves that:
 
 - every table sits where opendsp.distribution.TABLES places it (reference, distributed by record or chain,
@@ -17,7 +16,7 @@ workers themselves that:
 - a third worker added later gets shards from the rebalancer, and the same still holds.
 
 Skipped, saying why, without the server binaries or without the citus extension (Citus is not packaged by
-Debian: docs/operations.md, "Scale-out", says how it was built for this test).
+Debian: docs/operations.md, "Distributing with Citus", says where it comes from).
 """
 
 from __future__ import annotations
