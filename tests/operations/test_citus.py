@@ -24,6 +24,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,33 +80,36 @@ def citus() -> Iterator[Citus]:
     folder = Path(tempfile.mkdtemp(prefix="opendsp-citus-"))
     runner = _runner(folder)
     nodes = [Cluster(binaries, folder, _free_port(), runner) for _ in range(4)]
+    def make(node: Cluster) -> None:
+        node.run("initdb", "-D", str(node.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+                 timeout=120)
+        # Two-phase commit across nodes needs prepared transactions; fsync stays off on this shared machine.
+        node.configure(port=str(node.port), listen_addresses="127.0.0.1", unix_socket_directories=str(folder),
+                       shared_preload_libraries="citus", max_prepared_transactions="40", fsync="off",
+                       max_connections="80", shared_buffers="16MB", **{"citus.shard_count": str(SHARDS)})
+        node.start()
+        node.sql(f"CREATE DATABASE {DATABASE}")
+        node.sql("CREATE EXTENSION citus", DATABASE)
+
+    def stop(node: Cluster) -> None:
+        if node.running():
+            try:
+                node.stop("immediate")
+            except AssertionError:
+                pass
+
     try:
-        for node in nodes:
-            node.run("initdb", "-D", str(node.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-                     timeout=120)
-            # Two-phase commit across nodes needs prepared transactions; fsync stays off on this shared machine.
-            node.configure(port=str(node.port), listen_addresses="127.0.0.1", unix_socket_directories=str(folder),
-                           shared_preload_libraries="citus", max_prepared_transactions="40", fsync="off",
-                           max_connections="80", shared_buffers="16MB", **{"citus.shard_count": str(SHARDS)})
-            node.start()
-            node.sql(f"CREATE DATABASE {DATABASE}")
+        with ThreadPoolExecutor(len(nodes)) as pool:  # four servers made and started side by side
+            list(pool.map(make, nodes))
         coordinator, *workers, spare = nodes
-        assert coordinator.sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'") == "1"
-        for worker in (*workers, spare):
-            worker.sql("CREATE EXTENSION citus", DATABASE)
-        # As docs/operations.md says: the extension and the nodes on the coordinator, before `db distribute`.
-        coordinator.sql("CREATE EXTENSION citus", DATABASE)
+        # As docs/operations.md says: the extension on every node, then the nodes named on the coordinator.
         coordinator.sql(f"SELECT citus_set_coordinator_host('127.0.0.1', {coordinator.port})", DATABASE)
         for worker in workers:
             coordinator.sql(f"SELECT citus_add_node('127.0.0.1', {worker.port})", DATABASE)
         yield Citus(coordinator, (workers[0], workers[1]), spare)
     finally:
-        for node in nodes:
-            if node.running():
-                try:
-                    node.stop("immediate")
-                except AssertionError:
-                    pass
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(stop, nodes))
         shutil.rmtree(folder, ignore_errors=True)
 
 
