@@ -103,7 +103,7 @@ def migrate(ctx: click.Context) -> None:
 
 @main.group()
 def db() -> None:
-    """The database's roles (PostgreSQL)."""
+    """The database (PostgreSQL): its roles, its distribution over a Citus cluster."""
 
 
 @db.command("roles")
@@ -143,6 +143,33 @@ def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | 
     for line in done:
         click.echo(line)
     click.echo(f"now: OPENDSP_MIGRATION_DATABASE_URL connects as {owner}, OPENDSP_DATABASE_URL as {application}")
+
+
+@db.command("distribute")
+@click.pass_context
+def db_distribute(ctx: click.Context) -> None:
+    """Place every table on a Citus cluster: reference tables, tables distributed by record, the trace's chains.
+
+    Run on the coordinator (OPENDSP_MIGRATION_DATABASE_URL, the tables' owner) after `opendsp migrate` and
+    after the worker nodes are added. Creates the citus extension if needed; idempotent (docs/operations.md,
+    "Scale-out").
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from opendsp.db import make_engine
+    from opendsp.migrations.citus import DistributionRefused, distribute
+
+    settings: Settings = ctx.obj["settings"]
+    engine = make_engine(settings.migration_database_url)
+    try:
+        placed = distribute(engine, click.echo)
+    except DistributionRefused as error:
+        fail(str(error), 2)
+    except SQLAlchemyError as error:
+        fail(f"the database refused: {getattr(error, 'orig', error)}", 2)
+    finally:
+        engine.dispose()
+    click.echo(f"{placed} tables placed" if placed else "nothing to do: every table is placed")
 
 
 def health_options(command: Callable[..., None]) -> Callable[..., None]:
