@@ -3,6 +3,7 @@ directory, and afterwards the database still keeps one record per person."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,33 +18,23 @@ from opendsp.records.models import Record
 from opendsp.records.services import RecordExists, create_record
 from tests.factories import as_holder, holder_draft, make_person, make_record
 from tests.operations.test_record_keys_migration import _platform
+from tests.operations.stand_ins import stand_in_for_later_migrations
 from tests.search.pdfs import pdf_with_text
 
 
-def _as_of_0023(platform: Platform) -> None:
-    """The schema before the directories; today's models map 0024's column and table: they stand in while the
-    rows are written, and are taken away (with what was written in them) before migrating."""
+def _as_of_0023(platform: Platform) -> Callable[[], None]:
+    """The schema before the directories, today's models' later tables and columns standing in while the rows are
+    written (tests/operations/stand_ins.py); returns what takes them away before migrating."""
     assert platform.engine is not None
     upgrade(platform.engine, "0023")
-    uuid_type = "UUID" if platform.engine.dialect.name == "postgresql" else "CHAR(32)"
-    with platform.engine.begin() as connection:
-        connection.execute(text(f"ALTER TABLE persons ADD COLUMN record_id {uuid_type}"))
-        connection.execute(text(f"CREATE TABLE document_directory (document_id {uuid_type} PRIMARY KEY, "
-                                f"record_id {uuid_type})"))
-
-
-def _without_later_columns(platform: Platform) -> None:
-    assert platform.engine is not None
-    with platform.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE persons DROP COLUMN record_id"))
-        connection.execute(text("DROP TABLE document_directory"))
+    return stand_in_for_later_migrations(platform.engine)
 
 
 def test_persons_and_documents_are_filled_in_and_one_record_per_person_still_holds(
         tmp_path: Path, database_url: str) -> None:
     platform = _platform(tmp_path, database_url)
     assert platform.engine is not None
-    _as_of_0023(platform)
+    take_away = _as_of_0023(platform)
     with platform.transaction() as session:
         first, second = make_record(session, platform), make_record(session, platform)
         without = make_person(session, platform).id
@@ -52,7 +43,7 @@ def test_persons_and_documents_are_filled_in_and_one_record_per_person_still_hol
         holder.replace(old.id, holder_draft(title="Analyses v2"), [pdf_with_text("analyses v2")])
         as_holder(session, platform, second).deposit(second.id, holder_draft(), [pdf_with_text("radio")])
         records = {first.person_id: first.id, second.person_id: second.id}
-    _without_later_columns(platform)
+    take_away()
     upgrade(platform.engine)
     with platform.sessions() as session:
         named = dict(session.execute(select(Person.id, Person.record_id)).all())

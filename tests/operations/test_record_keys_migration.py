@@ -4,6 +4,7 @@ refused before anything changes."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from tests.factories import (
     professional_draft,
     run_jobs,
 )
+from tests.operations.stand_ins import stand_in_for_later_migrations
 from tests.search.pdfs import pdf_with_text
 
 TABLES = ("documents", "search_terms", "record_state_changes", "trace_entries")
@@ -55,36 +57,22 @@ def _counts(platform: Platform) -> dict[str, int]:
         return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in TABLES}
 
 
-def _as_of_0020(platform: Platform) -> None:
-    """The schema before the record keys. Today's models also map later migrations' columns and tables (0022's
-    ``records.policy_version``, 0024's ``persons.record_id`` and ``document_directory``): they stand in while the
-    rows are written, and are taken away before migrating."""
+def _as_of_0020(platform: Platform) -> Callable[[], None]:
+    """The schema before the record keys, today's models' later tables and columns standing in while the rows are
+    written (tests/operations/stand_ins.py); returns what takes them away before migrating."""
     assert platform.engine is not None
     upgrade(platform.engine, "0020")
-    uuid_type = "UUID" if platform.engine.dialect.name == "postgresql" else "CHAR(32)"
-    with platform.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE records ADD COLUMN policy_version BIGINT NOT NULL DEFAULT 0"))
-        connection.execute(text(f"ALTER TABLE persons ADD COLUMN record_id {uuid_type}"))
-        connection.execute(text(f"CREATE TABLE document_directory (document_id {uuid_type} PRIMARY KEY, "
-                                f"record_id {uuid_type})"))
-
-
-def _without_later_columns(platform: Platform) -> None:
-    assert platform.engine is not None
-    with platform.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE records DROP COLUMN policy_version"))
-        connection.execute(text("ALTER TABLE persons DROP COLUMN record_id"))
-        connection.execute(text("DROP TABLE document_directory"))
+    return stand_in_for_later_migrations(platform.engine)
 
 
 def test_records_migrate_whole_and_their_links_then_stay_inside_them(tmp_path: Path, database_url: str) -> None:
     platform = _platform(tmp_path, database_url)
     assert platform.engine is not None
-    _as_of_0020(platform)
+    take_away = _as_of_0020(platform)
     first, second, old_id = _two_records_with_versions(platform)
     before = _counts(platform)
     assert before["documents"] == 3 and before["search_terms"] > 0
-    _without_later_columns(platform)
+    take_away()
     upgrade(platform.engine)
     assert _counts(platform) == before
     with platform.sessions() as session:
@@ -103,13 +91,13 @@ def test_records_migrate_whole_and_their_links_then_stay_inside_them(tmp_path: P
 def test_a_database_with_a_link_between_two_records_is_refused_unchanged(tmp_path: Path, database_url: str) -> None:
     platform = _platform(tmp_path, database_url)
     assert platform.engine is not None
-    _as_of_0020(platform)
+    take_away = _as_of_0020(platform)
     first, second, _old = _two_records_with_versions(platform)
     with platform.transaction() as session:  # written before 0021, when nothing stopped it
         document_id = session.scalars(select(Document.id).where(Document.record_id == first)).first()
         session.add(SearchTerm(record_id=second, document_id=document_id, master_key_id="k", token="y" * 64,
                                weight=1))
-    _without_later_columns(platform)
+    take_away()
     with pytest.raises(RuntimeError, match=r"search_terms.document_id: 1"):
         upgrade(platform.engine)
     with platform.engine.connect() as connection:
