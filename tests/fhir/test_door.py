@@ -297,8 +297,10 @@ def test_a_document_search_does_not_query_once_per_document(platform: Platform, 
 # Then the page read as values (bench/README.md, "the ITI-67 page"): the count, the page, its authors, what the
 # senders gave (unique id, hash, context) and the relations in one statement: 1 + 1 + 3 + 1, and BEGIN on SQLite
 # (one more when the page has relations, to keep only those whose target the reader may see).
-MAX_SEARCH_STATEMENTS = 7
-MAX_SEARCH_STATEMENTS_AFTER_A_CHANGE = MAX_SEARCH_STATEMENTS + 10
+# Then the trace append on PostgreSQL in two statements, not three (the head locked; the entry inserted and the head
+# moved in one): 1 + 1 + 2 + 1 = 5 there. SQLite keeps its three and its BEGIN: 7.
+MAX_SEARCH_STATEMENTS = {"postgresql": 5, "sqlite": 7}
+AFTER_A_CHANGE = 10
 
 
 def test_a_search_costs_a_bounded_number_of_statements_for_a_page_of_5_or_20(platform: Platform, world: World,
@@ -321,5 +323,7 @@ def test_a_search_costs_a_bounded_number_of_statements_for_a_page_of_5_or_20(pla
     assert bundle["total"] == 20 and len(bundle["entry"]) == 20
     # Each entry still names its own author and organisation (contained), all 20 different.
     assert len({str(entry["resource"]["contained"]) for entry in bundle["entry"]}) == 20
-    assert twenty == five <= MAX_SEARCH_STATEMENTS_AFTER_A_CHANGE, (five, twenty)
-    assert twenty_again == five_again <= MAX_SEARCH_STATEMENTS, (five_again, twenty_again)
+    assert platform.engine is not None
+    bound = MAX_SEARCH_STATEMENTS[platform.engine.dialect.name]
+    assert twenty == five <= bound + AFTER_A_CHANGE, (five, twenty)
+    assert twenty_again == five_again <= bound, (five_again, twenty_again)
