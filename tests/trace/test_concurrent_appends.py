@@ -36,19 +36,13 @@ def held_after_locking(platform: Platform) -> Iterator[None]:
 
     def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if "FOR UPDATE" in statement and "trace_chain_heads" in statement:
-            time.sleep(0)  # yield before the lock: threads reach it together
+            time.sleep(0.005)
 
-    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FOR UPDATE" in statement and "trace_chain_heads" in statement:
-            time.sleep(0.005)  # hold the lock: the others wait on it
-
-    event.listen(platform.engine, "before_cursor_execute", hold)
-    event.listen(platform.engine, "after_cursor_execute", after)
+    event.listen(platform.engine, "after_cursor_execute", hold)
     try:
         yield
     finally:
-        event.remove(platform.engine, "before_cursor_execute", hold)
-        event.remove(platform.engine, "after_cursor_execute", after)
+        event.remove(platform.engine, "after_cursor_execute", hold)
 
 
 def test_appends_from_many_transactions_at_once_form_one_unbroken_chain(platform: Platform) -> None:
