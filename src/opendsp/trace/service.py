@@ -108,7 +108,7 @@ _HEADS = TraceChainHead.__table__
 _ENTRIES = TraceEntry.__table__
 # The entry's columns, the id apart (the database numbers it).
 _ENTRY_COLUMNS = tuple(column.name for column in _ENTRIES.columns if column.name != "id")
-# Built once: a statement built per append cost more than its round trip (bench/profile_iti67.py).
+# Built once: building statements and flushing ORM objects were most of an append's Python time (issue 15).
 _LOCK_HEAD = (select(_HEADS.c.last_seq, _HEADS.c.last_hash).where(_HEADS.c.chain == bindparam("chain"))
               .with_for_update())
 _INSERT = insert(_ENTRIES).values({name: bindparam(f"v_{name}") for name in _ENTRY_COLUMNS})
