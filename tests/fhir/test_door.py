@@ -297,8 +297,8 @@ def test_a_document_search_does_not_query_once_per_document(platform: Platform, 
 # Then the page read as values (bench/README.md, "the ITI-67 page"): the count, the page, its authors, what the
 # senders gave (unique id, hash, context) and the relations in one statement: 1 + 1 + 3 + 1, and BEGIN on SQLite
 # (one more when the page has relations, to keep only those whose target the reader may see).
-# Then the trace append on PostgreSQL in two statements, not three (the head locked; the entry inserted and the head
-# moved in one): 1 + 1 + 2 + 1 = 5 there. SQLite keeps its three and its BEGIN: 7.
+# Then the trace append on PostgreSQL in two statements, not three (ADR 44: the head locked; the entry and the head
+# in one): 1 + 1 + 2 + 1 = 5 there. SQLite keeps its three and its BEGIN: 7.
 MAX_SEARCH_STATEMENTS = {"postgresql": 5, "sqlite": 7}
 AFTER_A_CHANGE = 10
 
