@@ -47,6 +47,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,8 @@ class Config:
     connections: tuple[int, ...] = (8, 16, 32)
     seconds: float = 10.0
     server_workers: int = 2
+    compare_src: str | None = None  # another source tree: its server driven in turn with this one's
+    turns: int = 1
 
 
 def parse_args(argv: Sequence[str] | None) -> Config:
@@ -106,14 +109,23 @@ def parse_args(argv: Sequence[str] | None) -> Config:
                         help="concurrent connections of the throughput part, comma-separated ('' skips it)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level of connections")
     parser.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes of the server")
+    parser.add_argument("--compare-src", metavar="DIR",
+                        help="a second server from the opendsp of DIR/src (e.g. the base of a branch, exported with "
+                             "git archive), on the same database, driven in turn with this one and the lean search")
+    parser.add_argument("--turns", type=int, default=1,
+                        help="throughput: turns of each level (each turn drives every server and the lean search "
+                             "--seconds, one after the other)")
     args = parser.parse_args(argv)
     if not args.dsn.startswith(("postgresql://", "postgresql+psycopg://")):
         parser.error("the benchmark needs PostgreSQL: give a postgresql:// URL")
     if min(args.documents, args.documents_per_person, args.submissions, args.searches, args.copy_batch) < 1:
         parser.error("counts are positive")
     connections = tuple(int(n) for n in args.connections.split(",") if n.strip())
+    if args.compare_src and not (Path(args.compare_src) / "src" / "opendsp").is_dir():
+        parser.error(f"--compare-src: no opendsp package under {args.compare_src}/src")
     return Config(args.dsn, args.documents, args.documents_per_person, args.submissions, args.searches,
-                  args.content_size, args.seed, args.copy_batch, connections, args.seconds, args.server_workers)
+                  args.content_size, args.seed, args.copy_batch, connections, args.seconds, args.server_workers,
+                  args.compare_src, max(1, args.turns))
 
 
 def progress_bar() -> Progress:
@@ -530,29 +542,53 @@ def throughput(config: Config, platform: Platform, loaded: Loaded, tokens: Token
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "OPENDSP_DATABASE_URL": url, "OPENDSP_VAR_DIR": str(platform.settings.var_dir),
            "OPENDSP_CONTENT_STORE": platform.settings.content_store}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "opendsp.web.app:create_app", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(config.server_workers),
-                               "--log-level", "warning", "--no-access-log"], env=env)
-    lines = [f"throughput, {config.seconds:g} s per level; server: uvicorn, {config.server_workers} worker processes; "
-             "lean: plain psycopg, the same 10 statements and one commit per search"]
+    servers = {"this": _start_server(config, port, env)}
+    if config.compare_src:  # the same database and content, the other tree's code first on the path
+        other = str(Path(config.compare_src).resolve() / "src")
+        servers["compared"] = _start_server(config, port + 1, {**env, "PYTHONPATH": os.pathsep.join(
+            [other, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])})
+    lines = [f"throughput, {config.seconds:g} s per level and turn ({config.turns} turn(s)); server: uvicorn, "
+             f"{config.server_workers} worker processes; lean: plain psycopg, the same 10 statements and one commit "
+             "per search" + (f"; compared: the server of {config.compare_src}" if config.compare_src else "")]
     try:
-        _wait_for(port, server)
+        for server, server_port in servers.values():
+            _wait_for(server_port, server)
         lean_dsn = url.replace("postgresql+psycopg://", "postgresql://")
         for connections in config.connections:
             before = os.getloadavg()[0]
-            api = _drive(connections, config.seconds, lambda: _ApiSearcher(port), jobs)
-            lean = _drive(connections, config.seconds, lambda: _LeanSearcher(lean_dsn), jobs)
-            lines.append(f"  {connections:>3} connections: traced ITI-67 {api:7.1f}/s, lean traced search "
-                         f"{lean:7.1f}/s, ITI-67 / lean {api / lean:5.1%}  (load average {before:.1f} -> "
-                         f"{os.getloadavg()[0]:.1f})")
+            rates: dict[str, list[float]] = defaultdict(list)
+            for _turn in range(config.turns):
+                for name, (_server, server_port) in servers.items():
+                    rates[name].append(_drive(connections, config.seconds,
+                                              lambda server_port=server_port: _ApiSearcher(server_port), jobs))
+                rates["lean"].append(_drive(connections, config.seconds, lambda: _LeanSearcher(lean_dsn), jobs))
+            api, lean = statistics.median(rates["this"]), statistics.median(rates["lean"])
+            line = (f"  {connections:>3} connections: traced ITI-67 {api:7.1f}/s, lean traced search "
+                    f"{lean:7.1f}/s, ITI-67 / lean {api / lean:5.1%}")
+            if "compared" in rates:
+                compared = statistics.median(rates["compared"])
+                turns = ", ".join(f"{a / c:.2f}" for a, c in zip(rates["this"], rates["compared"]))
+                line += (f"; compared {compared:7.1f}/s ({compared / lean:5.1%} of lean); this / compared "
+                         f"{api / compared:.2f} (turns: {turns})")
+            if config.turns > 1:
+                line += " [medians of the turns]"
+            lines.append(line + f"  (load average {before:.1f} -> {os.getloadavg()[0]:.1f})")
             print(lines[-1])
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server, _port in servers.values():
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
     return lines
+
+
+def _start_server(config: Config, port: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "opendsp.web.app:create_app", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(config.server_workers),
+                               "--log-level", "warning", "--no-access-log"], env=env)
+    return server, port
 
 
 def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:

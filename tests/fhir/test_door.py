@@ -299,8 +299,10 @@ def test_a_document_search_does_not_query_once_per_document(platform: Platform, 
 # (one more when the page has relations, to keep only those whose target the reader may see).
 # Then the person and their record in two statements, the person (a reference table) naming the record's id, so
 # that each goes to one node when the tables are distributed (docs/adr/0043-directories.md): one more.
-MAX_SEARCH_STATEMENTS = 8
-MAX_SEARCH_STATEMENTS_AFTER_A_CHANGE = MAX_SEARCH_STATEMENTS + 10
+# Then the trace append on PostgreSQL in two statements, not three (ADR 44: the head locked; the entry and the head
+# in one): 1 + 2 + 2 + 1 = 6 there. SQLite keeps its three and its BEGIN: 8.
+MAX_SEARCH_STATEMENTS = {"postgresql": 6, "sqlite": 8}
+AFTER_A_CHANGE = 10
 
 
 def test_a_search_costs_a_bounded_number_of_statements_for_a_page_of_5_or_20(platform: Platform, world: World,
@@ -323,5 +325,7 @@ def test_a_search_costs_a_bounded_number_of_statements_for_a_page_of_5_or_20(pla
     assert bundle["total"] == 20 and len(bundle["entry"]) == 20
     # Each entry still names its own author and organisation (contained), all 20 different.
     assert len({str(entry["resource"]["contained"]) for entry in bundle["entry"]}) == 20
-    assert twenty == five <= MAX_SEARCH_STATEMENTS_AFTER_A_CHANGE, (five, twenty)
-    assert twenty_again == five_again <= MAX_SEARCH_STATEMENTS, (five_again, twenty_again)
+    assert platform.engine is not None
+    bound = MAX_SEARCH_STATEMENTS[platform.engine.dialect.name]
+    assert twenty == five <= bound + AFTER_A_CHANGE, (five, twenty)
+    assert twenty_again == five_again <= bound, (five_again, twenty_again)

@@ -61,6 +61,8 @@ SCOPED_RESOURCES = ("DocumentReference", "Binary", "List", "Patient", "AuditEven
                     "Observation", "DiagnosticReport", "AllergyIntolerance", "Condition", "MedicationStatement",
                     "Immunization", "ImagingStudy", "Procedure", "MedicationRequest", "MedicationDispense",
                     "*")
+# Read on every request: built once (building it and its cache key took longer than running it, issue 15).
+_CREDENTIAL_EPOCH = select(CredentialEpoch.epoch).where(CredentialEpoch.id == 1)
 _SCOPE = re.compile(r"^(?P<context>system|user|patient)/(?P<resource>[A-Za-z*]+)\.(?P<permissions>c?r?u?d?s?)$")
 # What a person's app may reach: the record's trace and the holder's choices, read-only.
 PATIENT_RESOURCES = ("AuditEvent", "Consent")
@@ -652,7 +654,7 @@ class Tokens:
         verifies the token again against the database (docs/adr/0031-request-caches.md).
         """
         cache, now = self.platform.caller_cache, self.now
-        epoch = session.scalar(select(CredentialEpoch.epoch).where(CredentialEpoch.id == 1))
+        epoch = session.scalar(_CREDENTIAL_EPOCH)
         key = (hashlib.sha256(token.encode()).digest(), epoch)
         if epoch is not None and not has_written(session):
             found = cache.get(key, now)

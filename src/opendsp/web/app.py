@@ -80,7 +80,7 @@ def _mount_fhir(app: FastAPI, platform: Platform) -> None:
     """The FHIR API at /fhir, its OAuth token endpoint at /auth/token, the SMART authorization page /auth/authorize."""
     from opendsp.clients.services import Tokens
     from opendsp.clients.views import authorize_router, token_router
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
 
     from opendsp.fhir.app import at_base, create_fhir_app
 
@@ -88,7 +88,8 @@ def _mount_fhir(app: FastAPI, platform: Platform) -> None:
     app.include_router(token_router(platform, tokens))
     app.include_router(authorize_router(platform))
     fhir = create_fhir_app(platform, tokens)
+    # First among the routes: the router tries its routes in order, and no portal page lives under /fhir, so an
+    # API request (the busiest path) need not be matched against every portal route first (issue 15).
     # The base URL itself (``POST /fhir``: ITI-65, as the CapabilityStatement names it) is answered, not
     # redirected to /fhir/: many clients do not follow a 307 for a POST.
-    app.router.routes.append(Route("/fhir", endpoint=at_base(fhir), methods=["GET", "POST"]))
-    app.mount("/fhir", fhir)
+    app.router.routes[:0] = [Route("/fhir", endpoint=at_base(fhir), methods=["GET", "POST"]), Mount("/fhir", fhir)]
