@@ -124,7 +124,9 @@ def _append_in_one() -> Any:
     The head's update reads the inserted entry from the CTE, so the entry is in before the head moves and the
     head's trigger (migration 0013) finds it, as when they were two statements."""
     entry = _INSERT.returning(_ENTRIES.c.id, _ENTRIES.c.chain, _ENTRIES.c.seq, _ENTRIES.c.hash).cte("appended")
-    return (update(_HEADS).where(_HEADS.c.chain == entry.c.chain)
+    # The head named by its chain's value too, not only through the CTE: on a database distributed by chain the
+    # statement then goes to the one node holding that chain (tests/operations/test_record_scoped_sql.py).
+    return (update(_HEADS).where(_HEADS.c.chain == bindparam("v_chain"), _HEADS.c.chain == entry.c.chain)
             .values(last_seq=entry.c.seq, last_hash=entry.c.hash).returning(entry.c.id))
 
 
