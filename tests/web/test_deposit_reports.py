@@ -54,23 +54,29 @@ class World:
     gp: Pro
 
 
-def build(platform: Platform, clock: FrozenClock) -> World:
-    """A holder logged in; a radiologist, a hospital physician and a general practitioner in the circle."""
+def holder_with_circle(platform: Platform, clock: FrozenClock, *circle: Pro) -> tuple[uuid.UUID, Browser]:
+    """A new record's holder, logged in, with these professionals in the trusted circle."""
     with platform.transaction() as session:
         record = make_record(session, platform, active=False)
         session.expunge(record.holder)
         session.expunge(record)
     holder = logged_in(platform, clock, record.holder)
+    with platform.transaction() as session:
+        access = as_holder(session, platform, session.get(Record, record.id))
+        for pro in circle:
+            access.add_to_circle(record.id, pro.id)
+    return record.id, holder
+
+
+def build(platform: Platform, clock: FrozenClock) -> World:
+    """A holder logged in; a radiologist, a hospital physician and a general practitioner in the circle."""
     radiologist = professional_with_account(platform, clock, specialties=("radiology",), name="Imagerie Sud",
                                             family_name="Kremer")
     hospital = professional_with_account(platform, clock, kind=OrganisationKind.hospital, name="Hôpital Demo",
                                          specialties=("internal_medicine",), family_name="Schmit")
     gp = professional_with_account(platform, clock, family_name="Hoffmann")
-    with platform.transaction() as session:
-        access = as_holder(session, platform, session.get(Record, record.id))
-        for pro in (radiologist, hospital, gp):
-            access.add_to_circle(record.id, pro.id)
-    return World(record.id, holder, radiologist, hospital, gp)
+    record_id, holder = holder_with_circle(platform, clock, radiologist, hospital, gp)
+    return World(record_id, holder, radiologist, hospital, gp)
 
 
 def deposit(pro: Pro, record_id: uuid.UUID, kind: str, fields: dict[str, str]) -> Any:

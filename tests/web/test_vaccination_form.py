@@ -18,14 +18,11 @@ from opendsp.documents.models import Document
 from opendsp.documents.types import FHIR_MEDIA_TYPE, DocumentType
 from opendsp.platform import Platform
 from opendsp.professionals.models import OrganisationKind
-from opendsp.records.models import Record
 from opendsp.structured.bundles import content_problems
 from opendsp.structured.models import StructuredEntry
 from tests.accounts.portal import Browser, settings  # noqa: F401 - the cheap-hash settings
-from tests.factories import as_holder, make_record
-from tests.web.holder_world import logged_in
 from tests.web.professional import Pro, professional_with_account
-from tests.web.test_deposit_reports import documents, main_text, stored_bundle, traced
+from tests.web.test_deposit_reports import documents, holder_with_circle, main_text, stored_bundle, traced
 
 VACCINATION = {"title": "Vaccination grippe", "care_date": "2025-03-05", "confidentiality": "normal",
                "cvx": "140", "given": "2025-03-05", "dose": "2", "lot": "FLU-2025-<77>"}
@@ -41,21 +38,13 @@ class World:
 
 
 def build(platform: Platform, clock: FrozenClock) -> World:
-    with platform.transaction() as session:
-        record = make_record(session, platform, active=False)
-        session.expunge(record.holder)
-        session.expunge(record)
-    holder = logged_in(platform, clock, record.holder)
     pharmacist = professional_with_account(platform, clock, kind=OrganisationKind.pharmacy, profession="pharmacist",
                                            specialties=(), name="Pharmacie du Centre", family_name="Muller")
     gp = professional_with_account(platform, clock, family_name="Hoffmann")
     physiotherapist = professional_with_account(platform, clock, profession="physiotherapist", specialties=(),
                                                 name="Kiné Est", family_name="Thill")
-    with platform.transaction() as session:
-        access = as_holder(session, platform, session.get(Record, record.id))
-        for pro in (pharmacist, gp, physiotherapist):
-            access.add_to_circle(record.id, pro.id)
-    return World(record.id, holder, pharmacist, gp, physiotherapist)
+    record_id, holder = holder_with_circle(platform, clock, pharmacist, gp, physiotherapist)
+    return World(record_id, holder, pharmacist, gp, physiotherapist)
 
 
 def deposit(pro: Pro, record_id: uuid.UUID, fields: dict[str, str]) -> Any:
