@@ -162,6 +162,7 @@ def platform(settings: Settings, clock: FrozenClock, migrated_templates: Templat
     platform.engine.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marker into the test's id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, a module's tests that share a module-scoped fixture (a server process, a loaded demo)
     run in one worker (--dist loadgroup), which then starts it once instead of once per worker."""
