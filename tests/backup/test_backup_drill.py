@@ -320,7 +320,9 @@ def test_a_backup_is_traced_where_it_was_taken_and_a_refused_one_or_a_refused_re
     assert manifest["master_keys"] == last.context["master_keys"] == [platform.keys.current_key_id]
     assert manifest["documents"] == 1 and manifest["blobs"] == 1 and manifest["revision"]
     assert manifest["checkpoint"]["number"] == 1
-    assert manifest["checkpoint"]["key_id"] == key_id(load_public_key(platform.settings.checkpoint_public_key_file))  # type: ignore[arg-type]
+    public_key = platform.settings.checkpoint_public_key_file
+    assert public_key is not None
+    assert manifest["checkpoint"]["key_id"] == key_id(load_public_key(public_key))
 
     refused = run(source, "backup", str(folder))  # not empty
     assert refused.exit_code == 2
