@@ -334,6 +334,21 @@ def test_a_change_made_by_a_subprocess_is_seen_by_the_next_request(platform: Pla
     assert not may_list(platform, scene, scene.member_id)
 
 
+def test_a_change_made_in_plain_sql_is_seen_by_the_next_request(platform: Platform, scene: Scene) -> None:
+    from sqlalchemy import text
+
+    assert may_list(platform, scene, scene.member_id)
+    assert may_list(platform, scene, scene.member_id)  # now in this process's cache
+    assert platform.engine is not None
+    with platform.engine.begin() as connection:  # as a DBA's script would, past every service
+        connection.execute(text("DELETE FROM circle_members WHERE record_id = :record AND professional_id = :member"),
+                           {"record": scene.record_id.hex if platform.engine.dialect.name == "sqlite"
+                            else scene.record_id,
+                            "member": scene.member_id.hex if platform.engine.dialect.name == "sqlite"
+                            else scene.member_id})
+    assert not may_list(platform, scene, scene.member_id)
+
+
 def test_the_cache_is_bounded(settings: Settings, clock: FrozenClock, scene: Scene) -> None:
     small = Platform(settings=settings.model_copy(update={"access_cache_size": 1}), clock=clock)
     try:
@@ -347,6 +362,20 @@ def test_the_cache_is_bounded(settings: Settings, clock: FrozenClock, scene: Sce
         assert small.engine is not None
         small.engine.dispose()
 
+
+
+def test_a_cache_of_size_0_keeps_nothing_and_the_defaults_are_those_documented(
+        settings: Settings, clock: FrozenClock, scene: Scene) -> None:
+    assert (Settings().access_cache_size, Settings().caller_cache_size) == (50_000, 10_000)  # docs/operations.md
+    none = Platform(settings=settings.model_copy(update={"access_cache_size": 0}), clock=clock)
+    try:
+        for _ in range(2):
+            served, fresh = standing(none, scene)
+            assert served.grants == fresh.grants
+        assert len(none.access_cache) == 0 and none.access_cache.hits == 0
+    finally:
+        assert none.engine is not None
+        none.engine.dispose()
 
 
 def test_every_table_the_grants_are_read_from_moves_the_version() -> None:

@@ -7,6 +7,7 @@ new database), through the commands an operator runs.
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import shutil
 import uuid
@@ -289,3 +290,72 @@ def _sink_up_to(platform: Platform, number: int, tmp_path: Path) -> Path:
     for n in range(1, number + 1):
         shutil.copy(origin / checkpoint_name(n), copy / checkpoint_name(n))
     return copy
+
+
+def test_a_backup_is_traced_where_it_was_taken_and_a_refused_one_or_a_refused_restore_writes_nothing(
+    platform: Platform, elsewhere: str, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from opendsp.trace.signing import key_id, load_public_key
+
+    source = env_of(platform.settings)
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, make_record(session, platform))
+    assert run(source, "trace", "checkpoint").exit_code == 0
+    folder = tmp_path / "backups" / "monday"
+    assert run(source, "backup", str(folder)).exit_code == 0
+
+    def platform_chain() -> list[TraceEntry]:
+        with platform.sessions() as session:
+            return list(session.scalars(
+                select(TraceEntry).where(TraceEntry.chain == PLATFORM_CHAIN).order_by(TraceEntry.id)))
+
+    after_backup = platform_chain()
+    last = after_backup[-1]
+    assert (last.action, last.actor_kind, last.record_id, last.document_id) == ("backup", "system", None, None)
+    assert {k: last.context[k] for k in ("folder", "documents", "blobs", "checkpoint")} == {
+        "folder": str(folder), "documents": 1, "blobs": 1, "checkpoint": 1}
+    manifest = json.loads((folder / "backup.json").read_text())
+    assert manifest["master_keys"] == last.context["master_keys"] == [platform.keys.current_key_id]
+    assert manifest["documents"] == 1 and manifest["blobs"] == 1 and manifest["revision"]
+    assert manifest["checkpoint"]["number"] == 1
+    public_key = platform.settings.checkpoint_public_key_file
+    assert public_key is not None
+    assert manifest["checkpoint"]["key_id"] == key_id(load_public_key(public_key))
+
+    refused = run(source, "backup", str(folder))  # not empty
+    assert refused.exit_code == 2
+    assert len(platform_chain()) == len(after_backup)
+
+    # A restore checked with another instance's published key is refused, and writes nothing.
+    keyring = tmp_path / "kept-apart" / "master-keys.json"
+    keyring.parent.mkdir()
+    shutil.copy(keyring_path(platform.settings), keyring)  # type: ignore[arg-type]
+    other_key = tmp_path / "published" / "other.key.pub"
+    other_key.parent.mkdir()
+    other_key.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    target = target_env(platform, tmp_path / "elsewhere", elsewhere, keyring, other_key)
+    wrong_key = run(target, "restore", str(folder))
+    assert wrong_key.exit_code == 2 and "is not the key that signed checkpoint 1" in said(wrong_key), wrong_key.output
+    assert not any(path.is_file() for path in (tmp_path / "elsewhere" / "content").rglob("*"))
+    copy = make_engine(elsewhere)
+    try:
+        with copy.connect() as connection:
+            assert "alembic_version" not in _tables(connection)
+    finally:
+        copy.dispose()
+
+    # A backup of the other kind of database is refused before anything is read or written.
+    other_kind = (f"sqlite:///{tmp_path / 'other-kind' / 'opendsp.db'}" if elsewhere.startswith("postgresql")
+                  else f"postgresql://postgres@127.0.0.1:1/never_{uuid.uuid4().hex[:8]}")
+    shutil.copy(platform.settings.checkpoint_public_key_file, other_key)  # type: ignore[arg-type]
+    kind = run({**target, "OPENDSP_DATABASE_URL": other_kind}, "restore", str(folder))
+    assert kind.exit_code == 2 and "this is a backup of a" in said(kind), kind.output
+
+
+def _tables(connection) -> set[str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    return set(inspect(connection).get_table_names())

@@ -70,6 +70,31 @@ def test_a_fresh_development_instance_still_gets_the_demo_keyring(platform: Plat
     assert platform.keys.current_key_id == DEMO_KEY_ID
 
 
+def test_keys_init_with_keys_from_the_environment_says_where_they_go_and_writes_nothing(tmp_path, platform: Platform) -> None:  # type: ignore[no-untyped-def]
+    var = tmp_path / "var"
+    result = CliRunner().invoke(main_command(), ["keys", "init"], catch_exceptions=False, env={
+        "OPENDSP_DATABASE_URL": platform.settings.database_url, "OPENDSP_VAR_DIR": str(var),
+        "OPENDSP_MASTER_KEY_SOURCE": "env", "OPENDSP_MASTER_KEYS": ""})
+    assert result.exit_code == 2 and "OPENDSP_MASTER_KEYS" in result.output
+    assert "openssl rand -base64 32" in result.output
+    assert [path for path in var.rglob("*") if path.is_file()] == []  # no keyring, no key of any kind
+
+
+def test_keys_init_demo_writes_back_the_demo_keyring_that_sealed_the_records(platform: Platform) -> None:
+    with platform.transaction() as session:
+        document = deposit_pdf(session, platform, make_record(session, platform))
+    path = keyring_path(platform.settings)
+    assert path is not None
+    path.unlink()
+    result = run(platform, "keys", "init", "--demo")
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["current"] == DEMO_KEY_ID
+    restarted = Platform(settings=platform.settings, clock=FrozenClock(), randomness=SeededRandomness(1),
+                         engine=platform.engine)
+    with restarted.sessions() as session:
+        assert read_as_holder(session, restarted, document)
+
+
 def test_rotate_with_retire_leaves_only_the_new_key_and_content_still_reads(platform: Platform) -> None:
     from opendsp.documents.types import FHIR_MEDIA_TYPE
     from opendsp.structured.models import StructuredCode, StructuredEntry

@@ -114,3 +114,24 @@ def test_documents_are_sealed_in_the_object_store(s3_settings: Settings) -> None
     platform.content.blobs.put(document.content_key, [raw[:-5]])
     with platform.sessions() as session, pytest.raises(ContentUnavailable):
         read_as_holder(session, platform, document)
+
+
+def test_readiness_asks_the_bucket_and_names_only_the_store_when_it_is_gone(s3_settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from opendsp.web.app import create_app
+
+    clock = FrozenClock(datetime.now(UTC))
+    platform = Platform(settings=s3_settings, clock=clock, randomness=SeededRandomness(3))
+    assert platform.engine is not None
+    upgrade(platform.engine)
+    client = TestClient(create_app(platform=platform))
+    assert client.get("/healthz/ready").status_code == 200
+    store = platform.blob_store
+    assert isinstance(store, S3Store)
+    store.client.delete_bucket(Bucket=store.bucket)  # empty: nothing was deposited
+    ready = client.get("/healthz/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "content_store": "failed", "master_keys": "ok"}
+    assert store.bucket not in ready.text
+    platform.engine.dispose()

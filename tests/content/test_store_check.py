@@ -74,6 +74,51 @@ def test_verify_reports_content_whose_master_key_is_gone_instead_of_crashing(pla
     assert f"master key {old!r} is not in the keyring" in result.output
 
 
+def test_verify_reports_missing_altered_and_unreadable_content_in_one_run_and_traces_it(platform: Platform) -> None:
+    from sqlalchemy import select
+
+    from opendsp.trace.models import TraceEntry
+
+    with platform.transaction() as session:
+        unreadable = deposit_pdf(session, platform, make_record(session, platform))
+    keyring = platform.keys
+    assert isinstance(keyring, KeyringFileProvider)
+    old = keyring.current_key_id
+    keyring.add_key(platform.randomness)
+    with platform.transaction() as session:
+        missing = deposit_pdf(session, platform, make_record(session, platform))
+        altered = deposit_pdf(session, platform, make_record(session, platform))
+        intact = deposit_pdf(session, platform, make_record(session, platform))
+    content = platform.settings.var_dir / "content"
+    (content / missing.content_key).unlink()
+    sealed = bytearray((content / altered.content_key).read_bytes())
+    sealed[30] ^= 0xFF
+    (content / altered.content_key).write_bytes(bytes(sealed))
+    keyring._write(keyring.current_key_id, {k: keyring.key(k) for k in keyring.key_ids() if k != old})
+    orphan = "records/00000000-0000-0000-0000-000000000000/left-behind"
+    platform.content.blobs.put(orphan, [b"sealed bytes"])
+
+    result = run(platform, "store", "check", "--verify", "--dry-run", "--grace-minutes", "0")
+    assert result.exit_code == 1
+    assert f"MISSING content for document: {missing.content_key}" in result.output
+    assert f"ALTERED content: {altered.content_key}" in result.output
+    assert f"UNREADABLE content: {unreadable.content_key}" in result.output
+    assert intact.content_key not in result.output
+    assert "would remove 1 orphans" in result.output
+    assert platform.content.blobs.read(orphan) == b"sealed bytes"  # --dry-run removes nothing
+
+    with platform.sessions() as session:
+        entries = session.scalars(select(TraceEntry).where(TraceEntry.action.in_(["content.check", "content.verify"]))
+                                  .order_by(TraceEntry.id)).all()
+    checks = [entry for entry in entries if entry.action == "content.check"]
+    assert len(checks) == 1 and checks[0].chain == "platform" and checks[0].record_id is None
+    assert {k: checks[0].context[k] for k in ("orphans", "missing", "altered", "unreadable", "removing")} == {
+        "orphans": 1, "missing": 1, "altered": 1, "unreadable": 1, "removing": False}  # found, left in place
+    verified = {entry.record_id: entry.context["documents"] for entry in entries if entry.action == "content.verify"}
+    # The holders whose documents the platform opened are told; nothing was opened of the missing one.
+    assert verified == {unreadable.record_id: 1, altered.record_id: 1, intact.record_id: 1}
+
+
 def test_a_blob_is_made_durable_in_its_folder_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[Path] = []
     real_fsync = os.fsync

@@ -123,3 +123,17 @@ def test_the_ports_are_those_of_the_settings_and_of_the_docs(compose: dict, open
     assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == [
         f"metrics:{opendsp_services['metrics']['environment']['OPENDSP_METRICS_PORT']}"]
     assert "9090" in docs and compose["services"]["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+
+
+def test_the_databases_max_connections_holds_every_pool_of_the_capacity_plan_at_its_fullest(
+        compose: dict) -> None:  # type: ignore[type-arg]
+    from opendsp.settings import Settings
+
+    settings = Settings()
+    per_process = settings.database_pool_size + settings.database_max_overflow
+    assert per_process == 15  # docs/operations.md, "Capacity plan": 5 + 10
+    # Two web machines of 4 workers, then the worker, the MLLP listener, the checkpointer and the metrics server.
+    processes = 2 * 4 + 4
+    command = compose["services"]["postgres"]["command"]
+    limit = int(next(arg.split("=")[1] for arg in command if arg.startswith("max_connections=")))
+    assert processes * per_process == 180 <= limit == 200

@@ -136,6 +136,35 @@ def login_attempt(url: str, n: int, jar: httpx.Cookies) -> int:
         return answer.status_code
 
 
+def test_the_mllp_listener_cuts_off_a_message_unanswered_after_the_grace_and_exits_1(
+    platform: Platform, hospital, tmp_path: Path  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    port, health_port = free_port(), free_port()
+    env = environment(platform, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    command = opendsp("mllp", "--port", str(port), "--health-port", str(health_port), "--graceful-seconds", "1")
+    with running(command, env) as listener:
+        wait_ready(f"http://127.0.0.1:{health_port}/healthz/ready", listener)
+        held = HeldWrites(platform)
+        try:
+            in_hand = socket.create_connection(("127.0.0.1", port), timeout=60)
+            in_hand.sendall(START + adt("A01", hospital["number"], control="LATE1").encode() + END)
+            deadline = time.monotonic() + 30
+            while pool_checked_out(folder, "mllp", listener.pid) < 1:  # its transaction waits for the lock
+                assert time.monotonic() < deadline and listener.poll() is None, "the message never reached the feed"
+                time.sleep(0.05)
+            listener.send_signal(signal.SIGTERM)
+            # The grace (1 s) runs out while the write is still held: the message is cut off, unanswered.
+            assert read_ack(in_hand) == b""
+            in_hand.close()
+        finally:
+            held.release()  # lets the cut transaction's thread end, so that the process can exit
+        out, errors = listener.communicate(timeout=60)
+    assert listener.returncode == 1, errors
+    assert "cut off" in errors
+
+
 def test_serve_with_two_workers_shares_flows_and_rate_limits_and_finishes_a_request_under_way(
     platform: Platform, tmp_path: Path
 ) -> None:

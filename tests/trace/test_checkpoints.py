@@ -301,3 +301,34 @@ def test_a_long_lived_log_follows_new_checkpoints_from_its_cache(platform: Platf
     assert state is not None and state.number == 3
     assert state.head_of(str(record.id)) == Head(str(record.id), last.seq, last.hash)
     assert state == checkpoint_log(platform.settings, platform.clock).state()  # the same as read from scratch
+
+
+def test_new_key_makes_a_private_key_once_prints_its_fingerprint_and_never_replaces_it(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+
+    from opendsp.trace.signing import key_id, load_public_key
+
+    private = platform.settings.checkpoint_key_file
+    public = platform.settings.checkpoint_public_key_file
+    assert private is not None and public is not None and not private.exists()
+    made = cli(platform, monkeypatch, "trace", "new-key")
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    fingerprint = key_id(load_public_key(public))
+    assert fingerprint in " ".join(made.output.split()).replace(" ", "")
+    before = private.read_bytes(), public.read_bytes()
+    again = cli(platform, monkeypatch, "trace", "new-key")
+    assert again.exit_code == 2 and "never replaced" in again.output
+    assert (private.read_bytes(), public.read_bytes()) == before
+
+
+def test_the_folder_sink_writes_each_checkpoint_read_only(platform: Platform) -> None:
+    import stat
+
+    record_with_history(platform)
+    log = checkpoint(platform)
+    sink = log.sink
+    assert isinstance(sink, FolderSink)
+    written = Path(platform.settings.checkpoint_sink.removeprefix("file:")) / checkpoint_name(1)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o444

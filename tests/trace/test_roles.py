@@ -161,6 +161,22 @@ def test_the_application_role_is_refused_each_forbidden_statement(application_pl
     assert _snapshot(engine) == before  # nothing changed
 
 
+def test_db_roles_run_again_changes_nothing_and_the_application_stays_refused(
+        application_platform: Platform, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = record_with_history(application_platform)
+    run(monkeypatch, {"OPENDSP_MIGRATION_DATABASE_URL": cluster.admin_url}, "db", "roles", "--owner", cluster.owner,
+        "--application", cluster.application)
+    record_with_history(application_platform)  # the grants are still there
+    engine = application_platform.engine
+    assert engine is not None
+    with pytest.raises(DBAPIError, match="permission denied|append-only"), engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM trace_entries WHERE chain = '{record.id}'"))
+    with pytest.raises(DBAPIError, match="must be owner"), engine.begin() as connection:
+        connection.execute(text("ALTER TABLE trace_entries DISABLE TRIGGER trace_entries_append_only"))
+    with application_platform.sessions() as session:
+        assert verify(session).intact
+
+
 def _snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
     with engine.connect() as connection:
         return (connection.execute(text("SELECT count(*), max(id) FROM trace_entries")).one(),

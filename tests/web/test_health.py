@@ -72,6 +72,27 @@ def test_live_and_ready_answer_ok_when_everything_is_there(platform: Platform) -
     assert ready.headers["cache-control"] == "no-store"
 
 
+def test_ready_stays_ok_while_another_connection_holds_the_write_lock(platform: Platform) -> None:
+    """On SQLite a long write (a deposit, an import batch) holds the database's one write lock: not an outage."""
+    import time
+
+    from sqlalchemy import text
+
+    assert platform.engine is not None
+    client = TestClient(create_app(platform=platform))
+    writer = platform.engine.connect()
+    transaction = writer.begin()  # on SQLite: BEGIN IMMEDIATE, the write lock
+    try:
+        writer.execute(text("UPDATE trace_chain_heads SET last_seq = last_seq WHERE 1 = 0"))
+        started = time.monotonic()
+        ready = client.get("/healthz/ready")
+        assert ready.status_code == 200, ready.json()
+        assert time.monotonic() - started < 5  # answered, not after waiting for the lock
+    finally:
+        transaction.rollback()
+        writer.close()
+
+
 def test_ready_names_a_missing_content_store_and_nothing_else(platform: Platform) -> None:
     import shutil
 

@@ -215,3 +215,61 @@ def test_a_caller_cannot_add_label_values_with_made_up_methods_or_paths(platform
     text = generate_latest(metrics_registry(platform)).decode()
     assert "BREW" not in text and "made-up" not in text and "not-a-uuid" not in text
     assert 'method="other",route="(unmatched)"' in text
+
+
+def test_trace_appends_are_counted_by_outcome_a_rolled_back_act_included(platform: Platform) -> None:
+    from prometheus_client import REGISTRY
+
+    from tests.factories import deposit_pdf, make_record
+
+    def permitted() -> float:
+        return REGISTRY.get_sample_value("opendsp_trace_appends_total", {"outcome": "permitted"}) or 0
+
+    with platform.transaction() as session:
+        record = make_record(session, platform)
+    before = permitted()
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, record)
+    kept = permitted()
+    assert kept > before
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), platform.transaction() as session:
+        deposit_pdf(session, platform, record)
+        raise Abandoned  # the deposit and its entry roll back
+    assert permitted() - kept == kept - before  # written, then rolled back: counted all the same
+
+
+def test_jobs_are_counted_by_kind_and_state_from_the_database(platform: Platform) -> None:
+    from opendsp.metrics import DatabaseFigures
+    from tests.factories import deposit_pdf, make_record, run_jobs
+
+    def jobs() -> dict[tuple[str, str], float]:
+        return {(sample.labels["kind"], sample.labels["state"]): sample.value
+                for metric in DatabaseFigures(platform).collect() if metric.name == "opendsp_jobs"
+                for sample in metric.samples}
+
+    run_jobs(platform)
+    assert jobs().get(("index_document", "pending"), 0) == 0
+    with platform.transaction() as session:
+        deposit_pdf(session, platform, make_record(session, platform))
+    assert jobs()[("index_document", "pending")] == 1
+    run_jobs(platform)
+    assert jobs().get(("index_document", "pending"), 0) == 0
+
+
+def test_database_up_is_0_when_the_database_refuses_connections(platform: Platform) -> None:
+    from sqlalchemy import create_engine
+
+    from opendsp.metrics import DatabaseFigures
+
+    # A server that does not listen: port 9 (discard) on localhost refuses the connection at once.
+    dead = create_engine("postgresql+psycopg://opendsp@127.0.0.1:9/nowhere?connect_timeout=2")
+    unreachable = Platform(settings=platform.settings, clock=platform.clock, randomness=platform.randomness,
+                           engine=dead, blob_store=platform.blob_store)
+    figures = {sample.name: sample.value for metric in DatabaseFigures(unreachable).collect()
+               for sample in metric.samples}
+    assert figures["opendsp_metrics_database_up"] == 0
+    assert _figures(platform)["opendsp_metrics_database_up"] == 1
