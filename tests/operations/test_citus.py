@@ -22,6 +22,7 @@ Debian: docs/operations.md, "Distributing with Citus", says where it comes from)
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from opendsp.cli import main
 from opendsp.clock import FrozenClock, SystemRandomness
@@ -83,10 +85,12 @@ def citus() -> Iterator[Citus]:
     def make(node: Cluster) -> None:
         node.run("initdb", "-D", str(node.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
                  timeout=120)
-        # Two-phase commit across nodes needs prepared transactions; fsync stays off on this shared machine.
+        # Two-phase commit across nodes needs prepared transactions; an online shard move, logical WAL on every
+        # node; fsync stays off on this shared machine.
         node.configure(port=str(node.port), listen_addresses="127.0.0.1", unix_socket_directories=str(folder),
                        shared_preload_libraries="citus", max_prepared_transactions="40", fsync="off",
-                       max_connections="80", shared_buffers="16MB", **{"citus.shard_count": str(SHARDS)})
+                       max_connections="80", shared_buffers="16MB", wal_level="logical",
+                       **{"citus.shard_count": str(SHARDS)})
         node.start()
         node.sql(f"CREATE DATABASE {DATABASE}")
         node.sql("CREATE EXTENSION citus", DATABASE)
@@ -296,3 +300,166 @@ def test_the_platform_runs_on_a_citus_cluster_with_each_record_on_one_node(
             f"SELECT DISTINCT s.nodeport FROM citus_shards s WHERE s.shardid IN (SELECT "
             f"get_shard_id_for_distribution_column(t, '{record_id}') FROM unnest(ARRAY['records', 'record_keys', "
             f"'record_state_changes', 'documents', 'search_terms']::regclass[]) AS t)")}) == 1
+
+
+# Production shape: the two roles of docs/operations.md ("Database roles") on a Citus cluster, a shard moved
+# online while holders deposit, and a migration run once the tables are distributed. One database of its own on
+# the same nodes, so that the test above and these do not see each other's tables.
+
+PRODUCTION = "production"
+OWNER, APPLICATION = "dsp_owner", "dsp_app"  # roles are cluster-wide: made once, on every node, by Citus
+MANUAL = "SET citus.enable_manual_changes_to_shards = on;"
+SHARDS_SHOWN = "SET citus.override_table_visibility = off;"  # Citus hides the shards from pg_class on a worker
+
+
+def _as(citus: Citus, role: str, database: str = PRODUCTION) -> str:
+    return f"postgresql://{role}@127.0.0.1:{citus.coordinator.port}/{database}"
+
+
+def _psql(node: Cluster, statement: str, role: str, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*node.runner, str(node.binaries / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                           "-h", "127.0.0.1", "-p", str(node.port), "-U", role, "-d", database, "-c", statement],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def _node_sql(node: Cluster, statement: str, role: str = "postgres", database: str = PRODUCTION) -> str:
+    done = _psql(node, statement, role, database)
+    assert done.returncode == 0, f"{statement} as {role} on {node.port}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def _refused(node: Cluster, statement: str, role: str) -> str:
+    """The node's answer to a statement it must refuse, in its own words (the test fails if it ran)."""
+    done = _psql(node, statement, role, PRODUCTION)
+    assert done.returncode != 0, f"{statement} ran as {role} on {node.port}: {done.stdout}"
+    return done.stderr
+
+
+@dataclass
+class Production:
+    citus: Citus
+    var: Path
+
+    def cli(self, *args: str, migration_role: str = OWNER) -> Result:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OPENDSP_DATABASE_URL", _as(self.citus, APPLICATION))
+            patch.setenv("OPENDSP_MIGRATION_DATABASE_URL", _as(self.citus, migration_role))
+            patch.setenv("OPENDSP_VAR_DIR", str(self.var))
+            patch.setenv("OPENDSP_PASSWORD_HASH_PROFILE", "fast")
+            return CliRunner().invoke(main, list(args))
+
+    def platform(self) -> Platform:
+        """The platform as the application role, as the server, the worker and the listeners connect."""
+        return Platform(settings=Settings(var_dir=self.var, database_url=_as(self.citus, APPLICATION),
+                                          password_hash_profile="fast"), randomness=SystemRandomness())
+
+
+@pytest.fixture(scope="module")
+def production(citus: Citus) -> Iterator[Production]:
+    """A database made as docs/operations.md says: the extension on every node, the nodes named on the
+    coordinator, the roles made by `opendsp db roles` (as postgres), then `opendsp migrate` and
+    `opendsp db distribute` as the owner."""
+    for node in (citus.coordinator, *citus.workers):
+        node.sql(f"CREATE DATABASE {PRODUCTION}")
+        node.sql("CREATE EXTENSION citus", PRODUCTION)
+    citus.coordinator.sql(f"SELECT citus_set_coordinator_host('127.0.0.1', {citus.coordinator.port})", PRODUCTION)
+    for worker in citus.workers:
+        citus.coordinator.sql(f"SELECT citus_add_node('127.0.0.1', {worker.port})", PRODUCTION)
+    var = Path(tempfile.mkdtemp(prefix="opendsp-citus-var-"))
+    production = Production(citus, var)
+    try:
+        roles = production.cli("db", "roles", "--owner", OWNER, "--application", APPLICATION,
+                               migration_role="postgres")
+        assert roles.exit_code == 0, roles.output
+        migrated = production.cli("migrate")
+        assert migrated.exit_code == 0, migrated.output
+        assert f"migrated as {OWNER}; {APPLICATION} granted" in said(migrated)
+        distributed = production.cli("db", "distribute")
+        assert distributed.exit_code == 0, distributed.output
+        assert "records: distributed by id, its own colocation group" in distributed.output
+        yield production
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def _shard_of(citus: Citus, table: str, value: object) -> tuple[str, Cluster]:
+    """The shard of a table that holds a value of its distribution column, and the worker that holds the shard."""
+    shard, port = _node_sql(citus.coordinator, f"SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.shardid = "
+                            f"get_shard_id_for_distribution_column('{table}', '{value}')").split("|")
+    return shard, next(w for w in citus.workers if str(w.port) == port)
+
+
+def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace_on_any_node(
+        production: Production) -> None:
+    from tests.trace.test_roles import FORBIDDEN
+
+    citus = production.citus
+    # Citus made the roles on every node (CREATE ROLE is propagated from the coordinator), and the shards on the
+    # workers belong to the owner, not to the application nor to postgres.
+    for node in citus.workers:
+        roles = _node_sql(node, f"SELECT count(*) FROM pg_roles WHERE rolname IN ('{OWNER}', '{APPLICATION}')")
+        assert roles == "2", node.port
+        owners = _node_sql(node, f"{SHARDS_SHOWN} SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relkind = 'r' "
+                                 "AND relname ~ '^(trace_entries|documents|records)_[0-9]+$'")
+        assert owners == OWNER, (node.port, owners)
+    # A migration after the distribution grants again: Citus sends GRANT ... ON ALL TABLES IN SCHEMA to the shards.
+    again = production.cli("migrate")
+    assert again.exit_code == 0, again.output
+
+    platform = production.platform()
+    try:
+        with platform.transaction() as session:
+            record = make_record(session, platform)
+            record_id = record.id
+            contents = {}
+            for number in range(3):
+                content = PDF + f"% roles {number}\n".encode()
+                contents[as_holder(session, platform, record).deposit(
+                    record_id, holder_draft(f"Analyses {number}"), [content]).id] = content
+        with platform.transaction() as session:
+            record = session.get(type(record), record_id)
+            assert record is not None
+            access = as_holder(session, platform, record)
+            for document_id, content in contents.items():
+                assert access.consult(document_id).read() == content
+            assert session.execute(text("SELECT current_user")).scalar() == APPLICATION
+    finally:
+        assert platform.engine is not None
+        platform.engine.dispose()
+    verified = production.cli("trace", "verify")
+    assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
+
+    # The application is refused on the coordinator what "Database roles" says it is refused...
+    snapshot = ("SELECT (SELECT count(*) FROM trace_entries), (SELECT max(id) FROM trace_entries), "
+                "(SELECT string_agg(chain || last_seq || last_hash, ',' ORDER BY chain) FROM trace_chain_heads)")
+    before = _node_sql(citus.coordinator, snapshot)
+    for statement in FORBIDDEN:
+        answer = _refused(citus.coordinator, statement.format(chain=record_id, forged="f" * 64), APPLICATION)
+        assert any(reason in answer for reason in ("permission denied", "must be owner", "append-only",
+                                                   "only moves forward")), (statement, answer)
+    # ... and on each worker, where it could connect directly: the shell tables Citus keeps there and the shards
+    # themselves, whose rights Citus copied from the coordinator's tables. Citus's own guard on shards is a
+    # setting any role may switch off, so it is switched off here: the rights alone must refuse.
+    for node in citus.workers:
+        shards = _node_sql(node, f"{SHARDS_SHOWN} SELECT string_agg(relname, ' ') FROM pg_class WHERE relkind = 'r' "
+                                 "AND relname ~ '^(trace_entries|trace_chain_heads)_[0-9]+$'").split()
+        assert shards, f"no shard of the trace on {node.port}"
+        for table in ("trace_entries", *[s for s in shards if s.startswith("trace_entries_")]):
+            for statement in (f"UPDATE {table} SET reason = 'x'", f"DELETE FROM {table}", f"TRUNCATE {table}",
+                              f"ALTER TABLE {table} DISABLE TRIGGER ALL", f"DROP TABLE {table}"):
+                answer = _refused(node, f"{MANUAL} {statement}", APPLICATION)
+                assert "permission denied" in answer or "must be owner" in answer, (node.port, statement, answer)
+        for table in ("trace_chain_heads", *[s for s in shards if s.startswith("trace_chain_heads_")]):
+            for statement in (f"DELETE FROM {table}", f"ALTER TABLE {table} DISABLE TRIGGER ALL"):
+                answer = _refused(node, f"{MANUAL} {statement}", APPLICATION)
+                assert "permission denied" in answer or "must be owner" in answer, (node.port, statement, answer)
+    # The record's chain head, on the shard and the node that hold it: moved back or onto a forged entry, refused
+    # by the trigger Citus made on the shard (the application may move a head forward, so only the trigger stands).
+    shard, node = _shard_of(citus, "trace_chain_heads", record_id)
+    for change in ("last_seq = last_seq - 1", f"last_hash = '{'f' * 64}'"):
+        answer = _refused(node, f"{MANUAL} UPDATE trace_chain_heads_{shard} SET {change} WHERE chain = '{record_id}'",
+                          APPLICATION)
+        assert "only moves forward" in answer, (change, answer)
+    for node in citus.workers:
+        assert "permission denied" in _refused(node, "SET session_replication_role = replica", APPLICATION)
+    assert _node_sql(citus.coordinator, snapshot) == before  # nothing changed
