@@ -21,9 +21,12 @@ Debian: docs/operations.md, "Distributing with Citus", says where it comes from)
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,16 +34,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from opendsp import actors
+from opendsp.access.services import RecordAccess
 from opendsp.cli import main
 from opendsp.clock import FrozenClock, SystemRandomness
 from opendsp.distribution import TABLES, Kind, distribution_column
+from opendsp.documents.models import Document
+from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from tests.factories import PDF, as_holder, holder_draft, make_record, run_jobs
 from tests.fhir.conftest import LAB_REPORT, Fhir, World, fhir, provide_bundle, world  # noqa: F401 - fixtures
-from tests.operations.test_failover import Cluster, _free_port, _runner, _server_binaries
+from tests.operations.test_failover import Cluster, Depositor, _free_port, _runner, _server_binaries, _wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("citus")]
 
@@ -399,8 +406,8 @@ def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace
     for node in citus.workers:
         roles = _node_sql(node, f"SELECT count(*) FROM pg_roles WHERE rolname IN ('{OWNER}', '{APPLICATION}')")
         assert roles == "2", node.port
-        owners = _node_sql(node, f"{SHARDS_SHOWN} SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relkind = 'r' "
-                                 "AND relname ~ '^(trace_entries|documents|records)_[0-9]+$'")
+        owners = _node_sql(node, f"{SHARDS_SHOWN} SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class "
+                                 "WHERE relkind = 'r' AND relname ~ '^(trace_entries|documents|records)_[0-9]+$'")
         assert owners == OWNER, (node.port, owners)
     # A migration after the distribution grants again: Citus sends GRANT ... ON ALL TABLES IN SCHEMA to the shards.
     again = production.cli("migrate")
@@ -463,3 +470,86 @@ def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace
     for node in citus.workers:
         assert "permission denied" in _refused(node, "SET session_replication_role = replica", APPLICATION)
     assert _node_sql(citus.coordinator, snapshot) == before  # nothing changed
+
+
+def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(production: Production) -> None:
+    """Two holders deposit without pause, as the application role, while a record's shards (its colocation group,
+    every table distributed by record) and its chain's shard move to the other worker by logical replication
+    (`wal_level = logical`, shard_transfer_mode 'force_logical'): no deposit fails, every acknowledged one reads
+    back with its hash from the new node, and the trace is intact."""
+    citus = production.citus
+    platform = production.platform()
+    with platform.transaction() as session:
+        owners = [(record.id, record.person_id) for record in (make_record(session, platform) for _ in range(2))]
+    moved = owners[0][0]
+    depositors = [Depositor(platform, record_id, person_id) for record_id, person_id in owners]
+    threads = [threading.Thread(target=d.run, name=f"depositor-{i}", daemon=True) for i, d in enumerate(depositors)]
+
+    def acknowledged() -> int:
+        return sum(len(d.acknowledged) for d in depositors)
+
+    for thread in threads:
+        thread.start()
+    moves = []
+    try:
+        _wait_for(depositors, 4, "before the moves")
+        for table in ("records", "trace_entries"):
+            shard, source = _shard_of(citus, table, moved)
+            target = next(w for w in citus.workers if w is not source)
+            before = acknowledged()
+            _node_sql(citus.coordinator, f"SELECT citus_move_shard_placement({shard}, '127.0.0.1', {source.port}, "
+                                         f"'127.0.0.1', {target.port}, shard_transfer_mode => 'force_logical')")
+            moves.append((table, shard, target, acknowledged() - before))
+        after = {id(d): len(d.acknowledged) for d in depositors}
+        _wait_for(depositors, acknowledged() + 4, "after the moves")
+        deadline = time.monotonic() + 60
+        while any(len(d.acknowledged) <= after[id(d)] for d in depositors):
+            assert time.monotonic() < deadline, "a depositor never deposited again after the moves"
+            time.sleep(0.05)
+    finally:
+        for depositor in depositors:
+            depositor.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert platform.engine is not None
+    platform.engine.dispose()
+    print(f"moves (table, shard, deposits acknowledged while it ran): {[(t, s, n) for t, s, _, n in moves]}; "
+          f"{acknowledged()} acknowledged in all")
+    assert all(d.surprise is None for d in depositors), [repr(d.surprise) for d in depositors if d.surprise]
+    assert not [f for d in depositors for f in d.failures], [repr(f) for d in depositors for f in d.failures][:3]
+    # The moves happened under writes: deposits were acknowledged while each one ran.
+    assert all(during > 0 for *_, during in moves), moves
+
+    # The shards are on the other worker now, and the moved record's rows are there, read on that node directly.
+    for table, shard, target, _ in moves:
+        assert _node_sql(citus.coordinator, f"SELECT nodeport FROM citus_shards WHERE shardid = {shard}") == str(
+            target.port), table
+        column = distribution_column(table)
+        assert _node_sql(target, f"SELECT count(*) FROM {table}_{shard} WHERE {column} = '{moved}'") == _node_sql(
+            citus.coordinator, f"SELECT count(*) FROM {table} WHERE {column} = '{moved}'") != "0"
+    shard, target = _shard_of(citus, "documents", moved)
+    assert target is moves[0][2]  # the documents moved with their record (one colocation group)
+    assert int(_node_sql(target, f"SELECT count(*) FROM documents_{shard} WHERE record_id = '{moved}'")) == len(
+        depositors[0].acknowledged)
+
+    # Every acknowledged deposit, read back by a platform of its own: its row, its hash and its content.
+    checker = production.platform()
+    try:
+        with checker.transaction() as session:
+            every = {i: h for d in depositors for i, h in d.acknowledged.items()}
+            stored = dict(session.execute(select(Document.id, Document.sha256).where(Document.id.in_(every))).all())
+            assert stored == every, f"{len(set(every) - set(stored))} acknowledged deposits lost"
+            for depositor in depositors:
+                holder = session.get(Person, depositor.person_id)
+                access = RecordAccess(session=session, platform=checker, actor=actors.holder(holder))
+                for document_id, digest in depositor.acknowledged.items():
+                    assert hashlib.sha256(access.consult(document_id).read()).hexdigest() == digest
+    finally:
+        assert checker.engine is not None
+        checker.engine.dispose()
+    verified = production.cli("trace", "verify")
+    assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
+    # Logical replication left nothing behind: no slot on the old nodes, no subscription on the new ones.
+    for node in citus.workers:
+        assert _node_sql(node, "SELECT count(*) FROM pg_replication_slots") == "0", node.port
+        assert _node_sql(node, "SELECT count(*) FROM pg_subscription") == "0", node.port
