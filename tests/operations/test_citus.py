@@ -22,6 +22,7 @@ Debian: docs/operations.md, "Distributing with Citus", says where it comes from)
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -553,3 +554,159 @@ def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(
     for node in citus.workers:
         assert _node_sql(node, "SELECT count(*) FROM pg_replication_slots") == "0", node.port
         assert _node_sql(node, "SELECT count(*) FROM pg_subscription") == "0", node.port
+
+
+# A migration of a later release, as it would be written (opendsp.migrations.citus.create_table for its new
+# table), chained on the head: it changes a distributed table (a column filled for every row, an index) and
+# makes a table distributed by record with a key to the documents.
+LATER_MIGRATION = '''"""a later release: pages of documents
+
+Revision ID: later
+Revises: {head}
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from opendsp.migrations.citus import create_table
+
+revision = "later"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("documents", sa.Column("page_count", sa.Integer(), nullable=True))
+    op.execute("UPDATE documents SET page_count = 1")
+    op.alter_column("documents", "page_count", nullable=False)
+    op.create_index("ix_documents_page_count", "documents", ["record_id", "page_count"])
+    create_table(
+        "document_pages",
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("document_id", sa.Uuid(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("record_id", "document_id", "number", name="pk_document_pages"),
+        sa.ForeignKeyConstraint(["record_id", "document_id"], ["documents.record_id", "documents.id"],
+                                name="fk_document_pages_document_id_in_record"),
+    )
+    op.execute("INSERT INTO document_pages (record_id, document_id, number) SELECT record_id, id, 1 FROM documents")
+
+
+def downgrade() -> None:
+    op.drop_table("document_pages")
+    op.drop_index("ix_documents_page_count", table_name="documents")
+    op.drop_column("documents", "page_count")
+'''
+
+
+def test_a_migration_after_the_distribution_reaches_every_shard_and_places_its_new_table(
+        production: Production, tmp_path: Path) -> None:
+    """`opendsp migrate` on the distributed database, as the owner, with a later release's migration: Citus sends
+    its DDL to every shard, the UPDATE that fills the new column reaches every row, the new table is distributed
+    with the record as it is created, the application is granted it; every document is still there, read back
+    with its hash, and `db distribute` then finds every table placed."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    import opendsp.db
+    import opendsp.distribution
+    import opendsp.migrations
+
+    citus = production.citus
+    platform = production.platform()
+    try:
+        with platform.transaction() as session:
+            records = [make_record(session, platform) for _ in range(2)]
+            for record in records:
+                for number in range(2):
+                    as_holder(session, platform, record).deposit(record.id, holder_draft(f"Before {number}"),
+                                                                 [PDF + f"% later {record.id} {number}\n".encode()])
+            record_id, other_id = (record.id for record in records)
+        assert platform.engine is not None
+        head = ScriptDirectory.from_config(opendsp.migrations.alembic_config(platform.engine)).get_current_head()
+    finally:
+        assert platform.engine is not None
+        platform.engine.dispose()
+    documents = "SELECT count(*), md5(string_agg(id::text || sha256, ',' ORDER BY id)) FROM documents"
+    before = _node_sql(citus.coordinator, documents)
+    assert int(before.split("|")[0]) >= 4
+
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    (folder / "later.py").write_text(LATER_MIGRATION.format(head=head))
+    released = opendsp.migrations.alembic_config
+
+    def with_the_later_release(engine):  # type: ignore[no-untyped-def]
+        config = released(engine)
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", os.pathsep.join((str(opendsp.migrations.HERE / "versions"),
+                                                                     str(folder))))
+        return config
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(opendsp.migrations, "alembic_config", with_the_later_release)
+        patch.setitem(opendsp.distribution.TABLES, "document_pages",
+                      opendsp.distribution.record("a later release's table: a document's pages"))
+        migrated = production.cli("migrate")
+        assert migrated.exit_code == 0, migrated.output
+        assert f"{APPLICATION} granted" in said(migrated)
+        assert _node_sql(citus.coordinator, "SELECT version_num FROM alembic_version") == "later"
+        again = production.cli("db", "distribute")
+        assert again.exit_code == 0, again.output
+        assert "document_pages: already distributed by record_id" in again.output
+        assert "nothing to do: every table is placed" in again.output
+
+        # The new table is distributed by record, with the records; its shards on the workers.
+        assert _node_sql(citus.coordinator, "SELECT citus_table_type, distribution_column FROM citus_tables "
+                                            "WHERE table_name = 'document_pages'::regclass") == "distributed|record_id"
+        assert _node_sql(citus.coordinator, "SELECT count(DISTINCT colocation_id) FROM citus_tables WHERE "
+                                            "table_name IN ('records'::regclass, 'document_pages'::regclass)") == "1"
+        # Every shard of documents has the column, filled, and the index; the column is NOT NULL there too.
+        for shard, answer in (line.split("|") for line in _node_sql(citus.coordinator, (
+                "SELECT shardid, result FROM run_command_on_shards('documents', $$SELECT (SELECT count(*) FROM %1$s "
+                "WHERE page_count IS NULL) || ' ' || (SELECT count(*) FROM pg_indexes WHERE indexname LIKE "
+                "'ix_documents_page_count%%' AND tablename = '%1$s') || ' ' || (SELECT attnotnull FROM pg_attribute "
+                "WHERE attrelid = '%1$s'::regclass AND attname = 'page_count')$$)")).splitlines()):
+            assert answer == "0 1 true", (shard, answer)
+        # The application writes and reads the new table; a page naming another record's document is refused
+        # on the shard by the key.
+        other = _node_sql(citus.coordinator, f"SELECT id FROM documents WHERE record_id = '{other_id}' LIMIT 1")
+        answer = _refused(citus.coordinator, "INSERT INTO document_pages (record_id, document_id, number) "
+                                             f"VALUES ('{record_id}', '{other}', 2)", APPLICATION)
+        assert "violates foreign key constraint" in answer, answer
+        mine = _node_sql(citus.coordinator, f"SELECT id FROM documents WHERE record_id = '{record_id}' LIMIT 1")
+        _node_sql(citus.coordinator, "INSERT INTO document_pages (record_id, document_id, number) "
+                                     f"VALUES ('{record_id}', '{mine}', 2)", APPLICATION)
+        assert _node_sql(citus.coordinator, f"SELECT count(*) FROM document_pages WHERE record_id = '{record_id}'",
+                         APPLICATION) == "3"
+
+        # The data is as it was: every document with its hash, each read back; the trace intact.
+        assert _node_sql(citus.coordinator, documents) == before
+        assert _node_sql(citus.coordinator, "SELECT count(*) FROM documents") == _node_sql(
+            citus.coordinator, "SELECT count(*) FROM document_pages WHERE number = 1")
+        checker = production.platform()
+        try:
+            with checker.transaction() as session:
+                for person_id, document_id, digest in session.execute(text(
+                        "SELECT r.person_id, d.id, d.sha256 FROM documents d JOIN records r ON r.id = d.record_id "
+                        "AND r.id = d.record_id")).all():
+                    access = RecordAccess(session=session, platform=checker,
+                                          actor=actors.holder(session.get(Person, person_id)))
+                    assert hashlib.sha256(access.consult(document_id).read()).hexdigest() == digest
+        finally:
+            assert checker.engine is not None
+            checker.engine.dispose()
+        verified = production.cli("trace", "verify")
+        assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
+
+        # And back: the later release's downgrade drops the distributed table and the column on every shard.
+        owner = opendsp.db.make_engine(_as(citus, OWNER))
+        try:
+            command.downgrade(opendsp.migrations.alembic_config(owner), head)
+        finally:
+            owner.dispose()
+    assert _node_sql(citus.coordinator, "SELECT to_regclass('document_pages') IS NULL") == "t"
+    assert _node_sql(citus.coordinator, "SELECT DISTINCT result FROM run_command_on_shards('documents', $$SELECT "
+                                        "count(*) FROM pg_attribute WHERE attrelid = '%s'::regclass AND attname = "
+                                        "'page_count'$$)") == "0"
+    assert _node_sql(citus.coordinator, documents) == before
