@@ -317,6 +317,7 @@ def test_the_platform_runs_on_a_citus_cluster_with_each_record_on_one_node(
 PRODUCTION = "production"
 OWNER, APPLICATION = "dsp_owner", "dsp_app"  # roles are cluster-wide: made once, on every node, by Citus
 MANUAL = "SET citus.enable_manual_changes_to_shards = on;"
+SCHEMA_OWNER = "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
 SHARDS_SHOWN = "SET citus.override_table_visibility = off;"  # Citus hides the shards from pg_class on a worker
 
 
@@ -471,6 +472,25 @@ def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace
     for node in citus.workers:
         assert "permission denied" in _refused(node, "SET session_replication_role = replica", APPLICATION)
     assert _node_sql(citus.coordinator, snapshot) == before  # nothing changed
+
+    # A worker added later: Citus makes the roles there and the shell tables, owned by the owner; the schema is
+    # the owner's once `opendsp db roles` has run again, as docs/operations.md says to do after adding a worker.
+    citus.spare.sql(f"CREATE DATABASE {PRODUCTION}")
+    citus.spare.sql("CREATE EXTENSION citus", PRODUCTION)
+    _node_sql(citus.coordinator, f"SELECT citus_add_node('127.0.0.1', {citus.spare.port})")
+    assert _node_sql(citus.spare, f"SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'trace_entries'"
+                     ) == OWNER
+    print(f"the schema's owner on a worker just added: {_node_sql(citus.spare, SCHEMA_OWNER)}")
+    roles = production.cli("db", "roles", "--owner", OWNER, "--application", APPLICATION, migration_role="postgres")
+    assert roles.exit_code == 0, roles.output
+    for node in (citus.coordinator, *citus.workers, citus.spare):
+        assert _node_sql(node, SCHEMA_OWNER) == OWNER, node.port
+        assert "permission denied" in _refused(node, "CREATE TABLE an_own_table (x int)", APPLICATION)
+    # Then the reference tables can be copied there (before, "permission denied for schema public" on the new
+    # worker); without them, no shard may move anywhere.
+    _node_sql(citus.coordinator, "SELECT replicate_reference_tables()")
+    assert _node_sql(citus.spare, f"{SHARDS_SHOWN} SELECT count(*) FROM pg_class WHERE relname ~ '^persons_[0-9]+$'"
+                     ) == "1"
 
 
 def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(production: Production) -> None:

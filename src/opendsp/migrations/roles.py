@@ -75,9 +75,16 @@ def schema_on_workers(connection: Connection, *, owner: str, application: str) -
     Citus makes the roles on every node (it propagates CREATE ROLE), but not ``ALTER SCHEMA public OWNER``
     while no distributed table is in the schema: the owner's migration would then be refused on the workers the
     trigger functions and types Citus sends there ("permission denied for schema public"). Run after the roles
-    are committed (the workers are reached over connections of their own), and again after adding a worker.
+    are committed (the workers are reached over connections of their own). Once tables are distributed, Citus
+    holds the schema and sends its owner to every worker itself, a worker added later included.
     """
     if connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first() is None:
+        return []
+    if connection.execute(text(
+            "SELECT 1 FROM pg_dist_object WHERE classid = 'pg_namespace'::regclass "
+            "AND objid = current_schema()::regnamespace")).first() is not None:
+        # Once it holds distributed tables, the schema is Citus's: the coordinator's ALTER and REVOKE reached every
+        # worker, and Citus refuses them run on a worker.
         return []
     schema = _schema(connection)
     statements = (f"ALTER SCHEMA {schema} OWNER TO {_quoted(owner)}",
