@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
@@ -41,8 +44,10 @@ from opendsp import actors
 from opendsp.access.services import RecordAccess
 from opendsp.cli import main
 from opendsp.clock import FrozenClock, SystemRandomness
+from opendsp.db import make_engine
 from opendsp.distribution import TABLES, Kind, distribution_column
 from opendsp.documents.models import Document
+from opendsp.migrations.citus import DistributionRefused, create_table, distributed
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.settings import Settings
@@ -628,7 +633,6 @@ def test_a_migration_after_the_distribution_reaches_every_shard_and_places_its_n
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    import opendsp.db
     import opendsp.distribution
     import opendsp.migrations
 
@@ -719,8 +723,19 @@ def test_a_migration_after_the_distribution_reaches_every_shard_and_places_its_n
         verified = production.cli("trace", "verify")
         assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
 
+        # A key written on a column cannot be held back until the table is placed: refused, nothing created.
+        owner = make_engine(_as(citus, OWNER))
+        try:
+            with owner.connect() as connection, pytest.raises(DistributionRefused, match="ForeignKeyConstraint"):
+                with Operations.context(MigrationContext.configure(connection)):
+                    create_table("document_pages_again",
+                                 sa.Column("record_id", sa.Uuid(), sa.ForeignKey("records.id"), nullable=False))
+        finally:
+            owner.dispose()
+        assert _node_sql(citus.coordinator, "SELECT to_regclass('document_pages_again') IS NULL") == "t"
+
         # And back: the later release's downgrade drops the distributed table and the column on every shard.
-        owner = opendsp.db.make_engine(_as(citus, OWNER))
+        owner = make_engine(_as(citus, OWNER))
         try:
             command.downgrade(opendsp.migrations.alembic_config(owner), head)
         finally:
@@ -730,3 +745,26 @@ def test_a_migration_after_the_distribution_reaches_every_shard_and_places_its_n
                                         "count(*) FROM pg_attribute WHERE attrelid = '%s'::regclass AND attname = "
                                         "'page_count'$$)") == "0"
     assert _node_sql(citus.coordinator, documents) == before
+
+
+def test_create_table_is_alembics_own_where_the_database_is_not_distributed(tmp_path: Path) -> None:
+    """On SQLite (and on PostgreSQL before `db distribute`) a migration's new table is made with its keys."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE documents (record_id CHAR(32), id CHAR(32), "
+                                    "PRIMARY KEY (record_id, id))"))
+            assert not distributed(connection)
+            with Operations.context(MigrationContext.configure(connection)):
+                create_table("document_pages",
+                             sa.Column("record_id", sa.Uuid(), nullable=False),
+                             sa.Column("document_id", sa.Uuid(), nullable=False),
+                             sa.PrimaryKeyConstraint("record_id", "document_id", name="pk_document_pages"),
+                             sa.ForeignKeyConstraint(["record_id", "document_id"],
+                                                     ["documents.record_id", "documents.id"],
+                                                     name="fk_document_pages_document_id_in_record"))
+            keys = sa.inspect(connection).get_foreign_keys("document_pages")
+        assert [(k["referred_table"], k["constrained_columns"], k["referred_columns"]) for k in keys] == [
+            ("documents", ["record_id", "document_id"], ["record_id", "id"])]
+    finally:
+        engine.dispose()
