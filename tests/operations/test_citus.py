@@ -15,6 +15,11 @@ The test then asks Citus and the workers themselves that:
   shards the record's id hashes to, read there directly;
 - a third worker added later gets shards from the rebalancer, and the same still holds.
 
+Then, in a database of their own on the same nodes, in production shape (docs/adr/0047): the owner and the
+application roles of `opendsp db roles`, with the application refused the trace's forbidden statements on every
+node; a record's shards moved online, by logical replication, while holders deposit; and a later release's
+migration run on the distributed database.
+
 Skipped, saying why, without the server binaries or without the citus extension (Citus is not packaged by
 Debian: docs/operations.md, "Distributing with Citus", says where it comes from).
 """
@@ -485,7 +490,6 @@ def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace
     _node_sql(citus.coordinator, f"SELECT citus_add_node('127.0.0.1', {citus.spare.port})")
     assert _node_sql(citus.spare, f"SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'trace_entries'"
                      ) == OWNER
-    print(f"the schema's owner on a worker just added: {_node_sql(citus.spare, SCHEMA_OWNER)}")
     roles = production.cli("db", "roles", "--owner", OWNER, "--application", APPLICATION, migration_role="postgres")
     assert roles.exit_code == 0, roles.output
     for node in (citus.coordinator, *citus.workers, citus.spare):

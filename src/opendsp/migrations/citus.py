@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.schema import SchemaItem
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import SchemaItem
 
 from opendsp.distribution import TABLES, Kind, distribution_column
 

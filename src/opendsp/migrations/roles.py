@@ -76,7 +76,8 @@ def schema_on_workers(connection: Connection, *, owner: str, application: str) -
     while no distributed table is in the schema: the owner's migration would then be refused on the workers the
     trigger functions and types Citus sends there ("permission denied for schema public"). Run after the roles
     are committed (the workers are reached over connections of their own). Once tables are distributed, Citus
-    holds the schema and sends its owner to every worker itself, a worker added later included.
+    holds the schema and sends create_roles' ALTER SCHEMA to every worker itself, a worker added later included
+    (which starts with the schema of ``pg_database_owner``: hence `opendsp db roles` again after adding one).
     """
     if connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first() is None:
         return []
