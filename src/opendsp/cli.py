@@ -126,7 +126,7 @@ def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | 
     from sqlalchemy.exc import SQLAlchemyError
 
     from opendsp.db import make_engine
-    from opendsp.migrations.roles import RolesRefused, create_roles
+    from opendsp.migrations.roles import RolesRefused, create_roles, schema_on_workers
 
     settings: Settings = ctx.obj["settings"]
     engine = make_engine(admin_url or settings.migration_database_url)
@@ -134,6 +134,8 @@ def db_roles(ctx: click.Context, owner: str, application: str, admin_url: str | 
         with engine.begin() as connection:
             done = create_roles(connection, owner=owner, application=application, owner_password=owner_password,
                                 application_password=application_password)
+        with engine.begin() as connection:  # the workers see the roles once they are committed
+            done.extend(schema_on_workers(connection, owner=owner, application=application))
     except RolesRefused as error:
         fail(str(error), 2)
     except SQLAlchemyError as error:

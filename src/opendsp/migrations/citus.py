@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import SchemaItem
 
 from opendsp.distribution import TABLES, Kind, distribution_column
 
@@ -207,3 +208,47 @@ def _words(error: DBAPIError) -> str:
         if diagnostics is not None and getattr(diagnostics, part, None):
             words.append(str(getattr(diagnostics, part)))
     return " ".join(words)
+
+
+def distributed(connection: Connection) -> bool:
+    """Whether this database was distributed already (Citus holds the records table)."""
+    if connection.dialect.name != "postgresql":
+        return False
+    if connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first() is None:
+        return False  # and pg_dist_partition does not exist
+    return connection.execute(text(
+        "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('records')")).first() is not None
+
+
+def create_table(name: str, *elements: SchemaItem) -> None:
+    """``op.create_table`` for a migration, which places the new table as TABLES says on a distributed database.
+
+    Citus refuses a key from a table it does not hold to a distributed table ("foreign keys from reference tables
+    and local tables to distributed tables are not supported"), so a table created after ``opendsp db
+    distribute`` is created without its foreign keys, placed, then given them (docs/adr/0047). Elsewhere (SQLite,
+    PostgreSQL without Citus, before the distribution) it is ``op.create_table`` itself, and ``opendsp db
+    distribute`` places the table later with the others.
+    """
+    from alembic import op
+    from sqlalchemy import Column, ForeignKeyConstraint
+
+    connection = op.get_bind()
+    if not distributed(connection):
+        op.create_table(name, *elements)
+        return
+    if any(isinstance(e, Column) and e.foreign_keys for e in elements):
+        raise DistributionRefused(f"{name}: name its foreign keys as ForeignKeyConstraint, not on a column, so that "
+                                  "they can be added once the table is placed")
+    keys = [e for e in elements if isinstance(e, ForeignKeyConstraint)]
+    op.create_table(name, *[e for e in elements if not isinstance(e, ForeignKeyConstraint)])
+    for setting, value in SESSION:
+        connection.execute(text(f"SET LOCAL {setting} = {value}"))
+    local_keys = "on" if TABLES[name].kind is Kind.platform else "off"
+    connection.execute(text(f"SET LOCAL citus.enable_local_reference_table_foreign_keys = {local_keys}"))
+    step = Plan([name], chain_leader="trace_entries").step(connection, name)
+    if isinstance(step, Step):
+        connection.execute(text(step.statement), step.parameters)
+    for key in keys:
+        targets = [element.target_fullname.split(".") for element in key.elements]
+        op.create_foreign_key(key.name, name, targets[0][-2], list(key.column_keys), [t[-1] for t in targets],
+                              ondelete=key.ondelete, onupdate=key.onupdate)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
+from opendsp.migrations.citus import distributed
 from opendsp.models import Base
 
 config = context.config
@@ -16,6 +18,12 @@ with engine.connect() as connection:
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     try:
         with connection.begin():
+            if distributed(connection):
+                # Citus runs a statement on many shards over several connections to a node unless told otherwise;
+                # a later statement of the same transaction that must use one connection per node (creating a
+                # distributed table, a key to a reference table) is then refused. One connection per node from
+                # the start (docs/adr/0047).
+                connection.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
             context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite)
             context.run_migrations()
             if sqlite:

@@ -69,6 +69,39 @@ def create_roles(connection: Connection, *, owner: str, application: str, owner_
     return done
 
 
+def schema_on_workers(connection: Connection, *, owner: str, application: str) -> list[str]:
+    """On a Citus coordinator, give the schema to the owner on every worker too; nothing elsewhere.
+
+    Citus makes the roles on every node (it propagates CREATE ROLE), but not ``ALTER SCHEMA public OWNER``
+    while no distributed table is in the schema: the owner's migration would then be refused on the workers the
+    trigger functions and types Citus sends there ("permission denied for schema public"). Run after the roles
+    are committed (the workers are reached over connections of their own). Once tables are distributed, Citus
+    holds the schema and sends create_roles' ALTER SCHEMA to every worker itself, a worker added later included
+    (which starts with the schema of ``pg_database_owner``: hence `opendsp db roles` again after adding one).
+    """
+    if connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first() is None:
+        return []
+    if connection.execute(text(
+            "SELECT 1 FROM pg_dist_object WHERE classid = 'pg_namespace'::regclass "
+            "AND objid = current_schema()::regnamespace")).first() is not None:
+        # Once it holds distributed tables, the schema is Citus's: the coordinator's ALTER and REVOKE reached every
+        # worker, and Citus refuses them run on a worker.
+        return []
+    schema = _schema(connection)
+    statements = (f"ALTER SCHEMA {schema} OWNER TO {_quoted(owner)}",
+                  f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {_quoted(application)}")
+    workers = 0
+    for statement in statements:
+        answers = connection.execute(text(
+            "SELECT nodename, nodeport, success, result FROM run_command_on_workers(:statement)"
+        ), {"statement": statement}).all()
+        refused = [f"{name}:{port}: {result}" for name, port, success, result in answers if not success]
+        if refused:
+            raise RolesRefused(f"{statement} was refused on {'; '.join(refused)}")
+        workers = len(answers)
+    return [f"schema {schema} owned by {owner} on {workers} Citus workers"]
+
+
 def _give_to_owner(connection: Connection, owner: str) -> list[str]:
     """Tables, sequences and functions made by someone else (an older install migrated as the application)."""
     rows = connection.execute(text(
