@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from opendsp.accounts.models import Account, AccountKind, AccountState
 from opendsp.clients.models import AuthorizationCode, Client, CredentialEpoch
 from opendsp.counters import CREDENTIAL_SOURCES, FOLLOWED, UncountedChange
+from opendsp.db import Base
 from opendsp.persons.models import LegalRepresentation, Person
 from opendsp.platform import Platform
 from opendsp.professionals.models import Organisation, Professional, membership
@@ -290,6 +291,18 @@ def test_an_insertion_whose_minor_the_database_computes_is_refused(platform: Pla
     with pytest.raises(UncountedChange), platform.transaction() as session:
         session.execute(insert(LegalRepresentation).from_select(
             ["id", "minor_id", "representative_id"], chosen))
+
+
+def test_rows_written_in_bulk_past_the_engine_are_refused_on_followed_tables(platform: Platform,
+                                                                              scene: Scene) -> None:
+    """PostgreSQL's COPY (opendsp.importing.writing) goes to the driver's cursor, which no listener sees."""
+    from opendsp.importing.writing import copy_binary, write_rows
+
+    with pytest.raises(UncountedChange), platform.transaction() as session:
+        write_rows(session, Base.metadata.tables["legal_representations"], ["id", "minor_id", "representative_id"],
+                   [(uuid.uuid4(), scene.minor_id, scene.other_id)])
+    with pytest.raises(UncountedChange), platform.transaction() as session:
+        copy_binary(session, Base.metadata.tables["accounts"], ["id"], [b""])
 
 
 def test_sql_text_on_a_credential_table_moves_the_epoch(platform: Platform, scene: Scene) -> None:
