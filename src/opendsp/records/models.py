@@ -71,9 +71,10 @@ class RecordStateChange(Base):
 
 @event.listens_for(Session, "before_flush")
 def _policy_version_is_the_database_s(session: Session, _context: Any, _instances: Any) -> None:
-    """A record's ``policy_version`` belongs to the database's counters (triggers, opendsp.counters). A detached record merged back into a session carries
-    the version it was loaded with; flushed, it would rewind the counter, and a later change could bring a key the
-    access cache already holds back to life with stale grants. Any such change is undone before the flush."""
+    """A record's ``policy_version`` belongs to the counters (triggers, opendsp.counters). A detached record merged
+    back into a session carries the version it was loaded with; flushed, it would rewind the counter, and a later
+    change could bring a key the access cache already holds back to life with stale grants. Any such change is
+    undone before the flush."""
     for instance in session.dirty:
         if isinstance(instance, Record):
             history = inspect(instance).attrs.policy_version.history
