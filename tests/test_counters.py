@@ -65,7 +65,8 @@ def scene(platform: Platform) -> Scene:
         session.flush()
         code = AuthorizationCode(code_hash="0" * 64, client_id="app", redirect_uri="https://app.example/cb",
                                  code_challenge="x" * 43, scope="openid", account_id=account.id,
-                                 created_at=platform.clock.now(), expires_at=platform.clock.now() + timedelta(minutes=1))
+                                 created_at=platform.clock.now(),
+                                 expires_at=platform.clock.now() + timedelta(minutes=1))
         session.add(code)
         session.flush()
         return Scene(record.id, record.person_id, parent.id, other.person_id, other.id, professional.id,
