@@ -158,6 +158,10 @@ def _birth_date_in_bulk(session: Session, _platform: Platform, scene: Scene) -> 
     session.execute(update(Person).where(Person.id == scene.minor_id).values(birth_date=date(2014, 3, 2)))
 
 
+def _birth_date_by_primary_key(session: Session, _platform: Platform, scene: Scene) -> None:
+    session.execute(update(Person), [{"id": scene.minor_id, "birth_date": date(2014, 3, 2)}])
+
+
 def _address(session: Session, _platform: Platform, scene: Scene) -> None:
     session.get(Person, scene.minor_id).city = "Esch-sur-Alzette"  # type: ignore[union-attr]
 
@@ -176,6 +180,16 @@ def _representation_inserted(session: Session, platform: Platform, scene: Scene)
 def _representation_changed(session: Session, _platform: Platform, scene: Scene) -> None:
     row = session.scalars(select(LegalRepresentation).where(LegalRepresentation.minor_id == scene.minor_id)).one()
     row.relationship_kind = "guardian"
+
+
+def _representations_inserted_in_bulk(session: Session, platform: Platform, scene: Scene) -> None:
+    session.execute(insert(LegalRepresentation), [{"minor_id": scene.minor_id, "representative_id": scene.other_id,
+                                                   "created_at": platform.clock.now()}])
+
+
+def _representations_inserted_as_values(session: Session, platform: Platform, scene: Scene) -> None:
+    session.execute(insert(LegalRepresentation.__table__).values([
+        (uuid.uuid4(), scene.minor_id, scene.other_id, "guardian", platform.clock.now())]))
 
 
 def _representation_removed(session: Session, _platform: Platform, scene: Scene) -> None:
@@ -207,8 +221,11 @@ CASES: list[tuple[str, Change, str | None]] = [
     ("authorization code revoked", _code_revoked, "credentials"),
     ("birth date corrected", _birth_date, "minor"),
     ("birth date corrected in bulk", _birth_date_in_bulk, "minor"),
+    ("birth date corrected by primary key", _birth_date_by_primary_key, "minor"),
     ("legal representation added", _representation_added, "minor"),
     ("legal representation inserted", _representation_inserted, "minor"),
+    ("legal representations inserted in bulk", _representations_inserted_in_bulk, "minor"),
+    ("legal representations inserted as values of many rows", _representations_inserted_as_values, "minor"),
     ("legal representation changed", _representation_changed, "minor"),
     ("legal representation removed", _representation_removed, "minor"),
     ("legal representations removed in bulk", _representation_removed_in_bulk, "minor"),

@@ -131,20 +131,18 @@ def _set_columns(statement: Update, sets: Iterable[Mapping[str, Any]]) -> set[st
 
 def _assigned(statement: Insert | Update, sets: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
     """The values ``statement`` writes into ``name``, one per row; refused when the database computes them."""
-    rows: list[Mapping[Any, Any]] = list(statement._multi_values[0]) if statement._multi_values else []  # noqa: SLF001
     if isinstance(statement, Insert) and statement.select is not None:
         raise UncountedChange(f"an INSERT … SELECT into {statement.table.name} names no {name} before it runs")
-    if not rows:
-        values = statement._values or {}  # noqa: SLF001
-        rows = [values] if any(_name(key) == name for key in values) else []
+    columns = statement.table.c.keys()
+    # values() of many rows (each a mapping, or a tuple in the table's column order), values() of one, or none:
+    # the parameters of each execution then carry the row.
+    rows = [row if isinstance(row, Mapping) else dict(zip(columns, row, strict=False))
+            for many in statement._multi_values for row in many]  # noqa: SLF001 - the statement's own values
+    rows = rows or [statement._values or {}]  # noqa: SLF001
     found: list[Any] = []
-    if rows:
-        for row in rows:
-            for key, value in (row.items() if isinstance(row, Mapping) else ()):
-                if _name(key) == name:
-                    found.extend(_value(value, one) for one in sets)
-    else:
-        found = [one.get(name) for one in sets if name in one]
+    for row in rows:
+        given = [value for key, value in row.items() if _name(key) == name]
+        found += [_value(given[0], one) if given else one.get(name) for one in sets]
     if _UNKNOWN in found:
         raise UncountedChange(f"{statement.table.name}.{name} is computed by the database: its record is unknown")
     return [value for value in found if value is not None]
@@ -152,7 +150,7 @@ def _assigned(statement: Insert | Update, sets: Sequence[Mapping[str, Any]], nam
 
 def _value(value: Any, parameters: Mapping[str, Any]) -> Any:
     if isinstance(value, BindParameter):
-        return parameters.get(value.key, value.value) if value.key in parameters else value.value
+        return parameters.get(value.key, value.value)
     return _UNKNOWN if isinstance(value, ClauseElement) else value
 
 
