@@ -3,8 +3,10 @@
 Two caches live on the ``Platform`` (docs/adr/0031-request-caches.md): a record's
 facts and grants keyed by (record, ``records.policy_version``), and verified callers
 keyed by the token's hash and ``credential_epochs.epoch``. Both keys move forward in
-the database, in the transaction of the change, by triggers (migration 0019): what
-one process caches, another's change makes unreachable. An entry also carries the
+the database, in the transaction of the change: by triggers for the tables
+distributed by record (migration 0022), by ``opendsp.counters`` for reference and
+platform tables (migration 0026, docs/adr/0045-counters-in-the-application.md):
+what one process caches, another's change makes unreachable. An entry also carries the
 earliest instant it stops being true without any write (a presence code's end, a
 stay's period after discharge, a token's expiry).
 

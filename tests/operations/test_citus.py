@@ -252,8 +252,8 @@ def test_the_platform_runs_on_a_citus_cluster_with_each_record_on_one_node(
     assert "trace intact" in verified.output
 
     # The policy-version trigger kept on the tables distributed by record runs on the worker's shard and moves
-    # its record's version there (the record's row is on the same node). The triggers of reference tables do
-    # not run on Citus yet (docs/operations.md, "Before distributing").
+    # its record's version there (the record's row is on the same node). Reference tables have none since
+    # migration 0026: the application moves their counters (reference_tables_move_their_counters, below).
     def version() -> int:
         return int(citus.sql(f"SELECT policy_version FROM records WHERE id = '{world.record.id}'"))
 
@@ -263,6 +263,7 @@ def test_the_platform_runs_on_a_citus_cluster_with_each_record_on_one_node(
         assert record is not None
         as_holder(session, platform, record).add_to_circle(record.id, world.outsider.id)
     assert version() > grants
+    reference_tables_move_their_counters(citus, platform, world, fhir)
 
     # The rows of the documents are on the workers' shards, both workers hold some, the coordinator none.
     workers = {str(worker.port) for worker in citus.workers}
@@ -772,3 +773,72 @@ def test_create_table_is_alembics_own_where_the_database_is_not_distributed(tmp_
             ("documents", ["record_id", "document_id"], ["record_id", "id"])]
     finally:
         engine.dispose()
+
+
+def reference_tables_move_their_counters(citus: Citus, platform: Platform, world: World,
+                                         fhir: Fhir) -> None:  # noqa: F811
+    """A step of the test above, on its distributed database (its fixture distributes once per cluster).
+
+    Accounts, professionals, their organisations, persons and legal representations are reference tables: a
+    change of theirs works on the cluster and moves its counter (opendsp.counters, migration 0026), so the next
+    request sees it. Before 0026 their triggers failed here: "cannot execute a distributed query from a query on a
+    shard"."""
+    from sqlalchemy import delete, update
+
+    from opendsp.accounts.models import Account, AccountKind, AccountState
+    from opendsp.persons.models import LegalRepresentation, Person
+    from opendsp.professionals.models import Professional, membership
+    from tests.factories import make_person
+
+    def epoch() -> int:
+        return int(citus.sql("SELECT epoch FROM credential_epochs WHERE id = 1"))
+
+    def version() -> int:
+        return int(citus.sql(f"SELECT policy_version FROM records WHERE id = '{world.record.id}'"))
+
+    def search(token: str) -> int:
+        return int(fhir.get(f"/fhir/DocumentReference?patient=Patient/{world.person_id}", token).status_code)
+
+    gp = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
+    outsider = fhir.token(world.software["hospital"], world.outsider, "system/DocumentReference.s")
+    assert search(gp) == search(gp) == 200  # the second served from the cache
+    assert search(outsider) != 401  # a verified caller, cached too
+
+    # The GP's account, created active then closed: the next request with the GP's token is refused.
+    before = epoch()
+    with platform.transaction() as session:
+        session.add(Account(kind=AccountKind.professional, login=world.gp.licence_number, professional_id=world.gp.id,
+                            display_name="Dr Hoffmann", state=AccountState.active, created_at=platform.clock.now()))
+        session.flush()
+        session.execute(update(Account).where(Account.professional_id == world.gp.id)
+                        .values(state=AccountState.closed))
+    assert epoch() > before
+    assert search(gp) == 401
+
+    # A professional changed, then gone from the organisation: the outsider's token no longer verifies.
+    before = epoch()
+    with platform.transaction() as session:
+        professional = session.get(Professional, world.outsider.id)
+        assert professional is not None
+        professional.family_name = "Reuter-Schmit"
+    assert epoch() > before
+    before = epoch()
+    with platform.transaction() as session:
+        session.execute(delete(membership).where(membership.c.professional_id == world.outsider.id))
+    assert epoch() > before
+    assert search(outsider) == 401
+
+    # The holder's birth date corrected, then a legal representative added: the record's version moves each time,
+    # on the worker that holds the record.
+    grants = version()
+    with platform.transaction() as session:
+        holder = session.get(Person, world.person_id)
+        assert holder is not None
+        holder.birth_date = holder.birth_date.replace(day=2 if holder.birth_date.day != 2 else 3)
+    assert version() > grants
+    grants = version()
+    with platform.transaction() as session:
+        parent = make_person(session, platform, given_name="Paul")
+        session.add(LegalRepresentation(minor_id=world.person_id, representative_id=parent.id,
+                                        created_at=platform.clock.now()))
+    assert version() > grants

@@ -118,7 +118,7 @@ class AuthorizationCode(Base):
 
 
 class CredentialEpoch(Base):
-    """One counter, moved forward by triggers whenever a verified caller could be withdrawn (migration 0019):
+    """One counter, moved forward whenever a verified caller could be withdrawn (opendsp.counters, ADR 0045):
     a client changed, an authorization code revoked, a membership or an account's state changed. Cached
     callers (``Tokens.verify``) are keyed by it, so a withdrawal made by any process reaches every process."""
 

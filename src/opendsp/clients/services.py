@@ -650,7 +650,7 @@ class Tokens:
         Kept for the token's life in the platform's caller cache, keyed by the token's SHA-256 and the
         credential epoch read here (one statement per request): a client disabled, an authorization code
         revoked, a professional leaving the organisation, an account closed or a person's account no longer
-        active all move the epoch forward (triggers, migration 0019), and the next request from any process
+        active all move the epoch forward (opendsp.counters, ADR 0045), and the next request from any process
         verifies the token again against the database (docs/adr/0031-request-caches.md).
         """
         cache, now = self.platform.caller_cache, self.now

@@ -40,9 +40,10 @@ class Record(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Moved forward by triggers with every change of a row the policy's grants are read from (migration 0022):
-    # the access cache's key (docs/adr/0031-request-caches.md). Never written by the application: see
-    # ``_policy_version_is_the_database_s`` below.
+    # Moved forward with every change of a row the policy's grants are read from: by triggers for the tables
+    # distributed by record (migration 0022), by opendsp.counters for persons and legal representations
+    # (migration 0026): the access cache's key (docs/adr/0031-request-caches.md). Never written through this
+    # attribute: see ``_policy_version_is_the_database_s`` below.
     policy_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     holder: Mapped[Person] = relationship()
@@ -70,9 +71,10 @@ class RecordStateChange(Base):
 
 @event.listens_for(Session, "before_flush")
 def _policy_version_is_the_database_s(session: Session, _context: Any, _instances: Any) -> None:
-    """A record's ``policy_version`` belongs to the triggers. A detached record merged back into a session carries
-    the version it was loaded with; flushed, it would rewind the counter, and a later change could bring a key the
-    access cache already holds back to life with stale grants. Any such change is undone before the flush."""
+    """A record's ``policy_version`` belongs to the counters (triggers, opendsp.counters). A detached record merged
+    back into a session carries the version it was loaded with; flushed, it would rewind the counter, and a later
+    change could bring a key the access cache already holds back to life with stale grants. Any such change is
+    undone before the flush."""
     for instance in session.dirty:
         if isinstance(instance, Record):
             history = inspect(instance).attrs.policy_version.history
