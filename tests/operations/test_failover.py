@@ -19,9 +19,7 @@ loses the last commits (docs/operations.md, "High availability").
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -30,7 +28,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from glob import glob
 from pathlib import Path
 
 import pytest
@@ -50,6 +47,11 @@ from opendsp.platform import Platform
 from opendsp.records.models import Record
 from opendsp.settings import Settings
 from opendsp.trace.service import verify
+# Under their former names here too: tests/operations/test_citus.py imports them from this module.
+from tests.clusters import Cluster
+from tests.clusters import free_port as _free_port
+from tests.clusters import runner_for as _runner
+from tests.clusters import server_binaries as _server_binaries
 from tests.factories import make_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("failover")]
@@ -58,61 +60,6 @@ DEPOSITORS = 3
 BEFORE_FAILOVER = 8  # acknowledged deposits before the primary is lost
 AFTER_FAILOVER = 8  # and after the standby is promoted, on the same platform
 PATIENCE = 60.0  # seconds for each phase; the whole test stays well under two minutes
-
-
-def _server_binaries() -> Path | None:
-    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: int(Path(path).parts[4]))
-    return Path(found[-1]).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Cluster:
-    """One PostgreSQL cluster, run by a non-root user (initdb and postgres refuse root)."""
-
-    binaries: Path
-    folder: Path
-    port: int
-    runner: list[str]
-
-    @property
-    def data(self) -> Path:
-        return self.folder / f"data-{self.port}"
-
-    def run(self, tool: str, *arguments: str, timeout: float = 60) -> str:
-        finished = subprocess.run([*self.runner, str(self.binaries / tool), *arguments], capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        if finished.returncode != 0:
-            log = self.log.read_text() if self.log.exists() else ""
-            raise AssertionError(f"{tool} {' '.join(arguments)} failed: {finished.stderr}{finished.stdout}\n{log}")
-        return finished.stdout
-
-    @property
-    def log(self) -> Path:
-        return self.folder / f"server-{self.port}.log"
-
-    def configure(self, **settings: str) -> None:
-        with (self.data / "postgresql.auto.conf").open("a") as conf:
-            for name, value in settings.items():
-                conf.write(f"{name} = '{value}'\n")
-
-    def start(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def sql(self, statement: str, database: str = "postgres") -> str:
-        return self.run("psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                        "-d", database, "-c", statement).strip()
 
 
 @dataclass
@@ -128,22 +75,6 @@ class Pair:
 
     def only(self, cluster: Cluster) -> str:
         return f"postgresql://postgres@127.0.0.1:{cluster.port}/{self.database}"
-
-
-def _runner(folder: Path) -> list[str]:
-    if os.geteuid() != 0:
-        return []
-    runuser = shutil.which("runuser")
-    try:
-        import pwd
-
-        account = pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("running as root and there is no postgres user to run the test clusters as")
-    if runuser is None:
-        pytest.skip("running as root and runuser is missing: the test clusters cannot run as postgres")
-    os.chown(folder, account.pw_uid, account.pw_gid)
-    return [runuser, "-u", "postgres", "--"]
 
 
 @pytest.fixture(scope="module")
