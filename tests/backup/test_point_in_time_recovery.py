@@ -100,9 +100,9 @@ def site() -> Iterator[Site]:
     runner = runner_for(folder)
     primary = Cluster(binaries, folder, free_port(), runner)
     made = Site(primary, folder)
-    made.archive.mkdir()
-    _as_postgres(folder, made.archive)
     try:
+        made.archive.mkdir()
+        _as_postgres(folder, made.archive)
         primary.run("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                     "--no-sync", timeout=120)
         # Each finished WAL segment is copied to the archive, never over one already there (the documented
