@@ -56,9 +56,10 @@ from opendsp.migrations.citus import DistributionRefused, create_table, distribu
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
 from opendsp.settings import Settings
+from tests.clusters import Cluster, free_port, runner_for, server_binaries
 from tests.factories import PDF, as_holder, holder_draft, make_record, run_jobs
 from tests.fhir.conftest import LAB_REPORT, Fhir, World, fhir, provide_bundle, world  # noqa: F401 - fixtures
-from tests.operations.test_failover import Cluster, Depositor, _free_port, _runner, _server_binaries, _wait_for
+from tests.operations.test_failover import Depositor, _wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("citus")]
 
@@ -90,7 +91,7 @@ def _citus_installed(binaries: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def citus() -> Iterator[Citus]:
-    binaries = _server_binaries()
+    binaries = server_binaries()
     if binaries is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: Debian's postgresql package "
                     "provides them")
@@ -98,8 +99,8 @@ def citus() -> Iterator[Citus]:
         pytest.skip(f"the citus extension is not installed for {binaries.parent}: Citus is not packaged by Debian "
                     "(docs/operations.md, \"Scale-out\")")
     folder = Path(tempfile.mkdtemp(prefix="opendsp-citus-"))
-    runner = _runner(folder)
-    nodes = [Cluster(binaries, folder, _free_port(), runner) for _ in range(4)]
+    runner = runner_for(folder)
+    nodes = [Cluster(binaries, folder, free_port(), runner) for _ in range(4)]
     def make(node: Cluster) -> None:
         node.run("initdb", "-D", str(node.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
                  timeout=120)

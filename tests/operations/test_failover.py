@@ -48,10 +48,7 @@ from opendsp.records.models import Record
 from opendsp.settings import Settings
 from opendsp.trace.service import verify
 # Under their former names here too: tests/operations/test_citus.py imports them from this module.
-from tests.clusters import Cluster
-from tests.clusters import free_port as _free_port
-from tests.clusters import runner_for as _runner
-from tests.clusters import server_binaries as _server_binaries
+from tests.clusters import Cluster, free_port, runner_for, server_binaries
 from tests.factories import make_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("failover")]
@@ -79,14 +76,14 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
-    binaries = _server_binaries()
+    binaries = server_binaries()
     if binaries is None or not (binaries / "pg_basebackup").exists():
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) are not installed: "
                     "Debian's postgresql package provides them")
     folder = Path(tempfile.mkdtemp(prefix="opendsp-failover-"))
-    runner = _runner(folder)
-    primary = Cluster(binaries, folder, _free_port(), runner)
-    standby = Cluster(binaries, folder, _free_port(), runner)
+    runner = runner_for(folder)
+    primary = Cluster(binaries, folder, free_port(), runner)
+    standby = Cluster(binaries, folder, free_port(), runner)
     try:
         primary.run("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                     "--no-sync", timeout=120)
