@@ -24,19 +24,19 @@ moto_version=$(sed -n 's/^moto==\([^ ]*\).*/\1/p' requirements-dev.lock)
 stand_in() {
     name=$1 variable=$2
     shift 2
-    containerfile=deploy/stand-ins/$name.Containerfile
+    containerfile=deploy/stand-ins/$name.Containerfile  # its context is deploy/stand-ins (.dockerignore is the image's)
     digest=$(
         {
             echo "$python_base $*"
             cat "$containerfile"
-            for copied in $(sed -n 's/^COPY \(.*\) [^ ]*$/\1/p' "$containerfile"); do cat "$copied"; done
+            for copied in $(sed -n 's/^COPY \(.*\) [^ ]*$/\1/p' "$containerfile"); do cat "deploy/stand-ins/$copied"; done
         } | sha256sum | cut -c1-12
     )
     tag="localhost/opendsp-stand-in-$name:$digest"
     if ! podman image exists "$tag"; then
         echo "build-stand-ins.sh: building $tag" >&2
         set -- --build-arg BASE_IMAGE="$python_base" "$@"
-        podman build -q -f "$containerfile" "$@" -t "$tag" . >/dev/null
+        podman build -q -f "$containerfile" "$@" -t "$tag" deploy/stand-ins >/dev/null
     fi
     echo "$variable=$tag"
 }
