@@ -6,10 +6,13 @@ stops on SIGTERM with exit status 0 and `down` removes the containers, the volum
 
 What differs from production (docs/operations.md, "Deployment"): the third-party images are test stand-ins made by
 scripts/build-stand-ins.sh from Debian's packages and PyPI (docker.io cannot be reached here); an override file
-of the test publishes the ports on free ports of 127.0.0.1 and names secrets written in a temporary folder; and,
-as podman 4.3 runs no health check by itself (it needs systemd's timers) and podman-compose ignores
-`service_healthy` before podman 4.6, the test brings up `postgres` first and runs its health check until it
-passes, then the rest.
+of the test publishes the ports on free ports of 127.0.0.1 and names secrets written in a temporary folder; and
+the test waits for the `depends_on` conditions itself. Debian's podman 4.3 cannot start a container whose
+required containers require others in turn (`generating dependency graph ... not found in input list`), runs no
+health check by itself (that needs systemd's timers), and podman-compose ignores `service_healthy` before podman
+4.6: so the services are brought up with `up -d --no-deps` in the order of the file's `depends_on`, each
+condition waited for first (`service_healthy`: the service's own health check of the file, run by `podman
+healthcheck run` until it passes; `service_completed_successfully`: exit status 0; `service_started`: running).
 
 Opt-in like test_image.py (OPENDSP_TEST_IMAGE=1), whose image and bases it shares; the first run also builds the
 three stand-ins (about 3 minutes). Skipped, saying why, without root, podman, runc, debootstrap or podman-compose,
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from joserfc.jwk import ECKey
 
 from tests.deploy.processes import free_port, probe
 from tests.deploy.test_image import BUILD, BUILD_LOCK, IMAGE, engine_settings, podman
@@ -96,9 +100,12 @@ def host_opendsp(*args: str, **settings: str) -> None:
 def write_secrets(folder: Path) -> tuple[dict[str, Path], object]:
     """The files of deploy/secrets/, made as docs/operations.md says, readable by the containers' user only."""
     folder.mkdir(mode=0o700)
-    files = {name: folder / name for name in ("master-keys.json", "checkpoint-key.pem", "checkpoint-key.pem.pub",
-                                              "mllp-certificate.pem", "mllp-key.pem", "mllp-client-ca.pem")}
+    files = {name: folder / name for name in ("master-keys.json", "token-signing-key.json", "checkpoint-key.pem",
+                                              "checkpoint-key.pem.pub", "mllp-certificate.pem", "mllp-key.pem",
+                                              "mllp-client-ca.pem")}
     host_opendsp("keys", "init", OPENDSP_MASTER_KEY_SOURCE=f"file:{files['master-keys.json']}")
+    signing_key = ECKey.generate_key("P-256", private=True, auto_kid=True)
+    files["token-signing-key.json"].write_text(json.dumps(signing_key.as_dict(private=True)))
     host_opendsp("trace", "new-key", OPENDSP_CHECKPOINT_KEY_FILE=str(files["checkpoint-key.pem"]))
     pki = make_pki(folder.parent / "pki")
     shutil.copyfile(pki.server.certificate, files["mllp-certificate.pem"])
@@ -144,7 +151,7 @@ class Composition:
 
     def __init__(self, engine: dict[str, str], project: str, env_file: Path, override: Path) -> None:
         self.engine, self.project = engine, project
-        self.command = [*compose_runner() or [], "--project-name", project, "--env-file", str(env_file),
+        self.command = [*(compose_runner() or []), "--project-name", project, "--env-file", str(env_file),
                         "-f", str(COMPOSE_FILE), "-f", str(override)]
 
     def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -184,6 +191,39 @@ class Composition:
             assert time.monotonic() < deadline, (service, checked.stdout, checked.stderr, self.logs(service)[-4000:])
             time.sleep(1)  # the process is still starting
 
+    def satisfy(self, service: str, condition: str) -> None:
+        """Wait until a `depends_on` condition of the composition holds for the service."""
+        if condition == "service_healthy":
+            self.healthy(service, within=120)
+        elif condition == "service_completed_successfully":
+            waited = self.podman("wait", self.containers()[service], timeout=300)
+            assert waited.returncode == 0 and waited.stdout.strip() == "0", (service, self.logs(service)[-4000:])
+        else:
+            assert condition == "service_started", condition
+            assert self.state(service)["Status"] == "running", (service, self.logs(service)[-4000:])
+
+    def up(self, file: Path) -> None:
+        """`up -d` of every service of the file, in the order of its `depends_on`, each condition met first."""
+        services = yaml.safe_load(file.read_text())["services"]  # the anchors and merge keys resolved
+        dependencies = {}
+        for name, service in services.items():
+            declared = service.get("depends_on", {})
+            dependencies[name] = dict.fromkeys(declared, "service_started") if isinstance(declared, list) else {
+                dependency: settings.get("condition", "service_started") for dependency, settings in declared.items()}
+        started: set[str] = set()
+        met: set[tuple[str, str]] = set()
+        while len(started) < len(services):
+            batch = sorted(name for name in services if name not in started and set(dependencies[name]) <= started)
+            assert batch, f"a cycle in depends_on: {dependencies}"
+            for name in batch:
+                for dependency, condition in dependencies[name].items():
+                    if (dependency, condition) not in met:
+                        self.satisfy(dependency, condition)
+                        met.add((dependency, condition))
+            done = self("up", "-d", "--no-deps", *batch, timeout=600)
+            assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+            started.update(batch)
+
     def remove_everything(self) -> None:
         """`down --volumes`, then whatever of the project is still there: a failed test leaves nothing behind."""
         self("down", "--volumes", "--timeout", "10", timeout=300)
@@ -219,13 +259,14 @@ def composition(engine: dict[str, str], tmp_path: Path) -> Iterator[tuple[Compos
         composition.remove_everything()
 
 
-def wait_http_ready(url: str, *, within: float) -> dict[str, object]:
+def wait_http_ready(compose: Composition, service: str, url: str, *, within: float) -> dict[str, object]:
     deadline = time.monotonic() + within
     while True:
         status, body = probe(url)
         if status == 200:
             return body
-        assert time.monotonic() < deadline, f"{url}: not ready within {within:g} s: {status} {body}"
+        running = compose.state(service)["Status"] == "running"
+        assert running and time.monotonic() < deadline, (url, status, body, compose.logs(service)[-4000:])
         time.sleep(1)  # the web workers are still starting
 
 
@@ -243,13 +284,8 @@ def test_compose_up_runs_every_role_in_its_container_and_compose_down_stops_them
     compose, ports, pki = composition
     assert yaml.safe_load(COMPOSE_FILE.read_text())["services"].keys() >= set(OPENDSP_ROLES)
 
-    # PostgreSQL first, healthy by the composition's own check (`service_healthy`, which podman-compose cannot
-    # wait for with podman 4.3), then everything; `migrate` before the roles (`service_completed_successfully`).
-    started = compose("up", "-d", "postgres")
-    assert started.returncode == 0, started.stdout[-4000:] + started.stderr[-4000:]
-    compose.healthy("postgres", within=120)
-    started = compose("up", "-d", timeout=600)
-    assert started.returncode == 0, started.stdout[-4000:] + started.stderr[-4000:]
+    # PostgreSQL healthy by the file's own check, then `migrate` and `s3-bucket` completed, then the roles.
+    compose.up(COMPOSE_FILE)
     containers = compose.containers()
     assert set(containers) == {"postgres", "s3", "s3-bucket", "migrate", *OPENDSP_ROLES, "prometheus"}
 
@@ -260,7 +296,7 @@ def test_compose_up_runs_every_role_in_its_container_and_compose_down_stops_them
 
     # web: ready over the published port, every check ok (PostgreSQL, the S3 store, the master keys of the secret).
     web = f"http://127.0.0.1:{ports['web']}"
-    body = wait_http_ready(f"{web}/healthz/ready", within=120)
+    body = wait_http_ready(compose, "web", f"{web}/healthz/ready", within=120)
     assert body["checks"] == {"database": "ok", "content_store": "ok", "master_keys": "ok"}, body
     status, kind, capability = get(f"{web}/fhir/metadata")
     assert status == 200 and "fhir+json" in kind, (status, kind, capability[:500])
