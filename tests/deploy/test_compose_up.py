@@ -15,8 +15,8 @@ condition waited for first (`service_healthy`: the service's own health check of
 healthcheck run` until it passes; `service_completed_successfully`: exit status 0; `service_started`: running).
 
 Opt-in like test_image.py (OPENDSP_TEST_IMAGE=1), whose image and bases it shares; the first run also builds the
-three stand-ins (about 3 minutes). Skipped, saying why, without root, podman, runc, debootstrap or podman-compose,
-or when podman cannot run a container here."""
+three stand-ins (about 2 minutes); later runs take about 50 seconds. Skipped, saying why, without root, podman,
+runc, debootstrap or podman-compose, or when podman cannot run a container here."""
 
 from __future__ import annotations
 
