@@ -116,6 +116,15 @@ def test_only_the_checkpointer_holds_the_checkpoints_private_key(opendsp_service
     assert holders == {"checkpointer"}
 
 
+def test_only_web_holds_the_access_tokens_signing_key(compose: dict, opendsp_services: dict) -> None:  # type: ignore[type-arg]
+    """Production refuses to start `web` without it (read beside the master keyring: /run/secrets/); no other role
+    issues tokens."""
+    holders = {name for name, service in opendsp_services.items() if "token-signing-key.json" in service["secrets"]}
+    assert holders == {"web"}
+    assert "master-keys.json" in opendsp_services["web"]["secrets"]
+    assert compose["x-opendsp-environment"]["OPENDSP_MASTER_KEY_SOURCE"] == "file:/run/secrets/master-keys.json"
+
+
 def _ports(service: dict) -> set[str]:  # type: ignore[type-arg]
     """The ports a service listens on inside its container: published ones, and its health check's."""
     listening = {str(port).rsplit(":", 1)[-1] for port in service.get("ports", [])}
