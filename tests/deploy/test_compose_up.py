@@ -360,6 +360,7 @@ def test_the_mllp_listener_in_its_container_acknowledges_messages_over_mutual_tl
     handshake, the frame and the listener's lookup all went through): from inside the container, then over the
     published port, on a new connection each time."""
     compose, ports, pki = composition
+    compose.healthy("mllp", within=120)  # listening (when this test runs alone)
     client = {"certificate": pki.unbound.certificate.read_text(), "key": pki.unbound.key.read_text(),
               "ca": pki.hospitals_ca.certificate.read_text()}
     inside = compose.podman("exec", "-i", compose.containers()["mllp"], "python", "-c", IN_CONTAINER_MLLP_CLIENT,
