@@ -1,7 +1,7 @@
 """deploy/compose.yaml and deploy/Containerfile read as data: every OpenDSP service runs the one entrypoint with a
-role it knows, as a user that is not root, on the ports docs/operations.md names. (`compose up` is not tested: its
-other images come from docker.io. What the containers run is, in test_entrypoint.py; the image is built and run in
-test_image.py.)"""
+role it knows, as a user that is not root, on the ports docs/operations.md names; the third-party images default to
+the official ones. (What the containers run is tested in test_entrypoint.py; the image is built and run in
+test_image.py; `compose up` is run in test_compose_up.py, with stand-ins for the third-party images.)"""
 
 from __future__ import annotations
 
@@ -87,15 +87,42 @@ def test_the_base_images_are_build_arguments_whose_defaults_are_the_official_ima
     assert "--build-arg PYTHON_IMAGE=" in script and "--build-arg NODE_IMAGE=" in script
 
 
+def default_image(reference: str) -> str:
+    """The image a service runs when its variable is not set: `${OPENDSP_X_IMAGE:-default}` gives the default."""
+    overridable = re.fullmatch(r"\$\{OPENDSP_[A-Z0-9]+_IMAGE:-([^}]+)\}", reference)
+    assert overridable, f"{reference}: not an overridable image with a default"
+    return overridable.group(1)
+
+
+def test_the_third_party_images_are_variables_whose_defaults_are_the_official_images(compose: dict) -> None:  # type: ignore[type-arg]
+    """scripts/build-stand-ins.sh points the variables at test stand-ins (tests/deploy/test_compose_up.py); unset,
+    the composition runs docker.io's images, as in production."""
+    services = compose["services"]
+    images = {name: default_image(services[name]["image"]) for name in ("postgres", "s3", "s3-bucket", "prometheus")}
+    assert images == {"postgres": "docker.io/library/postgres:16-bookworm", "s3": "docker.io/motoserver/moto:5.2.5",
+                      "s3-bucket": "docker.io/motoserver/moto:5.2.5",
+                      "prometheus": "docker.io/prom/prometheus:v2.53.0"}
+    assert services["s3"]["image"] == services["s3-bucket"]["image"]  # one variable for both
+
+
 def test_the_s3_stand_in_is_the_server_the_tests_start(compose: dict) -> None:  # type: ignore[type-arg]
     locked = re.search(r"^moto==(\S+)", (ROOT / "requirements-dev.lock").read_text(), flags=re.MULTILINE)
-    assert locked and compose["services"]["s3"]["image"].endswith(f"/moto:{locked.group(1)}")
+    assert locked and default_image(compose["services"]["s3"]["image"]).endswith(f"/moto:{locked.group(1)}")
     assert compose["x-opendsp-environment"]["OPENDSP_S3_ENDPOINT_URL"] == "http://s3:5000"
 
 
 def test_only_the_checkpointer_holds_the_checkpoints_private_key(opendsp_services: dict) -> None:  # type: ignore[type-arg]
     holders = {name for name, service in opendsp_services.items() if "checkpoint-key.pem" in service["secrets"]}
     assert holders == {"checkpointer"}
+
+
+def test_only_web_holds_the_access_tokens_signing_key(compose: dict, opendsp_services: dict) -> None:  # type: ignore[type-arg]
+    """Production refuses to start `web` without it (read beside the master keyring: /run/secrets/); no other role
+    issues tokens."""
+    holders = {name for name, service in opendsp_services.items() if "token-signing-key.json" in service["secrets"]}
+    assert holders == {"web"}
+    assert "master-keys.json" in opendsp_services["web"]["secrets"]
+    assert compose["x-opendsp-environment"]["OPENDSP_MASTER_KEY_SOURCE"] == "file:/run/secrets/master-keys.json"
 
 
 def _ports(service: dict) -> set[str]:  # type: ignore[type-arg]
