@@ -230,6 +230,12 @@ async def _handshake(writer: asyncio.StreamWriter, config: ListenerConfig, addre
     """The peer as the TLS handshake proved it (None when it failed), or as an address over plain TCP."""
     if config.tls is None:
         return Peer(address=address)
+    # Python before 3.11.4 (Debian 12 has 3.11.2) registers a new connection's socket for reading after
+    # connection_made even when reading was paused there (CPython gh-103607): the ClientHello would then land in
+    # the plain reader and the handshake wait for it until the timeout. Paused again here, before the first await,
+    # the socket leaves the selector (any read already queued is cancelled) until start_tls resumes it.
+    writer.transport.resume_reading()
+    writer.transport.pause_reading()
     try:
         await asyncio.wait_for(writer.start_tls(config.tls), config.idle_timeout)
     except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as error:
