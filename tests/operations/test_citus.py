@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,12 +54,13 @@ from opendsp.distribution import TABLES, Kind, distribution_column
 from opendsp.documents.models import Document
 from opendsp.migrations.citus import DistributionRefused, create_table, distributed
 from opendsp.persons.models import Person
+from opendsp.records.models import Record
 from opendsp.platform import Platform
 from opendsp.settings import Settings
 from tests.clusters import Cluster, free_port, runner_for, server_binaries
 from tests.factories import PDF, as_holder, holder_draft, make_record, run_jobs
 from tests.fhir.conftest import LAB_REPORT, Fhir, World, fhir, provide_bundle, world  # noqa: F401 - fixtures
-from tests.operations.test_failover import Depositor, _wait_for
+from tests.operations.test_failover import Depositor, _wait_for, _wait_until_each_deposits_again
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("citus")]
 
@@ -490,7 +491,7 @@ def test_the_two_roles_on_a_citus_cluster_the_application_cannot_touch_the_trace
     citus.spare.sql(f"CREATE DATABASE {PRODUCTION}")
     citus.spare.sql("CREATE EXTENSION citus", PRODUCTION)
     _node_sql(citus.coordinator, f"SELECT citus_add_node('127.0.0.1', {citus.spare.port})")
-    assert _node_sql(citus.spare, f"SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'trace_entries'"
+    assert _node_sql(citus.spare, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'trace_entries'"
                      ) == OWNER
     roles = production.cli("db", "roles", "--owner", OWNER, "--application", APPLICATION, migration_role="postgres")
     assert roles.exit_code == 0, roles.output
@@ -534,10 +535,7 @@ def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(
             moves.append((table, shard, target, acknowledged() - before))
         after = {id(d): len(d.acknowledged) for d in depositors}
         _wait_for(depositors, acknowledged() + 4, "after the moves")
-        deadline = time.monotonic() + 60
-        while any(len(d.acknowledged) <= after[id(d)] for d in depositors):
-            assert time.monotonic() < deadline, "a depositor never deposited again after the moves"
-            time.sleep(0.05)
+        _wait_until_each_deposits_again(depositors, after, "after the moves")
     finally:
         for depositor in depositors:
             depositor.stop.set()
@@ -565,26 +563,38 @@ def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(
         depositors[0].acknowledged)
 
     # Every acknowledged deposit, read back by a platform of its own: its row, its hash and its content.
+    every = {i: h for d in depositors for i, h in d.acknowledged.items()}
+    _every_document_reads_back_and_the_trace_is_intact(production, every)
+    # Logical replication left nothing behind: no slot on the old nodes, no subscription on the new ones.
+    for node in citus.workers:
+        assert _node_sql(node, "SELECT count(*) FROM pg_replication_slots") == "0", node.port
+        assert _node_sql(node, "SELECT count(*) FROM pg_subscription") == "0", node.port
+
+
+def _every_document_reads_back_and_the_trace_is_intact(production: Production,
+                                                      expected: dict[uuid.UUID, str] | None = None) -> None:
+    """Read by a platform of its own: each document (those of ``expected``, which must all be stored with their
+    hash, or every one) through its holder, its content hashing to its digest; then `trace verify`."""
     checker = production.platform()
     try:
         with checker.transaction() as session:
-            every = {i: h for d in depositors for i, h in d.acknowledged.items()}
-            stored = dict(session.execute(select(Document.id, Document.sha256).where(Document.id.in_(every))).all())
-            assert stored == every, f"{len(set(every) - set(stored))} acknowledged deposits lost"
-            for depositor in depositors:
-                holder = session.get(Person, depositor.person_id)
-                access = RecordAccess(session=session, platform=checker, actor=actors.holder(holder))
-                for document_id, digest in depositor.acknowledged.items():
-                    assert hashlib.sha256(access.consult(document_id).read()).hexdigest() == digest
+            query = select(Document.id, Document.sha256, Record.person_id).join(
+                Record, Record.id == Document.record_id)
+            if expected is not None:
+                query = query.where(Document.id.in_(expected))
+            rows = session.execute(query).all()
+            if expected is not None:
+                stored = {document_id: digest for document_id, digest, _ in rows}
+                assert stored == expected, f"{len(set(expected) - set(stored))} acknowledged deposits lost"
+            for document_id, digest, person_id in rows:
+                access = RecordAccess(session=session, platform=checker,
+                                      actor=actors.holder(session.get(Person, person_id)))
+                assert hashlib.sha256(access.consult(document_id).read()).hexdigest() == digest
     finally:
         assert checker.engine is not None
         checker.engine.dispose()
     verified = production.cli("trace", "verify")
     assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
-    # Logical replication left nothing behind: no slot on the old nodes, no subscription on the new ones.
-    for node in citus.workers:
-        assert _node_sql(node, "SELECT count(*) FROM pg_replication_slots") == "0", node.port
-        assert _node_sql(node, "SELECT count(*) FROM pg_subscription") == "0", node.port
 
 
 # A migration of a later release, as it would be written (opendsp.migrations.citus.create_table for its new
@@ -714,20 +724,7 @@ def test_a_migration_after_the_distribution_reaches_every_shard_and_places_its_n
         assert _node_sql(citus.coordinator, documents) == before
         assert _node_sql(citus.coordinator, "SELECT count(*) FROM documents") == _node_sql(
             citus.coordinator, "SELECT count(*) FROM document_pages WHERE number = 1")
-        checker = production.platform()
-        try:
-            with checker.transaction() as session:
-                for person_id, document_id, digest in session.execute(text(
-                        "SELECT r.person_id, d.id, d.sha256 FROM documents d JOIN records r ON r.id = d.record_id "
-                        "AND r.id = d.record_id")).all():
-                    access = RecordAccess(session=session, platform=checker,
-                                          actor=actors.holder(session.get(Person, person_id)))
-                    assert hashlib.sha256(access.consult(document_id).read()).hexdigest() == digest
-        finally:
-            assert checker.engine is not None
-            checker.engine.dispose()
-        verified = production.cli("trace", "verify")
-        assert verified.exit_code == 0 and "trace intact" in verified.output, verified.output
+        _every_document_reads_back_and_the_trace_is_intact(production)
 
         # A key written on a column cannot be held back until the table is placed: refused, nothing created.
         owner = make_engine(_as(citus, OWNER))

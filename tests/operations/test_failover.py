@@ -37,14 +37,12 @@ from sqlalchemy.exc import DBAPIError
 from opendsp import actors
 from opendsp.access.services import RecordAccess
 from opendsp.clock import SystemRandomness
-from opendsp.db import make_engine
 from opendsp.documents.models import Document
 from opendsp.documents.services import DocumentDraft
 from opendsp.documents.types import DocumentType
 from opendsp.migrations import upgrade
 from opendsp.persons.models import Person
 from opendsp.platform import Platform
-from opendsp.records.models import Record
 from opendsp.settings import Settings
 from opendsp.trace.service import verify
 # Under their former names here too: tests/operations/test_citus.py imports them from this module.
@@ -168,6 +166,14 @@ def _wait_for(depositors: list[Depositor], count: int, what: str) -> None:
         time.sleep(0.05)
 
 
+def _wait_until_each_deposits_again(depositors: list[Depositor], since: dict[int, int], what: str) -> None:
+    """Every depositor, not just one, has an acknowledged deposit past its count in ``since`` (keyed by id())."""
+    deadline = time.monotonic() + PATIENCE
+    while any(len(d.acknowledged) <= since[id(d)] for d in depositors):
+        assert time.monotonic() < deadline, f"a depositor never deposited again {what}"
+        time.sleep(0.05)
+
+
 def test_promoting_the_synchronous_standby_loses_no_acknowledged_deposit(pair: Pair, tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path / "var", database_url=pair.url, password_hash_profile="fast")
     platform = Platform(settings=settings, randomness=SystemRandomness())
@@ -187,11 +193,8 @@ def test_promoting_the_synchronous_standby_loses_no_acknowledged_deposit(pair: P
         pair.standby.run("pg_ctl", "-D", str(pair.standby.data), "-w", "promote")
         promoted_at = {id(d): len(d.acknowledged) for d in depositors}
         _wait_for(depositors, acknowledged_before + AFTER_FAILOVER, "after the promotion")
-        # Every depositor, not just one, came back on the new primary without being told where it is.
-        deadline = time.monotonic() + PATIENCE
-        while any(len(d.acknowledged) <= promoted_at[id(d)] for d in depositors):
-            assert time.monotonic() < deadline, "a depositor never deposited again after the promotion"
-            time.sleep(0.05)
+        # Every depositor came back on the new primary without being told where it is.
+        _wait_until_each_deposits_again(depositors, promoted_at, "after the promotion")
     finally:
         for depositor in depositors:
             depositor.stop.set()
