@@ -380,7 +380,7 @@ def test_a_tick_without_database_or_sink_says_no_checkpoint_this_time_and_a_late
 
 
 def test_the_folder_sink_syncs_the_file_then_its_folder_before_the_checkpoint_is_reported(
-        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+        platform: Platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     import logging
     import os
     import stat
@@ -417,13 +417,14 @@ def test_the_folder_sink_syncs_the_file_then_its_folder_before_the_checkpoint_is
     monkeypatch.setattr(os, "fsync", recording_fsync)
     monkeypatch.setattr(os, "link", recording_link)
     logger.addHandler(reported)
-    monkeypatch.setattr(logger, "level", logging.INFO)
     try:
-        written = checkpointer.write_once()
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            written = checkpointer.write_once()
     finally:
         logger.removeHandler(reported)
     assert written is not None
     sink_events = [event for event in events if event[0] != "fsync folder" or event[1] == folder]
     assert sink_events[:3] == [("fsync file", written.to_bytes()), ("link", folder / checkpoint_name(1)),
                                ("fsync folder", folder)]
-    assert sink_events[-1][0] == "reported" and str(sink_events[-1][1]).startswith("checkpoint 1:")
+    assert [kind for kind, _ in sink_events] == ["fsync file", "link", "fsync folder", "reported"]
+    assert str(sink_events[-1][1]).startswith("checkpoint 1:")
