@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -268,3 +269,56 @@ def test_a_forked_worker_opens_the_token_again_and_unwraps_what_its_parent_wrapp
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert parent.unwrap(key_id, wrapped, b"record 2") == b"k" * 32  # the parent's session is still its own
+
+
+
+def test_readiness_wraps_in_the_token_and_names_only_master_keys_when_its_key_is_gone(
+        softhsm: str, hsm_platform: Platform) -> None:
+    from fastapi.testclient import TestClient
+
+    from opendsp.content.pkcs11_keys import Pkcs11KeyProvider
+    from opendsp.web.app import create_app
+
+    assert isinstance(hsm_platform.keys, Pkcs11KeyProvider)
+    client = TestClient(create_app(platform=hsm_platform))
+    ready = client.get("/healthz/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "checks": {
+        "database": "ok", "content_store": "ok", "master_keys": "ok"}})
+    _empty(softhsm, "opendsp-a")  # the key's objects destroyed in the token the process has open
+    ready = client.get("/healthz/ready")
+    assert (ready.status_code, ready.json()) == (503, {"status": "unavailable", "checks": {
+        "database": "ok", "content_store": "ok", "master_keys": "failed"}})
+    for secret in (PIN, "opendsp-a", softhsm):
+        assert secret not in ready.text
+
+
+def test_a_server_whose_token_is_removed_is_unready_naming_only_master_keys(
+        softhsm: str, platform: Platform, tmp_path: Path) -> None:
+    from tests.deploy.processes import environment, free_port, probe, running, wait_ready
+
+    # A directory of tokens of its own: SoftHSM2 cannot bring a removed token back into a process that had it
+    # open, and the other tests of this process share theirs.
+    (tmp_path / "tokens").mkdir()
+    config = tmp_path / "softhsm2.conf"
+    config.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    label = "opendsp-removed"
+    own = {"SOFTHSM2_CONF": str(config)}
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN],
+                   check=True, capture_output=True, env={**os.environ, **own})
+    settings = hsm_settings(softhsm, label, tmp_path, platform.settings.database_url)
+    assert settings.var_dir == platform.settings.var_dir  # the migrated database's folder
+    env = environment(platform, **hsm_env(settings), **own)
+    initialised = subprocess.run([sys.executable, "-m", "opendsp.cli", "keys", "init"], env=env, capture_output=True,
+                                 text=True)
+    assert initialised.returncode == 0, initialised.stderr
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/healthz/ready"
+    with running([sys.executable, "-m", "opendsp.cli", "serve", "--port", str(port)], env) as server:
+        assert wait_ready(url, server)["checks"] == {"database": "ok", "content_store": "ok", "master_keys": "ok"}
+        subprocess.run(["softhsm2-util", "--delete-token", "--token", label], check=True, capture_output=True,
+                       env={**os.environ, **own})
+        status, body = probe(url)
+        assert (status, body) == (503, {"status": "unavailable", "checks": {
+            "database": "ok", "content_store": "ok", "master_keys": "failed"}})
+        assert PIN not in str(body) and label not in str(body) and softhsm not in str(body)
+        assert probe(f"http://127.0.0.1:{port}/healthz/live")[0] == 200  # unready, not dead: no restart for this

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from opendsp.accounts.models import Account, AccountKind, AccountState
@@ -126,3 +126,62 @@ def test_another_token_is_another_caller(platform: Platform, world: World, fhir:
     forged = gp[:-4] + ("AAAA" if not gp.endswith("AAAA") else "BBBB")
     assert search(fhir, world, forged).status_code == 401
     assert search(fhir, world, str(uuid.uuid4())).status_code == 401
+
+
+def _as_psql_would(platform: Platform, statement: str, parameters: tuple[Any, ...]) -> None:
+    """One statement on a connection of the driver's own, past SQLAlchemy and every listener of opendsp's."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(platform.settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        import sqlite3
+
+        assert url.database is not None
+        connection = sqlite3.connect(url.database)
+        try:
+            connection.execute(statement.replace("%s", "?"), parameters)
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
+        connection.execute(statement, parameters)  # committed when the block ends
+
+
+def _search_in_a_new_process(settings: Settings, clock: FrozenClock, world: World, token: str) -> Any:
+    """A restarted process: a new platform, with empty caches, over the same database and folder."""
+    from fastapi.testclient import TestClient
+
+    from opendsp.web.app import create_app
+
+    restarted = Platform(settings=settings, clock=clock)
+    try:
+        with TestClient(create_app(platform=restarted)) as http:
+            return search(Fhir(http, restarted), world, token)
+    finally:
+        assert restarted.engine is not None
+        restarted.engine.dispose()
+
+
+def test_an_account_closed_outside_opendsp_is_served_until_the_process_restarts(
+        platform: Platform, settings: Settings, clock: FrozenClock, world: World, fhir: Fhir) -> None:
+    """The documented limit, exactly: nothing moved the credential epoch, so only a new process sees the change."""
+    with platform.transaction() as session:
+        session.add(Account(kind=AccountKind.professional, login=world.gp.licence_number,
+                            professional_id=world.gp.id, display_name="Dr Hoffmann", state=AccountState.active,
+                            created_at=world.record.created_at))
+    token = fhir.token(world.software["hospital"], world.gp, "system/DocumentReference.s")
+    assert search(fhir, world, token).status_code == 200
+    assert search(fhir, world, token).status_code == 200  # served from the cache
+    assert _search_in_a_new_process(settings, clock, world, token).status_code == 200  # the token is good anywhere
+    _as_psql_would(platform, "UPDATE accounts SET state = %s WHERE login = %s", ("closed", world.gp.licence_number))
+    with platform.sessions() as session:  # the change is there for anyone who reads the table
+        closed = session.scalars(select(Account.state).where(Account.login == world.gp.licence_number)).one()
+    assert closed is AccountState.closed
+    assert search(fhir, world, token).status_code == 200  # the limit: this process still serves its cached caller
+
+    refused = _search_in_a_new_process(settings, clock, world, token)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["resourceType"] == "OperationOutcome"

@@ -332,3 +332,99 @@ def test_the_folder_sink_writes_each_checkpoint_read_only(platform: Platform) ->
     assert isinstance(sink, FolderSink)
     written = Path(platform.settings.checkpoint_sink.removeprefix("file:")) / checkpoint_name(1)
     assert stat.S_IMODE(written.stat().st_mode) == 0o444
+
+
+def test_a_tick_without_database_or_sink_says_no_checkpoint_this_time_and_a_later_tick_recovers(
+        platform: Platform, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from opendsp.trace.checkpointer import Checkpointer
+
+    record_with_history(platform)
+    signer = signing_key(platform.settings, platform.randomness, platform.clock, say=lambda _: None)
+    checkpointer = Checkpointer(transaction=platform.transaction, log=checkpoint_log(platform.settings, platform.clock),
+                                signer=signer, clock=platform.clock, every=60, stop=threading.Event())
+    # The database refuses connections (port 9 on localhost: nothing listens); the same checkpointer goes on.
+    unreachable = Platform(settings=platform.settings, clock=platform.clock, randomness=platform.randomness,
+                           engine=create_engine("postgresql+psycopg://opendsp@127.0.0.1:9/nowhere?connect_timeout=2"))
+    checkpointer.transaction = unreachable.transaction
+    with caplog.at_level(logging.INFO, logger="opendsp.trace.checkpointer"):
+        assert checkpointer.write_once() is None
+    warned = [r for r in caplog.records if r.getMessage().startswith("no checkpoint this time: ")]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    checkpointer.transaction = platform.transaction
+    written = checkpointer.write_once()
+    assert written is not None and written.number == 1
+
+    # The sink's folder is gone and a plain file holds its place (a mount that went away): nothing can be written.
+    record_with_history(platform)  # the trace moved: a checkpoint is due
+    folder = Path(platform.settings.checkpoint_sink.removeprefix("file:"))
+    aside = folder.with_name(folder.name + "-away")
+    folder.rename(aside)
+    folder.write_bytes(b"")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="opendsp.trace.checkpointer"):
+        assert checkpointer.write_once() is None
+    warned = [r for r in caplog.records if r.getMessage().startswith("no checkpoint this time: ")]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    with platform.sessions() as session:  # nothing noted in the database for a checkpoint the sink does not hold
+        assert session.scalars(select(TraceCheckpoint.number)).all() == [1]
+    folder.unlink()
+    aside.rename(folder)
+    written = checkpointer.write_once()
+    assert written is not None and written.number == 2
+    assert checkpoint_log(platform.settings, platform.clock).numbers() == [1, 2]
+
+
+def test_the_folder_sink_syncs_the_file_then_its_folder_before_the_checkpoint_is_reported(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import os
+    import stat
+    import threading
+
+    from opendsp.trace.checkpointer import Checkpointer
+
+    record_with_history(platform)
+    signer = signing_key(platform.settings, platform.randomness, platform.clock, say=lambda _: None)
+    checkpointer = Checkpointer(transaction=platform.transaction, log=checkpoint_log(platform.settings, platform.clock),
+                                signer=signer, clock=platform.clock, every=60, stop=threading.Event())
+    folder = Path(platform.settings.checkpoint_sink.removeprefix("file:")).resolve()
+    events: list[tuple[str, object]] = []
+    real_fsync, real_link = os.fsync, os.link
+
+    def recording_fsync(descriptor: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{descriptor}"))
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            events.append(("fsync folder", path))
+        else:  # what the file holds when it is synced
+            events.append(("fsync file", path.read_bytes()))
+        real_fsync(descriptor)
+
+    def recording_link(source: str, target: str | Path) -> None:
+        real_link(source, target)
+        events.append(("link", Path(target)))
+
+    class Reported(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            events.append(("reported", record.getMessage()))
+
+    reported = Reported(logging.INFO)
+    logger = logging.getLogger("opendsp.trace.checkpointer")
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "link", recording_link)
+    logger.addHandler(reported)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            written = checkpointer.write_once()
+    finally:
+        logger.removeHandler(reported)
+    assert written is not None
+    sink_events = [event for event in events if event[0] != "fsync folder" or event[1] == folder]
+    assert sink_events[:3] == [("fsync file", written.to_bytes()), ("link", folder / checkpoint_name(1)),
+                               ("fsync folder", folder)]
+    assert [kind for kind, _ in sink_events] == ["fsync file", "link", "fsync folder", "reported"]
+    assert str(sink_events[-1][1]).startswith("checkpoint 1:")

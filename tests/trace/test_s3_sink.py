@@ -56,3 +56,30 @@ def test_checkpoints_in_a_locked_bucket_anchor_the_trace(platform: Platform, sin
     named = [str(problem) for problem in report.breaks]
     assert any(f"chain {record.id}" in text and "the whole chain was removed with its head (checkpoint 2" in text
                for text in named), named
+
+
+def test_a_bucket_out_of_reach_is_no_checkpoint_this_time_and_the_next_round_writes_it(
+        platform: Platform, sink: S3ObjectLockSink, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import threading
+
+    from botocore.config import Config
+
+    from opendsp.trace.checkpointer import Checkpointer
+
+    record_with_history(platform)
+    key = create_key(platform.settings.var_dir / "k", platform.settings.var_dir / "k.pub", SeededRandomness(3))
+    checkpointer = Checkpointer(transaction=platform.transaction, log=CheckpointLog(sink, key.public_key()),
+                                signer=key, clock=platform.clock, every=60, stop=threading.Event())
+    reachable = sink.client
+    # The object store out of reach: nothing listens on port 9 of localhost (one attempt, not boto3's retries).
+    sink.client = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+                               aws_access_key_id="test", aws_secret_access_key="test",
+                               config=Config(retries={"max_attempts": 1}, connect_timeout=2))
+    with caplog.at_level(logging.INFO, logger="opendsp.trace.checkpointer"):
+        assert checkpointer.write_once() is None
+    warned = [r for r in caplog.records if r.getMessage().startswith("no checkpoint this time: ")]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    sink.client = reachable
+    written = checkpointer.write_once()
+    assert written is not None and written.number == 1 and sink.names() == [checkpoint_name(1)]

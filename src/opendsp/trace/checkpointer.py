@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -73,8 +74,9 @@ class Checkpointer:
             with self.transaction() as session:
                 written = write_checkpoint(session=session, log=self.log, signer=self.signer, clock=self.clock,
                                            only_if_changed=True)
-        except (SQLAlchemyError, OSError) as error:
-            # The database or the sink is away for a moment: the next round tries again.
+        except (SQLAlchemyError, OSError, BotoCoreError, ClientError) as error:
+            # The database or the sink (a folder, or a bucket: botocore's errors are not OSError) is away for a
+            # moment: the next round tries again.
             logger.warning("no checkpoint this time: %s", error)
             return None
         except (CheckpointRefused, CheckpointInvalid, CheckpointExists) as error:
