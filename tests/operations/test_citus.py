@@ -15,7 +15,7 @@ The test then asks Citus and the workers themselves that:
   shards the record's id hashes to, read there directly;
 - a third worker added later gets shards from the rebalancer, and the same still holds.
 
-Then, in a database of their own on the same nodes, in production shape (docs/adr/0047): the owner and the
+Then, in a database of their own on the same nodes, in production shape (docs/adr/0046): the owner and the
 application roles of `opendsp db roles`, with the application refused the trace's forbidden statements on every
 node; a record's shards moved online, by logical replication, while holders deposit; and a later release's
 migration run on the distributed database.

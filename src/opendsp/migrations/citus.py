@@ -225,7 +225,7 @@ def create_table(name: str, *elements: SchemaItem) -> None:
 
     Citus refuses a key from a table it does not hold to a distributed table ("foreign keys from reference tables
     and local tables to distributed tables are not supported"), so a table created after ``opendsp db
-    distribute`` is created without its foreign keys, placed, then given them (docs/adr/0047). Elsewhere (SQLite,
+    distribute`` is created without its foreign keys, placed, then given them (docs/adr/0046). Elsewhere (SQLite,
     PostgreSQL without Citus, before the distribution) it is ``op.create_table`` itself, and ``opendsp db
     distribute`` places the table later with the others.
     """

@@ -22,7 +22,7 @@ with engine.connect() as connection:
                 # Citus runs a statement on many shards over several connections to a node unless told otherwise;
                 # a later statement of the same transaction that must use one connection per node (creating a
                 # distributed table, a key to a reference table) is then refused. One connection per node from
-                # the start (docs/adr/0047).
+                # the start (docs/adr/0046).
                 connection.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
             context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite)
             context.run_migrations()
