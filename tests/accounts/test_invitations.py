@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import re
 import socket
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
@@ -295,3 +296,25 @@ def test_a_withdrawn_invitation_is_not_sent(platform: Platform, clock: FrozenClo
     with platform.sessions() as session:
         row = session.scalars(select(OutboxMessage)).one()
         assert row.state is DeliveryState.failed and "withdrawn" in (row.last_error or "")
+
+
+def test_another_holder_cannot_withdraw_an_invitation_it_answers_as_an_unknown_one(
+        platform: Platform, clock: FrozenClock, inbox: Inbox) -> None:
+    with platform.transaction() as session:
+        holder = make_record(session, platform, active=False).holder
+        stranger = make_record(session, platform, active=False).holder
+    owner = logged_in_person(platform, clock, holder)
+    owner.get("/record/assistants")
+    assert owner.submit("/record/assistants/invite", {"email": "a@example.lu", "until": ""}).status_code == 303
+    with platform.sessions() as session:
+        invitation = session.scalars(select(AssistantInvitation)).one()
+    other = logged_in_person(platform, clock, stranger)
+    other.get("/record/assistants")
+    answers = [other.submit(f"/record/assistants/invitations/{target}/withdraw", {}, form_page="/record/assistants")
+               for target in (invitation.id, uuid.uuid4())]
+    # The same refusal as for an id that names nothing (the form's error, not the other holder's invitation).
+    assert answers[0].status_code == answers[1].status_code == 400
+    assert invitation.email not in answers[0].text
+    with platform.sessions() as session:
+        assert "withdrawn_at" not in (session.get(AssistantInvitation, invitation.id).details or {})
+    assert worker_sends(platform).sent == 1  # the invitation still goes out

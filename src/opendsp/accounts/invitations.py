@@ -268,8 +268,9 @@ def withdraw(
     request: RequestContext | None = None,
 ) -> None:
     """The holder (or representative) withdraws an invitation not accepted yet: decided and traced too."""
-    invitation = session.get(AssistantInvitation, invitation_id)
-    if invitation is None or invitation.record_id != record_id or invitation.accepted_at is not None:
+    invitation = session.scalar(select(AssistantInvitation).where(
+        AssistantInvitation.record_id == record_id, AssistantInvitation.id == invitation_id))
+    if invitation is None or invitation.accepted_at is not None:
         raise refuse("unknown")
     access = RecordAccess(session=session, platform=platform, actor=actor, request=request or RequestContext())
     access.authorise_assistant_invitation(

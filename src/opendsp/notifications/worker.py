@@ -505,7 +505,9 @@ class OutboxWorker:
         from opendsp.accounts import invitations
         from opendsp.accounts.models import AssistantInvitation
 
-        invitation = session.get(AssistantInvitation, row.invitation_id)
+        # By its record too: the statement goes to the record's node on a distributed database.
+        invitation = session.scalar(select(AssistantInvitation).where(
+            AssistantInvitation.record_id == row.record_id, AssistantInvitation.id == row.invitation_id))
         if invitation is None:
             claim.problem = "the invitation does not exist any more"
             return claim
