@@ -183,7 +183,8 @@ def health_options(command: Callable[..., None]) -> Callable[..., None]:
                         help="Address of the health port (or OPENDSP_HEALTH_HOST).")(command)
 
 
-def _start_health(platform, role: str, host: str, port: int | None, stopping):  # type: ignore[no-untyped-def]
+def _start_health(platform, role: str, host: str, port: int | None, stopping,  # type: ignore[no-untyped-def]
+                  serving=None):
     """The health server of a process that serves no web pages, and the role its metrics carry."""
     from opendsp.health import HealthServer
     from opendsp.metrics import count_as
@@ -192,7 +193,7 @@ def _start_health(platform, role: str, host: str, port: int | None, stopping):  
     if port is None:
         return None
     try:
-        health = HealthServer(platform, role, host, port, stopping).start()
+        health = HealthServer(platform, role, host, port, stopping, serving).start()
     except OSError as error:
         fail(f"the health port {host}:{port} cannot be opened: {error.strerror}", 2)
     err.print(f"health: http://{host}:{health.port}/healthz/ready", highlight=False)
@@ -933,10 +934,10 @@ def mllp(ctx: click.Context, host: str | None, port: int | None, graceful_second
         fail(str(error), 2)
     # The listener says how it listens, and logs each refusal and closed connection.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    platform, stop = _platform(ctx), threading.Event()
-    health = _start_health(platform, "mllp", health_host, health_port, stop)
+    platform, stop, listening = _platform(ctx), threading.Event(), threading.Event()
+    health = _start_health(platform, "mllp", health_host, health_port, stop, serving=listening)
     cut = run_mllp(platform, host or settings.mllp_host, port or settings.mllp_port or 2575, config=config,
-                   stop=stop, grace=graceful_seconds)
+                   stop=stop, grace=graceful_seconds, listening=listening)
     if health is not None:
         health.close()
     if cut:

@@ -89,12 +89,17 @@ class HealthServer:
 
     ``stopping`` is the process's stop event: once it is set, ready answers 503
     with ``"status": "stopping"`` while the process finishes what it holds.
+    ``serving``, for a process that listens on a port of its own (the MLLP
+    listener), is set once it listens: until then ready answers 503 with
+    ``"status": "starting"``, so that nothing is sent to a port not yet open.
     """
 
-    def __init__(self, platform: Platform, role: str, host: str, port: int, stopping: threading.Event) -> None:
+    def __init__(self, platform: Platform, role: str, host: str, port: int, stopping: threading.Event,
+                 serving: threading.Event | None = None) -> None:
         self.platform = platform
         self.role = role
         self.stopping = stopping
+        self.serving = serving
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,6 +129,8 @@ class HealthServer:
         checks = readiness(self.platform)
         if self.stopping.is_set():
             return 503, {"status": "stopping", "process": self.role, "checks": checks}
+        if self.serving is not None and not self.serving.is_set():
+            return 503, {"status": "starting", "process": self.role, "checks": checks}
         ok = all(result == "ok" for result in checks.values())
         return (200 if ok else 503), {"status": "ok" if ok else "unavailable", "process": self.role, "checks": checks}
 

@@ -52,6 +52,24 @@ def test_a_missing_content_store_is_named_never_described(platform: Platform,
     assert refused.value.code == 503 and '"content_store": "failed"' in body and str(store.root) not in body
 
 
+def test_a_listener_is_starting_until_its_port_is_open(platform: Platform) -> None:
+    """The MLLP listener's health port opens before its own port: ready waits for the port, so that a probe's
+    "ok" means messages can be sent."""
+    stopping, listening = threading.Event(), threading.Event()
+    server = HealthServer(platform, "mllp", "127.0.0.1", 0, stopping, listening).start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/healthz/ready"
+        status, body = probe(url)
+        assert (status, body["status"]) == (503, "starting")
+        assert probe(f"http://127.0.0.1:{server.port}/healthz/live")[0] == 200
+        listening.set()
+        assert probe(url)[0] == 200
+        stopping.set()
+        assert probe(url)[1]["status"] == "stopping"
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("path", ["/", "/metrics", "/healthz", "/healthz/ready/../../etc/passwd", "/%00"])
 def test_nothing_else_is_served(health: tuple[str, threading.Event], path: str) -> None:
     url, _ = health

@@ -291,13 +291,17 @@ async def _converse(
 
 
 def run_mllp(platform: Platform, host: str, port: int, *, config: ListenerConfig | None = None,
-             stop: threading.Event | None = None, grace: float = 30.0) -> int:
+             stop: threading.Event | None = None, grace: float = 30.0,
+             listening: threading.Event | None = None) -> int:
     """Listen until SIGTERM or Ctrl-C, then stop as the module says; the connections cut off after ``grace``.
 
-    ``stop`` is set when the signal comes (the health server then answers "stopping").
+    ``listening`` is set once the port is open (the health server answers "starting" until then); ``stop`` is set
+    when the signal comes (it then answers "stopping").
     """
     async def main() -> int:
         listener = await start_listener(platform, host, port, config=config)
+        if listening is not None:
+            listening.set()
         loop = asyncio.get_running_loop()
 
         def asked_to_stop() -> None:
