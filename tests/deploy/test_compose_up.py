@@ -42,7 +42,7 @@ import yaml
 from joserfc.jwk import ECKey
 
 from tests.deploy.processes import free_port, probe
-from tests.deploy.test_image import BUILD, BUILD_LOCK, IMAGE, engine_settings, podman
+from tests.deploy.test_image import BUILD, BUILD_LOCK, IMAGE, engine_settings, podman, skip_unless_images_can_be_built
 from tests.stays.hl7_clients import adt, send_tls
 from tests.stays.pki import make_pki
 from tests.web.test_metrics import promql
@@ -68,13 +68,8 @@ def compose_runner() -> list[str] | None:
 def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment in which podman and podman-compose run here, the image and the stand-ins built; the test is
     skipped, saying why, where they cannot."""
-    if os.environ.get("OPENDSP_TEST_IMAGE") != "1":
-        pytest.skip("compose up is opt-in: set OPENDSP_TEST_IMAGE=1 (it builds the image and the stand-ins)")
-    if os.geteuid() != 0:
-        pytest.skip("making the base images needs root (debootstrap)")
-    missing = [tool for tool in ("podman", "runc", "debootstrap") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (Debian packages podman, runc, debootstrap)")
+    skip_unless_images_can_be_built("compose up is opt-in: set OPENDSP_TEST_IMAGE=1 (it builds the image and the "
+                                    "stand-ins)")
     if compose_runner() is None:
         pytest.skip("podman-compose is not installed (pip install podman-compose: see .ci/run)")
     env = {**os.environ, "CONTAINERS_CONF": str(engine_settings(tmp_path_factory.mktemp("podman")))}

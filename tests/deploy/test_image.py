@@ -56,16 +56,23 @@ def podman(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.
     return subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment in which podman builds and runs here; the test is skipped, saying why, where it cannot."""
+def skip_unless_images_can_be_built(opt_in: str) -> None:
+    """Skips, saying why, unless OPENDSP_TEST_IMAGE=1 asks for it (``opt_in`` says so) and this machine can make
+    the bases and run podman as root."""
     if os.environ.get("OPENDSP_TEST_IMAGE") != "1":
-        pytest.skip("the image build is opt-in: set OPENDSP_TEST_IMAGE=1 (7 to 11 minutes the first time)")
+        pytest.skip(opt_in)
     if os.geteuid() != 0:
         pytest.skip("making the base images needs root (debootstrap)")
     missing = [tool for tool in ("podman", "runc", "debootstrap") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (Debian packages podman, runc, debootstrap)")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment in which podman builds and runs here; the test is skipped, saying why, where it cannot."""
+    skip_unless_images_can_be_built("the image build is opt-in: set OPENDSP_TEST_IMAGE=1 (7 to 11 minutes the "
+                                    "first time)")
     env = {**os.environ, "CONTAINERS_CONF": str(engine_settings(tmp_path_factory.mktemp("podman")))}
     with BUILD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -31,7 +31,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +59,7 @@ from opendsp.settings import Settings
 from tests.clusters import Cluster, free_port, runner_for, server_binaries
 from tests.factories import PDF, as_holder, holder_draft, make_record, run_jobs
 from tests.fhir.conftest import LAB_REPORT, Fhir, World, fhir, provide_bundle, world  # noqa: F401 - fixtures
-from tests.operations.test_failover import Depositor, _wait_for, _wait_until_each_deposits_again
+from tests.operations.test_failover import Depositor, _wait_for, _wait_until_each_deposits_again, depositing
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("citus")]
 
@@ -516,15 +515,12 @@ def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(
         owners = [(record.id, record.person_id) for record in (make_record(session, platform) for _ in range(2))]
     moved = owners[0][0]
     depositors = [Depositor(platform, record_id, person_id) for record_id, person_id in owners]
-    threads = [threading.Thread(target=d.run, name=f"depositor-{i}", daemon=True) for i, d in enumerate(depositors)]
 
     def acknowledged() -> int:
         return sum(len(d.acknowledged) for d in depositors)
 
-    for thread in threads:
-        thread.start()
     moves = []
-    try:
+    with depositing(depositors):
         _wait_for(depositors, 4, "before the moves")
         for table in ("records", "trace_entries"):
             shard, source = _shard_of(citus, table, moved)
@@ -536,11 +532,6 @@ def test_shards_moved_online_while_holders_deposit_lose_no_acknowledged_deposit(
         after = {id(d): len(d.acknowledged) for d in depositors}
         _wait_for(depositors, acknowledged() + 4, "after the moves")
         _wait_until_each_deposits_again(depositors, after, "after the moves")
-    finally:
-        for depositor in depositors:
-            depositor.stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     assert platform.engine is not None
     platform.engine.dispose()
     print(f"moves (table, shard, deposits acknowledged while it ran): {[(t, s, n) for t, s, _, n in moves]}; "

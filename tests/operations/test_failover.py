@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -166,6 +167,21 @@ def _wait_for(depositors: list[Depositor], count: int, what: str) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def depositing(depositors: list[Depositor]) -> Iterator[list[threading.Thread]]:
+    """Each depositor depositing in a thread of its own until the block ends; its threads, stopped and joined."""
+    threads = [threading.Thread(target=d.run, name=f"depositor-{i}", daemon=True) for i, d in enumerate(depositors)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield threads
+    finally:
+        for depositor in depositors:
+            depositor.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
 def _wait_until_each_deposits_again(depositors: list[Depositor], since: dict[int, int], what: str) -> None:
     """Every depositor, not just one, has an acknowledged deposit past its count in ``since`` (keyed by id())."""
     deadline = time.monotonic() + PATIENCE
@@ -183,10 +199,7 @@ def test_promoting_the_synchronous_standby_loses_no_acknowledged_deposit(pair: P
         records = [make_record(session, platform) for _ in range(DEPOSITORS)]
         owners = [(record.id, record.person_id) for record in records]
     depositors = [Depositor(platform, record_id, person_id) for record_id, person_id in owners]
-    threads = [threading.Thread(target=d.run, name=f"depositor-{i}", daemon=True) for i, d in enumerate(depositors)]
-    for thread in threads:
-        thread.start()
-    try:
+    with depositing(depositors) as threads:
         _wait_for(depositors, BEFORE_FAILOVER, "before the failover")
         pair.primary.stop("immediate")  # the primary's server dies; its clients' connections are cut
         acknowledged_before = sum(len(d.acknowledged) for d in depositors)
@@ -195,11 +208,6 @@ def test_promoting_the_synchronous_standby_loses_no_acknowledged_deposit(pair: P
         _wait_for(depositors, acknowledged_before + AFTER_FAILOVER, "after the promotion")
         # Every depositor came back on the new primary without being told where it is.
         _wait_until_each_deposits_again(depositors, promoted_at, "after the promotion")
-    finally:
-        for depositor in depositors:
-            depositor.stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     acknowledged_after = sum(len(d.acknowledged) for d in depositors)
     print(f"acknowledged: {acknowledged_before} before the failover, {acknowledged_after - acknowledged_before} after; "
           f"{sum(len(d.failures) for d in depositors)} transactions cut")
